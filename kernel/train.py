@@ -1,0 +1,188 @@
+"""Training windows: sampling, labels, the backend's SGD, energy, flags and the payload (SPEC §7).
+
+``train_window`` is the one entry point the node and the validator use; ``replay_window``
+is the same computation framed as a check against a committed word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from kernel.context import SampleSource, WindowContext
+from kernel.errors import KernelError, ReplayError
+from kernel.hashing import keccak256
+from kernel.heads import heads_for_epoch
+from kernel.params import MAX_LR_SHIFT
+from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, WINDOW_STEPS, Payload
+from kernel.state import ZERO32, KernelState
+from kernel.window_inputs import WindowInputs, WindowOutcome, encode_boards, unit_mask
+
+EPOCH_SEED_TAG = b"chainbeasts/epoch-seed/v1"
+
+
+class Backend(Protocol):
+    """Runs the SGD of one window for one beast."""
+
+    name: str
+
+    def run_window(self, w: tuple[np.ndarray, ...], inp: WindowInputs, want_digests: bool = False) -> WindowOutcome: ...
+
+
+@dataclass
+class WindowResult:
+    """A trained window: the new state, its payload, per-step losses and digests."""
+
+    state: KernelState
+    payload: Payload
+    losses: list[int]
+    digests: list[bytes]
+
+    @property
+    def loss_sum(self) -> int:
+        """Sum of the 128 per-step losses (Q8)."""
+        return sum(self.losses)
+
+
+def offline_epoch_seed(seed_core: bytes, epoch: int) -> bytes:
+    """Epoch seed used without a chain: seed_core for epoch 0, else keccak256(tag || seed_core || u32be(epoch))."""
+    if epoch == 0:
+        return seed_core
+    return keccak256(EPOCH_SEED_TAG + seed_core + (epoch & 0xFFFFFFFF).to_bytes(4, "big"))
+
+
+def window_epoch(state: KernelState) -> int:
+    """The curriculum epoch of the next window: globalStep // epoch_steps."""
+    return state.global_step // state.params.epoch_steps
+
+
+def check_window_settings(state: KernelState, active_mask: int, lr_shift: int) -> bool:
+    """Validate a window's mask and lr_shift against the state; returns True for a growth spurt."""
+    p = state.params
+    if not 0 <= lr_shift <= MAX_LR_SHIFT:
+        raise KernelError(f"lr_shift must be 0..{MAX_LR_SHIFT}, got {lr_shift}")
+    if active_mask <= 0 or active_mask >> p.n_slots:
+        raise KernelError(f"active_mask 0x{active_mask:x} is empty or names slots beyond n_slots={p.n_slots}")
+    if active_mask & state.active_mask != state.active_mask:
+        raise KernelError(f"active_mask 0x{active_mask:x} switches off slots of 0x{state.active_mask:x}; slots never go dormant again")
+    added = bin(active_mask & ~state.active_mask).count("1")
+    if added > 1:
+        raise KernelError("a growth spurt switches on at most one slot per window")
+    return added == 1
+
+
+def prepare_window(
+    state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int
+) -> tuple[WindowInputs, bool]:
+    """Draw the window's boards and encode them for a backend; returns (inputs, spurt)."""
+    if len(epoch_seed) != 32:
+        raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
+    if source.private != state.private:
+        kind = "a private dataset" if state.private else "the public sources"
+        raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
+    spurt = check_window_settings(state, active_mask, lr_shift)
+    ctx = WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step)
+    boards = source.window_boards(ctx)
+    if len(boards) != WINDOW_STEPS:
+        raise KernelError(f"a sample source must yield {WINDOW_STEPS} boards per window, got {len(boards)}")
+    xs, move, attack, block = encode_boards(boards)
+    p = state.params
+    inp = WindowInputs(xs, move, attack, block, heads_for_epoch(window_epoch(state)),
+                       unit_mask(active_mask, p.slot_width, p.n_slots), lr_shift)
+    return inp, spurt
+
+
+def finish_window(
+    state: KernelState, outcome: WindowOutcome, epoch_seed: bytes, active_mask: int, lr_shift: int, spurt: bool
+) -> WindowResult:
+    """Assemble the new state and payload from a backend's outcome."""
+    p = state.params
+    loss_sum = sum(outcome.losses)
+    energy = WINDOW_STEPS * p.step_cost(active_mask) + (p.spurt_cost if spurt else 0)
+    flags = 0
+    if state.loss_sum_prev and loss_sum < state.loss_sum_prev:
+        flags |= FLAG_LOSS_DROPPED
+    if spurt:
+        flags |= FLAG_GROWTH_SPURT
+    if state.private:
+        flags |= FLAG_PRIVATE
+    w1, b1, w2, b2 = outcome.weights
+    new = replace(
+        state,
+        parent_h128=state.h128(),
+        epoch_seed=bytes(epoch_seed),
+        global_step=(state.global_step + WINDOW_STEPS) & 0xFFFFFFFF,
+        window=(state.window + 1) & 0xFFFFFFFF,
+        active_mask=active_mask,
+        lr_shift=lr_shift,
+        loss_sum_prev=min(loss_sum, (1 << 64) - 1),
+        w1=w1, b1=b1, w2=w2, b2=b2,
+    )
+    payload = Payload(new.h128(), new.global_step, energy, active_mask, lr_shift, flags)
+    return WindowResult(new, payload, outcome.losses, outcome.digests)
+
+
+def get_backend(name: str) -> Backend:
+    """A backend by name: 'numpy' (reference) or 'torch' (CPU, or CUDA when available)."""
+    if name == "numpy":
+        from kernel.net_numpy import NumpyBackend
+
+        return NumpyBackend()
+    if name == "torch":
+        from kernel.net_torch import TorchBackend
+
+        return TorchBackend()
+    raise KernelError(f"unknown backend {name!r}; choose numpy or torch")
+
+
+def train_window(
+    state: KernelState,
+    source: SampleSource,
+    *,
+    epoch_seed: bytes | None = None,
+    active_mask: int | None = None,
+    lr_shift: int | None = None,
+    backend: str | Backend = "numpy",
+    want_digests: bool = False,
+) -> WindowResult:
+    """Train one 128-step window from ``state``; defaults keep the state's mask and lr_shift.
+
+    ``epoch_seed`` defaults to the offline seed of the window's epoch; a node on chain
+    passes the ledger's snapshot instead.
+    """
+    if epoch_seed is None:
+        epoch_seed = offline_epoch_seed(state.seed_core, window_epoch(state))
+    mask = state.active_mask if active_mask is None else active_mask
+    shift = state.lr_shift if lr_shift is None else lr_shift
+    inp, spurt = prepare_window(state, source, epoch_seed, mask, shift)
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    outcome = be.run_window((state.w1, state.b1, state.w2, state.b2), inp, want_digests)
+    return finish_window(state, outcome, epoch_seed, mask, shift, spurt)
+
+
+def replay_window(
+    start: KernelState,
+    source: SampleSource,
+    committed: Payload,
+    *,
+    epoch_seed: bytes,
+    backend: str | Backend = "numpy",
+    want_digests: bool = False,
+) -> WindowResult:
+    """Recompute the window that ``committed`` claims, using its mask and lr_shift.
+
+    Raises ReplayError when the committed settings are not a legal continuation of
+    ``start`` (that is itself a divergence the caller reports).
+    """
+    try:
+        return train_window(start, source, epoch_seed=epoch_seed, active_mask=committed.active_mask,
+                            lr_shift=committed.lr_shift, backend=backend, want_digests=want_digests)
+    except KernelError as exc:
+        if isinstance(exc, ReplayError):
+            raise
+        raise ReplayError(f"the committed window is not a legal continuation: {exc}") from exc
+
+
+__all__ = ["WindowResult", "offline_epoch_seed", "replay_window", "train_window", "ZERO32"]
