@@ -1,0 +1,1 @@
+"""ChainBeasts node package."""

@@ -1,0 +1,1 @@
+"""ChainBeasts validator package."""
