@@ -1,0 +1,1 @@
+"""Generated gRPC code for the chainbeasts.v1 protos (see proto/)."""
