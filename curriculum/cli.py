@@ -1,0 +1,156 @@
+"""cb-curriculum: pack, commit and verify private datasets; owner secrets; sample indices.
+
+Exit codes: 0 ok; 1 mismatch / verification failed; 2 usage error; 3 data error
+(unreadable, malformed or unsafe input). Secrets are never printed: ``secret new``
+prints only the commitment. Run as ``cb-curriculum`` or ``python -m curriculum.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from curriculum.dataset import MAX_DATASET_BYTES, decode_dataset
+from curriculum.errors import CommitmentMismatchError, CurriculumError
+from curriculum.files import read_dataset_bytes, write_dataset
+from curriculum.hexutil import hex32, parse_hex32
+from curriculum.importers import read_csv, read_jsonl
+from curriculum.sampling import sample_index
+from curriculum.secret import OwnerSecret, new_secret_file, read_secret_file
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_USAGE = 2
+EXIT_DATA = 3
+
+_EPILOG = "exit codes: 0 ok, 1 mismatch / verification failed, 2 usage error, 3 data error"
+
+
+class _UsageError(Exception):
+    """A well-formed command line with an unusable value (exit 2)."""
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    boards = read_csv(args.csv) if args.csv else read_jsonl(args.jsonl)
+    dataset = write_dataset(args.output, boards, max_bytes=args.max_bytes, overwrite=args.force)
+    print(f"commitment {hex32(dataset.commitment)}")
+    print(f"records {len(dataset)}")
+    return EXIT_OK
+
+
+def _cmd_commit(args: argparse.Namespace) -> int:
+    dataset = decode_dataset(read_dataset_bytes(args.dataset, max_bytes=args.max_bytes), max_bytes=args.max_bytes)
+    print(hex32(dataset.commitment))
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    expected = _hex_arg(args.commitment, "--commitment")
+    data = read_dataset_bytes(args.dataset, max_bytes=args.max_bytes)
+    dataset = decode_dataset(data, max_bytes=args.max_bytes)
+    if dataset.commitment != expected:
+        raise CommitmentMismatchError("dataset", expected, dataset.commitment)
+    print(f"OK {args.dataset}: commitment {hex32(dataset.commitment)}, {len(dataset)} records")
+    return EXIT_OK
+
+
+def _cmd_secret_new(args: argparse.Namespace) -> int:
+    secret = new_secret_file(args.output)
+    print(hex32(secret.commitment))
+    return EXIT_OK
+
+
+def _cmd_secret_commit(args: argparse.Namespace) -> int:
+    print(hex32(read_secret_file(args.secret_file).commitment))
+    return EXIT_OK
+
+
+def _hex_arg(text: str, what: str) -> bytes:
+    try:
+        return parse_hex32(text, what)
+    except CurriculumError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    seed_core = _hex_arg(args.seed_core, "--seed-core")
+    secret = read_secret_file(args.secret_file) if args.secret_file else OwnerSecret(_hex_arg(args.secret, "--secret"))
+    if not 0 <= args.step <= 0xFFFFFFFF:
+        raise _UsageError(f"--step must be in 0..4294967295, got {args.step}")
+    if args.len < 1:
+        raise _UsageError(f"--len must be >= 1, got {args.len}")
+    print(sample_index(seed_core, secret, args.step, args.len))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of cb-curriculum (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="cb-curriculum", description=__doc__.splitlines()[0], epilog=_EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def max_bytes_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-bytes", type=int, default=MAX_DATASET_BYTES, help=f"compressed size limit (default {MAX_DATASET_BYTES}, the season constant)")
+
+    p = sub.add_parser("pack", help="import battles (CSV or JSON lines) and write a dataset file", epilog=_EPILOG)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", metavar="FILE", help="CSV with a header row (columns in SPEC §10.3)")
+    src.add_argument("--jsonl", metavar="FILE", help="JSON lines, one object per board, keys as the CSV columns")
+    p.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset file to write (e.g. dataset.zst)")
+    p.add_argument("--force", action="store_true", help="replace DATASET if it exists")
+    max_bytes_opt(p)
+    p.set_defaults(func=_cmd_pack)
+
+    p = sub.add_parser("commit", help="validate a dataset file and print its commitment C_dataset", epilog=_EPILOG)
+    p.add_argument("dataset", metavar="DATASET")
+    max_bytes_opt(p)
+    p.set_defaults(func=_cmd_commit)
+
+    p = sub.add_parser("verify", help="check a dataset file against a commitment (exit 1 on mismatch)", epilog=_EPILOG)
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--commitment", required=True, metavar="0xHEX", help="expected C_dataset (0x + 64 hex digits)")
+    max_bytes_opt(p)
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("secret", help="owner secrets", epilog=_EPILOG)
+    ssub = p.add_subparsers(dest="secret_command", required=True, metavar="SUBCOMMAND")
+    q = ssub.add_parser("new", help="write a new 32-byte owner secret (mode 0600) and print its commitment", epilog=_EPILOG)
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="secret file to create (never overwritten)")
+    q.set_defaults(func=_cmd_secret_new)
+    q = ssub.add_parser("commitment", help="print keccak256 of the secret in FILE", epilog=_EPILOG)
+    q.add_argument("secret_file", metavar="FILE")
+    q.set_defaults(func=_cmd_secret_commit)
+
+    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1)", epilog=_EPILOG)
+    p.add_argument("--seed-core", required=True, metavar="0xHEX", help="the beast's seed_core (32 bytes)")
+    sec = p.add_mutually_exclusive_group(required=True)
+    sec.add_argument("--secret", metavar="0xHEX", help="S_owner (32 bytes); visible to other local users via ps, prefer --secret-file")
+    sec.add_argument("--secret-file", metavar="FILE", help="owner secret file (mode 0600)")
+    p.add_argument("--step", required=True, type=int, metavar="N", help="globalStep g (0..2^32-1)")
+    p.add_argument("--len", required=True, type=int, metavar="L", help="DATASET_LEN (>= 1)")
+    p.set_defaults(func=_cmd_index)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    try:
+        return int(args.func(args))
+    except _UsageError as exc:
+        parser.error(str(exc))  # exits 2
+    except CommitmentMismatchError as exc:
+        print(f"cb-curriculum: verification failed: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
+    except CurriculumError as exc:
+        print(f"cb-curriculum: error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except OSError as exc:
+        print(f"cb-curriculum: error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    return EXIT_USAGE  # unreachable: parser.error exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())

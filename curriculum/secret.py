@@ -1,0 +1,116 @@
+"""The owner secret S_owner: generation, commitment, and its 0600 secret file (SPEC §10.4).
+
+The secret is 32 random bytes from ``secrets``; its commitment is keccak256(S_owner).
+It is never printed, logged or put in an exception message: ``OwnerSecret`` redacts
+itself in ``repr``/``str``, and code that needs the bytes calls ``reveal()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import os
+import secrets
+import stat
+from typing import Final
+
+from curriculum.atomic import atomic_write
+from curriculum.errors import CurriculumError, SecretFileError
+from curriculum.hexutil import parse_hex32
+from kernel.hashing import keccak256
+
+SECRET_SIZE: Final = 32
+SECRET_FILE_SIZES: Final = (66, 67)  # "0x" + 64 hex digits, optionally followed by "\n"
+
+
+class OwnerSecret:
+    """A 32-byte owner secret that never shows itself in ``repr``, ``str`` or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        if not isinstance(value, (bytes, bytearray)) or len(value) != SECRET_SIZE:
+            raise CurriculumError(f"an owner secret is {SECRET_SIZE} bytes")
+        self._value = bytes(value)
+
+    @classmethod
+    def generate(cls) -> OwnerSecret:
+        """A fresh secret from the operating system's CSPRNG."""
+        return cls(secrets.token_bytes(SECRET_SIZE))
+
+    def reveal(self) -> bytes:
+        """The raw 32 bytes. Call only where the value is needed (sampling, a dispute)."""
+        return self._value
+
+    @property
+    def commitment(self) -> bytes:
+        """keccak256(S_owner): the public commitment stored in the beast's hatch data."""
+        return keccak256(self._value)
+
+    def __repr__(self) -> str:
+        return f"OwnerSecret(<redacted>, commitment=0x{self.commitment.hex()})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OwnerSecret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self.commitment)
+
+
+def secret_commitment(secret: bytes | OwnerSecret) -> bytes:
+    """keccak256 of the 32-byte secret."""
+    return (secret if isinstance(secret, OwnerSecret) else OwnerSecret(secret)).commitment
+
+
+def encode_secret_file(secret: OwnerSecret) -> bytes:
+    """The secret file content: ``0x`` + 64 lowercase hex digits + ``\\n`` (67 bytes)."""
+    return b"0x" + secret.reveal().hex().encode("ascii") + b"\n"
+
+
+def write_secret_file(path: str | os.PathLike[str], secret: OwnerSecret) -> None:
+    """Write ``secret`` atomically with mode 0600; refuses to overwrite an existing file."""
+    atomic_write(path, encode_secret_file(secret), overwrite=False, mode=0o600)
+
+
+def new_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
+    """Generate a secret and write it to a new file at ``path`` (0600, never overwrites)."""
+    secret = OwnerSecret.generate()
+    write_secret_file(path, secret)
+    return secret
+
+
+def read_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
+    """Read a secret file, refusing symlinks, non-regular files, files another user owns,
+    files group or others may access, and files of the wrong size or content."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SecretFileError(f"secret file {path} is a symbolic link; give the real path") from None
+        raise SecretFileError(f"cannot open secret file {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretFileError(f"secret file {path} is not a regular file")
+        if st.st_mode & 0o077:
+            raise SecretFileError(
+                f"secret file {path} has mode {stat.S_IMODE(st.st_mode):04o}: group/other may access it; run chmod 600"
+            )
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            raise SecretFileError(f"secret file {path} is owned by another user (uid {st.st_uid})")
+        if st.st_size not in SECRET_FILE_SIZES:
+            raise SecretFileError(f"secret file {path} is {st.st_size} bytes; expected 0x + 64 hex digits (+ newline)")
+        data = os.read(fd, SECRET_FILE_SIZES[-1] + 1)
+    finally:
+        os.close(fd)
+    if len(data) not in SECRET_FILE_SIZES or (len(data) == 67 and data[-1:] != b"\n"):
+        raise SecretFileError(f"secret file {path} is malformed; expected 0x + 64 hex digits (+ newline)")
+    try:
+        value = parse_hex32(data[:66].decode("ascii"), "secret file content")
+    except (UnicodeDecodeError, CurriculumError):
+        raise SecretFileError(f"secret file {path} is malformed; expected 0x + 64 hex digits (+ newline)") from None
+    return OwnerSecret(value)
