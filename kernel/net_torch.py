@@ -1,0 +1,200 @@
+"""The torch backend: the numpy reference's integer SGD (SPEC §8) as int64 tensor ops.
+
+Bit-identical to ``kernel.net_numpy`` by construction and by test
+(``tests/kernel/test_differential.py``). Runs on CPU, or CUDA when available.
+
+Two exact rewrites of the reference make a step cheaper; both are integer identities:
+
+* Bias folding. ``((W @ x) >> 12) + b == (W @ x + b * 4096) >> 12`` (floor shifts), so the
+  forward pass uses ``[W | b] @ [x, 4096]``. In the update,
+  ``rshift_round(outer(g, x) >> 4, k) == (outer(g, x) + 2**(k+3)) >> (k + 4)`` for k >= 1
+  (and ``>> 4`` for k == 0), and the bias column follows from ``[x, 16]`` because
+  ``(16*g + 2**(k+3)) >> (k+4) == (g + 2**(k-1)) >> k``. One update per layer instead of two.
+* Dormant units. A unit whose slot is off has h == 0 and a zero gradient, so its weights
+  never change; the step runs on the active rows only and writes them back at the end.
+
+Nothing here is float: integer division is ``//`` on non-negative operands, shifts are
+arithmetic, and every intermediate is bounded well inside int64 (see the comments).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import torch
+
+from kernel.fixedpoint import EXP_T_MAX, I16_MAX, I16_MIN, NLOG2_ZERO, ONE_Q16
+from kernel.heads import ATK_GRAD_CLIP, ATK_TARGET_SCALE, HEAD_ATTACK, HEAD_BLOCK, HEAD_MOVE, LOSS_TERM_MAX, head_grads
+from kernel.net_numpy import digest
+from kernel.window_inputs import WindowInputs, WindowOutcome
+
+FWD_ONE: Final = 1 << 12  # bias input in the forward pass: (b * 4096) >> 12 == b
+BWD_ONE: Final = 1 << 4  # bias input in the update: (g * 16) >> 4 == g
+I64: Final = torch.int64
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def update_round(k: int) -> tuple[int, int]:
+    """(addend, shift) so that ``(outer + addend) >> shift == rshift_round(outer >> 4, k)``."""
+    return (0, 4) if k == 0 else (1 << (k + 3), k + 4)
+
+
+# ---------------------------------------------------------------- heads as tensor ops
+
+
+def exp2neg_q16_t(t: torch.Tensor) -> torch.Tensor:
+    """fixedpoint.exp2neg_q16 elementwise for int64 t >= 0."""
+    t = t.clamp_max(EXP_T_MAX)
+    return (ONE_Q16 - ((t & 255) << 7)) >> (t >> 8)
+
+
+def bit_length_t(p: torch.Tensor, bits: int = 17) -> torch.Tensor:
+    """int.bit_length elementwise for 0 <= p < 2**bits, by comparisons (no float log)."""
+    powers = torch.tensor([1 << i for i in range(bits)], dtype=I64, device=p.device)
+    return (p.unsqueeze(-1) >= powers).sum(-1)
+
+
+def nlog2_q16_q8_t(p: torch.Tensor) -> torch.Tensor:
+    """fixedpoint.nlog2_q16_q8 elementwise for Q16 probabilities 0 <= p <= 65536."""
+    pc = p.clamp_min(1)
+    b = bit_length_t(pc) - 1  # 0..16
+    log2 = (b << 8) + (((pc << 8) >> b) - 256)
+    return torch.where(p <= 0, NLOG2_ZERO, (16 << 8) - log2)
+
+
+def sigmoid2_q16_t(z: torch.Tensor) -> torch.Tensor:
+    """fixedpoint.sigmoid2_q16 elementwise (z is a Q8 logit within i16)."""
+    q = (ONE_Q16 << 16) // (ONE_Q16 + exp2neg_q16_t(z.abs()))  # divisor >= 65536
+    return torch.where(z >= 0, q, ONE_Q16 - q)
+
+
+def head_grads_t(
+    z: torch.Tensor, move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """heads.head_grads for a batch: z (B, 6) int64, labels and HEAD_* bits (B,) int64.
+
+    Returns gz (B, 6) and the step losses (B,), both int64. |gz| <= 256 always, so the
+    reference's final saturate16 is the identity and is left out.
+    """
+    on_move = ((heads & HEAD_MOVE) != 0) & (move >= 0)
+    on_atk = (heads & HEAD_ATTACK) != 0
+    on_blk = (heads & HEAD_BLOCK) != 0
+    zm = z[:, :4]
+    e = exp2neg_q16_t(zm.amax(1, keepdim=True) - zm)  # (B, 4), the max entry is 65536
+    p = (e << 16) // e.sum(1, keepdim=True)  # sum >= 65536: no division by zero
+    mv = move.clamp_min(0).unsqueeze(1)
+    target = (torch.arange(4, device=z.device) == mv).to(I64) << 16
+    g_move = ((p - target) >> 8) * on_move.unsqueeze(1)
+    loss = torch.where(on_move, nlog2_q16_q8_t(p.gather(1, mv).squeeze(1)), 0)
+    d = z[:, 4] - attack * ATK_TARGET_SCALE
+    g_atk = d.clamp(-ATK_GRAD_CLIP, ATK_GRAD_CLIP) * on_atk
+    loss = loss + torch.where(on_atk, ((d * d) >> 8).clamp_max(LOSS_TERM_MAX), 0)
+    s = sigmoid2_q16_t(z[:, 5])
+    g_blk = ((s - (block << 16)) >> 8) * on_blk
+    loss = loss + torch.where(on_blk, nlog2_q16_q8_t(torch.where(block != 0, s, ONE_Q16 - s)), 0)
+    return torch.cat([g_move, g_atk.unsqueeze(1), g_blk.unsqueeze(1)], 1), loss
+
+
+# ---------------------------------------------------------------- the backend
+
+
+class TorchBackend:
+    """Single-beast integer SGD on torch; ``device`` defaults to CUDA when available.
+
+    ``heads`` picks how the six head gradients are computed each step: "python" calls the
+    scalar spec ``heads.head_grads`` on the logits (fastest on CPU), "tensor" uses
+    ``head_grads_t`` and never leaves the device (the default on CUDA).
+    """
+
+    name = "torch"
+
+    def __init__(self, device: str | torch.device | None = None, heads: str | None = None) -> None:
+        self.device = torch.device(device) if device is not None else default_device()
+        if heads is None:
+            heads = "python" if self.device.type == "cpu" else "tensor"
+        if heads not in ("python", "tensor"):
+            raise ValueError(f"heads must be 'python' or 'tensor', got {heads!r}")
+        self.heads = heads
+
+    def run_window(self, w: tuple[np.ndarray, ...], inp: WindowInputs, want_digests: bool = False) -> WindowOutcome:
+        """Train the micro-steps of ``inp`` from weights ``w``; same result as NumpyBackend."""
+        dev = self.device
+        w1, b1, w2, b2 = (np.asarray(a, dtype=np.int64) for a in w)
+        h_all, d_in = w1.shape
+        active = np.flatnonzero(inp.unit_mask)  # dormant rows never change (module docstring)
+        n = inp.xs.shape[0]
+        # W1a (Ha, D+1) = [w1 | b1] on active rows; W2a (6, Ha+1) = [w2 | b2] on active columns.
+        W1a = torch.from_numpy(np.concatenate([w1[active], b1[active, None]], 1)).to(dev)
+        W2a = torch.from_numpy(np.concatenate([w2[:, active], b2[:, None]], 1)).to(dev)
+        ha = active.size
+        xs = torch.from_numpy(np.asarray(inp.xs, dtype=np.int64)).to(dev)
+        xf = torch.cat([xs, torch.full((n, 1), FWD_ONE, dtype=I64, device=dev)], 1)  # (n, D+1)
+        xb = torch.cat([xs, torch.full((n, 1), BWD_ONE, dtype=I64, device=dev)], 1)
+        hf = torch.full((ha + 1,), FWD_ONE, dtype=I64, device=dev)  # [h, 4096]
+        hb = torch.full((ha + 1,), BWD_ONE, dtype=I64, device=dev)  # [h, 16]
+        addend, shift = update_round(inp.lr_shift)
+        C1 = torch.full((ha, d_in + 1), addend, dtype=I64, device=dev)
+        C2 = torch.full((6, ha + 1), addend, dtype=I64, device=dev)
+        G1 = torch.empty_like(C1)
+        G2 = torch.empty_like(C2)
+        W2v = W2a[:, :ha]  # a view: sees the in-place updates
+        hf_v, hb_v = hf[:ha], hb[:ha]
+        move, attack, block = (np.asarray(a).tolist() for a in (inp.move, inp.attack, inp.block))
+        if self.heads == "tensor":
+            lab = [torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev) for a in (inp.move, inp.attack, inp.block)]
+            heads_t = torch.full((1,), inp.heads, dtype=I64, device=dev)
+            loss_t = torch.empty((n,), dtype=I64, device=dev)
+        losses: list[int] = []
+        digests: list[bytes] = []
+        for j in range(n):
+            # forward: |W1a @ xf| <= 64 * 2**15 * 2**8 + 2**15 * 2**12 < 2**30
+            a1 = torch.mv(W1a, xf[j])
+            a1 >>= 12
+            a1.clamp_(I16_MIN, I16_MAX)
+            torch.clamp(a1, min=0, out=hf_v)
+            hb_v.copy_(hf_v)
+            z = torch.mv(W2a, hf)
+            z >>= 12
+            z.clamp_(I16_MIN, I16_MAX)
+            if self.heads == "python":
+                g, loss = head_grads(z.tolist(), move[j], attack[j], block[j], inp.heads)
+                gz = torch.tensor(g, dtype=I64, device=dev)
+                losses.append(loss)
+            else:
+                gzb, lb = head_grads_t(z.unsqueeze(0), lab[0][j : j + 1], lab[1][j : j + 1], lab[2][j : j + 1], heads_t)
+                gz = gzb.squeeze(0)
+                loss_t[j : j + 1] = lb
+            # backward, with the weights before this step's update
+            gh = torch.mv(W2v.t(), gz)
+            gh >>= 12
+            gh.clamp_(I16_MIN, I16_MAX)
+            gh.masked_fill_(a1 <= 0, 0)
+            torch.addr(C2, gz, hb, out=G2)
+            G2 >>= shift
+            W2a.sub_(G2).clamp_(I16_MIN, I16_MAX)
+            torch.addr(C1, gh, xb[j], out=G1)
+            G1 >>= shift
+            W1a.sub_(G1).clamp_(I16_MIN, I16_MAX)
+            if want_digests:
+                digests.append(digest(*_assemble(w1, b1, w2, b2, active, W1a, W2a)))
+        if self.heads == "tensor":
+            losses = loss_t.tolist()
+        return WindowOutcome(_assemble(w1, b1, w2, b2, active, W1a, W2a), losses, digests)
+
+
+def _assemble(
+    w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, active: np.ndarray, W1a: torch.Tensor, W2a: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Full int64 numpy weights: the starting weights with the active rows/columns replaced."""
+    a1 = W1a.cpu().numpy()
+    a2 = W2a.cpu().numpy()
+    w1n, b1n, w2n = w1.copy(), b1.copy(), w2.copy()
+    w1n[active] = a1[:, :-1]
+    b1n[active] = a1[:, -1]
+    w2n[:, active] = a2[:, :-1]
+    return w1n, b1n, w2n, a2[:, -1].copy()
