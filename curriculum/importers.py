@@ -42,8 +42,8 @@ class _FieldError(ValueError):
     """A field-level problem; the caller adds the file name and line number."""
 
 
-def _int_field(name: str, value: object) -> int:
-    if isinstance(value, str):
+def _int_field(name: str, value: object, text: bool) -> int:
+    if isinstance(value, str) and text:
         text = value.strip()
         if not _UINT.fullmatch(text):
             raise _FieldError(f"{name} must be a non-negative decimal integer, got {value!r}")
@@ -53,11 +53,11 @@ def _int_field(name: str, value: object) -> int:
     raise _FieldError(f"{name} must be an integer, got {value!r}")
 
 
-def _action_field(name: str, value: object) -> int:
+def _action_field(name: str, value: object, text: bool) -> int:
     if isinstance(value, str) and value.strip().lower() in ACTION_NAMES:
         return ACTION_NAMES.index(value.strip().lower())
     try:
-        return _int_field(name, value)
+        return _int_field(name, value, text)
     except _FieldError:
         raise _FieldError(f"{name} must be 0..4 or one of {', '.join(ACTION_NAMES)}, got {value!r}") from None
 
@@ -74,18 +74,18 @@ def _tiles_field(value: object) -> tuple[int, ...]:
     return tuple(TILE_CHARS[ch] for ch in text)
 
 
-def _pos(fields: Mapping[str, object], who: str) -> int:
-    x = _int_field(f"{who}_x", fields[f"{who}_x"])
-    y = _int_field(f"{who}_y", fields[f"{who}_y"])
+def _pos(fields: Mapping[str, object], who: str, text: bool) -> int:
+    x = _int_field(f"{who}_x", fields[f"{who}_x"], text)
+    y = _int_field(f"{who}_y", fields[f"{who}_y"], text)
     for axis, v in (("x", x), ("y", y)):
         if not 0 <= v < BOARD_SIZE:
             raise _FieldError(f"{who}_{axis} must be in 0..{BOARD_SIZE - 1}, got {v}")
     return y * BOARD_SIZE + x
 
 
-def _creature(fields: Mapping[str, object], who: str) -> Creature:
-    values = {f: _int_field(f"{who}_{f}", fields[f"{who}_{f}"]) for f in CREATURE_FIELDS if f != "last_action"}
-    return Creature(last_action=_action_field(f"{who}_last_action", fields[f"{who}_last_action"]), **values)
+def _creature(fields: Mapping[str, object], who: str, text: bool) -> Creature:
+    values = {f: _int_field(f"{who}_{f}", fields[f"{who}_{f}"], text) for f in CREATURE_FIELDS if f != "last_action"}
+    return Creature(last_action=_action_field(f"{who}_last_action", fields[f"{who}_last_action"], text), **values)
 
 
 def _check_columns(names: list[str]) -> None:
@@ -101,17 +101,19 @@ def _check_columns(names: list[str]) -> None:
         raise _FieldError(f"missing column(s): {', '.join(missing)}")
 
 
-def board_from_fields(fields: Mapping[str, object]) -> Board:
-    """A validated Board from one row's named fields (CSV strings or JSON values).
+def board_from_fields(fields: Mapping[str, object], *, text: bool = True) -> Board:
+    """A validated Board from one row's named fields.
 
-    Raises ValueError (with a message naming the field) on any problem.
+    ``text=True`` (CSV): numbers are decimal strings. ``text=False`` (JSON): numbers must
+    be JSON integers; only ``tiles`` and action names are strings. Raises ValueError (with
+    a message naming the field) on any problem.
     """
     board = Board(
         tiles=_tiles_field(fields["tiles"]),
-        self_pos=_pos(fields, "self"),
-        enemy_pos=_pos(fields, "enemy"),
-        me=_creature(fields, "self"),
-        enemy=_creature(fields, "enemy"),
+        self_pos=_pos(fields, "self", text),
+        enemy_pos=_pos(fields, "enemy", text),
+        me=_creature(fields, "self", text),
+        enemy=_creature(fields, "enemy", text),
     )
     try:
         board.validate()
@@ -140,13 +142,20 @@ def _check_count(boards: list[Board], source: str, line: int) -> None:
 
 
 def parse_csv_text(text: str, source: str = "<csv>") -> list[Board]:
-    """Boards from CSV text: a header row naming the columns, then one board per row."""
+    """Boards from CSV text: a header row naming the columns, then one board per row.
+
+    Errors carry the physical line number on which the offending row starts.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     boards: list[Board] = []
     header: list[str] | None = None
+    line = 1
     try:
-        for row in reader:
-            line = reader.line_num
+        while True:
+            line = reader.line_num + 1  # the physical line this row starts on
+            row = next(reader, None)
+            if row is None:
+                break
             if not row or all(not cell.strip() for cell in row):
                 continue
             if header is None:
@@ -164,11 +173,11 @@ def parse_csv_text(text: str, source: str = "<csv>") -> list[Board]:
                 raise RowError(source, line, str(exc)) from None
             _check_count(boards, source, line)
     except csv.Error as exc:
-        raise RowError(source, reader.line_num, f"malformed CSV: {exc}") from None
+        raise RowError(source, line, f"malformed CSV: {exc}") from None
     if header is None:
         raise RowError(source, 1, "no header row")
     if not boards:
-        raise RowError(source, reader.line_num, "no data rows (a dataset needs at least one board)")
+        raise RowError(source, max(reader.line_num, 1), "no data rows (a dataset needs at least one board)")
     return boards
 
 
@@ -194,7 +203,7 @@ def parse_jsonl_text(text: str, source: str = "<jsonl>") -> list[Board]:
             if not isinstance(obj, dict):
                 raise _FieldError("each line must be a JSON object")
             _check_columns(list(obj))
-            boards.append(board_from_fields(obj))
+            boards.append(board_from_fields(obj, text=False))
         except json.JSONDecodeError as exc:
             raise RowError(source, line_no, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
         except _FieldError as exc:

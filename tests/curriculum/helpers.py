@@ -1,0 +1,41 @@
+"""Helpers shared by the curriculum tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import zstandard
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def listing(folder: Path) -> list[str]:
+    """Names in ``folder`` (hidden temp files included), sorted."""
+    return sorted(p.name for p in folder.iterdir())
+
+
+def cli_command() -> list[str]:
+    """The installed entry point next to the interpreter, else ``python -m curriculum.cli``."""
+    script = Path(sys.executable).parent / "cb-curriculum"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "curriculum.cli"]
+
+
+def run_cli(*args: str, cwd: Path, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run cb-curriculum with ``args``; returns the completed process (never raises on rc)."""
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([*cli_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def patch_content_size(frame: bytes, new_size: int) -> bytes:
+    """``frame`` with its Frame_Content_Size field rewritten (same field width), RFC 8878 §3.1.1.1."""
+    fhd = frame[4]
+    fcs_flag, single_segment, dict_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
+    pos = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[dict_flag]
+    width = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    assert width, "frame has no content size field"
+    value = new_size - 256 if width == 2 else new_size
+    assert zstandard.get_frame_parameters(frame).content_size >= 0
+    return frame[:pos] + value.to_bytes(width, "little") + frame[pos + width :]
