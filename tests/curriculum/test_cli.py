@@ -1,0 +1,123 @@
+"""cb-curriculum end to end, through the installed entry point (subprocess)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.curriculum.conftest import EXAMPLE_CSV
+from tests.curriculum.helpers import listing, run_cli
+from tests.curriculum.test_dataset import EXAMPLE_COMMITMENT, EXAMPLE_RECORDS
+
+ZERO = "0x" + "00" * 32
+
+
+@pytest.fixture()
+def work(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_help_for_every_command(work: Path) -> None:
+    for args in ([], ["pack"], ["commit"], ["verify"], ["secret"], ["secret", "new"], ["secret", "commitment"], ["index"]):
+        r = run_cli(*args, "--help", cwd=work)
+        assert r.returncode == 0 and "usage: cb-curriculum" in r.stdout, (args, r.stderr)
+    assert "exit codes" in run_cli("--help", cwd=work).stdout
+
+
+def test_python_dash_m(work: Path) -> None:
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "curriculum.cli", "--help"], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0 and "pack" in r.stdout
+
+
+def test_pack_commit_verify(work: Path) -> None:
+    r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "dataset.zst", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"commitment {EXAMPLE_COMMITMENT}\nrecords {EXAMPLE_RECORDS}\n"
+    assert stat.S_IMODE(os.stat(work / "dataset.zst").st_mode) == 0o600
+    r = run_cli("commit", "dataset.zst", cwd=work)
+    assert (r.returncode, r.stdout) == (0, EXAMPLE_COMMITMENT + "\n")
+    r = run_cli("verify", "dataset.zst", "--commitment", EXAMPLE_COMMITMENT, cwd=work)
+    assert r.returncode == 0 and r.stdout.startswith("OK")
+    r = run_cli("verify", "dataset.zst", "--commitment", ZERO, cwd=work)
+    assert r.returncode == 1 and "commitment mismatch" in r.stderr and EXAMPLE_COMMITMENT in r.stderr
+    r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "dataset.zst", cwd=work)
+    assert r.returncode == 3 and "already exists" in r.stderr
+    r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "dataset.zst", "--force", cwd=work)
+    assert r.returncode == 0
+
+
+def test_pack_jsonl(work: Path) -> None:
+    import json
+
+    from curriculum.importers import board_to_fields, read_csv
+
+    (work / "b.jsonl").write_text("".join(json.dumps(board_to_fields(b)) + "\n" for b in read_csv(EXAMPLE_CSV)))
+    r = run_cli("pack", "--jsonl", "b.jsonl", "-o", "d.zst", cwd=work)
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == f"commitment {EXAMPLE_COMMITMENT}"
+
+
+def test_pack_bad_row_writes_nothing(work: Path) -> None:
+    lines = EXAMPLE_CSV.read_text().splitlines()
+    lines[41] = lines[41].replace(",", ",999,", 1)
+    (work / "bad.csv").write_text("\n".join(lines) + "\n")
+    r = run_cli("pack", "--csv", "bad.csv", "-o", "d.zst", cwd=work)
+    assert r.returncode == 3 and "bad.csv:42:" in r.stderr
+    assert listing(work) == ["bad.csv"]
+
+
+def test_pack_oversize_writes_nothing(work: Path) -> None:
+    r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "d.zst", "--max-bytes", "100", cwd=work)
+    assert r.returncode == 3 and "over the limit of 100" in r.stderr
+    assert listing(work) == []
+
+
+def test_data_errors_exit_3(work: Path) -> None:
+    (work / "junk.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
+    for args in (["commit", "junk.zst"], ["commit", "missing.zst"], ["verify", "junk.zst", "--commitment", ZERO]):
+        r = run_cli(*args, cwd=work)
+        assert r.returncode == 3 and r.stderr.startswith("cb-curriculum: error:"), (args, r.stderr)
+
+
+def test_usage_errors_exit_2(work: Path) -> None:
+    for args in (
+        [],
+        ["pack", "-o", "x"],
+        ["pack", "--csv", "a", "--jsonl", "b", "-o", "x"],
+        ["verify", "d.zst", "--commitment", "0x12"],
+        ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", "-1", "--len", "3"],
+        ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", str(2**32), "--len", "3"],
+        ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", "1", "--len", "0"],
+        ["index", "--seed-core", "nothex", "--secret", ZERO, "--step", "1", "--len", "3"],
+    ):
+        assert run_cli(*args, cwd=work).returncode == 2, args
+
+
+def test_secret_new_and_index(work: Path) -> None:
+    import json
+
+    r = run_cli("secret", "new", "-o", "owner.secret", cwd=work)
+    assert r.returncode == 0
+    commitment = r.stdout.strip()
+    content = (work / "owner.secret").read_text().strip()
+    assert commitment.startswith("0x") and len(commitment) == 66 and content[2:] not in r.stdout + r.stderr
+    assert stat.S_IMODE(os.stat(work / "owner.secret").st_mode) == 0o600
+    assert run_cli("secret", "commitment", "owner.secret", cwd=work).stdout.strip() == commitment
+    r = run_cli("secret", "new", "-o", "owner.secret", cwd=work)
+    assert r.returncode == 3 and "already exists" in r.stderr
+    os.chmod(work / "owner.secret", 0o644)
+    r = run_cli("secret", "commitment", "owner.secret", cwd=work)
+    assert r.returncode == 3 and "chmod 600" in r.stderr and content[2:] not in r.stderr
+
+    vectors = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "sampling.json").read_text())
+    for case in vectors["sample_index"][::17]:
+        r = run_cli(
+            "index", "--seed-core", case["seed_core"], "--secret", case["secret"],
+            "--step", str(case["global_step"]), "--len", str(case["dataset_len"]), cwd=work,
+        )  # fmt: skip
+        assert (r.returncode, r.stdout) == (0, f"{case['sample_index']}\n"), r.stderr
