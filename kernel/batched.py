@@ -1,0 +1,199 @@
+"""Batched training: many beasts' windows at once, per-beast weights, masks, lr_shifts and heads.
+
+Each beast's window is exactly ``train.train_window`` for that beast (same payload word,
+losses and digests); only the arithmetic is laid out as (B, ...) tensors. Inputs come from
+``train.prepare_window`` per beast, or from the vectorized ``kernel.fast_inputs`` when
+``inputs="fast"`` (public sources only; checked equal to the scalar path in the tests).
+
+Arithmetic (same integer identities as ``kernel.net_torch``: folded biases, dormant rows
+held at zero during the window and restored after). Products are formed elementwise and
+summed, which on CPU is faster than integer ``bmm``. Everything is int32 when that is
+provably exact, else int64:
+
+* |x| <= 256 for every observation (checked per window), |w| <= 2**15 (i16 weights),
+  |gz| <= 256, |gh| <= 2**15, d_in == 64, addend <= 2**27 (lr_shift <= 24):
+  W1 @ [x, 4096] <= 64 * 2**23 + 2**27 < 2**31; gh (x) xb + addend <= 2**23 + 2**27;
+  W2^T gz <= 6 * 2**23; gz (x) hb + addend <= 2**23 + 2**27.
+* W2 @ [h, 4096] can exceed 2**31 (hidden * 2**30), so its products (each < 2**30) are
+  summed into int64.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import torch
+
+from kernel.context import SampleSource
+from kernel.fixedpoint import I16_MAX, I16_MIN
+from kernel.net_numpy import digest
+from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_grads_t, update_round
+from kernel.state import KernelState
+from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window, window_epoch
+from kernel.window_inputs import WindowInputs, WindowOutcome
+
+DEFAULT_CHUNK: Final = 256  # beasts per tensor block: bounds memory, keeps a block in cache
+X_BOUND_I32: Final = 256  # largest |x| for which the int32 layout is exact (module docstring)
+
+
+def train_windows_batched(
+    states: Sequence[KernelState],
+    sources: SampleSource | Sequence[SampleSource],
+    *,
+    epoch_seeds: Sequence[bytes | None] | None = None,
+    active_masks: Sequence[int | None] | None = None,
+    lr_shifts: Sequence[int | None] | None = None,
+    want_digests: bool = False,
+    device: str | torch.device | None = None,
+    inputs: str = "scalar",
+    chunk: int = DEFAULT_CHUNK,
+) -> list[WindowResult]:
+    """``train.train_window`` for every beast of ``states``, trained together.
+
+    ``sources`` is one source for all beasts or one per beast; the per-beast sequences
+    default (entry None) like ``train_window``: the offline epoch seed, the state's mask
+    and lr_shift. ``inputs`` is "scalar" (``prepare_window``) or "fast" (``fast_inputs``).
+    Raises KernelError exactly where ``train_window`` would, before any training.
+    """
+    n = len(states)
+    srcs = list(sources) if isinstance(sources, Sequence) else [sources] * n
+    seeds = list(epoch_seeds) if epoch_seeds is not None else [None] * n
+    masks = list(active_masks) if active_masks is not None else [None] * n
+    shifts = list(lr_shifts) if lr_shifts is not None else [None] * n
+    if not len(srcs) == len(seeds) == len(masks) == len(shifts) == n:
+        raise ValueError("sources, epoch_seeds, active_masks and lr_shifts must have one entry per state")
+    if inputs not in ("scalar", "fast"):
+        raise ValueError(f"inputs must be 'scalar' or 'fast', got {inputs!r}")
+    settings = []
+    for st, es, m, k in zip(states, seeds, masks, shifts):
+        settings.append((
+            offline_epoch_seed(st.seed_core, window_epoch(st)) if es is None else es,
+            st.active_mask if m is None else m,
+            st.lr_shift if k is None else k,
+        ))
+    if inputs == "fast":
+        from kernel.fast_inputs import prepare_windows_fast
+
+        prepared = prepare_windows_fast(states, srcs, [s[0] for s in settings], [s[1] for s in settings],
+                                        [s[2] for s in settings])
+    else:
+        prepared = [prepare_window(st, src, es, m, k) for st, src, (es, m, k) in zip(states, srcs, settings)]
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, st in enumerate(states):
+        groups[st.w1.shape + (prepared[i][0].xs.shape[0],)].append(i)
+    outcomes: list[WindowOutcome | None] = [None] * n
+    for idx in groups.values():
+        outs = run_windows_batched([(states[i].w1, states[i].b1, states[i].w2, states[i].b2) for i in idx],
+                                   [prepared[i][0] for i in idx], want_digests, device, chunk)
+        for i, o in zip(idx, outs):
+            outcomes[i] = o
+    return [finish_window(st, outcomes[i], es, m, k, prepared[i][1])  # type: ignore[arg-type]
+            for i, (st, (es, m, k)) in enumerate(zip(states, settings))]
+
+
+def run_windows_batched(
+    ws: Sequence[tuple[np.ndarray, ...]],
+    inps: Sequence[WindowInputs],
+    want_digests: bool = False,
+    device: str | torch.device | None = None,
+    chunk: int = DEFAULT_CHUNK,
+) -> list[WindowOutcome]:
+    """``NumpyBackend().run_window(ws[b], inps[b])`` for every b; all of one shape and length."""
+    dev = torch.device(device) if device is not None else default_device()
+    out: list[WindowOutcome] = []
+    for s in range(0, len(ws), chunk):
+        out += _run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev)
+    return out
+
+
+def _run_block(
+    ws: Sequence[tuple[np.ndarray, ...]], inps: Sequence[WindowInputs], want_digests: bool, dev: torch.device
+) -> list[WindowOutcome]:
+    B = len(ws)
+    w1s = np.stack([np.asarray(w[0], dtype=np.int64) for w in ws])  # (B, H, D)
+    b1s = np.stack([np.asarray(w[1], dtype=np.int64) for w in ws])  # (B, H)
+    w2s = np.stack([np.asarray(w[2], dtype=np.int64) for w in ws])  # (B, 6, H)
+    b2s = np.stack([np.asarray(w[3], dtype=np.int64) for w in ws])  # (B, 6)
+    um = np.stack([np.asarray(i.unit_mask, dtype=np.int64) for i in inps])  # (B, H)
+    xs = np.stack([np.asarray(i.xs, dtype=np.int64) for i in inps])  # (B, n, D)
+    _, H, D = w1s.shape
+    n = xs.shape[1]
+    in_i16 = all(a.min(initial=0) >= I16_MIN and a.max(initial=0) <= I16_MAX for a in (w1s, b1s, w2s, b2s))
+    dt = torch.int32 if in_i16 and D == 64 and np.abs(xs).max(initial=0) <= X_BOUND_I32 else torch.int64
+    I64 = torch.int64
+
+    def t(a: np.ndarray, dtype: torch.dtype = dt) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device=dev, dtype=dtype)
+
+    # W1 (B, H, D+1) = [w1 | b1] with dormant rows zeroed; W2 (B, 6, H+1) = [w2 | b2]
+    W1 = t(np.concatenate([w1s, b1s[:, :, None]], 2) * um[:, :, None])
+    W2 = t(np.concatenate([w2s, b2s[:, :, None]], 2))
+    xt = xs.transpose(1, 0, 2)  # (n, B, D)
+    xf = t(np.concatenate([xt, np.full((n, B, 1), FWD_ONE)], 2))  # (n, B, D+1)
+    xb = t(np.concatenate([xt, np.full((n, B, 1), BWD_ONE)], 2))
+    mv = t(np.stack([i.move for i in inps], 1), I64)  # (n, B)
+    at = t(np.stack([i.attack for i in inps], 1), I64)
+    bl = t(np.stack([i.block for i in inps], 1), I64)
+    heads = t(np.array([i.heads for i in inps]), I64)  # (B,)
+    rounding = [update_round(i.lr_shift) for i in inps]
+    C = t(np.array([r[0] for r in rounding]).reshape(B, 1, 1))  # addend <= 2**27
+    S = t(np.array([r[1] for r in rounding]).reshape(B, 1, 1))
+    P1 = torch.empty((B, H, D + 1), dtype=dt, device=dev)
+    P2 = torch.empty((B, 6, H + 1), dtype=dt, device=dev)
+    P2h = torch.empty((B, 6, H), dtype=dt, device=dev)
+    a1 = torch.empty((B, H), dtype=dt, device=dev)
+    gh = torch.empty((B, H), dtype=dt, device=dev)
+    z = torch.empty((B, 6), dtype=I64, device=dev)
+    hf = torch.full((B, H + 1), FWD_ONE, dtype=dt, device=dev)  # [h, 4096]
+    hb = torch.full((B, H + 1), BWD_ONE, dtype=dt, device=dev)  # [h, 16]
+    hf_v, hb_v = hf[:, :H], hb[:, :H]
+    W2v = W2[:, :, :H]
+    losses = torch.empty((n, B), dtype=I64, device=dev)
+    digests: list[list[bytes]] = [[] for _ in range(B)]
+    for j in range(n):
+        torch.mul(W1, xf[j].unsqueeze(1), out=P1)
+        torch.sum(P1, -1, dtype=dt, out=a1)
+        a1 >>= 12
+        a1.clamp_(I16_MIN, I16_MAX)
+        torch.clamp(a1, min=0, out=hf_v)
+        hb_v.copy_(hf_v)
+        torch.mul(W2, hf.unsqueeze(1), out=P2)
+        torch.sum(P2, -1, dtype=I64, out=z)
+        z >>= 12
+        z.clamp_(I16_MIN, I16_MAX)
+        gz, losses[j] = head_grads_t(z, mv[j], at[j], bl[j], heads)
+        gz = gz.to(dt)
+        # backward, with the weights before this step's update
+        torch.mul(W2v, gz.unsqueeze(2), out=P2h)
+        torch.sum(P2h, 1, dtype=dt, out=gh)
+        gh >>= 12
+        gh.clamp_(I16_MIN, I16_MAX)
+        gh.masked_fill_(a1 <= 0, 0)
+        torch.mul(gz.unsqueeze(2), hb.unsqueeze(1), out=P2)
+        P2 += C
+        P2 >>= S
+        W2.sub_(P2).clamp_(I16_MIN, I16_MAX)
+        torch.mul(gh.unsqueeze(2), xb[j].unsqueeze(1), out=P1)
+        P1 += C
+        P1 >>= S
+        W1.sub_(P1).clamp_(I16_MIN, I16_MAX)
+        if want_digests:
+            for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um)):
+                digests[b].append(digest(*w))
+    loss_rows = losses.t().cpu().tolist()
+    return [WindowOutcome(w, loss_rows[b], digests[b]) for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um))]
+
+
+def _assemble(
+    W1: torch.Tensor, W2: torch.Tensor, w1s: np.ndarray, b1s: np.ndarray, um: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-beast int64 (w1, b1, w2, b2), dormant rows taken from the starting weights."""
+    a1 = W1.cpu().numpy().astype(np.int64)
+    a2 = W2.cpu().numpy().astype(np.int64)
+    keep = um[:, :, None] != 0
+    w1 = np.where(keep, a1[:, :, :-1], w1s)
+    b1 = np.where(keep[:, :, 0], a1[:, :, -1], b1s)
+    return [(w1[b], b1[b], a2[b, :, :-1].copy(), a2[b, :, -1].copy()) for b in range(W1.shape[0])]
