@@ -14,7 +14,7 @@ from kernel.hashing import keccak256
 from kernel.net_numpy import forward
 from kernel.observe import observe
 from kernel.prng import SplitMix64Stream, fold64
-from kernel.rules import NO_MOVE, appendage, battle, labels
+from kernel.rules import NO_MOVE, decode_power, UNREACHABLE, appendage, battle, distance_field, labels
 from kernel.sources import draw_board
 from kernel.board import Creature
 from kernel.state import KernelState
@@ -58,15 +58,18 @@ def figures(state: KernelState, boards: list[Board]) -> Figures:
             moves += 1
             best = max(range(4), key=lambda d: (z[d], -d))
             hits += best == lab.move
-        power = min(max((z[4] + 8) >> 4, 0), 15)
+        power = decode_power(z[4])
         atk_err += abs(power - lab.attack)
         blk_hits += (z[5] > 0) == bool(lab.block)
     return Figures(hits / max(moves, 1), atk_err / len(boards), blk_hits / len(boards))
 
 
 def battle_start(rng: SplitMix64Stream) -> Board:
-    """A symmetric battle start: a drawn arena, equal fresh creatures."""
-    b = draw_board(rng.next(), None)
+    """A symmetric battle start: a drawn arena where the creatures can reach each other, equal fresh creatures."""
+    while True:
+        b = draw_board(rng.next(), None)
+        if distance_field(b.tiles, b.enemy_pos)[b.self_pos] != UNREACHABLE:
+            break
     fresh = Creature(hp=100, stamina=15, defense=32, temp_def=0, crit=0, last_action=0)
     return Board(b.tiles, b.self_pos, b.enemy_pos, fresh, fresh)
 

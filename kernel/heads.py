@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 from kernel.fixedpoint import ONE_Q16, nlog2_q16_q8, saturate16, sigmoid2_q16, softmax2_q16
-from kernel.rules import NO_MOVE
+from kernel.rules import ATK_SCALE, NO_MOVE
 
 HEAD_MOVE: Final = 1
 HEAD_ATTACK: Final = 2
 HEAD_BLOCK: Final = 4
-ATK_TARGET_SCALE: Final = 16  # attack label 0..15 -> Q8 target 0..240
+ATK_TARGET_SCALE: Final = ATK_SCALE  # attack label 0..15 -> Q8 target 0..960
 ATK_GRAD_CLIP: Final = 256
 LOSS_TERM_MAX: Final = 65535
 

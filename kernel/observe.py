@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from kernel.board import BOARD_SIZE, HAZARD, WALL, Board
-from kernel.rules import MAX_POWER, adjacent, damage
+from kernel.rules import adjacent, enemy_attack, expected_damage
 
 D_IN: Final = 64
 VIEW_RADIUS: Final = 2  # egocentric 5x5 window
@@ -42,8 +42,8 @@ def observe(board: Board) -> list[int]:
         en.hp,
         me.stamina * 16,
         me.temp_def * 2,
-        damage(MAX_POWER, me.defense, en.crit) * 8 if en.stamina else 0,
-        damage(MAX_POWER, en.defense + en.temp_def, me.crit) * 8 if me.stamina else 0,
+        enemy_attack(board) * 8,
+        expected_damage(board) * 8,
         me.crit * ONE,
     ]
     assert len(obs) == D_IN

@@ -33,7 +33,7 @@ DIR_N, DIR_S, DIR_E, DIR_W = 0, 1, 2, 3
 NO_MOVE: Final = -1
 
 MAX_POWER: Final = 15
-MAX_DAMAGE: Final = 30  # MAX_POWER with crit against zero defense
+ATK_SCALE: Final = 64  # Q8 logit per unit of attack power: label 15 -> target 960
 MAX_TURNS: Final = 60
 HAZARD_STAMINA: Final = 2
 REST_STAMINA: Final = 4
@@ -99,9 +99,14 @@ def expected_damage(board: Board) -> int:
     return damage(MAX_POWER, board.enemy.defense + board.enemy.temp_def, board.me.crit)
 
 
+def max_damage(board: Board) -> int:
+    """The most self could deal this turn: full power against zero defense, with self's crit."""
+    return damage(MAX_POWER, 0, board.me.crit)
+
+
 def attack_label(board: Board) -> int:
-    """expected_damage * 15 // MAX_DAMAGE, an integer 0..15."""
-    return expected_damage(board) * MAX_POWER // MAX_DAMAGE
+    """expected_damage * 15 // max_damage, an integer 0..15 (max_damage is 15 or 30, never 0)."""
+    return expected_damage(board) * MAX_POWER // max_damage(board)
 
 
 def enemy_attack(board: Board) -> int:
@@ -142,13 +147,18 @@ class Action:
     power: int = 0  # for ACT_ATTACK, 0..15
 
 
+def decode_power(atk_logit: int) -> int:
+    """Attack power 0..15 of the Q8 atk_power logit: round(atk / ATK_SCALE) saturated."""
+    return min(max((atk_logit + ATK_SCALE // 2) // ATK_SCALE, 0), MAX_POWER)
+
+
 def appendage(board: Board, logits: list[int]) -> Action:
     """Map the six Q8 logits to a legal action for ``board.me`` (SPEC §9.2)."""
     move_logits, atk, blk = logits[:4], logits[4], logits[5]
     block_flag = blk > 0
     if board.me.stamina == 0:
         return Action(ACT_BLOCK) if block_flag else Action(ACT_REST)
-    power = min(max((atk + 8) >> 4, 0), MAX_POWER)
+    power = decode_power(atk)
     if adjacent(board.self_pos, board.enemy_pos) and power >= 1:
         return Action(ACT_ATTACK, power=power)
     if block_flag:

@@ -1,0 +1,53 @@
+"""cb-kernel as a user runs it: a real subprocess of the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from kernel.payload import Payload
+
+SEED = "0x" + "11" * 32
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kernel.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_train_json_lines_decode_back() -> None:
+    out = run("train", "--seed", SEED, "--windows", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [o["window"] for o in lines] == [0, 1, 2]
+    assert [o["globalStep"] for o in lines] == [128, 256, 384]
+    for o in lines:
+        p = Payload.from_hex(o["word"])
+        assert "0x" + p.h128.hex() == o["h128"] and p.energy_burn == o["energyBurn"]
+    dec = run("decode", lines[-1]["word"], "--json")
+    assert dec.returncode == 0 and json.loads(dec.stdout)["globalStep"] == 384
+
+
+def test_backends_print_the_same_words() -> None:
+    a = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", "numpy")
+    b = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", "torch")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert [json.loads(x)["word"] for x in a.stdout.splitlines()] == [json.loads(x)["word"] for x in b.stdout.splitlines()]
+
+
+def test_bad_input_is_refused_clearly() -> None:
+    bad_seed = run("train", "--seed", "0x1234", "--windows", "1")
+    assert bad_seed.returncode == 2 and "64 hex digits" in bad_seed.stderr
+    bad_word = run("decode", "0xabc")
+    assert bad_word.returncode == 1 and "64 hex digits" in bad_word.stderr
+    half = run("train", "--seed", SEED, "--windows", "1", "--dataset", "x.zst")
+    assert half.returncode == 1 and "--secret-file" in half.stderr
+
+
+def test_eval_reports_figures() -> None:
+    out = run("eval", "--seed", SEED, "--windows", "2", "--json", "--heldout", "50", "--battles", "4")
+    assert out.returncode == 0, out.stderr
+    fig = json.loads(out.stdout)
+    for key in ("move_accuracy", "attack_mae", "block_accuracy", "win_rate_vs_untrained", "loss_first_window",
+                "loss_last_window"):
+        assert key in fig

@@ -1,0 +1,144 @@
+"""Properties of the combat rules and the labels (SPEC §5, §9)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernel.board import (ACT_ATTACK, ACT_BLOCK, ACT_MOVE, ACT_REST, EMPTY, HAZARD, MAX_STAMINA, N_TILES, TEMP_DEF_CAP,
+                          WALL, Board, Creature)
+from kernel.prng import SplitMix64Stream
+from kernel.rules import (MAX_TURNS, NO_MOVE, UNREACHABLE, Action, adjacent, attack_label, battle, block_label, damage,
+                          distance_field, move_label, neighbor, resolve_turn, start_turn)
+from kernel.sources import draw_board
+
+creatures = st.builds(
+    Creature,
+    hp=st.integers(1, 255), stamina=st.integers(0, 15), defense=st.integers(0, 255),
+    temp_def=st.sampled_from([0, 32, 64, 96]), crit=st.integers(0, 1), last_action=st.integers(0, 4),
+)
+
+
+@st.composite
+def boards(draw) -> Board:
+    tiles = draw(st.lists(st.sampled_from([EMPTY, EMPTY, EMPTY, WALL, HAZARD]), min_size=N_TILES, max_size=N_TILES))
+    a = draw(st.integers(0, N_TILES - 1))
+    b = draw(st.integers(0, N_TILES - 1).filter(lambda v: v != a))
+    tiles[a] = tiles[b] = EMPTY
+    board = Board(tuple(tiles), a, b, draw(creatures), draw(creatures))
+    board.validate()
+    return board
+
+
+actions = st.one_of(
+    st.builds(Action, st.just(ACT_MOVE), st.integers(0, 3)),
+    st.builds(Action, st.just(ACT_ATTACK), st.just(-1), st.integers(0, 15)),
+    st.just(Action(ACT_BLOCK)),
+    st.just(Action(ACT_REST)),
+)
+
+
+@given(st.integers(0, 15), st.integers(0, 255 + 96), st.integers(0, 1))
+def test_damage_never_negative_and_bounded(power: int, defense: int, crit: int) -> None:
+    d = damage(power, defense, crit)
+    assert 0 <= d <= power * (2 if crit else 1)
+    assert d == (power * 256 // (256 + defense)) * (1 + crit)
+
+
+def test_damage_table() -> None:
+    assert damage(15, 0, 0) == 15
+    assert damage(15, 0, 1) == 30
+    assert damage(15, 256, 0) == 7  # 3840 // 512
+    assert damage(1, 1, 0) == 0  # 256 // 257 floors to zero
+    assert damage(10, 32, 0) == 8  # 2560 // 288 = 8.88 floored
+
+
+@settings(max_examples=200)
+@given(boards(), actions, actions, st.integers(0, 1), st.integers(0, 1))
+def test_turn_keeps_every_field_in_range(board: Board, a0: Action, a1: Action, r0: int, r1: int) -> None:
+    after = resolve_turn(start_turn(board, (r0, r1)), a0, a1)
+    for c in (after.me, after.enemy):
+        assert 0 <= c.stamina <= MAX_STAMINA
+        assert 0 <= c.temp_def <= TEMP_DEF_CAP
+        assert 0 <= c.hp <= 255
+    assert after.self_pos != after.enemy_pos
+    assert after.tiles[after.self_pos] != WALL and after.tiles[after.enemy_pos] != WALL
+
+
+@given(boards())
+def test_block_caps_temp_def(board: Board) -> None:
+    b = board
+    for _ in range(5):
+        b = resolve_turn(start_turn(b, (0, 0)), Action(ACT_BLOCK), Action(ACT_REST))
+    assert b.me.temp_def == TEMP_DEF_CAP
+
+
+@given(boards())
+def test_exhausted_creature_can_only_block_or_rest(board: Board) -> None:
+    tired = replace(board, me=replace(board.me, stamina=0, last_action=ACT_REST))
+    after = resolve_turn(start_turn(tired, (0, 0)), Action(ACT_MOVE, 0), Action(ACT_REST))
+    assert after.self_pos == tired.self_pos  # the move was refused and turned into a rest
+    assert after.me.last_action == ACT_REST
+
+
+def test_hazard_costs_two_stamina_and_wall_cancels() -> None:
+    tiles = [EMPTY] * N_TILES
+    tiles[1] = HAZARD
+    tiles[8] = WALL
+    fresh = Creature(100, 10, 0, 0, 0, 0)
+    board = Board(tuple(tiles), 0, 63, fresh, fresh)
+    moved = resolve_turn(start_turn(board, (0, 0)), Action(ACT_MOVE, 2), Action(ACT_REST))  # east onto the hazard
+    assert moved.self_pos == 1 and moved.me.stamina == 8
+    blocked = resolve_turn(start_turn(board, (0, 0)), Action(ACT_MOVE, 1), Action(ACT_REST))  # south into the wall
+    assert blocked.self_pos == 0 and blocked.me.stamina == 10
+
+
+def test_block_lasts_one_hit() -> None:
+    fresh = Creature(100, 10, 0, 0, 0, 0)
+    board = Board(tuple([EMPTY] * N_TILES), 0, 1, fresh, fresh)
+    b = resolve_turn(start_turn(board, (0, 0)), Action(ACT_REST), Action(ACT_BLOCK))
+    assert b.enemy.temp_def == 32
+    b = resolve_turn(start_turn(b, (0, 0)), Action(ACT_ATTACK, power=15), Action(ACT_REST))
+    assert b.enemy.hp == 100 - damage(15, 32, 0) and b.enemy.temp_def == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(boards(), st.integers(0, 2**64 - 1))
+def test_battle_ends_within_turn_limit(board: Board, seed: int) -> None:
+    rng = SplitMix64Stream(seed)
+    idle = lambda b: Action(ACT_REST)  # noqa: E731
+    result = battle(board, idle, idle, rng.next)
+    assert result.turns == MAX_TURNS and result.winner in (-1, 0, 1)
+
+
+@settings(max_examples=300)
+@given(boards())
+def test_move_label_is_legal_and_on_a_shortest_path(board: Board) -> None:
+    d = move_label(board)
+    dist = distance_field(board.tiles, board.enemy_pos)
+    here = dist[board.self_pos]
+    if d == NO_MOVE:
+        assert here == UNREACHABLE or here <= 1
+        return
+    q = neighbor(board.self_pos, d)
+    assert q >= 0 and board.tiles[q] != WALL
+    assert dist[q] == here - 1
+    # tie-break: no earlier direction is also on a shortest path
+    for e in range(d):
+        r = neighbor(board.self_pos, e)
+        assert r < 0 or board.tiles[r] == WALL or dist[r] != here - 1
+
+
+@given(boards())
+def test_attack_and_block_labels_in_range(board: Board) -> None:
+    assert 0 <= attack_label(board) <= 15
+    assert block_label(board) in (0, 1)
+    if not adjacent(board.self_pos, board.enemy_pos):
+        assert attack_label(board) == 0 and block_label(board) == 0
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_drawn_boards_are_valid(key: int) -> None:
+    draw_board(key, None).validate()
