@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from curriculum.dataset import MAX_DATASET_BYTES, decode_dataset
+from curriculum.dataset import MAX_DATASET_BYTES, dataset_commitment, decode_dataset
 from curriculum.errors import CommitmentMismatchError, CurriculumError
 from curriculum.files import read_dataset_bytes, write_dataset
 from curriculum.hexutil import hex32, parse_hex32
@@ -48,9 +48,10 @@ def _cmd_commit(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     expected = _hex_arg(args.commitment, "--commitment")
     data = read_dataset_bytes(args.dataset, max_bytes=args.max_bytes)
+    actual = dataset_commitment(data)
+    if actual != expected:  # checked on the raw bytes first, as a loader does (SPEC §10.6)
+        raise CommitmentMismatchError("dataset", expected, actual)
     dataset = decode_dataset(data, max_bytes=args.max_bytes)
-    if dataset.commitment != expected:
-        raise CommitmentMismatchError("dataset", expected, dataset.commitment)
     print(f"OK {args.dataset}: commitment {hex32(dataset.commitment)}, {len(dataset)} records")
     return EXIT_OK
 

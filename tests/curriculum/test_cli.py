@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from kernel.hashing import keccak256
+
 from tests.curriculum.conftest import EXAMPLE_CSV
 from tests.curriculum.helpers import listing, run_cli
 from tests.curriculum.test_dataset import EXAMPLE_COMMITMENT, EXAMPLE_RECORDS
@@ -79,9 +81,12 @@ def test_pack_oversize_writes_nothing(work: Path) -> None:
 
 def test_data_errors_exit_3(work: Path) -> None:
     (work / "junk.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
-    for args in (["commit", "junk.zst"], ["commit", "missing.zst"], ["verify", "junk.zst", "--commitment", ZERO]):
+    junk_commitment = "0x" + keccak256((work / "junk.zst").read_bytes()).hex()
+    for args in (["commit", "junk.zst"], ["commit", "missing.zst"], ["verify", "junk.zst", "--commitment", junk_commitment]):
         r = run_cli(*args, cwd=work)
         assert r.returncode == 3 and r.stderr.startswith("cb-curriculum: error:"), (args, r.stderr)
+    r = run_cli("verify", "junk.zst", "--commitment", ZERO, cwd=work)
+    assert r.returncode == 1 and "commitment mismatch" in r.stderr
 
 
 def test_usage_errors_exit_2(work: Path) -> None:
