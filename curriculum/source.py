@@ -6,8 +6,8 @@ import os
 
 from curriculum.dataset import MAX_DATASET_BYTES, Dataset
 from curriculum.files import check_commitment, load_dataset
-from curriculum.hexutil import ZERO32
 from curriculum.errors import CurriculumError
+from curriculum.hexutil import ZERO32
 from curriculum.sampling import index_from_key, sample_key
 from curriculum.secret import OwnerSecret, read_secret_file
 from kernel.board import Board

@@ -8,8 +8,7 @@ import pytest
 
 from curriculum.importers import read_csv
 from kernel.board import Board
-
-EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"
+from tests.curriculum.helpers import EXAMPLE_CSV
 
 
 @pytest.fixture(autouse=True)

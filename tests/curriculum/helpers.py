@@ -10,6 +10,14 @@ from pathlib import Path
 import zstandard
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
+VECTORS_PATH = REPO / "tests" / "vectors" / "sampling.json"
+
+# C_dataset of `cb-curriculum pack --csv curriculum/examples/battles.csv` with zstandard 0.25.0
+# (libzstd 1.5.7) at the writer parameters of SPEC §10.2. A change here means either the
+# example, the format or the compressor's output changed: all three need a conscious decision.
+EXAMPLE_COMMITMENT = "0x4e74111a1a930d6e6a7f6cb7100b914b728d5bf9d41cb49799635177177d387a"
+EXAMPLE_RECORDS = 332
 
 
 def listing(folder: Path) -> list[str]:

@@ -11,9 +11,7 @@ import pytest
 
 from kernel.hashing import keccak256
 
-from tests.curriculum.conftest import EXAMPLE_CSV
-from tests.curriculum.helpers import listing, run_cli
-from tests.curriculum.test_dataset import EXAMPLE_COMMITMENT, EXAMPLE_RECORDS
+from tests.curriculum.helpers import EXAMPLE_COMMITMENT, EXAMPLE_CSV, EXAMPLE_RECORDS, VECTORS_PATH, listing, run_cli
 
 ZERO = "0x" + "00" * 32
 
@@ -119,7 +117,7 @@ def test_secret_new_and_index(work: Path) -> None:
     r = run_cli("secret", "commitment", "owner.secret", cwd=work)
     assert r.returncode == 3 and "chmod 600" in r.stderr and content[2:] not in r.stderr
 
-    vectors = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "sampling.json").read_text())
+    vectors = json.loads(VECTORS_PATH.read_text())
     for case in vectors["sample_index"][::17]:
         r = run_cli(
             "index", "--seed-core", case["seed_core"], "--secret", case["secret"],

@@ -25,14 +25,7 @@ from curriculum.files import load_dataset, read_dataset_bytes, write_dataset
 from curriculum.importers import read_csv
 from kernel.board import Board, decode_record, encode_record
 from kernel.hashing import keccak256
-from tests.curriculum.conftest import EXAMPLE_CSV
-from tests.curriculum.helpers import listing, patch_content_size
-
-# C_dataset of `cb-curriculum pack --csv curriculum/examples/battles.csv` with zstandard 0.25.0
-# (libzstd 1.5.7) at the writer parameters of SPEC §10.2. A change here means either the
-# example, the format or the compressor's output changed: all three need a conscious decision.
-EXAMPLE_COMMITMENT = "0x4e74111a1a930d6e6a7f6cb7100b914b728d5bf9d41cb49799635177177d387a"
-EXAMPLE_RECORDS = 332
+from tests.curriculum.helpers import EXAMPLE_COMMITMENT, EXAMPLE_CSV, EXAMPLE_RECORDS, listing, patch_content_size
 
 
 def _payload(boards: list[Board]) -> bytes:

@@ -19,7 +19,7 @@ from curriculum.importers import (
     read_jsonl,
 )
 from kernel.board import ACT_BLOCK, HAZARD, WALL, Board
-from tests.curriculum.conftest import EXAMPLE_CSV
+from tests.curriculum.helpers import EXAMPLE_CSV
 
 HEADER = ",".join(COLUMNS)
 TILES = "." * 9 + "#" + "~" + "." * 53

@@ -21,8 +21,9 @@ from kernel.board import Board
 from kernel.context import SampleSource, WindowContext
 from kernel.prng import SplitMix64Stream, fold64, splitmix64
 from tests.curriculum import gen_vectors
+from tests.curriculum.helpers import VECTORS_PATH
 
-VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "sampling.json").read_text())
+VECTORS = json.loads(VECTORS_PATH.read_text())
 
 
 def _b(h: str) -> bytes:
@@ -30,7 +31,7 @@ def _b(h: str) -> bytes:
 
 
 def test_vector_file_is_current() -> None:
-    assert (Path(__file__).resolve().parents[1] / "vectors" / "sampling.json").read_text() == gen_vectors.render()
+    assert VECTORS_PATH.read_text() == gen_vectors.render()
 
 
 def test_splitmix64_vectors() -> None:
