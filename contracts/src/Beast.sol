@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+
+/// @title Beast — the ChainBeasts creature token (ERC-721) with immutable hatch data.
+/// @notice `hatch` mints a beast whose hatch data (seedCore, dataset and secret commitments,
+///         spec version) never changes afterwards. The owner may authorize one trainer address
+///         that may commit checkpoints for the beast; the authorization ends on revoke or when
+///         the beast changes hands.
+contract Beast is ERC721 {
+    /// @notice Semantic version of this contract.
+    string public constant version = "1.0.0";
+
+    /// @notice Kernel spec version stamped into every new beast (docs/SPEC.md).
+    uint16 public constant SPEC_VERSION = 1;
+
+    /// @notice Immutable data fixed at hatch.
+    struct HatchData {
+        bytes32 seedCore; // keccak256(blockhash(n-1), owner, beastId, datasetCommitment, secretCommitment)
+        bytes32 datasetCommitment; // keccak256(zstd dataset bytes); 0x0 = no private curriculum
+        bytes32 secretCommitment; // keccak256(S_owner) for a 32-byte secret; 0x0 allowed without dataset
+        uint16 specVersion; // kernel spec version
+        uint64 hatchBlock; // block number of the hatch transaction
+    }
+
+    /// @notice Raised when a beast id has never been hatched.
+    error BeastNotFound(uint256 beastId);
+    /// @notice Raised when the caller is not the beast's owner.
+    error BeastNotOwner(uint256 beastId, address caller);
+    /// @notice Raised when a private dataset is committed without a secret commitment.
+    error BeastSecretCommitmentRequired();
+    /// @notice Raised when authorizing the zero address as trainer.
+    error BeastInvalidTrainer(address trainer);
+    /// @notice Raised when revoking while no trainer is authorized.
+    error BeastNoTrainer(uint256 beastId);
+
+    /// @notice Emitted after a beast was minted with its hatch data.
+    event BeastHatched(
+        uint256 indexed beastId,
+        address indexed owner,
+        bytes32 seedCore,
+        bytes32 datasetCommitment,
+        bytes32 secretCommitment,
+        uint16 specVersion
+    );
+    /// @notice Emitted after the owner authorized `trainer` to commit for the beast.
+    event TrainerAuthorized(uint256 indexed beastId, address indexed trainer);
+    /// @notice Emitted after a trainer authorization ended (revoked or the beast changed hands).
+    event TrainerRevoked(uint256 indexed beastId, address indexed trainer);
+
+    uint256 private _nextId = 1;
+    mapping(uint256 beastId => HatchData) private _hatch;
+    mapping(uint256 beastId => address trainer) private _trainer;
+
+    constructor() ERC721("ChainBeasts Beast", "BEAST") {}
+
+    /// @notice Mint a new beast to the caller.
+    /// @dev seedCore is derived on chain from the previous block hash so the owner cannot pick it.
+    function hatch(bytes32 datasetCommitment, bytes32 secretCommitment) external returns (uint256 beastId) {
+        // INVARIANT: a private dataset is only usable with a committed owner secret.
+        if (datasetCommitment != bytes32(0) && secretCommitment == bytes32(0)) {
+            revert BeastSecretCommitmentRequired();
+        }
+        beastId = _nextId;
+        // unchecked: one id per transaction, a uint256 counter cannot reach 2^256.
+        unchecked {
+            _nextId = beastId + 1;
+        }
+        bytes32 seed = keccak256(
+            abi.encodePacked(blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment)
+        );
+        _hatch[beastId] = HatchData({
+            seedCore: seed,
+            datasetCommitment: datasetCommitment,
+            secretCommitment: secretCommitment,
+            specVersion: SPEC_VERSION,
+            hatchBlock: uint64(block.number)
+        });
+        // _mint (not _safeMint): no receiver callback, so no external call happens here.
+        _mint(msg.sender, beastId);
+        emit BeastHatched(beastId, msg.sender, seed, datasetCommitment, secretCommitment, SPEC_VERSION);
+    }
+
+    /// @notice Authorize `trainer` to commit checkpoints for `beastId` (replaces any previous one).
+    function authorizeTrainer(uint256 beastId, address trainer) external {
+        _requireOwner(beastId);
+        if (trainer == address(0)) revert BeastInvalidTrainer(trainer);
+        address previous = _trainer[beastId];
+        _trainer[beastId] = trainer;
+        if (previous != address(0) && previous != trainer) emit TrainerRevoked(beastId, previous);
+        emit TrainerAuthorized(beastId, trainer);
+    }
+
+    /// @notice End the trainer authorization of `beastId`.
+    function revokeTrainer(uint256 beastId) external {
+        _requireOwner(beastId);
+        address previous = _trainer[beastId];
+        if (previous == address(0)) revert BeastNoTrainer(beastId);
+        delete _trainer[beastId];
+        emit TrainerRevoked(beastId, previous);
+    }
+
+    /// @notice The authorized trainer of `beastId` (address(0) when none).
+    function trainerOf(uint256 beastId) external view returns (address) {
+        return _trainer[beastId];
+    }
+
+    /// @notice Whether `account` may commit checkpoints for `beastId` (its owner or its trainer).
+    /// @dev Returns false for unknown beasts instead of reverting so the ledger raises its own error.
+    function isCommitter(uint256 beastId, address account) external view returns (bool) {
+        address owner = _ownerOf(beastId);
+        return owner != address(0) && (account == owner || account == _trainer[beastId]);
+    }
+
+    /// @notice All hatch data of `beastId`.
+    function hatchData(uint256 beastId) external view returns (HatchData memory) {
+        if (_ownerOf(beastId) == address(0)) revert BeastNotFound(beastId);
+        return _hatch[beastId];
+    }
+
+    /// @notice The seedCore of `beastId` (epoch 0's seed).
+    function seedCore(uint256 beastId) external view returns (bytes32) {
+        if (_ownerOf(beastId) == address(0)) revert BeastNotFound(beastId);
+        return _hatch[beastId].seedCore;
+    }
+
+    /// @notice Number of beasts hatched so far (ids are 1..totalHatched).
+    function totalHatched() external view returns (uint256) {
+        return _nextId - 1;
+    }
+
+    /// @dev Clears the trainer when the beast changes hands, so a buyer never inherits one.
+    function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
+        from = super._update(to, tokenId, auth);
+        address trainer = _trainer[tokenId];
+        if (from != address(0) && from != to && trainer != address(0)) {
+            delete _trainer[tokenId];
+            emit TrainerRevoked(tokenId, trainer);
+        }
+    }
+
+    function _requireOwner(uint256 beastId) private view {
+        address owner = _ownerOf(beastId);
+        if (owner == address(0)) revert BeastNotFound(beastId);
+        if (owner != msg.sender) revert BeastNotOwner(beastId, msg.sender);
+    }
+}

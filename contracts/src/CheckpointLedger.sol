@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Energy} from "./Energy.sol";
+import {Beast} from "./Beast.sol";
+import {SeasonRegistry} from "./SeasonRegistry.sol";
+
+/// @title CheckpointLedger — one storage slot per training window, with its ENERGY in escrow.
+/// @notice A beast's owner or authorized trainer commits the 32-byte checkpoint word of each
+///         128-micro-step window. The ledger checks the window order, stores the word, and pulls
+///         the window's energyBurn into escrow in the same transaction. After the challenge
+///         period anyone finalizes the window, which burns the escrow. The DisputeGame may open a
+///         dispute on a window inside its challenge period and settles it: slashed (escrow paid
+///         to the game for the challenger and validators) or finalized (escrow burned).
+///
+///         The checkpoint word (big-endian uint256, exactly the `bytes32` argument):
+///
+///         bit 255             128 127      96 95            32 31    24 23    16 15     0
+///            +-------------------+----------+----------------+--------+--------+--------+
+///            |       h128        |globalStep|   energyBurn   | active | lrShift| flags  |
+///            |    (128 bits)     |  (u32)   |     (u64)      |Mask u8 |   u8   |  u16   |
+///            +-------------------+----------+----------------+--------+--------+--------+
+///
+///         Window k of a beast (k = 0, 1, 2, ...) carries globalStep = 128 * (k + 1) mod 2^32, so
+///         k is derived from the word itself: k = ((globalStep - 128) mod 2^32) / 128. A beast
+///         therefore holds at most 2^25 windows (2^32 micro-steps; its last window wraps to
+///         globalStep 0). Per window the ledger also keeps its commit block as a u32, eight to a
+///         slot (`_commitBlocks[beastId][k / 8]`, entry k % 8 at bits 32*(k%8)..+31); a zero entry
+///         means "not committed".
+contract CheckpointLedger {
+    using SafeERC20 for IERC20;
+
+    /// @notice Semantic version of this contract.
+    string public constant version = "1.0.0";
+
+    /// @notice Micro-steps per window (spec version 1).
+    uint256 public constant WINDOW_STEPS = 128;
+    /// @notice Windows one beast can hold: 2^32 micro-steps / 128.
+    uint256 public constant MAX_WINDOWS = 2 ** 25;
+
+    /// @notice Lifecycle of a window.
+    enum WindowStatus {
+        None, // not committed
+        Committed, // escrow locked; disputable until its challenge deadline
+        Finalized, // escrow burned; final
+        Disputed, // a dispute is open on it
+        Slashed // a dispute found divergence; escrow paid to the dispute game
+    }
+
+    /// @notice Raised when the caller is neither the beast's owner nor its authorized trainer.
+    error LedgerNotAuthorized(uint256 beastId, address caller);
+    /// @notice Raised when a word's globalStep is not the previous window's + 128 (mod 2^32).
+    error LedgerStepOutOfOrder(uint256 beastId, uint32 expected, uint32 got);
+    /// @notice Raised when the beast already holds MAX_WINDOWS windows.
+    error LedgerLineageFull(uint256 beastId);
+    /// @notice Raised when commitMany gets arrays of different lengths (or none).
+    error LedgerBatchMismatch(uint256 beastIds, uint256 words);
+    /// @notice Raised when a window index has no committed window.
+    error LedgerWindowNotFound(uint256 beastId, uint256 index);
+    /// @notice Raised when a window is not in the status the operation needs.
+    error LedgerWindowNotOpen(uint256 beastId, uint256 index, WindowStatus status);
+    /// @notice Raised when finalizing before the challenge deadline (inclusive).
+    error LedgerChallengePeriodActive(uint256 beastId, uint256 index, uint256 deadline);
+    /// @notice Raised when disputing after the challenge deadline.
+    error LedgerChallengePeriodOver(uint256 beastId, uint256 index, uint256 deadline);
+    /// @notice Raised when an epoch seed has not been snapshotted yet.
+    error LedgerEpochSeedUnknown(uint256 beastId, uint256 epoch);
+    /// @notice Raised when a dispute-only function is called by anyone but the dispute game.
+    error LedgerOnlyDisputeGame(address caller);
+    /// @notice Raised when binding the dispute game a second time or by a non-deployer.
+    error LedgerDisputeGameBinding(address caller);
+    /// @notice Raised when block.number no longer fits the u32 commit-block entries.
+    error LedgerClockOverflow(uint256 blockNumber);
+
+    /// @notice Emitted after window `index` of `beastId` was stored and its escrow locked.
+    event CheckpointCommitted(uint256 indexed beastId, uint256 indexed index, bytes32 word);
+    /// @notice Emitted after a commit closed an epoch and snapshotted the next epoch's seed.
+    event EpochSeeded(uint256 indexed beastId, uint256 indexed epoch, bytes32 seed);
+    /// @notice Emitted after a window was finalized and its escrow burned.
+    event WindowFinalized(uint256 indexed beastId, uint256 indexed index, uint256 burned);
+    /// @notice Emitted after the dispute game opened a dispute on a window.
+    event WindowDisputed(uint256 indexed beastId, uint256 indexed index);
+    /// @notice Emitted after a dispute slashed a window; its escrow went to the dispute game.
+    event WindowSlashed(uint256 indexed beastId, uint256 indexed index, uint256 amount);
+    /// @notice Emitted after the dispute game was bound (once).
+    event DisputeGameBound(address game);
+
+    Energy public immutable energy;
+    Beast public immutable beast;
+    SeasonRegistry public immutable registry;
+    address private immutable _deployer;
+    address public disputeGame;
+
+    mapping(uint256 beastId => mapping(uint256 index => bytes32 word)) private _words;
+    mapping(uint256 beastId => mapping(uint256 group => uint256 packedBlocks)) private _commitBlocks;
+    mapping(uint256 beastId => mapping(uint256 index => WindowStatus)) private _status;
+    mapping(uint256 beastId => mapping(uint256 epoch => bytes32 seed)) private _epochSeeds;
+
+    constructor(Energy energy_, Beast beast_, SeasonRegistry registry_) {
+        energy = energy_;
+        beast = beast_;
+        registry = registry_;
+        _deployer = msg.sender;
+    }
+
+    modifier onlyDisputeGame() {
+        if (msg.sender != disputeGame) revert LedgerOnlyDisputeGame(msg.sender);
+        _;
+    }
+
+    /// @notice Bind the dispute game; once, by the deployer (the game needs the ledger's address).
+    function bindDisputeGame(address game) external {
+        if (msg.sender != _deployer || disputeGame != address(0) || game == address(0)) {
+            revert LedgerDisputeGameBinding(msg.sender);
+        }
+        disputeGame = game;
+        emit DisputeGameBound(game);
+    }
+
+    // ------------------------------------------------------------------ commits
+
+    /// @notice Commit the next window of `beastId` and lock its energyBurn ENERGY.
+    function commit(uint256 beastId, bytes32 checkpoint) external {
+        uint256 epochSteps = registry.value(SeasonRegistry.Param.EpochSteps);
+        uint256 burn = _record(beastId, checkpoint, epochSteps);
+        // Interaction last: the word is stored before ENERGY moves. Energy is our OpenZeppelin
+        // ERC-20 without hooks, so transferFrom cannot re-enter; it reverts on shortfall.
+        if (burn != 0) IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), burn);
+    }
+
+    /// @notice Commit one window for each (beastIds[i], words[i]) with a single ENERGY transfer.
+    /// @dev The same beast may appear several times in order (k, k+1, ...).
+    function commitMany(uint256[] calldata beastIds, bytes32[] calldata words) external {
+        uint256 n = beastIds.length;
+        if (n == 0 || n != words.length) revert LedgerBatchMismatch(n, words.length);
+        uint256 epochSteps = registry.value(SeasonRegistry.Param.EpochSteps);
+        uint256 total;
+        for (uint256 i = 0; i < n; ) {
+            // unchecked: each burn is a u64 and n is bounded by calldata, so total < 2^128;
+            // i < n so ++i cannot overflow.
+            unchecked {
+                total += _record(beastIds[i], words[i], epochSteps);
+                ++i;
+            }
+        }
+        // Interaction last, once for the whole batch (see commit for the reentrancy reasoning).
+        if (total != 0) IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), total);
+    }
+
+    /// @dev Checks order and authorization, stores the word and commit block, snapshots the
+    ///      epoch seed at an epoch boundary. Returns the window's energyBurn.
+    function _record(uint256 beastId, bytes32 checkpoint, uint256 epochSteps) private returns (uint256 burn) {
+        uint256 w = uint256(checkpoint);
+        uint32 gs = uint32(w >> 96);
+        uint256 k;
+        // unchecked: uint32 wrap-around is the specified globalStep arithmetic (mod 2^32).
+        unchecked {
+            k = uint256(uint32(gs - uint32(WINDOW_STEPS))) >> 7;
+        }
+        uint256 group = k >> 3;
+        uint256 shift = (k & 7) << 5;
+        uint256 packed = _commitBlocks[beastId][group];
+        // INVARIANT: window k is new and window k-1 exists, i.e. globalStep == previous + 128.
+        bool fresh = gs & uint32(WINDOW_STEPS - 1) == 0 && (packed >> shift) & 0xFFFFFFFF == 0;
+        if (fresh && k != 0) {
+            uint256 prev = shift != 0 ? packed >> (shift - 32) : _commitBlocks[beastId][group - 1] >> 224;
+            fresh = prev & 0xFFFFFFFF != 0;
+        }
+        if (!fresh) _revertOutOfOrder(beastId, gs);
+        // INVARIANT: only the owner or the authorized trainer commits.
+        if (!beast.isCommitter(beastId, msg.sender)) revert LedgerNotAuthorized(beastId, msg.sender);
+        if (block.number > type(uint32).max) revert LedgerClockOverflow(block.number);
+
+        _words[beastId][k] = checkpoint;
+        _commitBlocks[beastId][group] = packed | (block.number << shift);
+        emit CheckpointCommitted(beastId, k, checkpoint);
+
+        _snapshotEpoch(beastId, k, epochSteps);
+        burn = uint64(w >> 32);
+    }
+
+    /// @dev Epoch boundary: window k ends epoch e = step/epochSteps - 1 when step = 128(k+1) is a
+    ///      multiple of epochSteps; the seed of epoch e+1 is the previous block's hash, which
+    ///      the committer cannot choose.
+    function _snapshotEpoch(uint256 beastId, uint256 k, uint256 epochSteps) private {
+        uint256 step;
+        // unchecked: k < 2^25 so (k + 1) * 128 <= 2^32.
+        unchecked {
+            step = (k + 1) * WINDOW_STEPS;
+        }
+        if (step % epochSteps == 0) {
+            uint256 next = step / epochSteps;
+            bytes32 seed = blockhash(block.number - 1);
+            _epochSeeds[beastId][next] = seed;
+            emit EpochSeeded(beastId, next, seed);
+        }
+    }
+
+    /// @dev Builds the order error with the step the beast expects next.
+    function _revertOutOfOrder(uint256 beastId, uint32 got) private view {
+        uint256 count = windowCount(beastId);
+        if (count >= MAX_WINDOWS) revert LedgerLineageFull(beastId);
+        revert LedgerStepOutOfOrder(beastId, uint32((count + 1) * WINDOW_STEPS), got);
+    }
+
+    // ------------------------------------------------------------------ finalization
+
+    /// @notice Finalize window `index` of `beastId` after its challenge deadline; burns its escrow.
+    function finalize(uint256 beastId, uint256 index) external {
+        uint256 burned = _finalize(beastId, index);
+        // Burning our own balance on our own token: no callback, nothing to re-enter.
+        if (burned != 0) energy.burn(burned);
+    }
+
+    /// @notice Finalize several windows with one burn.
+    function finalizeMany(uint256[] calldata beastIds, uint256[] calldata indices) external {
+        uint256 n = beastIds.length;
+        if (n == 0 || n != indices.length) revert LedgerBatchMismatch(n, indices.length);
+        uint256 total;
+        for (uint256 i = 0; i < n; ) {
+            // unchecked: u64 burns summed over a calldata-bounded list; i < n.
+            unchecked {
+                total += _finalize(beastIds[i], indices[i]);
+                ++i;
+            }
+        }
+        if (total != 0) energy.burn(total);
+    }
+
+    function _finalize(uint256 beastId, uint256 index) private returns (uint256 burned) {
+        WindowStatus s = windowStatus(beastId, index);
+        if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
+        uint256 deadline = challengeDeadline(beastId, index);
+        // INVARIANT: a window is final only after its challenge period (deadline inclusive).
+        if (block.number <= deadline) revert LedgerChallengePeriodActive(beastId, index, deadline);
+        _status[beastId][index] = WindowStatus.Finalized;
+        burned = uint64(uint256(_words[beastId][index]) >> 32);
+        emit WindowFinalized(beastId, index, burned);
+    }
+
+    // ------------------------------------------------------------------ dispute hooks
+
+    /// @notice Mark a window disputed; only the dispute game, only inside the challenge period.
+    function beginDispute(uint256 beastId, uint256 index) external onlyDisputeGame returns (bytes32 committed) {
+        WindowStatus s = windowStatus(beastId, index);
+        if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
+        uint256 deadline = challengeDeadline(beastId, index);
+        if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
+        _status[beastId][index] = WindowStatus.Disputed;
+        committed = _words[beastId][index];
+        emit WindowDisputed(beastId, index);
+    }
+
+    /// @notice Settle a disputed window: slash pays its escrow to the game, otherwise it is burned.
+    function settleDispute(uint256 beastId, uint256 index, bool slash) external onlyDisputeGame returns (uint256 amount) {
+        WindowStatus s = windowStatus(beastId, index);
+        if (s != WindowStatus.Disputed) revert LedgerWindowNotOpen(beastId, index, s);
+        amount = uint64(uint256(_words[beastId][index]) >> 32);
+        if (slash) {
+            _status[beastId][index] = WindowStatus.Slashed;
+            emit WindowSlashed(beastId, index, amount);
+            // Interaction after the status change; the receiver is the trusted game and the
+            // token has no hooks.
+            if (amount != 0) IERC20(address(energy)).safeTransfer(msg.sender, amount);
+        } else {
+            _status[beastId][index] = WindowStatus.Finalized;
+            emit WindowFinalized(beastId, index, amount);
+            if (amount != 0) energy.burn(amount);
+        }
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The committed word of window `index` (reverts when not committed).
+    function word(uint256 beastId, uint256 index) external view returns (bytes32) {
+        if (_commitBlock(beastId, index) == 0) revert LedgerWindowNotFound(beastId, index);
+        return _words[beastId][index];
+    }
+
+    /// @notice Number of committed windows of `beastId` (windows are 0..count-1).
+    /// @dev Exponential then binary search over the commit-block entries; O(log count) reads.
+    function windowCount(uint256 beastId) public view returns (uint256) {
+        if (_commitBlock(beastId, 0) == 0) return 0;
+        uint256 lo = 0; // committed
+        uint256 hi = 1; // probe
+        while (hi < MAX_WINDOWS && _commitBlock(beastId, hi) != 0) {
+            lo = hi;
+            hi <<= 1;
+        }
+        if (hi > MAX_WINDOWS) hi = MAX_WINDOWS;
+        // lo committed, hi not committed (or the cap): find the last committed index.
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) >> 1;
+            if (_commitBlock(beastId, mid) != 0) lo = mid;
+            else hi = mid;
+        }
+        return lo + 1;
+    }
+
+    /// @notice The globalStep the next commit of `beastId` must carry.
+    function nextGlobalStep(uint256 beastId) external view returns (uint32) {
+        return uint32((windowCount(beastId) + 1) * WINDOW_STEPS);
+    }
+
+    /// @notice Status of window `index` of `beastId`.
+    function windowStatus(uint256 beastId, uint256 index) public view returns (WindowStatus) {
+        if (_commitBlock(beastId, index) == 0) return WindowStatus.None;
+        WindowStatus s = _status[beastId][index];
+        return s == WindowStatus.None ? WindowStatus.Committed : s;
+    }
+
+    /// @notice Block in which window `index` was committed (reverts when not committed).
+    function commitBlockOf(uint256 beastId, uint256 index) external view returns (uint256) {
+        uint256 b = _commitBlock(beastId, index);
+        if (b == 0) revert LedgerWindowNotFound(beastId, index);
+        return b;
+    }
+
+    /// @notice Last block (inclusive) in which window `index` can be disputed, under the
+    ///         challenge period in force now.
+    function challengeDeadline(uint256 beastId, uint256 index) public view returns (uint256) {
+        uint256 b = _commitBlock(beastId, index);
+        if (b == 0) revert LedgerWindowNotFound(beastId, index);
+        return b + registry.value(SeasonRegistry.Param.ChallengePeriod);
+    }
+
+    /// @notice The seed of curriculum epoch `epoch` of `beastId`: seedCore for epoch 0, otherwise
+    ///         the block hash snapshotted by the commit that closed epoch `epoch - 1`.
+    function epochSeed(uint256 beastId, uint256 epoch) external view returns (bytes32) {
+        if (epoch == 0) return beast.seedCore(beastId);
+        bytes32 seed = _epochSeeds[beastId][epoch];
+        if (seed == bytes32(0)) revert LedgerEpochSeedUnknown(beastId, epoch);
+        return seed;
+    }
+
+    function _commitBlock(uint256 beastId, uint256 index) private view returns (uint256) {
+        if (index >= MAX_WINDOWS) return 0;
+        return (_commitBlocks[beastId][index >> 3] >> ((index & 7) << 5)) & 0xFFFFFFFF;
+    }
+}

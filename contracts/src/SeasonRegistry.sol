@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+/// @title SeasonRegistry — the season's tunable constants behind a timelock.
+/// @notice The owner queues a new value; the change is visible at once (pendingOf) and takes
+///         effect by itself `timelockDelay` blocks later, without a second transaction. Every
+///         time quantity here is counted in **blocks**.
+///
+///         Each parameter lives in one storage slot, so a reader pays a single SLOAD:
+///
+///         bit 255          160 159           64 63            0
+///            +----------------+----------------+---------------+
+///            | current (u96)  | pending (u96)  | effectiveAt   |
+///            |                |                | (u64 block)   |
+///            +----------------+----------------+---------------+
+///         effectiveAt == 0 means nothing is pending.
+contract SeasonRegistry is Ownable {
+    /// @notice Semantic version of this contract.
+    string public constant version = "1.0.0";
+
+    /// @notice The season constants; ids are append-only.
+    enum Param {
+        WindowSteps, // micro-steps per window; fixed at 128 by spec version 1
+        BaseCost, // ENERGY wei per micro-step per fully active slab
+        SlabParams, // parameters per slab (slot), divisor of the step cost
+        SpurtCost, // ENERGY wei burned by a growth spurt
+        EpochSteps, // micro-steps per curriculum epoch, a multiple of WindowSteps
+        ChallengePeriod, // blocks after a commit during which the window can be disputed
+        BondMultiplier, // dispute bond = BondMultiplier * window energyBurn
+        ValidatorQuorum, // votes on one side that decide a dispute early
+        VotingPeriod, // blocks a dispute stays open for votes
+        MinValidatorStake, // ENERGY wei a validator must stake
+        ValidatorWithdrawDelay, // blocks between a withdrawal request and the withdrawal
+        MaxDatasetBytes // largest private dataset accepted in a dispute
+    }
+
+    uint256 private constant PARAM_COUNT = 12;
+
+    struct Slot {
+        uint96 current;
+        uint96 pending;
+        uint64 effectiveAt;
+    }
+
+    /// @notice Raised when a value is out of the parameter's allowed range.
+    error SeasonParamInvalid(Param param, uint256 value);
+    /// @notice Raised when changing a parameter fixed by the spec version.
+    error SeasonParamFixed(Param param);
+    /// @notice Raised when cancelling while nothing is pending.
+    error SeasonNothingPending(Param param);
+
+    /// @notice Emitted after a change was queued; it is effective from block `effectiveAt`.
+    event ParamChangeQueued(Param indexed param, uint256 value, uint256 effectiveAt);
+    /// @notice Emitted after a queued change was cancelled.
+    event ParamChangeCancelled(Param indexed param, uint256 value);
+
+    /// @notice Blocks between queueing a change and its taking effect.
+    uint64 public immutable timelockDelay;
+
+    mapping(Param param => Slot) private _slots;
+
+    /// @param owner_ may queue changes.
+    /// @param delay timelock delay in blocks.
+    /// @param initial the 12 initial values, indexed by Param.
+    constructor(address owner_, uint64 delay, uint96[12] memory initial) Ownable(owner_) {
+        timelockDelay = delay;
+        for (uint256 i = 0; i < PARAM_COUNT; ++i) {
+            _check(Param(i), initial[i], initial);
+            _slots[Param(i)].current = initial[i];
+        }
+    }
+
+    /// @notice The value in force now.
+    function value(Param param) public view returns (uint256) {
+        Slot memory s = _slots[param];
+        return (s.effectiveAt != 0 && block.number >= s.effectiveAt) ? s.pending : s.current;
+    }
+
+    /// @notice The queued value and the block it takes effect (0, 0 when none or already in force).
+    function pendingOf(Param param) external view returns (uint256 pending, uint256 effectiveAt) {
+        Slot memory s = _slots[param];
+        if (s.effectiveAt != 0 && block.number < s.effectiveAt) return (s.pending, s.effectiveAt);
+        return (0, 0);
+    }
+
+    /// @notice Queue `newValue` for `param`; it takes effect `timelockDelay` blocks from now.
+    function queueChange(Param param, uint96 newValue) external onlyOwner {
+        if (param == Param.WindowSteps) revert SeasonParamFixed(param);
+        uint96[12] memory all;
+        for (uint256 i = 0; i < PARAM_COUNT; ++i) all[i] = uint96(value(Param(i)));
+        all[uint256(param)] = newValue;
+        _check(param, newValue, all);
+        Slot storage s = _slots[param];
+        // Fold an already effective change into `current` before overwriting `pending`.
+        if (s.effectiveAt != 0 && block.number >= s.effectiveAt) s.current = s.pending;
+        uint64 eta = uint64(block.number) + timelockDelay;
+        s.pending = newValue;
+        s.effectiveAt = eta;
+        emit ParamChangeQueued(param, newValue, eta);
+    }
+
+    /// @notice Cancel a change that is not yet in force.
+    function cancelChange(Param param) external onlyOwner {
+        Slot storage s = _slots[param];
+        if (s.effectiveAt == 0 || block.number >= s.effectiveAt) revert SeasonNothingPending(param);
+        uint96 dropped = s.pending;
+        s.pending = 0;
+        s.effectiveAt = 0;
+        emit ParamChangeCancelled(param, dropped);
+    }
+
+    // Named getters for readers that prefer them (each is one SLOAD).
+    function windowSteps() external view returns (uint256) { return value(Param.WindowSteps); }
+    function baseCost() external view returns (uint256) { return value(Param.BaseCost); }
+    function slabParams() external view returns (uint256) { return value(Param.SlabParams); }
+    function spurtCost() external view returns (uint256) { return value(Param.SpurtCost); }
+    function epochSteps() external view returns (uint256) { return value(Param.EpochSteps); }
+    function challengePeriod() external view returns (uint256) { return value(Param.ChallengePeriod); }
+    function bondMultiplier() external view returns (uint256) { return value(Param.BondMultiplier); }
+    function validatorQuorum() external view returns (uint256) { return value(Param.ValidatorQuorum); }
+    function votingPeriod() external view returns (uint256) { return value(Param.VotingPeriod); }
+    function minValidatorStake() external view returns (uint256) { return value(Param.MinValidatorStake); }
+    function validatorWithdrawDelay() external view returns (uint256) { return value(Param.ValidatorWithdrawDelay); }
+    function maxDatasetBytes() external view returns (uint256) { return value(Param.MaxDatasetBytes); }
+
+    /// @dev Range checks; `all` holds the values that would be in force together.
+    function _check(Param param, uint256 v, uint96[12] memory all) private pure {
+        bool ok;
+        if (param == Param.WindowSteps) ok = v == 128;
+        else if (param == Param.EpochSteps) ok = v > 0 && v % all[uint256(Param.WindowSteps)] == 0 && v < 2 ** 32;
+        else if (param == Param.SlabParams) ok = v > 0;
+        else if (param == Param.BondMultiplier) ok = v >= 1 && v <= 100;
+        else if (param == Param.ValidatorQuorum) ok = v >= 1 && v <= 32;
+        else if (param == Param.ChallengePeriod || param == Param.VotingPeriod) ok = v >= 1 && v <= 1_000_000;
+        else if (param == Param.ValidatorWithdrawDelay) ok = v <= 1_000_000;
+        else if (param == Param.MaxDatasetBytes) ok = v > 0 && v <= 8 * 1024 * 1024;
+        else ok = true; // BaseCost, SpurtCost, MinValidatorStake: any u96
+        if (!ok) revert SeasonParamInvalid(param, v);
+    }
+}

@@ -1,0 +1,62 @@
+"""Loading the committed contract artifacts (contracts/build/<Name>.json).
+
+The directory is ``$CB_ARTIFACTS`` when set, else ``contracts/build`` of the source checkout
+this package lives in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from devnet.errors import ArtifactError
+
+CONTRACT_NAMES: tuple[str, ...] = ("Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """ABI and bytecode of one compiled contract."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+    compiler_version: str
+    source_hash: str
+
+
+def build_dir() -> Path:
+    """Where the artifacts are read from."""
+    env = os.environ.get("CB_ARTIFACTS")
+    return Path(env) if env else REPO_ROOT / "contracts" / "build"
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Artifact:
+    """The artifact of contract ``name``; raises ArtifactError when missing or malformed."""
+    path = build_dir() / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+        return Artifact(
+            name=name,
+            abi=raw["abi"],
+            bytecode=raw["bytecode"],
+            deployed_bytecode=raw["deployedBytecode"],
+            compiler_version=raw["compiler"]["version"],
+            source_hash=raw["sourceHash"],
+        )
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"missing artifact {path} (run `cd contracts && npm ci && node compile.js`)") from exc
+    except (ValueError, KeyError) as exc:
+        raise ArtifactError(f"malformed artifact {path}: {exc}") from exc
+
+
+def load_all() -> dict[str, Artifact]:
+    """Every artifact by contract name."""
+    return {n: load(n) for n in CONTRACT_NAMES}

@@ -1,0 +1,472 @@
+"""Typed bindings over the five contracts: one :class:`ChainBeasts` object per connection.
+
+Writes take the sending :class:`eth_account.signers.local.LocalAccount` first; they are signed
+locally with explicit nonces and return a :class:`TxResult` (or the new id) after the receipt was
+checked. Reads return plain Python values. Every revert raises a decoded
+:class:`devnet.errors.LedgerError` subclass.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from devnet import artifacts
+from devnet.errors import ChainError, ConfigError, ErrorDecoder, revert_data
+from devnet.tx import Sender
+
+ZERO32 = b"\x00" * 32
+MAX_UINT256 = 2**256 - 1
+WINDOW_STEPS = 128
+
+# Fixed gas limits for calls whose cost is bounded (saves an estimate per transaction).
+GAS_HATCH = 250_000
+GAS_SMALL = 120_000
+GAS_COMMIT = 180_000
+GAS_COMMIT_MANY_BASE = 120_000
+GAS_COMMIT_MANY_EACH = 70_000
+GAS_FINALIZE = 150_000
+GAS_FINALIZE_MANY_EACH = 45_000
+GAS_VOTE = 200_000
+
+
+class WindowStatus(enum.IntEnum):
+    """CheckpointLedger.WindowStatus."""
+
+    NONE = 0
+    COMMITTED = 1
+    FINALIZED = 2
+    DISPUTED = 3
+    SLASHED = 4
+
+
+class Outcome(enum.IntEnum):
+    """DisputeGame.Outcome."""
+
+    OPEN = 0
+    UPHELD = 1
+    DIVERGED = 2
+    NO_QUORUM = 3
+
+
+class Vote(enum.IntEnum):
+    """DisputeGame.Vote."""
+
+    NONE = 0
+    AGREE = 1
+    AGAINST = 2
+
+
+class Param(enum.IntEnum):
+    """SeasonRegistry.Param (ids are append-only)."""
+
+    WINDOW_STEPS = 0
+    BASE_COST = 1
+    SLAB_PARAMS = 2
+    SPURT_COST = 3
+    EPOCH_STEPS = 4
+    CHALLENGE_PERIOD = 5
+    BOND_MULTIPLIER = 6
+    VALIDATOR_QUORUM = 7
+    VOTING_PERIOD = 8
+    MIN_VALIDATOR_STAKE = 9
+    VALIDATOR_WITHDRAW_DELAY = 10
+    MAX_DATASET_BYTES = 11
+
+
+@dataclass(frozen=True)
+class HatchData:
+    """Beast.HatchData: immutable data fixed at hatch."""
+
+    seed_core: bytes
+    dataset_commitment: bytes
+    secret_commitment: bytes
+    spec_version: int
+    hatch_block: int
+
+
+@dataclass(frozen=True)
+class ValidatorInfo:
+    """DisputeGame.Validator: stake 0 means not registered; withdrawable_at 0 means active."""
+
+    stake: int
+    withdrawable_at: int
+    open_votes: int
+
+
+@dataclass(frozen=True)
+class DisputeInfo:
+    """DisputeGame.Dispute."""
+
+    dispute_id: int
+    beast_id: int
+    index: int
+    voting_deadline: int
+    challenger: str
+    bond: int
+    word: bytes
+    agree: int
+    against: int
+    outcome: Outcome
+    voters: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded log: contract event name and its arguments."""
+
+    name: str
+    args: dict[str, Any]
+    address: str
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined, successful transaction with its decoded events."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: tuple[Event, ...] = field(default=())
+
+    def event(self, name: str) -> Event:
+        """The first event called ``name``; KeyError when absent."""
+        for e in self.events:
+            if e.name == name:
+                return e
+        raise KeyError(f"no {name} event in {self.tx_hash} (got {[e.name for e in self.events]})")
+
+    def all(self, name: str) -> list[Event]:
+        """Every event called ``name`` in log order."""
+        return [e for e in self.events if e.name == name]
+
+
+def _b32(value: bytes | str | int, what: str) -> bytes:
+    if isinstance(value, int):
+        if not 0 <= value < 2**256:
+            raise ConfigError(f"{what} must fit 256 bits")
+        return value.to_bytes(32, "big")
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError as exc:
+            raise ConfigError(f"{what} is not hex: {value!r}") from exc
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        raise ConfigError(f"{what} must be 32 bytes")
+    return bytes(value)
+
+
+class ChainBeasts:
+    """The deployed contracts on one chain, with a sender for signed transactions."""
+
+    def __init__(self, w3: Web3, addresses: Mapping[str, str]) -> None:
+        self.w3 = w3
+        self.accounts: list[LocalAccount] = []  # dev accounts when known (embedded devnet, deployments file)
+        arts = artifacts.load_all()
+        missing = [n for n in arts if n not in addresses]
+        if missing:
+            raise ConfigError(f"deployment lacks addresses for {missing}")
+        self.addresses = {n: Web3.to_checksum_address(addresses[n]) for n in arts}
+        self.decoder = ErrorDecoder([a.abi for a in arts.values()])
+        self.sender = Sender(w3, self.decoder)
+        self.energy: Contract = w3.eth.contract(address=self.addresses["Energy"], abi=arts["Energy"].abi)
+        self.beast: Contract = w3.eth.contract(address=self.addresses["Beast"], abi=arts["Beast"].abi)
+        self.registry: Contract = w3.eth.contract(address=self.addresses["SeasonRegistry"], abi=arts["SeasonRegistry"].abi)
+        self.ledger: Contract = w3.eth.contract(address=self.addresses["CheckpointLedger"], abi=arts["CheckpointLedger"].abi)
+        self.game: Contract = w3.eth.contract(address=self.addresses["DisputeGame"], abi=arts["DisputeGame"].abi)
+        self._contracts = (self.energy, self.beast, self.registry, self.ledger, self.game)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def account(private_key: bytes | str) -> LocalAccount:
+        """A signing account from a private key."""
+        return Account.from_key(private_key)
+
+    def _send(self, sender: LocalAccount, contract: Contract, fn: str, args: Sequence[Any], gas: int | None) -> TxResult:
+        data = bytes.fromhex(contract.encode_abi(fn, args=list(args)).removeprefix("0x"))
+        receipt = self.sender.send(sender, contract.address, data, gas=gas)
+        return self._result(receipt)
+
+    def _result(self, receipt: TxReceipt) -> TxResult:
+        events: list[Event] = []
+        by_address = {c.address: c for c in self._contracts}
+        for log in receipt["logs"]:
+            c = by_address.get(Web3.to_checksum_address(log["address"]))
+            if c is None:
+                continue
+            for ev in c.events:
+                try:
+                    decoded = ev.process_log(log)
+                except Exception:  # noqa: BLE001 - not this event's signature
+                    continue
+                events.append(Event(decoded["event"], dict(decoded["args"]), c.address))
+                break
+        return TxResult(
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            events=tuple(events),
+        )
+
+    def _call(self, contract: Contract, fn: str, *args: Any) -> Any:
+        try:
+            return getattr(contract.functions, fn)(*args).call()
+        except Exception as exc:  # noqa: BLE001 - eth-tester and web3 raise different types
+            data = revert_data(exc)
+            if data is not None and len(data) >= 4:
+                raise self.decoder.decode(data) from None
+            raise ChainError(f"{fn} call failed: {exc}") from exc
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self.w3.eth.block_number)
+
+    # ------------------------------------------------------------------ ENERGY
+
+    def balance_of(self, address: str) -> int:
+        """ENERGY balance (wei) of ``address``."""
+        return int(self._call(self.energy, "balanceOf", Web3.to_checksum_address(address)))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        """ENERGY allowance of ``spender`` over ``owner``'s tokens."""
+        return int(self._call(self.energy, "allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
+
+    def mint(self, minter: LocalAccount, to: str, amount: int) -> TxResult:
+        """Mint ENERGY (``minter`` needs MINTER_ROLE)."""
+        return self._send(minter, self.energy, "mint", [Web3.to_checksum_address(to), amount], GAS_SMALL)
+
+    def approve(self, sender: LocalAccount, spender: str, amount: int = MAX_UINT256) -> TxResult:
+        """Approve ``spender`` (e.g. ``addresses['CheckpointLedger']``) to pull ENERGY."""
+        return self._send(sender, self.energy, "approve", [Web3.to_checksum_address(spender), amount], GAS_SMALL)
+
+    def ensure_approvals(self, sender: LocalAccount) -> None:
+        """Give the ledger and the dispute game an unlimited allowance if they lack one.
+
+        OpenZeppelin skips the allowance write for the maximum value, which saves gas per commit.
+        """
+        for name in ("CheckpointLedger", "DisputeGame"):
+            if self.allowance(sender.address, self.addresses[name]) < 2**255:
+                self.approve(sender, self.addresses[name])
+
+    def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxResult:
+        """Transfer ENERGY."""
+        return self._send(sender, self.energy, "transfer", [Web3.to_checksum_address(to), amount], GAS_SMALL)
+
+    # ------------------------------------------------------------------ beasts
+
+    def hatch(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32) -> int:
+        """Hatch a beast for ``owner``; returns its id. Commitments are 32 bytes (0x0 = none)."""
+        r = self._send(
+            owner, self.beast, "hatch",
+            [_b32(dataset_commitment, "dataset_commitment"), _b32(secret_commitment, "secret_commitment")], GAS_HATCH,
+        )
+        return int(r.event("BeastHatched").args["beastId"])
+
+    def hatch_tx(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32) -> TxResult:
+        """Like :meth:`hatch` but returns the whole TxResult (events, gas)."""
+        return self._send(
+            owner, self.beast, "hatch",
+            [_b32(dataset_commitment, "dataset_commitment"), _b32(secret_commitment, "secret_commitment")], GAS_HATCH,
+        )
+
+    def hatch_data(self, beast_id: int) -> HatchData:
+        """The beast's immutable hatch data."""
+        t = self._call(self.beast, "hatchData", beast_id)
+        return HatchData(bytes(t[0]), bytes(t[1]), bytes(t[2]), int(t[3]), int(t[4]))
+
+    def owner_of(self, beast_id: int) -> str:
+        """Current owner of the beast."""
+        return str(self._call(self.beast, "ownerOf", beast_id))
+
+    def authorize_trainer(self, owner: LocalAccount, beast_id: int, trainer: str) -> TxResult:
+        """Let ``trainer`` commit for ``beast_id`` (replaces the previous trainer)."""
+        return self._send(owner, self.beast, "authorizeTrainer", [beast_id, Web3.to_checksum_address(trainer)], GAS_SMALL)
+
+    def revoke_trainer(self, owner: LocalAccount, beast_id: int) -> TxResult:
+        """End the trainer authorization of ``beast_id``."""
+        return self._send(owner, self.beast, "revokeTrainer", [beast_id], GAS_SMALL)
+
+    def trainer_of(self, beast_id: int) -> str | None:
+        """The authorized trainer, or None."""
+        a = str(self._call(self.beast, "trainerOf", beast_id))
+        return None if int(a, 16) == 0 else a
+
+    def is_committer(self, beast_id: int, address: str) -> bool:
+        """Whether ``address`` may commit for ``beast_id``."""
+        return bool(self._call(self.beast, "isCommitter", beast_id, Web3.to_checksum_address(address)))
+
+    # ------------------------------------------------------------------ ledger
+
+    def commit(self, sender: LocalAccount, beast_id: int, word: bytes | str) -> TxResult:
+        """Commit the next window's 32-byte word; locks its energyBurn from ``sender``."""
+        return self._send(sender, self.ledger, "commit", [beast_id, _b32(word, "word")], GAS_COMMIT)
+
+    def commit_many(self, sender: LocalAccount, beast_ids: Sequence[int], words: Sequence[bytes | str]) -> TxResult:
+        """Commit one window per (beast_ids[i], words[i]) with one ENERGY transfer."""
+        ws = [_b32(w, "word") for w in words]
+        gas = GAS_COMMIT_MANY_BASE + GAS_COMMIT_MANY_EACH * len(ws)
+        return self._send(sender, self.ledger, "commitMany", [list(beast_ids), ws], gas)
+
+    def word(self, beast_id: int, index: int) -> bytes:
+        """The committed word of window ``index`` (LedgerWindowNotFound when absent)."""
+        return bytes(self._call(self.ledger, "word", beast_id, index))
+
+    def window_count(self, beast_id: int) -> int:
+        """Number of committed windows (they are 0..count-1)."""
+        return int(self._call(self.ledger, "windowCount", beast_id))
+
+    def next_global_step(self, beast_id: int) -> int:
+        """The globalStep the next commit must carry."""
+        return int(self._call(self.ledger, "nextGlobalStep", beast_id))
+
+    def window_status(self, beast_id: int, index: int) -> WindowStatus:
+        """Status of a window."""
+        return WindowStatus(int(self._call(self.ledger, "windowStatus", beast_id, index)))
+
+    def commit_block(self, beast_id: int, index: int) -> int:
+        """Block in which the window was committed."""
+        return int(self._call(self.ledger, "commitBlockOf", beast_id, index))
+
+    def challenge_deadline(self, beast_id: int, index: int) -> int:
+        """Last block (inclusive) in which the window can be disputed."""
+        return int(self._call(self.ledger, "challengeDeadline", beast_id, index))
+
+    def epoch_seed(self, beast_id: int, epoch: int) -> bytes:
+        """Seed of curriculum epoch ``epoch`` (seedCore for 0; LedgerEpochSeedUnknown if not yet)."""
+        return bytes(self._call(self.ledger, "epochSeed", beast_id, epoch))
+
+    def finalize(self, sender: LocalAccount, beast_id: int, index: int) -> TxResult:
+        """Finalize a window after its challenge deadline; burns its escrow."""
+        return self._send(sender, self.ledger, "finalize", [beast_id, index], GAS_FINALIZE)
+
+    def finalize_many(self, sender: LocalAccount, beast_ids: Sequence[int], indices: Sequence[int]) -> TxResult:
+        """Finalize several windows with one burn."""
+        gas = GAS_FINALIZE + GAS_FINALIZE_MANY_EACH * len(indices)
+        return self._send(sender, self.ledger, "finalizeMany", [list(beast_ids), list(indices)], gas)
+
+    # ------------------------------------------------------------------ registry
+
+    def param(self, param: Param | int) -> int:
+        """A season constant in force now."""
+        return int(self._call(self.registry, "value", int(param)))
+
+    def params(self) -> dict[str, int]:
+        """Every season constant in force now, by lower-case name."""
+        return {p.name.lower(): self.param(p) for p in Param}
+
+    def queue_param_change(self, owner: LocalAccount, param: Param | int, value: int) -> TxResult:
+        """Queue a change (registry owner only); it takes effect timelockDelay blocks later."""
+        return self._send(owner, self.registry, "queueChange", [int(param), value], GAS_SMALL)
+
+    # ------------------------------------------------------------------ validators
+
+    def register_validator(self, sender: LocalAccount, stake: int) -> TxResult:
+        """Stake ``stake`` ENERGY and register as a validator."""
+        return self._send(sender, self.game, "registerValidator", [stake], 200_000)
+
+    def request_withdrawal(self, sender: LocalAccount) -> TxResult:
+        """Stop voting; the stake becomes withdrawable after validatorWithdrawDelay blocks."""
+        return self._send(sender, self.game, "requestWithdrawal", [], GAS_SMALL)
+
+    def withdraw(self, sender: LocalAccount) -> TxResult:
+        """Withdraw the stake (after the delay, with no unresolved votes)."""
+        return self._send(sender, self.game, "withdraw", [], GAS_SMALL)
+
+    def validator(self, address: str) -> ValidatorInfo:
+        """A validator's record."""
+        t = self._call(self.game, "validatorOf", Web3.to_checksum_address(address))
+        return ValidatorInfo(int(t[0]), int(t[1]), int(t[2]))
+
+    def is_active_validator(self, address: str) -> bool:
+        """Whether ``address`` may vote now."""
+        return bool(self._call(self.game, "isActiveValidator", Web3.to_checksum_address(address)))
+
+    # ------------------------------------------------------------------ disputes
+
+    def open_dispute(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"", owner_secret: bytes | str = ZERO32) -> int:
+        """Dispute a window, posting the bond; returns the dispute id."""
+        return int(self.open_dispute_tx(sender, beast_id, index, dataset, owner_secret).event("DisputeOpened").args["disputeId"])
+
+    def open_dispute_tx(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"", owner_secret: bytes | str = ZERO32) -> TxResult:
+        """Like :meth:`open_dispute` but returns the TxResult. Gas: estimate raised to the EIP-7623 floor."""
+        return self._send(sender, self.game, "openDispute", [beast_id, index, bytes(dataset), _b32(owner_secret, "owner_secret")], None)
+
+    def vote(self, sender: LocalAccount, dispute_id: int, computed_word: bytes | str) -> TxResult:
+        """Vote the word your replay produced (0x00..00 = trainer state unavailable)."""
+        return self._send(sender, self.game, "vote", [dispute_id, _b32(computed_word, "computed_word")], GAS_VOTE)
+
+    def resolve(self, sender: LocalAccount, dispute_id: int) -> Outcome:
+        """Resolve a dispute (after a quorum or its deadline); returns the outcome."""
+        return Outcome(int(self.resolve_tx(sender, dispute_id).event("DisputeResolved").args["outcome"]))
+
+    def resolve_tx(self, sender: LocalAccount, dispute_id: int) -> TxResult:
+        """Like :meth:`resolve` but returns the TxResult."""
+        return self._send(sender, self.game, "resolve", [dispute_id], None)
+
+    def claim(self, sender: LocalAccount) -> int:
+        """Transfer the caller's credited ENERGY; returns the amount."""
+        r = self._send(sender, self.game, "claim", [], GAS_SMALL)
+        return int(r.event("Claimed").args["amount"])
+
+    def credit_of(self, address: str) -> int:
+        """ENERGY credited and not yet claimed."""
+        return int(self._call(self.game, "creditOf", Web3.to_checksum_address(address)))
+
+    def dispute(self, dispute_id: int) -> DisputeInfo:
+        """A dispute's record."""
+        t = self._call(self.game, "disputeOf", dispute_id)
+        return DisputeInfo(
+            dispute_id, int(t[0]), int(t[1]), int(t[2]), str(t[3]), int(t[4]), bytes(t[5]),
+            int(t[6]), int(t[7]), Outcome(int(t[8])), tuple(str(v) for v in t[9]),
+        )
+
+    def dispute_count(self) -> int:
+        """Number of disputes ever opened (ids are 1..count)."""
+        return int(self._call(self.game, "disputeCount"))
+
+    def vote_of(self, dispute_id: int, validator: str) -> Vote:
+        """The vote ``validator`` cast in ``dispute_id``."""
+        return Vote(int(self._call(self.game, "voteOf", dispute_id, Web3.to_checksum_address(validator))))
+
+    def dispute_opened_event(self, dispute_id: int) -> dict[str, Any]:
+        """The DisputeOpened log of ``dispute_id`` (args plus ``transactionHash``)."""
+        topic = "0x" + dispute_id.to_bytes(32, "big").hex()
+        logs = self.w3.eth.get_logs({
+            "address": self.game.address, "fromBlock": 0, "toBlock": "latest",
+            "topics": [self.game.events.DisputeOpened().topic, topic],
+        })
+        if not logs:
+            raise ChainError(f"no DisputeOpened log for dispute {dispute_id}")
+        decoded = self.game.events.DisputeOpened().process_log(logs[0])
+        out = dict(decoded["args"])
+        out["transactionHash"] = "0x" + bytes(logs[0]["transactionHash"]).hex()
+        return out
+
+    def dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
+        """(dataset, ownerSecret) of a dispute, read back from the openDispute calldata."""
+        ev = self.dispute_opened_event(dispute_id)
+        tx = self.w3.eth.get_transaction(ev["transactionHash"])
+        fn, args = self.game.decode_function_input(tx["input"])
+        if fn.fn_name != "openDispute":
+            raise ChainError(f"dispute {dispute_id} was not opened by a direct openDispute call")
+        return bytes(args["dataset"]), bytes(args["ownerSecret"])
+
+    # ------------------------------------------------------------------ accounting
+
+    def held_by_contracts(self) -> int:
+        """ENERGY held by the ledger and the dispute game together."""
+        return self.balance_of(self.addresses["CheckpointLedger"]) + self.balance_of(self.addresses["DisputeGame"])
+
+
+def flatten_events(results: Iterable[TxResult]) -> list[Event]:
+    """All events of several results in order."""
+    return [e for r in results for e in r.events]

@@ -1,0 +1,88 @@
+"""Connecting to a running devnet (or any chain) from its deployments JSON file.
+
+The file (written by ``cb-devnet up`` / ``cb-devnet deploy``)::
+
+    {"version": 1, "engine": "pyevm" | "anvil" | "rpc", "rpcUrl": "http://127.0.0.1:8545",
+     "chainId": 131277322940537, "deployBlock": 6,
+     "contracts": {"Energy": "0x..", "Beast": "0x..", "SeasonRegistry": "0x..",
+                   "CheckpointLedger": "0x..", "DisputeGame": "0x.."},
+     "deployer": "0x..",
+     "accounts": [{"address": "0x..", "privateKey": "0x.."}, ...],   # dev chains only
+     "artifactsSourceHash": "0x.."}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from devnet.bindings import ChainBeasts
+from devnet.errors import ChainError, ConfigError
+
+DEPLOYMENTS_VERSION = 1
+
+
+def load_deployments(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse and validate a deployments file; raises ConfigError when unusable."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"deployments file not found: {p}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"deployments file {p} is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != DEPLOYMENTS_VERSION or not isinstance(data.get("contracts"), dict):
+        raise ConfigError(f"deployments file {p} is not a version-{DEPLOYMENTS_VERSION} deployments file")
+    return data
+
+
+def write_deployments(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Write atomically: temp file in the same folder, fsync, rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dev_accounts(data: dict[str, Any]) -> list[LocalAccount]:
+    """The funded development accounts listed in a deployments file (empty on real networks)."""
+    return [Account.from_key(a["privateKey"]) for a in data.get("accounts", [])]
+
+
+def connect(deployments: str | os.PathLike[str] | dict[str, Any], rpc_url: str | None = None, *, timeout: float = 30.0) -> ChainBeasts:
+    """Bindings for the chain described by ``deployments`` (a path or parsed dict).
+
+    ``rpc_url`` overrides the file's ``rpcUrl``. The returned object's ``accounts`` holds the
+    file's dev accounts. Raises ConfigError for a bad file, ChainError when the RPC is
+    unreachable or serves a different chain id.
+    """
+    data = deployments if isinstance(deployments, dict) else load_deployments(deployments)
+    url = rpc_url or data.get("rpcUrl")
+    if not url:
+        raise ConfigError("no RPC URL: pass rpc_url or put rpcUrl in the deployments file")
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+        raise ChainError(f"cannot reach {url}: {exc}") from exc
+    if "chainId" in data and int(data["chainId"]) != chain_id:
+        raise ChainError(f"{url} serves chain id {chain_id}, the deployments file says {data['chainId']}")
+    chain = ChainBeasts(w3, data["contracts"])
+    chain.accounts = dev_accounts(data)
+    return chain

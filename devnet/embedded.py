@@ -1,0 +1,88 @@
+"""The embedded devnet: py-evm in this process, contracts deployed, test accounts funded.
+
+``start()`` takes about a second. Transactions use fixed gas limits where the cost is bounded,
+so a commit costs one py-evm execution (no estimate); install coincurve for fast signatures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, Web3
+
+from devnet.bindings import ChainBeasts
+from devnet.deploy import DEFAULT_TIMELOCK_DELAY, deploy, fund
+
+DEFAULT_ENERGY = 10**6 * 10**18  # ENERGY minted to each test account
+
+
+@dataclass
+class EmbeddedDevnet:
+    """An in-process chain with the contracts deployed.
+
+    ``accounts[0]`` is the deployer (ENERGY minter, registry owner); every account holds ETH and
+    ``energy_per_account`` ENERGY and has approved the ledger and the dispute game.
+    """
+
+    w3: Web3
+    chain: ChainBeasts
+    accounts: list[LocalAccount]
+    tester: EthereumTester
+    deploy_block: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deployer(self) -> LocalAccount:
+        return self.accounts[0]
+
+    def mine(self, blocks: int = 1) -> int:
+        """Mine ``blocks`` empty blocks; returns the new block number."""
+        if blocks > 0:
+            self.tester.mine_blocks(blocks)
+        return int(self.w3.eth.block_number)
+
+    def deployments(self, rpc_url: str | None = None, engine: str = "pyevm") -> dict[str, Any]:
+        """The deployments-file dict describing this chain."""
+        return deployments_dict(self.chain, self.accounts, self.deploy_block, rpc_url=rpc_url, engine=engine)
+
+
+def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_block: int, *, rpc_url: str | None, engine: str) -> dict[str, Any]:
+    """Build the JSON-ready deployments description (see devnet.connect)."""
+    from devnet import artifacts
+
+    return {
+        "version": 1,
+        "engine": engine,
+        "rpcUrl": rpc_url,
+        "chainId": chain.sender.chain_id,
+        "deployBlock": deploy_block,
+        "contracts": dict(chain.addresses),
+        "deployer": accounts[0].address if accounts else None,
+        "accounts": [{"address": a.address, "privateKey": "0x" + bytes(a.key).hex()} for a in accounts],
+        "artifactsSourceHash": artifacts.load("CheckpointLedger").source_hash,
+    }
+
+
+def start(
+    *,
+    accounts: int = 10,
+    energy_per_account: int = DEFAULT_ENERGY,
+    params: Mapping[str, int] | None = None,
+    timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
+    approve: bool = True,
+) -> EmbeddedDevnet:
+    """Start an in-process py-evm chain, deploy the contracts and fund ``accounts`` accounts."""
+    genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
+    state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
+    backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
+    tester = EthereumTester(backend)
+    w3 = Web3(EthereumTesterProvider(tester))
+    keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
+    chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay)
+    fund(chain, keys[0], keys, energy_per_account, approve=approve)
+    chain.accounts = keys
+    return EmbeddedDevnet(w3=w3, chain=chain, accounts=keys, tester=tester, deploy_block=int(w3.eth.block_number))
