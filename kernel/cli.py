@@ -60,15 +60,23 @@ def _source(args: argparse.Namespace, seed: bytes):
 def _train(args: argparse.Namespace):
     """Yield (window index, WindowResult) for the requested run, genesis first state kept."""
     source, commitment = _source(args, args.seed)
-    state = genesis(args.seed, dataset_commitment=commitment, lr_shift=args.lr_shift)
+    state = genesis(args.seed, dataset_commitment=commitment)
     if args.backend == "batched":
         from kernel.batched import train_windows_batched
 
         def step(st):
-            return train_windows_batched([st], [source])[0]
+            return train_windows_batched([st], [source], lr_shifts=[args.lr_shift], active_masks=[mask_for(st)])[0]
     else:
         def step(st):
-            return train_window(st, source, backend=args.backend)
+            return train_window(st, source, backend=args.backend, lr_shift=args.lr_shift, active_mask=mask_for(st))
+
+    def mask_for(st):
+        # --spurt-at K: switch on the lowest dormant slot at the start of window K
+        if args.spurt_at is not None and st.window == args.spurt_at:
+            dormant = st.params.all_slots() & ~st.active_mask
+            if dormant:
+                return st.active_mask | (dormant & -dormant)
+        return st.active_mask
 
     start = state
     for k in range(args.windows):
@@ -143,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--windows", type=_positive, required=True, help="number of 128-step windows to train")
         p.add_argument("--backend", choices=("numpy", "torch", "batched"), default="numpy",
                        help="numpy reference (default), torch, or the batched path; all give identical words")
-        p.add_argument("--lr-shift", type=int, default=6, help="learning rate as a right shift (default 6)")
+        p.add_argument("--lr-shift", type=int, default=6, help="learning rate as a right shift for every window (default 6)")
+        p.add_argument("--spurt-at", type=int, metavar="K", help="growth spurt: switch on a dormant slot at window K")
         p.add_argument("--dataset", help="private dataset file (.zst, see cb-curriculum pack)")
         p.add_argument("--secret-file", help="owner secret file (0600, see cb-curriculum secret new)")
         p.add_argument("--json", action="store_true", help="JSON output")
