@@ -92,6 +92,8 @@ contract CheckpointLedger {
     SeasonRegistry public immutable registry;
     address private immutable _deployer;
     address public disputeGame;
+    /// @notice Micro-steps per curriculum epoch; fixed for the season (read from the registry).
+    uint256 public immutable epochSteps;
 
     mapping(uint256 beastId => mapping(uint256 index => bytes32 word)) private _words;
     mapping(uint256 beastId => mapping(uint256 group => uint256 packedBlocks)) private _commitBlocks;
@@ -102,6 +104,7 @@ contract CheckpointLedger {
         energy = energy_;
         beast = beast_;
         registry = registry_;
+        epochSteps = registry_.value(SeasonRegistry.Param.EpochSteps);
         _deployer = msg.sender;
     }
 
@@ -123,8 +126,7 @@ contract CheckpointLedger {
 
     /// @notice Commit the next window of `beastId` and lock its energyBurn ENERGY.
     function commit(uint256 beastId, bytes32 checkpoint) external {
-        uint256 epochSteps = registry.value(SeasonRegistry.Param.EpochSteps);
-        uint256 burn = _record(beastId, checkpoint, epochSteps);
+        uint256 burn = _record(beastId, checkpoint);
         // Interaction last: the word is stored before ENERGY moves. Energy is our OpenZeppelin
         // ERC-20 without hooks, so transferFrom cannot re-enter; it reverts on shortfall.
         if (burn != 0) IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), burn);
@@ -135,13 +137,12 @@ contract CheckpointLedger {
     function commitMany(uint256[] calldata beastIds, bytes32[] calldata words) external {
         uint256 n = beastIds.length;
         if (n == 0 || n != words.length) revert LedgerBatchMismatch(n, words.length);
-        uint256 epochSteps = registry.value(SeasonRegistry.Param.EpochSteps);
         uint256 total;
         for (uint256 i = 0; i < n; ) {
             // unchecked: each burn is a u64 and n is bounded by calldata, so total < 2^128;
             // i < n so ++i cannot overflow.
             unchecked {
-                total += _record(beastIds[i], words[i], epochSteps);
+                total += _record(beastIds[i], words[i]);
                 ++i;
             }
         }
@@ -151,7 +152,7 @@ contract CheckpointLedger {
 
     /// @dev Checks order and authorization, stores the word and commit block, snapshots the
     ///      epoch seed at an epoch boundary. Returns the window's energyBurn.
-    function _record(uint256 beastId, bytes32 checkpoint, uint256 epochSteps) private returns (uint256 burn) {
+    function _record(uint256 beastId, bytes32 checkpoint) private returns (uint256 burn) {
         uint256 w = uint256(checkpoint);
         uint32 gs = uint32(w >> 96);
         uint256 k;
@@ -177,14 +178,14 @@ contract CheckpointLedger {
         _commitBlocks[beastId][group] = packed | (block.number << shift);
         emit CheckpointCommitted(beastId, k, checkpoint);
 
-        _snapshotEpoch(beastId, k, epochSteps);
+        _snapshotEpoch(beastId, k);
         burn = uint64(w >> 32);
     }
 
     /// @dev Epoch boundary: window k ends epoch e = step/epochSteps - 1 when step = 128(k+1) is a
     ///      multiple of epochSteps; the seed of epoch e+1 is the previous block's hash, which
     ///      the committer cannot choose.
-    function _snapshotEpoch(uint256 beastId, uint256 k, uint256 epochSteps) private {
+    function _snapshotEpoch(uint256 beastId, uint256 k) private {
         uint256 step;
         // unchecked: k < 2^25 so (k + 1) * 128 <= 2^32.
         unchecked {

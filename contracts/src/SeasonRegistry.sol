@@ -22,11 +22,11 @@ contract SeasonRegistry is Ownable {
 
     /// @notice The season constants; ids are append-only.
     enum Param {
-        WindowSteps, // micro-steps per window; fixed at 128 by spec version 1
+        WindowSteps, // micro-steps per window; fixed at 128 by spec version 1 (never changes)
         BaseCost, // ENERGY wei per micro-step per fully active slab
         SlabParams, // parameters per slab (slot), divisor of the step cost
         SpurtCost, // ENERGY wei burned by a growth spurt
-        EpochSteps, // micro-steps per curriculum epoch, a multiple of WindowSteps
+        EpochSteps, // micro-steps per curriculum epoch, a multiple of WindowSteps; fixed per season
         ChallengePeriod, // blocks after a commit during which the window can be disputed
         BondMultiplier, // dispute bond = BondMultiplier * window energyBurn
         ValidatorQuorum, // votes on one side that decide a dispute early
@@ -87,7 +87,9 @@ contract SeasonRegistry is Ownable {
 
     /// @notice Queue `newValue` for `param`; it takes effect `timelockDelay` blocks from now.
     function queueChange(Param param, uint96 newValue) external onlyOwner {
-        if (param == Param.WindowSteps) revert SeasonParamFixed(param);
+        // WindowSteps is fixed by the spec; EpochSteps is hashed into every kernel state and read
+        // once by the ledger at deployment, so both are fixed for the season.
+        if (param == Param.WindowSteps || param == Param.EpochSteps) revert SeasonParamFixed(param);
         uint96[12] memory all;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) all[i] = uint96(value(Param(i)));
         all[uint256(param)] = newValue;
