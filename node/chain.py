@@ -1,0 +1,285 @@
+"""Chain client: locally signed transactions with explicit nonces, gas margins, retries,
+confirmations, dropped/replaced transaction detection and readable contract errors.
+
+Why locally signed: the node's key never leaves the process (no ``eth_sendTransaction``
+on an unlocked node account), and the transaction hash is known *before* broadcast, so
+the node records it first and a crash between broadcast and bookkeeping loses nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3Exception
+
+from devnet.errors import ErrorDecoder, revert_data
+from devnet.tx import calldata_floor
+from node.errors import ChainError, TxDroppedError, TxRevertedError
+
+T = TypeVar("T")
+
+# RPC failures worth retrying: connection trouble and transient node errors.
+_TRANSIENT = (ConnectionError, TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed transaction ready to broadcast: its hash, nonce and raw bytes (hex)."""
+
+    tx_hash: str
+    nonce: int
+    raw: str
+    gas: int
+
+
+def _is_revert(exc: BaseException) -> bool:
+    if isinstance(exc, (ContractCustomError, ContractLogicError)):
+        return True
+    name = type(exc).__name__
+    return name in ("TransactionFailed", "ContractPanicError") or "revert" in str(exc).lower()
+
+
+class ChainClient:
+    """Signs with a local account, tracks the nonce itself and waits for receipts.
+
+    ``confirmations`` is how many blocks must follow the inclusion block (0: the receipt is
+    enough; a devnet with automine). ``gas_margin`` multiplies every estimate.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        *,
+        decoder: ErrorDecoder | None = None,
+        confirmations: int = 0,
+        gas_margin: float = 1.25,
+        retries: int = 5,
+        backoff_s: float = 0.2,
+        receipt_timeout_s: float = 120.0,
+        poll_s: float = 0.05,
+        dropped_after_s: float = 30.0,
+        on_mined_wait: Callable[[], None] | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self.decoder = decoder or ErrorDecoder([])
+        self.confirmations = confirmations
+        self.gas_margin = gas_margin
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self.dropped_after_s = dropped_after_s
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+        self._on_mined_wait = on_mined_wait
+
+    # ---- retries --------------------------------------------------------------------
+
+    def rpc(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one RPC with retries and exponential backoff on connection errors.
+
+        Contract reverts are not retried: they are decoded into TxRevertedError.
+        """
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return fn()
+            except _TRANSIENT as exc:
+                if attempt == self.retries:
+                    raise ChainError(f"{what}: RPC unreachable after {self.retries + 1} attempts: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _is_revert(exc):
+                    reason = self.reason(exc)
+                    raise TxRevertedError(f"{what} reverted: {reason}", reason=reason) from exc
+                if isinstance(exc, Web3Exception) and _looks_transient(exc) and attempt < self.retries:
+                    pass
+                else:
+                    raise ChainError(f"{what} failed: {exc}") from exc
+            time.sleep(delay * (1 + random.random() * 0.25))
+            delay = min(delay * 2, 5.0)
+        raise ChainError(f"{what}: retries exhausted")  # pragma: no cover - loop always returns or raises
+
+    def reason(self, exc: BaseException) -> str:
+        """The contract error behind ``exc``, decoded with the devnet's ABI error table."""
+        data = revert_data(exc)
+        if data is None:
+            return str(exc)
+        return str(self.decoder.decode(data))
+
+    def call(self, what: str, fn_call: Any) -> Any:
+        """An ``eth_call`` of a bound contract function, with retries and decoded reverts."""
+        return self.rpc(what, lambda: fn_call.call({"from": self.address}))
+
+    # ---- nonces and signing ---------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (cached)."""
+        if self._chain_id is None:
+            self._chain_id = self.rpc("eth_chainId", lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    def chain_nonce(self, block: str = "pending") -> int:
+        """The account's transaction count at ``block`` ("pending" or "latest")."""
+        return self.rpc("eth_getTransactionCount", lambda: self.w3.eth.get_transaction_count(self.address, block))
+
+    def next_nonce(self) -> int:
+        """The nonce for the next transaction; synced from the chain on first use or after resync()."""
+        if self._nonce is None:
+            self._nonce = self.chain_nonce("pending")
+        return self._nonce
+
+    def resync_nonce(self) -> None:
+        """Forget the local nonce; the next signature reads it from the chain again."""
+        self._nonce = None
+
+    def sign(self, what: str, fn_call: Any, *, gas: int | None = None, nonce: int | None = None) -> SignedTx:
+        """Estimate gas (with margin), pick the nonce and sign ``fn_call`` locally.
+
+        The estimate runs the call, so a call that would revert raises TxRevertedError here
+        with the contract's error decoded, before anything is broadcast.
+        """
+        if gas is None:
+            est = self.rpc(f"estimate gas for {what}", lambda: fn_call.estimate_gas({"from": self.address}))
+            gas = int(est * self.gas_margin) + 5_000
+        n = self.next_nonce() if nonce is None else nonce
+        fees = self._fees()
+        tx = fn_call.build_transaction({"from": self.address, "nonce": n, "gas": gas, "chainId": self.chain_id, **fees})
+        # py-evm's estimate ignores the EIP-7623 calldata floor (docs: STACK.md); never send less.
+        floor = calldata_floor(bytes.fromhex(str(tx["data"])[2:])) + 5_000
+        if tx["gas"] < floor:
+            tx["gas"] = gas = floor
+        signed = self.account.sign_transaction(tx)
+        if nonce is None:
+            self._nonce = n + 1
+        return SignedTx("0x" + bytes(signed.hash).hex(), n, "0x" + bytes(signed.raw_transaction).hex(), gas)
+
+    def _fees(self) -> dict[str, int]:
+        block = self.rpc("eth_getBlock", lambda: self.w3.eth.get_block("latest"))
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": self.rpc("eth_gasPrice", lambda: self.w3.eth.gas_price)}
+        tip = 10**9
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    # ---- broadcast and confirmation -------------------------------------------------
+
+    def broadcast(self, signed: SignedTx) -> str:
+        """Send a signed transaction; one the node already knows counts as sent."""
+        raw = bytes.fromhex(signed.raw[2:])
+
+        def send() -> str:
+            try:
+                return "0x" + bytes(self.w3.eth.send_raw_transaction(raw)).hex()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                text = str(exc).lower()
+                if "already known" in text or "already imported" in text or "known transaction" in text:
+                    return signed.tx_hash
+                if "nonce too low" in text or "nonce is too low" in text:
+                    self.resync_nonce()
+                    if self.receipt(signed.tx_hash) is not None:
+                        return signed.tx_hash
+                    raise TxDroppedError(f"nonce {signed.nonce} of {signed.tx_hash} was already used by another "
+                                         "transaction (replaced)") from exc
+                raise
+
+        return self.rpc(f"broadcast {signed.tx_hash}", send)
+
+    def receipt(self, tx_hash: str) -> Any | None:
+        """The receipt of ``tx_hash`` or None when it is not mined."""
+        def get() -> Any | None:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return None
+        return self.rpc(f"receipt of {tx_hash}", get)
+
+    def known(self, tx_hash: str) -> bool:
+        """Whether the node knows ``tx_hash`` (pending or mined)."""
+        def get() -> bool:
+            try:
+                self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+                return True
+            except TransactionNotFound:
+                return False
+        return self.rpc(f"lookup of {tx_hash}", get)
+
+    def wait(self, signed: SignedTx | str, what: str = "transaction", *, nonce: int | None = None) -> Any:
+        """Wait for the receipt and the configured confirmations; check its status.
+
+        Raises TxRevertedError for status 0, TxDroppedError when the transaction vanished
+        from the node (or its nonce was used by another transaction) with no receipt.
+        """
+        tx_hash = signed.tx_hash if isinstance(signed, SignedTx) else signed
+        n = signed.nonce if isinstance(signed, SignedTx) else nonce
+        start = time.monotonic()
+        missing_since: float | None = None
+        while True:
+            rcpt = self.receipt(tx_hash)
+            if rcpt is not None:
+                break
+            now = time.monotonic()
+            if n is not None and self.chain_nonce("latest") > n:
+                rcpt = self.receipt(tx_hash)
+                if rcpt is not None:
+                    break
+                raise TxDroppedError(f"{what} {tx_hash} was replaced: nonce {n} is used by another transaction")
+            if not self.known(tx_hash):
+                missing_since = missing_since or now
+                if now - missing_since > self.dropped_after_s:
+                    raise TxDroppedError(f"{what} {tx_hash} was dropped by the node (not pending, never mined)")
+            else:
+                missing_since = None
+            if now - start > self.receipt_timeout_s:
+                raise ChainError(f"{what} {tx_hash} not mined after {self.receipt_timeout_s:.0f}s")
+            if self._on_mined_wait is not None:
+                self._on_mined_wait()
+            time.sleep(self.poll_s)
+        if rcpt["status"] != 1:
+            reason = self._replay_reason(tx_hash, rcpt)
+            raise TxRevertedError(f"{what} {tx_hash} reverted in block {rcpt['blockNumber']}: {reason}",
+                                  reason=reason, tx_hash=tx_hash)
+        if self.confirmations:
+            target = rcpt["blockNumber"] + self.confirmations
+            while self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number) < target:
+                if time.monotonic() - start > self.receipt_timeout_s:
+                    raise ChainError(f"{what} {tx_hash} lacks {self.confirmations} confirmations after "
+                                     f"{self.receipt_timeout_s:.0f}s")
+                time.sleep(self.poll_s)
+            again = self.receipt(tx_hash)
+            if again is None or again["blockHash"] != rcpt["blockHash"]:
+                raise TxDroppedError(f"{what} {tx_hash} was reorganized out of block {rcpt['blockNumber']}")
+        return rcpt
+
+    def _replay_reason(self, tx_hash: str, rcpt: Any) -> str:
+        """Re-run a failed transaction as a call at its block to recover the revert reason."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]},
+                             rcpt["blockNumber"] - 1)
+        except Exception as exc:  # noqa: BLE001 - the revert is what we want
+            return self.reason(exc)
+        return "status 0 (no revert data)"
+
+    def transact(self, what: str, fn_call: Any, *, gas: int | None = None) -> Any:
+        """Sign, broadcast and wait: for calls whose crash-safety bookkeeping is not needed."""
+        signed = self.sign(what, fn_call, gas=gas)
+        try:
+            self.broadcast(signed)
+        except ChainError:
+            self.resync_nonce()
+            raise
+        return self.wait(signed, what)
+
+
+def _looks_transient(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("timeout", "temporarily", "connection", "503", "502", "429", "too many"))

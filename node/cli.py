@@ -1,0 +1,106 @@
+"""``cb-node``: the ChainBeasts trainer node command line.
+
+Commands: demo, init, hatch, run, status, pause, resume, stop (``cb-node CMD --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERRUPTED, NodeError
+
+EXIT_CODES = """\
+exit codes:
+  0    ok
+  1    configuration error (node.toml, keystore, password, options)
+  2    chain error (RPC unreachable, transaction reverted or dropped)
+  3    data error (checkpoints, index, dataset or secret files; local state disagrees with the chain)
+  130  interrupted (SIGINT/SIGTERM)
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from node.demo import main_demo
+
+    return main_demo(args.windows, args.data_dir, args.backend, args.json, private=not args.public)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors mapped to exit code 1 (2 means a chain error here)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every cb-node command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="cb-node",
+        description="ChainBeasts trainer node: hatches beasts, trains 128-step windows, commits each window's "
+                    "checkpoint word on chain, keeps every checkpoint state and serves them over gRPC.",
+        epilog=EXIT_CODES, formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="hatch, train, commit and finalize a beast on an embedded chain, print the ledger",
+                       description="Everything in one process: an embedded py-evm devnet with the contracts "
+                                   "deployed, a beast hatched with the example battles as its private dataset, "
+                                   "N windows trained and committed, the challenge period advanced, the windows "
+                                   "finalized; then the ledger table and learning figures are printed.",
+                       epilog=EXIT_CODES, formatter_class=fmt)
+    p.add_argument("--windows", type=_positive, default=8, help="windows to train and commit (default 8)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="run directory to write into (default: a new temporary directory, kept and printed)")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
+    p.add_argument("--public", action="store_true", help="hatch without a private dataset (public sources)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.set_defaults(func=_cmd_demo)
+
+    try:
+        from node import daemon_cli
+    except ImportError:
+        daemon_cli = None  # type: ignore[assignment]
+    if daemon_cli is not None:
+        daemon_cli.add_commands(sub, fmt, EXIT_CODES)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run cb-node; returns the exit code (see EXIT_CODES)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("cb-node: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NodeError as exc:
+        print(f"cb-node: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - errors of the kernel/curriculum packages are data errors
+        from curriculum.errors import CurriculumError
+        from kernel.errors import KernelError
+
+        if isinstance(exc, (CurriculumError, KernelError)):
+            print(f"cb-node: error: {exc}", file=sys.stderr)
+            return EXIT_DATA
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``cb-node demo``: the whole trainer loop in one process, on an embedded py-evm chain.
+
+Starts the devnet with the contracts deployed, funds a fresh trainer key, packs the
+example battles (curriculum/examples/battles.csv) into a private dataset with a fresh
+0600 owner secret, hatches a beast with them, trains and commits a few windows, advances
+the chain past the challenge period, finalizes, and prints the ledger with learning
+figures. Everything it writes lives in one run directory (printed at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from kernel.evaluate import figures, heldout_boards, win_rate
+from kernel.payload import Payload
+from kernel.state import genesis
+from node.chain import ChainClient
+from node.embedded import ChainHandle, embedded_chain
+from node.errors import DataError
+from node.ledger import CHAIN_STATUS_NAMES, Ledger
+from node.trainer import Engine
+
+EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "curriculum" / "examples" / "battles.csv"
+HELDOUT_BOARDS = 256
+WIN_RATE_BATTLES = 40
+
+
+class ProgressBar:
+    """A plain-text progress bar on a stream (stderr): ``[#####.....] 4/8 message``."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.total, self.stream, self.width = total, stream, width
+        self.tty = stream.isatty()
+
+    def update(self, done: int, message: str = "") -> None:
+        """Redraw (tty) or print one line (not a tty) for ``done`` of ``total``."""
+        filled = self.width * done // max(self.total, 1)
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {message}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width + 60))
+            if done >= self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def prepare_curriculum(run_dir: Path) -> tuple[Path, Path]:
+    """Pack the example battles into run_dir/dataset.cbd.zst and write a fresh 0600 secret."""
+    from curriculum.files import write_dataset
+    from curriculum.importers import read_csv
+    from curriculum.secret import new_secret_file
+
+    if not EXAMPLE_CSV.exists():
+        raise DataError(f"the example battles are missing: {EXAMPLE_CSV}")
+    dataset = run_dir / "dataset.cbd.zst"
+    secret = run_dir / "owner.secret"
+    write_dataset(dataset, read_csv(EXAMPLE_CSV))
+    new_secret_file(secret)
+    return dataset, secret
+
+
+def run_demo(windows: int = 8, data_dir: Path | None = None, backend: str = "numpy",
+             progress: bool = True, private: bool = True, chain: ChainHandle | None = None) -> dict[str, Any]:
+    """Run the demo and return its report (ledger rows, figures, timings).
+
+    ``chain``: an embedded chain to use and leave running (tests replay against it);
+    by default a new one is started and closed at the end.
+    """
+    t_start = time.perf_counter()
+    run_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cb-node-demo-"))
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    bar = ProgressBar(windows + 3) if progress else None
+    say = (lambda i, m: bar.update(i, m)) if bar else (lambda i, m: None)
+
+    say(0, "starting embedded py-evm devnet")
+    own_chain = chain is None
+    chain = chain or embedded_chain()
+    try:
+        # A funded devnet account trains; the devnet already approved the ledger for it.
+        account = chain.accounts[1]
+        assert chain.mine is not None
+        client = ChainClient(chain.w3, account, decoder=chain.decoder)
+        ledger = Ledger(client, chain.contracts)
+        engine = Engine(run_dir, ledger, backend=backend)
+        dataset = secret = None
+        if private:
+            dataset, secret = prepare_curriculum(run_dir)
+        say(1, "hatching a beast")
+        run = engine.hatch(dataset, secret)
+        for i in range(windows):
+            rows = engine.step([run])
+            row = rows[0]
+            say(2 + i, f"window {row.window} committed (loss {row.loss_sum})")
+        period = ledger.challenge_period()
+        chain.mine(period + 1)
+        finalized = engine.finalize_due([run])
+        say(windows + 3, f"finalized {finalized} window(s)")
+
+        bid = run.beast_id
+        table = []
+        for w in range(1, ledger.window_count(bid) + 1):
+            p = Payload.unpack(ledger.word(bid, w))
+            row = run.store.get(w)
+            table.append({"window": w, "globalStep": p.global_step, "h128": "0x" + p.h128.hex(),
+                          "energyBurn": p.energy_burn, "activeMask": p.active_mask, "lrShift": p.lr_shift,
+                          "flags": p.flags, "status": CHAIN_STATUS_NAMES[ledger.status(bid, w)],
+                          "localStatus": row.status if row else "", "lossSum": row.loss_sum if row else None,
+                          "tx": row.tx_hash if row else "", "word": p.hex()})
+        first = run.store.load_state(0)
+        last = run.latest_state()
+        boards = heldout_boards(HELDOUT_BOARDS)
+        f0, f1 = figures(first, boards), figures(last, boards)
+        report = {
+            "chain": "embedded py-evm",
+            "beastId": bid,
+            "trainer": account.address,
+            "seedCore": run.meta["seed_core"],
+            "datasetCommitment": run.meta["dataset_commitment"],
+            "secretCommitment": run.meta["secret_commitment"],
+            "runDir": str(run_dir),
+            "backend": backend,
+            "windows": table,
+            "figures": {
+                "heldoutBoards": HELDOUT_BOARDS,
+                "genesis": asdict(f0),
+                "final": asdict(f1),
+                "lossFirstWindow": table[0]["lossSum"] if table else None,
+                "lossLastWindow": table[-1]["lossSum"] if table else None,
+                "winRateVsGenesis": win_rate(last, genesis(run.seed_core, run.params,
+                                                           dataset_commitment=run.dataset_commitment),
+                                             WIN_RATE_BATTLES),
+                "winRateBattles": WIN_RATE_BATTLES,
+            },
+            "timings": {k: round(v, 3) for k, v in engine.timings.items()} | {
+                "total_s": round(time.perf_counter() - t_start, 3)},
+        }
+        run.store.close()
+        return report
+    finally:
+        if own_chain:
+            chain.close()
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable ledger table and learning figures."""
+    lines = [
+        f"beast {report['beastId']} on {report['chain']}  (trainer {report['trainer']})",
+        f"  seedCore          {report['seedCore']}",
+        f"  C_dataset         {report['datasetCommitment']}",
+        f"  run directory     {report['runDir']}",
+        "",
+        f"{'window':>6}  {'globalStep':>10}  {'h128':<34}  {'energy (ENERGY)':>15}  {'mask':>4}  {'status':<10}",
+    ]
+    for r in report["windows"]:
+        lines.append(f"{r['window']:>6}  {r['globalStep']:>10}  {r['h128']:<34}  {r['energyBurn'] / 1e18:>15.3f}  "
+                     f"{r['activeMask']:#06b}  {r['status']:<10}")
+    f = report["figures"]
+    g, fin = f["genesis"], f["final"]
+    lines += [
+        "",
+        f"learning figures (held-out boards: {f['heldoutBoards']})   genesis -> after {len(report['windows'])} windows",
+        f"  move accuracy      {g['move_accuracy']:.3f} -> {fin['move_accuracy']:.3f}",
+        f"  attack MAE         {g['attack_mae']:.3f} -> {fin['attack_mae']:.3f}",
+        f"  block accuracy     {g['block_accuracy']:.3f} -> {fin['block_accuracy']:.3f}",
+        f"  window loss (Q8)   first {f['lossFirstWindow']}  last {f['lossLastWindow']}",
+        f"  win rate vs its untrained self: {f['winRateVsGenesis']:.2f} over {f['winRateBattles']} battles",
+        "",
+        f"time: {report['timings']['total_s']:.1f}s total, training {report['timings']['train_s']:.2f}s, "
+        f"chain {report['timings']['chain_s']:.2f}s",
+    ]
+    return "\n".join(lines)
+
+
+def main_demo(windows: int, data_dir: Path | None, backend: str, as_json: bool, private: bool = True) -> int:
+    """Entry for the CLI: run, then print the table (or JSON) on stdout."""
+    report = run_demo(windows, data_dir, backend, progress=True, private=private)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0

@@ -1,0 +1,152 @@
+"""Typed view of the ChainBeasts contracts the node uses (Beast, CheckpointLedger, Energy, SeasonRegistry).
+
+Numbering: the node's window N (state after N windows, 0 = genesis) is the ledger's
+window index N - 1; both carry globalStep = 128 * N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from web3.logs import DISCARD
+
+from kernel.params import DEFAULT_PARAMS, KernelParams
+from node.chain import ChainClient
+from node.errors import ChainError, TxRevertedError
+
+# SeasonRegistry.Param ids (contracts/src/SeasonRegistry.sol, append-only).
+P_BASE_COST: Final = 1
+P_SPURT_COST: Final = 3
+P_EPOCH_STEPS: Final = 4
+P_CHALLENGE_PERIOD: Final = 5
+
+# CheckpointLedger.WindowStatus
+CHAIN_NONE, CHAIN_COMMITTED, CHAIN_FINALIZED, CHAIN_DISPUTED, CHAIN_SLASHED = range(5)
+CHAIN_STATUS_NAMES: Final = ("none", "committed", "finalized", "disputed", "slashed")
+MAX_UINT256: Final = (1 << 256) - 1
+
+
+@dataclass(frozen=True)
+class HatchData:
+    """A beast's immutable hatch data as the Beast contract stores it."""
+
+    beast_id: int
+    seed_core: bytes
+    dataset_commitment: bytes
+    secret_commitment: bytes
+    spec_version: int
+    hatch_block: int
+
+
+class Ledger:
+    """The contract calls of the trainer node, over one ChainClient."""
+
+    def __init__(self, client: ChainClient, contracts: dict[str, Any]) -> None:
+        missing = [n for n in ("Beast", "CheckpointLedger", "Energy", "SeasonRegistry") if n not in contracts]
+        if missing:
+            raise ChainError(f"deployment lacks contracts: {', '.join(missing)}")
+        self.client = client
+        self.beast = contracts["Beast"]
+        self.ledger = contracts["CheckpointLedger"]
+        self.energy = contracts["Energy"]
+        self.registry = contracts["SeasonRegistry"]
+        self._allowance_ok = False
+
+    # ---- season --------------------------------------------------------------------
+
+    def season_value(self, param: int) -> int:
+        """SeasonRegistry.value(param)."""
+        return int(self.client.call(f"SeasonRegistry.value({param})", self.registry.functions.value(param)))
+
+    def kernel_params(self) -> KernelParams:
+        """Kernel parameters matching the season constants on chain (shape from spec version 1)."""
+        return KernelParams(
+            slot_width=DEFAULT_PARAMS.slot_width, n_slots=DEFAULT_PARAMS.n_slots,
+            epoch_steps=self.season_value(P_EPOCH_STEPS), base_cost=self.season_value(P_BASE_COST),
+            spurt_cost=self.season_value(P_SPURT_COST),
+        )
+
+    def challenge_period(self) -> int:
+        """Blocks after a commit during which a window can be disputed."""
+        return self.season_value(P_CHALLENGE_PERIOD)
+
+    # ---- beasts --------------------------------------------------------------------
+
+    def hatch(self, dataset_commitment: bytes, secret_commitment: bytes) -> HatchData:
+        """Hatch a beast owned by the node's account; returns its hatch data."""
+        rcpt = self.client.transact("Beast.hatch", self.beast.functions.hatch(dataset_commitment, secret_commitment))
+        events = self.beast.events.BeastHatched().process_receipt(rcpt, errors=DISCARD)
+        if not events:
+            raise ChainError(f"hatch transaction {rcpt['transactionHash'].hex()} emitted no BeastHatched event")
+        return self.hatch_data(int(events[0]["args"]["beastId"]))
+
+    def hatch_data(self, beast_id: int) -> HatchData:
+        """The hatch data of ``beast_id`` (TxRevertedError with BeastNotFound when unknown)."""
+        d = self.client.call(f"Beast.hatchData({beast_id})", self.beast.functions.hatchData(beast_id))
+        if isinstance(d, dict):
+            d = (d["seedCore"], d["datasetCommitment"], d["secretCommitment"], d["specVersion"], d["hatchBlock"])
+        return HatchData(beast_id, bytes(d[0]), bytes(d[1]), bytes(d[2]), int(d[3]), int(d[4]))
+
+    def is_committer(self, beast_id: int) -> bool:
+        """Whether the node's account may commit for ``beast_id``."""
+        return bool(self.client.call("Beast.isCommitter", self.beast.functions.isCommitter(beast_id, self.client.address)))
+
+    # ---- checkpoints ---------------------------------------------------------------
+
+    def window_count(self, beast_id: int) -> int:
+        """Committed windows of ``beast_id`` (the node's windows 1..count are on chain)."""
+        return int(self.client.call("CheckpointLedger.windowCount", self.ledger.functions.windowCount(beast_id)))
+
+    def word(self, beast_id: int, window: int) -> bytes:
+        """The committed word of node window ``window`` (>= 1)."""
+        return bytes(self.client.call("CheckpointLedger.word", self.ledger.functions.word(beast_id, window - 1)))
+
+    def status(self, beast_id: int, window: int) -> int:
+        """CheckpointLedger.windowStatus of node window ``window`` (CHAIN_* constant)."""
+        return int(self.client.call("CheckpointLedger.windowStatus",
+                                    self.ledger.functions.windowStatus(beast_id, window - 1)))
+
+    def challenge_deadline(self, beast_id: int, window: int) -> int:
+        """Last block in which node window ``window`` can be disputed."""
+        return int(self.client.call("CheckpointLedger.challengeDeadline",
+                                    self.ledger.functions.challengeDeadline(beast_id, window - 1)))
+
+    def epoch_seed(self, beast_id: int, epoch: int) -> bytes:
+        """The curriculum epoch seed the ledger fixed for ``epoch``."""
+        return bytes(self.client.call("CheckpointLedger.epochSeed", self.ledger.functions.epochSeed(beast_id, epoch)))
+
+    def commit_call(self, items: list[tuple[int, bytes]]) -> Any:
+        """The contract call committing ``items`` = [(beast_id, word)]: commit for one, commitMany for several."""
+        if len(items) == 1:
+            return self.ledger.functions.commit(items[0][0], items[0][1])
+        return self.ledger.functions.commitMany([b for b, _ in items], [w for _, w in items])
+
+    def finalize_call(self, items: list[tuple[int, int]]) -> Any:
+        """The call finalizing node windows ``items`` = [(beast_id, window)]."""
+        if len(items) == 1:
+            return self.ledger.functions.finalize(items[0][0], items[0][1] - 1)
+        return self.ledger.functions.finalizeMany([b for b, _ in items], [w - 1 for _, w in items])
+
+    # ---- ENERGY --------------------------------------------------------------------
+
+    def energy_balance(self) -> int:
+        """ENERGY balance of the node's account."""
+        return int(self.client.call("Energy.balanceOf", self.energy.functions.balanceOf(self.client.address)))
+
+    def ensure_allowance(self, needed: int) -> None:
+        """Approve the ledger to pull ENERGY for commits (once, unlimited) when the allowance is short."""
+        if self._allowance_ok:
+            return
+        have = int(self.client.call("Energy.allowance",
+                                    self.energy.functions.allowance(self.client.address, self.ledger.address)))
+        if have < needed:
+            self.client.transact("Energy.approve", self.energy.functions.approve(self.ledger.address, MAX_UINT256))
+        self._allowance_ok = True
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self.client.rpc("eth_blockNumber", lambda: self.client.w3.eth.block_number))
+
+
+__all__ = ["Ledger", "HatchData", "TxRevertedError", "CHAIN_STATUS_NAMES"]

@@ -1,0 +1,372 @@
+"""The run directory of one beast: checkpoint files, the window index, event and metric logs.
+
+Layout under ``<data_dir>/beasts/<beast_id>/``::
+
+    beast.json            hatch data and where its dataset/secret files are (no secrets)
+    checkpoints/          w00000007-<h128>.cbs.zst  one zstd state blob per window
+    index.sqlite          windows: status persisted -> sent -> committed -> finalized
+    logs/events.jsonl     one JSON object per event (hatched, persisted, sent, committed ...)
+    metrics.jsonl         one JSON object per trained window (loss sum, timings)
+
+Checkpoint files are written atomically (temp file, fsync, rename, fsync folder) *before*
+the index row that names them, so an index row always points at a complete file. The
+index uses SQLite in WAL mode so ``cb-node status`` and the gRPC service can read while
+the daemon writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Iterator
+
+from kernel.errors import KernelError
+from kernel.payload import Payload
+from kernel.state import KernelState, decode_state_blob, encode_state_blob
+from node.errors import DataError
+
+DIR_MODE: Final = 0o700
+FILE_MODE: Final = 0o600
+
+# Status of a window in the local index, in the order a window moves through them.
+PERSISTED: Final = "persisted"
+SENT: Final = "sent"
+COMMITTED: Final = "committed"
+FINALIZED: Final = "finalized"
+GENESIS: Final = "genesis"
+DISPUTED: Final = "disputed"
+STATUSES: Final = (GENESIS, PERSISTED, SENT, COMMITTED, FINALIZED, DISPUTED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS windows (
+    window       INTEGER PRIMARY KEY,
+    global_step  INTEGER NOT NULL,
+    h128         TEXT NOT NULL,
+    word         TEXT NOT NULL,
+    energy_burn  INTEGER NOT NULL,
+    active_mask  INTEGER NOT NULL,
+    lr_shift     INTEGER NOT NULL,
+    flags        INTEGER NOT NULL,
+    loss_sum     INTEGER NOT NULL,
+    epoch_seed   TEXT NOT NULL,
+    file         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    tx_hash      TEXT NOT NULL DEFAULT '',
+    tx_nonce     INTEGER,
+    raw_tx       TEXT NOT NULL DEFAULT '',
+    block        INTEGER,
+    losses       TEXT NOT NULL DEFAULT '[]',
+    digests      BLOB,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL
+);
+"""
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a directory so a rename inside it survives a power loss."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename, fsync folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """One row of the window index."""
+
+    window: int
+    global_step: int
+    h128: bytes
+    word: bytes  # 32 bytes; empty for genesis
+    energy_burn: int
+    active_mask: int
+    lr_shift: int
+    flags: int
+    loss_sum: int
+    epoch_seed: bytes
+    file: str
+    status: str
+    tx_hash: str
+    tx_nonce: int | None
+    raw_tx: str
+    block: int | None
+
+    @property
+    def payload(self) -> Payload:
+        """The committed word as a Payload (genesis has none: DataError)."""
+        if not self.word:
+            raise DataError("genesis has no checkpoint word")
+        return Payload.unpack(self.word)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON view for ``cb-node status --json`` and the demo."""
+        return {
+            "window": self.window,
+            "globalStep": self.global_step,
+            "h128": "0x" + self.h128.hex(),
+            "word": "0x" + self.word.hex() if self.word else "",
+            "energyBurn": self.energy_burn,
+            "activeMask": self.active_mask,
+            "lrShift": self.lr_shift,
+            "flags": self.flags,
+            "lossSum": self.loss_sum,
+            "status": self.status,
+            "txHash": self.tx_hash,
+            "block": self.block,
+        }
+
+
+def _row(r: sqlite3.Row) -> WindowRow:
+    return WindowRow(
+        window=r["window"], global_step=r["global_step"], h128=bytes.fromhex(r["h128"]), word=bytes.fromhex(r["word"]),
+        energy_burn=r["energy_burn"], active_mask=r["active_mask"], lr_shift=r["lr_shift"], flags=r["flags"],
+        loss_sum=r["loss_sum"], epoch_seed=bytes.fromhex(r["epoch_seed"]), file=r["file"], status=r["status"],
+        tx_hash=r["tx_hash"], tx_nonce=r["tx_nonce"], raw_tx=r["raw_tx"], block=r["block"],
+    )
+
+
+_COLS = ("window, global_step, h128, word, energy_burn, active_mask, lr_shift, flags, loss_sum, epoch_seed, file, "
+         "status, tx_hash, tx_nonce, raw_tx, block")
+
+
+class BeastStore:
+    """Checkpoints, index and logs of one beast. Thread-safe (one connection, one lock)."""
+
+    def __init__(self, root: Path, beast_id: int, *, readonly: bool = False) -> None:
+        self.root = Path(root)
+        self.beast_id = beast_id
+        self.checkpoints = self.root / "checkpoints"
+        self.logs = self.root / "logs"
+        self._lock = threading.RLock()
+        if readonly:
+            if not (self.root / "index.sqlite").exists():
+                raise DataError(f"no run directory for beast {beast_id} at {self.root}")
+        else:
+            for d in (self.root, self.checkpoints, self.logs):
+                d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            if not readonly:
+                self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise DataError(f"cannot open the window index of beast {beast_id} under {self.root}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the index connection."""
+        with self._lock:
+            self._db.close()
+
+    # ---- hatch metadata -------------------------------------------------------------
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Write beast.json atomically (hatch data and file paths; never secrets)."""
+        atomic_write(self.root / "beast.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+    def read_meta(self) -> dict[str, Any]:
+        """Read beast.json."""
+        try:
+            return json.loads((self.root / "beast.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"beast {self.beast_id}: cannot read {self.root / 'beast.json'}: {exc}") from exc
+
+    # ---- checkpoints ----------------------------------------------------------------
+
+    def checkpoint_name(self, window: int, h128: bytes) -> str:
+        """File name of a checkpoint: window number and h128."""
+        return f"w{window:08d}-{h128.hex()}.cbs.zst"
+
+    def persist(
+        self,
+        state: KernelState,
+        payload: Payload | None,
+        *,
+        epoch_seed: bytes,
+        losses: list[int] | None = None,
+        digests: list[bytes] | None = None,
+    ) -> WindowRow:
+        """Write the state blob atomically, then record the window as ``persisted`` (or genesis).
+
+        Idempotent for an identical state: a crash after the file but before the row is
+        repaired by writing the row again.
+        """
+        window = state.window
+        h = state.h128()
+        name = self.checkpoint_name(window, h)
+        atomic_write(self.checkpoints / name, encode_state_blob(state))
+        status = GENESIS if payload is None else PERSISTED
+        now = time.time()
+        p = payload
+        with self._lock:
+            existing = self.get(window)
+            if existing is not None:
+                if existing.h128 != h:
+                    raise DataError(f"beast {self.beast_id} window {window}: index holds h128 0x{existing.h128.hex()}, "
+                                    f"refusing to replace it with 0x{h.hex()}")
+                return existing
+            self._db.execute(
+                "INSERT INTO windows (window, global_step, h128, word, energy_burn, active_mask, lr_shift, flags, "
+                "loss_sum, epoch_seed, file, status, losses, digests, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (window, state.global_step, h.hex(), p.pack().hex() if p else "", p.energy_burn if p else 0,
+                 state.active_mask, state.lr_shift, p.flags if p else 0, sum(losses or []), epoch_seed.hex(), name,
+                 status, json.dumps(losses or []), b"".join(digests or []), now, now),
+            )
+        return self.get(window)  # type: ignore[return-value]
+
+    def load_state(self, window: int) -> KernelState:
+        """Load and verify the state of ``window`` (its blob must hash to the indexed h128)."""
+        row = self.get(window)
+        if row is None:
+            raise DataError(f"beast {self.beast_id} has no stored window {window}")
+        blob = self.read_blob(row)
+        try:
+            state = decode_state_blob(blob)
+        except KernelError as exc:
+            raise DataError(f"beast {self.beast_id} window {window}: checkpoint {row.file} is corrupt: {exc}") from exc
+        if state.h128() != row.h128:
+            raise DataError(f"beast {self.beast_id} window {window}: checkpoint {row.file} hashes to "
+                            f"0x{state.h128().hex()}, the index says 0x{row.h128.hex()}")
+        return state
+
+    def read_blob(self, row: WindowRow) -> bytes:
+        """The raw zstd blob of a window's checkpoint file."""
+        try:
+            return (self.checkpoints / row.file).read_bytes()
+        except OSError as exc:
+            raise DataError(f"beast {self.beast_id} window {row.window}: cannot read checkpoint {row.file}: {exc}") from exc
+
+    # ---- index ----------------------------------------------------------------------
+
+    def get(self, window: int) -> WindowRow | None:
+        """The index row of ``window``, or None."""
+        with self._lock:
+            r = self._db.execute(f"SELECT {_COLS} FROM windows WHERE window = ?", (window,)).fetchone()
+        return _row(r) if r else None
+
+    def rows(self, start: int = 0, limit: int = -1) -> list[WindowRow]:
+        """Index rows from window ``start`` on, oldest first."""
+        with self._lock:
+            rs = self._db.execute(f"SELECT {_COLS} FROM windows WHERE window >= ? ORDER BY window LIMIT ?",
+                                  (start, limit)).fetchall()
+        return [_row(r) for r in rs]
+
+    def latest(self) -> WindowRow | None:
+        """The highest window in the index."""
+        with self._lock:
+            r = self._db.execute(f"SELECT {_COLS} FROM windows ORDER BY window DESC LIMIT 1").fetchone()
+        return _row(r) if r else None
+
+    def with_status(self, *statuses: str) -> list[WindowRow]:
+        """Rows whose status is one of ``statuses``, oldest first."""
+        q = ",".join("?" * len(statuses))
+        with self._lock:
+            rs = self._db.execute(f"SELECT {_COLS} FROM windows WHERE status IN ({q}) ORDER BY window",
+                                  statuses).fetchall()
+        return [_row(r) for r in rs]
+
+    def step_data(self, window: int) -> tuple[list[int], list[bytes]] | None:
+        """(losses, digests) of a window, or None when the window is unknown."""
+        with self._lock:
+            r = self._db.execute("SELECT losses, digests FROM windows WHERE window = ?", (window,)).fetchone()
+        if r is None:
+            return None
+        raw = bytes(r["digests"] or b"")
+        return json.loads(r["losses"]), [raw[i:i + 16] for i in range(0, len(raw), 16)]
+
+    def mark_sent(self, window: int, tx_hash: str, nonce: int, raw_tx: str) -> None:
+        """Record the signed commit transaction of ``window`` before it is broadcast."""
+        self._update(window, status=SENT, tx_hash=tx_hash, tx_nonce=nonce, raw_tx=raw_tx)
+
+    def mark_status(self, window: int, status: str, *, block: int | None = None, tx_hash: str | None = None) -> None:
+        """Move ``window`` to ``status`` (committed, finalized, persisted again after a dropped tx ...)."""
+        if status not in STATUSES:
+            raise DataError(f"unknown window status {status!r}")
+        fields: dict[str, Any] = {"status": status}
+        if block is not None:
+            fields["block"] = block
+        if tx_hash is not None:
+            fields["tx_hash"] = tx_hash
+        if status in (COMMITTED, FINALIZED):
+            fields["raw_tx"] = ""
+        self._update(window, **fields)
+
+    def _update(self, window: int, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            cur = self._db.execute(f"UPDATE windows SET {sets}, updated_at = ? WHERE window = ?",
+                                   (*fields.values(), time.time(), window))
+            if cur.rowcount != 1:
+                raise DataError(f"beast {self.beast_id} has no window {window} in its index")
+
+    # ---- logs -----------------------------------------------------------------------
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Append one event to logs/events.jsonl (flushed; never secrets)."""
+        self._append(self.logs / "events.jsonl", {"t": round(time.time(), 3), "beast": self.beast_id, "event": kind, **fields})
+
+    def metric(self, **fields: Any) -> None:
+        """Append one window metric to metrics.jsonl."""
+        self._append(self.root / "metrics.jsonl", {"t": round(time.time(), 3), "beast": self.beast_id, **fields})
+
+    def _append(self, path: Path, obj: dict[str, Any]) -> None:
+        line = json.dumps(obj, sort_keys=True) + "\n"
+        with self._lock:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The events logged so far (for tests and status)."""
+        path = self.logs / "events.jsonl"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    yield json.loads(line)
+
+
+def beast_dir(data_dir: Path, beast_id: int) -> Path:
+    """The run directory of ``beast_id`` under ``data_dir``."""
+    return Path(data_dir) / "beasts" / str(beast_id)
+
+
+def known_beasts(data_dir: Path) -> list[int]:
+    """Beast ids with a run directory under ``data_dir``, ascending."""
+    root = Path(data_dir) / "beasts"
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "index.sqlite").exists())

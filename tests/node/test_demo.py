@@ -1,0 +1,66 @@
+"""cb-node demo: its ledger must equal an independent numpy-reference replay from genesis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from curriculum.source import load_private_source
+from kernel.payload import Payload
+from kernel.state import decode_state_blob, genesis
+from kernel.train import train_window, window_epoch
+from node.chain import ChainClient
+from node.demo import run_demo
+from node.embedded import embedded_chain
+from node.ledger import Ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_ledger_matches_reference_replay(tmp_path: Path) -> None:
+    chain = embedded_chain()
+    report = run_demo(windows=6, data_dir=tmp_path / "run", progress=False, chain=chain)
+    bid = report["beastId"]
+    # An outside observer: its own key, reading only the chain and the owner's files.
+    ledger = Ledger(ChainClient(chain.w3, chain.accounts[2], decoder=chain.decoder), chain.contracts)
+    hd = ledger.hatch_data(bid)
+    assert "0x" + hd.dataset_commitment.hex() == report["datasetCommitment"] != "0x" + "00" * 32
+    source = load_private_source(tmp_path / "run" / "dataset.cbd.zst", tmp_path / "run" / "owner.secret",
+                                 dataset_commitment=hd.dataset_commitment, secret_commitment=hd.secret_commitment)
+    state = genesis(hd.seed_core, ledger.kernel_params(), dataset_commitment=hd.dataset_commitment)
+    count = ledger.window_count(bid)
+    assert count == 6 == len(report["windows"])
+    for w in range(1, count + 1):
+        seed = ledger.epoch_seed(bid, window_epoch(state))
+        res = train_window(state, source, epoch_seed=seed, backend="numpy")
+        assert res.payload.pack() == ledger.word(bid, w), f"window {w} diverges from the reference replay"
+        state = res.state
+        assert report["windows"][w - 1]["word"] == res.payload.hex()
+        assert report["windows"][w - 1]["status"] == "finalized"
+    # The node's stored final checkpoint is that state.
+    ckpt = sorted((tmp_path / "run" / "beasts" / str(bid) / "checkpoints").glob("w00000006-*.cbs.zst"))
+    assert len(ckpt) == 1 and decode_state_blob(ckpt[0].read_bytes()).h128() == state.h128()
+    assert Payload.from_hex(report["windows"][-1]["word"]).global_step == 6 * 128
+    # Secrets stay in 0600 files.
+    assert (tmp_path / "run" / "owner.secret").stat().st_mode & 0o077 == 0
+    f = report["figures"]
+    assert 0.0 <= f["final"]["move_accuracy"] <= 1.0 and f["lossFirstWindow"] > 0
+
+
+def test_demo_cli_json_and_table(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-m", "node.cli", "demo", "--windows", "2", "--json",
+                          "--data-dir", str(tmp_path / "j")], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [r["window"] for r in report["windows"]] == [1, 2]
+    assert "2/5" in out.stderr  # the progress bar goes to stderr
+    out = subprocess.run([sys.executable, "-m", "node.cli", "demo", "--windows", "1", "--public",
+                          "--data-dir", str(tmp_path / "t")], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "globalStep" in out.stdout and "move accuracy" in out.stdout and "finalized" in out.stdout
