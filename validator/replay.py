@@ -35,7 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from kernel.context import SampleSource
 from kernel.errors import KernelError, PayloadError, ReplayError, StateBlobError
@@ -81,6 +81,27 @@ class BeastCommitments:
     def private(self) -> bool:
         """True when the beast trains on a committed private dataset."""
         return self.dataset_commitment != ZERO32
+
+
+@dataclass(frozen=True, slots=True)
+class WindowClaim:
+    """What the ledger holds about window K; None where it holds nothing (yet)."""
+
+    prev_h128: bytes | None  # h128 committed by window K-1 (the genesis h128 at K == 1)
+    committed_word: bytes | None  # the word committed for window K
+    epoch_seed: bytes | None  # the epoch seed snapshotted for the window's epoch
+
+
+class ChainReader(Protocol):
+    """Reads a beast's hatch data and a window's commitments from the ledger."""
+
+    def beast_commitments(self, beast_id: int) -> BeastCommitments:
+        """The hatch data of ``beast_id``; raises NotFoundError for an unknown beast."""
+        ...
+
+    def window_claim(self, beast_id: int, window: int) -> WindowClaim:
+        """The ledger's view of window ``window``; raises NotFoundError when it is not committed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -402,6 +423,8 @@ __all__ = [
     "MAX_STATE_BLOB_BYTES",
     "PAYLOAD_FIELDS",
     "BeastCommitments",
+    "ChainReader",
+    "WindowClaim",
     "ReplayReport",
     "ReplayRequest",
     "ZERO16",

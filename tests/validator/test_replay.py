@@ -1,0 +1,265 @@
+"""validator.replay: honest windows match on both backends; every kind of tampering is caught."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from kernel.hashing import keccak256
+from kernel.payload import FLAG_GROWTH_SPURT, Payload
+from kernel.sources import PublicSource
+from kernel.state import encode_state_blob, genesis
+from kernel.train import train_window
+from tests.validator.windows import OTHER_SECRET, Beast, SwitchingSource, private_beast, train
+from validator.errors import (
+    CommitmentMismatchError,
+    InputTooLargeError,
+    InvalidInputError,
+    MissingInputError,
+    StartStateError,
+    StartStateMismatchError,
+    ValidatorError,
+)
+from validator.replay import MAX_DATASET_BYTES, BeastCommitments, ReplayRequest, replay
+
+BACKENDS = ["numpy", "torch"]
+
+
+def tampered(word: bytes, **fields: object) -> bytes:
+    return replace(Payload.unpack(word), **fields).pack()  # type: ignore[arg-type]
+
+
+# -- honest windows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_honest_public_windows_match(pub: Beast, backend: str, k: int) -> None:
+    report = replay(pub.request(k, trainer_digests=pub.windows[k - 1].digests), backend=backend)
+    assert report.verdict == "match" and report.match is True
+    assert report.computed == pub.windows[k - 1].payload
+    assert report.first_divergent_step is None and report.mismatched_fields == ()
+    assert report.start_h128 == pub.windows[k - 1].start.h128()
+    assert report.backend == backend
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_honest_private_windows_match(priv: Beast, backend: str) -> None:
+    for k in (1, 2):
+        report = replay(priv.request(k), backend=backend)
+        assert report.match is True, report.to_json()
+        assert report.computed.flags & 4  # FLAG_PRIVATE
+
+
+def test_window_one_accepts_an_explicit_genesis_blob(pub: Beast) -> None:
+    blob = encode_state_blob(genesis(pub.commitments.seed_core))
+    assert replay(pub.request(1, start_state=blob, prev_h128=None)).match is True
+
+
+def test_compute_only_without_committed_word(pub: Beast) -> None:
+    report = replay(pub.request(2, committed_word=None))
+    assert report.verdict == "computed" and report.match is None
+    assert report.computed == pub.windows[1].payload
+
+
+def test_offline_epoch_seed_is_the_default(pub: Beast) -> None:
+    assert replay(pub.request(2, epoch_seed=None)).match is True
+
+
+def test_report_json_has_no_secret(priv: Beast) -> None:
+    text = repr(replay(priv.request(1)).to_json()) + repr(priv.request(1))
+    assert priv.secret is not None and priv.secret.hex() not in text
+
+
+# -- tampered words are divergences ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"h128": b"\x01" * 16}, ("h128",)),
+        ({"energy_burn": 1}, ("energy_burn",)),
+        ({"global_step": 3 * 128 + 128}, ("global_step",)),  # skipped a window of steps
+        ({"flags": 0}, ("flags",)),
+    ],
+)
+def test_tampered_fields_diverge(pub: Beast, fields: dict[str, object], expected: tuple[str, ...]) -> None:
+    w = pub.windows[2]
+    report = replay(pub.request(3, committed_word=tampered(w.word, **fields)))
+    assert report.verdict == "diverged"
+    assert report.mismatched_fields == expected
+    assert report.computed == w.payload
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_claimed_growth_spurt_that_did_not_happen_diverges(pub: Beast, backend: str) -> None:
+    w = pub.windows[1]
+    word = tampered(w.word, active_mask=0b0111, flags=w.payload.flags | FLAG_GROWTH_SPURT)
+    report = replay(pub.request(2, committed_word=word), backend=backend)
+    assert report.match is False
+    # The replay used the committed mask, so the trained state (h128) and energy differ.
+    assert "h128" in report.mismatched_fields and "energy_burn" in report.mismatched_fields
+
+
+def test_illegal_mask_is_a_divergence_with_a_reason(pub: Beast) -> None:
+    w = pub.windows[1]
+    report = replay(pub.request(2, committed_word=tampered(w.word, active_mask=0b0001)))  # slot switched off
+    assert report.match is False and "not a legal continuation" in report.reason
+    assert report.computed == w.payload  # the start state's own settings
+
+
+def test_malformed_committed_word_is_a_divergence(pub: Beast) -> None:
+    report = replay(pub.request(2, committed_word=pub.windows[1].word[:31] + b"\xff"))  # reserved flag bits
+    assert report.match is False and "malformed" in report.reason
+
+
+def test_trained_with_another_secret_diverges() -> None:
+    cheat = private_beast(n=1, trained_with=OTHER_SECRET)
+    report = replay(cheat.request(1, trainer_digests=cheat.windows[0].digests))
+    assert report.match is False and "h128" in report.mismatched_fields
+    assert report.first_divergent_step is not None and report.first_divergent_step <= 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_first_divergent_step_from_digests(pub: Beast, backend: str) -> None:
+    w = pub.windows[1]
+    cheated = train_window(w.start, SwitchingSource(57), want_digests=True)
+    assert cheated.digests[:57] == w.digests[:57]
+    report = replay(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests), backend=backend)
+    assert report.match is False
+    assert report.first_divergent_step == 57
+
+
+def test_short_digest_list_diverges_where_it_ends(pub: Beast) -> None:
+    w = pub.windows[0]
+    report = replay(pub.request(1, trainer_digests=w.digests[:100]))
+    assert report.match is True and report.first_divergent_step == 100
+
+
+# -- refused inputs ----------------------------------------------------------------------
+
+
+def test_start_state_of_another_checkpoint_is_refused(pub: Beast) -> None:
+    with pytest.raises(StartStateMismatchError, match="hashes to"):
+        replay(pub.request(3, start_state=pub.windows[1].start_blob))
+
+
+def test_wrong_previous_h128_is_refused(pub: Beast) -> None:
+    with pytest.raises(StartStateMismatchError) as info:
+        replay(pub.request(2, prev_h128=b"\x02" * 16))
+    assert info.value.expected == b"\x02" * 16 and info.value.actual == pub.windows[1].start.h128()
+
+
+def test_start_state_of_another_beast_is_refused(pub: Beast) -> None:
+    other = train(genesis(keccak256(b"another beast")), PublicSource(), 1)[0]
+    with pytest.raises(StartStateMismatchError, match="seed_core"):
+        replay(pub.request(2, start_state=encode_state_blob(other.result.state), prev_h128=other.result.state.h128()))
+
+
+def test_genesis_of_another_beast_is_refused(pub: Beast) -> None:
+    with pytest.raises(StartStateMismatchError, match="genesis"):
+        replay(pub.request(1, start_state=encode_state_blob(genesis(keccak256(b"another beast"))), prev_h128=None))
+
+
+def test_window_numbering_checked(pub: Beast) -> None:
+    w = pub.windows[1]
+    with pytest.raises(StartStateMismatchError, match="checkpoint 1"):
+        replay(pub.request(3, start_state=w.start_blob, prev_h128=w.prev_h128))
+
+
+@pytest.mark.parametrize("blob", [b"", b"garbage", b"\x28\xb5\x2f\xfd" + b"\x00" * 20, b"\x28\xb5\x2f\xfd" * 100])
+def test_garbage_state_blob_is_refused(pub: Beast, blob: bytes) -> None:
+    with pytest.raises(StartStateError):
+        replay(pub.request(2, start_state=blob))
+
+
+def test_truncated_state_blob_is_refused(pub: Beast) -> None:
+    blob = pub.windows[1].start_blob
+    with pytest.raises(StartStateError):
+        replay(pub.request(2, start_state=blob[: len(blob) // 2]))
+
+
+def test_oversize_state_blob_is_refused(pub: Beast) -> None:
+    with pytest.raises(InputTooLargeError):
+        replay(pub.request(2, start_state=b"\x28\xb5\x2f\xfd" + bytes(400_000)))
+
+
+@pytest.mark.parametrize("k", [0, -1, 1 << 32])
+def test_bad_window_numbers_are_refused(pub: Beast, k: int) -> None:
+    with pytest.raises(InvalidInputError, match="window"):
+        replay(pub.request(1, window=k))
+
+
+def test_missing_start_state_and_prev_h128(pub: Beast) -> None:
+    with pytest.raises(MissingInputError, match="start state"):
+        replay(pub.request(2, start_state=None))
+    with pytest.raises(MissingInputError, match="h128"):
+        replay(pub.request(2, prev_h128=None))
+
+
+def test_dataset_not_matching_commitment(priv: Beast) -> None:
+    assert priv.dataset is not None
+    with pytest.raises(CommitmentMismatchError) as info:
+        replay(priv.request(1, dataset=priv.dataset + b"\x00"))
+    assert info.value.what == "dataset"
+
+
+def test_secret_not_matching_commitment_never_shows_the_secret(priv: Beast) -> None:
+    wrong = b"\x77" * 32
+    with pytest.raises(CommitmentMismatchError) as info:
+        replay(priv.request(1, owner_secret=wrong))
+    assert info.value.what == "owner secret"
+    assert wrong.hex() not in str(info.value) and keccak256(wrong).hex() in str(info.value)
+
+
+def test_private_beast_needs_dataset_and_secret(priv: Beast) -> None:
+    with pytest.raises(MissingInputError, match="dataset"):
+        replay(priv.request(1, dataset=None))
+    with pytest.raises(MissingInputError, match="secret"):
+        replay(priv.request(1, owner_secret=None))
+
+
+def test_public_beast_refuses_a_dataset(pub: Beast, priv: Beast) -> None:
+    with pytest.raises(InvalidInputError, match="no private curriculum"):
+        replay(pub.request(1, dataset=priv.dataset, owner_secret=priv.secret))
+
+
+def test_oversize_dataset_is_refused(priv: Beast) -> None:
+    with pytest.raises(InputTooLargeError):
+        replay(priv.request(1, dataset=bytes(MAX_DATASET_BYTES + 1)))
+
+
+def test_dataset_matching_commitment_but_malformed(priv: Beast) -> None:
+    junk = b"not a dataset"
+    beast = BeastCommitments(priv.commitments.seed_core, keccak256(junk), priv.commitments.secret_commitment)
+    with pytest.raises(InvalidInputError, match="not a valid dataset"):
+        replay(ReplayRequest(beast=beast, window=1, dataset=junk, owner_secret=priv.secret))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"committed_word": b"\x00" * 31},
+        {"epoch_seed": b"\x00" * 31},
+        {"prev_h128": b"\x00" * 15},
+        {"trainer_digests": [b"\x00" * 15]},
+        {"trainer_digests": [b"\x00" * 16] * 129},
+    ],
+)
+def test_wrong_lengths_are_refused(pub: Beast, overrides: dict[str, object]) -> None:
+    with pytest.raises(InvalidInputError):
+        replay(pub.request(2, **overrides))
+
+
+def test_bad_beast_commitments_and_backend(pub: Beast) -> None:
+    with pytest.raises(InvalidInputError):
+        BeastCommitments(b"\x00" * 31)
+    with pytest.raises(InvalidInputError, match="backend"):
+        replay(pub.request(1), backend="cuda-magic")
+
+
+def test_every_refusal_is_a_validator_error(pub: Beast) -> None:
+    for req in (pub.request(2, start_state=b"x"), pub.request(2, prev_h128=bytes(16)), pub.request(0)):
+        with pytest.raises(ValidatorError):
+            replay(req)

@@ -1,0 +1,312 @@
+"""ValidatorService over real gRPC on 127.0.0.1: answers, status codes, limits, health, reflection, load."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from chainbeasts.v1 import validator_pb2 as pb
+from chainbeasts.v1 import validator_pb2_grpc as pbg
+from kernel.payload import Payload
+from kernel.state import ZERO32
+from kernel.train import train_window
+from tests.validator.windows import Beast, SwitchingSource
+from validator.replay import ReplayRequest
+from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server
+
+Code = grpc.StatusCode
+
+
+def to_proto(req: ReplayRequest, beast_id: int = 1, **extra: object) -> pb.ReplayWindowRequest:
+    """The proto request carrying everything in ``req`` (no chain, no node)."""
+    b = req.beast
+    msg = pb.ReplayWindowRequest(
+        beast_id=beast_id,
+        window=req.window,
+        dataset=req.dataset or b"",
+        owner_secret=req.owner_secret or b"",
+        beast=pb.BeastCommitments(
+            seed_core=b.seed_core,
+            dataset_commitment=b.dataset_commitment if b.dataset_commitment != ZERO32 else b"",
+            secret_commitment=b.secret_commitment if b.secret_commitment != ZERO32 else b"",
+        ),
+        claim=pb.WindowClaim(
+            prev_h128=req.prev_h128 or b"", committed_word=req.committed_word or b"", epoch_seed=req.epoch_seed or b""
+        ),
+        trainer_digests=list(req.trainer_digests or []),
+    )
+    if req.start_state is not None:
+        msg.start_state = req.start_state
+    for name, value in extra.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def call(stub: pbg.ValidatorServiceStub, msg: pb.ReplayWindowRequest, timeout: float = 30.0) -> pb.ReplayWindowResponse:
+    return stub.ReplayWindow(msg, timeout=timeout)
+
+
+def code_of(stub: pbg.ValidatorServiceStub, msg: pb.ReplayWindowRequest) -> tuple[Code, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub, msg)
+    return info.value.code(), info.value.details() or ""
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_honest_window_matches(stub: pbg.ValidatorServiceStub, pub: Beast, k: int) -> None:
+    resp = call(stub, to_proto(pub.request(k)))
+    assert resp.verdict == pb.VERDICT_MATCH and resp.match
+    assert resp.computed_word == pub.windows[k - 1].word == resp.committed_word
+    assert resp.first_divergent_step == -1 and not resp.mismatched_fields
+    assert resp.start_h128 == pub.windows[k - 1].start.h128()
+    assert resp.window == k and resp.beast_id == 1 and resp.backend == "numpy" and resp.replay_micros > 0
+
+
+def test_private_window_matches(stub: pbg.ValidatorServiceStub, priv: Beast) -> None:
+    assert call(stub, to_proto(priv.request(2))).match
+
+
+def test_divergence_with_first_step(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    w = pub.windows[1]
+    cheated = train_window(w.start, SwitchingSource(90), want_digests=True)
+    resp = call(stub, to_proto(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests)))
+    assert resp.verdict == pb.VERDICT_DIVERGED and not resp.match
+    assert resp.first_divergent_step == 90
+    assert resp.computed_word == w.word and "h128" in resp.mismatched_fields
+
+
+def test_tampered_energy_diverges(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    w = pub.windows[2]
+    word = replace(w.payload, energy_burn=w.payload.energy_burn - 1).pack()
+    resp = call(stub, to_proto(pub.request(3, committed_word=word)))
+    assert resp.verdict == pb.VERDICT_DIVERGED and list(resp.mismatched_fields) == ["energy_burn"]
+
+
+def test_compute_only(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    resp = call(stub, to_proto(pub.request(2, committed_word=None)))
+    assert resp.verdict == pb.VERDICT_COMPUTED and not resp.match and resp.committed_word == b""
+    assert Payload.unpack(resp.computed_word) == pub.windows[1].payload
+
+
+def test_torch_backend_server(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "torch", max_concurrent=1)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            resp = call(stub, to_proto(pub.request(2, trainer_digests=pub.windows[1].digests)))
+            assert resp.match and resp.backend == "torch"
+    finally:
+        srv.stop(0)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _cases(pub: Beast, priv: Beast) -> list[tuple[str, pb.ReplayWindowRequest, Code, str]]:
+    w2 = pub.windows[1]
+    no_beast = to_proto(pub.request(2))
+    no_beast.ClearField("beast")
+    return [
+        ("window 0", to_proto(pub.request(1, window=0)), Code.INVALID_ARGUMENT, "window"),
+        ("window -5", to_proto(pub.request(1), window=-5), Code.INVALID_ARGUMENT, "window"),
+        ("garbage blob", to_proto(pub.request(2, start_state=b"garbage")), Code.INVALID_ARGUMENT, "zstd"),
+        ("empty blob", to_proto(pub.request(2), start_state=b""), Code.INVALID_ARGUMENT, "empty"),
+        ("short word", to_proto(pub.request(2, committed_word=b"\x01" * 7)), Code.INVALID_ARGUMENT, "committed_word"),
+        ("bad digest", to_proto(pub.request(2, trainer_digests=[b"\x01"])), Code.INVALID_ARGUMENT, "digest"),
+        ("129 digests", to_proto(pub.request(2, trainer_digests=[b"\x01" * 16] * 129)), Code.INVALID_ARGUMENT, "128"),
+        ("dataset to public", to_proto(pub.request(2, dataset=priv.dataset, owner_secret=priv.secret)), Code.INVALID_ARGUMENT, "private"),
+        ("dataset 600 KB", to_proto(priv.request(1, dataset=bytes(600_000))), Code.INVALID_ARGUMENT, "limit"),
+        ("fetch digests w/o node", to_proto(pub.request(2), fetch_digests=True), Code.INVALID_ARGUMENT, "node_address"),
+        ("bad node address", to_proto(pub.request(2, start_state=None), node_address="not an address"), Code.INVALID_ARGUMENT, "host:port"),
+        ("wrong start", to_proto(pub.request(3, start_state=w2.start_blob)), Code.FAILED_PRECONDITION, "hashes to"),
+        ("wrong prev", to_proto(pub.request(2, prev_h128=b"\x03" * 16)), Code.FAILED_PRECONDITION, "hashes to"),
+        ("missing start", to_proto(pub.request(2, start_state=None)), Code.FAILED_PRECONDITION, "start state"),
+        ("missing prev", to_proto(pub.request(2, prev_h128=None)), Code.FAILED_PRECONDITION, "h128"),
+        ("wrong dataset", to_proto(priv.request(1, dataset=(priv.dataset or b"") + b"x")), Code.FAILED_PRECONDITION, "dataset"),
+        ("wrong secret", to_proto(priv.request(1, owner_secret=b"\x42" * 32)), Code.FAILED_PRECONDITION, "owner secret"),
+        ("missing secret", to_proto(priv.request(1, owner_secret=None)), Code.FAILED_PRECONDITION, "secret"),
+        ("no hatch data, no chain", no_beast, Code.FAILED_PRECONDITION, "chain"),
+    ]
+
+
+def test_bad_requests_get_clear_statuses(stub: pbg.ValidatorServiceStub, pub: Beast, priv: Beast) -> None:
+    for name, msg, code, text in _cases(pub, priv):
+        got, details = code_of(stub, msg)
+        assert got == code, (name, got, details)
+        assert text.lower() in details.lower(), (name, details)
+        assert "\x42" * 32 not in details and (priv.secret or b"").hex() not in details
+
+
+def test_short_seed_core_is_invalid_argument(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    msg = to_proto(pub.request(2))
+    msg.beast.seed_core = b"\x01" * 31
+    assert code_of(stub, msg)[0] == Code.INVALID_ARGUMENT
+
+
+def test_unreachable_node_is_unavailable(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    msg = to_proto(pub.request(2, start_state=None), node_address=f"127.0.0.1:{port}")
+    assert code_of(stub, msg)[0] == Code.UNAVAILABLE
+
+
+def test_oversize_message_is_resource_exhausted(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    msg = to_proto(pub.request(2), dataset=bytes(MAX_REQUEST_BYTES))
+    assert code_of(stub, msg)[0] == Code.RESOURCE_EXHAUSTED
+
+
+def test_largest_allowed_inputs_fit_the_message_limit(stub: pbg.ValidatorServiceStub, priv: Beast) -> None:
+    # a 320 KiB state blob and a 512 KiB dataset pass the transport and reach the checks
+    msg = to_proto(priv.request(2, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(512 * 1024)))
+    code, details = code_of(stub, msg)
+    assert code == Code.INVALID_ARGUMENT and "state blob" in details
+
+
+def test_hundreds_of_malformed_requests_then_a_good_one(channel: grpc.Channel, stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    rng = random.Random(6)
+    raw = channel.unary_unary(f"/{SERVICE_NAME}/ReplayWindow", request_serializer=None, response_deserializer=None)
+    good = to_proto(pub.request(2))
+    codes: Counter[Code] = Counter()
+    for i in range(300):
+        kind = i % 3
+        try:
+            if kind == 0:  # bytes that are not a protobuf message at all
+                raw(rng.randbytes(rng.randrange(1, 2000)), timeout=10)
+            elif kind == 1:  # a valid message with random field contents
+                msg = pb.ReplayWindowRequest(
+                    beast_id=rng.randrange(1 << 64), window=rng.randrange(-3, 5),
+                    start_state=rng.randbytes(rng.randrange(0, 3000)),
+                    beast=pb.BeastCommitments(seed_core=rng.randbytes(rng.choice([0, 31, 32]))),
+                    claim=pb.WindowClaim(prev_h128=rng.randbytes(rng.choice([0, 16])), committed_word=rng.randbytes(rng.choice([0, 32, 33]))),
+                    trainer_digests=[rng.randbytes(16)] * rng.randrange(0, 3),
+                )
+                call(stub, msg)
+            else:  # the good request with one byte of its serialization flipped
+                data = bytearray(good.SerializeToString())
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                raw(bytes(data), timeout=10)
+            codes[Code.OK] += 1
+        except grpc.RpcError as exc:
+            codes[exc.code()] += 1
+    assert set(codes) <= {Code.OK, Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION}, codes
+    assert codes[Code.INVALID_ARGUMENT] > 150, codes
+    resp = call(stub, good)
+    assert resp.match
+
+
+# -- health, reflection, info --------------------------------------------------------------
+
+
+def test_health_and_reflection(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", SERVICE_NAME):
+        assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+    refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+    resp = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in resp.list_services_response.service}
+    assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
+
+
+def test_stop_marks_not_serving(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        assert health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME)).status == health_pb2.HealthCheckResponse.SERVING
+        srv.health.enter_graceful_shutdown()
+        assert health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    srv.stop(0)
+
+
+def test_info_reports_limits(stub: pbg.ValidatorServiceStub) -> None:
+    info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
+    assert info.spec_version == 1 and info.backend == "numpy"
+    assert info.max_concurrent_replays == 2 and info.max_queued_replays == 64
+    assert info.max_request_bytes == MAX_REQUEST_BYTES and not info.chain_connected
+
+
+# -- load, busy, deadlines ---------------------------------------------------------------------
+
+
+def test_32_concurrent_replays_all_complete_with_bounded_concurrency(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=40)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            msgs = [to_proto(pub.request(1 + i % 3), beast_id=i + 1) for i in range(32)]
+            with ThreadPoolExecutor(32) as pool:
+                resps = list(pool.map(lambda m: call(stub, m, timeout=60), msgs))
+            assert [r.beast_id for r in resps] == list(range(1, 33))
+            assert all(r.match for r in resps)
+            info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
+            assert info.replays_ok == 32 and info.replays_rejected_busy == 0
+            assert 1 <= info.replays_running_peak <= 2 and info.replays_running == 0
+    finally:
+        srv.stop(0)
+
+
+def test_excess_requests_are_resource_exhausted_and_none_is_lost(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, max_queued=1)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            barrier = threading.Barrier(12)
+
+            def one(i: int) -> Code:
+                barrier.wait()
+                try:
+                    call(stub, to_proto(pub.request(3)), timeout=60)
+                    return Code.OK
+                except grpc.RpcError as exc:
+                    return exc.code()
+
+            with ThreadPoolExecutor(12) as pool:
+                codes = Counter(pool.map(one, range(12)))
+            assert set(codes) <= {Code.OK, Code.RESOURCE_EXHAUSTED} and sum(codes.values()) == 12
+            assert codes[Code.OK] >= 2 and codes[Code.RESOURCE_EXHAUSTED] >= 1, codes
+            info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
+            assert info.replays_rejected_busy == codes[Code.RESOURCE_EXHAUSTED] and info.replays_ok == codes[Code.OK]
+            assert call(stub, to_proto(pub.request(3))).match  # still serving
+    finally:
+        srv.stop(0)
+
+
+def test_replay_deadline(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, replay_deadline_s=0.002)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            code, details = code_of(stub, to_proto(pub.request(3)))
+            assert code == Code.DEADLINE_EXCEEDED and "within" in details
+    finally:
+        srv.stop(0)
+
+
+def test_caller_deadline(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub, to_proto(pub.request(3)), timeout=0.003)
+    assert info.value.code() == Code.DEADLINE_EXCEEDED
+    assert call(stub, to_proto(pub.request(3))).match
+
+
+def test_port_in_use_is_a_config_error() -> None:
+    from validator.errors import ConfigError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match="cannot bind"):
+            create_server(f"127.0.0.1:{port}", "numpy")

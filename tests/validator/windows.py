@@ -1,0 +1,120 @@
+"""Honest and cheating trainers for the validator tests: real kernel windows, no fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curriculum import PrivateDatasetSource, decode_dataset, encode_dataset
+from curriculum.importers import read_csv
+from kernel.board import Board
+from kernel.context import WindowContext
+from kernel.hashing import keccak256
+from kernel.payload import Payload
+from kernel.sources import PublicSource
+from kernel.state import KernelState, encode_state_blob, genesis
+from kernel.train import WindowResult, train_window
+from validator.replay import BeastCommitments, ReplayRequest
+
+
+EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"
+
+
+@dataclass
+class TrainedWindow:
+    """Window K (1-based) of a beast: its start checkpoint K-1 and what the trainer committed."""
+
+    window: int
+    start: KernelState
+    result: WindowResult
+    prev_h128: bytes
+
+    @property
+    def start_blob(self) -> bytes:
+        return encode_state_blob(self.start)
+
+    @property
+    def word(self) -> bytes:
+        return self.result.payload.pack()
+
+    @property
+    def payload(self) -> Payload:
+        return self.result.payload
+
+    @property
+    def digests(self) -> list[bytes]:
+        return list(self.result.digests)
+
+
+@dataclass
+class Beast:
+    """A trained beast: hatch data, windows 1..n, and (private beasts) dataset and secret."""
+
+    commitments: BeastCommitments
+    windows: list[TrainedWindow]
+    dataset: bytes | None = field(default=None, repr=False)
+    secret: bytes | None = field(default=None, repr=False)
+
+    def request(self, k: int, **overrides: object) -> ReplayRequest:
+        """An honest ReplayRequest for window k (start state blob; genesis for k == 1)."""
+        w = self.windows[k - 1]
+        args: dict[str, object] = dict(
+            beast=self.commitments,
+            window=k,
+            start_state=None if k == 1 else w.start_blob,
+            prev_h128=w.prev_h128,
+            committed_word=w.word,
+            epoch_seed=w.result.state.epoch_seed,
+            dataset=self.dataset,
+            owner_secret=self.secret,
+        )
+        args.update(overrides)
+        return ReplayRequest(**args)  # type: ignore[arg-type]
+
+
+def train(state: KernelState, source: object, n: int) -> list[TrainedWindow]:
+    """Train n windows from ``state`` with digests."""
+    out: list[TrainedWindow] = []
+    for k in range(1, n + 1):
+        r = train_window(state, source, want_digests=True)  # type: ignore[arg-type]
+        out.append(TrainedWindow(state.window + 1, state, r, state.h128()))
+        state = r.state
+    return out
+
+
+def public_beast(seed: bytes = keccak256(b"validator tests: public beast"), n: int = 3) -> Beast:
+    """A public beast trained honestly for n windows."""
+    return Beast(BeastCommitments(seed), train(genesis(seed), PublicSource(), n))
+
+
+def example_dataset() -> bytes:
+    """The dataset file of curriculum/examples/battles.csv."""
+    return encode_dataset(read_csv(EXAMPLE_CSV))
+
+
+SECRET = keccak256(b"validator tests: owner secret")  # fold64 of a repeated byte pattern is 0: use real-looking secrets
+OTHER_SECRET = keccak256(b"validator tests: another secret")
+
+
+def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), secret: bytes = SECRET, n: int = 2, *, trained_with: bytes | None = None) -> Beast:
+    """A private beast committed to ``secret``; ``trained_with`` lets the trainer cheat with another secret."""
+    data = example_dataset()
+    c_data = keccak256(data)
+    source = PrivateDatasetSource(decode_dataset(data), trained_with or secret)
+    windows = train(genesis(seed, dataset_commitment=c_data), source, n)
+    return Beast(BeastCommitments(seed, c_data, keccak256(secret)), windows, data, secret)
+
+
+class SwitchingSource:
+    """A cheating trainer's source: honest boards until ``from_step``, then another window's boards."""
+
+    private = False
+
+    def __init__(self, from_step: int) -> None:
+        self.from_step = from_step
+        self.inner = PublicSource()
+
+    def window_boards(self, ctx: WindowContext) -> list[Board]:
+        honest = self.inner.window_boards(ctx)
+        other = self.inner.window_boards(WindowContext(ctx.seed_core, bytes(16), ctx.epoch_seed, ctx.first_step))
+        return honest[: self.from_step] + other[self.from_step :]

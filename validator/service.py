@@ -1,0 +1,433 @@
+"""The gRPC ValidatorService (proto/chainbeasts/v1/validator.proto) and ``create_server``.
+
+Run it with ``cb-validator serve``; in code::
+
+    server, port = create_server("127.0.0.1:0", "numpy")
+    ...
+    server.stop(grace=1.0)
+
+Concurrency is bounded twice: at most ``max_concurrent`` replays run at once (a condition
+variable guards the count, and replays run on an executor of that size), at most
+``max_queued`` more wait for a slot, and anything beyond is refused with
+RESOURCE_EXHAUSTED. gRPC itself refuses RPCs beyond ``max_concurrent + max_queued + 8``.
+Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
+the status codes documented in the proto; unexpected exceptions become INTERNAL and the
+service keeps serving.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from chainbeasts.v1 import validator_pb2, validator_pb2_grpc
+from kernel import SPEC_VERSION
+from kernel.state import ZERO32
+from validator.errors import (
+    BusyError,
+    ConfigError,
+    InvalidInputError,
+    MissingInputError,
+    ReplayTimeoutError,
+    ValidatorError,
+)
+from validator.node_client import NodeClient, check_node_address
+from validator.replay import (
+    BACKENDS,
+    MAX_DATASET_BYTES,
+    MAX_STATE_BLOB_BYTES,
+    BeastCommitments,
+    ChainReader,
+    ReplayReport,
+    ReplayRequest,
+    WindowClaim,
+    backend_for,
+    replay,
+)
+
+SERVICE_NAME: Final = validator_pb2.DESCRIPTOR.services_by_name["ValidatorService"].full_name
+MAX_REQUEST_BYTES: Final = MAX_STATE_BLOB_BYTES + MAX_DATASET_BYTES + 64 * 1024  # 917,504
+MAX_RESPONSE_BYTES: Final = 64 * 1024
+DEFAULT_REPLAY_DEADLINE_S: Final = 30.0
+DEFAULT_MAX_QUEUED: Final = 64
+MAX_WINDOW: Final = (1 << 32) - 1
+
+log = logging.getLogger("validator.service")
+
+
+def default_concurrency() -> int:
+    """Replays run at once by default: one per CPU core available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ReplayLimiter:
+    """At most ``max_running`` replays at once and ``max_queued`` waiting; counts what happened."""
+
+    def __init__(self, max_running: int, max_queued: int) -> None:
+        if max_running < 1 or max_queued < 0:
+            raise ValueError("max_running must be >= 1 and max_queued >= 0")
+        self.max_running = max_running
+        self.max_queued = max_queued
+        self._cv = threading.Condition()
+        self.running = 0
+        self.waiting = 0
+        self.peak = 0
+        self.rejected = 0
+
+    def acquire(self, timeout_s: float) -> None:
+        """Take a slot, waiting at most ``timeout_s``; BusyError when the queue is full."""
+        with self._cv:
+            if self.running >= self.max_running and self.waiting >= self.max_queued:
+                self.rejected += 1
+                raise BusyError(
+                    f"validator busy: {self.running} replays running and {self.waiting} queued (limits "
+                    f"{self.max_running}/{self.max_queued}); retry later"
+                )
+            self.waiting += 1
+            try:
+                ok = self._cv.wait_for(lambda: self.running < self.max_running, timeout=max(0.0, timeout_s))
+            finally:
+                self.waiting -= 1
+            if not ok:
+                raise ReplayTimeoutError(f"no replay slot became free within {timeout_s:.3f}s")
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def release(self) -> None:
+        """Give a slot back."""
+        with self._cv:
+            self.running -= 1
+            self._cv.notify()
+
+
+@dataclass
+class Counters:
+    ok: int = 0
+    failed: int = 0
+
+
+class MalformedRequest:
+    """Stands in for a request whose bytes are not a valid protobuf message of the rpc's type."""
+
+    def __init__(self, type_name: str, error: str) -> None:
+        self.type_name = type_name
+        self.error = error
+
+
+def lenient_deserializer(cls: type) -> Callable[[bytes], object]:
+    """A request deserializer that turns undecodable bytes into a MalformedRequest.
+
+    gRPC answers a deserializer exception with INTERNAL; the service answers
+    INVALID_ARGUMENT instead, as it does for every other malformed request.
+    """
+
+    def parse(data: bytes) -> object:
+        try:
+            return cls.FromString(data)
+        except Exception as exc:  # protobuf raises DecodeError (and, rarely, others) on garbage
+            return MalformedRequest(cls.DESCRIPTOR.full_name, type(exc).__name__)
+
+    return parse
+
+
+def _reject_malformed(request: object, context: grpc.ServicerContext) -> None:
+    if isinstance(request, MalformedRequest):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request bytes are not a valid {request.type_name} message ({request.error})")
+
+
+def _opt(b: bytes) -> bytes | None:
+    return bytes(b) if b else None
+
+
+class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
+    """Implements ValidatorService over :func:`validator.replay.replay`."""
+
+    def __init__(
+        self,
+        backend: str = "numpy",
+        *,
+        max_concurrent: int | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        replay_deadline_s: float = DEFAULT_REPLAY_DEADLINE_S,
+        chain: ChainReader | None = None,
+        node_client: NodeClient | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise InvalidInputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        self.limiter = ReplayLimiter(max_concurrent or default_concurrency(), max_queued)
+        self.replay_deadline_s = replay_deadline_s
+        self.chain = chain
+        self.nodes = node_client or NodeClient()
+        self.counters = Counters()
+        self._counter_lock = threading.Lock()
+        self._executor = cf.ThreadPoolExecutor(max_workers=self.limiter.max_running, thread_name_prefix="replay")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _remaining(self, context: grpc.ServicerContext, started: float) -> float:
+        left = self.replay_deadline_s - (time.monotonic() - started)
+        caller = context.time_remaining()
+        return left if caller is None else min(left, caller)
+
+    def _beast(self, request: validator_pb2.ReplayWindowRequest) -> BeastCommitments:
+        if request.HasField("beast"):
+            b = request.beast
+            return BeastCommitments(bytes(b.seed_core), bytes(b.dataset_commitment) or ZERO32, bytes(b.secret_commitment) or ZERO32)
+        if self.chain is None:
+            raise MissingInputError("no hatch data: send `beast` (seed_core and commitments) or run the service with a chain")
+        return self.chain.beast_commitments(request.beast_id)
+
+    def _claim(self, request: validator_pb2.ReplayWindowRequest) -> WindowClaim:
+        c = request.claim
+        claim = WindowClaim(_opt(c.prev_h128), _opt(c.committed_word), _opt(c.epoch_seed))
+        needs_prev = claim.prev_h128 is None and request.window > 1
+        if self.chain is not None and (needs_prev or claim.committed_word is None or claim.epoch_seed is None):
+            onchain = self.chain.window_claim(request.beast_id, request.window)
+            claim = WindowClaim(
+                claim.prev_h128 or onchain.prev_h128,
+                claim.committed_word or onchain.committed_word,
+                claim.epoch_seed or onchain.epoch_seed,
+            )
+        return claim
+
+    def build_request(self, request: validator_pb2.ReplayWindowRequest, deadline_s: float) -> ReplayRequest:
+        """Turn the proto request into a ReplayRequest, fetching from the node/chain as needed."""
+        if not 1 <= request.window <= MAX_WINDOW:
+            raise InvalidInputError(f"window must be 1..{MAX_WINDOW} (window 0 is genesis and is never committed), got {request.window}")
+        if len(request.trainer_digests) > 128:
+            raise InvalidInputError(f"trainer_digests holds {len(request.trainer_digests)} values; a window has 128")
+        which = request.WhichOneof("start")
+        if which == "node_address":
+            check_node_address(request.node_address)
+            if request.beast_id < 1:
+                raise InvalidInputError("beast_id must be >= 1 to fetch a state from a node")
+        elif request.fetch_digests:
+            raise InvalidInputError("fetch_digests needs node_address")
+        if len(request.dataset) > MAX_DATASET_BYTES:
+            raise InvalidInputError(f"dataset is {len(request.dataset)} bytes, over the limit of {MAX_DATASET_BYTES}")
+        beast = self._beast(request)
+        claim = self._claim(request)
+        start_state: bytes | None
+        digests: list[bytes] | None = [bytes(d) for d in request.trainer_digests] or None
+        if which == "start_state":
+            start_state = bytes(request.start_state)
+            if not start_state:
+                raise InvalidInputError("start_state is set but empty")
+        elif which == "node_address":
+            start_state = self.nodes.get_state(request.node_address, request.beast_id, request.window - 1, deadline_s=deadline_s)
+            if request.fetch_digests and digests is None:
+                digests = self.nodes.get_step_digests(request.node_address, request.beast_id, request.window, deadline_s=deadline_s)
+        else:
+            start_state = None
+        return ReplayRequest(
+            beast=beast,
+            window=request.window,
+            start_state=start_state,
+            prev_h128=claim.prev_h128,
+            committed_word=claim.committed_word,
+            epoch_seed=claim.epoch_seed,
+            dataset=_opt(request.dataset),
+            owner_secret=_opt(request.owner_secret),
+            trainer_digests=digests,
+        )
+
+    def run_replay(self, req: ReplayRequest, timeout_s: float) -> ReplayReport:
+        """Run one replay under the limiter and the deadline."""
+        started = time.monotonic()
+        self.limiter.acquire(timeout_s)
+        try:
+            future = self._executor.submit(replay, req, backend=self.backend)
+        except BaseException:
+            self.limiter.release()
+            raise
+        # The slot is released when the replay really ends, even after a timeout.
+        future.add_done_callback(lambda _f: self.limiter.release())
+        try:
+            return future.result(timeout=max(0.0, timeout_s - (time.monotonic() - started)))
+        except cf.TimeoutError:
+            raise ReplayTimeoutError(f"replay of window {req.window} did not finish within {timeout_s:.3f}s") from None
+
+    # -- rpcs ----------------------------------------------------------------------------
+
+    def ReplayWindow(self, request: validator_pb2.ReplayWindowRequest, context: grpc.ServicerContext) -> validator_pb2.ReplayWindowResponse:
+        _reject_malformed(request, context)
+        started = time.monotonic()
+        try:
+            req = self.build_request(request, self._remaining(context, started))
+            report = self.run_replay(req, self._remaining(context, started))
+        except ValidatorError as exc:
+            with self._counter_lock:
+                self.counters.failed += 1
+            log.info(json.dumps({"event": "replay_refused", "beast": request.beast_id, "window": request.window,
+                                 "code": exc.grpc_code.name, "reason": str(exc)}))
+            context.abort(exc.grpc_code, str(exc))
+        except Exception:
+            with self._counter_lock:
+                self.counters.failed += 1
+            log.exception("replay of beast %d window %d failed unexpectedly", request.beast_id, request.window)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error while replaying; see the validator's log")
+        with self._counter_lock:
+            self.counters.ok += 1
+        log.info(json.dumps({"event": "replay", "beast": request.beast_id, "window": request.window,
+                             "verdict": report.verdict, "computed": report.computed.hex(),
+                             "firstDivergentStep": report.first_divergent_step,
+                             "ms": round(1000 * (time.monotonic() - started), 3)}))
+        return response_of(request.beast_id, report)
+
+    def GetValidatorInfo(self, request: validator_pb2.GetValidatorInfoRequest, context: grpc.ServicerContext) -> validator_pb2.GetValidatorInfoResponse:
+        _reject_malformed(request, context)
+        lim = self.limiter
+        return validator_pb2.GetValidatorInfoResponse(
+            spec_version=SPEC_VERSION,
+            backend=self.backend,
+            max_concurrent_replays=lim.max_running,
+            max_queued_replays=lim.max_queued,
+            max_request_bytes=MAX_REQUEST_BYTES,
+            replay_deadline_ms=int(self.replay_deadline_s * 1000),
+            chain_connected=self.chain is not None,
+            replays_ok=self.counters.ok,
+            replays_failed=self.counters.failed,
+            replays_rejected_busy=lim.rejected,
+            replays_running=lim.running,
+            replays_running_peak=lim.peak,
+        )
+
+    def close(self) -> None:
+        """Stop the replay executor (running replays finish) and close node channels."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.nodes.close()
+
+
+_VERDICTS: Final = {
+    "match": validator_pb2.VERDICT_MATCH,
+    "diverged": validator_pb2.VERDICT_DIVERGED,
+    "computed": validator_pb2.VERDICT_COMPUTED,
+}
+
+
+def response_of(beast_id: int, report: ReplayReport) -> validator_pb2.ReplayWindowResponse:
+    """The proto response for a replay report."""
+    return validator_pb2.ReplayWindowResponse(
+        beast_id=beast_id,
+        window=report.window,
+        verdict=_VERDICTS[report.verdict],
+        computed_word=report.computed.pack(),
+        match=bool(report.match),
+        first_divergent_step=-1 if report.first_divergent_step is None else report.first_divergent_step,
+        mismatched_fields=list(report.mismatched_fields),
+        committed_word=report.committed.pack() if report.committed else b"",
+        start_h128=report.start_h128,
+        reason=report.reason,
+        backend=report.backend,
+        replay_micros=int(report.replay_seconds * 1e6),
+    )
+
+
+class ValidatorServer:
+    """A running server: the grpc.Server, its port, and a ``stop`` that also marks health NOT_SERVING."""
+
+    def __init__(self, server: grpc.Server, servicer: ValidatorServicer, health_servicer: health.HealthServicer) -> None:
+        self.server = server
+        self.servicer = servicer
+        self.health = health_servicer
+
+    def stop(self, grace: float | None = 1.0) -> threading.Event:
+        """Graceful stop: NOT_SERVING, let RPCs finish for ``grace`` seconds, close resources."""
+        self.health.enter_graceful_shutdown()
+        event = self.server.stop(grace)
+        self.servicer.close()
+        return event
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self.server.wait_for_termination(timeout)
+
+
+def create_server(
+    address: str = "127.0.0.1:0",
+    backend: str = "numpy",
+    *,
+    max_concurrent: int | None = None,
+    max_queued: int = DEFAULT_MAX_QUEUED,
+    replay_deadline_s: float = DEFAULT_REPLAY_DEADLINE_S,
+    chain: ChainReader | None = None,
+    node_client: NodeClient | None = None,
+    warm_up: bool = True,
+) -> tuple[ValidatorServer, int]:
+    """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
+
+    Returns ``(server, port)``. ``warm_up`` loads the backend before serving so the first
+    replay does not pay for importing torch.
+    """
+    servicer = ValidatorServicer(
+        backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
+        chain=chain, node_client=node_client,
+    )
+    if warm_up:
+        servicer._executor.submit(backend_for, backend).result()
+    workers = servicer.limiter.max_running + servicer.limiter.max_queued + 8
+    server = grpc.server(
+        cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        maximum_concurrent_rpcs=workers,
+        options=[
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    handlers = {
+        "ReplayWindow": grpc.unary_unary_rpc_method_handler(
+            servicer.ReplayWindow,
+            request_deserializer=lenient_deserializer(validator_pb2.ReplayWindowRequest),
+            response_serializer=validator_pb2.ReplayWindowResponse.SerializeToString,
+        ),
+        "GetValidatorInfo": grpc.unary_unary_rpc_method_handler(
+            servicer.GetValidatorInfo,
+            request_deserializer=lenient_deserializer(validator_pb2.GetValidatorInfoRequest),
+            response_serializer=validator_pb2.GetValidatorInfoResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        port, reason = 0, str(exc)
+    else:
+        reason = "the port is taken or the address is invalid"
+    if port == 0:
+        servicer.close()
+        raise ConfigError(f"cannot bind {address}: {reason}")
+    server.start()
+    for name in (SERVICE_NAME, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return ValidatorServer(server, servicer, health_servicer), port
+
+
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "SERVICE_NAME",
+    "ReplayLimiter",
+    "ValidatorServer",
+    "ValidatorServicer",
+    "create_server",
+    "response_of",
+]
