@@ -1,0 +1,149 @@
+"""Array forms of the scalar spec are equal to it: tensor heads, vectorized boards/labels/observations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernel.board import EMPTY, HAZARD, N_TILES, WALL, Board, Creature
+from kernel.errors import KernelError
+from kernel.fast_inputs import BoardArrays, draw_boards_np, encode_np, prepare_window_fast, public_boards_np
+from kernel.fixedpoint import I16_MAX, I16_MIN, nlog2_q16_q8, sigmoid2_q16
+from kernel.hashing import keccak256
+from kernel.heads import HEAD_ATTACK, HEAD_BLOCK, HEAD_MOVE, head_grads
+from kernel.net_torch import head_grads_t, nlog2_q16_q8_t, sigmoid2_q16_t
+from kernel.params import KernelParams
+from kernel.prng import SplitMix64Stream
+from kernel.sources import TEMPLATES, PublicSource, draw_board, public_board
+from kernel.state import genesis
+from kernel.train import offline_epoch_seed, prepare_window
+from kernel.context import WindowContext
+from kernel.window_inputs import encode_boards
+
+ALL_HEADS = HEAD_MOVE | HEAD_ATTACK | HEAD_BLOCK
+
+
+# ---------------------------------------------------------------- heads
+
+
+def _heads_both(zs: list[list[int]], labels: list[tuple[int, int, int, int]]) -> None:
+    z = torch.tensor(zs, dtype=torch.int64)
+    lab = [torch.tensor([lb[i] for lb in labels], dtype=torch.int64) for i in range(4)]
+    gz, loss = head_grads_t(z, *lab)
+    for r, (zr, (m, a, b, h)) in enumerate(zip(zs, labels)):
+        g_ref, l_ref = head_grads(zr, m, a, b, h)
+        assert gz[r].tolist() == g_ref and int(loss[r]) == l_ref, (zr, m, a, b, h)
+
+
+def test_nlog2_and_sigmoid_tensor_forms_exhaustive() -> None:
+    p = torch.arange(0, (1 << 16) + 1, dtype=torch.int64)
+    assert nlog2_q16_q8_t(p).tolist() == [nlog2_q16_q8(v) for v in range((1 << 16) + 1)]
+    z = torch.arange(I16_MIN, I16_MAX + 1, dtype=torch.int64)
+    assert sigmoid2_q16_t(z).tolist() == [sigmoid2_q16(v) for v in range(I16_MIN, I16_MAX + 1)]
+
+
+def test_head_grads_table() -> None:
+    edge = [I16_MIN, -4096, -4095, -257, -256, -1, 0, 1, 255, 256, 960, 4095, 4096, I16_MAX]
+    rng = SplitMix64Stream(7)
+    zs, labels = [], []
+    for i in range(3000):
+        zs.append([edge[(rng.next() >> 3) % len(edge)] if i % 2 else int(rng.next() % 65536) - 32768 for _ in range(6)])
+        labels.append((int(rng.next() % 5) - 1, int(rng.next() % 16), int(rng.next() % 2), int(rng.next() % 8)))
+    _heads_both(zs, labels)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(I16_MIN, I16_MAX), min_size=6, max_size=6),
+                          st.integers(-1, 3), st.integers(0, 15), st.integers(0, 1), st.integers(0, ALL_HEADS)),
+                min_size=1, max_size=16))
+def test_head_grads_property(rows: list[tuple[list[int], int, int, int, int]]) -> None:
+    _heads_both([r[0] for r in rows], [r[1:] for r in rows])
+
+
+# ---------------------------------------------------------------- boards, labels, observations
+
+
+def _same(a: BoardArrays, b: BoardArrays) -> None:
+    for f in ("tiles", "self_pos", "enemy_pos", "me", "enemy"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+
+
+def _encode_same(boards: list[Board]) -> None:
+    got = encode_np(BoardArrays.from_boards(boards))
+    ref = encode_boards(boards)
+    for name, g, r in zip(("xs", "move", "attack", "block"), got, ref):
+        assert np.array_equal(g, r), (name, np.argwhere(g != r)[:5].tolist())
+
+
+def test_drawn_boards_and_encoding_match_scalar() -> None:
+    """6,000 drawn boards (a third on templates): same boards, observations and labels."""
+    rng = SplitMix64Stream(2026)
+    keys = [rng.next() for _ in range(6000)]
+    tmpl = [-1 if i % 3 else (i // 3) % len(TEMPLATES) for i in range(len(keys))]
+    boards = [draw_board(k, None if t < 0 else TEMPLATES[t]) for k, t in zip(keys, tmpl)]
+    _same(draw_boards_np(np.array(keys, dtype=np.uint64), np.array(tmpl)), BoardArrays.from_boards(boards))
+    _encode_same(boards)
+    moves = encode_boards(boards)[1]
+    assert set(np.unique(moves).tolist()) == {-1, 0, 1, 2, 3}
+
+
+def test_public_windows_match_scalar() -> None:
+    for i, first in enumerate([0, 128, 1 << 20, (1 << 32) - 64]):  # the last one wraps g mod 2**32
+        ctx = WindowContext(keccak256(bytes([i])), keccak256(bytes([i, 1]))[:16], keccak256(bytes([i, 2])), first)
+        _same(public_boards_np(ctx.seed_core, ctx.parent_h128, ctx.epoch_seed, ctx.first_step),
+              BoardArrays.from_boards([public_board(ctx, j) for j in range(128)]))
+
+
+creatures = st.builds(Creature, hp=st.integers(1, 255), stamina=st.integers(0, 15), defense=st.integers(0, 255),
+                      temp_def=st.integers(0, 96), crit=st.integers(0, 1), last_action=st.integers(0, 4))
+
+
+@st.composite
+def boards(draw: st.DrawFn) -> Board:
+    walls = draw(st.sampled_from([0, 1, 3, 5]))  # wall weight: open fields to mazes
+    tiles = draw(st.lists(st.sampled_from([EMPTY] * 4 + [WALL] * walls + [HAZARD]), min_size=N_TILES, max_size=N_TILES))
+    a = draw(st.integers(0, N_TILES - 1))
+    b = draw(st.integers(0, N_TILES - 1).filter(lambda v: v != a))
+    tiles[a] = tiles[b] = EMPTY
+    board = Board(tuple(tiles), a, b, draw(creatures), draw(creatures))
+    board.validate()
+    return board
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(boards(), min_size=1, max_size=24))
+def test_encoding_property(bs: list[Board]) -> None:
+    _encode_same(bs)
+
+
+def test_serpentine_maze_long_path() -> None:
+    """A path of 40+ steps: the layered search runs to depth, not just a few layers."""
+    tiles = [EMPTY] * N_TILES
+    for y in (1, 3, 5):
+        for x in range(8):
+            tiles[y * 8 + x] = WALL
+        tiles[y * 8 + (7 if y % 4 == 1 else 0)] = EMPTY
+    c = Creature(10, 5, 0, 0, 0, 0)
+    bs = [Board(tuple(tiles), s, 0, c, c) for s in (56, 63, 60, 57)]
+    _encode_same(bs)
+
+
+def test_prepare_window_fast_matches_and_raises_alike() -> None:
+    st0 = genesis(keccak256(b"fast-prepare"), KernelParams(epoch_steps=128))
+    src = PublicSource()
+    es = offline_epoch_seed(st0.seed_core, 0)
+    for mask, k in ((0b0011, 6), (0b0111, 0), (0b1011, 24)):
+        a, sa = prepare_window(st0, src, es, mask, k)
+        b, sb = prepare_window_fast(st0, src, es, mask, k)
+        assert sa == sb and a.heads == b.heads and a.lr_shift == b.lr_shift
+        for f in ("xs", "move", "attack", "block", "unit_mask"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    for args in ((es, 0b0001, 6), (es, 0b1111, 6), (es, 0b0011, 25), (es[:31], 0b0011, 6)):
+        with pytest.raises(KernelError) as e1:
+            prepare_window(st0, src, *args)
+        with pytest.raises(KernelError) as e2:
+            prepare_window_fast(st0, src, *args)
+        assert str(e1.value) == str(e2.value)
