@@ -226,6 +226,18 @@ class ChainBeasts:
                 raise self.decoder.decode(data) from None
             raise ChainError(f"{fn} call failed: {exc}") from exc
 
+    def mine(self, blocks: int = 1) -> int:
+        """Mine ``blocks`` empty blocks on a devnet (py-evm in process, or anvil/cb-devnet over RPC)."""
+        if blocks > 0:
+            tester = getattr(self.w3.provider, "ethereum_tester", None)
+            if tester is not None:
+                tester.mine_blocks(blocks)
+            else:
+                resp = self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+                if "error" in resp:
+                    raise ChainError(f"anvil_mine failed: {resp['error']}")
+        return self.block_number()
+
     def block_number(self) -> int:
         """The latest block number."""
         return int(self.w3.eth.block_number)

@@ -1,0 +1,131 @@
+"""cb-devnet: a local chain with the ChainBeasts contracts, or a deployment to any RPC.
+
+    cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE]
+    cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE]
+
+Exit codes: 0 ok, 1 configuration error (bad flag, file, key), 2 chain error (RPC, revert).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from devnet.errors import ChainError, ConfigError, LedgerError
+
+EXIT_OK, EXIT_CONFIG, EXIT_CHAIN = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; our contract says 1 for configuration errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cb-devnet", description="Local ChainBeasts chain (py-evm or anvil) or deployment to an RPC.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    up = sub.add_parser("up", help="run a local chain with the contracts deployed until interrupted",
+                        description="Start a local chain on HOST:PORT, deploy the contracts, fund dev accounts, "
+                                    "write the deployments JSON, and serve until SIGINT/SIGTERM.")
+    up.add_argument("--engine", choices=("pyevm", "anvil"), default="pyevm", help="chain engine (default pyevm, in process)")
+    up.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=8545, help="port (default 8545; 0 picks a free one)")
+    up.add_argument("--deployments", default=None, help="deployments JSON to write (default RUN_DIR/deployments.json)")
+    up.add_argument("--run-dir", default="runs/devnet", help="folder for anvil state and logs (default runs/devnet)")
+    up.add_argument("--accounts", type=int, default=10, help="funded dev accounts (default 10)")
+    dep = sub.add_parser("deploy", help="deploy the contracts to an RPC endpoint",
+                         description="Deploy the five contracts with the key in an encrypted JSON keystore.")
+    dep.add_argument("--rpc", required=True, help="JSON-RPC URL")
+    dep.add_argument("--keystore", required=True, help="encrypted JSON keystore of the deployer")
+    dep.add_argument("--password-file", default=None, help="file holding the keystore password (else $CB_KEYSTORE_PASSWORD)")
+    dep.add_argument("--deployments", default="deployments.json", help="deployments JSON to write (default ./deployments.json)")
+    return p
+
+
+def _up(args: argparse.Namespace) -> int:
+    from devnet.launch import launch
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0..65535, got {args.port}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cb-devnet: warning: binding {args.host}; dev keys are public", file=sys.stderr)
+    net = launch(args.engine, host=args.host, port=args.port, run_dir=args.run_dir,
+                 deployments_path=args.deployments, accounts=args.accounts)
+    out = args.deployments or str(Path(args.run_dir) / "deployments.json")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(json.dumps({"engine": net.engine, "rpcUrl": net.url, "chainId": net.deployments["chainId"],
+                      "deployments": out, "contracts": net.deployments["contracts"]}), flush=True)
+    try:
+        stop.wait()
+    finally:
+        net.stop()
+    return EXIT_OK
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from eth_account import Account
+    from web3 import Web3
+
+    from devnet.connect import write_deployments
+    from devnet.deploy import deploy
+    from devnet.embedded import deployments_dict
+
+    try:
+        keystore = json.loads(Path(args.keystore).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read keystore {args.keystore}: {exc}") from exc
+    if args.password_file:
+        try:
+            password = Path(args.password_file).read_text().rstrip("\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read password file: {exc}") from exc
+    else:
+        password = os.environ.get("CB_KEYSTORE_PASSWORD")
+        if password is None:
+            raise ConfigError("no password: pass --password-file or set CB_KEYSTORE_PASSWORD")
+    try:
+        account = Account.from_key(Account.decrypt(keystore, password))
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot decrypt keystore {args.keystore}: {exc}") from exc
+    w3 = Web3(Web3.HTTPProvider(args.rpc, request_kwargs={"timeout": 60}))
+    try:
+        w3.eth.chain_id
+    except Exception as exc:  # noqa: BLE001
+        raise ChainError(f"cannot reach {args.rpc}: {exc}") from exc
+    chain = deploy(w3, account)
+    data = deployments_dict(chain, [], int(w3.eth.block_number), rpc_url=args.rpc, engine="rpc")
+    data["deployer"] = account.address
+    write_deployments(args.deployments, data)
+    print(json.dumps({"deployments": args.deployments, "contracts": data["contracts"]}))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of cb-devnet; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _up(args) if args.command == "up" else _deploy(args)
+    except ConfigError as exc:
+        print(f"cb-devnet: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"cb-devnet: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LedgerError as exc:
+        print(f"cb-devnet: chain error: {exc}", file=sys.stderr)
+        return EXIT_CHAIN
+
+
+if __name__ == "__main__":
+    sys.exit(main())
