@@ -40,6 +40,7 @@ from typing import Final, Literal, Protocol
 from kernel.context import SampleSource
 from kernel.errors import KernelError, PayloadError, ReplayError, StateBlobError
 from kernel.hashing import keccak256
+from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import WINDOW_STEPS, Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO16, ZERO32, KernelState, decode_state_blob, genesis
@@ -70,12 +71,15 @@ class BeastCommitments:
     seed_core: bytes
     dataset_commitment: bytes = ZERO32  # C_dataset; zero when the beast trains on public sources
     secret_commitment: bytes = ZERO32  # keccak256(S_owner); zero when the beast has no private curriculum
+    params: KernelParams | None = None  # season constants the beast trains under; None = the start state's own
 
     def __post_init__(self) -> None:
         for name in ("seed_core", "dataset_commitment", "secret_commitment"):
             value = getattr(self, name)
             if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
                 raise InvalidInputError(f"{name} must be 32 bytes, got {_describe(value)}")
+        if self.params is not None and not isinstance(self.params, KernelParams):
+            raise InvalidInputError("params must be a kernel.params.KernelParams")
 
     @property
     def private(self) -> bool:
@@ -175,10 +179,14 @@ def _check_len(name: str, value: bytes | None, n: int) -> None:
 # Start state
 
 
-def genesis_state(beast: BeastCommitments) -> KernelState:
-    """The beast's genesis state, regenerated from its hatch data (SPEC §6.4)."""
+def genesis_state(beast: BeastCommitments, params: KernelParams | None = None) -> KernelState:
+    """The beast's genesis state, regenerated from its hatch data (SPEC §6.4).
+
+    Parameters come from ``beast.params``, else ``params``, else the kernel defaults.
+    """
     try:
-        return genesis(bytes(beast.seed_core), dataset_commitment=bytes(beast.dataset_commitment))
+        return genesis(bytes(beast.seed_core), beast.params or params or DEFAULT_PARAMS,
+                       dataset_commitment=bytes(beast.dataset_commitment))
     except KernelError as exc:
         raise InvalidInputError(f"cannot build genesis: {exc}") from None
 
@@ -206,7 +214,7 @@ def load_start_state(req: ReplayRequest) -> KernelState:
     if req.prev_h128 is not None:
         expected = bytes(req.prev_h128)
     elif k == 1:
-        expected = actual if req.start_state is None else genesis_state(req.beast).h128()
+        expected = actual if req.start_state is None else genesis_state(req.beast, start.params).h128()
     else:
         raise MissingInputError(f"window {k} needs the h128 committed by window {k - 1}")
     # Verify the start state is the checkpoint the chain committed to.
@@ -220,6 +228,8 @@ def load_start_state(req: ReplayRequest) -> KernelState:
         raise StartStateMismatchError("start state has another seed_core than the beast's hatch data")
     if start.dataset_commitment != bytes(req.beast.dataset_commitment):
         raise StartStateMismatchError("start state has another C_dataset than the beast's hatch data")
+    if req.beast.params is not None and start.params != req.beast.params:
+        raise StartStateMismatchError(f"start state was trained under other season constants ({start.params}) than the chain's ({req.beast.params})")
     if start.window != k - 1:
         raise StartStateMismatchError(f"start state is checkpoint {start.window}; window {k} starts from checkpoint {k - 1}")
     return start

@@ -33,6 +33,8 @@ from grpc_reflection.v1alpha import reflection
 
 from chainbeasts.v1 import validator_pb2, validator_pb2_grpc
 from kernel import SPEC_VERSION
+from kernel.errors import KernelError
+from kernel.params import KernelParams
 from kernel.state import ZERO32
 from validator.errors import (
     BusyError,
@@ -187,7 +189,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
     def _beast(self, request: validator_pb2.ReplayWindowRequest) -> BeastCommitments:
         if request.HasField("beast"):
             b = request.beast
-            return BeastCommitments(bytes(b.seed_core), bytes(b.dataset_commitment) or ZERO32, bytes(b.secret_commitment) or ZERO32)
+            params = None
+            if b.epoch_steps or b.base_cost or b.spurt_cost:
+                try:
+                    params = KernelParams(epoch_steps=b.epoch_steps, base_cost=b.base_cost, spurt_cost=b.spurt_cost)
+                except KernelError as exc:
+                    raise InvalidInputError(f"beast season constants are invalid: {exc}") from None
+            return BeastCommitments(bytes(b.seed_core), bytes(b.dataset_commitment) or ZERO32,
+                                    bytes(b.secret_commitment) or ZERO32, params)
         if self.chain is None:
             raise MissingInputError("no hatch data: send `beast` (seed_core and commitments) or run the service with a chain")
         return self.chain.beast_commitments(request.beast_id)
