@@ -149,6 +149,11 @@ class TxResult:
         return [e for e in self.events if e.name == name]
 
 
+def _addr(value: Any) -> str:
+    """Checksummed address from a string or anything with an ``address`` (a LocalAccount)."""
+    return Web3.to_checksum_address(getattr(value, "address", value))
+
+
 def _b32(value: bytes | str | int, what: str) -> bytes:
     if isinstance(value, int):
         if not 0 <= value < 2**256:
@@ -244,21 +249,21 @@ class ChainBeasts:
 
     # ------------------------------------------------------------------ ENERGY
 
-    def balance_of(self, address: str) -> int:
+    def balance_of(self, address: Any) -> int:
         """ENERGY balance (wei) of ``address``."""
-        return int(self._call(self.energy, "balanceOf", Web3.to_checksum_address(address)))
+        return int(self._call(self.energy, "balanceOf", _addr(address)))
 
     def allowance(self, owner: str, spender: str) -> int:
         """ENERGY allowance of ``spender`` over ``owner``'s tokens."""
-        return int(self._call(self.energy, "allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
+        return int(self._call(self.energy, "allowance", _addr(owner), _addr(spender)))
 
     def mint(self, minter: LocalAccount, to: str, amount: int) -> TxResult:
         """Mint ENERGY (``minter`` needs MINTER_ROLE)."""
-        return self._send(minter, self.energy, "mint", [Web3.to_checksum_address(to), amount], GAS_SMALL)
+        return self._send(minter, self.energy, "mint", [_addr(to), amount], GAS_SMALL)
 
     def approve(self, sender: LocalAccount, spender: str, amount: int = MAX_UINT256) -> TxResult:
         """Approve ``spender`` (e.g. ``addresses['CheckpointLedger']``) to pull ENERGY."""
-        return self._send(sender, self.energy, "approve", [Web3.to_checksum_address(spender), amount], GAS_SMALL)
+        return self._send(sender, self.energy, "approve", [_addr(spender), amount], GAS_SMALL)
 
     def ensure_approvals(self, sender: LocalAccount) -> None:
         """Give the ledger and the dispute game an unlimited allowance if they lack one.
@@ -271,7 +276,7 @@ class ChainBeasts:
 
     def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxResult:
         """Transfer ENERGY."""
-        return self._send(sender, self.energy, "transfer", [Web3.to_checksum_address(to), amount], GAS_SMALL)
+        return self._send(sender, self.energy, "transfer", [_addr(to), amount], GAS_SMALL)
 
     # ------------------------------------------------------------------ beasts
 
@@ -301,7 +306,7 @@ class ChainBeasts:
 
     def authorize_trainer(self, owner: LocalAccount, beast_id: int, trainer: str) -> TxResult:
         """Let ``trainer`` commit for ``beast_id`` (replaces the previous trainer)."""
-        return self._send(owner, self.beast, "authorizeTrainer", [beast_id, Web3.to_checksum_address(trainer)], GAS_SMALL)
+        return self._send(owner, self.beast, "authorizeTrainer", [beast_id, _addr(trainer)], GAS_SMALL)
 
     def revoke_trainer(self, owner: LocalAccount, beast_id: int) -> TxResult:
         """End the trainer authorization of ``beast_id``."""
@@ -312,9 +317,9 @@ class ChainBeasts:
         a = str(self._call(self.beast, "trainerOf", beast_id))
         return None if int(a, 16) == 0 else a
 
-    def is_committer(self, beast_id: int, address: str) -> bool:
+    def is_committer(self, beast_id: int, address: Any) -> bool:
         """Whether ``address`` may commit for ``beast_id``."""
-        return bool(self._call(self.beast, "isCommitter", beast_id, Web3.to_checksum_address(address)))
+        return bool(self._call(self.beast, "isCommitter", beast_id, _addr(address)))
 
     # ------------------------------------------------------------------ ledger
 
@@ -393,14 +398,14 @@ class ChainBeasts:
         """Withdraw the stake (after the delay, with no unresolved votes)."""
         return self._send(sender, self.game, "withdraw", [], GAS_SMALL)
 
-    def validator(self, address: str) -> ValidatorInfo:
+    def validator(self, address: Any) -> ValidatorInfo:
         """A validator's record."""
-        t = self._call(self.game, "validatorOf", Web3.to_checksum_address(address))
+        t = self._call(self.game, "validatorOf", _addr(address))
         return ValidatorInfo(int(t[0]), int(t[1]), int(t[2]))
 
-    def is_active_validator(self, address: str) -> bool:
+    def is_active_validator(self, address: Any) -> bool:
         """Whether ``address`` may vote now."""
-        return bool(self._call(self.game, "isActiveValidator", Web3.to_checksum_address(address)))
+        return bool(self._call(self.game, "isActiveValidator", _addr(address)))
 
     # ------------------------------------------------------------------ disputes
 
@@ -429,9 +434,9 @@ class ChainBeasts:
         r = self._send(sender, self.game, "claim", [], GAS_SMALL)
         return int(r.event("Claimed").args["amount"])
 
-    def credit_of(self, address: str) -> int:
+    def credit_of(self, address: Any) -> int:
         """ENERGY credited and not yet claimed."""
-        return int(self._call(self.game, "creditOf", Web3.to_checksum_address(address)))
+        return int(self._call(self.game, "creditOf", _addr(address)))
 
     def dispute(self, dispute_id: int) -> DisputeInfo:
         """A dispute's record."""
@@ -447,7 +452,7 @@ class ChainBeasts:
 
     def vote_of(self, dispute_id: int, validator: str) -> Vote:
         """The vote ``validator`` cast in ``dispute_id``."""
-        return Vote(int(self._call(self.game, "voteOf", dispute_id, Web3.to_checksum_address(validator))))
+        return Vote(int(self._call(self.game, "voteOf", dispute_id, _addr(validator))))
 
     def dispute_opened_event(self, dispute_id: int) -> dict[str, Any]:
         """The DisputeOpened log of ``dispute_id`` (args plus ``transactionHash``)."""
