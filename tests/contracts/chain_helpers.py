@@ -1,0 +1,84 @@
+"""Helpers shared by the contract tests: word builders, event checks, accounting."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+import devnet
+from devnet.bindings import ChainBeasts, TxResult, WindowStatus
+from kernel.payload import Payload
+
+BURN = 128 * 10**15  # a typical window energyBurn: 128 steps x baseCost x 1 slab
+
+
+def make_word(k: int, burn: int = BURN, tag: int = 1, flags: int = 0) -> bytes:
+    """The word of window k (globalStep 128(k+1) mod 2^32) with a recognizable h128."""
+    h = (tag.to_bytes(4, "big") + k.to_bytes(12, "big"))
+    return Payload(h, (128 * (k + 1)) % 2**32, burn, 1, 8, flags).pack()
+
+
+@dataclass
+class Net:
+    """The embedded devnet plus shortcuts used in nearly every test."""
+
+    raw: devnet.EmbeddedDevnet
+
+    @property
+    def cb(self) -> ChainBeasts:
+        return self.raw.chain
+
+    @property
+    def a(self) -> list[LocalAccount]:
+        return self.raw.accounts
+
+    @property
+    def admin(self) -> LocalAccount:
+        return self.raw.accounts[0]
+
+    def mine(self, n: int) -> int:
+        return self.raw.mine(n)
+
+    def hatch(self, owner: LocalAccount, dataset: bytes | None = None, secret: bytes | None = None) -> int:
+        if dataset is None:
+            return self.cb.hatch(owner)
+        return self.cb.hatch(owner, keccak(dataset), keccak(secret or b"\x00" * 32))
+
+    def commit_windows(self, owner: LocalAccount, beast_id: int, n: int, burn: int = BURN, start: int = 0) -> list[TxResult]:
+        return [self.cb.commit(owner, beast_id, make_word(k, burn)) for k in range(start, start + n)]
+
+
+@contextmanager
+def raises_error(name: str, **args: Any) -> Iterator[None]:
+    """Expect a decoded custom error ``name`` whose named arguments include ``args``."""
+    with pytest.raises(devnet.ContractError) as info:
+        yield
+    err = info.value
+    assert err.name == name, f"expected {name}, got {err}"
+    for k, v in args.items():
+        got = err.args_by_name[k]
+        if isinstance(got, str) and isinstance(v, str):
+            assert got.lower() == v.lower(), f"{name}.{k}: {got} != {v}"
+        else:
+            assert got == v, f"{name}.{k}: {got!r} != {v!r}"
+
+
+def ev(result: TxResult, name: str, **expected: Any) -> dict[str, Any]:
+    """Assert ``result`` emitted ``name`` with (at least) ``expected`` args; return its args."""
+    args = result.event(name).args
+    for k, v in expected.items():
+        got = args[k]
+        if isinstance(got, str) and isinstance(v, str):
+            assert got.lower() == v.lower(), f"{name}.{k}: {got} != {v}"
+        else:
+            assert got == v, f"{name}.{k}: {got!r} != {v!r}"
+    return dict(args)
+
+
+def status(cb: ChainBeasts, beast_id: int, k: int) -> WindowStatus:
+    return cb.window_status(beast_id, k)

@@ -1,0 +1,51 @@
+"""The committed artifacts are exactly what the pinned compiler produces from the sources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devnet import artifacts
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+needs_npm = pytest.mark.skipif(
+    not (CONTRACTS / "node_modules" / "solc").exists() or shutil.which("node") is None,
+    reason="contracts/node_modules missing: run `cd contracts && npm ci` (CI does)",
+)
+
+
+@needs_npm
+def test_artifacts_rebuild_byte_for_byte() -> None:
+    proc = subprocess.run(["node", "compile.js", "--check"], cwd=CONTRACTS, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "5 artifacts match" in proc.stdout
+
+
+def test_artifacts_pin_compiler_and_settings() -> None:
+    pkg = json.loads((CONTRACTS / "package.json").read_text())
+    assert pkg["dependencies"] == {"@openzeppelin/contracts": "5.7.0", "solc": "0.8.37"}
+    assert pkg["devDependencies"] == {"@foundry-rs/anvil": "1.7.1"}
+    for name in artifacts.CONTRACT_NAMES:
+        raw = json.loads((CONTRACTS / "build" / f"{name}.json").read_text())
+        assert raw["compiler"]["version"].startswith("0.8.37+")
+        assert raw["compiler"]["settings"]["evmVersion"] == "prague"
+        assert raw["compiler"]["settings"]["optimizer"]["enabled"] is True
+        assert raw["compiler"]["settings"]["optimizer"]["runs"] >= 10_000
+        assert raw["sourceHash"].startswith("0x") and len(raw["sourceHash"]) == 66
+        # EIP-170: deployed code must stay under 24,576 bytes.
+        assert 0 < (len(raw["deployedBytecode"]) - 2) // 2 < 24_576
+
+
+def test_every_contract_has_a_version(net) -> None:  # type: ignore[no-untyped-def]
+    for c in (net.cb.energy, net.cb.beast, net.cb.registry, net.cb.ledger, net.cb.game):
+        assert c.functions.version().call() == "1.0.0"
+
+
+def test_deployed_code_matches_artifacts(net) -> None:  # type: ignore[no-untyped-def]
+    ledger = artifacts.load("Beast")
+    code = net.raw.w3.eth.get_code(net.cb.addresses["Beast"])
+    assert "0x" + bytes(code).hex() == ledger.deployed_bytecode

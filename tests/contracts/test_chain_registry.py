@@ -1,0 +1,56 @@
+"""SeasonRegistry: defaults, timelocked changes, and every revert path."""
+
+from __future__ import annotations
+
+from devnet.bindings import Param
+from devnet.deploy import DEFAULT_PARAMS
+
+from chain_helpers import ev, raises_error
+
+
+def test_defaults_match_deploy_params(net) -> None:  # type: ignore[no-untyped-def]
+    assert net.cb.params() == DEFAULT_PARAMS
+    assert net.cb.ledger.functions.epochSteps().call() == 512
+    assert net.cb.registry.functions.timelockDelay().call() == 10
+    assert net.cb.registry.functions.challengePeriod().call() == 20
+
+
+def test_change_is_visible_then_effective_after_delay(net) -> None:  # type: ignore[no-untyped-def]
+    r = net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 7)
+    eta = r.block_number + 10
+    ev(r, "ParamChangeQueued", param=int(Param.CHALLENGE_PERIOD), value=7, effectiveAt=eta)
+    assert net.cb.registry.functions.pendingOf(int(Param.CHALLENGE_PERIOD)).call() == [7, eta]
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 20
+    net.mine(eta - net.cb.block_number() - 1)
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 20  # block eta-1
+    net.mine(1)
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 7
+    assert net.cb.registry.functions.pendingOf(int(Param.CHALLENGE_PERIOD)).call() == [0, 0]
+    # A second change folds the first into `current`.
+    net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 9)
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 7
+
+
+def test_cancel(net) -> None:  # type: ignore[no-untyped-def]
+    net.cb.queue_param_change(net.admin, Param.BOND_MULTIPLIER, 3)
+    r = net.cb._send(net.admin, net.cb.registry, "cancelChange", [int(Param.BOND_MULTIPLIER)], 100_000)
+    ev(r, "ParamChangeCancelled", param=int(Param.BOND_MULTIPLIER), value=3)
+    net.mine(12)
+    assert net.cb.param(Param.BOND_MULTIPLIER) == 2
+    with raises_error("SeasonNothingPending", param=int(Param.BOND_MULTIPLIER)):
+        net.cb._send(net.admin, net.cb.registry, "cancelChange", [int(Param.BOND_MULTIPLIER)], 100_000)
+
+
+def test_fixed_and_invalid_params(net) -> None:  # type: ignore[no-untyped-def]
+    for p in (Param.WINDOW_STEPS, Param.EPOCH_STEPS):
+        with raises_error("SeasonParamFixed", param=int(p)):
+            net.cb.queue_param_change(net.admin, p, 256)
+    for p, bad in ((Param.BOND_MULTIPLIER, 0), (Param.VALIDATOR_QUORUM, 33), (Param.CHALLENGE_PERIOD, 0),
+                   (Param.VOTING_PERIOD, 0), (Param.MAX_DATASET_BYTES, 0), (Param.SLAB_PARAMS, 0)):
+        with raises_error("SeasonParamInvalid", param=int(p), value=bad):
+            net.cb.queue_param_change(net.admin, p, bad)
+
+
+def test_only_owner_queues(net) -> None:  # type: ignore[no-untyped-def]
+    with raises_error("OwnableUnauthorizedAccount", account=net.a[1].address):
+        net.cb.queue_param_change(net.a[1], Param.BASE_COST, 1)
