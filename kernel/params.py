@@ -28,8 +28,8 @@ class KernelParams:
     def __post_init__(self) -> None:
         if self.d_in != D_IN or self.n_out != N_OUT:
             raise KernelError(f"spec_version 1 fixes d_in={D_IN} and n_out={N_OUT}")
-        if not 1 <= self.slot_width <= 256 or not 1 <= self.n_slots <= 8:
-            raise KernelError("slot_width must be 1..256 and n_slots 1..8")
+        if not 1 <= self.slot_width <= 256 or not 2 <= self.n_slots <= 8:
+            raise KernelError("slot_width must be 1..256 and n_slots 2..8 (genesis switches on slots 0 and 1)")
         if self.epoch_steps <= 0 or self.epoch_steps % WINDOW_STEPS or self.epoch_steps >= 1 << 32:
             raise KernelError(f"epoch_steps must be a positive multiple of {WINDOW_STEPS} below 2**32")
         worst = WINDOW_STEPS * self.base_cost * self.n_slots + self.spurt_cost

@@ -23,8 +23,8 @@ STATE_MAGIC: Final = b"CBKS"
 BLOB_MAGIC_ZSTD: Final = b"\x28\xb5\x2f\xfd"
 ZERO16: Final = bytes(16)
 ZERO32: Final = bytes(32)
-DEFAULT_MASK: Final = 0b0011
-DEFAULT_LR_SHIFT: Final = 6
+DEFAULT_MASK: Final = 0b0011  # genesis activeMask: slots 0 and 1
+DEFAULT_LR_SHIFT: Final = 6  # genesis lrShift
 GENESIS_TAG: Final = b"chainbeasts/genesis/v1"
 ZSTD_LEVEL: Final = 3
 
@@ -158,14 +158,16 @@ def genesis(
     params: KernelParams = DEFAULT_PARAMS,
     *,
     dataset_commitment: bytes = ZERO32,
-    active_mask: int = DEFAULT_MASK,
-    lr_shift: int = DEFAULT_LR_SHIFT,
 ) -> KernelState:
-    """The deterministic genesis state of a beast (SPEC §6.4)."""
+    """The deterministic genesis state of a beast (SPEC §6.4).
+
+    The genesis activeMask (0b0011) and lrShift (6) are protocol constants, so anyone can
+    regenerate a beast's genesis from its hatch data alone; a window changes them.
+    """
     if len(seed_core) != 32 or len(dataset_commitment) != 32:
         raise StateBlobError("seed_core and dataset_commitment must be 32 bytes each")
-    if active_mask == 0 or active_mask >> params.n_slots:
-        raise StateBlobError(f"active_mask 0x{active_mask:02x} is empty or exceeds n_slots={params.n_slots}")
+    if params.n_slots < 2:
+        raise StateBlobError("the genesis activeMask 0b0011 needs n_slots >= 2")
     rng = SplitMix64Stream(fold64(keccak256(GENESIS_TAG + seed_core)))
     h, d, o = params.hidden, params.d_in, params.n_out
 
@@ -176,4 +178,4 @@ def genesis(
     w2 = draw(o * h).reshape(o, h)
     zeros = np.zeros
     return KernelState(params, bytes(seed_core), bytes(dataset_commitment), ZERO16, bytes(seed_core),
-                       0, 0, active_mask, lr_shift, 0, w1, zeros(h, dtype=np.int64), w2, zeros(o, dtype=np.int64))
+                       0, 0, DEFAULT_MASK, DEFAULT_LR_SHIFT, 0, w1, zeros(h, dtype=np.int64), w2, zeros(o, dtype=np.int64))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,38 +25,67 @@ from kernel.prng import fold64, splitmix64
 from kernel.rules import labels
 from kernel.sources import PublicSource, public_board
 from kernel.context import WindowContext
-from kernel.state import genesis
+from kernel.state import ZERO32, genesis
 from kernel.train import offline_epoch_seed, train_window
 from kernel.window_inputs import WindowInputs, unit_mask
 
 PATH = Path(__file__).resolve().parents[1] / "vectors" / "kernel.json"
 
-# (name, seed_core, params kwargs, per-window (active_mask, lr_shift) schedule)
+# (name, seed_core, params kwargs, per-window (active_mask, lr_shift) schedule, start global_step)
+# Genesis always has activeMask 0b0011 and lrShift 6 (SPEC §6.4).
 RUNS = [
-    ("default", bytes(range(32)), {}, [(3, 6)] * 6),
-    ("zero-seed", bytes(32), {}, [(3, 6), (3, 6), (7, 5), (7, 5), (7, 7), (15, 7)]),
-    ("fast-epochs", keccak256(b"fast-epochs"), {"epoch_steps": 128}, [(1, 6), (1, 6), (3, 6), (3, 6), (3, 6), (3, 6), (7, 6), (7, 6)]),
-    ("wide-slots", keccak256(b"wide"), {"slot_width": 8, "n_slots": 8, "epoch_steps": 256}, [(0x0F, 5)] * 3 + [(0x1F, 5)] * 3 + [(0x3F, 4)] * 2),
+    ("default", bytes(range(32)), {}, [(3, 6)] * 6, 0),
+    ("zero-seed", bytes(32), {}, [(3, 6), (3, 6), (7, 5), (7, 5), (7, 7), (15, 7)], 0),
+    ("fast-epochs", keccak256(b"fast-epochs"), {"epoch_steps": 128}, [(3, 6)] * 4 + [(7, 6)] * 4, 0),
+    ("wide-slots", keccak256(b"wide"), {"slot_width": 8, "n_slots": 8, "epoch_steps": 256},
+     [(7, 5)] * 3 + [(0x0F, 5)] * 3 + [(0x1F, 4)] * 2, 0),
+    # lr_shift 0 (the k = 0 branch) drives weights, activations and gradients into saturation
+    ("saturating", keccak256(b"hot"), {"epoch_steps": 128}, [(3, 0)] * 8, 0),
+    # starts 2 windows before the u32 wrap of globalStep (epoch index 8388607 there)
+    ("wrap", keccak256(b"wrap"), {}, [(3, 6)] * 4, 2**32 - 256),
 ]
+PRIVATE_SECRET = keccak256(b"chainbeasts vector secret")
+
+
+def _private_dataset() -> bytes:
+    from curriculum import encode_dataset
+    from curriculum.importers import read_csv
+
+    boards = read_csv(Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv")
+    return encode_dataset(boards[:40])
+
+
+def _run(name, seed, kw, schedule, start_step, source, commitment=ZERO32) -> dict:
+    params = KernelParams(**kw)
+    st = genesis(seed, params, dataset_commitment=commitment)
+    entry = {"name": name, "seed_core": "0x" + seed.hex(), "params": kw,
+             "genesis_h128": "0x" + st.h128().hex(),
+             "genesis_state_keccak": "0x" + keccak256(st.to_bytes()).hex(), "windows": []}
+    if start_step:
+        # not a genesis: the genesis state with globalStep replaced (parent_h128 stays zero)
+        st = replace(st, global_step=start_step)
+        entry["start_global_step"] = start_step
+        entry["start_h128"] = "0x" + st.h128().hex()
+    for k, (mask, shift) in enumerate(schedule):
+        epoch_seed = offline_epoch_seed(seed, st.global_step // params.epoch_steps)
+        r = train_window(st, source, epoch_seed=epoch_seed, active_mask=mask, lr_shift=shift)
+        entry["windows"].append({"window": k, "active_mask": mask, "lr_shift": shift,
+                                 "epoch_seed": "0x" + epoch_seed.hex(), "loss_sum": r.loss_sum,
+                                 "word": r.payload.hex()})
+        st = r.state
+    return entry
 
 
 def run_vectors() -> list[dict]:
-    out = []
-    for name, seed, kw, schedule in RUNS:
-        params = KernelParams(**kw)
-        st = genesis(seed, params, active_mask=schedule[0][0])
-        entry = {"name": name, "seed_core": "0x" + seed.hex(), "params": kw,
-                 "genesis_h128": "0x" + st.h128().hex(),
-                 "genesis_state_keccak": "0x" + keccak256(st.to_bytes()).hex(), "windows": []}
-        src = PublicSource()
-        for k, (mask, shift) in enumerate(schedule):
-            epoch_seed = offline_epoch_seed(seed, st.global_step // params.epoch_steps)
-            r = train_window(st, src, epoch_seed=epoch_seed, active_mask=mask, lr_shift=shift)
-            entry["windows"].append({"window": k, "active_mask": mask, "lr_shift": shift,
-                                     "epoch_seed": "0x" + epoch_seed.hex(), "loss_sum": r.loss_sum,
-                                     "word": r.payload.hex()})
-            st = r.state
-        out.append(entry)
+    out = [_run(name, seed, kw, schedule, start, PublicSource()) for name, seed, kw, schedule, start in RUNS]
+    from curriculum import PrivateDatasetSource, decode_dataset
+
+    data = _private_dataset()
+    source = PrivateDatasetSource(decode_dataset(data), PRIVATE_SECRET)
+    entry = _run("private", keccak256(b"private"), {}, [(3, 6)] * 3, 0, source, keccak256(data))
+    entry["dataset_file"] = "0x" + data.hex()
+    entry["owner_secret"] = "0x" + PRIVATE_SECRET.hex()
+    out.append(entry)
     return out
 
 

@@ -50,3 +50,23 @@ def test_vectors_cover_growth_spurts_and_all_heads(committed: dict) -> None:
 
 def test_file_is_exactly_what_the_generator_writes(committed: dict) -> None:
     assert build() == committed
+
+
+def test_vectors_exercise_saturation_wrap_and_private(committed: dict) -> None:
+    from dataclasses import replace
+
+    from kernel.params import KernelParams
+    from kernel.sources import PublicSource
+    from kernel.state import genesis
+    from kernel.train import train_window
+
+    runs = {r["name"]: r for r in committed["runs"]}
+    steps = [int(w["word"], 16) >> 96 & 0xFFFFFFFF for w in runs["wrap"]["windows"]]
+    assert steps == [2**32 - 128, 0, 128, 256]
+    assert all(int(w["word"], 16) & 4 for w in runs["private"]["windows"])
+    # the saturating run really reaches the i16 bounds
+    seed = bytes.fromhex(runs["saturating"]["seed_core"][2:])
+    st = genesis(seed, KernelParams(**runs["saturating"]["params"]))
+    for w in runs["saturating"]["windows"]:
+        st = train_window(st, PublicSource(), active_mask=w["active_mask"], lr_shift=w["lr_shift"]).state
+    assert int(abs(st.w1).max()) >= 32767 or int(abs(st.w2).max()) >= 32767
