@@ -1,0 +1,392 @@
+"""``cb-validator``: serve window replays over gRPC, replay one window, stake, and watch disputes.
+
+Exit codes (every subcommand):
+
+    0  success; for ``replay``: the computed word matches the committed word
+    1  ``replay`` only: the window diverges from its committed word
+    2  usage or configuration error (bad flags, unreadable files, bad deployments, port taken)
+    3  chain or data error (RPC unreachable, unknown beast/window, a revert, a trainer node that
+       cannot serve the start state, inputs that do not match the chain's commitments)
+
+Examples::
+
+    cb-validator serve --address 127.0.0.1:50061 --backend numpy
+    cb-validator replay --beast 1 --window 3 --deployments runs/devnet/deployments.json --node 127.0.0.1:50051
+    cb-validator register --stake 100 --deployments runs/devnet/deployments.json --account 2
+    cb-validator watch --deployments runs/devnet/deployments.json --account 2 --node 127.0.0.1:50051 \\
+        --record runs/validator/votes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+from validator.errors import ConfigError, InvalidInputError, ValidatorError
+
+EXIT_OK: Final = 0
+EXIT_DIVERGED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_CHAIN: Final = 3
+ENERGY_DECIMALS: Final = 18
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors, as documented
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _exit_code(exc: ValidatorError) -> int:
+    return EXIT_USAGE if exc.exit_code == EXIT_USAGE else EXIT_CHAIN
+
+
+def _fail(exc: ValidatorError) -> int:
+    print(f"cb-validator: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return _exit_code(exc)
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+
+def parse_energy(text: str) -> int:
+    """ENERGY amount in whole tokens (decimals allowed, up to 18 places) -> wei."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"--stake must be a number of ENERGY, got {text!r}") from None
+    wei = value * (10**ENERGY_DECIMALS)
+    if value <= 0 or wei != wei.to_integral_value():
+        raise ConfigError(f"--stake must be a positive amount with at most {ENERGY_DECIMALS} decimals, got {text!r}")
+    return int(wei)
+
+
+def read_bytes(path: str, what: str, limit: int) -> bytes:
+    """A file's bytes, refusing non-regular files and files over ``limit``."""
+    try:
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConfigError(f"{what} {path} is not a regular file")
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is over the limit of {limit} bytes")
+    return data
+
+
+def read_secret(path: str) -> bytes:
+    """S_owner from a secret file (curriculum format, 0600, never printed)."""
+    from curriculum import CurriculumError, read_secret_file
+
+    try:
+        return read_secret_file(path).reveal()
+    except CurriculumError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_account(args: argparse.Namespace, chain: Any) -> Any:
+    """The signing account: --key-file (0x + 64 hex, mode 0600) or --account N (dev accounts of the deployments file)."""
+    if args.key_file:
+        path = Path(args.key_file)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise ConfigError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        if st.st_mode & 0o077:
+            raise ConfigError(f"key file {path} may be read by group/others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600")
+        text = read_bytes(str(path), "key file", 200).decode("ascii", "replace").strip()
+        try:
+            from eth_account import Account
+
+            return Account.from_key(text)
+        except Exception:  # noqa: BLE001 - eth-account raises several types; never echo the key
+            raise ConfigError(f"key file {path} does not hold a private key (0x + 64 hex digits)") from None
+    if args.account is not None:
+        if not 0 <= args.account < len(chain.accounts):
+            raise ConfigError(f"--account {args.account}: the deployments file lists {len(chain.accounts)} dev accounts")
+        return chain.accounts[args.account]
+    raise ConfigError("give --key-file FILE or --account N to sign transactions")
+
+
+def connect_chain(args: argparse.Namespace) -> Any:
+    from validator.chain import connect
+
+    return connect(args.deployments, rpc_url=args.rpc)
+
+
+# -- subcommands -----------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from validator.chain import LedgerChainReader
+    from validator.service import create_server
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
+    server, port = create_server(
+        args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
+        replay_deadline_s=args.deadline, chain=chain,
+    )
+    host = args.address.rsplit(":", 1)[0]
+    print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend,
+                      "chain": bool(chain)}), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=5.0).wait(6.0)
+    print(json.dumps({"event": "stopped"}), flush=True)
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from validator.chain import LedgerChainReader
+    from validator.node_client import NodeClient
+    from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest, replay
+
+    if args.window < 1:
+        raise ConfigError("--window must be >= 1 (window 0 is genesis and is never committed)")
+    if bool(args.dataset) != bool(args.secret_file):
+        raise ConfigError("--dataset and --secret-file go together")
+    dataset = read_bytes(args.dataset, "dataset", MAX_DATASET_BYTES) if args.dataset else None
+    secret = read_secret(args.secret_file) if args.secret_file else None
+    state = read_bytes(args.state_file, "state file", MAX_STATE_BLOB_BYTES) if args.state_file else None
+    reader = LedgerChainReader(connect_chain(args))
+    beast = reader.beast_commitments(args.beast)
+    claim = reader.window_claim(args.beast, args.window)
+    digests = None
+    if args.window > 1 and state is None:
+        if not args.node:
+            raise ConfigError(f"window {args.window} starts from checkpoint {args.window - 1}: give --node ADDR or --state-file FILE")
+        nodes = NodeClient()
+        try:
+            state = nodes.get_state(args.node, args.beast, args.window - 1)
+            try:
+                digests = nodes.get_step_digests(args.node, args.beast, args.window)
+            except ValidatorError:
+                digests = None
+        finally:
+            nodes.close()
+    report = replay(
+        ReplayRequest(beast=beast, window=args.window, start_state=state, prev_h128=claim.prev_h128,
+                      committed_word=claim.committed_word, epoch_seed=claim.epoch_seed, dataset=dataset,
+                      owner_secret=secret, trainer_digests=digests),
+        backend=args.backend,
+    )
+    if args.json:
+        print(json.dumps({"beast": args.beast, **report.to_json()}))
+    else:
+        verdict = "MATCH" if report.match else "DIVERGED"
+        print(f"beast {args.beast} window {args.window}: {verdict}")
+        print(f"  committed {report.committed.hex() if report.committed else '-'}")
+        print(f"  computed  {report.computed.hex()}")
+        if not report.match:
+            if report.mismatched_fields:
+                print(f"  fields    {', '.join(report.mismatched_fields)}")
+            if report.first_divergent_step is not None:
+                print(f"  first divergent step {report.first_divergent_step}")
+            if report.reason:
+                print(f"  reason    {report.reason}")
+        print(f"  replay    {report.replay_seconds * 1000:.1f} ms on {report.backend}")
+    return EXIT_OK if report.match else EXIT_DIVERGED
+
+
+def _tx_call(what: str, fn: Any) -> Any:
+    from devnet.errors import LedgerError
+
+    from validator.chain import map_chain_error
+
+    try:
+        return fn()
+    except LedgerError as exc:
+        raise map_chain_error(what, exc) from None
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    chain = connect_chain(args)
+    account = load_account(args, chain)
+    stake = parse_energy(args.stake)
+    _tx_call("approving the dispute game", lambda: chain.ensure_approvals(account))
+    tx = _tx_call("registerValidator", lambda: chain.register_validator(account, stake))
+    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    print(json.dumps({"event": "registered", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash}))
+    return EXIT_OK
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    chain = connect_chain(args)
+    account = load_account(args, chain)
+    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    if info.stake == 0:
+        raise ConfigError(f"{account.address} is not a registered validator")
+    if info.withdrawable_at == 0:
+        tx = _tx_call("requestWithdrawal", lambda: chain.request_withdrawal(account))
+        info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+        print(json.dumps({"event": "withdrawal_requested", "validator": account.address,
+                          "withdrawableAtBlock": info.withdrawable_at, "tx": tx.tx_hash}))
+        return EXIT_OK
+    tx = _tx_call("withdraw", lambda: chain.withdraw(account))
+    print(json.dumps({"event": "withdrawn", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash}))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    chain = connect_chain(args)
+    account = load_account(args, chain)
+    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    active = _tx_call("isActiveValidator", lambda: chain.is_active_validator(account.address))
+    print(json.dumps({"validator": account.address, "stakeWei": info.stake, "active": active,
+                      "withdrawableAtBlock": info.withdrawable_at, "openVotes": info.open_votes,
+                      "block": _tx_call("blockNumber", chain.block_number)}))
+    return EXIT_OK
+
+
+def _node_map(text: str | None) -> dict[int, str]:
+    if not text:
+        return {}
+    raw = read_bytes(text, "node map", 1 << 20)
+    try:
+        data = json.loads(raw)
+        return {int(k): str(v) for k, v in data.items()}
+    except (ValueError, AttributeError, TypeError):
+        raise ConfigError(f"node map {text} must be a JSON object {{\"beastId\": \"host:port\"}}") from None
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from validator.watch import Watcher, json_logger
+
+    chain = connect_chain(args)
+    account = load_account(args, chain)
+    if args.node:
+        from validator.node_client import check_node_address
+
+        try:
+            check_node_address(args.node)
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+    watcher = Watcher(chain, account, args.record, node_address=args.node, node_map=_node_map(args.node_map),
+                      backend=args.backend, unavailable_margin=args.unavailable_margin, log=json_logger(sys.stdout))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.once:
+            watcher.run_once()
+        else:
+            watcher.run(args.poll, stop, max_rounds=args.rounds)
+    finally:
+        watcher.close()
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _chain_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--deployments", required=required, metavar="FILE",
+                   help="deployments JSON written by cb-devnet up / deploy (contract addresses, rpcUrl)")
+    p.add_argument("--rpc", metavar="URL", default=None, help="JSON-RPC URL (default: the file's rpcUrl)")
+
+
+def _signer_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--key-file", metavar="FILE", help="file with the validator's private key (0x + 64 hex, mode 0600)")
+    g.add_argument("--account", type=int, metavar="N", help="use dev account N of the deployments file (devnets only)")
+
+
+def _backend_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cb-validator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("serve", help="run the gRPC ValidatorService",
+                       description="Serve chainbeasts.v1.ValidatorService, grpc.health.v1 and reflection until SIGINT/SIGTERM. "
+                                   "With --deployments, missing hatch data and window claims are read from the chain.")
+    p.add_argument("--address", default="127.0.0.1:50061", help="host:port to bind (default 127.0.0.1:50061; port 0 = any)")
+    _backend_flag(p)
+    p.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="replays at once (default: CPU cores)")
+    p.add_argument("--max-queued", type=int, default=64, metavar="N", help="replays waiting for a slot before RESOURCE_EXHAUSTED (64)")
+    p.add_argument("--deadline", type=float, default=30.0, metavar="S", help="per-replay deadline in seconds (30)")
+    _chain_flags(p, required=False)
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("replay", help="replay one committed window and compare with the chain",
+                       description="Read the committed words and epoch seed from the chain, take the start state from a "
+                                   "trainer node (--node) or a file (--state-file; not needed for window 1), replay, and "
+                                   "print match or divergence. Exit 0 match, 1 divergence, 2 usage, 3 chain/data error.")
+    p.add_argument("--beast", type=int, required=True, metavar="ID", help="beast token id")
+    p.add_argument("--window", type=int, required=True, metavar="K", help="window to replay (>= 1; starts from checkpoint K-1)")
+    _chain_flags(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--node", metavar="ADDR", help="trainer node host:port (NodeService.GetState)")
+    src.add_argument("--state-file", metavar="FILE", help="zstd state blob of checkpoint K-1")
+    p.add_argument("--dataset", metavar="FILE", help="private dataset file (private beasts)")
+    p.add_argument("--secret-file", metavar="FILE", help="owner secret file, mode 0600 (private beasts)")
+    _backend_flag(p)
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(fn=cmd_replay)
+
+    p = sub.add_parser("register", help="stake ENERGY and register as a validator",
+                       description="Approve the dispute game and call registerValidator(stake).")
+    p.add_argument("--stake", required=True, metavar="N", help="stake in ENERGY (whole tokens, decimals allowed)")
+    _chain_flags(p)
+    _signer_flags(p)
+    p.set_defaults(fn=cmd_register)
+
+    p = sub.add_parser("withdraw", help="request withdrawal of the stake, or withdraw it once due",
+                       description="First call: requestWithdrawal (the validator stops voting). After "
+                                   "validatorWithdrawDelay blocks and with no unresolved votes: withdraw the stake.")
+    _chain_flags(p)
+    _signer_flags(p)
+    p.set_defaults(fn=cmd_withdraw)
+
+    p = sub.add_parser("status", help="print the validator's stake and state", description="Print validatorOf as JSON.")
+    _chain_flags(p)
+    _signer_flags(p)
+    p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("watch", help="answer disputes: replay and vote, once per dispute",
+                       description="Follow DisputeGame disputes, replay each disputed window (start state from the "
+                                   "trainer node), vote the computed word, and record each vote in --record so a restart "
+                                   "never votes twice. Logs one JSON line per decision on stdout.")
+    _chain_flags(p)
+    _signer_flags(p)
+    p.add_argument("--node", metavar="ADDR", help="trainer node host:port serving start states")
+    p.add_argument("--node-map", metavar="FILE", help="JSON {beastId: host:port} overriding --node per beast")
+    p.add_argument("--record", required=True, metavar="FILE", help="vote record (JSON, written atomically)")
+    _backend_flag(p)
+    p.add_argument("--poll", type=float, default=2.0, metavar="S", help="seconds between rounds (2)")
+    p.add_argument("--rounds", type=int, default=None, metavar="N", help="stop after N rounds (default: until SIGINT/SIGTERM)")
+    p.add_argument("--once", action="store_true", help="one round, then exit")
+    p.add_argument("--unavailable-margin", type=int, default=2, metavar="BLOCKS",
+                   help="vote STATE_UNAVAILABLE (0x0) when the start state cannot be had this close to the deadline (2)")
+    p.set_defaults(fn=cmd_watch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ValidatorError as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

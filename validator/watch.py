@@ -1,0 +1,282 @@
+"""Watch mode: answer on-chain disputes by replaying the disputed window and voting the computed word.
+
+One round (:meth:`Watcher.run_once`) walks the open disputes; for each one this validator has
+not voted on it fetches what the replay needs (hatch data and words from the ledger, the
+dataset and S_owner from the dispute's calldata, the start state from the trainer's node),
+replays, and votes the computed 32-byte word. Votes are recorded in a small JSON file, written
+atomically before and after each transaction, and the chain's own ``voteOf`` is checked before
+every vote, so a restart never votes twice. A file lock keeps two watchers off one record.
+
+When the trainer's start state cannot be had (node unreachable, unknown, or serving a state
+that does not hash to the committed h128), the watcher retries on later rounds and votes
+``STATE_UNAVAILABLE`` (0x00..00, a vote against the trainer) only once the voting deadline is
+``unavailable_margin`` blocks away or less.
+
+Each decision is one JSON line (``event``, ``dispute``, ``beast``, ``window``, ...); no secret
+or dataset byte is ever logged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from kernel.state import ZERO32
+from validator.chain import LedgerChainReader, map_chain_error
+from validator.errors import (
+    ConfigError,
+    NotFoundError,
+    StartStateMismatchError,
+    StartStateError,
+    UpstreamError,
+    ValidatorError,
+)
+from validator.node_client import NodeClient
+from validator.replay import ReplayRequest, replay
+
+STATE_VERSION: Final = 1
+STATE_UNAVAILABLE: Final = ZERO32
+DEFAULT_UNAVAILABLE_MARGIN: Final = 2  # blocks before the voting deadline
+VOTED: Final = "voted"
+VOTING: Final = "voting"  # intent written before the transaction is sent
+CLOSED: Final = "closed"  # resolved or past its deadline without our vote
+
+
+class VoteRecord:
+    """The watcher's persistent record: which disputes it voted on (atomic JSON file + lock)."""
+
+    def __init__(self, path: str | os.PathLike[str], validator: str, chain_id: int) -> None:
+        self.path = Path(path)
+        self.validator = validator
+        self.chain_id = chain_id
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise ConfigError(f"another watcher holds {self.path}.lock; run one watcher per vote record") from None
+        self.data = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"version": STATE_VERSION, "validator": self.validator, "chainId": self.chain_id, "disputes": {}}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"vote record {self.path} is unreadable: {exc}") from None
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION or not isinstance(data.get("disputes"), dict):
+            raise ConfigError(f"vote record {self.path} is not a version-{STATE_VERSION} record")
+        if data.get("validator", "").lower() != self.validator.lower() or data.get("chainId") != self.chain_id:
+            raise ConfigError(
+                f"vote record {self.path} belongs to validator {data.get('validator')} on chain {data.get('chainId')}, "
+                f"not {self.validator} on chain {self.chain_id}"
+            )
+        return data
+
+    def get(self, dispute_id: int) -> dict[str, Any] | None:
+        return self.data["disputes"].get(str(dispute_id))
+
+    def put(self, dispute_id: int, **record: Any) -> None:
+        """Set the record of ``dispute_id`` and write the file atomically (temp, fsync, rename)."""
+        self.data["disputes"][str(dispute_id)] = dict(record, updatedAt=int(time.time()))
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.data, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def voted(self) -> list[int]:
+        """Dispute ids recorded as voted."""
+        return sorted(int(k) for k, v in self.data["disputes"].items() if v.get("status") == VOTED)
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+def json_logger(stream: TextIO) -> Callable[[dict[str, Any]], None]:
+    """A logger writing one JSON object per line with a UTC timestamp."""
+    lock = threading.Lock()
+
+    def emit(entry: dict[str, Any]) -> None:
+        line = json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}, sort_keys=False)
+        with lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+    return emit
+
+
+class Watcher:
+    """Follows disputes on one chain and votes as one validator account."""
+
+    def __init__(
+        self,
+        chain: Any,  # devnet.bindings.ChainBeasts
+        account: Any,  # eth_account LocalAccount
+        record_path: str | os.PathLike[str],
+        *,
+        node_address: str | None = None,
+        node_map: dict[int, str] | None = None,
+        backend: str = "numpy",
+        unavailable_margin: int = DEFAULT_UNAVAILABLE_MARGIN,
+        log: Callable[[dict[str, Any]], None] | None = None,
+        node_client: NodeClient | None = None,
+    ) -> None:
+        self.chain = chain
+        self.account = account
+        self.reader = LedgerChainReader(chain)
+        self.node_address = node_address
+        self.node_map = dict(node_map or {})
+        self.backend = backend
+        self.margin = unavailable_margin
+        self.log = log or (lambda entry: None)
+        self.nodes = node_client or NodeClient()
+        chain_id = self._chain(lambda: int(chain.sender.chain_id), "reading the chain id")
+        self.record = VoteRecord(record_path, account.address, chain_id)
+
+    def _chain(self, fn: Callable[[], Any], what: str) -> Any:
+        from devnet.errors import LedgerError
+
+        try:
+            return fn()
+        except LedgerError as exc:
+            raise map_chain_error(what, exc) from None
+
+    def close(self) -> None:
+        self.record.close()
+        self.nodes.close()
+
+    # -- one dispute ---------------------------------------------------------------------
+
+    def compute_word(self, dispute: Any) -> tuple[bytes, dict[str, Any]]:
+        """Replay the disputed window; returns (word to vote, details for the log)."""
+        window = dispute.index + 1
+        beast = self.reader.beast_commitments(dispute.beast_id)
+        claim = self.reader.window_claim(dispute.beast_id, window)
+        dataset = secret = None
+        if beast.private:
+            dataset, secret = self._chain(lambda: self.chain.dispute_dataset(dispute.dispute_id), "reading the dispute's dataset")
+        start_state = digests = None
+        node = self.node_map.get(dispute.beast_id, self.node_address)
+        if window > 1:
+            if node is None:
+                raise UpstreamError(f"no trainer node configured for beast {dispute.beast_id}")
+            start_state = self.nodes.get_state(node, dispute.beast_id, window - 1)
+            try:
+                digests = self.nodes.get_step_digests(node, dispute.beast_id, window)
+            except ValidatorError:
+                digests = None  # digests only locate the divergence; the vote does not need them
+        report = replay(
+            ReplayRequest(beast=beast, window=window, start_state=start_state, prev_h128=claim.prev_h128,
+                          committed_word=dispute.word, epoch_seed=claim.epoch_seed, dataset=dataset,
+                          owner_secret=secret, trainer_digests=digests),
+            backend=self.backend,
+        )
+        return report.computed.pack(), {
+            "verdict": report.verdict, "firstDivergentStep": report.first_divergent_step,
+            "mismatchedFields": list(report.mismatched_fields), "reason": report.reason,
+            "replayMs": round(report.replay_seconds * 1000, 3),
+        }
+
+    def handle(self, dispute_id: int, block: int) -> dict[str, Any] | None:
+        """Decide and vote on one dispute; returns the logged decision (None when nothing happened)."""
+        from devnet.bindings import Outcome, Vote
+        from devnet.errors import DisputeError
+
+        rec = self.record.get(dispute_id)
+        if rec is not None and rec.get("status") in (VOTED, CLOSED):
+            return None
+        d = self._chain(lambda: self.chain.dispute(dispute_id), f"reading dispute {dispute_id}")
+        base = {"dispute": dispute_id, "beast": d.beast_id, "window": d.index + 1}
+        me = self.account.address
+        if self._chain(lambda: self.chain.vote_of(dispute_id, me), "reading our vote") != Vote.NONE:
+            # Voted before (a crash after sending, or a lost record): record it, never vote again.
+            self.record.put(dispute_id, status=VOTED, word=(rec or {}).get("word"), tx=(rec or {}).get("tx"), recovered=True)
+            return {"event": "already_voted", **base}
+        if d.outcome != Outcome.OPEN or block > d.voting_deadline:
+            self.record.put(dispute_id, status=CLOSED, outcome=Outcome(d.outcome).name)
+            return {"event": "closed", "outcome": Outcome(d.outcome).name, **base}
+        if not self._chain(lambda: self.chain.is_active_validator(me), "checking our stake"):
+            return {"event": "skipped", "reason": "this account is not an active validator (register first)", **base}
+        try:
+            word, details = self.compute_word(d)
+        except (UpstreamError, NotFoundError, StartStateMismatchError, StartStateError) as exc:
+            if d.voting_deadline - block > self.margin:
+                return {"event": "retry", "reason": f"start state unavailable: {exc}", "blocksLeft": d.voting_deadline - block, **base}
+            word, details = STATE_UNAVAILABLE, {"verdict": "state_unavailable", "reason": str(exc)}
+        self.record.put(dispute_id, status=VOTING, word="0x" + word.hex())
+        try:
+            tx = self._vote(dispute_id, word)
+        except DisputeError as exc:
+            if exc.name == "DisputeAlreadyVoted":
+                self.record.put(dispute_id, status=VOTED, word="0x" + word.hex(), tx=None, recovered=True)
+                return {"event": "already_voted", **base}
+            if exc.name in ("DisputeVotingClosed", "DisputeAlreadyResolved"):
+                self.record.put(dispute_id, status=CLOSED, outcome=exc.name)
+                return {"event": "closed", "outcome": exc.name, **base}
+            raise map_chain_error(f"voting on dispute {dispute_id}", exc) from None
+        self.record.put(dispute_id, status=VOTED, word="0x" + word.hex(), tx=tx)
+        return {"event": "vote", **base, "word": "0x" + word.hex(), "agrees": word == d.word, "tx": tx, **details}
+
+    def _vote(self, dispute_id: int, word: bytes) -> str:
+        from devnet.errors import DisputeError, LedgerError
+
+        try:
+            return str(self.chain.vote(self.account, dispute_id, word).tx_hash)
+        except DisputeError:
+            raise
+        except LedgerError as exc:
+            raise map_chain_error(f"voting on dispute {dispute_id}", exc) from None
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    def run_once(self) -> list[dict[str, Any]]:
+        """One pass over every dispute not yet voted or closed; returns the decisions logged."""
+        count = self._chain(self.chain.dispute_count, "counting disputes")
+        block = self._chain(self.chain.block_number, "reading the block number")
+        out: list[dict[str, Any]] = []
+        for dispute_id in range(1, count + 1):
+            try:
+                entry = self.handle(dispute_id, block)
+            except ValidatorError as exc:
+                entry = {"event": "error", "dispute": dispute_id, "error": type(exc).__name__, "reason": str(exc)}
+            if entry is not None:
+                self.log(entry)
+                out.append(entry)
+        return out
+
+    def run(self, poll_s: float, stop: threading.Event, max_rounds: int | None = None) -> int:
+        """Rounds every ``poll_s`` seconds until ``stop`` is set (or ``max_rounds``); returns rounds run."""
+        rounds = 0
+        while not stop.is_set() and (max_rounds is None or rounds < max_rounds):
+            try:
+                self.run_once()
+            except ValidatorError as exc:  # the chain is briefly unreachable: log and keep watching
+                self.log({"event": "error", "error": type(exc).__name__, "reason": str(exc)})
+            rounds += 1
+            stop.wait(poll_s)
+        return rounds
+
+
+__all__ = ["STATE_UNAVAILABLE", "VoteRecord", "Watcher", "json_logger"]
