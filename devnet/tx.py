@@ -3,8 +3,8 @@
 Why not ``contract.functions.f().transact()``: that needs an unlocked node account and, with a
 fixed gas limit, a reverting transaction is mined with ``status == 0`` and raises nothing. Here
 every transaction is signed with the sender's private key, carries an explicit nonce and gas
-limit, and its receipt is checked; on ``status == 0`` the call is replayed with ``eth_call`` on
-the parent block to recover the revert data and raise the decoded custom error.
+limit, and its receipt is checked; on ``status == 0`` the call is replayed with ``eth_call`` in
+its own block to recover the revert data and raise the decoded custom error.
 """
 
 from __future__ import annotations
@@ -116,8 +116,9 @@ class Sender:
             raise ChainError(f"sending transaction failed: {exc}") from exc
         receipt = self.wait(tx_hash)
         if int(receipt["status"]) != 1:
-            parent = int(receipt["blockNumber"]) - 1
-            err = self.call_error(tx, parent) or TransactionReverted("reverted (no revert data on replay; out of gas?)")
+            # Replay in the transaction's own block: on automining devnets the reverted transaction
+            # is alone there, so the state is the one it saw and block.number matches.
+            err = self.call_error(tx, int(receipt["blockNumber"])) or TransactionReverted("reverted (no revert data on replay; out of gas?)")
             err.tx_hash = "0x" + bytes(tx_hash).hex()
             raise err
         return receipt
