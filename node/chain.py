@@ -64,6 +64,7 @@ class ChainClient:
         receipt_timeout_s: float = 120.0,
         poll_s: float = 0.05,
         dropped_after_s: float = 30.0,
+        fixed_gas: bool = True,
         on_mined_wait: Callable[[], None] | None = None,
     ) -> None:
         self.w3 = w3
@@ -72,6 +73,7 @@ class ChainClient:
         self.decoder = decoder or ErrorDecoder([])
         self.confirmations = confirmations
         self.gas_margin = gas_margin
+        self.fixed_gas = fixed_gas  # use the bounded gas limits callers pass instead of estimating
         self.retries = retries
         self.backoff_s = backoff_s
         self.receipt_timeout_s = receipt_timeout_s
@@ -141,15 +143,21 @@ class ChainClient:
         """Forget the local nonce; the next signature reads it from the chain again."""
         self._nonce = None
 
-    def sign(self, what: str, fn_call: Any, *, gas: int | None = None, nonce: int | None = None) -> SignedTx:
-        """Estimate gas (with margin), pick the nonce and sign ``fn_call`` locally.
+    def sign(self, what: str, fn_call: Any, *, gas: int | None = None, nonce: int | None = None,
+             preflight: bool = True) -> SignedTx:
+        """Pick the gas limit and the nonce and sign ``fn_call`` locally.
 
-        The estimate runs the call, so a call that would revert raises TxRevertedError here
-        with the contract's error decoded, before anything is broadcast.
+        ``gas=None``: ``eth_estimateGas`` times ``gas_margin``. A fixed ``gas`` (known bounded
+        costs, e.g. a commit) skips the estimate, which on py-evm re-executes the call a dozen
+        times; ``preflight`` then runs it once as ``eth_call`` instead. Either way a call that
+        would revert raises TxRevertedError here with the contract error decoded, before
+        anything is signed or broadcast. The limit never goes below the EIP-7623 calldata floor.
         """
         if gas is None:
             est = self.rpc(f"estimate gas for {what}", lambda: fn_call.estimate_gas({"from": self.address}))
             gas = int(est * self.gas_margin) + 5_000
+        elif preflight:
+            self.rpc(f"preflight of {what}", lambda: fn_call.call({"from": self.address, "gas": gas}))
         n = self.next_nonce() if nonce is None else nonce
         fees = self._fees()
         tx = fn_call.build_transaction({"from": self.address, "nonce": n, "gas": gas, "chainId": self.chain_id, **fees})
@@ -163,6 +171,7 @@ class ChainClient:
         return SignedTx("0x" + bytes(signed.hash).hex(), n, "0x" + bytes(signed.raw_transaction).hex(), gas)
 
     def _fees(self) -> dict[str, int]:
+        """EIP-1559 fees: twice the latest base fee plus a 1 gwei tip (legacy gasPrice before London)."""
         block = self.rpc("eth_getBlock", lambda: self.w3.eth.get_block("latest"))
         base = block.get("baseFeePerGas")
         if base is None:
@@ -271,7 +280,7 @@ class ChainClient:
 
     def transact(self, what: str, fn_call: Any, *, gas: int | None = None) -> Any:
         """Sign, broadcast and wait: for calls whose crash-safety bookkeeping is not needed."""
-        signed = self.sign(what, fn_call, gas=gas)
+        signed = self.sign(what, fn_call, gas=gas if self.fixed_gas else None)
         try:
             self.broadcast(signed)
         except ChainError:

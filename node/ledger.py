@@ -12,6 +12,15 @@ from typing import Any, Final
 from web3.logs import DISCARD
 
 from kernel.params import DEFAULT_PARAMS, KernelParams
+from devnet.bindings import (
+    GAS_COMMIT,
+    GAS_COMMIT_MANY_BASE,
+    GAS_COMMIT_MANY_EACH,
+    GAS_FINALIZE,
+    GAS_FINALIZE_MANY_EACH,
+    GAS_HATCH,
+    GAS_SMALL,
+)
 from node.chain import ChainClient
 from node.errors import ChainError, TxRevertedError
 
@@ -75,7 +84,8 @@ class Ledger:
 
     def hatch(self, dataset_commitment: bytes, secret_commitment: bytes) -> HatchData:
         """Hatch a beast owned by the node's account; returns its hatch data."""
-        rcpt = self.client.transact("Beast.hatch", self.beast.functions.hatch(dataset_commitment, secret_commitment))
+        rcpt = self.client.transact("Beast.hatch", self.beast.functions.hatch(dataset_commitment, secret_commitment),
+                                    gas=GAS_HATCH)
         events = self.beast.events.BeastHatched().process_receipt(rcpt, errors=DISCARD)
         if not events:
             raise ChainError(f"hatch transaction {rcpt['transactionHash'].hex()} emitted no BeastHatched event")
@@ -122,6 +132,16 @@ class Ledger:
             return self.ledger.functions.commit(items[0][0], items[0][1])
         return self.ledger.functions.commitMany([b for b, _ in items], [w for _, w in items])
 
+    @staticmethod
+    def commit_gas(n: int) -> int:
+        """Gas limit for committing n windows in one transaction (devnet bindings' bounds)."""
+        return GAS_COMMIT if n == 1 else GAS_COMMIT_MANY_BASE + GAS_COMMIT_MANY_EACH * n
+
+    @staticmethod
+    def finalize_gas(n: int) -> int:
+        """Gas limit for finalizing n windows in one transaction."""
+        return GAS_FINALIZE + (0 if n == 1 else GAS_FINALIZE_MANY_EACH * n)
+
     def finalize_call(self, items: list[tuple[int, int]]) -> Any:
         """The call finalizing node windows ``items`` = [(beast_id, window)]."""
         if len(items) == 1:
@@ -141,7 +161,8 @@ class Ledger:
         have = int(self.client.call("Energy.allowance",
                                     self.energy.functions.allowance(self.client.address, self.ledger.address)))
         if have < needed:
-            self.client.transact("Energy.approve", self.energy.functions.approve(self.ledger.address, MAX_UINT256))
+            self.client.transact("Energy.approve", self.energy.functions.approve(self.ledger.address, MAX_UINT256),
+                                 gas=GAS_SMALL)
         self._allowance_ok = True
 
     def block_number(self) -> int:

@@ -30,6 +30,7 @@ from typing import Any, Final, Iterator
 from kernel.errors import KernelError
 from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
+from node.crash import crash_point
 from node.errors import DataError
 
 DIR_MODE: Final = 0o700
@@ -173,6 +174,8 @@ class BeastStore:
         else:
             for d in (self.root, self.checkpoints, self.logs):
                 d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            for tmp in self.checkpoints.glob(".*.tmp"):  # left by a crash inside atomic_write
+                tmp.unlink(missing_ok=True)
         try:
             self._db = sqlite3.connect(self.root / "index.sqlite", timeout=30, check_same_thread=False,
                                        isolation_level=None)
@@ -226,6 +229,7 @@ class BeastStore:
         h = state.h128()
         name = self.checkpoint_name(window, h)
         atomic_write(self.checkpoints / name, encode_state_blob(state))
+        crash_point("mid_persist")
         status = GENESIS if payload is None else PERSISTED
         now = time.time()
         p = payload

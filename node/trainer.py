@@ -15,13 +15,12 @@ vanished go back to ``persisted`` and are committed again, and a window on chain
 node has no state for is a loud ReconcileError (another trainer committed for the beast,
 or this node lost data).
 
-Test hook: ``CB_NODE_CRASH_AT=point:n`` makes the process ``os._exit(137)`` the n-th time it
-reaches ``point`` (see CRASH_POINTS), to simulate SIGKILL at exact places.
+Test hook: ``CB_NODE_CRASH_AT=point:n`` (node.crash) makes the process ``os._exit(137)`` the
+n-th time it reaches ``point``, to simulate SIGKILL at exact places.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -30,34 +29,17 @@ from pathlib import Path
 from typing import Any, Callable, Final
 
 from curriculum.errors import CurriculumError
-from kernel.errors import KernelError
 from kernel.params import KernelParams
 from kernel.payload import Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import WindowResult, get_backend, train_window, window_epoch
-from node.chain import SignedTx
+from node.crash import CRASH_POINTS, crash_point
 from node.errors import ChainError, DataError, ReconcileError, TxDroppedError, TxRevertedError
 from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
 
-CRASH_ENV: Final = "CB_NODE_CRASH_AT"
-CRASH_POINTS: Final = ("after_persist", "after_sign", "after_broadcast", "after_mined", "after_mark_committed",
-                       "mid_persist")
-_crash_counts: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Exit abruptly (like SIGKILL) when CB_NODE_CRASH_AT names this point and its count is reached."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return
-    point, _, count = spec.partition(":")
-    if point != name:
-        return
-    _crash_counts[name] = _crash_counts.get(name, 0) + 1
-    if _crash_counts[name] >= int(count or 1):
-        os._exit(137)
+BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
 
 class MetricsBus:
@@ -150,6 +132,7 @@ class Engine:
         backend: str = "numpy",
         bus: MetricsBus | None = None,
         want_digests: bool = True,
+        batched: bool = True,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -158,6 +141,7 @@ class Engine:
         self.backend = get_backend(backend)
         self.bus = bus or MetricsBus()
         self.want_digests = want_digests
+        self.batched = batched  # several beasts per round go through kernel.batched
         self.runs: dict[int, BeastRun] = {}
         self.log = log or (lambda msg: None)
         self.timings = {"train_s": 0.0, "chain_s": 0.0, "persist_s": 0.0}
@@ -258,14 +242,11 @@ class Engine:
                     elif cs in (CHAIN_DISPUTED, CHAIN_SLASHED):
                         store.mark_status(row.window, DISPUTED)
             elif row.status == SENT:
-                # Not on chain. If the node still has it pending, wait for it; otherwise commit again.
-                try:
-                    rcpt = self.ledger.client.wait(row.tx_hash, f"commit of window {row.window}", nonce=row.tx_nonce)
-                    store.mark_status(row.window, COMMITTED, block=int(rcpt["blockNumber"]))
+                # Not on chain. Still pending at the node: wait for it. Gone: commit it again
+                # (the ledger's order check makes a late duplicate revert, never double-commit).
+                if self._settle_sent(run, row):
                     changed["marked_committed"] += 1
-                except (TxDroppedError, TxRevertedError) as exc:
-                    store.mark_status(row.window, PERSISTED, tx_hash="")
-                    store.event("requeued", window=row.window, reason=str(exc))
+                else:
                     changed["requeued"] += 1
             elif row.status in (COMMITTED, FINALIZED):
                 raise ReconcileError(f"beast {bid} window {row.window} is {row.status} locally but the ledger holds "
@@ -273,6 +254,23 @@ class Engine:
         if any(changed.values()):
             self.log(f"beast {bid}: reconciled {changed}")
         return changed
+
+    def _settle_sent(self, run: BeastRun, row: WindowRow) -> bool:
+        """Resolve a ``sent`` window missing on chain: True when it got committed, False when requeued."""
+        client = self.ledger.client
+        rcpt = client.receipt(row.tx_hash)
+        if rcpt is None and client.known(row.tx_hash):
+            try:
+                rcpt = client.wait(row.tx_hash, f"commit of window {row.window}", nonce=row.tx_nonce)
+            except (TxDroppedError, TxRevertedError):
+                rcpt = None
+        if rcpt is not None and int(rcpt["status"]) == 1 and self.ledger.window_count(run.beast_id) >= row.window:
+            run.store.mark_status(row.window, COMMITTED, block=int(rcpt["blockNumber"]))
+            return True
+        run.store.mark_status(row.window, PERSISTED, tx_hash="")
+        run.store.event("requeued", window=row.window, tx=row.tx_hash)
+        client.resync_nonce()
+        return False
 
     # ---- training ------------------------------------------------------------------
 
@@ -316,7 +314,7 @@ class Engine:
         return self.ledger.epoch_seed(run.beast_id, window_epoch(state))
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes]) -> list[WindowResult]:
-        if len(runs) > 1:
+        if len(runs) >= BATCHED_MIN and self.batched:
             batched = _batched_trainer()
             if batched is not None:
                 return batched(states, [r.source for r in runs], seeds, self.backend_name, self.want_digests)
@@ -346,7 +344,7 @@ class Engine:
         self.ledger.ensure_allowance(total_burn)
         call = self.ledger.commit_call([(run.beast_id, row.word) for run, row in items])
         what = f"commit of {len(items)} window(s)"
-        signed = client.sign(what, call)
+        signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None)
         for run, row in items:
             run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
         crash_point("after_sign")
@@ -390,7 +388,8 @@ class Engine:
         for i in range(0, len(due), max_batch):
             batch = due[i:i + max_batch]
             self.ledger.client.transact(f"finalize of {len(batch)} window(s)",
-                                        self.ledger.finalize_call([(r.beast_id, w.window) for r, w in batch]))
+                                        self.ledger.finalize_call([(r.beast_id, w.window) for r, w in batch]),
+                                        gas=self.ledger.finalize_gas(len(batch)))
             now = int(time.time() * 1000)
             for run, row in batch:
                 run.store.mark_status(row.window, FINALIZED)
@@ -416,23 +415,16 @@ class Engine:
 
 
 def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
-    """kernel.batched's many-beast trainer when that module exists (it lands separately)."""
+    """kernel.batched's many-beast trainer (torch), or None when it cannot be imported."""
     try:
-        from kernel import batched  # type: ignore[attr-defined]
+        from kernel.batched import train_windows_batched
     except ImportError:
-        return None
-    fn = getattr(batched, "train_windows", None)
-    if fn is None:
         return None
 
     def run(states: list[KernelState], sources: list[Any], seeds: list[bytes], backend: str,
             want_digests: bool) -> list[WindowResult]:
-        try:
-            return list(fn(states, sources, epoch_seeds=seeds, want_digests=want_digests))
-        except TypeError:
-            return list(fn(states, sources, seeds))
-        except KernelError:
-            raise
+        # Same words, losses and digests as train_window per beast (kernel tests check that).
+        return train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests)
 
     return run
 

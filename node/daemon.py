@@ -1,0 +1,361 @@
+"""The node daemon (`cb-node run`) and the commands that set it up and steer it.
+
+Control: the daemon holds an exclusive lock on ``<data_dir>/node.pid`` while it runs and
+polls ``<data_dir>/control.json`` ({"state": "running" | "paused" | "stopping"}) between
+windows; ``cb-node pause/resume/stop`` write that file. It writes ``status.json`` after
+every round so ``cb-node status`` works without the chain or the daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Final, Iterator
+
+from eth_account.signers.local import LocalAccount
+
+from node.chain import ChainClient
+from node.config import NodeConfig, load_config, read_password, unlock_keystore
+from node.embedded import ChainHandle, connect_rpc, embedded_chain
+from node.errors import ChainError, ConfigError, DataError, Interrupted, NodeError
+from node.ledger import Ledger
+from node.service import NodeServer, StoreDirectory, create_server
+from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, atomic_write, beast_dir, known_beasts
+from node.trainer import BeastRun, Engine
+
+CONTROL: Final = "control.json"
+PIDFILE: Final = "node.pid"
+STATUS: Final = "status.json"
+STATES: Final = ("running", "paused", "stopping")
+DEVNET_FUND_ETH: Final = 100 * 10**18
+DEVNET_FUND_ENERGY: Final = 10**6 * 10**18
+
+
+# ---- control file -----------------------------------------------------------------------
+
+
+def write_control(data_dir: Path, state: str) -> None:
+    """Ask the daemon to run, pause or stop (it reads the file between windows)."""
+    if state not in STATES:
+        raise ConfigError(f"unknown control state {state!r}")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic_write(data_dir / CONTROL, json.dumps({"state": state, "t": time.time()}).encode())
+
+
+def read_control(data_dir: Path) -> str:
+    """The requested state; "running" when no control file exists or it is unreadable."""
+    try:
+        state = json.loads((data_dir / CONTROL).read_text()).get("state", "running")
+    except (OSError, ValueError, AttributeError):
+        return "running"
+    return state if state in STATES else "running"
+
+
+@contextlib.contextmanager
+def pid_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on node.pid for the daemon's lifetime (one daemon per data dir)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(data_dir / PIDFILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another cb-node is already running on {data_dir} (pid {_read_pid(data_dir)})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def daemon_alive(data_dir: Path) -> int | None:
+    """The pid of the daemon holding the lock on ``data_dir``, or None when none runs."""
+    path = data_dir / PIDFILE
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(data_dir) or -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+# ---- chain setup --------------------------------------------------------------------------
+
+
+def open_chain(cfg: NodeConfig) -> ChainHandle:
+    """Connect as node.toml says: the embedded devnet or an RPC URL with its deployments file."""
+    if cfg.rpc == "embedded":
+        return embedded_chain()
+    assert cfg.deployments is not None
+    return connect_rpc(cfg.rpc, cfg.deployments)
+
+
+def fund_on_devnet(chain: ChainHandle, address: str) -> None:
+    """On the embedded devnet, give the node's account ETH and ENERGY from the deployer."""
+    cb, deployer = chain.bindings, chain.accounts[0]
+    if chain.w3.eth.get_balance(address) < DEVNET_FUND_ETH // 10:  # type: ignore[arg-type]
+        cb.sender.send(deployer, address, b"", gas=21_000, value=DEVNET_FUND_ETH)
+    if cb.balance_of(address) < DEVNET_FUND_ENERGY // 10:
+        cb.mint(deployer, address, DEVNET_FUND_ENERGY)
+
+
+def unlock(cfg: NodeConfig, password_file: Path | None) -> LocalAccount:
+    """Decrypt the node's keystore with the password from file / env / prompt."""
+    return unlock_keystore(cfg.keystore, read_password(password_file))
+
+
+def make_engine(cfg: NodeConfig, chain: ChainHandle, account: LocalAccount, log: Callable[[str], None]) -> Engine:
+    """The training engine over this chain with the node's signing account."""
+    client = ChainClient(chain.w3, account, decoder=chain.decoder, confirmations=cfg.confirmations,
+                         gas_margin=cfg.gas_margin, retries=cfg.rpc_retries)
+    return Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend, log=log)
+
+
+# ---- hatch ----------------------------------------------------------------------------------
+
+
+def hatch(cfg: NodeConfig, password_file: Path | None, dataset: Path | None, secret_file: Path | None) -> dict[str, Any]:
+    """Hatch one beast owned by the node's account; returns its summary. Needs an RPC chain."""
+    if cfg.rpc == "embedded":
+        raise ConfigError("rpc = \"embedded\" lives only inside `cb-node run`; use `cb-node run --hatch N`, "
+                          "or point rpc at a chain (`cb-devnet up`)")
+    if secret_file is not None and dataset is None:
+        raise ConfigError("--secret-file needs --dataset (the secret keys the private sampling)")
+    if dataset is not None and secret_file is None:
+        raise ConfigError("--dataset needs --secret-file (an existing 0600 secret, or a new path to create)")
+    if secret_file is not None and not secret_file.exists():
+        from curriculum.secret import new_secret_file
+
+        new_secret_file(secret_file)
+    account = unlock(cfg, password_file)
+    chain = open_chain(cfg)
+    try:
+        engine = make_engine(cfg, chain, account, log=lambda m: None)
+        run = engine.hatch(dataset, secret_file)
+        out = {"beastId": run.beast_id, "owner": account.address, **{k: run.meta[k] for k in
+               ("seed_core", "dataset_commitment", "secret_commitment", "hatch_block")},
+               "runDir": str(run.store.root)}
+        run.store.close()
+        return out
+    finally:
+        chain.close()
+
+
+# ---- run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOptions:
+    """Options of one `cb-node run`."""
+
+    password_file: Path | None = None
+    hatch: int = 0  # beasts to hatch at start (public sources)
+    until_window: int = 0  # exit 0 once every beast has this many committed windows; 0 = run until stopped
+    grpc: str | None = None  # override node.toml's address
+    finalize_every: int = 8  # rounds between finalization sweeps
+    quiet: bool = False
+    ready_file: Path | None = None  # written (JSON: pid, grpc port) once serving, for scripts and tests
+
+
+@dataclass
+class _Signals:
+    count: int = 0
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
+    """Train, commit and serve until stopped. Returns 0 (done/stopped) or 130 (signal)."""
+    log = (lambda m: None) if opts.quiet else (lambda m: print(f"cb-node: {m}", file=sys.stderr, flush=True))
+    account = unlock(cfg, opts.password_file)
+    sig = _Signals()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        sig.count += 1
+        sig.event.set()
+        if sig.count >= 2:  # second signal: abandon the current window right away
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    server: NodeServer | None = None
+    chain: ChainHandle | None = None
+    try:
+        with pid_lock(cfg.data_dir):
+            if read_control(cfg.data_dir) == "stopping":
+                write_control(cfg.data_dir, "running")
+            if cfg.rpc == "embedded" and known_beasts(cfg.data_dir):
+                raise ConfigError(f"{cfg.data_dir} holds beasts from an earlier embedded chain, which did not persist; "
+                                  "use an empty data_dir or a real chain (`cb-devnet up`)")
+            chain = open_chain(cfg)
+            if chain.embedded:
+                fund_on_devnet(chain, account.address)
+            engine = make_engine(cfg, chain, account, log)
+            for _ in range(opts.hatch):
+                run = engine.hatch()
+                log(f"hatched beast {run.beast_id}")
+            ids = cfg.beasts or known_beasts(cfg.data_dir)
+            if not ids:
+                raise ConfigError("no beasts to train: list them in node.toml, `cb-node hatch`, or `run --hatch N`")
+            runs = [engine.open(b) for b in ids]
+            for run in runs:
+                if not engine.ledger.is_committer(run.beast_id):
+                    raise ChainError(f"account {account.address} may not commit for beast {run.beast_id} "
+                                     "(neither owner nor authorized trainer)")
+                engine.reconcile(run)
+            stores = StoreDirectory(cfg.data_dir, shared=lambda b: engine.runs[b].store if b in engine.runs else None)
+            server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus)
+            log(f"serving chainbeasts.v1.NodeService on {(opts.grpc or cfg.grpc).rpartition(':')[0]}:{port}; "
+                f"training beasts {ids} as {account.address}")
+            if opts.ready_file is not None:
+                atomic_write(opts.ready_file, json.dumps({"pid": os.getpid(), "grpcPort": port}).encode())
+            return _loop(cfg, opts, engine, runs, sig, port, account.address, log)
+    except KeyboardInterrupt:
+        log("interrupted; the current window was abandoned (it is retrained or recommitted on restart)")
+        return Interrupted.exit_code
+    finally:
+        if server is not None:
+            server.stop(1.0)
+        if chain is not None:
+            chain.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun], sig: _Signals, port: int,
+          address: str, log: Callable[[str], None]) -> int:
+    started = time.time()
+    rounds = 0
+    state = "running"
+    while True:
+        if sig.event.is_set():
+            log("signal received; stopped after finishing the current window")
+            _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
+            return Interrupted.exit_code
+        state = read_control(cfg.data_dir)
+        if state == "stopping":
+            log("stop requested")
+            _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
+            return 0
+        if state == "paused":
+            _write_status(cfg, runs, "paused", port, address, started, rounds, engine)
+            sig.event.wait(0.2)
+            continue
+        if opts.until_window and all(_committed_upto(r) >= opts.until_window for r in runs):
+            engine.commit_pending(runs)
+            if cfg.auto_finalize:
+                engine.finalize_due(runs)
+            _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
+            log(f"every beast reached window {opts.until_window}")
+            return 0
+        active = [r for r in runs if not opts.until_window or _latest(r) < opts.until_window]
+        engine.commit_pending(runs)
+        engine.train_next(active)
+        engine.commit_pending(runs)
+        rounds += 1
+        if cfg.auto_finalize and rounds % opts.finalize_every == 0:
+            engine.finalize_due(runs)
+        _write_status(cfg, runs, "running", port, address, started, rounds, engine)
+
+
+def _latest(run: BeastRun) -> int:
+    row = run.store.latest()
+    return row.window if row else 0
+
+
+def _committed_upto(run: BeastRun) -> int:
+    rows = run.store.with_status(COMMITTED, FINALIZED, DISPUTED)
+    pending = run.store.with_status(PERSISTED, SENT)
+    top = rows[-1].window if rows else 0
+    return top if not pending else min(top, pending[0].window - 1)
+
+
+def _write_status(cfg: NodeConfig, runs: list[BeastRun], state: str, port: int, address: str, started: float,
+                  rounds: int, engine: Engine) -> None:
+    doc = {"pid": os.getpid(), "state": state, "grpcPort": port, "account": address, "startedAt": started,
+           "updatedAt": time.time(), "rounds": rounds, "beasts": [r.beast_id for r in runs],
+           "timings": {k: round(v, 3) for k, v in engine.timings.items()}}
+    atomic_write(cfg.data_dir / STATUS, json.dumps(doc).encode())
+
+
+# ---- status ----------------------------------------------------------------------------------
+
+
+def status(cfg: NodeConfig) -> dict[str, Any]:
+    """What the node has on disk, and whether the daemon runs (no chain access needed)."""
+    pid = daemon_alive(cfg.data_dir)
+    try:
+        daemon = json.loads((cfg.data_dir / STATUS).read_text())
+    except (OSError, ValueError):
+        daemon = {}
+    beasts = []
+    for bid in known_beasts(cfg.data_dir):
+        store = BeastStore(beast_dir(cfg.data_dir, bid), bid, readonly=True)
+        try:
+            rows = store.rows()
+            counts = {s: 0 for s in (GENESIS, PERSISTED, SENT, COMMITTED, FINALIZED, DISPUTED)}
+            for r in rows:
+                counts[r.status] = counts.get(r.status, 0) + 1
+            last = rows[-1] if rows else None
+            beasts.append({"beastId": bid, "latestWindow": last.window if last else None,
+                           "latestH128": "0x" + last.h128.hex() if last else None,
+                           "latestStatus": last.status if last else None,
+                           "lastLossSum": last.loss_sum if last else None, "windows": counts})
+        finally:
+            store.close()
+    return {"node": str(cfg.root), "dataDir": str(cfg.data_dir), "rpc": cfg.rpc,
+            "daemon": {"running": pid is not None, "pid": pid,
+                       "state": (read_control(cfg.data_dir) if pid else "stopped"),
+                       "grpcPort": daemon.get("grpcPort") if pid else None, "account": daemon.get("account"),
+                       "rounds": daemon.get("rounds")},
+            "beasts": beasts}
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    """Human-readable `cb-node status`."""
+    d = doc["daemon"]
+    head = (f"node {doc['node']}  rpc {doc['rpc']}\n"
+            f"daemon: {'running (pid ' + str(d['pid']) + ', ' + d['state'] + ', grpc port ' + str(d['grpcPort']) + ')' if d['running'] else 'not running'}")
+    lines = [head, "", f"{'beast':>6}  {'latest':>6}  {'status':<10}  {'committed':>9}  {'finalized':>9}  "
+                       f"{'pending':>7}  {'last loss':>9}  h128"]
+    for b in doc["beasts"]:
+        w = b["windows"]
+        lines.append(f"{b['beastId']:>6}  {b['latestWindow']:>6}  {b['latestStatus']:<10}  {w['committed']:>9}  "
+                     f"{w['finalized']:>9}  {w['persisted'] + w['sent']:>7}  {b['lastLossSum']:>9}  {b['latestH128']}")
+    if not doc["beasts"]:
+        lines.append("  (no beasts yet: `cb-node hatch` or `cb-node run --hatch N`)")
+    return "\n".join(lines)
+
+
+def wait_stopped(data_dir: Path, timeout: float) -> bool:
+    """Wait until no daemon holds the lock on ``data_dir``; True when it stopped in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_alive(data_dir) is None:
+            return True
+        time.sleep(0.1)
+    return daemon_alive(data_dir) is None
+
+
+__all__ = ["run_daemon", "RunOptions", "hatch", "status", "format_status", "write_control", "read_control",
+           "daemon_alive", "wait_stopped", "load_config", "NodeError", "DataError"]
