@@ -1,0 +1,191 @@
+"""Shared pieces of the dispute end-to-end tests: a trainer that commits through the bindings,
+0600 key files, and the ENERGY audit every scenario ends with.
+
+The audit rebuilds every ENERGY balance from the token's Transfer logs (mints come from the
+zero address, burns go to it), compares each with ``balanceOf`` and the sum with
+``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §7):
+the ledger holds exactly the escrow of committed and disputed windows, the dispute game
+exactly the open bonds, stakes and unclaimed credits, and every burn is a finalized window.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from kernel.params import DEFAULT_PARAMS, KernelParams
+from kernel.payload import Payload
+from kernel.sources import PublicSource
+from kernel.state import ZERO32, KernelState, genesis
+from kernel.train import train_window
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
+
+
+def write_key_file(path: Path, account: LocalAccount) -> Path:
+    """A 0600 private-key file for ``account`` (as a devnet challenger keeps one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("0x" + bytes(account.key).hex() + "\n")
+    return path
+
+
+def chain_params(chain: ChainBeasts) -> KernelParams:
+    """Kernel parameters of the chain's season (what the node trains with)."""
+    p = chain.params()
+    return KernelParams(slot_width=DEFAULT_PARAMS.slot_width, n_slots=DEFAULT_PARAMS.n_slots,
+                        epoch_steps=p["epoch_steps"], base_cost=p["base_cost"], spurt_cost=p["spurt_cost"])
+
+
+@dataclass
+class BindingTrainer:
+    """A trainer that trains real kernel windows and commits them with the bindings.
+
+    ``commit_next(tamper=...)`` lets a test commit a word the kernel did not compute (the
+    cheating trainer of scenario 2); the local state then keeps the honest result, as a
+    trainer that skipped the work would have nothing else.
+    """
+
+    chain: ChainBeasts
+    account: LocalAccount
+    beast_id: int
+    state: KernelState
+    source: Any = field(default_factory=PublicSource)
+    words: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def hatch(cls, chain: ChainBeasts, account: LocalAccount, *, dataset: bytes | None = None,
+              secret: bytes | None = None) -> "BindingTrainer":
+        from kernel.hashing import keccak256
+
+        c_data = keccak256(dataset) if dataset else ZERO32
+        c_secret = keccak256(secret) if secret else ZERO32
+        beast_id = chain.hatch(account, c_data, c_secret)
+        hatch = chain.hatch_data(beast_id)
+        state = genesis(hatch.seed_core, chain_params(chain), dataset_commitment=hatch.dataset_commitment)
+        source: Any = PublicSource()
+        if dataset:
+            from curriculum import PrivateDatasetSource, decode_dataset
+
+            assert secret is not None
+            source = PrivateDatasetSource(decode_dataset(dataset), secret)
+        return cls(chain, account, beast_id, state, source)
+
+    def commit_next(self, *, tamper: str | None = None) -> bytes:
+        """Train and commit the next window; ``tamper``: None, "h128" or "energy" (claims more steps' energy)."""
+        epoch = self.state.global_step // self.state.params.epoch_steps
+        seed = self.chain.epoch_seed(self.beast_id, epoch)
+        result = train_window(self.state, self.source, epoch_seed=seed)
+        p = result.payload
+        if tamper == "h128":
+            p = Payload(bytes(b ^ 0xA5 for b in p.h128), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
+        elif tamper == "energy":
+            p = Payload(p.h128, p.global_step, p.energy_burn * 2, p.active_mask, p.lr_shift, p.flags)
+        elif tamper is not None:
+            raise ValueError(f"unknown tamper {tamper!r}")
+        word = p.pack()
+        self.chain.commit(self.account, self.beast_id, word)
+        self.state = result.state
+        self.words.append(word)
+        return word
+
+
+@dataclass
+class Audit:
+    """What the ENERGY audit found."""
+
+    balances: dict[str, int]
+    total_supply: int
+    minted: int
+    burned: int
+    burned_since: int
+    minted_since: int
+
+
+def _logs(chain: ChainBeasts, contract: Any, event: str, from_block: int = 0) -> list[Any]:
+    ev = getattr(contract.events, event)()
+    logs = chain.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": "latest",
+                                  "topics": [ev.topic]})
+    return [ev.process_log(log) for log in logs]
+
+
+def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
+    """Rebuild ENERGY balances from Transfer logs and check the conservation rules; asserts on failure."""
+    balances: dict[str, int] = defaultdict(int)
+    minted = burned = minted_since = burned_since = 0
+    for e in _logs(chain, chain.energy, "Transfer"):
+        a = e["args"]
+        src, dst, value = a["from"], a["to"], int(a["value"])
+        if src == ZERO_ADDRESS:
+            minted += value
+            minted_since += value if e["blockNumber"] >= since_block else 0
+        else:
+            balances[src] -= value
+        if dst == ZERO_ADDRESS:
+            burned += value
+            burned_since += value if e["blockNumber"] >= since_block else 0
+        else:
+            balances[dst] += value
+    total = int(chain.energy.functions.totalSupply().call())
+    # Nothing created, nothing lost: every balance is what its transfers say, and they add up.
+    for address, expected in balances.items():
+        assert chain.balance_of(address) == expected, f"balance of {address} differs from its transfers"
+    assert sum(balances.values()) == total, "balances do not add up to totalSupply"
+    assert total == minted - burned, "totalSupply is not minted - burned"
+
+    # Every burn is a finalized window's escrow (finalize or a dispute that upheld / found no quorum).
+    finalized = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized"))
+    assert burned == finalized, f"burned {burned} but finalized windows account for {finalized}"
+
+    # The ledger holds the escrow of committed and disputed windows.
+    escrow = 0
+    for e in _logs(chain, chain.ledger, "CheckpointCommitted"):
+        b, k, word = int(e["args"]["beastId"]), int(e["args"]["index"]), bytes(e["args"]["word"])
+        if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.DISPUTED):
+            escrow += Payload.unpack(word).energy_burn if _parses(word) else int.from_bytes(word[20:28], "big")
+    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == escrow, "ledger balance is not the open escrow"
+
+    # The game holds open bonds, validator stakes and unclaimed credits.
+    held = 0
+    for d in range(1, chain.dispute_count() + 1):
+        info = chain.dispute(d)
+        if info.outcome == Outcome.OPEN:
+            held += info.bond
+    accounts = {a for a in balances if a not in (chain.addresses["CheckpointLedger"], chain.addresses["DisputeGame"])}
+    for e in _logs(chain, chain.game, "ValidatorRegistered"):
+        accounts.add(e["args"]["validator"])
+    for a in accounts:
+        held += chain.validator(a).stake + chain.credit_of(a)
+    assert chain.balance_of(chain.addresses["DisputeGame"]) == held, "game balance is not bonds + stakes + credits"
+    return Audit(dict(balances), total, minted, burned, burned_since, minted_since)
+
+
+def _parses(word: bytes) -> bool:
+    try:
+        Payload.unpack(word)
+    except Exception:  # noqa: BLE001 - a tampered word may not parse
+        return False
+    return True
+
+
+def mine(url: str, n: int) -> int:
+    """Mine ``n`` empty blocks through a devnet's JSON-RPC (anvil_mine; evm_mine one by one as a fallback)."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    resp = w3.provider.make_request("anvil_mine", [hex(n)])  # type: ignore[arg-type]
+    if not isinstance(resp, dict) or "error" in resp:
+        for _ in range(n):
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return int(w3.eth.block_number)
+
+
+def checksum(address: str) -> str:
+    return Web3.to_checksum_address(address)

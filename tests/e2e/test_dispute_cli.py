@@ -1,0 +1,221 @@
+"""cb-dispute check/open/status/claim in process against the py-evm devnet behind its JSON-RPC server.
+
+A real chain (py-evm with the contracts, reached over HTTP like any other process would), a
+trainer committing real kernel windows through the bindings (one of them tampered), three
+staked validators that replay with the validator library and vote, and the CLI's ``main``
+called with argv. Every test ends with the ENERGY audit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from devnet.launch import RunningDevnet, launch
+from tests.e2e.helpers import BindingTrainer, audit_energy, mine, write_key_file
+from validator import dispute_cli
+from validator.dispute import connect, read_window, check_window
+
+STAKE = 100 * 10**18
+PARAMS = {"challenge_period": 200, "voting_period": 8, "validator_quorum": 2}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
+    run = tmp_path_factory.mktemp("devnet")
+    n = launch("pyevm", port=0, run_dir=run, accounts=8, params=PARAMS)
+    try:
+        for v in n.accounts[4:7]:
+            n.chain.register_validator(v, STAKE)
+        yield n
+    finally:
+        n.stop()
+
+
+@pytest.fixture(scope="module")
+def deployments(net: RunningDevnet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from devnet.connect import write_deployments
+
+    path = tmp_path_factory.mktemp("deploy") / "deployments.json"
+    write_deployments(path, net.deployments)
+    return path
+
+
+@pytest.fixture(scope="module")
+def challenger_key(net: RunningDevnet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_key_file(tmp_path_factory.mktemp("keys") / "challenger.key", net.accounts[2])
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, Any, str]:
+    """Run cb-dispute in process; returns (exit code, parsed JSON stdout or text, stderr)."""
+    code = dispute_cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    try:
+        parsed: Any = json.loads(out)
+    except ValueError:
+        parsed = out
+    return code, parsed, err
+
+
+def vote_by_replay(net: RunningDevnet, dispute_id: int, validators: list[Any], *, wrong: set[int] = frozenset()) -> None:
+    """Each validator replays the disputed window (validator library) and votes the word it computed."""
+    chain = net.chain
+    info = chain.dispute(dispute_id)
+    w = read_window(chain, info.beast_id, info.index + 1)
+    r = check_window(chain, w, None)
+    for i, v in enumerate(validators):
+        word = r.computed_word if i not in wrong else bytes(32 - 1) + b"\x01"
+        chain.vote(v, dispute_id, word)
+
+
+def test_check_open_status_claim_on_a_tampered_window(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    chain: ChainBeasts = net.chain
+    since = chain.block_number()
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next()
+    trainer.commit_next()
+    trainer.commit_next(tamper="h128")
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json"]
+
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, *common)
+    assert code == 0 and out["verdict"] == "match" and out["startState"].startswith("rebuilt from genesis")
+    bond = int(out["bond"])
+    assert bond == 2 * int.from_bytes(trainer.words[1][20:28], "big")
+
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 3, *common)
+    assert code == 1 and out["verdict"] == "diverged" and out["mismatchedFields"] == ["h128"]
+
+    # An honest window: refused unless --force, nothing sent.
+    before = chain.balance_of(net.accounts[2])
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--yes", "--private-key-file", challenger_key, *common)
+    assert code == 1 and "replays to its committed word" in err
+    # No TTY and no --yes: refused.
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 3, "--private-key-file", challenger_key, *common)
+    assert code == 1 and "--yes" in err
+    assert chain.balance_of(net.accounts[2]) == before and chain.window_status(b, 2) == WindowStatus.COMMITTED
+
+    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 3, "--yes", "--private-key-file", challenger_key, *common)
+    assert code == 0, out
+    did = out["disputeId"]
+    escrow = int.from_bytes(trainer.words[2][20:28], "big")
+    assert chain.balance_of(net.accounts[2]) == before - 2 * escrow
+    assert chain.window_status(b, 2) == WindowStatus.DISPUTED
+
+    code, out, _ = cli(capsys, "status", did, *common)
+    assert code == 0 and out["outcome"] == "open" and out["agree"] == 0 and not out["resolvable"]
+    code, _, err = cli(capsys, "claim", did, "--private-key-file", challenger_key, *common)
+    assert code == 1 and "still open" in err
+
+    validators = net.accounts[4:7]
+    vote_by_replay(net, did, validators, wrong={2})
+    code, out, _ = cli(capsys, "status", did, *common)
+    assert out["against"] == 3 and out["resolvable"]  # the wrong word also votes against the trainer
+
+    code, out, _ = cli(capsys, "claim", did, "--private-key-file", challenger_key, *common)
+    assert code == 0 and out["resolvedNow"] == "diverged"
+    share = escrow // 2 // 3
+    assert int(out["amount"]) == 2 * escrow + escrow - 3 * share
+    assert chain.balance_of(net.accounts[2]) == before + escrow - 3 * share
+    assert chain.window_status(b, 2) == WindowStatus.SLASHED
+    for v in validators:
+        assert chain.credit_of(v) == share
+
+    code, _, err = cli(capsys, "claim", "--private-key-file", challenger_key, *common)
+    assert code == 1 and "nothing to claim" in err
+    a = audit_energy(chain, since)
+    assert a.minted_since == 0 and a.burned_since == 0
+
+
+def test_private_beast_commitments_checked_before_spending(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                                           capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from curriculum import encode_dataset, new_secret_file
+    from curriculum.importers import read_csv
+    from tests.e2e.helpers import EXAMPLE_CSV
+
+    chain = net.chain
+    dataset = tmp_path / "battles.cbd.zst"
+    dataset.write_bytes(encode_dataset(read_csv(EXAMPLE_CSV)))
+    secret_path, wrong_path = tmp_path / "owner.secret", tmp_path / "wrong.secret"
+    secret, wrong = new_secret_file(secret_path), new_secret_file(wrong_path)
+    trainer = BindingTrainer.hatch(chain, net.accounts[3], dataset=dataset.read_bytes(), secret=secret.reveal())
+    trainer.commit_next()
+    trainer.commit_next(tamper="energy")
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json"]
+    key = ["--private-key-file", challenger_key]
+    before = chain.balance_of(net.accounts[2])
+
+    code, _, err = cli(capsys, "check", "--beast", b, "--window", 1, *common)
+    assert code == 2 and "--dataset" in err
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", wrong_path,
+                       "--yes", *key, *common)
+    assert code == 1 and "secret commitment" in err, err
+    assert wrong.reveal().hex() not in err and secret.reveal().hex() not in err
+    other = tmp_path / "other.cbd.zst"
+    other.write_bytes(encode_dataset(read_csv(EXAMPLE_CSV)[:50]))
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", other, "--secret-file", secret_path,
+                       "--yes", *key, *common)
+    assert code == 1 and "C_dataset" in err
+    assert chain.balance_of(net.accounts[2]) == before
+
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path, *common)
+    assert code == 1 and out["mismatchedFields"] == ["energy_burn"]
+    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path,
+                       "--yes", *key, *common)
+    assert code == 0
+    did = out["disputeId"]
+    # The dataset and secret went on chain in the calldata, as validators need them.
+    data, s = chain.dispute_dataset(did)
+    assert data == dataset.read_bytes() and s == secret.reveal()
+
+    # Nobody votes: after the voting period the dispute resolves as NoQuorum and the bond comes back.
+    mine(net.url, PARAMS["voting_period"] + 1)
+    code, out, _ = cli(capsys, "claim", did, *key, *common)
+    assert code == 0 and out["resolvedNow"] == "no_quorum"
+    assert chain.balance_of(net.accounts[2]) == before
+    assert chain.dispute(did).outcome == Outcome.NO_QUORUM
+    assert chain.window_status(b, 1) == WindowStatus.FINALIZED
+    audit_energy(chain)
+
+
+def test_usage_errors(deployments: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], net: RunningDevnet) -> None:
+    loose = tmp_path / "loose.key"
+    loose.write_text("0x" + bytes(net.accounts[2].key).hex())
+    loose.chmod(0o644)
+    code, _, err = cli(capsys, "claim", "--private-key-file", loose, "--deployments", deployments)
+    assert code == 2 and "chmod 600" in err and bytes(net.accounts[2].key).hex() not in err
+    code, _, err = cli(capsys, "claim", "--deployments", deployments)
+    assert code == 2 and "--keystore" in err
+    code, _, err = cli(capsys, "status", 1, "--deployments", tmp_path / "missing.json")
+    assert code == 2
+    code, _, err = cli(capsys, "status", 999, "--deployments", deployments)
+    assert code == 3 and "DisputeNotFound" in err
+    code, _, err = cli(capsys, "check", "--beast", 1, "--window", 99, "--deployments", deployments)
+    assert code == 3 and "not committed" in err
+    with pytest.raises(SystemExit) as e:
+        dispute_cli.main(["check", "--beast", "0", "--window", "1"])
+    assert e.value.code == 2
+
+
+def test_keystore_with_password_file(deployments: Path, tmp_path: Path, net: RunningDevnet,
+                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from eth_account import Account
+
+    acct = net.accounts[7]
+    ks = tmp_path / "ks.json"
+    ks.write_text(json.dumps(Account.encrypt(acct.key, "hunter2", iterations=2)))
+    pw = tmp_path / "pw"
+    pw.write_text("hunter2\n")
+    pw.chmod(0o600)
+    code, _, err = cli(capsys, "claim", "--keystore", ks, "--password-file", pw, "--deployments", deployments)
+    assert code == 1 and acct.address in err and "nothing to claim" in err
+    monkeypatch.setenv("CB_DISPUTE_PASSWORD", "wrong")
+    code, _, err = cli(capsys, "claim", "--keystore", ks, "--deployments", deployments)
+    assert code == 2 and "wrong password" in err and "hunter2" not in err
