@@ -65,6 +65,8 @@ def parse_energy(text: str) -> int:
         value = Decimal(text)
     except InvalidOperation:
         raise ConfigError(f"--stake must be a number of ENERGY, got {text!r}") from None
+    if not value.is_finite():
+        raise ConfigError(f"--stake must be a finite number of ENERGY, got {text!r}")
     wei = value * (10**ENERGY_DECIMALS)
     if value <= 0 or wei != wei.to_integral_value():
         raise ConfigError(f"--stake must be a positive amount with at most {ENERGY_DECIMALS} decimals, got {text!r}")
