@@ -277,7 +277,9 @@ def test_excess_requests_are_resource_exhausted_and_none_is_lost(pub: Beast) -> 
             assert set(codes) <= {Code.OK, Code.RESOURCE_EXHAUSTED} and sum(codes.values()) == 12
             assert codes[Code.OK] >= 2 and codes[Code.RESOURCE_EXHAUSTED] >= 1, codes
             info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
-            assert info.replays_rejected_busy == codes[Code.RESOURCE_EXHAUSTED] and info.replays_ok == codes[Code.OK]
+            # the limiter refuses what the queue cannot hold; gRPC's maximum_concurrent_rpcs (running + queued + 8)
+            # refuses the rest before the handler runs
+            assert 1 <= info.replays_rejected_busy <= codes[Code.RESOURCE_EXHAUSTED] and info.replays_ok == codes[Code.OK]
             assert call(stub, to_proto(pub.request(3))).match  # still serving
     finally:
         srv.stop(0)
