@@ -198,7 +198,7 @@ def encode_np(b: BoardArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     en_atk = np.where(adj & (en[:, ST] != 0), _damage_np(MAX_POWER, me[:, DEF], en[:, CRIT]), 0)
     block = (5 * me[:, TD] < 4 * en_atk).astype(np.int64)
     # observation (observe.observe)
-    padded = np.full((n, _PW, _PW), _OOB, dtype=np.int64)
+    padded = np.full((n, _PW, _PW), _OOB, dtype=np.int8)
     padded[:, _PAD:-_PAD, _PAD:-_PAD] = b.tiles.reshape(n, BOARD_SIZE, BOARD_SIZE)
     x0, y0 = b.self_pos % BOARD_SIZE, b.self_pos // BOARD_SIZE
     ex, ey = b.enemy_pos % BOARD_SIZE, b.enemy_pos // BOARD_SIZE

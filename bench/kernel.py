@@ -1,0 +1,198 @@
+"""Kernel benchmark: integer SGD on numpy, torch and the batched path against a float32 baseline.
+
+    python bench/kernel.py [--json] [--threads N] [--repeats R]
+
+Every figure is the best of R timed repeats after one warm-up run (the machines we share
+are often busy; the best run is the closest to an idle machine, and the load average at
+start is reported beside it). Nothing here is asserted: this is a report, not a test.
+
+The baseline is the same 64-64-6 MLP (all four 16-unit slots on) trained in float32 on
+torch, one sample per step like the kernel: ``baseline_f32_autograd`` is the usual
+autograd + ``torch.optim.SGD`` step with the three heads' losses (cross-entropy, squared
+error, logistic); ``baseline_f32_manual`` is the same step written by hand without autograd
+(the op-for-op float twin of the integer step). Ratios are (baseline step time) / (step
+time), so > 1 means faster than the baseline; the batched figures count beast-steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from kernel.batched import run_windows_batched, train_windows_batched  # noqa: E402
+from kernel.fast_inputs import prepare_window_fast, prepare_windows_fast  # noqa: E402
+from kernel.net_numpy import NumpyBackend  # noqa: E402
+from kernel.net_torch import TorchBackend  # noqa: E402
+from kernel.params import KernelParams  # noqa: E402
+from kernel.sources import PublicSource  # noqa: E402
+from kernel.state import KernelState, genesis  # noqa: E402
+from kernel.train import finish_window, offline_epoch_seed, prepare_window, train_window, window_epoch  # noqa: E402
+
+STEPS = 128
+ALL_SLOTS = 0b1111  # 4 x 16 = 64 hidden units: the 64-64-6 network
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` calls, after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def baseline_autograd(xs: torch.Tensor, move: torch.Tensor, atk: torch.Tensor, blk: torch.Tensor) -> Callable[[], None]:
+    """128 float32 autograd SGD steps of a 64-64-6 MLP, one sample each."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 6))
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+    F = torch.nn.functional
+
+    def run() -> None:
+        for j in range(STEPS):
+            opt.zero_grad(set_to_none=True)
+            z = net(xs[j])
+            loss = (F.cross_entropy(z[:4].unsqueeze(0), move[j : j + 1]) + (z[4] - atk[j]) ** 2
+                    + F.binary_cross_entropy_with_logits(z[5], blk[j]))
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def baseline_manual(xs: torch.Tensor, move: torch.Tensor, atk: torch.Tensor, blk: torch.Tensor) -> Callable[[], None]:
+    """The same 128 steps, forward/backward/update written out in float32 without autograd."""
+    g = torch.Generator().manual_seed(0)
+    w1, b1 = torch.randn(64, 64, generator=g) * 0.1, torch.zeros(64)
+    w2, b2 = torch.randn(6, 64, generator=g) * 0.1, torch.zeros(6)
+    lr = 1e-3
+    onehot = torch.nn.functional.one_hot(move, 4).float()
+
+    def run() -> None:
+        for j in range(STEPS):
+            x = xs[j]
+            a1 = torch.addmv(b1, w1, x)
+            h = a1.clamp(min=0)
+            z = torch.addmv(b2, w2, h)
+            gz = torch.cat([torch.softmax(z[:4], 0) - onehot[j], 2 * (z[4:5] - atk[j]), torch.sigmoid(z[5:6]) - blk[j]])
+            gh = torch.mv(w2.t(), gz) * (a1 > 0)
+            w2.addr_(gz, h, alpha=-lr)
+            b2.add_(gz, alpha=-lr)
+            w1.addr_(gh, x, alpha=-lr)
+            b1.add_(gh, alpha=-lr)
+
+    return run
+
+
+def beast(i: int, params: KernelParams = KernelParams()) -> KernelState:
+    """Beast i's genesis with all four slots on (the full 64-64-6 network trains)."""
+    return replace(genesis(i.to_bytes(32, "big"), params), active_mask=ALL_SLOTS)
+
+
+def measure(repeats: int) -> dict[str, object]:
+    src = PublicSource()
+    st = beast(1)
+    es = offline_epoch_seed(st.seed_core, 0)
+    inp, _ = prepare_window(st, src, es, ALL_SLOTS, 6)
+    w = (st.w1, st.b1, st.w2, st.b2)
+    r: dict[str, object] = {}
+
+    # float32 baselines, on the window's own samples
+    xs = torch.from_numpy(inp.xs).float() / 256
+    move = torch.from_numpy(inp.move).clamp(min=0)
+    atk = torch.from_numpy(inp.attack).float()
+    blk = torch.from_numpy(inp.block).float()
+    base_us = best_of(baseline_autograd(xs, move, atk, blk), repeats) / STEPS * 1e6
+    r["baseline_f32_autograd_step_us"] = base_us
+    r["baseline_f32_manual_step_us"] = best_of(baseline_manual(xs, move, atk, blk), repeats) / STEPS * 1e6
+
+    # single-beast integer SGD (inputs prepared beforehand)
+    for name, be in (("numpy", NumpyBackend()), ("torch", TorchBackend(device="cpu")),
+                     ("torch_tensor_heads", TorchBackend(device="cpu", heads="tensor"))):
+        us = best_of(lambda be=be: be.run_window(w, inp), repeats) / STEPS * 1e6
+        r[f"{name}_step_us"] = us
+        r[f"{name}_steps_per_s"] = 1e6 / us
+
+    # batched integer SGD: beast-steps/s, inputs prepared beforehand (SGD only) and end to end
+    for n in (1, 64, 1024):
+        states = [beast(i) for i in range(n)]
+        prep = prepare_windows_fast(states, [src] * n, [es] * n, [ALL_SLOTS] * n, [6] * n)
+        ws = [(s.w1, s.b1, s.w2, s.b2) for s in states]
+        inps = [p[0] for p in prep]
+        reps = repeats if n < 1024 else max(1, repeats // 2)
+        sec = best_of(lambda: run_windows_batched(ws, inps, device="cpu"), reps)
+        r[f"batched_{n}_beast_steps_per_s"] = n * STEPS / sec
+        sec = best_of(lambda: train_windows_batched(states, src, active_masks=[ALL_SLOTS] * n, device="cpu",
+                                                    inputs="fast"), reps)
+        r[f"batched_{n}_e2e_beast_steps_per_s"] = n * STEPS / sec
+
+    # replaying one 128-step window end to end (sampling, labels, SGD, state hash, payload)
+    def replay(be: object, fast: bool) -> Callable[[], object]:
+        prep_fn = prepare_window_fast if fast else prepare_window
+
+        def run() -> object:
+            seed = offline_epoch_seed(st.seed_core, window_epoch(st))
+            i, spurt = prep_fn(st, src, seed, ALL_SLOTS, 6)
+            out = be.run_window(w, i)  # type: ignore[attr-defined]
+            return finish_window(st, out, seed, ALL_SLOTS, 6, spurt)
+
+        return run
+
+    for name, be in (("numpy", NumpyBackend()), ("torch", TorchBackend(device="cpu"))):
+        r[f"replay_window_{name}_ms"] = best_of(lambda be=be: train_window(st, src, active_mask=ALL_SLOTS,
+                                                                           backend=be), repeats) * 1e3
+        r[f"replay_window_{name}_fast_inputs_ms"] = best_of(replay(be, True), repeats) * 1e3
+    r["prepare_window_ms"] = best_of(lambda: prepare_window(st, src, es, ALL_SLOTS, 6), repeats) * 1e3
+    r["prepare_window_fast_ms"] = best_of(lambda: prepare_window_fast(st, src, es, ALL_SLOTS, 6), repeats) * 1e3
+
+    # ratios to the autograd baseline (per beast-step)
+    for key in list(r):
+        if key.endswith("_steps_per_s"):
+            r[key.replace("_steps_per_s", "_vs_baseline")] = r[key] * base_us / 1e6  # type: ignore[operator]
+    r["torch_step_over_baseline_time"] = r["torch_step_us"] / base_us  # type: ignore[operator]
+    return r
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    figures = measure(args.repeats)
+    out = {
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": "cpu",
+                    "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+                    "loadavg_1m_at_start": round(load, 2)},
+        "figures": {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
+        "bench_seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"machine: {out['machine']}")
+    for k, v in out["figures"].items():
+        print(f"  {k:45s} {v:>14,.3f}" if isinstance(v, float) else f"  {k:45s} {v}")
+    print(f"bench took {out['bench_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
