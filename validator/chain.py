@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from kernel.errors import KernelError
@@ -51,12 +52,21 @@ def connect(deployments: str | os.PathLike[str], rpc_url: str | None = None) -> 
 
 
 class LedgerChainReader:
-    """Reads hatch data, committed words, epoch seeds and season constants through the bindings."""
+    """Reads hatch data, committed words, epoch seeds and season constants through the bindings.
 
-    def __init__(self, chain: Any) -> None:  # devnet.bindings.ChainBeasts
+    Values the contracts write once and never change — hatch data, a committed word, an epoch
+    seed once snapshotted — are cached (LRU, ``cache_size`` entries); misses (unknown beast,
+    uncommitted window) are never cached. Season constants are read once per reader, as the
+    node does. A chain reorganisation deeper than a commit would outdate the cache: run the
+    validator against a node that serves only confirmed blocks on networks that reorganise.
+    """
+
+    def __init__(self, chain: Any, *, cache_size: int = 4096) -> None:  # devnet.bindings.ChainBeasts
         self.chain = chain
         self._params: KernelParams | None = None
         self._lock = threading.Lock()  # web3 providers are not guaranteed thread-safe
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_size = cache_size
 
     def _read(self, what: str, fn: Any, *args: Any) -> Any:
         from devnet.errors import LedgerError
@@ -66,6 +76,18 @@ class LedgerChainReader:
                 return fn(*args)
         except LedgerError as exc:
             raise map_chain_error(what, exc) from None
+
+    def _cached(self, key: tuple[Any, ...], what: str, fn: Any, *args: Any) -> Any:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = self._read(what, fn, *args)
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return value
 
     def season_params(self) -> KernelParams:
         """KernelParams of the season constants in force (spec-v1 shape), read once."""
@@ -88,7 +110,7 @@ class LedgerChainReader:
         """Hatch data of ``beast_id`` with the season constants; NotFoundError when unknown."""
         if beast_id < 1:
             raise NotFoundError(f"beast {beast_id} does not exist (ids start at 1)")
-        hd = self._read(f"Beast.hatchData({beast_id})", self.chain.hatch_data, beast_id)
+        hd = self._cached(("hatch", beast_id), f"Beast.hatchData({beast_id})", self.chain.hatch_data, beast_id)
         return BeastCommitments(hd.seed_core, hd.dataset_commitment or ZERO32, hd.secret_commitment or ZERO32,
                                 self.season_params())
 
@@ -97,7 +119,8 @@ class LedgerChainReader:
         if window < 1:
             raise NotFoundError(f"window {window} is never committed (window 0 is genesis)")
         try:
-            return self._read(f"CheckpointLedger.word({beast_id}, {window - 1})", self.chain.word, beast_id, window - 1)
+            return self._cached(("word", beast_id, window), f"CheckpointLedger.word({beast_id}, {window - 1})",
+                                self.chain.word, beast_id, window - 1)
         except NotFoundError as exc:
             raise NotFoundError(f"window {window} of beast {beast_id} is not committed on chain ({exc})") from None
 
@@ -106,7 +129,8 @@ class LedgerChainReader:
         word = self.committed_word(beast_id, window)
         prev = None if window == 1 else self.committed_word(beast_id, window - 1)[:16]
         epoch = ((window - 1) * WINDOW_STEPS & 0xFFFFFFFF) // self.season_params().epoch_steps
-        seed = self._read(f"CheckpointLedger.epochSeed({beast_id}, {epoch})", self.chain.epoch_seed, beast_id, epoch)
+        seed = self._cached(("seed", beast_id, epoch), f"CheckpointLedger.epochSeed({beast_id}, {epoch})",
+                            self.chain.epoch_seed, beast_id, epoch)
         return WindowClaim(prev, word, seed)
 
 

@@ -138,7 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
     server, port = create_server(
         args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
-        replay_deadline_s=args.deadline, chain=chain,
+        replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs,
     )
     host = args.address.rsplit(":", 1)[0]
     print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend,
@@ -184,7 +184,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         ReplayRequest(beast=beast, window=args.window, start_state=state, prev_h128=claim.prev_h128,
                       committed_word=claim.committed_word, epoch_seed=claim.epoch_seed, dataset=dataset,
                       owner_secret=secret, trainer_digests=digests),
-        backend=args.backend,
+        backend=args.backend, inputs=args.inputs,
     )
     if args.json:
         print(json.dumps({"beast": args.beast, **report.to_json()}))
@@ -278,7 +278,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except InvalidInputError as exc:
             raise ConfigError(str(exc)) from None
     watcher = Watcher(chain, account, args.record, node_address=args.node, node_map=_node_map(args.node_map),
-                      backend=args.backend, unavailable_margin=args.unavailable_margin, log=json_logger(sys.stdout))
+                      backend=args.backend, inputs=args.inputs, unavailable_margin=args.unavailable_margin,
+                      log=json_logger(sys.stdout))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -309,6 +310,8 @@ def _signer_flags(p: argparse.ArgumentParser) -> None:
 
 def _backend_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
+    p.add_argument("--inputs", choices=("spec", "fast"), default="spec",
+                   help="board drawing/encoding: spec = scalar reference (default), fast = the kernel's vectorized drop-in")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 This is the validator's library core; the gRPC service, the CLI and watch mode all call
 :func:`replay`. It never re-implements consensus arithmetic: it checks the inputs a
-window depends on, then hands them to ``kernel.train.replay_window``.
+window depends on, then hands them to the kernel (``kernel.train``).
 
 Windows are numbered as the node and the ledger number them: checkpoint ``N`` is the state
 after ``N`` windows (``0`` is genesis, never committed) and the ledger's ``k``-th commit of a
@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from kernel.context import SampleSource
-from kernel.errors import KernelError, PayloadError, ReplayError, StateBlobError
+from kernel.errors import KernelError, PayloadError, StateBlobError
 from kernel.hashing import keccak256
 from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import WINDOW_STEPS, Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO16, ZERO32, KernelState, decode_state_blob, genesis
-from kernel.train import Backend, WindowResult, get_backend, offline_epoch_seed, replay_window, train_window
+from kernel.train import Backend, WindowResult, check_window_settings, finish_window, get_backend, offline_epoch_seed, train_window
 from validator.errors import (
     CommitmentMismatchError,
     InputTooLargeError,
@@ -62,6 +62,8 @@ BACKENDS: Final = ("numpy", "torch")
 PAYLOAD_FIELDS: Final = ("h128", "global_step", "energy_burn", "active_mask", "lr_shift", "flags")
 
 Verdict = Literal["match", "diverged", "computed"]
+Inputs = Literal["spec", "fast"]
+INPUTS: Final = ("spec", "fast")
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +356,33 @@ def mismatched_fields(computed: Payload, committed: Payload) -> tuple[str, ...]:
 # Replay
 
 
-def replay(req: ReplayRequest, *, backend: str | Backend = "numpy") -> ReplayReport:
+def train(
+    start: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int, backend: Backend,
+    *, want_digests: bool = False, inputs: Inputs = "spec",
+) -> WindowResult:
+    """One window from ``start`` with the given settings, composed only of kernel functions.
+
+    ``inputs="spec"`` draws and encodes the boards with the scalar reference
+    (``kernel.train.train_window``); ``"fast"`` with the kernel's vectorized drop-in
+    (``kernel.fast_inputs.prepare_window_fast``, checked equal to the reference by the kernel's
+    tests), then the same backend step and ``kernel.train.finish_window``.
+    """
+    if inputs == "spec":
+        return train_window(start, source, epoch_seed=epoch_seed, active_mask=active_mask, lr_shift=lr_shift,
+                            backend=backend, want_digests=want_digests)
+    if inputs != "fast":
+        raise InvalidInputError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
+    from kernel.fast_inputs import prepare_window_fast
+
+    inp, spurt = prepare_window_fast(start, source, epoch_seed, active_mask, lr_shift)
+    outcome = backend.run_window((start.w1, start.b1, start.w2, start.b2), inp, want_digests)
+    return finish_window(start, outcome, epoch_seed, active_mask, lr_shift, spurt)
+
+
+def replay(req: ReplayRequest, *, backend: str | Backend = "numpy", inputs: Inputs = "spec") -> ReplayReport:
     """Check the inputs of ``req`` and replay its window; see the module docstring.
+
+    ``inputs`` picks how the window's boards are drawn and encoded (see :func:`train`).
 
     Raises a ValidatorError subclass when the inputs are refused. A committed word that is
     malformed, or whose mask/lr_shift is not a legal continuation of the start state, is a
@@ -382,20 +409,17 @@ def replay(req: ReplayRequest, *, backend: str | Backend = "numpy") -> ReplayRep
             committed = Payload.unpack(bytes(req.committed_word))
         except PayloadError as exc:
             reason = f"the committed word is malformed: {exc}"
+    mask, shift = start.active_mask, start.lr_shift
+    if committed is not None:
+        try:
+            check_window_settings(start, committed.active_mask, committed.lr_shift)
+            mask, shift = committed.active_mask, committed.lr_shift
+        except KernelError as exc:
+            reason = f"the committed window is not a legal continuation: {exc}"
 
     t0 = time.perf_counter()
-    result: WindowResult
     try:
-        if committed is not None:
-            try:
-                result = replay_window(start, source, committed, epoch_seed=epoch_seed, backend=be, want_digests=want_digests)
-            except ReplayError as exc:
-                reason = str(exc)
-                result = train_window(start, source, epoch_seed=epoch_seed, backend=be, want_digests=want_digests)
-        else:
-            result = train_window(start, source, epoch_seed=epoch_seed, backend=be, want_digests=want_digests)
-    except ValidatorError:
-        raise
+        result = train(start, source, epoch_seed, mask, shift, be, want_digests=want_digests, inputs=inputs)
     except KernelError as exc:
         raise InvalidInputError(f"the kernel refused the window: {exc}") from None
     elapsed = time.perf_counter() - t0
@@ -428,6 +452,7 @@ def replay(req: ReplayRequest, *, backend: str | Backend = "numpy") -> ReplayRep
 
 __all__ = [
     "BACKENDS",
+    "INPUTS",
     "DIGEST_BYTES",
     "MAX_DATASET_BYTES",
     "MAX_STATE_BLOB_BYTES",
@@ -447,4 +472,5 @@ __all__ = [
     "mismatched_fields",
     "replay",
     "sample_source",
+    "train",
 ]

@@ -47,6 +47,7 @@ from validator.errors import (
 from validator.node_client import NodeClient, check_node_address
 from validator.replay import (
     BACKENDS,
+    INPUTS,
     MAX_DATASET_BYTES,
     MAX_STATE_BLOB_BYTES,
     BeastCommitments,
@@ -167,10 +168,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         replay_deadline_s: float = DEFAULT_REPLAY_DEADLINE_S,
         chain: ChainReader | None = None,
         node_client: NodeClient | None = None,
+        inputs: str = "spec",
     ) -> None:
         if backend not in BACKENDS:
-            raise InvalidInputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if inputs not in INPUTS:
+            raise ConfigError(f"unknown inputs {inputs!r}; choose one of {', '.join(INPUTS)}")
         self.backend = backend
+        self.inputs = inputs
         self.limiter = ReplayLimiter(max_concurrent or default_concurrency(), max_queued)
         self.replay_deadline_s = replay_deadline_s
         self.chain = chain
@@ -260,7 +265,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         started = time.monotonic()
         self.limiter.acquire(timeout_s)
         try:
-            future = self._executor.submit(replay, req, backend=self.backend)
+            future = self._executor.submit(replay, req, backend=self.backend, inputs=self.inputs)  # type: ignore[arg-type]
         except BaseException:
             self.limiter.release()
             raise
@@ -314,6 +319,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             replays_rejected_busy=lim.rejected,
             replays_running=lim.running,
             replays_running_peak=lim.peak,
+            inputs=self.inputs,
         )
 
     def close(self) -> None:
@@ -376,6 +382,7 @@ def create_server(
     chain: ChainReader | None = None,
     node_client: NodeClient | None = None,
     warm_up: bool = True,
+    inputs: str = "spec",
 ) -> tuple[ValidatorServer, int]:
     """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
 
@@ -384,7 +391,7 @@ def create_server(
     """
     servicer = ValidatorServicer(
         backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
-        chain=chain, node_client=node_client,
+        chain=chain, node_client=node_client, inputs=inputs,
     )
     if warm_up:
         servicer._executor.submit(backend_for, backend).result()

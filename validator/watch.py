@@ -139,6 +139,7 @@ class Watcher:
         node_address: str | None = None,
         node_map: dict[int, str] | None = None,
         backend: str = "numpy",
+        inputs: str = "spec",
         unavailable_margin: int = DEFAULT_UNAVAILABLE_MARGIN,
         log: Callable[[dict[str, Any]], None] | None = None,
         node_client: NodeClient | None = None,
@@ -149,6 +150,7 @@ class Watcher:
         self.node_address = node_address
         self.node_map = dict(node_map or {})
         self.backend = backend
+        self.inputs = inputs
         self.margin = unavailable_margin
         self.log = log or (lambda entry: None)
         self.nodes = node_client or NodeClient()
@@ -191,7 +193,7 @@ class Watcher:
             ReplayRequest(beast=beast, window=window, start_state=start_state, prev_h128=claim.prev_h128,
                           committed_word=dispute.word, epoch_seed=claim.epoch_seed, dataset=dataset,
                           owner_secret=secret, trainer_digests=digests),
-            backend=self.backend,
+            backend=self.backend, inputs=self.inputs,  # type: ignore[arg-type]
         )
         return report.computed.pack(), {
             "verdict": report.verdict, "firstDivergentStep": report.first_divergent_step,

@@ -24,6 +24,7 @@ from validator.errors import (
 from validator.replay import MAX_DATASET_BYTES, BeastCommitments, ReplayRequest, replay
 
 BACKENDS = ["numpy", "torch"]
+INPUTS = ["spec", "fast"]
 
 
 def tampered(word: bytes, **fields: object) -> bytes:
@@ -33,10 +34,11 @@ def tampered(word: bytes, **fields: object) -> bytes:
 # -- honest windows ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("inputs", INPUTS)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("k", [1, 2, 3])
-def test_honest_public_windows_match(pub: Beast, backend: str, k: int) -> None:
-    report = replay(pub.request(k, trainer_digests=pub.windows[k - 1].digests), backend=backend)
+def test_honest_public_windows_match(pub: Beast, backend: str, k: int, inputs: str) -> None:
+    report = replay(pub.request(k, trainer_digests=pub.windows[k - 1].digests), backend=backend, inputs=inputs)  # type: ignore[arg-type]
     assert report.verdict == "match" and report.match is True
     assert report.computed == pub.windows[k - 1].payload
     assert report.first_divergent_step is None and report.mismatched_fields == ()
@@ -44,10 +46,11 @@ def test_honest_public_windows_match(pub: Beast, backend: str, k: int) -> None:
     assert report.backend == backend
 
 
+@pytest.mark.parametrize("inputs", INPUTS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_honest_private_windows_match(priv: Beast, backend: str) -> None:
+def test_honest_private_windows_match(priv: Beast, backend: str, inputs: str) -> None:
     for k in (1, 2):
-        report = replay(priv.request(k), backend=backend)
+        report = replay(priv.request(k), backend=backend, inputs=inputs)  # type: ignore[arg-type]
         assert report.match is True, report.to_json()
         assert report.computed.flags & 4  # FLAG_PRIVATE
 
@@ -102,9 +105,10 @@ def test_claimed_growth_spurt_that_did_not_happen_diverges(pub: Beast, backend: 
     assert "h128" in report.mismatched_fields and "energy_burn" in report.mismatched_fields
 
 
-def test_illegal_mask_is_a_divergence_with_a_reason(pub: Beast) -> None:
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_illegal_mask_is_a_divergence_with_a_reason(pub: Beast, inputs: str) -> None:
     w = pub.windows[1]
-    report = replay(pub.request(2, committed_word=tampered(w.word, active_mask=0b0001)))  # slot switched off
+    report = replay(pub.request(2, committed_word=tampered(w.word, active_mask=0b0001)), inputs=inputs)  # type: ignore[arg-type]
     assert report.match is False and "not a legal continuation" in report.reason
     assert report.computed == w.payload  # the start state's own settings
 
@@ -121,12 +125,14 @@ def test_trained_with_another_secret_diverges() -> None:
     assert report.first_divergent_step is not None and report.first_divergent_step <= 3
 
 
+@pytest.mark.parametrize("inputs", INPUTS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_first_divergent_step_from_digests(pub: Beast, backend: str) -> None:
+def test_first_divergent_step_from_digests(pub: Beast, backend: str, inputs: str) -> None:
     w = pub.windows[1]
     cheated = train_window(w.start, SwitchingSource(57), want_digests=True)
     assert cheated.digests[:57] == w.digests[:57]
-    report = replay(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests), backend=backend)
+    report = replay(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests),
+                    backend=backend, inputs=inputs)  # type: ignore[arg-type]
     assert report.match is False
     assert report.first_divergent_step == 57
 
@@ -257,6 +263,8 @@ def test_bad_beast_commitments_and_backend(pub: Beast) -> None:
         BeastCommitments(b"\x00" * 31)
     with pytest.raises(InvalidInputError, match="backend"):
         replay(pub.request(1), backend="cuda-magic")
+    with pytest.raises(InvalidInputError, match="inputs"):
+        replay(pub.request(1), inputs="turbo")  # type: ignore[arg-type]
 
 
 def test_every_refusal_is_a_validator_error(pub: Beast) -> None:

@@ -100,13 +100,14 @@ def test_compute_only(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
     assert Payload.unpack(resp.computed_word) == pub.windows[1].payload
 
 
-def test_torch_backend_server(pub: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "torch", max_concurrent=1)
+def test_torch_backend_fast_inputs_server(pub: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "torch", max_concurrent=1, inputs="fast")
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = pbg.ValidatorServiceStub(ch)
             resp = call(stub, to_proto(pub.request(2, trainer_digests=pub.windows[1].digests)))
             assert resp.match and resp.backend == "torch"
+            assert pbg.ValidatorServiceStub(ch).GetValidatorInfo(pb.GetValidatorInfoRequest()).inputs == "fast"
     finally:
         srv.stop(0)
 
