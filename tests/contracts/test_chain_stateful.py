@@ -1,0 +1,414 @@
+"""Hypothesis state machine against py-evm: random hatch, authorize, commit, dispute, vote,
+finalize, withdraw, claim — with the protocol's invariants checked after every step.
+
+Invariants (docs/PROTOCOL.md §7):
+* ledger ENERGY == escrow of Committed + Disputed windows; game ENERGY == open bonds + stakes + credits;
+* windows never skip or repeat (the chain's count and words match the model);
+* only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
+* every dispute resolves once its deadline has passed, and at the end every token held by the
+  contracts can be taken out (no funds stuck).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from eth_utils import keccak
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import devnet
+from devnet.bindings import Outcome, WindowStatus
+
+from chain_helpers import make_word
+
+STAKE = 100 * 10**18
+ACTORS = range(1, 10)
+_NET: devnet.EmbeddedDevnet | None = None
+
+
+def _net() -> devnet.EmbeddedDevnet:
+    global _NET
+    if _NET is None:
+        _NET = devnet.start(accounts=10)
+    return _NET
+
+
+@dataclass
+class BeastM:
+    owner: int
+    trainer: int | None
+    dataset: bytes
+    secret: bytes
+    count: int = 0
+
+
+@dataclass
+class WindowM:
+    burn: int
+    block: int
+    status: WindowStatus = WindowStatus.COMMITTED
+
+
+@dataclass
+class DisputeM:
+    beast: int
+    k: int
+    bond: int
+    deadline: int
+    word: bytes
+    challenger: int
+    votes: dict[int, bool] = field(default_factory=dict)
+    outcome: Outcome = Outcome.OPEN
+
+
+@dataclass
+class ValidatorM:
+    stake: int
+    withdrawable_at: int = 0
+    open_votes: int = 0
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _net()
+        self.snap = self.net.tester.take_snapshot()
+        self.cb = self.net.chain
+        self.cb.sender._nonces.clear()
+        self.acc = self.net.accounts
+        self.beasts: dict[int, BeastM] = {}
+        self.windows: dict[tuple[int, int], WindowM] = {}
+        self.disputes: dict[int, DisputeM] = {}
+        self.validators: dict[int, ValidatorM] = {}
+        self.credits: dict[int, int] = {}
+        self.dirty_beasts: set[int] = set()
+        self.dirty_windows: set[tuple[int, int]] = set()
+        self.dirty_accounts: set[int] = set()
+        self.challenge = self.cb.param(5)
+        self.voting = self.cb.param(8)
+
+    def teardown(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self.net.tester.revert_to_snapshot(self.snap)
+            self.cb.sender._nonces.clear()
+
+    # -------------------------------------------------------------- helpers
+
+    def _next_block(self) -> int:
+        return self.cb.block_number() + 1
+
+    def _expect(self, name: str | None, fn, *args):  # type: ignore[no-untyped-def]
+        if name is None:
+            return fn(*args)
+        with pytest.raises(devnet.ContractError) as info:
+            fn(*args)
+        assert info.value.name == name, f"expected {name}, got {info.value}"
+        return None
+
+    def _may_commit(self, bid: int, who: int) -> bool:
+        b = self.beasts[bid]
+        return who == b.owner or who == b.trainer
+
+    # -------------------------------------------------------------- rules
+
+    @rule(owner=st.sampled_from(ACTORS), private=st.booleans())
+    def hatch(self, owner: int, private: bool) -> None:
+        dataset = keccak(bytes([owner])) * 8 if private else b""
+        secret = keccak(b"s" + bytes([owner])) if private else b"\x00" * 32
+        if private:
+            bid = self.cb.hatch(self.acc[owner], keccak(dataset), keccak(secret))
+        else:
+            bid = self.cb.hatch(self.acc[owner])
+        assert bid == len(self.beasts) + 1
+        self.beasts[bid] = BeastM(owner, None, dataset, secret)
+        self.dirty_beasts.add(bid)
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), trainer=st.sampled_from(ACTORS), sender=st.sampled_from(ACTORS))
+    def authorize(self, data: st.DataObject, trainer: int, sender: int) -> None:
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        err = None if sender == b.owner else "BeastNotOwner"
+        self._expect(err, self.cb.authorize_trainer, self.acc[sender], bid, self.acc[trainer].address)
+        if err is None:
+            b.trainer = trainer
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS))
+    def revoke(self, data: st.DataObject, sender: int) -> None:
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        err = "BeastNotOwner" if sender != b.owner else ("BeastNoTrainer" if b.trainer is None else None)
+        self._expect(err, self.cb.revoke_trainer, self.acc[sender], bid)
+        if err is None:
+            b.trainer = None
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS), burn=st.integers(0, 10**18), skew=st.sampled_from([0, 0, 0, 1, -1]))
+    def commit(self, data: st.DataObject, sender: int, burn: int, skew: int) -> None:
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        k = b.count + skew
+        if k < 0:
+            return
+        if skew != 0:
+            err = "LedgerStepOutOfOrder"
+        elif not self._may_commit(bid, sender):
+            err = "LedgerNotAuthorized"
+        else:
+            err = None
+        r = self._expect(err, self.cb.commit, self.acc[sender], bid, make_word(k, burn, tag=bid))
+        if err is None:
+            self.windows[(bid, k)] = WindowM(burn, r.block_number)
+            b.count += 1
+            self.dirty_windows.add((bid, k))
+        self.dirty_beasts.add(bid)
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS))
+    def commit_many(self, data: st.DataObject, sender: int) -> None:
+        mine = sorted(i for i, b in self.beasts.items() if self._may_commit(i, sender))
+        if not mine:
+            return
+        ids = data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=4))
+        counts = {i: self.beasts[i].count for i in ids}
+        words, ks = [], []
+        for i in ids:
+            ks.append(counts[i])
+            words.append(make_word(counts[i], 10**15 * (1 + counts[i]), tag=i))
+            counts[i] += 1
+        r = self.cb.commit_many(self.acc[sender], ids, words)
+        for i, k in zip(ids, ks):
+            self.windows[(i, k)] = WindowM(10**15 * (1 + k), r.block_number)
+            self.beasts[i].count = k + 1
+            self.dirty_windows.add((i, k))
+            self.dirty_beasts.add(i)
+
+    @rule(n=st.integers(1, 25))
+    def mine(self, n: int) -> None:
+        self.net.mine(n)
+
+    @precondition(lambda self: self.windows)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS))
+    def finalize(self, data: st.DataObject, sender: int) -> None:
+        (bid, k) = data.draw(st.sampled_from(sorted(self.windows)))
+        w = self.windows[(bid, k)]
+        if w.status != WindowStatus.COMMITTED:
+            err = "LedgerWindowNotOpen"
+        elif self._next_block() <= w.block + self.challenge:
+            err = "LedgerChallengePeriodActive"
+        else:
+            err = None
+        self._expect(err, self.cb.finalize, self.acc[sender], bid, k)
+        if err is None:
+            w.status = WindowStatus.FINALIZED
+        self.dirty_windows.add((bid, k))
+
+    @rule(who=st.sampled_from(ACTORS))
+    def register(self, who: int) -> None:
+        err = "DisputeValidatorExists" if who in self.validators else None
+        self._expect(err, self.cb.register_validator, self.acc[who], STAKE)
+        if err is None:
+            self.validators[who] = ValidatorM(STAKE)
+
+    @rule(who=st.sampled_from(ACTORS))
+    def request_withdrawal(self, who: int) -> None:
+        v = self.validators.get(who)
+        err = "DisputeNotValidator" if v is None else ("DisputeWithdrawalAlreadyRequested" if v.withdrawable_at else None)
+        r = self._expect(err, self.cb.request_withdrawal, self.acc[who])
+        if err is None:
+            v.withdrawable_at = r.block_number + self.cb.param(10)  # type: ignore[union-attr]
+
+    @rule(who=st.sampled_from(ACTORS))
+    def withdraw(self, who: int) -> None:
+        v = self.validators.get(who)
+        if v is None:
+            err = "DisputeNotValidator"
+        elif not v.withdrawable_at:
+            err = "DisputeWithdrawalNotRequested"
+        elif self._next_block() < v.withdrawable_at:
+            err = "DisputeWithdrawalTooEarly"
+        elif v.open_votes:
+            err = "DisputeValidatorLocked"
+        else:
+            err = None
+        self._expect(err, self.cb.withdraw, self.acc[who])
+        if err is None:
+            del self.validators[who]
+
+    @precondition(lambda self: self.windows)
+    @rule(data=st.data(), who=st.sampled_from(ACTORS), honest_inputs=st.booleans())
+    def open_dispute(self, data: st.DataObject, who: int, honest_inputs: bool) -> None:
+        (bid, k) = data.draw(st.sampled_from(sorted(self.windows)))
+        b, w = self.beasts[bid], self.windows[(bid, k)]
+        dataset, secret = (b.dataset, b.secret) if honest_inputs else (b.dataset + b"x", b.secret)
+        if not b.dataset and not honest_inputs:
+            err = "DisputeUnexpectedCurriculum"
+        elif not honest_inputs:
+            err = "DisputeDatasetMismatch"
+        elif w.status != WindowStatus.COMMITTED:
+            err = "LedgerWindowNotOpen"
+        elif self._next_block() > w.block + self.challenge:
+            err = "LedgerChallengePeriodOver"
+        else:
+            err = None
+        r = self._expect(err, self.cb.open_dispute_tx, self.acc[who], bid, k, dataset, secret)
+        if err is None:
+            did = r.event("DisputeOpened").args["disputeId"]
+            event("dispute opened")
+            self.disputes[did] = DisputeM(bid, k, 2 * w.burn, r.block_number + self.voting, make_word(k, w.burn, tag=bid), who)
+            w.status = WindowStatus.DISPUTED
+            self.dirty_windows.add((bid, k))
+
+    @precondition(lambda self: self.disputes)
+    @rule(data=st.data(), who=st.sampled_from(ACTORS), agree=st.booleans())
+    def vote(self, data: st.DataObject, who: int, agree: bool) -> None:
+        did = data.draw(st.sampled_from(sorted(self.disputes)))
+        d = self.disputes[did]
+        v = self.validators.get(who)
+        if d.outcome != Outcome.OPEN:
+            err = "DisputeAlreadyResolved"
+        elif self._next_block() > d.deadline:
+            err = "DisputeVotingClosed"
+        elif v is None or v.withdrawable_at:
+            err = "DisputeNotValidator"
+        elif who in d.votes:
+            err = "DisputeAlreadyVoted"
+        else:
+            err = None
+        self._expect(err, self.cb.vote, self.acc[who], did, d.word if agree else b"\x00" * 32)
+        if err is None:
+            d.votes[who] = agree
+            v.open_votes += 1  # type: ignore[union-attr]
+
+    def _expected_outcome(self, d: DisputeM, block: int) -> Outcome | None:
+        agree = sum(d.votes.values())
+        against = len(d.votes) - agree
+        if agree >= 1 and agree > against:
+            return Outcome.UPHELD
+        if against >= 1 and against > agree:
+            return Outcome.DIVERGED
+        return Outcome.NO_QUORUM if block > d.deadline else None
+
+    def _resolve(self, did: int, who: int) -> None:
+        d = self.disputes[did]
+        expected = self._expected_outcome(d, self._next_block()) if d.outcome == Outcome.OPEN else None
+        if d.outcome != Outcome.OPEN:
+            self._expect("DisputeAlreadyResolved", self.cb.resolve, self.acc[who], did)
+            return
+        if expected is None:
+            self._expect("DisputeNotResolvable", self.cb.resolve, self.acc[who], did)
+            return
+        assert self.cb.resolve(self.acc[who], did) == expected
+        event(f"dispute resolved {expected.name}")
+        d.outcome = expected
+        w = self.windows[(d.beast, d.k)]
+        w.status = WindowStatus.SLASHED if expected == Outcome.DIVERGED else WindowStatus.FINALIZED
+        self.dirty_windows.add((d.beast, d.k))
+        for voter in d.votes:
+            self.validators[voter].open_votes -= 1
+        self._credit_payouts(d, w.burn)
+
+    def _credit_payouts(self, d: DisputeM, escrow: int) -> None:
+        """The payout table of docs/PROTOCOL.md §6, written independently of the contract."""
+        agree = [v for v, a in d.votes.items() if a]
+        against = [v for v, a in d.votes.items() if not a]
+        pay: dict[int, int] = {}
+        if d.outcome == Outcome.DIVERGED:
+            share = escrow // 2 // len(against)
+            for v in against:
+                pay[v] = pay.get(v, 0) + share
+            pay[d.challenger] = pay.get(d.challenger, 0) + d.bond + escrow - share * len(against)
+        elif d.outcome == Outcome.UPHELD:
+            share = d.bond // 2 // len(agree)
+            for v in agree:
+                pay[v] = pay.get(v, 0) + share
+            owner = self.beasts[d.beast].owner
+            pay[owner] = pay.get(owner, 0) + d.bond - share * len(agree)
+        else:
+            pay[d.challenger] = d.bond
+        for who, amount in pay.items():
+            self.credits[who] = self.credits.get(who, 0) + amount
+            self.dirty_accounts.add(who)
+
+    @precondition(lambda self: self.disputes)
+    @rule(data=st.data(), who=st.sampled_from(ACTORS))
+    def resolve(self, data: st.DataObject, who: int) -> None:
+        self._resolve(data.draw(st.sampled_from(sorted(self.disputes))), who)
+
+    @rule(who=st.sampled_from(ACTORS))
+    def claim(self, who: int) -> None:
+        credit = self.credits.get(who, 0)
+        if credit == 0:
+            self._expect("DisputeNothingToClaim", self.cb.claim, self.acc[who])
+        else:
+            assert self.cb.claim(self.acc[who]) == credit
+            self.credits[who] = 0
+        self.dirty_accounts.add(who)
+
+    # -------------------------------------------------------------- invariants
+
+    @invariant()
+    def energy_is_conserved(self) -> None:
+        escrow = sum(w.burn for w in self.windows.values() if w.status in (WindowStatus.COMMITTED, WindowStatus.DISPUTED))
+        bonds = sum(d.bond for d in self.disputes.values() if d.outcome == Outcome.OPEN)
+        stakes = sum(v.stake for v in self.validators.values())
+        assert self.cb.balance_of(self.cb.addresses["CheckpointLedger"]) == escrow
+        assert self.cb.balance_of(self.cb.addresses["DisputeGame"]) == bonds + stakes + sum(self.credits.values())
+
+    @invariant()
+    def chain_matches_model(self) -> None:
+        """Windows never skip or repeat; statuses, credits and validator records match the model.
+
+        Only what the last step touched is read back, which keeps the machine fast.
+        """
+        for bid in self.dirty_beasts:
+            assert self.cb.window_count(bid) == self.beasts[bid].count
+        for bid, k in self.dirty_windows:
+            assert self.cb.window_status(bid, k) == self.windows[(bid, k)].status
+        for who in self.dirty_accounts:
+            assert self.cb.credit_of(self.acc[who]) == self.credits.get(who, 0)
+        for who, v in self.validators.items():
+            if v.open_votes or v.withdrawable_at:
+                info = self.cb.validator(self.acc[who])
+                assert (info.stake, info.withdrawable_at, info.open_votes) == (v.stake, v.withdrawable_at, v.open_votes)
+        self.dirty_beasts.clear()
+        self.dirty_windows.clear()
+        self.dirty_accounts.clear()
+
+    # -------------------------------------------------------------- end: nothing is stuck
+
+    def _drain(self) -> None:
+        """Every dispute resolves after its deadline; every window, stake and credit comes out."""
+        self.net.mine(max(self.challenge, self.voting) + 2)
+        for did, d in self.disputes.items():
+            if d.outcome == Outcome.OPEN:
+                self._resolve(did, 1)
+                assert d.outcome != Outcome.OPEN
+        for (bid, k), w in self.windows.items():
+            if w.status == WindowStatus.COMMITTED:
+                self.cb.finalize(self.acc[1], bid, k)
+                w.status = WindowStatus.FINALIZED
+        for who, v in list(self.validators.items()):
+            if not v.withdrawable_at:
+                self.cb.request_withdrawal(self.acc[who])
+        self.net.mine(self.cb.param(10) + 1)
+        for who in list(self.validators):
+            self.cb.withdraw(self.acc[who])
+            del self.validators[who]
+        for a in self.acc:
+            if self.cb.credit_of(a):
+                self.cb.claim(a)
+        assert self.cb.held_by_contracts() == 0
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=15, stateful_step_count=25, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TestLedgerMachine = LedgerMachine.TestCase
