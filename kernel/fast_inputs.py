@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -36,7 +37,8 @@ from kernel.window_inputs import WindowInputs, unit_mask
 
 U64 = np.uint64
 _NB: Final = np.array([[neighbor(p, d) for d in range(4)] for p in range(N_TILES)], dtype=np.int64)  # (64, 4), -1 off board
-_TEMPLATES: Final = np.array(TEMPLATES, dtype=np.int64)  # (8, 64)
+_TEMPLATES: Final = np.array(TEMPLATES, dtype=np.int8)  # (8, 64)
+_TILE_OF_NIBBLE: Final = np.array([WALL, HAZARD] + [EMPTY] * 14, dtype=np.int8)  # sources.draw_board
 _COL_X0: Final = U64(0x0101010101010101)
 _COL_X7: Final = U64(0x8080808080808080)
 _OOB: Final = 3  # tile code of the padding around the board in the observation window
@@ -48,7 +50,7 @@ _VIEW: Final = (_DY * _PW + _DX).reshape(-1)  # (25,) offsets of the 5x5 window,
 
 @dataclass
 class BoardArrays:
-    """N boards as arrays (all int64): tiles (N, 64), positions (N,), creatures (N, 6).
+    """N boards as arrays: tiles (N, 64) small ints, positions (N,) and creatures (N, 6) int64.
 
     Creature columns: hp, stamina, defense, temp_def, crit, last_action.
     """
@@ -76,6 +78,10 @@ class BoardArrays:
             np.array([cre(b.enemy) for b in boards], dtype=np.int64).reshape(len(boards), 6),
         )
 
+    def take(self, rows: slice) -> "BoardArrays":
+        """The boards in ``rows``."""
+        return BoardArrays(self.tiles[rows], self.self_pos[rows], self.enemy_pos[rows], self.me[rows], self.enemy[rows])
+
     @staticmethod
     def concat(parts: Sequence["BoardArrays"]) -> "BoardArrays":
         """The boards of several arrays, in order."""
@@ -99,9 +105,10 @@ def draw_boards_np(keys: np.ndarray, templates: np.ndarray) -> BoardArrays:
     with np.errstate(over="ignore"):
         states = keys[:, None] + U64(GOLDEN_GAMMA) * np.arange(1, 8, dtype=U64)[None, :]  # (N, 7)
         r = mix64_np(states)
-    i = np.arange(N_TILES, dtype=U64)
-    v = ((r[:, (i >> U64(4)).astype(np.int64)] >> (U64(4) * (i & U64(15)))) & U64(15)).astype(np.int64)  # (N, 64)
-    tiles = np.where(v == 0, WALL, np.where(v == 1, HAZARD, EMPTY))
+    # tile i is nibble i & 15 of word i >> 4, i.e. of little-endian byte i >> 1 of the words
+    nib = np.ascontiguousarray(r[:, :4]).astype("<u8").view(np.uint8).reshape(n, 32)
+    v = np.stack([nib & 15, nib >> 4], 2).reshape(n, N_TILES)
+    tiles = _TILE_OF_NIBBLE[v]
     use_t = templates >= 0
     tiles[use_t] = _TEMPLATES[templates[use_t]]
     r4 = r[:, 4]
@@ -126,15 +133,21 @@ def _creatures_np(r: np.ndarray) -> np.ndarray:
     return np.stack([1 + f(0, 0xFF) % 255, f(8, 15), f(12, 63), f(18, 3) * 32, f(20, 1), f(21, 7) % 5], 1)
 
 
-def public_boards_np(seed_core: bytes, parent_h128: bytes, epoch_seed: bytes, first_step: int,
-                     n: int = WINDOW_STEPS) -> BoardArrays:
-    """sources.public_board for micro-steps 0..n-1 of one window."""
+def public_keys_np(seed_core: bytes, parent_h128: bytes, epoch_seed: bytes, first_step: int,
+                   n: int = WINDOW_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """Stream keys (uint64) and template indices (-1: none) of micro-steps 0..n-1 of one window."""
     g = (first_step + np.arange(n, dtype=np.int64)) & 0xFFFFFFFF
     base = U64(fold64(seed_core) ^ fold64(parent_h128))
     with np.errstate(over="ignore"):
         keys = base ^ (g.astype(U64) * U64(GOLDEN_GAMMA))
     templates = np.where(g % TEMPLATE_PERIOD == TEMPLATE_PERIOD - 1, template_index(epoch_seed), -1)
-    return draw_boards_np(keys, templates)
+    return keys, templates
+
+
+def public_boards_np(seed_core: bytes, parent_h128: bytes, epoch_seed: bytes, first_step: int,
+                     n: int = WINDOW_STEPS) -> BoardArrays:
+    """sources.public_board for micro-steps 0..n-1 of one window."""
+    return draw_boards_np(*public_keys_np(seed_core, parent_h128, epoch_seed, first_step, n))
 
 
 # ---------------------------------------------------------------- labels and observations
@@ -228,8 +241,11 @@ def encode_np(b: BoardArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def _window_boards(state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int,
-                   lr_shift: int) -> tuple[BoardArrays, bool]:
-    """The checks of train.prepare_window (same order, same errors) and the window's boards."""
+                   lr_shift: int) -> tuple[BoardArrays | tuple[np.ndarray, np.ndarray], bool]:
+    """The checks of train.prepare_window (same order, same errors) and the window's boards.
+
+    A public source's boards are returned as their (keys, templates), drawn later together.
+    """
     if len(epoch_seed) != 32:
         raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
     if source.private != state.private:
@@ -238,30 +254,51 @@ def _window_boards(state: KernelState, source: SampleSource, epoch_seed: bytes, 
     spurt = check_window_settings(state, active_mask, lr_shift)
     ctx = WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step)
     if type(source) is PublicSource:
-        return public_boards_np(ctx.seed_core, ctx.parent_h128, ctx.epoch_seed, ctx.first_step), spurt
+        return public_keys_np(ctx.seed_core, ctx.parent_h128, ctx.epoch_seed, ctx.first_step), spurt
     boards = source.window_boards(ctx)
     if len(boards) != WINDOW_STEPS:
         raise KernelError(f"a sample source must yield {WINDOW_STEPS} boards per window, got {len(boards)}")
     return BoardArrays.from_boards(boards), spurt
 
 
+@lru_cache(maxsize=256)
+def _unit_mask(active_mask: int, slot_width: int, n_slots: int) -> np.ndarray:
+    """window_inputs.unit_mask, cached and read-only (the same array is shared by windows)."""
+    a = unit_mask(active_mask, slot_width, n_slots)
+    a.flags.writeable = False
+    return a
+
+
 def prepare_windows_fast(
     states: Sequence[KernelState], sources: Sequence[SampleSource], epoch_seeds: Sequence[bytes],
     active_masks: Sequence[int], lr_shifts: Sequence[int],
 ) -> list[tuple[WindowInputs, bool]]:
-    """train.prepare_window for many beasts; boards of all windows are encoded in one pass."""
+    """train.prepare_window for many beasts; the boards of all windows are drawn and encoded together."""
     drawn = [_window_boards(*a) for a in zip(states, sources, epoch_seeds, active_masks, lr_shifts)]
     if not drawn:
         return []
-    xs, move, attack, block = encode_np(BoardArrays.concat([d[0] for d in drawn]))
+    public = [d[0] for d in drawn if not isinstance(d[0], BoardArrays)]
+    pub = draw_boards_np(np.concatenate([k for k, _ in public]), np.concatenate([t for _, t in public])) if public else None
+    if len(public) == len(drawn):
+        boards = pub
+    else:
+        parts, off = [], 0
+        for d, _ in drawn:
+            if isinstance(d, BoardArrays):
+                parts.append(d)
+            else:
+                parts.append(pub.take(slice(off, off + len(d[0]))))  # type: ignore[union-attr]
+                off += len(d[0])
+        boards = BoardArrays.concat(parts)
+    xs, move, attack, block = encode_np(boards)  # type: ignore[arg-type]
     out = []
     off = 0
-    for st, (arr, spurt), m, k in zip(states, drawn, active_masks, lr_shifts):
-        s = slice(off, off + len(arr))
-        off += len(arr)
+    for st, (d, spurt), m, k in zip(states, drawn, active_masks, lr_shifts):
+        s = slice(off, off + (len(d) if isinstance(d, BoardArrays) else len(d[0])))
+        off = s.stop
         p = st.params
         out.append((WindowInputs(xs[s], move[s], attack[s], block[s], heads_for_epoch(window_epoch(st)),
-                                 unit_mask(m, p.slot_width, p.n_slots), k), spurt))
+                                 _unit_mask(m, p.slot_width, p.n_slots), k), spurt))
     return out
 
 

@@ -36,7 +36,8 @@ from kernel.train import WindowResult, train_window
 N_BEASTS = 8
 N_WINDOWS = 10
 LR_SHIFTS = (6, 3, 0, 9, 24, 1, 5, 12, 2, 7)
-DIGEST_WINDOWS = (0, 7)  # windows whose per-step digests are compared too
+DIGEST_WINDOWS = (0, 7)
+PRIVATE_BEAST = 3  # in the middle, so the batched inputs interleave public and private boards  # windows whose per-step digests are compared too
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -63,7 +64,7 @@ def beasts() -> list[tuple[KernelState, object]]:
             params = KernelParams(slot_width=8, n_slots=8, epoch_steps=128)
         else:
             params = KernelParams(epoch_steps=128 if i < 4 or i == 7 else 256)
-        if i == 7:
+        if i == PRIVATE_BEAST:
             out.append((genesis(seed, params, dataset_commitment=keccak256(b"toy dataset")), ToyPrivateSource()))
         else:
             out.append((genesis(seed, params), PublicSource()))
@@ -142,7 +143,8 @@ def test_schedule_covers_spurts_heads_and_shifts() -> None:
     ref = json.loads(reference())
     words = [[int(r["word"], 16) for r in rows] for rows in ref]
     assert all(any(wd & FLAG_GROWTH_SPURT for wd in rows) for rows in words)
-    assert all(wd & FLAG_PRIVATE for wd in words[7])
+    assert all(wd & FLAG_PRIVATE for wd in words[PRIVATE_BEAST])
+    assert not any(wd & FLAG_PRIVATE for i, rows in enumerate(words) if i != PRIVATE_BEAST for wd in rows)
     shifts = {(wd >> 16) & 0xFF for rows in words for wd in rows}
     assert {0, 24} <= shifts
     pairs = beasts()
