@@ -71,8 +71,8 @@ def _train(args: argparse.Namespace):
             return train_window(st, source, backend=args.backend, lr_shift=args.lr_shift, active_mask=mask_for(st))
 
     def mask_for(st):
-        # --spurt-at K: switch on the lowest dormant slot at the start of window K
-        if args.spurt_at is not None and st.window == args.spurt_at:
+        # --spurt-at K: switch on the lowest dormant slot in window K (trained from checkpoint K-1)
+        if args.spurt_at is not None and st.window + 1 == args.spurt_at:
             dormant = st.params.all_slots() & ~st.active_mask
             if dormant:
                 return st.active_mask | (dormant & -dormant)
@@ -86,12 +86,12 @@ def _train(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    for k, result, _ in _train(args):
+    for _, result, _ in _train(args):
         p = result.payload
         if args.json:
-            print(json.dumps({"window": k, **p.to_json(), "loss": result.loss_sum}), flush=True)
+            print(json.dumps({"window": result.state.window, **p.to_json(), "loss": result.loss_sum}), flush=True)
         else:
-            print(f"window {k:4d}  step {p.global_step:8d}  h128 0x{p.h128.hex()}  energy {p.energy_burn}  "
+            print(f"window {result.state.window:4d}  step {p.global_step:8d}  h128 0x{p.h128.hex()}  energy {p.energy_burn}  "
                   f"mask 0x{p.active_mask:02x}  lr>>{p.lr_shift}  flags 0x{p.flags:04x}  loss {result.loss_sum}", flush=True)
     return EXIT_OK
 
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=("numpy", "torch", "batched"), default="numpy",
                        help="numpy reference (default), torch, or the batched path; all give identical words")
         p.add_argument("--lr-shift", type=int, default=6, help="learning rate as a right shift for every window (default 6)")
-        p.add_argument("--spurt-at", type=int, metavar="K", help="growth spurt: switch on a dormant slot at window K")
+        p.add_argument("--spurt-at", type=int, metavar="K", help="growth spurt: switch on a dormant slot in window K (windows count from 1)")
         p.add_argument("--dataset", help="private dataset file (.zst, see cb-curriculum pack)")
         p.add_argument("--secret-file", help="owner secret file (0600, see cb-curriculum secret new)")
         p.add_argument("--json", action="store_true", help="JSON output")

@@ -19,7 +19,7 @@ def test_train_json_lines_decode_back() -> None:
     out = run("train", "--seed", SEED, "--windows", "3", "--json")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [o["window"] for o in lines] == [0, 1, 2]
+    assert [o["window"] for o in lines] == [1, 2, 3]  # window N = checkpoint after N windows
     assert [o["globalStep"] for o in lines] == [128, 256, 384]
     for o in lines:
         p = Payload.from_hex(o["word"])
