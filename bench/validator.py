@@ -4,15 +4,17 @@
 
 What runs (all real components, on 127.0.0.1):
 
-* an embedded py-evm devnet with the contracts deployed; a trainer node (node.trainer.Engine)
-  hatches a public and a private beast and commits 4 windows each; the node's gRPC
-  NodeService serves their checkpoints;
-* a ValidatorService (numpy backend, one replay slot per core) reading the chain.
+* a py-evm devnet behind its HTTP JSON-RPC bridge (devnet.launch) with the contracts deployed;
+  a trainer node (node.trainer.Engine) hatches a public and a private beast and commits 4
+  windows each; the node's gRPC NodeService serves their checkpoints (this process);
+* ``cb-validator serve --deployments ...`` as its own process (``--backend``, ``--inputs``,
+  ``--workers``; one replay slot per core), reading the chain over JSON-RPC.
 
 Figures (milliseconds unless named otherwise):
 
-* ``replay_<backend>_<beast>_ms``: validator.replay.replay of one window (start-state and
-  commitment checks plus the 128 micro-steps), best and median of R runs;
+* ``replay_<backend>_<beast>[_fast]_ms``: validator.replay.replay of one window (start-state
+  and commitment checks plus the 128 micro-steps), best and median of R runs; ``_fast`` draws
+  and encodes the boards with the kernel's vectorized drop-in (``--inputs fast``);
 * ``train_numpy_public_ms``: the baseline, kernel.train.train_window of the same window (what
   the trainer paid); ``replay_overhead_ratio`` = replay / train;
 * ``e2e_*_ms``: one ReplayWindow call as a client sees it: ``inline`` sends the start state,
@@ -32,7 +34,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,7 +56,7 @@ from kernel.payload import Payload  # noqa: E402
 from kernel.train import train_window  # noqa: E402
 from validator.chain import LedgerChainReader  # noqa: E402
 from validator.replay import BeastCommitments, ReplayRequest, replay  # noqa: E402
-from validator.service import create_server, default_concurrency  # noqa: E402
+from validator.service import default_concurrency  # noqa: E402
 
 WINDOWS = 4
 
@@ -69,20 +73,23 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 
 class World:
-    """Devnet + trainer node + node gRPC service + validator gRPC service."""
+    """Devnet (py-evm over HTTP) + trainer node + node gRPC service + ``cb-validator serve`` process."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, backend: str = "numpy", inputs: str = "spec", workers: str = "thread") -> None:
         from curriculum import read_secret_file
+        from devnet.launch import launch
         from node.chain import ChainClient
         from node.demo import prepare_curriculum
-        from node.embedded import embedded_chain
+        from node.embedded import connect_rpc
         from node.ledger import Ledger
         from node.service import create_server as node_server
         from node.trainer import Engine
 
-        self.chain = embedded_chain()
-        account = self.chain.accounts[1]
-        self.engine = Engine(tmp / "node", Ledger(ChainClient(self.chain.w3, account, decoder=self.chain.decoder), self.chain.contracts))
+        self.net = launch("pyevm", port=0, run_dir=tmp / "devnet")
+        deployments = tmp / "devnet" / "deployments.json"
+        handle = connect_rpc(None, deployments)
+        self.engine = Engine(tmp / "node", Ledger(ChainClient(handle.w3, handle.accounts[1], decoder=handle.decoder),
+                                                 handle.contracts))
         (tmp / "curriculum").mkdir(mode=0o700)
         dataset_path, secret_path = prepare_curriculum(tmp / "curriculum")
         self.public = self.engine.hatch(None, None)
@@ -93,9 +100,17 @@ class World:
         self.secret = read_secret_file(secret_path).reveal()
         self.node, nport = node_server("127.0.0.1:0", tmp / "node")
         self.node_address = f"127.0.0.1:{nport}"
-        self.reader = LedgerChainReader(self.chain.bindings)
-        self.validator, vport = create_server("127.0.0.1:0", "numpy", chain=self.reader, max_queued=64)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{vport}")
+        self.reader = LedgerChainReader(self.net.chain)
+        script = Path(sys.executable).parent / "cb-validator"
+        cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
+        self.proc = subprocess.Popen(
+            [*cmd, "serve", "--address", "127.0.0.1:0", "--deployments", str(deployments), "--backend", backend,
+             "--inputs", inputs, "--workers", workers, "--max-queued", "64"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.serving = json.loads(self.proc.stdout.readline())
+        self.channel = grpc.insecure_channel(self.serving["address"])
         self.stub = pbg.ValidatorServiceStub(self.channel)
 
     def request(self, run: Any, window: int) -> ReplayRequest:
@@ -111,9 +126,13 @@ class World:
 
     def close(self) -> None:
         self.channel.close()
-        self.validator.stop(0)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
         self.node.stop(0)
-        self.chain.close()
+        self.net.stop()
 
 
 def inline_proto(req: ReplayRequest, beast_id: int) -> pb.ReplayWindowRequest:
@@ -136,13 +155,15 @@ def measure(world: World, repeats: int, duration: float) -> dict[str, float | in
     k = WINDOWS  # the last window: a start state well past genesis (epoch 0 closes at window 4)
     pub_req = world.request(world.public, k)
     priv_req = world.request(world.private, k)
-    for backend in ("numpy", "torch"):
-        for name, req in (("public", pub_req), ("private", priv_req)):
-            report = replay(req, backend=backend)
-            assert report.match, (backend, name, report.to_json())
-            best, med = timed(lambda: replay(req, backend=backend), repeats)
-            out[f"replay_{backend}_{name}_best_ms"] = best
-            out[f"replay_{backend}_{name}_median_ms"] = med
+    for inputs in ("spec", "fast"):
+        for backend in ("numpy", "torch"):
+            for name, req in (("public", pub_req), ("private", priv_req)):
+                report = replay(req, backend=backend, inputs=inputs)  # type: ignore[arg-type]
+                assert report.match, (backend, name, report.to_json())
+                best, med = timed(lambda: replay(req, backend=backend, inputs=inputs), repeats)  # type: ignore[arg-type]
+                tag = f"replay_{backend}_{name}" + ("" if inputs == "spec" else "_fast")
+                out[f"{tag}_best_ms"] = best
+                out[f"{tag}_median_ms"] = med
     start = world.public.store.load_state(k - 1)
     seed = pub_req.epoch_seed
     best, med = timed(lambda: train_window(start, world.public.source, epoch_seed=seed), repeats)
@@ -197,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeats", type=int, default=20, help="timed runs per latency figure (20)")
     ap.add_argument("--duration", type=float, default=4.0, help="seconds per throughput figure (4)")
+    ap.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="the service's backend (numpy)")
+    ap.add_argument("--inputs", choices=("spec", "fast"), default="spec", help="the service's board inputs (spec)")
+    ap.add_argument("--workers", choices=("thread", "process"), default="thread", help="the service's replay workers (thread)")
     args = ap.parse_args(argv)
     import numpy as np
     import torch
@@ -204,12 +228,13 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cb-bench-validator-") as tmp:
-        world = World(Path(tmp))
+        world = World(Path(tmp), args.backend, args.inputs, args.workers)
         try:
             figures = measure(world, args.repeats, args.duration)
         finally:
             world.close()
     out = {
+        "service": {"backend": args.backend, "inputs": args.inputs, "workers": args.workers},
         "machine": {"cpus": os.cpu_count(), "replay_slots_default": default_concurrency(), "torch_threads": torch.get_num_threads(),
                     "torch": torch.__version__, "numpy": np.__version__, "grpc": grpc.__version__,
                     "python": platform.python_version(), "loadavg_1m_at_start": round(load, 2)},
@@ -220,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(out))
         return
     print(f"machine: {out['machine']}")
+    print(f"service: {out['service']}")
     for key, v in out["figures"].items():
         print(f"  {key:42s} {v:>10,.3f}" if isinstance(v, float) else f"  {key:42s} {v:>10}")
     print(f"bench took {out['bench_seconds']} s")

@@ -138,11 +138,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
     server, port = create_server(
         args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
-        replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs,
+        replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs, workers=args.workers,
     )
     host = args.address.rsplit(":", 1)[0]
-    print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend,
-                      "chain": bool(chain)}), flush=True)
+    print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend, "inputs": args.inputs,
+                      "workers": args.workers, "slots": server.servicer.limiter.max_running, "chain": bool(chain)}),
+          flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -326,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="replays at once (default: CPU cores)")
     p.add_argument("--max-queued", type=int, default=64, metavar="N", help="replays waiting for a slot before RESOURCE_EXHAUSTED (64)")
     p.add_argument("--deadline", type=float, default=30.0, metavar="S", help="per-replay deadline in seconds (30)")
+    p.add_argument("--workers", choices=("thread", "process"), default="thread",
+                   help="run replays in threads of this process (default) or in one spawned process per slot")
     _chain_flags(p, required=False)
     p.set_defaults(fn=cmd_serve)
 

@@ -47,6 +47,9 @@ class StartStateMismatchError(ValidatorError):
         self.actual = actual
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:  # keeps the attributes across process boundaries
+        return (self.__class__, (str(self), self.expected, self.actual))
+
 
 class CommitmentMismatchError(ValidatorError):
     """Raised when keccak256 of the dataset file or of S_owner differs from the beast's commitment.
@@ -62,6 +65,9 @@ class CommitmentMismatchError(ValidatorError):
         self.expected = expected
         self.actual = actual
         super().__init__(f"{what} does not match the beast's commitment: expected 0x{expected.hex()}, got 0x{actual.hex()}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # keeps the attributes across process boundaries
+        return (self.__class__, (self.what, self.expected, self.actual))
 
 
 class MissingInputError(ValidatorError):
@@ -95,6 +101,12 @@ class ReplayTimeoutError(ValidatorError):
     grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class WorkerLostError(ValidatorError):
+    """Raised when the worker process running a replay died; the service restarts its pool."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+
+
 class ConfigError(ValidatorError):
     """Raised when the validator's own configuration (files, flags, deployments) is unusable."""
 
@@ -123,4 +135,5 @@ __all__ = [
     "StartStateMismatchError",
     "UpstreamError",
     "ValidatorError",
+    "WorkerLostError",
 ]

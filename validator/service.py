@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,6 +45,7 @@ from validator.errors import (
     MissingInputError,
     ReplayTimeoutError,
     ValidatorError,
+    WorkerLostError,
 )
 from validator.node_client import NodeClient, check_node_address
 from validator.replay import (
@@ -65,6 +68,7 @@ MAX_RESPONSE_BYTES: Final = 64 * 1024
 DEFAULT_REPLAY_DEADLINE_S: Final = 30.0
 DEFAULT_MAX_QUEUED: Final = 64
 MAX_WINDOW: Final = (1 << 32) - 1
+WORKERS: Final = ("thread", "process")
 
 log = logging.getLogger("validator.service")
 
@@ -169,20 +173,39 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         chain: ChainReader | None = None,
         node_client: NodeClient | None = None,
         inputs: str = "spec",
+        workers: str = "thread",
     ) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if inputs not in INPUTS:
             raise ConfigError(f"unknown inputs {inputs!r}; choose one of {', '.join(INPUTS)}")
+        if workers not in WORKERS:
+            raise ConfigError(f"unknown workers {workers!r}; choose one of {', '.join(WORKERS)}")
         self.backend = backend
         self.inputs = inputs
+        self.workers = workers
         self.limiter = ReplayLimiter(max_concurrent or default_concurrency(), max_queued)
         self.replay_deadline_s = replay_deadline_s
         self.chain = chain
         self.nodes = node_client or NodeClient()
         self.counters = Counters()
         self._counter_lock = threading.Lock()
-        self._executor = cf.ThreadPoolExecutor(max_workers=self.limiter.max_running, thread_name_prefix="replay")
+        self._executor_lock = threading.Lock()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> cf.Executor:
+        n = self.limiter.max_running
+        if self.workers == "process":
+            # spawn, not fork: the parent runs gRPC threads, which must not be forked
+            return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        return cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="replay")
+
+    def warm_up(self) -> None:
+        """Load the backend in every worker before serving (imports torch once per worker)."""
+        with self._executor_lock:
+            executor = self._executor
+        for f in [executor.submit(backend_for, self.backend) for _ in range(self.limiter.max_running)]:
+            f.result()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -260,21 +283,43 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             trainer_digests=digests,
         )
 
+    def _replace_executor(self, broken: cf.Executor) -> None:
+        """Swap a broken pool (a worker process died) for a fresh one."""
+        with self._executor_lock:
+            if self._executor is broken:
+                self._executor = self._new_executor()
+        broken.shutdown(wait=False, cancel_futures=True)
+
     def run_replay(self, req: ReplayRequest, timeout_s: float) -> ReplayReport:
         """Run one replay under the limiter and the deadline."""
         started = time.monotonic()
         self.limiter.acquire(timeout_s)
+        future: cf.Future[ReplayReport] | None = None
         try:
-            future = self._executor.submit(replay, req, backend=self.backend, inputs=self.inputs)  # type: ignore[arg-type]
-        except BaseException:
-            self.limiter.release()
-            raise
+            for attempt in (1, 2):
+                with self._executor_lock:
+                    executor = self._executor
+                try:
+                    future = executor.submit(replay, req, backend=self.backend, inputs=self.inputs)  # type: ignore[arg-type]
+                    break
+                except BrokenExecutor:
+                    self._replace_executor(executor)
+                    if attempt == 2:
+                        raise WorkerLostError("the replay workers cannot be started; retry later") from None
+        finally:
+            if future is None:
+                self.limiter.release()
+        assert future is not None
         # The slot is released when the replay really ends, even after a timeout.
         future.add_done_callback(lambda _f: self.limiter.release())
         try:
             return future.result(timeout=max(0.0, timeout_s - (time.monotonic() - started)))
         except cf.TimeoutError:
             raise ReplayTimeoutError(f"replay of window {req.window} did not finish within {timeout_s:.3f}s") from None
+        except BrokenExecutor:
+            # A worker process died (killed, out of memory): start a fresh pool for later requests.
+            self._replace_executor(executor)
+            raise WorkerLostError(f"the replay worker of window {req.window} died; the pool was restarted, retry") from None
 
     # -- rpcs ----------------------------------------------------------------------------
 
@@ -320,11 +365,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             replays_running=lim.running,
             replays_running_peak=lim.peak,
             inputs=self.inputs,
+            workers=self.workers,
         )
 
     def close(self) -> None:
-        """Stop the replay executor (running replays finish) and close node channels."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the replay executor (queued replays are cancelled) and close node channels."""
+        with self._executor_lock:
+            executor = self._executor
+        executor.shutdown(wait=self.workers == "process", cancel_futures=True)
         self.nodes.close()
 
 
@@ -383,6 +431,7 @@ def create_server(
     node_client: NodeClient | None = None,
     warm_up: bool = True,
     inputs: str = "spec",
+    workers: str = "thread",
 ) -> tuple[ValidatorServer, int]:
     """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
 
@@ -391,10 +440,10 @@ def create_server(
     """
     servicer = ValidatorServicer(
         backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
-        chain=chain, node_client=node_client, inputs=inputs,
+        chain=chain, node_client=node_client, inputs=inputs, workers=workers,
     )
     if warm_up:
-        servicer._executor.submit(backend_for, backend).result()
+        servicer.warm_up()
     workers = servicer.limiter.max_running + servicer.limiter.max_queued + 8
     server = grpc.server(
         cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import socket
 import threading
 from collections import Counter
@@ -313,3 +315,35 @@ def test_port_in_use_is_a_config_error() -> None:
         port = s.getsockname()[1]
         with pytest.raises(ConfigError, match="cannot bind"):
             create_server(f"127.0.0.1:{port}", "numpy")
+
+
+# -- process workers ---------------------------------------------------------------------------
+
+
+def test_process_workers_replay_refuse_and_survive_a_killed_worker(pub: Beast, priv: Beast) -> None:
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, workers="process")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            assert stub.GetValidatorInfo(pb.GetValidatorInfoRequest()).workers == "process"
+            assert call(stub, to_proto(priv.request(2))).match
+            w = pub.windows[1]
+            cheated = train_window(w.start, SwitchingSource(33), want_digests=True)
+            resp = call(stub, to_proto(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests)))
+            assert resp.verdict == pb.VERDICT_DIVERGED and resp.first_divergent_step == 33
+            # errors raised in a worker process come back as the same statuses
+            code, details = code_of(stub, to_proto(priv.request(1, owner_secret=b"\x42" * 32)))
+            assert code == Code.FAILED_PRECONDITION and "owner secret" in details
+            assert code_of(stub, to_proto(pub.request(3, start_state=w.start_blob)))[0] == Code.FAILED_PRECONDITION
+            # a worker killed between requests: the pool is replaced, and service goes on
+            pids = list(srv.servicer._executor._processes)  # type: ignore[attr-defined]
+            os.kill(pids[0], signal.SIGKILL)
+            codes = []
+            for _ in range(3):
+                try:
+                    codes.append(Code.OK if call(stub, to_proto(pub.request(3))).match else None)
+                except grpc.RpcError as exc:
+                    codes.append(exc.code())
+            assert codes[-1] == Code.OK and set(codes) <= {Code.OK, Code.UNAVAILABLE}, codes
+    finally:
+        srv.stop(0)

@@ -69,7 +69,8 @@ class ValidatorServiceServicer:
         commitment; a private beast's dataset or secret is missing; the
         chain context is missing and the service has no chain to read.
         NOT_FOUND            the chain or the trainer node does not know the beast or window.
-        UNAVAILABLE          the trainer node or the chain RPC cannot be reached.
+        UNAVAILABLE          the trainer node or the chain RPC cannot be reached, or the worker
+        process running the replay died (the pool restarts; retry).
         RESOURCE_EXHAUSTED   the request is over the size limit, or the service already runs
         and queues as many replays as it is configured for; retry later.
         DEADLINE_EXCEEDED    the replay did not finish within the service's replay deadline or
