@@ -222,9 +222,16 @@ class Engine:
             raise ReconcileError(
                 f"beast {bid}: the ledger holds {count} windows but this node has states up to window {local_max}; "
                 "another trainer committed for this beast or local checkpoints were lost")
-        changed = {"marked_committed": 0, "requeued": 0, "finalized": 0}
-        for row in store.rows(1):
-            if row.window <= count:
+        changed = {"marked_committed": 0, "requeued": 0}
+        rows = store.rows(1)
+        # The newest window both sides claim must carry the same word: one call that catches a
+        # different chain, a reset devnet, or another trainer's lineage.
+        settled = [r for r in rows if r.window <= count and r.status in (COMMITTED, FINALIZED, DISPUTED)]
+        check = {r.window for r in rows if r.window <= count and r.status in (PERSISTED, SENT)}
+        if settled:
+            check.add(settled[-1].window)
+        for row in rows:
+            if row.window in check:
                 chain_word = self.ledger.word(bid, row.window)
                 if chain_word != row.word:
                     raise ReconcileError(
@@ -234,13 +241,8 @@ class Engine:
                     store.mark_status(row.window, COMMITTED)
                     store.event("reconciled", window=row.window, status=COMMITTED, tx=row.tx_hash)
                     changed["marked_committed"] += 1
-                if row.status in (PERSISTED, SENT, COMMITTED):
-                    cs = self.ledger.status(bid, row.window)
-                    if cs == CHAIN_FINALIZED:
-                        store.mark_status(row.window, FINALIZED)
-                        changed["finalized"] += 1
-                    elif cs in (CHAIN_DISPUTED, CHAIN_SLASHED):
-                        store.mark_status(row.window, DISPUTED)
+            elif row.window <= count:
+                continue
             elif row.status == SENT:
                 # Not on chain. Still pending at the node: wait for it. Gone: commit it again
                 # (the ledger's order check makes a late duplicate revert, never double-commit).
@@ -382,7 +384,13 @@ class Engine:
             for row in run.store.with_status(COMMITTED):
                 if row.block is not None and head <= row.block + self._challenge_period():
                     continue
-                if head > self.ledger.challenge_deadline(run.beast_id, row.window):
+                cs = self.ledger.status(run.beast_id, row.window)
+                if cs == CHAIN_FINALIZED:  # someone else finalized it (anyone may)
+                    run.store.mark_status(row.window, FINALIZED)
+                elif cs in (CHAIN_DISPUTED, CHAIN_SLASHED):
+                    run.store.mark_status(row.window, DISPUTED)
+                    run.store.event("disputed", window=row.window, chain_status=cs)
+                elif head > self.ledger.challenge_deadline(run.beast_id, row.window):
                     due.append((run, row))
         done = 0
         for i in range(0, len(due), max_batch):
