@@ -116,6 +116,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -------------------------------------------------------------- rules
 
+    @precondition(lambda self: len(self.beasts) < 4)
     @rule(owner=st.sampled_from(ACTORS), private=st.booleans())
     def hatch(self, owner: int, private: bool) -> None:
         dataset = keccak(bytes([owner])) * 8 if private else b""
@@ -149,10 +150,14 @@ class LedgerMachine(RuleBasedStateMachine):
             b.trainer = None
 
     @precondition(lambda self: self.beasts)
-    @rule(data=st.data(), sender=st.sampled_from(ACTORS), burn=st.integers(0, 10**18), skew=st.sampled_from([0, 0, 0, 1, -1]))
-    def commit(self, data: st.DataObject, sender: int, burn: int, skew: int) -> None:
+    @rule(data=st.data(), role=st.sampled_from(["owner"] * 4 + ["trainer", "stranger"]), stranger=st.sampled_from(ACTORS),
+          burn=st.integers(0, 10**18), skew=st.sampled_from([0] * 6 + [1, -1]))
+    def commit(self, data: st.DataObject, role: str, stranger: int, burn: int, skew: int) -> None:
         bid = data.draw(st.sampled_from(sorted(self.beasts)))
         b = self.beasts[bid]
+        sender = b.owner if role == "owner" or (role == "trainer" and b.trainer is None) else (
+            b.trainer if role == "trainer" else stranger)
+        assert sender is not None
         k = b.count + skew
         if k < 0:
             return
@@ -189,7 +194,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.dirty_windows.add((i, k))
             self.dirty_beasts.add(i)
 
-    @rule(n=st.integers(1, 25))
+    @rule(n=st.integers(1, 8))
     def mine(self, n: int) -> None:
         self.net.mine(n)
 
@@ -209,6 +214,7 @@ class LedgerMachine(RuleBasedStateMachine):
             w.status = WindowStatus.FINALIZED
         self.dirty_windows.add((bid, k))
 
+    @precondition(lambda self: len(self.validators) < 4)
     @rule(who=st.sampled_from(ACTORS))
     def register(self, who: int) -> None:
         err = "DisputeValidatorExists" if who in self.validators else None
@@ -216,16 +222,26 @@ class LedgerMachine(RuleBasedStateMachine):
         if err is None:
             self.validators[who] = ValidatorM(STAKE)
 
-    @rule(who=st.sampled_from(ACTORS))
-    def request_withdrawal(self, who: int) -> None:
+    def _pick_validator(self, data: st.DataObject) -> int:
+        """Mostly a registered validator, sometimes anyone (to reach the error paths)."""
+        if self.validators and data.draw(st.sampled_from([True] * 4 + [False])):
+            return data.draw(st.sampled_from(sorted(self.validators)))
+        return data.draw(st.sampled_from(ACTORS))
+
+    @precondition(lambda self: self.validators and self.disputes)
+    @rule(data=st.data())
+    def request_withdrawal(self, data: st.DataObject) -> None:
+        who = self._pick_validator(data)
         v = self.validators.get(who)
         err = "DisputeNotValidator" if v is None else ("DisputeWithdrawalAlreadyRequested" if v.withdrawable_at else None)
         r = self._expect(err, self.cb.request_withdrawal, self.acc[who])
         if err is None:
             v.withdrawable_at = r.block_number + self.cb.param(10)  # type: ignore[union-attr]
 
-    @rule(who=st.sampled_from(ACTORS))
-    def withdraw(self, who: int) -> None:
+    @precondition(lambda self: any(v.withdrawable_at for v in self.validators.values()))
+    @rule(data=st.data())
+    def withdraw(self, data: st.DataObject) -> None:
+        who = self._pick_validator(data)
         v = self.validators.get(who)
         if v is None:
             err = "DisputeNotValidator"
@@ -242,9 +258,13 @@ class LedgerMachine(RuleBasedStateMachine):
             del self.validators[who]
 
     @precondition(lambda self: self.windows)
-    @rule(data=st.data(), who=st.sampled_from(ACTORS), honest_inputs=st.booleans())
-    def open_dispute(self, data: st.DataObject, who: int, honest_inputs: bool) -> None:
-        (bid, k) = data.draw(st.sampled_from(sorted(self.windows)))
+    @rule(data=st.data(), who=st.sampled_from(ACTORS), honest_inputs=st.sampled_from([True] * 5 + [False]),
+          recent=st.sampled_from([True] * 4 + [False]))
+    def open_dispute(self, data: st.DataObject, who: int, honest_inputs: bool, recent: bool) -> None:
+        open_now = sorted(key for key, w in self.windows.items()
+                          if w.status == WindowStatus.COMMITTED and self._next_block() <= w.block + self.challenge)
+        pool = open_now if recent and open_now else sorted(self.windows)
+        (bid, k) = data.draw(st.sampled_from(pool))
         b, w = self.beasts[bid], self.windows[(bid, k)]
         dataset, secret = (b.dataset, b.secret) if honest_inputs else (b.dataset + b"x", b.secret)
         if not b.dataset and not honest_inputs:
@@ -266,9 +286,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self.dirty_windows.add((bid, k))
 
     @precondition(lambda self: self.disputes)
-    @rule(data=st.data(), who=st.sampled_from(ACTORS), agree=st.booleans())
-    def vote(self, data: st.DataObject, who: int, agree: bool) -> None:
-        did = data.draw(st.sampled_from(sorted(self.disputes)))
+    @rule(data=st.data(), agree=st.booleans())
+    def vote(self, data: st.DataObject, agree: bool) -> None:
+        open_ids = sorted(i for i, d in self.disputes.items() if d.outcome == Outcome.OPEN)
+        did = data.draw(st.sampled_from(open_ids or sorted(self.disputes)))
+        who = self._pick_validator(data)
         d = self.disputes[did]
         v = self.validators.get(who)
         if d.outcome != Outcome.OPEN:
@@ -341,8 +363,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def resolve(self, data: st.DataObject, who: int) -> None:
         self._resolve(data.draw(st.sampled_from(sorted(self.disputes))), who)
 
-    @rule(who=st.sampled_from(ACTORS))
-    def claim(self, who: int) -> None:
+    @precondition(lambda self: any(self.credits.values()))
+    @rule(data=st.data())
+    def claim(self, data: st.DataObject) -> None:
+        owed = sorted(w for w, c in self.credits.items() if c)
+        who = data.draw(st.sampled_from(owed)) if data.draw(st.sampled_from([True] * 3 + [False])) else data.draw(st.sampled_from(ACTORS))
         credit = self.credits.get(who, 0)
         if credit == 0:
             self._expect("DisputeNothingToClaim", self.cb.claim, self.acc[who])
@@ -408,7 +433,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=25, deadline=None,
+    max_examples=20, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestLedgerMachine = LedgerMachine.TestCase

@@ -1,0 +1,134 @@
+"""Gas of the ChainBeasts contract calls, measured on the embedded py-evm devnet (Prague).
+
+    python bench/gas.py [--json] [--engine pyevm|anvil]
+
+Rows: hatch; commit (first commit into an empty ledger, first window of a beast, a later
+window, a window opening a new commit-block slot); commitMany at 1, 8 and 32 beasts (gas per
+checkpoint); finalize; dispute open (no dataset and with a 64 kB dataset), vote, resolve, claim.
+Baseline: the targets in the issue — a later single commit <= 65,000 gas, commitMany <= 30,000
+gas per checkpoint at 32 beasts. All ENERGY allowances are unlimited (OpenZeppelin then skips
+the allowance write), as the devnet sets them up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_utils import keccak  # noqa: E402
+
+import devnet  # noqa: E402
+from kernel.payload import Payload  # noqa: E402
+
+BURN = 128 * 10**15
+TARGET_COMMIT = 65_000
+TARGET_MANY_32 = 30_000
+
+
+def word(k: int, tag: int) -> bytes:
+    return Payload(tag.to_bytes(4, "big") + k.to_bytes(12, "big"), (128 * (k + 1)) % 2**32, BURN, 1, 8, 0).pack()
+
+
+def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    rows: list[dict[str, object]] = []
+
+    def row(name: str, gas: int, per: int = 1, note: str = "") -> None:
+        rows.append({"call": name, "gas": gas, "checkpoints": per, "gas_per_checkpoint": gas // per, "note": note})
+
+    owner, ch, val = accounts[1], accounts[2], accounts[3]
+    r = cb.hatch_tx(owner)
+    row("hatch", r.gas_used, note="mint + immutable hatch data (3 fresh slots)")
+    b1 = r.event("BeastHatched").args["beastId"]
+    row("commit: first ever (empty ledger)", cb.commit(owner, b1, word(0, b1)).gas_used,
+        note="ledger's ENERGY balance 0 -> non-zero (+17.1k) and a fresh commit-block slot (+17.1k)")
+    b2 = cb.hatch(owner)
+    row("commit: first window of a beast", cb.commit(owner, b2, word(0, b2)).gas_used,
+        note="fresh commit-block slot for windows 0-7")
+    gas = {k: cb.commit(owner, b2, word(k, b2)).gas_used for k in range(1, 8)}
+    later = [g for k, g in gas.items() if (k + 1) % 4]  # epochSteps 512 = 4 windows
+    row("commit: later window (k=1..7)", max(later), note=f"min {min(later)}; the usual case")
+    row("commit: epoch boundary (k=3, 7)", max(gas[3], gas[7]), note="+ snapshot of the next epoch seed (fresh slot)")
+    row("commit: window k=8 (new slot)", cb.commit(owner, b2, word(8, b2)).gas_used,
+        note="once every 8 windows: fresh commit-block slot")
+    trainer = accounts[4]
+    cb.authorize_trainer(owner, b2, trainer.address)
+    row("commit: later window by trainer", cb.commit(trainer, b2, word(9, b2)).gas_used, note="one more SLOAD (trainer)")
+
+    for n in (1, 8, 32):
+        ids = [cb.hatch(owner) for _ in range(n)]
+        cb.commit_many(owner, ids, [word(0, i) for i in ids])  # window 0: fresh slots
+        r = cb.commit_many(owner, ids, [word(1, i) for i in ids])
+        row(f"commitMany: {n} beasts (later windows)", r.gas_used, n, note="one transferFrom for the batch")
+        if n == 32:
+            ids2 = [cb.hatch(owner) for _ in range(32)]
+            r0 = cb.commit_many(owner, ids2, [word(0, i) for i in ids2])
+            row("commitMany: 32 beasts (first windows)", r0.gas_used, 32, note="fresh commit-block slot per beast")
+
+    mine(cb.param(5) + 1)
+    row("finalize (one window)", cb.finalize(owner, b1, 0).gas_used, note="burns the escrow")
+
+    cb.register_validator(val, 100 * 10**18)
+    b3 = cb.hatch(owner)
+    cb.commit(owner, b3, word(0, b3))
+    r = cb.open_dispute_tx(ch, b3, 0)
+    row("openDispute (no dataset)", r.gas_used, note="bond transferFrom, dispute record")
+    did = r.event("DisputeOpened").args["disputeId"]
+    row("vote", cb.vote(val, did, b"\x00" * 32).gas_used)
+    row("resolve (diverged, 1 voter)", cb.resolve_tx(ch, did).gas_used, note="escrow to game, 2 credits")
+    r = cb._send(ch, cb.game, "claim", [], 100_000)
+    row("claim", r.gas_used)
+
+    dataset = keccak(b"bench") * (65_536 // 32)
+    secret = b"\x07" * 32
+    b4 = cb.hatch(owner, keccak(dataset), keccak(secret))
+    cb.commit(owner, b4, word(0, b4))
+    r = cb.open_dispute_tx(ch, b4, 0, dataset, secret)
+    row("openDispute (64 kB dataset)", r.gas_used, note="calldata dominates; EIP-7623 floor 21000+40/non-zero byte")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--engine", choices=("pyevm", "anvil"), default="pyevm")
+    args = ap.parse_args(argv)
+    if args.engine == "pyevm":
+        net = devnet.start(accounts=6)
+        rows = measure(net.chain, net.accounts, net.mine)
+        engine = "py-evm 0.12.1b1 (eth-tester, Prague)"
+    else:
+        from devnet.launch import launch
+
+        with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=6) as run:
+            rows = measure(run.chain, run.accounts, run.chain.mine)
+        engine = "anvil 1.7.1 (--hardfork prague)"
+    later = next(r["gas"] for r in rows if r["call"] == "commit: later window (k=1..7)")
+    many32 = next(r["gas_per_checkpoint"] for r in rows if r["call"] == "commitMany: 32 beasts (later windows)")
+    summary = {
+        "engine": engine,
+        "targets": {
+            "commit_later_le_65000": {"value": later, "met": later <= TARGET_COMMIT},
+            "commitMany32_per_checkpoint_le_30000": {"value": many32, "met": many32 <= TARGET_MANY_32},
+        },
+    }
+    if args.json:
+        print(json.dumps({"rows": rows, **summary}, indent=2))
+        return 0
+    print(f"engine: {engine}")
+    print(f"| {'call':42} | {'gas':>9} | {'gas/checkpoint':>14} | note")
+    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 16}|------")
+    for r in rows:
+        per = f"{r['gas_per_checkpoint']:,}" if r["checkpoints"] != 1 or str(r["call"]).startswith("commit") else ""
+        print(f"| {r['call']:42} | {r['gas']:>9,} | {per:>14} | {r['note']}")
+    for name, t in summary["targets"].items():
+        print(f"target {name}: {t['value']:,} -> {'met' if t['met'] else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
