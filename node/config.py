@@ -182,7 +182,7 @@ def read_password(password_file: Path | None, *, confirm: bool = False) -> str:
             text = Path(password_file).read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read password file {password_file}: {exc.strerror or exc}") from None
-        pw = text.rstrip("\r\n")
+        pw = text.splitlines()[0] if text else ""
     elif os.environ.get(PASSWORD_ENV):
         pw = os.environ[PASSWORD_ENV]
     else:

@@ -112,13 +112,25 @@ def open_chain(cfg: NodeConfig) -> ChainHandle:
     return connect_rpc(cfg.rpc, cfg.deployments)
 
 
-def fund_on_devnet(chain: ChainHandle, address: str) -> None:
-    """On the embedded devnet, give the node's account ETH and ENERGY from the deployer."""
+def fund_on_devnet(chain: ChainHandle, address: str, log: Callable[[str], None] = lambda m: None) -> None:
+    """On a devnet (embedded, or a deployments file listing dev accounts), give a fresh node
+    account ETH and ENERGY from the deployer, so `cb-node init` without --import-key just works.
+    Real chains list no dev accounts: nothing happens there.
+    """
+    if not chain.accounts:
+        return
     cb, deployer = chain.bindings, chain.accounts[0]
-    if chain.w3.eth.get_balance(address) < DEVNET_FUND_ETH // 10:  # type: ignore[arg-type]
-        cb.sender.send(deployer, address, b"", gas=21_000, value=DEVNET_FUND_ETH)
-    if cb.balance_of(address) < DEVNET_FUND_ENERGY // 10:
-        cb.mint(deployer, address, DEVNET_FUND_ENERGY)
+    if address == deployer.address:
+        return
+    try:
+        if chain.w3.eth.get_balance(address) < DEVNET_FUND_ETH // 10:  # type: ignore[arg-type]
+            cb.sender.send(deployer, address, b"", gas=21_000, value=DEVNET_FUND_ETH)
+            log(f"devnet: funded {address} with {DEVNET_FUND_ETH // 10**18} ETH")
+        if cb.balance_of(address) < DEVNET_FUND_ENERGY // 10:
+            cb.mint(deployer, address, DEVNET_FUND_ENERGY)
+            log(f"devnet: minted {DEVNET_FUND_ENERGY // 10**18} ENERGY to {address}")
+    except Exception as exc:  # noqa: BLE001 - devnet errors of several types; the node can still try
+        raise ChainError(f"cannot fund {address} on the devnet: {exc}") from exc
 
 
 def unlock(cfg: NodeConfig, password_file: Path | None) -> LocalAccount:
@@ -152,6 +164,7 @@ def hatch(cfg: NodeConfig, password_file: Path | None, dataset: Path | None, sec
     account = unlock(cfg, password_file)
     chain = open_chain(cfg)
     try:
+        fund_on_devnet(chain, account.address)
         engine = make_engine(cfg, chain, account, log=lambda m: None)
         run = engine.hatch(dataset, secret_file)
         out = {"beastId": run.beast_id, "owner": account.address, **{k: run.meta[k] for k in
@@ -208,8 +221,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 raise ConfigError(f"{cfg.data_dir} holds beasts from an earlier embedded chain, which did not persist; "
                                   "use an empty data_dir or a real chain (`cb-devnet up`)")
             chain = open_chain(cfg)
-            if chain.embedded:
-                fund_on_devnet(chain, account.address)
+            fund_on_devnet(chain, account.address, log)
             engine = make_engine(cfg, chain, account, log)
             for _ in range(opts.hatch):
                 run = engine.hatch()
@@ -301,8 +313,21 @@ def _write_status(cfg: NodeConfig, runs: list[BeastRun], state: str, port: int, 
 # ---- status ----------------------------------------------------------------------------------
 
 
-def status(cfg: NodeConfig) -> dict[str, Any]:
-    """What the node has on disk, and whether the daemon runs (no chain access needed)."""
+def _chain_counts(cfg: NodeConfig, ids: list[int]) -> dict[int, int] | str:
+    """Committed windows per beast on chain, or a string saying why the chain was not asked."""
+    if cfg.rpc == "embedded":
+        return "embedded chain (lives inside cb-node run)"
+    try:
+        import devnet
+
+        cb = devnet.connect(cfg.deployments, rpc_url=cfg.rpc, timeout=5)  # type: ignore[arg-type]
+        return {b: cb.window_count(b) for b in ids}
+    except Exception as exc:  # noqa: BLE001 - status must work while the chain is down
+        return f"chain unreachable: {exc}"
+
+
+def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:
+    """What the node has on disk, whether the daemon runs, and (when reachable) the chain's window counts."""
     pid = daemon_alive(cfg.data_dir)
     try:
         daemon = json.loads((cfg.data_dir / STATUS).read_text())
@@ -323,7 +348,11 @@ def status(cfg: NodeConfig) -> dict[str, Any]:
                            "lastLossSum": last.loss_sum if last else None, "windows": counts})
         finally:
             store.close()
-    return {"node": str(cfg.root), "dataDir": str(cfg.data_dir), "rpc": cfg.rpc,
+    counts = _chain_counts(cfg, [b["beastId"] for b in beasts]) if chain and beasts else {}
+    chain_note = counts if isinstance(counts, str) else ""
+    for b in beasts:
+        b["chainWindows"] = counts.get(b["beastId"]) if isinstance(counts, dict) else None
+    return {"node": str(cfg.root), "dataDir": str(cfg.data_dir), "rpc": cfg.rpc, "chainNote": chain_note,
             "daemon": {"running": pid is not None, "pid": pid,
                        "state": (read_control(cfg.data_dir) if pid else "stopped"),
                        "grpcPort": daemon.get("grpcPort") if pid else None, "account": daemon.get("account"),
@@ -337,11 +366,15 @@ def format_status(doc: dict[str, Any]) -> str:
     head = (f"node {doc['node']}  rpc {doc['rpc']}\n"
             f"daemon: {'running (pid ' + str(d['pid']) + ', ' + d['state'] + ', grpc port ' + str(d['grpcPort']) + ')' if d['running'] else 'not running'}")
     lines = [head, "", f"{'beast':>6}  {'latest':>6}  {'status':<10}  {'committed':>9}  {'finalized':>9}  "
-                       f"{'pending':>7}  {'last loss':>9}  h128"]
+                       f"{'pending':>7}  {'on chain':>8}  {'last loss':>9}  h128"]
     for b in doc["beasts"]:
         w = b["windows"]
+        on_chain = "?" if b.get("chainWindows") is None else str(b["chainWindows"])
         lines.append(f"{b['beastId']:>6}  {b['latestWindow']:>6}  {b['latestStatus']:<10}  {w['committed']:>9}  "
-                     f"{w['finalized']:>9}  {w['persisted'] + w['sent']:>7}  {b['lastLossSum']:>9}  {b['latestH128']}")
+                     f"{w['finalized']:>9}  {w['persisted'] + w['sent']:>7}  {on_chain:>8}  {b['lastLossSum']:>9}  "
+                     f"{b['latestH128']}")
+    if doc.get("chainNote"):
+        lines.append(f"  ({doc['chainNote']})")
     if not doc["beasts"]:
         lines.append("  (no beasts yet: `cb-node hatch` or `cb-node run --hatch N`)")
     return "\n".join(lines)

@@ -27,7 +27,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
     key = read_private_key_file(args.import_key) if args.import_key else None
     password = read_password(args.password_file, confirm=True)
     address = create_keystore(node_dir / "keystore.json", password, key)
-    deployments = str(args.deployments) if args.deployments else "deployments.json"
+    # Paths given on the command line are relative to the current directory; node.toml
+    # paths are relative to node.toml, so write an absolute path.
+    deployments = str(args.deployments.resolve()) if args.deployments else "deployments.json"
     rpc = args.rpc or ("embedded" if not args.deployments else "http://127.0.0.1:8545")
     path = write_config(node_dir, rpc=rpc, deployments=deployments, backend=args.backend, grpc=args.grpc)
     (node_dir / "data").mkdir(mode=0o700, exist_ok=True)
