@@ -258,3 +258,42 @@ def test_watch_refuses_a_second_watcher_on_one_record(world: World) -> None:
             VoteRecord(path, world.net.accounts[5].address, 1)
     finally:
         first.close()
+
+
+def test_unregistered_watcher_skips_without_voting(world: World) -> None:
+    from devnet.bindings import Vote
+
+    from kernel.payload import Payload
+
+    cb = world.net.chain
+    n = cb.window_count(world.cheat_id)  # a fresh commit, so the dispute is inside its challenge period
+    last = Payload.unpack(cb.word(world.cheat_id, n - 1))
+    cb.commit(world.net.accounts[2], world.cheat_id, replace(last, global_step=last.global_step + 128).pack())
+    dispute = cb.open_dispute(world.net.accounts[3], world.cheat_id, n)
+    record = world.tmp / "watch4" / "votes.json"
+    assert cli_main(["watch", "--once", "--deployments", str(world.deployments), "--account", "8",
+                     "--record", str(record)]) == 0
+    assert cb.vote_of(dispute, world.net.accounts[8].address) == Vote.NONE
+    assert not record.exists() or str(dispute) not in json.loads(record.read_text())["disputes"]
+
+
+def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = str(world.deployments)
+    base = ["--deployments", dep, "--account", "7"]
+    assert cli_main(["register", "--stake", "150.5", *base]) == 0
+    assert cli_main(["status", *base]) == 0
+    assert cli_main(["withdraw", *base]) == 0  # requests the withdrawal
+    assert cli_main(["withdraw", *base]) == 3  # too early: the contract's error, exit 3
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    status = next(x for x in lines if "active" in x)
+    assert status["stakeWei"] == 1505 * 10**17 and status["active"] is True
+    requested = next(x for x in lines if x.get("event") == "withdrawal_requested")
+    w3 = world.net.chain.w3
+    while w3.eth.block_number < requested["withdrawableAtBlock"]:
+        w3.provider.make_request("evm_mine", [])
+    assert cli_main(["withdraw", *base]) == 0
+    out = capsys.readouterr()
+    assert '"event": "withdrawn"' in out.out
+    assert cli_main(["withdraw", *base]) == 2  # no longer registered: a usage/config error
+    assert cli_main(["register", "--stake", "1", *base]) == 3  # below the minimum stake: the contract refuses
+    assert "DisputeStakeTooLow" in capsys.readouterr().err

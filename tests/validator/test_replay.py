@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kernel.hashing import keccak256
 from kernel.payload import FLAG_GROWTH_SPURT, Payload
@@ -271,3 +273,19 @@ def test_every_refusal_is_a_validator_error(pub: Beast) -> None:
     for req in (pub.request(2, start_state=b"x"), pub.request(2, prev_h128=bytes(16)), pub.request(0)):
         with pytest.raises(ValidatorError):
             replay(req)
+
+
+# -- property: every bit of the committed word matters ------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bit=st.integers(min_value=0, max_value=255))
+def test_flipping_any_bit_of_the_committed_word_diverges(pub: Beast, bit: int) -> None:
+    word = bytearray(pub.windows[1].word)
+    word[bit // 8] ^= 0x80 >> (bit % 8)
+    report = replay(pub.request(2, committed_word=bytes(word)), inputs="fast")
+    assert report.verdict == "diverged"
+    assert report.mismatched_fields or report.reason
+    assert report.computed.pack() != bytes(word)
+    if bit // 8 not in (28, 29):  # bytes 28/29 are activeMask/lrShift; elsewhere the replay is the honest window
+        assert report.computed == pub.windows[1].payload
