@@ -675,6 +675,23 @@ def vote_records(chain: ChainBeasts, dispute_id: int) -> list[VoteRecord]:
     return out
 
 
+def find_dispute(chain: ChainBeasts, beast_id: int, window: int) -> int:
+    """The id of the latest dispute opened on window ``window`` (K >= 1) of ``beast_id``."""
+    if beast_id < 1 or window < 1:
+        raise UsageError("--beast and --window must be >= 1")
+    ev = chain.game.events.DisputeOpened()
+    start = int(getattr(chain, "deploy_block", 0) or 0)
+    topics = [ev.topic, None, "0x" + beast_id.to_bytes(32, "big").hex(), "0x" + (window - 1).to_bytes(32, "big").hex()]
+    try:
+        logs = list(chain.w3.eth.get_logs({"address": chain.game.address, "fromBlock": start, "toBlock": "latest",
+                                           "topics": topics}))
+    except Exception as exc:  # noqa: BLE001 - RPC errors come in many types
+        raise ChainDataError(f"searching disputes of beast {beast_id} window {window}: {exc}") from None
+    if not logs:
+        raise ChainDataError(f"no dispute was opened on beast {beast_id} window {window}")
+    return int(ev.process_log(logs[-1])["args"]["disputeId"])
+
+
 def dispute_status(chain: ChainBeasts, dispute_id: int) -> DisputeStatus:
     """Votes so far, deadline, outcome and credits of a dispute."""
     if dispute_id < 1:
@@ -786,6 +803,7 @@ __all__ = [
     "claim",
     "connect",
     "dispute_status",
+    "find_dispute",
     "format_energy",
     "load_account",
     "load_curriculum",

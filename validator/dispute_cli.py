@@ -34,6 +34,7 @@ from validator.dispute import (
     claim,
     connect,
     dispute_status,
+    find_dispute,
     format_energy,
     load_account,
     load_curriculum,
@@ -111,6 +112,26 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend for local replays")
 
 
+def _which_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("instead of ID: the latest dispute opened on a window")
+    g.add_argument("--beast", type=_positive, default=None, help="beast id")
+    g.add_argument("--window", type=_positive, default=None, help="window K (>= 1)")
+
+
+def _dispute_id(args: argparse.Namespace, chain: Any, required: bool = True) -> int | None:
+    """ID from the positional argument or from --beast/--window."""
+    by_window = args.beast is not None or args.window is not None
+    if args.dispute_id is not None and by_window:
+        raise UsageError("give either a dispute ID or --beast and --window, not both")
+    if by_window:
+        if args.beast is None or args.window is None:
+            raise UsageError("--beast and --window go together")
+        return find_dispute(chain, args.beast, args.window)
+    if args.dispute_id is None and required:
+        raise UsageError("give a dispute ID, or --beast and --window")
+    return args.dispute_id
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every cb-dispute command."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -161,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it paid. With --watch it polls until the dispute is resolved (and with a key and "
                                    "--resolve it resolves the dispute as soon as that is possible).",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=_positive, metavar="ID", help="dispute id")
+    p.add_argument("dispute_id", type=_positive, metavar="ID", nargs="?", default=None,
+                   help="dispute id (or give --beast and --window)")
+    _which_args(p)
     p.add_argument("--watch", action="store_true", help="poll until the dispute is resolved")
     p.add_argument("--resolve", action="store_true", help="with --watch: call resolve() once it is possible (needs a key)")
     p.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls (default 1)")
@@ -174,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "then transfers everything the dispute game credited to the caller (from any "
                                    "dispute). Without ID: only the transfer.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=_positive, metavar="ID", nargs="?", default=None, help="dispute id (optional)")
+    p.add_argument("dispute_id", type=_positive, metavar="ID", nargs="?", default=None,
+                   help="dispute id (optional; or give --beast and --window)")
+    _which_args(p)
     _common(p, key=True)
     p.set_defaults(func=_cmd_claim)
     return parser
@@ -291,8 +316,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.resolve and not args.watch:
         raise UsageError("--resolve only works with --watch (or use cb-dispute claim ID)")
     chain = connect(args.deployments, args.rpc)
+    dispute_id = _dispute_id(args, chain)
+    assert dispute_id is not None
     if not args.watch:
-        st = dispute_status(chain, args.dispute_id)
+        st = dispute_status(chain, dispute_id)
         _out(args, st.to_json(), _status_text(st))
         return EXIT_OK
 
@@ -302,7 +329,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else:
             print(_status_text(s) + "\n", flush=True)
 
-    watch_status(chain, args.dispute_id, interval_s=args.interval, timeout_s=args.timeout, on_change=show,
+    watch_status(chain, dispute_id, interval_s=args.interval, timeout_s=args.timeout, on_change=show,
                  resolver=resolver)
     return EXIT_OK
 
@@ -310,14 +337,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_claim(args: argparse.Namespace) -> int:
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
-    r = claim(chain, account, args.dispute_id)
+    dispute_id = _dispute_id(args, chain, required=False)
+    r = claim(chain, account, dispute_id)
     parts = []
     if r.resolved is not None:
-        parts.append(f"resolved dispute {args.dispute_id}: {r.resolved.name.lower()}")
+        parts.append(f"resolved dispute {dispute_id}: {r.resolved.name.lower()}")
     elif r.outcome is not None:
-        parts.append(f"dispute {args.dispute_id}: {r.outcome.name.lower()}")
+        parts.append(f"dispute {dispute_id}: {r.outcome.name.lower()}")
     parts.append(f"claimed {format_energy(r.amount)} to {r.account}" if r.amount else f"nothing credited to {r.account}")
-    _out(args, r.to_json(), "; ".join(parts))
+    _out(args, r.to_json() | {"disputeId": dispute_id}, "; ".join(parts))
     return EXIT_OK
 
 

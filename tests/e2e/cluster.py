@@ -1,0 +1,348 @@
+"""A whole ChainBeasts deployment as real processes on 127.0.0.1, for the dispute scenarios and the bench.
+
+Started the way a user starts them, through the installed entry points:
+
+* ``cb-devnet up --engine anvil`` (or pyevm): the chain with the contracts;
+* ``cb-curriculum pack`` and ``cb-node init / hatch / run --until-window``: a trainer node that
+  hatches one private and several public beasts and commits their first windows, then
+  ``cb-node pause`` and a long-lived ``cb-node run`` that serves checkpoints over gRPC
+  without training further (so the tests decide what the trainer commits next);
+* ``cb-validator register`` and three ``cb-validator watch`` processes that vote on disputes;
+* ``cb-dispute`` for the challenger (run per command by the tests).
+
+The season constants are set the way an operator would: the registry owner (the devnet's
+deployer) queues the changes and the chain is mined past the timelock. Every process writes
+its output to a log file under the cluster folder; :meth:`Cluster.close` stops all of them
+(SIGTERM, then SIGKILL after a grace period), in reverse start order, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eth_account.signers.local import LocalAccount
+
+from devnet.bindings import ChainBeasts, Param
+from tests.e2e.helpers import EXAMPLE_CSV, mine, write_key_file
+
+T = TypeVar("T")
+
+BIN = Path(sys.executable).parent
+PASSWORD = "e2e-node-password"
+STAKE_ENERGY = 100
+# Season constants for the scenarios (blocks). The challenge period outlasts the whole session;
+# the voting period is short enough to mine through when nobody votes.
+SEASON = {Param.VALIDATOR_QUORUM: 2, Param.CHALLENGE_PERIOD: 5_000, Param.VOTING_PERIOD: 40}
+TIMELOCK_BLOCKS = 10  # devnet.deploy.DEFAULT_TIMELOCK_DELAY
+PUBLIC_BEASTS = 5
+WINDOWS = 2  # windows the node trains and commits per beast before pausing
+
+
+class ClusterError(RuntimeError):
+    """Raised when a process of the cluster fails to start or a bounded wait runs out."""
+
+
+def entry_point(name: str) -> str:
+    """Path of an installed console script (the venv's bin first)."""
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        raise ClusterError(f"{name} is not installed (pip install -e .)")
+    return found
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll ``predicate`` until it returns something truthy; ClusterError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - keep polling; report the last failure
+            last_exc = exc
+        if time.monotonic() > deadline:
+            raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}"
+                               + (f" (last error: {last_exc})" if last_exc else ""))
+        time.sleep(interval)
+
+
+@dataclass
+class Proc:
+    """One long-running child process with its log file."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str], cwd: Path) -> "Proc":
+        with open(self.log, "ab") as fh:
+            self.popen = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=env, cwd=cwd, start_new_session=True)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM, wait ``grace`` seconds, then SIGKILL; returns the exit code."""
+        p = self.popen
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        self.popen = None
+        return p.returncode
+
+    def text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@dataclass
+class Cluster:
+    """The running processes, their files, the chain bindings and the beasts the node trained."""
+
+    root: Path
+    engine: str = "anvil"
+    procs: list[Proc] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    deployments: Path = Path()
+    chain: ChainBeasts | None = None
+    node_dir: Path = Path()
+    node: Proc | None = None
+    node_addr: str = ""
+    watchers: list[Proc] = field(default_factory=list)
+    validator_accounts: list[int] = field(default_factory=lambda: [4, 5, 6])
+    rogue_account: int = 7
+    private_beast: int = 0
+    public_beasts: list[int] = field(default_factory=list)
+    dataset: Path = Path()
+    secret: Path = Path()
+    challenger_key: Path = Path()
+    trainer_key: Path = Path()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    @property
+    def cb(self) -> ChainBeasts:
+        assert self.chain is not None
+        return self.chain
+
+    def account(self, n: int) -> LocalAccount:
+        return self.cb.accounts[n]
+
+    @property
+    def trainer(self) -> LocalAccount:
+        return self.account(1)
+
+    @property
+    def challenger(self) -> LocalAccount:
+        return self.account(2)
+
+    @property
+    def validators(self) -> list[LocalAccount]:
+        return [self.account(n) for n in self.validator_accounts]
+
+    @property
+    def rogue(self) -> LocalAccount:
+        return self.account(self.rogue_account)
+
+    def run(self, *argv: str | Path, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run an entry point to completion (stdin is not a terminal); ClusterError on failure when ``check``."""
+        args = [entry_point(str(argv[0]))] + [str(a) for a in argv[1:]]
+        try:
+            cp = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=self.root,
+                                stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise ClusterError(f"{' '.join(args[:3])} did not finish within {timeout:.0f}s") from exc
+        if check and cp.returncode != 0:
+            raise ClusterError(f"{' '.join(str(a) for a in argv)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+        return cp
+
+    def spawn(self, name: str, *argv: str | Path) -> Proc:
+        proc = Proc(name, [entry_point(str(argv[0]))] + [str(a) for a in argv[1:]], self.root / f"{name}.log")
+        self.procs.append(proc.start(self.env, self.root))
+        return proc
+
+    def mine(self, n: int) -> int:
+        return mine(self.url, n)
+
+    def close(self) -> None:
+        """Stop every process this cluster started, newest first."""
+        errors = []
+        for proc in reversed(self.procs):
+            try:
+                t = time.monotonic()
+                proc.stop()
+                self.timings[f"stop_{proc.name}_s"] = round(time.monotonic() - t, 2)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                errors.append(f"{proc.name}: {exc}")
+        self.procs.clear()
+        if errors:
+            raise ClusterError("; ".join(errors))
+
+    # ---- bring-up ---------------------------------------------------------------------
+
+    def start(self) -> "Cluster":
+        t0 = time.monotonic()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", CB_NODE_PASSWORD=PASSWORD)
+        for stage in (self._devnet, self._season, self._node, self._validators):
+            t = time.monotonic()
+            stage()
+            self.timings[stage.__name__.strip("_") + "_s"] = round(time.monotonic() - t, 2)
+        self.timings["startup_s"] = round(time.monotonic() - t0, 2)
+        return self
+
+    def _devnet(self) -> None:
+        import devnet
+
+        self.deployments = self.root / "devnet" / "deployments.json"
+        proc = self.spawn("devnet", "cb-devnet", "up", "--engine", self.engine, "--port", "0",
+                          "--run-dir", self.root / "devnet", "--deployments", self.deployments)
+
+        def ready() -> dict[str, Any] | None:
+            if not proc.alive:
+                raise ClusterError(f"cb-devnet up exited:\n{proc.text()}")
+            for line in proc.text().splitlines():
+                if line.startswith("{"):
+                    return json.loads(line)  # type: ignore[no-any-return]
+            return None
+
+        info = wait_until(ready, 90, "cb-devnet up to print its deployments")
+        self.url = info["rpcUrl"]
+        self.chain = devnet.connect(self.deployments)
+        self.env["CB_DEPLOYMENTS"] = str(self.deployments)
+
+    def _season(self) -> None:
+        """The registry owner queues the scenario constants; mining past the timelock puts them in force."""
+        deployer = self.account(0)
+        for param, value in SEASON.items():
+            self.cb.queue_param_change(deployer, param, value)
+        self.mine(TIMELOCK_BLOCKS + 1)
+        for param, value in SEASON.items():
+            if self.cb.param(param) != value:
+                raise ClusterError(f"season constant {param.name} is {self.cb.param(param)}, expected {value}")
+
+    def _node(self) -> None:
+        self.trainer_key = write_key_file(self.root / "trainer.key", self.trainer)
+        self.challenger_key = write_key_file(self.root / "challenger.key", self.challenger)
+        pw = self.root / "node.password"
+        pw.write_text(PASSWORD + "\n")
+        pw.chmod(0o600)
+        self.dataset = self.root / "battles.cbd.zst"
+        self.secret = self.root / "owner.secret"
+        self.run("cb-curriculum", "pack", "--csv", EXAMPLE_CSV, "-o", self.dataset)
+        self.node_dir = self.root / "node"
+        self.run("cb-node", "init", self.node_dir, "--rpc", self.url, "--deployments", self.deployments,
+                 "--import-key", self.trainer_key, "--password-file", pw, "--grpc", "127.0.0.1:0")
+        out = self.run("cb-node", "hatch", "--node-dir", self.node_dir, "--dataset", self.dataset,
+                       "--secret-file", self.secret, "--json")
+        self.private_beast = int(json.loads(out.stdout)["beastId"])
+        self.run("cb-node", "run", "--node-dir", self.node_dir, "--hatch", PUBLIC_BEASTS, "--until-window", WINDOWS,
+                 "--quiet", timeout=240)
+        self.public_beasts = [b for b in range(1, int(self.cb.beast.functions.totalHatched().call()) + 1)
+                              if b != self.private_beast and self.cb.owner_of(b) == self.trainer.address]
+        if len(self.public_beasts) != PUBLIC_BEASTS:
+            raise ClusterError(f"expected {PUBLIC_BEASTS} public beasts, found {self.public_beasts}")
+        for b in [self.private_beast, *self.public_beasts]:
+            if self.cb.window_count(b) != WINDOWS:
+                raise ClusterError(f"beast {b} has {self.cb.window_count(b)} windows, expected {WINDOWS}")
+        # From now on the node serves checkpoints and trains nothing: the tests commit window 3.
+        self.run("cb-node", "pause", "--node-dir", self.node_dir)
+        self.start_node()
+
+    def start_node(self) -> None:
+        ready = self.root / "node.ready.json"
+        ready.unlink(missing_ok=True)
+        self.node = self.spawn("node", "cb-node", "run", "--node-dir", self.node_dir, "--ready-file", ready)
+        node = self.node
+
+        def up() -> dict[str, Any] | None:
+            if not node.alive:
+                raise ClusterError(f"cb-node run exited:\n{node.text()}")
+            return json.loads(ready.read_text()) if ready.exists() else None
+
+        info = wait_until(up, 60, "cb-node run to serve gRPC")
+        self.node_addr = f"127.0.0.1:{info['grpcPort']}"
+
+    def stop_node(self) -> None:
+        if self.node is not None:
+            self.node.stop()
+            self.node = None
+
+    def _validators(self) -> None:
+        regs = [subprocess.Popen([entry_point("cb-validator"), "register", "--stake", str(STAKE_ENERGY), "--account",
+                                  str(n), "--deployments", str(self.deployments)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
+                for n in [*self.validator_accounts, self.rogue_account]]
+        for p in regs:
+            out, _ = p.communicate(timeout=120)
+            if p.returncode != 0:
+                raise ClusterError(f"cb-validator register exited {p.returncode}: {out.decode(errors='replace')}")
+        for i in range(len(self.validator_accounts)):
+            self.start_watcher(i)
+        # Watchers are up once each has logged a line or survived a couple of poll rounds.
+        time.sleep(1.0)
+        for w in self.watchers:
+            if not w.alive:
+                raise ClusterError(f"{w.name} exited:\n{w.text()}")
+
+    def start_watcher(self, i: int) -> Proc:
+        n = self.validator_accounts[i]
+        proc = self.spawn(f"watcher{i}", "cb-validator", "watch", "--deployments", self.deployments, "--account", n,
+                          "--node", self.node_addr, "--record", self.root / f"votes{i}.json", "--poll", "0.3")
+        if i < len(self.watchers):
+            self.watchers[i] = proc
+        else:
+            self.watchers.append(proc)
+        return proc
+
+    def stop_watcher(self, i: int) -> None:
+        self.watchers[i].stop()
+
+    # ---- the challenger's commands ------------------------------------------------------
+
+    def dispute(self, *argv: str | int | Path, timeout: float = 120.0) -> tuple[int, Any, str]:
+        """Run ``cb-dispute ARGV --json``; returns (exit code, parsed stdout or raw text, stderr)."""
+        cp = self.run("cb-dispute", *[str(a) for a in argv], "--json", timeout=timeout, check=False)
+        try:
+            out: Any = json.loads(cp.stdout)
+        except ValueError:
+            out = cp.stdout
+        return cp.returncode, out, cp.stderr
+
+
+def start_cluster(root: Path, engine: str = "anvil") -> Cluster:
+    """Start everything; on failure stop what was started and re-raise."""
+    cluster = Cluster(root, engine=engine)
+    try:
+        return cluster.start()
+    except BaseException:
+        cluster.close()
+        raise
