@@ -80,3 +80,13 @@ def test_transfer_clears_trainer(net) -> None:  # type: ignore[no-untyped-def]
     assert not net.cb.is_committer(bid, owner) and net.cb.is_committer(bid, buyer)
     with raises_error("ERC721InsufficientApproval"):
         net.cb._send(owner, net.cb.beast, "transferFrom", [buyer.address, owner.address, bid], 150_000)
+
+
+def test_energy_minting_is_role_gated(net) -> None:  # type: ignore[no-untyped-def]
+    role = net.cb.energy.functions.MINTER_ROLE().call()
+    with raises_error("AccessControlUnauthorizedAccount", account=net.a[1].address, neededRole=role):
+        net.cb.mint(net.a[1], net.a[1].address, 1)
+    r = net.cb.mint(net.admin, net.a[2].address, 5)
+    ev(r, "Transfer", **{"from": "0x" + "00" * 20, "to": net.a[2].address, "value": 5})
+    assert net.cb.energy.functions.symbol().call() == "ENERGY"
+    assert net.cb.energy.functions.decimals().call() == 18
