@@ -23,18 +23,13 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from devnet.bindings import Outcome, Vote, WindowStatus
-from kernel.payload import Payload
-from kernel.state import decode_state_blob
-from kernel.train import train_window
-from tests.e2e.cluster import BIN, Cluster, start_cluster, wait_until
+from tests.e2e.cluster import BIN, Cluster, commit_window3, start_cluster, wait_until
 from tests.e2e.helpers import audit_energy
-from validator.node_client import NodeClient
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -61,57 +56,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 # ---------------------------------------------------------------------------------------
 # helpers
-
-
-@dataclass
-class Window3:
-    """What the trainer committed as window 3 and what the kernel computes for it."""
-
-    beast: int
-    honest: Payload
-    word: bytes
-
-    @property
-    def escrow(self) -> int:
-        return int.from_bytes(self.word[20:28], "big")
-
-
-def commit_window3(c: Cluster, beast: int, tamper: str | None, *, private_secret: bytes | None = None) -> Window3:
-    """Train window 3 from the node's checkpoint 2 and commit it as the trainer (tampered or not).
-
-    ``tamper``: "h128" (a made-up hash), "skipped" (claims the window's energy but did no step:
-    the h128 of the start state), "secret" (trained a private beast with another owner secret).
-    """
-    client = NodeClient()
-    try:
-        start = decode_state_blob(client.get_state(c.node_addr, beast, 2))
-    finally:
-        client.close()
-    seed = c.cb.epoch_seed(beast, start.global_step // start.params.epoch_steps)
-    if start.private:
-        from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
-
-        secret = private_secret or read_secret_file(c.secret).reveal()
-        source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), secret)
-    else:
-        from kernel.sources import PublicSource
-
-        source = PublicSource()
-    honest_source = source
-    if tamper == "secret":
-        from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
-
-        honest_source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), read_secret_file(c.secret).reveal())
-    honest = train_window(start, honest_source, epoch_seed=seed).payload
-    p = train_window(start, source, epoch_seed=seed).payload
-    if tamper == "h128":
-        p = Payload(bytes(b ^ 0x5A for b in p.h128), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
-    elif tamper == "skipped":
-        p = Payload(start.h128(), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
-    word = p.pack()
-    c.cb.sender.resync(c.trainer.address)  # other processes (cb-dispute claim) used this key too
-    c.cb.commit(c.trainer, beast, word)
-    return Window3(beast, honest, word)
 
 
 def watcher_events(c: Cluster, i: int, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
