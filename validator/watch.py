@@ -63,7 +63,11 @@ class VoteRecord:
         except OSError:
             os.close(self._lock_fd)
             raise ConfigError(f"another watcher holds {self.path}.lock; run one watcher per vote record") from None
-        self.data = self._load()
+        try:
+            self.data = self._load()
+        except BaseException:
+            self.close()
+            raise
 
     def _load(self) -> dict[str, Any]:
         if not self.path.exists():

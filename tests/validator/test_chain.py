@@ -252,10 +252,11 @@ def test_watch_refuses_a_second_watcher_on_one_record(world: World) -> None:
     from validator.watch import VoteRecord
 
     path = world.tmp / "watch3" / "votes.json"
-    first = VoteRecord(path, world.net.accounts[5].address, 1)
+    chain_id = world.net.chain.sender.chain_id
+    first = VoteRecord(path, world.net.accounts[5].address, chain_id)
     try:
         with pytest.raises(ConfigError, match="another watcher"):
-            VoteRecord(path, world.net.accounts[5].address, 1)
+            VoteRecord(path, world.net.accounts[5].address, chain_id)
     finally:
         first.close()
 
@@ -297,3 +298,30 @@ def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -
     assert cli_main(["withdraw", *base]) == 2  # no longer registered: a usage/config error
     assert cli_main(["register", "--stake", "1", *base]) == 3  # below the minimum stake: the contract refuses
     assert "DisputeStakeTooLow" in capsys.readouterr().err
+
+
+def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
+    import signal
+    import time
+
+    from validator.watch import VoteRecord
+
+    record = world.tmp / "watch5" / "votes.json"
+    script = Path(sys.executable).parent / "cb-validator"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
+    proc = subprocess.Popen([*cmd, "watch", "--deployments", str(world.deployments), "--account", "9", "--poll", "0.2",
+                             "--record", str(record)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(str(record) + ".lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few rounds
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    VoteRecord(record, world.net.accounts[9].address, world.net.chain.sender.chain_id).close()  # the lock was released

@@ -105,3 +105,22 @@ def test_serve_runs_answers_and_stops_on_sigterm(pub: Beast) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_vote_record_is_atomic_and_bound_to_one_validator(tmp_path: Path) -> None:
+    from validator.watch import VoteRecord
+
+    path = tmp_path / "votes.json"
+    rec = VoteRecord(path, "0xAbC", 7)
+    rec.put(3, status="voted", word="0x" + "11" * 32, tx="0x01")
+    rec.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["votes.json", "votes.json.lock"]  # no temp files left
+    again = VoteRecord(path, "0xabc", 7)
+    assert again.voted() == [3]
+    again.close()
+    for validator, chain_id in (("0xdef", 7), ("0xabc", 8)):
+        with pytest.raises(ConfigError, match="belongs to"):
+            VoteRecord(path, validator, chain_id)
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="unreadable"):
+        VoteRecord(path, "0xabc", 7)
