@@ -17,7 +17,7 @@ import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import devnet
 from devnet.bindings import Outcome, WindowStatus
