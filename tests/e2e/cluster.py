@@ -115,6 +115,11 @@ class Proc:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
+        # The process led its own session: sweep any child it left behind (anvil under cb-devnet).
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.popen = None
         return p.returncode
 
@@ -142,6 +147,8 @@ class Cluster:
     watchers: list[Proc] = field(default_factory=list)
     validator_accounts: list[int] = field(default_factory=lambda: [4, 5, 6])
     rogue_account: int = 7
+    n_public: int = PUBLIC_BEASTS
+    with_private: bool = True
     private_beast: int = 0
     public_beasts: list[int] = field(default_factory=list)
     dataset: Path = Path()
@@ -261,20 +268,22 @@ class Cluster:
         pw.chmod(0o600)
         self.dataset = self.root / "battles.cbd.zst"
         self.secret = self.root / "owner.secret"
-        self.run("cb-curriculum", "pack", "--csv", EXAMPLE_CSV, "-o", self.dataset)
+        if self.with_private:
+            self.run("cb-curriculum", "pack", "--csv", EXAMPLE_CSV, "-o", self.dataset)
         self.node_dir = self.root / "node"
         self.run("cb-node", "init", self.node_dir, "--rpc", self.url, "--deployments", self.deployments,
                  "--import-key", self.trainer_key, "--password-file", pw, "--grpc", "127.0.0.1:0")
-        out = self.run("cb-node", "hatch", "--node-dir", self.node_dir, "--dataset", self.dataset,
-                       "--secret-file", self.secret, "--json")
-        self.private_beast = int(json.loads(out.stdout)["beastId"])
-        self.run("cb-node", "run", "--node-dir", self.node_dir, "--hatch", PUBLIC_BEASTS, "--until-window", WINDOWS,
+        if self.with_private:
+            out = self.run("cb-node", "hatch", "--node-dir", self.node_dir, "--dataset", self.dataset,
+                           "--secret-file", self.secret, "--json")
+            self.private_beast = int(json.loads(out.stdout)["beastId"])
+        self.run("cb-node", "run", "--node-dir", self.node_dir, "--hatch", self.n_public, "--until-window", WINDOWS,
                  "--quiet", timeout=240)
         self.public_beasts = [b for b in range(1, int(self.cb.beast.functions.totalHatched().call()) + 1)
                               if b != self.private_beast and self.cb.owner_of(b) == self.trainer.address]
-        if len(self.public_beasts) != PUBLIC_BEASTS:
-            raise ClusterError(f"expected {PUBLIC_BEASTS} public beasts, found {self.public_beasts}")
-        for b in [self.private_beast, *self.public_beasts]:
+        if len(self.public_beasts) != self.n_public:
+            raise ClusterError(f"expected {self.n_public} public beasts, found {self.public_beasts}")
+        for b in [self.private_beast, *self.public_beasts][0 if self.with_private else 1:]:
             if self.cb.window_count(b) != WINDOWS:
                 raise ClusterError(f"beast {b} has {self.cb.window_count(b)} windows, expected {WINDOWS}")
         # From now on the node serves checkpoints and trains nothing: the tests commit window 3.
@@ -342,9 +351,12 @@ class Cluster:
         return cp.returncode, out, cp.stderr
 
 
-def start_cluster(root: Path, engine: str = "anvil") -> Cluster:
-    """Start everything; on failure stop what was started and re-raise."""
-    cluster = Cluster(root, engine=engine)
+def start_cluster(root: Path, engine: str = "anvil", *, public_beasts: int = PUBLIC_BEASTS, validators: int = 3,
+                  private: bool = True) -> Cluster:
+    """Start everything (``validators`` watchers; a private beast unless ``private=False``);
+    on failure stop what was started and re-raise."""
+    cluster = Cluster(root, engine=engine, n_public=public_beasts, validator_accounts=[4, 5, 6][:validators],
+                      with_private=private)
     try:
         return cluster.start()
     except BaseException:

@@ -219,3 +219,43 @@ def test_keystore_with_password_file(deployments: Path, tmp_path: Path, net: Run
     monkeypatch.setenv("CB_DISPUTE_PASSWORD", "wrong")
     code, _, err = cli(capsys, "claim", "--keystore", ks, "--deployments", deployments)
     assert code == 2 and "wrong password" in err and "hunter2" not in err
+
+
+def test_check_through_a_validator_service_and_confirmation_prompt(
+        net: RunningDevnet, deployments: Path, challenger_key: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from validator.service import create_server
+
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next()
+    trainer.commit_next(tamper="energy")
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json"]
+    server, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1)
+    try:
+        code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--validator", f"127.0.0.1:{port}", *common)
+        assert code == 0 and out["verdict"] == "match" and out["replayedBy"].startswith("validator 127.0.0.1")
+        code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--validator", f"127.0.0.1:{port}", *common)
+        assert code == 1 and out["mismatchedFields"] == ["energy_burn"]
+    finally:
+        server.stop(0.5)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    before = chain.balance_of(net.accounts[2])
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
+    assert code == 1 and "not confirmed" in err and "[y/N]" in err
+    assert chain.balance_of(net.accounts[2]) == before
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
+    assert code == 0 and chain.dispute(out["disputeId"]).outcome == Outcome.OPEN
+    mine(net.url, PARAMS["voting_period"] + 1)
+    code, out, _ = cli(capsys, "claim", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
+    assert code == 0 and out["resolvedNow"] == "no_quorum"
+    audit_energy(chain)
