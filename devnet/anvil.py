@@ -71,6 +71,11 @@ class AnvilProcess:
     def start(self, timeout: float = 30.0) -> "AnvilProcess":
         """Launch anvil and wait until it answers eth_chainId."""
         binary = find_anvil()
+        with socket.socket() as probe:
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise ConfigError(f"cannot bind {self.host}:{self.port}: {exc.strerror}") from exc
         self.run_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, HOME=str(self.run_dir))
         cmd = [

@@ -102,3 +102,23 @@ def test_connect_errors(tmp_path: Path) -> None:
     good = {"version": 1, "rpcUrl": "http://127.0.0.1:9", "contracts": {}}
     with pytest.raises(devnet.ChainError, match="cannot reach"):
         devnet.connect(good)
+
+
+@pytest.mark.parametrize("engine", ["pyevm", "anvil"])
+def test_port_in_use_is_a_config_error(engine: str, tmp_path: Path) -> None:
+    import socket
+
+    from devnet.anvil import find_anvil
+
+    if engine == "anvil":
+        try:
+            find_anvil()
+        except devnet.ConfigError:
+            pytest.skip("anvil binary missing: run `cd contracts && npm ci` (CI does)")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = _cli("up", "--engine", engine, "--port", str(port), "--run-dir", str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "config error" in proc.stderr
