@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 from kernel.context import SampleSource
 from kernel.fixedpoint import I16_MAX, I16_MIN
 from kernel.net_numpy import digest
-from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_grads_t, update_round
+from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_losses_t, head_step_t, head_targets_t, update_round
 from kernel.state import KernelState
 from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window, window_epoch
 from kernel.window_inputs import WindowInputs, WindowOutcome
@@ -50,12 +51,14 @@ def train_windows_batched(
     device: str | torch.device | None = None,
     inputs: str = "scalar",
     chunk: int = DEFAULT_CHUNK,
+    workers: int = 1,
 ) -> list[WindowResult]:
     """``train.train_window`` for every beast of ``states``, trained together.
 
     ``sources`` is one source for all beasts or one per beast; the per-beast sequences
     default (entry None) like ``train_window``: the offline epoch seed, the state's mask
-    and lr_shift. ``inputs`` is "scalar" (``prepare_window``) or "fast" (``fast_inputs``).
+    and lr_shift. ``inputs`` is "scalar" (``prepare_window``) or "fast" (``fast_inputs``);
+    ``chunk`` and ``workers`` are as in ``run_windows_batched`` and never change a result.
     Raises KernelError exactly where ``train_window`` would, before any training.
     """
     n = len(states)
@@ -87,7 +90,7 @@ def train_windows_batched(
     outcomes: list[WindowOutcome | None] = [None] * n
     for idx in groups.values():
         outs = run_windows_batched([(states[i].w1, states[i].b1, states[i].w2, states[i].b2) for i in idx],
-                                   [prepared[i][0] for i in idx], want_digests, device, chunk)
+                                   [prepared[i][0] for i in idx], want_digests, device, chunk, workers)
         for i, o in zip(idx, outs):
             outcomes[i] = o
     return [finish_window(st, outcomes[i], es, m, k, prepared[i][1])  # type: ignore[arg-type]
@@ -100,13 +103,23 @@ def run_windows_batched(
     want_digests: bool = False,
     device: str | torch.device | None = None,
     chunk: int = DEFAULT_CHUNK,
+    workers: int = 1,
 ) -> list[WindowOutcome]:
-    """``NumpyBackend().run_window(ws[b], inps[b])`` for every b; all of one shape and length."""
+    """``NumpyBackend().run_window(ws[b], inps[b])`` for every b; all of one shape and length.
+
+    Blocks of ``chunk`` beasts are independent; ``workers`` > 1 trains that many blocks at
+    once on Python threads (torch releases the GIL inside ops). The result never depends
+    on ``chunk`` or ``workers``.
+    """
     dev = torch.device(device) if device is not None else default_device()
-    out: list[WindowOutcome] = []
-    for s in range(0, len(ws), chunk):
-        out += _run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev)
-    return out
+    starts = range(0, len(ws), chunk)
+    if workers <= 1 or len(starts) <= 1:
+        blocks = [_run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev) for s in starts]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            blocks = list(pool.map(lambda s: _run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev),
+                                   starts))
+    return [o for block in blocks for o in block]
 
 
 def _run_block(
@@ -138,6 +151,7 @@ def _run_block(
     at = t(np.stack([i.attack for i in inps], 1), I64)
     bl = t(np.stack([i.block for i in inps], 1), I64)
     heads = t(np.array([i.heads for i in inps]), I64)  # (B,)
+    tg = head_targets_t(mv, at, bl, heads)  # label terms of all steps, computed once
     rounding = [update_round(i.lr_shift) for i in inps]
     C = t(np.array([r[0] for r in rounding]).reshape(B, 1, 1))  # addend <= 2**27
     S = t(np.array([r[1] for r in rounding]).reshape(B, 1, 1))
@@ -151,7 +165,8 @@ def _run_block(
     hb = torch.full((B, H + 1), BWD_ONE, dtype=dt, device=dev)  # [h, 16]
     hf_v, hb_v = hf[:, :H], hb[:, :H]
     W2v = W2[:, :, :H]
-    losses = torch.empty((n, B), dtype=I64, device=dev)
+    gz = torch.empty((B, 6), dtype=dt, device=dev)
+    p_move, d_atk, s_blk = (torch.empty((n, B), dtype=I64, device=dev) for _ in range(3))
     digests: list[list[bytes]] = [[] for _ in range(B)]
     for j in range(n):
         torch.mul(W1, xf[j].unsqueeze(1), out=P1)
@@ -164,8 +179,7 @@ def _run_block(
         torch.sum(P2, -1, dtype=I64, out=z)
         z >>= 12
         z.clamp_(I16_MIN, I16_MAX)
-        gz, losses[j] = head_grads_t(z, mv[j], at[j], bl[j], heads)
-        gz = gz.to(dt)
+        p_move[j], d_atk[j], s_blk[j] = head_step_t(z, tg, j, gz)
         # backward, with the weights before this step's update
         torch.mul(W2v, gz.unsqueeze(2), out=P2h)
         torch.sum(P2h, 1, dtype=dt, out=gh)
@@ -183,7 +197,7 @@ def _run_block(
         if want_digests:
             for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um)):
                 digests[b].append(digest(*w))
-    loss_rows = losses.t().cpu().tolist()
+    loss_rows = head_losses_t(p_move, d_atk, s_blk, bl, tg).t().cpu().tolist()
     return [WindowOutcome(w, loss_rows[b], digests[b]) for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um))]
 
 

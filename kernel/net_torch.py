@@ -20,6 +20,7 @@ the comments prove it (observations |x| <= 256, i16 weights), int64 otherwise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -74,31 +75,78 @@ def sigmoid2_q16_t(z: torch.Tensor) -> torch.Tensor:
     return torch.where(z >= 0, q, ONE_Q16 - q)
 
 
+@dataclass
+class HeadTargets:
+    """Label-dependent terms of the heads, precomputed for a window: shapes (..., B) or (B,).
+
+    The step needs only these and the logits; the losses are computed after the window
+    from what each step records (``head_losses_t``), since they never feed a gradient.
+    """
+
+    target: torch.Tensor  # (..., B, 4) one-hot of the move label, << 16
+    on_move: torch.Tensor  # (..., B, 1) 1 when the move head trains and the label is a move
+    move_idx: torch.Tensor  # (..., B, 1) move label clamped to 0..3 (for gathering p)
+    atk_target: torch.Tensor  # (..., B) attack label * ATK_TARGET_SCALE
+    on_atk: torch.Tensor  # (B,) 1 when the attack head trains
+    blk_target: torch.Tensor  # (..., B) block label << 16
+    on_blk: torch.Tensor  # (B,) 1 when the block head trains
+
+
+def head_targets_t(move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor) -> HeadTargets:
+    """HeadTargets of labels shaped (..., B) and HEAD_* bits (B,), all int64."""
+    ar = torch.arange(4, device=move.device)
+    mv = move.clamp_min(0).unsqueeze(-1)
+    return HeadTargets(
+        target=(ar == mv).to(I64) << 16,
+        on_move=(((heads & HEAD_MOVE) != 0) & (move >= 0)).to(I64).unsqueeze(-1),
+        move_idx=mv,
+        atk_target=attack * ATK_TARGET_SCALE,
+        on_atk=((heads & HEAD_ATTACK) != 0).to(I64),
+        blk_target=block << 16,
+        on_blk=((heads & HEAD_BLOCK) != 0).to(I64),
+    )
+
+
+def head_step_t(z: torch.Tensor, tg: HeadTargets, j: int | None, gz: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Write the head gradients of logits z (B, 6) int64 into gz (B, 6); step j of tg (None: tg is (B,)).
+
+    Returns (p_move, d, s) for ``head_losses_t``: p of the labelled move (B,), the attack
+    error (B,) and the block sigmoid (B,). |gz| <= 256 always, so the reference's final
+    saturate16 is the identity and is left out.
+    """
+    def at(t: torch.Tensor) -> torch.Tensor:
+        return t if j is None else t[j]
+
+    zm = z[:, :4]
+    e = exp2neg_q16_t(zm.amax(1, keepdim=True) - zm)  # (B, 4), the max entry is 65536
+    p = (e << 16) // e.sum(1, keepdim=True)  # the sum is >= 65536: no division by zero
+    torch.mul((p - at(tg.target)) >> 8, at(tg.on_move), out=gz[:, :4])
+    d = z[:, 4] - at(tg.atk_target)
+    torch.mul(d.clamp(-ATK_GRAD_CLIP, ATK_GRAD_CLIP), tg.on_atk, out=gz[:, 4])
+    s = sigmoid2_q16_t(z[:, 5])
+    torch.mul((s - at(tg.blk_target)) >> 8, tg.on_blk, out=gz[:, 5])
+    return p.gather(1, at(tg.move_idx)).squeeze(1), d, s
+
+
+def head_losses_t(p_move: torch.Tensor, d: torch.Tensor, s: torch.Tensor, block: torch.Tensor, tg: HeadTargets) -> torch.Tensor:
+    """The step losses (Q8, int64) from what ``head_step_t`` returned, for any leading shape."""
+    loss = nlog2_q16_q8_t(p_move) * tg.on_move.squeeze(-1)
+    loss += ((d * d) >> 8).clamp_max(LOSS_TERM_MAX) * tg.on_atk
+    loss += nlog2_q16_q8_t(torch.where(block != 0, s, ONE_Q16 - s)) * tg.on_blk
+    return loss
+
+
 def head_grads_t(
     z: torch.Tensor, move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """heads.head_grads for a batch: z (B, 6) int64, labels and HEAD_* bits (B,) int64.
 
-    Returns gz (B, 6) and the step losses (B,), both int64. |gz| <= 256 always, so the
-    reference's final saturate16 is the identity and is left out.
+    Returns gz (B, 6) and the step losses (B,), both int64.
     """
-    on_move = ((heads & HEAD_MOVE) != 0) & (move >= 0)
-    on_atk = (heads & HEAD_ATTACK) != 0
-    on_blk = (heads & HEAD_BLOCK) != 0
-    zm = z[:, :4]
-    e = exp2neg_q16_t(zm.amax(1, keepdim=True) - zm)  # (B, 4), the max entry is 65536
-    p = (e << 16) // e.sum(1, keepdim=True)  # sum >= 65536: no division by zero
-    mv = move.clamp_min(0).unsqueeze(1)
-    target = (torch.arange(4, device=z.device) == mv).to(I64) << 16
-    g_move = ((p - target) >> 8) * on_move.unsqueeze(1)
-    loss = torch.where(on_move, nlog2_q16_q8_t(p.gather(1, mv).squeeze(1)), 0)
-    d = z[:, 4] - attack * ATK_TARGET_SCALE
-    g_atk = d.clamp(-ATK_GRAD_CLIP, ATK_GRAD_CLIP) * on_atk
-    loss = loss + torch.where(on_atk, ((d * d) >> 8).clamp_max(LOSS_TERM_MAX), 0)
-    s = sigmoid2_q16_t(z[:, 5])
-    g_blk = ((s - (block << 16)) >> 8) * on_blk
-    loss = loss + torch.where(on_blk, nlog2_q16_q8_t(torch.where(block != 0, s, ONE_Q16 - s)), 0)
-    return torch.cat([g_move, g_atk.unsqueeze(1), g_blk.unsqueeze(1)], 1), loss
+    tg = head_targets_t(move, attack, block, heads)
+    gz = torch.empty_like(z)
+    p_move, d, s = head_step_t(z, tg, None, gz)
+    return gz, head_losses_t(p_move, d, s, block, tg)
 
 
 # ---------------------------------------------------------------- the backend
@@ -164,10 +212,12 @@ class TorchBackend:
         move, attack, block = (np.asarray(a).tolist() for a in (inp.move, inp.attack, inp.block))
         tensor_heads = self.heads == "tensor"
         if tensor_heads:
-            lab = [torch.from_numpy(np.asarray(a, dtype=np.int64)).to(dev).unsqueeze(1).unbind(0)
-                   for a in (inp.move, inp.attack, inp.block)]
-            heads_t = torch.full((1,), inp.heads, dtype=I64, device=dev)
-            loss_t = torch.empty((n,), dtype=I64, device=dev)
+            block_t = torch.from_numpy(np.asarray(inp.block, dtype=np.int64)).to(dev).unsqueeze(1)  # (n, 1)
+            tg = head_targets_t(torch.from_numpy(np.asarray(inp.move, dtype=np.int64)).to(dev).unsqueeze(1),
+                                torch.from_numpy(np.asarray(inp.attack, dtype=np.int64)).to(dev).unsqueeze(1),
+                                block_t, torch.full((1,), inp.heads, dtype=I64, device=dev))
+            rec = [torch.empty((n, 1), dtype=I64, device=dev) for _ in range(3)]  # p_move, d, s per step
+            gz = torch.empty((1, 6), dtype=dt, device=dev)
             b2v = W2a[:, ha]
         losses: list[int] = []
         digests: list[bytes] = []
@@ -183,27 +233,27 @@ class TorchBackend:
             torch.sum(torch.mul(W2a, hb, out=P2), 1, dtype=I64, out=zr)
             if tensor_heads:
                 z = ((zr + b2v.to(I64) * (FWD_ONE - BWD_ONE)) >> 12).clamp_(I16_MIN, I16_MAX)
-                gzb, loss_t[j : j + 1] = head_grads_t(z.unsqueeze(0), lab[0][j], lab[1][j], lab[2][j], heads_t)
-                gz = gzb.squeeze(0).to(dt)
+                rec[0][j], rec[1][j], rec[2][j] = head_step_t(z.unsqueeze(0), tg, j, gz)
+                g_t = gz[0]
             else:
                 z = [min(max((v + (FWD_ONE - BWD_ONE) * b) >> 12, I16_MIN), I16_MAX) for v, b in zip(zr.tolist(), b2_py)]
                 g, loss = head_grads(z, move[j], attack[j], block[j], heads)
                 losses.append(loss)
                 b2_py = [min(max(b - ((v + half) >> k), I16_MIN), I16_MAX) for b, v in zip(b2_py, g)]
-                gz = torch.tensor(g, dtype=dt, device=dev)
+                g_t = torch.tensor(g, dtype=dt, device=dev)
             # backward, with the weights before this step's update: |W2^T gz| <= 6 * 2**23
-            gh = torch.mv(W2v.t(), gz)
+            gh = torch.mv(W2v.t(), g_t)
             gh >>= 12
             gh.clamp_(I16_MIN, I16_MAX)
             gh.masked_fill_(a1 <= 0, 0)
-            torch.addr(C2, gz, hb, out=G2)  # |gz * h| + addend <= 2**23 + 2**27
+            torch.addr(C2, g_t, hb, out=G2)  # |gz * h| + addend <= 2**23 + 2**27
             torch.addr(C1, gh, xb[j], out=G1)  # |gh * x| + addend <= 2**23 + 2**27
             G >>= shift
             W.sub_(G).clamp_(I16_MIN, I16_MAX)
             if want_digests:
                 digests.append(digest(*_assemble(w1, b1, w2, b2, active, W1a, W2a)))
         if tensor_heads:
-            losses = loss_t.tolist()
+            losses = head_losses_t(*rec, block_t, tg).squeeze(1).tolist()
         return WindowOutcome(_assemble(w1, b1, w2, b2, active, W1a, W2a), losses, digests)
 
 
