@@ -157,18 +157,27 @@ class TorchBackend:
 
     ``heads`` picks how the six head gradients are computed each step: "python" calls the
     scalar spec ``heads.head_grads`` on the logits (fastest on CPU), "tensor" uses
-    ``head_grads_t`` and never leaves the device (the default on CUDA).
+    ``head_step_t`` and never leaves the device (the default on CUDA).
+    ``products`` picks how matrix-vector and outer products are formed: "blas" uses
+    ``torch.mv``/``torch.addr`` (integer kernels exist on CPU only), "elementwise" uses
+    broadcast multiply and sum (the default off CPU: CUDA has no integer matmul).
     """
 
     name = "torch"
 
-    def __init__(self, device: str | torch.device | None = None, heads: str | None = None) -> None:
+    def __init__(self, device: str | torch.device | None = None, heads: str | None = None,
+                 products: str | None = None) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         if heads is None:
             heads = "python" if self.device.type == "cpu" else "tensor"
         if heads not in ("python", "tensor"):
             raise ValueError(f"heads must be 'python' or 'tensor', got {heads!r}")
         self.heads = heads
+        if products is None:
+            products = "blas" if self.device.type == "cpu" else "elementwise"
+        if products not in ("blas", "elementwise"):
+            raise ValueError(f"products must be 'blas' or 'elementwise', got {products!r}")
+        self.products = products
 
     def run_window(self, w: tuple[np.ndarray, ...], inp: WindowInputs, want_digests: bool = False) -> WindowOutcome:
         """Train the micro-steps of ``inp`` from weights ``w``; same result as NumpyBackend."""
@@ -211,6 +220,10 @@ class TorchBackend:
         b2_py = [int(v) for v in b2]
         move, attack, block = (np.asarray(a).tolist() for a in (inp.move, inp.attack, inp.block))
         tensor_heads = self.heads == "tensor"
+        if self.products == "blas":
+            mv, addr = _mv_blas, _addr_blas
+        else:
+            mv, addr = _mv_elementwise, _addr_elementwise
         if tensor_heads:
             block_t = torch.from_numpy(np.asarray(inp.block, dtype=np.int64)).to(dev).unsqueeze(1)  # (n, 1)
             tg = head_targets_t(torch.from_numpy(np.asarray(inp.move, dtype=np.int64)).to(dev).unsqueeze(1),
@@ -226,7 +239,7 @@ class TorchBackend:
         for j in range(n):
             # forward: |W1a @ xf| <= 64 * 2**23 + 2**27 < 2**31; a1 is the pre-saturation
             # activation (saturating keeps the sign, so a1 > 0 is the reference's mask)
-            torch.mv(W1a, xf[j], out=a1)
+            mv(W1a, xf[j], a1)
             a1 >>= 12
             torch.clamp(a1, 0, I16_MAX, out=hb_v)
             # each product |w * h| < 2**30 fits; their sum is taken in int64
@@ -242,12 +255,12 @@ class TorchBackend:
                 b2_py = [min(max(b - ((v + half) >> k), I16_MIN), I16_MAX) for b, v in zip(b2_py, g)]
                 g_t = torch.tensor(g, dtype=dt, device=dev)
             # backward, with the weights before this step's update: |W2^T gz| <= 6 * 2**23
-            gh = torch.mv(W2v.t(), g_t)
+            gh = mv(W2v.t(), g_t, None)
             gh >>= 12
             gh.clamp_(I16_MIN, I16_MAX)
             gh.masked_fill_(a1 <= 0, 0)
-            torch.addr(C2, g_t, hb, out=G2)  # |gz * h| + addend <= 2**23 + 2**27
-            torch.addr(C1, gh, xb[j], out=G1)  # |gh * x| + addend <= 2**23 + 2**27
+            addr(C2, g_t, hb, G2)  # |gz * h| + addend <= 2**23 + 2**27
+            addr(C1, gh, xb[j], G1)  # |gh * x| + addend <= 2**23 + 2**27
             G >>= shift
             W.sub_(G).clamp_(I16_MIN, I16_MAX)
             if want_digests:
@@ -255,6 +268,24 @@ class TorchBackend:
         if tensor_heads:
             losses = head_losses_t(*rec, block_t, tg).squeeze(1).tolist()
         return WindowOutcome(_assemble(w1, b1, w2, b2, active, W1a, W2a), losses, digests)
+
+
+def _mv_blas(m: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    return torch.mv(m, v, out=out) if out is not None else torch.mv(m, v)
+
+
+def _mv_elementwise(m: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    r = (m * v).sum(1, dtype=m.dtype)
+    return out.copy_(r) if out is not None else r
+
+
+def _addr_blas(c: torch.Tensor, u: torch.Tensor, v: torch.Tensor, out: torch.Tensor) -> None:
+    torch.addr(c, u, v, out=out)
+
+
+def _addr_elementwise(c: torch.Tensor, u: torch.Tensor, v: torch.Tensor, out: torch.Tensor) -> None:
+    torch.mul(u.unsqueeze(1), v, out=out)
+    out += c
 
 
 def _assemble(

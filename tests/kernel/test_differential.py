@@ -105,7 +105,11 @@ def chain_single(backend: object) -> list[list[dict[str, str]]]:
     return out
 
 
-def chain_batched(inputs: str, chunk: int = 3) -> list[list[dict[str, str]]]:
+def chain_batched_on(device: str) -> list[list[dict[str, str]]]:
+    return chain_batched("fast", device=device)
+
+
+def chain_batched(inputs: str, chunk: int = 3, workers: int = 1, device: str = "cpu") -> list[list[dict[str, str]]]:
     """The same chains with all 8 beasts trained together per window."""
     from kernel.batched import train_windows_batched
 
@@ -117,7 +121,7 @@ def chain_batched(inputs: str, chunk: int = 3) -> list[list[dict[str, str]]]:
         sched = [schedule(i, w, s) for i, s in enumerate(states)]
         results = train_windows_batched(states, sources, active_masks=[m for m, _ in sched],  # type: ignore[arg-type]
                                         lr_shifts=[k for _, k in sched], want_digests=w in DIGEST_WINDOWS,
-                                        device="cpu", inputs=inputs, chunk=chunk)
+                                        device=device, inputs=inputs, chunk=chunk, workers=workers)
         for i, r in enumerate(results):
             out[i].append(summary(r))
         states = [r.state for r in results]
@@ -159,15 +163,24 @@ def test_torch_matches_numpy() -> None:
     _check(chain_single(TorchBackend(device="cpu")))
 
 
-def test_torch_tensor_heads_match_numpy() -> None:
+def test_torch_device_style_path_matches_numpy() -> None:
+    """The path CUDA takes (tensor heads, elementwise products), run on CPU."""
     from kernel.net_torch import TorchBackend
 
-    _check(chain_single(TorchBackend(device="cpu", heads="tensor")))
+    _check(chain_single(TorchBackend(device="cpu", heads="tensor", products="elementwise")))
 
 
-@pytest.mark.parametrize("inputs", ["scalar", "fast"])
-def test_batched_matches_numpy(inputs: str) -> None:
-    _check(chain_batched(inputs))
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_numpy() -> None:
+    from kernel.net_torch import TorchBackend
+
+    _check(chain_single(TorchBackend(device="cuda")))
+    _check(chain_batched_on("cuda"))
+
+
+@pytest.mark.parametrize(("inputs", "workers"), [("scalar", 1), ("fast", 2)])
+def test_batched_matches_numpy(inputs: str, workers: int) -> None:
+    _check(chain_batched(inputs, workers=workers))
 
 
 def test_in_subprocess_other_hashseed_and_threads() -> None:
