@@ -592,7 +592,15 @@ def open_dispute(chain: ChainBeasts, account: LocalAccount, w: WindowOnChain, cu
         gas["approve"] = r.gas_used
     dataset = cur.dataset if cur else b""
     secret = cur.owner_secret if cur else ZERO32
-    r = _chain_call("openDispute", lambda: chain.open_dispute_tx(account, w.beast_id, w.index, dataset, secret))
+    try:
+        r = _chain_call("openDispute", lambda: chain.open_dispute_tx(account, w.beast_id, w.index, dataset, secret))
+    except DisputeToolError as exc:
+        # A client error could echo the transaction's calldata, which carries S_owner.
+        if cur is not None and cur.owner_secret.hex() in str(exc).lower():
+            import re
+
+            raise type(exc)(re.sub(cur.owner_secret.hex(), "<redacted>", str(exc), flags=re.I)) from None
+        raise
     gas["openDispute"] = r.gas_used
     ev = r.event("DisputeOpened").args
     return OpenResult(int(ev["disputeId"]), int(ev["bond"]), int(ev["votingDeadline"]), r.tx_hash, r.block_number, gas)

@@ -259,3 +259,14 @@ def test_check_through_a_validator_service_and_confirmation_prompt(
     code, out, _ = cli(capsys, "claim", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
     assert code == 0 and out["resolvedNow"] == "no_quorum"
     audit_energy(chain)
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["open"], ["status"], ["claim"]])
+def test_help_documents_exit_codes(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        dispute_cli.main([*command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "divergence found" in out
+    if command:
+        assert "--deployments" in out and "--private-key-file" in out and "--keystore" in out
