@@ -64,6 +64,7 @@ class ChainClient:
         receipt_timeout_s: float = 120.0,
         poll_s: float = 0.05,
         dropped_after_s: float = 30.0,
+        replaced_after_s: float = 5.0,
         fixed_gas: bool = True,
         on_mined_wait: Callable[[], None] | None = None,
     ) -> None:
@@ -79,6 +80,7 @@ class ChainClient:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
         self.dropped_after_s = dropped_after_s
+        self.replaced_after_s = replaced_after_s
         self._nonce: int | None = None
         self._chain_id: int | None = None
         self._on_mined_wait = on_mined_wait
@@ -231,16 +233,20 @@ class ChainClient:
         n = signed.nonce if isinstance(signed, SignedTx) else nonce
         start = time.monotonic()
         missing_since: float | None = None
+        used_since: float | None = None
         while True:
             rcpt = self.receipt(tx_hash)
             if rcpt is not None:
                 break
             now = time.monotonic()
             if n is not None and self.chain_nonce("latest") > n:
-                rcpt = self.receipt(tx_hash)
-                if rcpt is not None:
-                    break
-                raise TxDroppedError(f"{what} {tx_hash} was replaced: nonce {n} is used by another transaction")
+                # The nonce is spent. Nodes may expose the new state a moment before the
+                # receipt (anvil does), so only a lasting absence means another tx took it.
+                used_since = used_since or now
+                if now - used_since > self.replaced_after_s:
+                    raise TxDroppedError(f"{what} {tx_hash} was replaced: nonce {n} is used by another transaction")
+                time.sleep(self.poll_s)
+                continue
             if not self.known(tx_hash):
                 missing_since = missing_since or now
                 if now - missing_since > self.dropped_after_s:

@@ -63,6 +63,10 @@ rpc_retries = 5
 
 # Finalize windows whose challenge period passed (anyone may; it burns the escrow).
 auto_finalize = true
+
+# torch threads for batched training of many beasts (0 = torch's default). 1 is fastest on
+# small shared machines; raise it on a dedicated many-core host.
+torch_threads = 1
 """
 
 
@@ -82,6 +86,7 @@ class NodeConfig:
     gas_margin: float = 1.25
     rpc_retries: int = 5
     auto_finalize: bool = True
+    torch_threads: int = 1
 
     @property
     def root(self) -> Path:
@@ -157,6 +162,10 @@ def load_config(node_dir: Path) -> NodeConfig:
         cfg.rpc_retries = _expect(doc, "rpc_retries", int, path)
         if not 0 <= cfg.rpc_retries <= 20:
             raise ConfigError(f"{path}: rpc_retries must be 0..20, got {cfg.rpc_retries}")
+    if "torch_threads" in doc:
+        cfg.torch_threads = _expect(doc, "torch_threads", int, path)
+        if not 0 <= cfg.torch_threads <= 256:
+            raise ConfigError(f"{path}: torch_threads must be 0..256, got {cfg.torch_threads}")
     if "auto_finalize" in doc:
         cfg.auto_finalize = _expect(doc, "auto_finalize", bool, path)
     return cfg

@@ -142,7 +142,8 @@ def make_engine(cfg: NodeConfig, chain: ChainHandle, account: LocalAccount, log:
     """The training engine over this chain with the node's signing account."""
     client = ChainClient(chain.w3, account, decoder=chain.decoder, confirmations=cfg.confirmations,
                          gas_margin=cfg.gas_margin, retries=cfg.rpc_retries)
-    return Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend, log=log)
+    return Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend,
+                  torch_threads=cfg.torch_threads, log=log)
 
 
 # ---- hatch ----------------------------------------------------------------------------------

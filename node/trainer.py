@@ -133,6 +133,7 @@ class Engine:
         bus: MetricsBus | None = None,
         want_digests: bool = True,
         batched: bool = True,
+        torch_threads: int = 1,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -142,10 +143,15 @@ class Engine:
         self.bus = bus or MetricsBus()
         self.want_digests = want_digests
         self.batched = batched  # several beasts per round go through kernel.batched
+        # torch intra-op threads for the batched path. 1 by default: on a busy 2-core machine two
+        # threads made a 64-beast window 20x slower (spin-waiting); see docs/PERFORMANCE.md, Node.
+        self.torch_threads = torch_threads
+        self._threads_set = False
         self.runs: dict[int, BeastRun] = {}
         self.log = log or (lambda msg: None)
         self.timings = {"train_s": 0.0, "chain_s": 0.0, "persist_s": 0.0}
         self._params: KernelParams | None = None
+        self._seeds: dict[tuple[int, int], bytes] = {}
 
     # ---- beasts --------------------------------------------------------------------
 
@@ -313,12 +319,22 @@ class Engine:
         return rows
 
     def _epoch_seed(self, run: BeastRun, state: KernelState) -> bytes:
-        return self.ledger.epoch_seed(run.beast_id, window_epoch(state))
+        """The ledger's seed of the epoch the next window lies in (cached: a snapshot never changes)."""
+        key = (run.beast_id, window_epoch(state))
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = self.ledger.epoch_seed(*key)
+        return seed
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes]) -> list[WindowResult]:
         if len(runs) >= BATCHED_MIN and self.batched:
             batched = _batched_trainer()
             if batched is not None:
+                if not self._threads_set and self.torch_threads > 0:
+                    import torch
+
+                    torch.set_num_threads(self.torch_threads)
+                    self._threads_set = True
                 return batched(states, [r.source for r in runs], seeds, self.backend_name, self.want_digests)
         return [train_window(s, r.source, epoch_seed=seed, backend=self.backend, want_digests=self.want_digests)
                 for r, s, seed in zip(runs, states, seeds)]
@@ -431,8 +447,11 @@ def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
 
     def run(states: list[KernelState], sources: list[Any], seeds: list[bytes], backend: str,
             want_digests: bool) -> list[WindowResult]:
-        # Same words, losses and digests as train_window per beast (kernel tests check that).
-        return train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests)
+        # Same words, losses and digests as train_window per beast (kernel tests check that);
+        # public sources take the vectorized board preparation, checked equal in kernel tests.
+        fast = all(isinstance(s, PublicSource) for s in sources)
+        return train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests,
+                                     inputs="fast" if fast else "scalar")
 
     return run
 

@@ -1,0 +1,142 @@
+"""Trainer-node benchmark: windows committed per minute for 1, 8 and 64 beasts.
+
+    python bench/node.py [--json] [--engines pyevm,anvil] [--beasts 1,8,64] [--seconds S]
+
+What is timed is the node's own loop (``Engine.train_next`` + ``Engine.commit_pending``):
+train one window per beast, persist every checkpoint (atomic write + fsync + SQLite row),
+sign, broadcast and confirm the commits. Hatching is not timed. Each configuration runs
+whole rounds for ``--seconds`` split into two segments (at least two rounds each) and
+reports the better segment, since the shared machines are often busy.
+
+Two modes per beast count:
+
+* ``node``: what ``cb-node run`` does -- several beasts per round go through
+  ``kernel.batched`` (from 8 beasts on) and all windows of a round are committed with one
+  ``commitMany`` transaction (up to 64 words each).
+* ``baseline``: the naive loop -- numpy ``train_window`` per beast and one ``commit``
+  transaction per window.
+
+Chains: ``pyevm`` is the embedded devnet in this process (``devnet.start()``); ``anvil``
+is a real node (``devnet.launch("anvil")``, JSON-RPC on 127.0.0.1) when its binary is
+installed. The shares say where the loop's wall time went: training, chain (RPC, signing,
+mining, receipts), persisting. Nothing is asserted: this is a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from node.chain import ChainClient  # noqa: E402
+from node.embedded import ChainHandle, connect_rpc, embedded_chain  # noqa: E402
+from node.ledger import Ledger  # noqa: E402
+from node.trainer import Engine  # noqa: E402
+
+
+def open_chain(engine: str, workdir: Path) -> tuple[ChainHandle, Any]:
+    """(handle, closer) for 'pyevm' (embedded) or 'anvil' (a real node on 127.0.0.1)."""
+    if engine == "pyevm":
+        h = embedded_chain(accounts=4)
+        return h, h.close
+    from devnet.launch import launch
+
+    net = launch("anvil", port=0, run_dir=workdir / "anvil", accounts=4)
+    h = connect_rpc(net.url, workdir / "anvil" / "deployments.json")
+    return h, net.stop
+
+
+def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str, seconds: float,
+               workdir: Path, repeats: int = 2) -> dict[str, Any]:
+    """Hatch n_beasts, then run whole rounds for ``seconds``; returns the figures."""
+    client = ChainClient(chain.w3, chain.accounts[account_index], decoder=chain.decoder)
+    engine = Engine(workdir / f"{mode}-{n_beasts}", Ledger(client, chain.contracts), batched=(mode == "node"))
+    runs = [engine.hatch() for _ in range(n_beasts)]
+    engine.ledger.ensure_allowance(1)
+    batch = 64 if mode == "node" else 1
+    # Warm-up round (imports, first-use caches), not counted.
+    engine.train_next(runs)
+    engine.commit_pending(runs, max_batch=batch)
+    best: dict[str, Any] | None = None
+    for _ in range(repeats):  # best of ``repeats`` segments: the shared machine is often busy
+        engine.timings = {k: 0.0 for k in engine.timings}
+        rounds = 0
+        t0 = time.perf_counter()
+        while rounds < 2 or time.perf_counter() - t0 < seconds / repeats:
+            engine.train_next(runs)
+            engine.commit_pending(runs, max_batch=batch)
+            rounds += 1
+        wall = time.perf_counter() - t0
+        if best is None or rounds * n_beasts / wall > best["windows"] / best["wall"]:
+            best = {"rounds": rounds, "windows": rounds * n_beasts, "wall": wall, "t": dict(engine.timings)}
+    assert best is not None
+    rounds, windows, wall, t = best["rounds"], best["windows"], best["wall"], best["t"]
+    for r in runs:
+        assert r.store.with_status("persisted", "sent") == [], "every trained window must be committed"
+    return {
+        "beasts": n_beasts, "mode": mode, "rounds": rounds, "windows": windows, "wall_s": round(wall, 3),
+        "windows_per_min": round(windows / wall * 60, 1),
+        "share_train": round(t["train_s"] / wall, 3), "share_chain": round(t["chain_s"] / wall, 3),
+        "share_persist": round(t["persist_s"] / wall, 3),
+        "tx_per_round": -(-n_beasts // batch),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--engines", default="pyevm,anvil", help="chains to measure (default pyevm,anvil)")
+    ap.add_argument("--beasts", default="1,8,64", help="beast counts (default 1,8,64)")
+    ap.add_argument("--seconds", type=float, default=8.0, help="timed seconds per configuration (default 8)")
+    ap.add_argument("--modes", default="node,baseline", help="modes (default node,baseline)")
+    args = ap.parse_args(argv)
+    counts = [int(x) for x in args.beasts.split(",")]
+    modes = args.modes.split(",")
+    results: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="cb-bench-node-") as tmp:
+        for eng in args.engines.split(","):
+            try:
+                chain, close = open_chain(eng, Path(tmp) / eng)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the other engine
+                skipped[eng] = f"{type(exc).__name__}: {exc}"
+                continue
+            try:
+                acct = 1
+                for n in counts:
+                    for mode in modes:
+                        r = run_config(chain, acct, n, mode, args.seconds, Path(tmp) / eng)
+                        r["chain"] = eng
+                        results.append(r)
+                        if not args.json:
+                            print(f"{eng:6} {n:3} beasts {mode:8} {r['windows_per_min']:9.1f} windows/min  "
+                                  f"train {r['share_train']:.0%} chain {r['share_chain']:.0%} "
+                                  f"persist {r['share_persist']:.0%}  ({r['windows']} windows in {r['wall_s']}s)",
+                                  file=sys.stderr, flush=True)
+            finally:
+                close()
+    report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "load_avg_start": os.getloadavg()[0]},
+              "results": results, "skipped": skipped}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'chain':6} {'beasts':>6} {'mode':8} {'windows/min':>11} {'train':>6} {'chain':>6} {'persist':>7}")
+        for r in results:
+            print(f"{r['chain']:6} {r['beasts']:>6} {r['mode']:8} {r['windows_per_min']:>11.1f} "
+                  f"{r['share_train']:>6.0%} {r['share_chain']:>6.0%} {r['share_persist']:>7.0%}")
+        for k, v in skipped.items():
+            print(f"{k}: skipped ({v})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
