@@ -278,9 +278,9 @@ def _cmd_open(args: argparse.Namespace) -> int:
             raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word ({r.replayed_by}, "
                                f"start state: {r.start_origin}); a dispute would forfeit the "
                                f"{format_energy(w.bond)} bond. Pass --force to dispute anyway (nothing was sent)")
-        if r.diverged and r.divergent_window != w.window:
+        if r.diverged and r.divergent_window != w.window and not args.force:
             raise RefusedError(f"window {w.window} cannot be checked: {r.reason}; dispute window {r.divergent_window} "
-                               f"instead (nothing was sent)")
+                               f"instead, or pass --force (nothing was sent)")
         note = f"local replay: {r.verdict}" + (f" ({', '.join(r.mismatched_fields)})" if r.mismatched_fields else "")
     print(f"dispute beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
           f"{note}; challenge deadline block {w.challenge_deadline} (chain at {w.block})", file=sys.stderr, flush=True)

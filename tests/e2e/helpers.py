@@ -61,6 +61,7 @@ class BindingTrainer:
     state: KernelState
     source: Any = field(default_factory=PublicSource)
     words: list[bytes] = field(default_factory=list)
+    states: list[KernelState] = field(default_factory=list)  # checkpoints 0, 1, ... as trained
 
     @classmethod
     def hatch(cls, chain: ChainBeasts, account: LocalAccount, *, dataset: bytes | None = None,
@@ -78,7 +79,7 @@ class BindingTrainer:
 
             assert secret is not None
             source = PrivateDatasetSource(decode_dataset(dataset), secret)
-        return cls(chain, account, beast_id, state, source)
+        return cls(chain, account, beast_id, state, source, states=[state])
 
     def commit_next(self, *, tamper: str | None = None) -> bytes:
         """Train and commit the next window; ``tamper``: None, "h128" or "energy" (claims more steps' energy)."""
@@ -90,11 +91,19 @@ class BindingTrainer:
             p = Payload(bytes(b ^ 0xA5 for b in p.h128), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
         elif tamper == "energy":
             p = Payload(p.h128, p.global_step, p.energy_burn * 2, p.active_mask, p.lr_shift, p.flags)
+        elif tamper == "reserved-flag":
+            word = (p.to_int() | 0x8000).to_bytes(32, "big")  # a flag bit the spec reserves: not a legal word
+            self.chain.commit(self.account, self.beast_id, word)
+            self.state = result.state
+            self.states.append(result.state)
+            self.words.append(word)
+            return word
         elif tamper is not None:
             raise ValueError(f"unknown tamper {tamper!r}")
         word = p.pack()
         self.chain.commit(self.account, self.beast_id, word)
         self.state = result.state
+        self.states.append(result.state)
         self.words.append(word)
         return word
 

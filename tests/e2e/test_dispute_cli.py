@@ -270,3 +270,37 @@ def test_help_documents_exit_codes(command: list[str], capsys: pytest.CaptureFix
     assert "exit codes:" in out and "divergence found" in out
     if command:
         assert "--deployments" in out and "--private-key-file" in out and "--keystore" in out
+
+
+def test_state_file_malformed_word_and_earlier_divergence(net: RunningDevnet, deployments: Path, tmp_path: Path,
+                                                          challenger_key: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kernel.state import encode_state_blob
+
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next()
+    trainer.commit_next(tamper="reserved-flag")
+    trainer.commit_next()
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json"]
+
+    good = tmp_path / "w1.cbs.zst"
+    good.write_bytes(encode_state_blob(trainer.states[1]))
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--state-file", good, *common)
+    assert code == 1 and out["startState"] == f"state file {good}" and "malformed" in out["reason"]
+    # A checkpoint of another window is refused as data that does not belong to the chain.
+    code, _, err = cli(capsys, "check", "--beast", b, "--window", 2, "--state-file", tmp_path / "missing", *common)
+    assert code == 2 and "cannot read state file" in err
+    wrong = tmp_path / "w0.cbs.zst"
+    wrong.write_bytes(encode_state_blob(trainer.states[0]))
+    code, _, err = cli(capsys, "check", "--beast", b, "--window", 2, "--state-file", wrong, *common)
+    assert code == 3 and "hashes to" in err and "window 1" in err, err
+
+    # Window 3 cannot be checked from the chain's lineage: window 2 is the one to dispute.
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 3, *common)
+    assert code == 1 and out["divergentWindow"] == 2 and "dispute window 2" in out["reason"]
+    code, _, err = cli(capsys, "open", "--beast", b, "--window", 3, "--yes", "--private-key-file", challenger_key, *common)
+    assert code == 1 and "dispute window 2 instead" in err
+    # An unreachable node is not fatal for the challenger: the start state is rebuilt from genesis.
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--node", "127.0.0.1:9", *common)
+    assert code == 0 and out["verdict"] == "match"
