@@ -252,9 +252,16 @@ def test_check_through_a_validator_service_and_confirmation_prompt(
     code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
     assert code == 1 and "not confirmed" in err and "[y/N]" in err
     assert chain.balance_of(net.accounts[2]) == before
+    # Without an allowance the tool approves exactly the bond first.
+    game = chain.addresses["DisputeGame"]
+    chain.sender.resync(net.accounts[2].address)
+    chain.approve(net.accounts[2], game, 0)
     monkeypatch.setattr("sys.stdin", Terminal("y\n"))
     code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
     assert code == 0 and chain.dispute(out["disputeId"]).outcome == Outcome.OPEN
+    assert out["gas"]["approve"] > 0 and chain.allowance(net.accounts[2].address, game) == 0
+    chain.sender.resync(net.accounts[2].address)
+    chain.approve(net.accounts[2], game)
     mine(net.url, PARAMS["voting_period"] + 1)
     code, out, _ = cli(capsys, "claim", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
     assert code == 0 and out["resolvedNow"] == "no_quorum"
