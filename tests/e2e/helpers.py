@@ -161,7 +161,12 @@ def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
         b, k, word = int(e["args"]["beastId"]), int(e["args"]["index"]), bytes(e["args"]["word"])
         if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.DISPUTED):
             escrow += Payload.unpack(word).energy_burn if _parses(word) else int.from_bytes(word[20:28], "big")
-    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == escrow, "ledger balance is not the open escrow"
+    # Ledgers from version 1.1 also hold the committers' prepaid deposits.
+    if any(item.get("name") == "depositOf" for item in chain.ledger.abi):
+        escrow += sum(int(chain.ledger.functions.depositOf(checksum(a)).call()) for a in balances
+                      if a != ZERO_ADDRESS)
+    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == escrow, \
+        "ledger balance is not the open escrow (plus deposits)"
 
     # The game holds open bonds, validator stakes and unclaimed credits.
     held = 0
