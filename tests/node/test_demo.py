@@ -44,8 +44,18 @@ def test_demo_ledger_matches_reference_replay(tmp_path: Path) -> None:
     ckpt = sorted((tmp_path / "run" / "beasts" / str(bid) / "checkpoints").glob("w00000006-*.cbs.zst"))
     assert len(ckpt) == 1 and decode_state_blob(ckpt[0].read_bytes()).h128() == state.h128()
     assert Payload.from_hex(report["windows"][-1]["word"]).global_step == 6 * 128
-    # Secrets stay in 0600 files.
-    assert (tmp_path / "run" / "owner.secret").stat().st_mode & 0o077 == 0
+    # Secrets stay in their 0600 file: not in logs, metrics, index, beast.json or the report.
+    secret_file = tmp_path / "run" / "owner.secret"
+    assert secret_file.stat().st_mode & 0o077 == 0
+    secret_hex = secret_file.read_text().strip()[2:].encode()
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file() and path != secret_file:
+            assert secret_hex not in path.read_bytes(), f"the owner secret leaked into {path}"
+    assert secret_hex.decode() not in repr(report)
+    run_dir = tmp_path / "run" / "beasts" / str(bid)
+    events = [json.loads(line)["event"] for line in (run_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "hatched" and events.count("committed") == 6 and events.count("finalized") == 6
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 6
     f = report["figures"]
     assert 0.0 <= f["final"]["move_accuracy"] <= 1.0 and f["lossFirstWindow"] > 0
 
