@@ -175,7 +175,9 @@ def measure(repeats: int, workers: int = 1) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (default 1: on a shared, oversubscribed machine torch's "
+                         "per-op thread barriers make 2 threads up to 10x slower; see docs/PERFORMANCE.md)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1, help="batched path: blocks trained at once on threads")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
