@@ -229,6 +229,7 @@ class WindowOnChain:
     bond: int  # ENERGY wei a dispute posts
     params: KernelParams
     window_count: int
+    max_dataset_bytes: int  # the season's limit on the dataset openDispute accepts
 
     @property
     def index(self) -> int:
@@ -290,8 +291,9 @@ def read_window(chain: ChainBeasts, beast_id: int, window: int) -> WindowOnChain
     burn = int.from_bytes(word[20:28], "big")  # energyBurn, bits 95..32
     bond = _chain_call("reading the bond multiplier", lambda: chain.param(Param.BOND_MULTIPLIER)) * burn
     block = _chain_call("reading the block number", chain.block_number)
+    max_bytes = _chain_call("reading the dataset limit", lambda: chain.param(Param.MAX_DATASET_BYTES))
     return WindowOnChain(beast_id, window, hatch, word, payload, prev, seed, status, commit_block, deadline, block,
-                         bond, params, count)
+                         bond, params, count, max_bytes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         _account(args)  # validate the key source even though check sends nothing
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
-    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file)
+    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
     r = check_window(chain, w, cur, state_file=args.state_file, node=args.node, validator=args.validator,
                      backend=args.backend)
     _out(args, r.to_json(), _check_text(r))
@@ -269,7 +269,7 @@ def _cmd_open(args: argparse.Namespace) -> int:
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
     # Verify the dataset and secret against the hatch commitments before anything else.
-    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file)
+    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
     preflight_open(chain, account, w)
     note = "local replay skipped (--no-check)"
     if not args.no_check:
