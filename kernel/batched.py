@@ -144,6 +144,8 @@ def _run_block(
     # W1 (B, H, D+1) = [w1 | b1] with dormant rows zeroed; W2 (B, 6, H+1) = [w2 | b2]
     W1 = t(np.concatenate([w1s, b1s[:, :, None]], 2) * um[:, :, None])
     W2 = t(np.concatenate([w2s, b2s[:, :, None]], 2))
+    if n:  # dormant rows are restored at the end, saturated like the reference does
+        w1s, b1s = np.clip(w1s, I16_MIN, I16_MAX), np.clip(b1s, I16_MIN, I16_MAX)
     xt = xs.transpose(1, 0, 2)  # (n, B, D)
     xf = t(np.concatenate([xt, np.full((n, B, 1), FWD_ONE)], 2))  # (n, B, D+1)
     xb = t(np.concatenate([xt, np.full((n, B, 1), BWD_ONE)], 2))

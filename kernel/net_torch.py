@@ -11,7 +11,8 @@ Two exact rewrites of the reference make a step cheaper; both are integer identi
   (and ``>> 4`` for k == 0), and the bias column follows from ``[x, 16]`` because
   ``(16*g + 2**(k+3)) >> (k+4) == (g + 2**(k-1)) >> k``. One update per layer instead of two.
 * Dormant units. A unit whose slot is off has h == 0 and a zero gradient, so its weights
-  never change; the step runs on the active rows only and writes them back at the end.
+  only go through sat16 (a no-op for the i16 weights of any decoded state); the step runs
+  on the active rows only and writes them back at the end.
 
 Nothing here is float: integer division is ``//`` on non-negative operands, shifts are
 arithmetic, and every intermediate is bounded inside its dtype: int32 where the bounds in
@@ -200,6 +201,9 @@ class TorchBackend:
         flat = np.concatenate([np.concatenate([w1[active], b1[active, None]], 1).ravel(),
                                np.concatenate([w2[:, active], b2[:, None]], 1).ravel()])
         W = torch.from_numpy(flat).to(device=dev, dtype=dt)
+        # the weights written back where the step does not run: the reference saturates
+        # dormant weights too (sat16(w - 0)), a no-op for the i16 weights of a decoded state
+        base = tuple(np.clip(a, I16_MIN, I16_MAX) if n else a for a in (w1, b1, w2, b2))
         W1a, W2a = W[:n1].view(ha, d_in + 1), W[n1:].view(6, ha + 1)
         W2v = W2a[:, :ha]  # views: they see the in-place updates
         addend, shift = update_round(inp.lr_shift)
@@ -264,10 +268,10 @@ class TorchBackend:
             G >>= shift
             W.sub_(G).clamp_(I16_MIN, I16_MAX)
             if want_digests:
-                digests.append(digest(*_assemble(w1, b1, w2, b2, active, W1a, W2a)))
+                digests.append(digest(*_assemble(*base, active, W1a, W2a)))
         if tensor_heads:
             losses = head_losses_t(*rec, block_t, tg).squeeze(1).tolist()
-        return WindowOutcome(_assemble(w1, b1, w2, b2, active, W1a, W2a), losses, digests)
+        return WindowOutcome(_assemble(*base, active, W1a, W2a), losses, digests)
 
 
 def _mv_blas(m: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:

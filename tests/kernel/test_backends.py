@@ -147,3 +147,60 @@ def test_prepare_window_fast_matches_and_raises_alike() -> None:
         with pytest.raises(KernelError) as e2:
             prepare_window_fast(st0, src, *args)
         assert str(e1.value) == str(e2.value)
+
+
+# ---------------------------------------------------------------- backends on adversarial windows
+
+
+def _random_window(rng: np.random.Generator, hidden: int, x_max: int, w_max: int, n: int = 128):
+    """Weights near the i16 rails, extreme inputs, random labels, heads, mask and lr_shift."""
+    from kernel.window_inputs import WindowInputs
+
+    w = (rng.integers(-w_max, w_max + 1, (hidden, 64)), rng.integers(-w_max, w_max + 1, hidden),
+         rng.integers(-w_max, w_max + 1, (6, hidden)), rng.integers(-w_max, w_max + 1, 6))
+    xs = rng.integers(-x_max, x_max + 1, (n, 64)) * rng.integers(0, 2, (n, 64))  # many zeros, like boards
+    um = rng.integers(0, 2, hidden)
+    um[0] = 1
+    inp = WindowInputs(xs, rng.integers(-1, 4, n), rng.integers(0, 16, n), rng.integers(0, 2, n),
+                       int(rng.integers(0, ALL_HEADS + 1)), um, int(rng.choice([0, 1, 2, 6, 13, 24])))
+    return tuple(a.astype(np.int64) for a in w), inp
+
+
+@pytest.mark.parametrize(("x_max", "w_max"), [(256, 32767), (256, 32768), (4000, 32767), (256, 1 << 20)])
+def test_backends_match_numpy_on_adversarial_windows(x_max: int, w_max: int) -> None:
+    """Saturation on every rail, lr_shift 0..24, and the int64 fallback (|x| > 256 or |w| > i16)."""
+    from kernel.batched import run_windows_batched
+    from kernel.net_numpy import NumpyBackend
+    from kernel.net_torch import TorchBackend
+
+    rng = np.random.default_rng(x_max * 7 + w_max)
+    cases = [_random_window(rng, 32, x_max, w_max, n=32) for _ in range(6)]
+    refs = [NumpyBackend().run_window(w, inp, want_digests=True) for w, inp in cases]
+    sat = sum(int((np.abs(r.weights[0]) == 32767).sum()) for r in refs)
+    assert sat > 0  # the rails are hit
+    outs = {
+        "torch": [TorchBackend("cpu").run_window(w, inp, want_digests=True) for w, inp in cases],
+        "torch-elementwise": [TorchBackend("cpu", heads="tensor", products="elementwise").run_window(w, inp, True)
+                              for w, inp in cases],
+        "batched": run_windows_batched([w for w, _ in cases], [inp for _, inp in cases], True, "cpu", chunk=4),
+    }
+    for name, got in outs.items():
+        for r, g in zip(refs, got):
+            assert all(np.array_equal(a, b) for a, b in zip(r.weights, g.weights)), name
+            assert r.losses == g.losses and r.digests == g.digests, name
+
+
+def test_batched_raises_like_train_window() -> None:
+    from kernel.batched import train_windows_batched
+    from kernel.train import train_window
+
+    states = [genesis(keccak256(bytes([i]))) for i in range(3)]
+    assert train_windows_batched([], PublicSource()) == []
+    for kw in ({"active_masks": [None, 0b0001, None]}, {"lr_shifts": [None, None, 25]}):
+        with pytest.raises(KernelError) as e1:
+            train_windows_batched(states, PublicSource(), **kw)
+        bad = next(i for i, v in enumerate(next(iter(kw.values()))) if v is not None)
+        key = "active_mask" if "active_masks" in kw else "lr_shift"
+        with pytest.raises(KernelError) as e2:
+            train_window(states[bad], PublicSource(), **{key: next(iter(kw.values()))[bad]})
+        assert str(e1.value) == str(e2.value)
