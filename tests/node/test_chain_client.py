@@ -1,0 +1,90 @@
+"""ChainClient on a real py-evm devnet: decoded contract errors, status-0 receipts, replaced and
+dropped transactions (and the engine recommitting after them), RPC retries, torch backend parity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.chain import ChainClient
+from node.embedded import embedded_chain
+from node.errors import EXIT_CHAIN, ChainError, TxDroppedError, TxRevertedError
+from node.ledger import Ledger
+from node.store import COMMITTED, PERSISTED
+from node.trainer import Engine
+
+from tests.node.conftest import Trained
+
+
+def test_reverts_are_decoded_before_sending(trained: Trained) -> None:
+    bid = trained.run.beast_id
+    word = trained.run.store.get(1).word  # window 1 again: out of order
+    with pytest.raises(TxRevertedError) as info:
+        trained.ledger.client.sign("commit", trained.ledger.commit_call([(bid, word)]), gas=180_000)
+    assert "LedgerStepOutOfOrder" in str(info.value) and info.value.exit_code == EXIT_CHAIN
+    with pytest.raises(TxRevertedError) as info:  # the estimate path decodes too
+        trained.ledger.client.sign("commit", trained.ledger.commit_call([(bid, word)]))
+    assert "LedgerStepOutOfOrder" in str(info.value)
+
+
+def test_status_zero_receipt_is_decoded_from_a_replay(trained: Trained) -> None:
+    client = trained.ledger.client
+    bid = trained.run.beast_id
+    word = trained.run.store.get(1).word
+    signed = client.sign("commit", trained.ledger.commit_call([(bid, word)]), gas=180_000, preflight=False)
+    client.broadcast(signed)
+    with pytest.raises(TxRevertedError) as info:
+        client.wait(signed, "commit")
+    assert "LedgerStepOutOfOrder" in info.value.reason and info.value.tx_hash == signed.tx_hash
+
+
+def test_replaced_transaction_is_detected_and_the_window_recommitted(tmp_path: Path) -> None:
+    chain = embedded_chain()
+    try:
+        client = ChainClient(chain.w3, chain.accounts[1], decoder=chain.decoder, replaced_after_s=0.2)
+        engine = Engine(tmp_path, Ledger(client, chain.contracts))
+        run = engine.hatch()
+        row = engine.train_next([run])[0]
+        call = engine.ledger.commit_call([(run.beast_id, row.word)])
+        signed = client.sign("commit", call, gas=180_000)
+        run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
+        # Another transaction takes the same nonce before ours is broadcast.
+        other = client.sign("approve", engine.ledger.energy.functions.approve(engine.ledger.ledger.address, 1),
+                            gas=120_000, nonce=signed.nonce)
+        client.broadcast(other)
+        client.wait(other)
+        with pytest.raises(TxDroppedError):
+            client.wait(signed, "commit")
+        # Restart logic: the sent window is not on chain and its tx is gone -> requeued, recommitted.
+        engine.runs.clear()
+        run = engine.open(run.beast_id)
+        assert engine.reconcile(run)["requeued"] == 1 and run.store.get(1).status == PERSISTED
+        assert engine.commit_pending([run]) == 1
+        assert run.store.get(1).status == COMMITTED and engine.ledger.word(run.beast_id, 1) == row.word
+    finally:
+        chain.close()
+
+
+def test_unreachable_rpc_is_a_chain_error_after_retries(trained: Trained) -> None:
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 1}))
+    client = ChainClient(w3, trained.chain.accounts[1], retries=2, backoff_s=0.01)
+    with pytest.raises(ChainError) as info:
+        client.chain_nonce()
+    assert "3 attempts" in str(info.value) and info.value.exit_code == EXIT_CHAIN
+
+
+def test_torch_backend_commits_the_reference_words(trained: Trained, tmp_path: Path) -> None:
+    """A node on the torch backend produces the numpy node's words for the same beast."""
+    src = trained.run.store
+    torch_engine = Engine(tmp_path, trained.ledger, backend="torch")
+    state = src.load_state(0)
+    from kernel.train import train_window
+
+    for w in (1, 2):
+        res = train_window(state, trained.run.source, epoch_seed=trained.ledger.epoch_seed(trained.run.beast_id, 0),
+                           backend=torch_engine.backend)
+        assert res.payload.pack() == src.get(w).word
+        state = res.state
