@@ -3,10 +3,11 @@
 Each beast's window is exactly ``train.train_window`` for that beast (same payload word,
 losses and digests); only the arithmetic is laid out as (B, ...) tensors. Inputs come from
 ``train.prepare_window`` per beast, or from the vectorized ``kernel.fast_inputs`` when
-``inputs="fast"`` (public sources only; checked equal to the scalar path in the tests).
+``inputs="fast"`` (public boards drawn there too, other sources' boards encoded there;
+checked equal to the scalar path in the tests).
 
 Arithmetic (same integer identities as ``kernel.net_torch``: folded biases, dormant rows
-held at zero during the window and restored after). Products are formed elementwise and
+held at zero during the window and restored, saturated, after). Products are formed elementwise and
 summed, which on CPU is faster than integer ``bmm``. Everything is int32 when that is
 provably exact, else int64:
 
