@@ -152,6 +152,7 @@ class Engine:
         self.timings = {"train_s": 0.0, "chain_s": 0.0, "persist_s": 0.0}
         self._params: KernelParams | None = None
         self._seeds: dict[tuple[int, int], bytes] = {}
+        self._cp: int | None = None
 
     # ---- beasts --------------------------------------------------------------------
 
@@ -202,7 +203,7 @@ class Engine:
             return self.runs[beast_id]
         root = beast_dir(self.data_dir, beast_id)
         if not (root / "beast.json").exists():
-            raise DataError(f"beast {beast_id} has no run directory under {self.data_dir}; hatch it with this node")
+            self._adopt(beast_id)
         store = BeastStore(root, beast_id)
         meta = store.read_meta()
         seed_core = bytes.fromhex(meta["seed_core"][2:])
@@ -215,6 +216,25 @@ class Engine:
             store.persist(g, None, epoch_seed=seed_core)
         self.runs[beast_id] = run
         return run
+
+    def _adopt(self, beast_id: int) -> None:
+        """Create the run directory of a public beast hatched elsewhere that this key may train
+        (its owner called ``authorizeTrainer``). Windows already on chain without their states
+        make the following reconcile fail loudly, as they must."""
+        hd = self.ledger.hatch_data(beast_id)
+        if hd.dataset_commitment != ZERO32:
+            raise DataError(f"beast {beast_id} trains on a private dataset; run `cb-node hatch` on the owner's node "
+                            "or copy its run directory (beast.json names the dataset and secret files)")
+        if not self.ledger.is_committer(beast_id):
+            raise DataError(f"beast {beast_id} was not hatched by this node and {self.ledger.client.address} is not "
+                            "its authorized trainer")
+        store = BeastStore(beast_dir(self.data_dir, beast_id), beast_id)
+        store.write_meta({"beast_id": beast_id, "seed_core": "0x" + hd.seed_core.hex(),
+                          "dataset_commitment": "0x" + hd.dataset_commitment.hex(),
+                          "secret_commitment": "0x" + hd.secret_commitment.hex(), "spec_version": hd.spec_version,
+                          "hatch_block": hd.hatch_block, "adopted": True})
+        store.event("adopted", seed_core="0x" + hd.seed_core.hex())
+        store.close()
 
     # ---- reconcile -----------------------------------------------------------------
 
@@ -425,7 +445,8 @@ class Engine:
         return done
 
     def _challenge_period(self) -> int:
-        if not hasattr(self, "_cp"):
+        """The season's challenge period in blocks (read once)."""
+        if self._cp is None:
             self._cp = self.ledger.challenge_period()
         return self._cp
 

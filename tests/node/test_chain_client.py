@@ -9,7 +9,7 @@ import pytest
 
 from node.chain import ChainClient
 from node.embedded import embedded_chain
-from node.errors import EXIT_CHAIN, ChainError, TxDroppedError, TxRevertedError
+from node.errors import EXIT_CHAIN, ChainError, DataError, TxDroppedError, TxRevertedError
 from node.ledger import Ledger
 from node.store import COMMITTED, PERSISTED
 from node.trainer import Engine
@@ -88,3 +88,20 @@ def test_torch_backend_commits_the_reference_words(trained: Trained, tmp_path: P
                            backend=torch_engine.backend)
         assert res.payload.pack() == src.get(w).word
         state = res.state
+
+
+def test_authorized_trainer_adopts_a_public_beast(trained: Trained, tmp_path: Path) -> None:
+    """A hired trainer (authorizeTrainer) trains a beast another account hatched."""
+    cb = trained.chain.bindings
+    owner, trainer = trained.chain.accounts[2], trained.chain.accounts[3]
+    bid = cb.hatch(owner)
+    engine = Engine(tmp_path, Ledger(ChainClient(trained.chain.w3, trainer, decoder=trained.chain.decoder),
+                                     trained.chain.contracts))
+    with pytest.raises(DataError) as info:
+        engine.open(bid)
+    assert "not its authorized trainer" in str(info.value)
+    cb.authorize_trainer(owner, bid, trainer.address)
+    run = engine.open(bid)
+    engine.reconcile(run)
+    engine.step([run])
+    assert engine.ledger.window_count(bid) == 1 and run.store.get(1).status == COMMITTED
