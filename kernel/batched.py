@@ -31,7 +31,7 @@ import torch
 
 from kernel.context import SampleSource
 from kernel.fixedpoint import I16_MAX, I16_MIN
-from kernel.net_numpy import digest
+from kernel.hashing import keccak256
 from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_losses_t, head_step_t, head_targets_t, update_round
 from kernel.state import KernelState
 from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window, window_epoch
@@ -198,10 +198,25 @@ def _run_block(
         P1 >>= S
         W1.sub_(P1).clamp_(I16_MIN, I16_MAX)
         if want_digests:
-            for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um)):
-                digests[b].append(digest(*w))
+            for b, dg in enumerate(_digests(W1, W2, w1s, b1s, um)):
+                digests[b].append(dg)
     loss_rows = head_losses_t(p_move, d_atk, s_blk, bl, tg).t().cpu().tolist()
     return [WindowOutcome(w, loss_rows[b], digests[b]) for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um))]
+
+
+def _digests(W1: torch.Tensor, W2: torch.Tensor, w1s: np.ndarray, b1s: np.ndarray, um: np.ndarray) -> list[bytes]:
+    """net_numpy.digest of every beast's current weights, the i16 bytes built for all at once."""
+    a1 = W1.cpu().numpy()
+    a2 = W2.cpu().numpy()
+    B, H, _ = a1.shape
+    keep = um[:, :, None] != 0
+    rows = np.concatenate([
+        np.where(keep, a1[:, :, :-1], w1s).reshape(B, -1),
+        np.where(keep[:, :, 0], a1[:, :, -1], b1s),
+        a2[:, :, :-1].reshape(B, -1),
+        a2[:, :, -1],
+    ], 1).astype("<i2")
+    return [keccak256(r.tobytes())[:16] for r in rows]
 
 
 def _assemble(
