@@ -84,14 +84,11 @@ def one_run(c: Cluster, beast: int) -> dict[str, Any]:
         "resolve": _receipt_gas(c, resolved[0][0]),
         "claimChallenger": claim_out["gas"].get("claim"),
     }
-    # Validators collect their shares (bindings; their watcher processes share the keys).
-    claims = []
-    for v in c.validators:
-        if c.cb.credit_of(v.address):
-            c.cb.sender.resync(v.address)
-            r = c.cb._send(v, c.cb.game, "claim", [], 120_000)
-            claims.append(r.gas_used)
-    gas["claimValidators"] = claims
+    # Validators collect their shares (bindings, once their watchers are done with the dispute).
+    block_before_claims = c.cb.block_number() + 1
+    c.claim_validators(did)
+    claimed = _event_txs(c, game, "Claimed", [], block_before_claims)
+    gas["claimValidators"] = [_receipt_gas(c, h) for h, _ in claimed]
     d = c.cb.dispute(did)
     share = w3.escrow // 2 // d.against
     moved = {

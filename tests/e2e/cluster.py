@@ -339,6 +339,34 @@ class Cluster:
     def stop_watcher(self, i: int) -> None:
         self.watchers[i].stop()
 
+    def watcher_events(self, i: int, dispute_id: int) -> list[dict[str, Any]]:
+        """The JSON decisions watcher ``i`` logged about ``dispute_id``."""
+        out = []
+        for line in self.watchers[i].text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("dispute") == dispute_id:
+                out.append(entry)
+        return out
+
+    def claim_validators(self, dispute_id: int) -> dict[str, int]:
+        """Claim the validators' credits through the bindings once every running watcher is done
+        with ``dispute_id`` (they sign with the same keys: their last vote must not race a claim).
+        Returns the amount claimed per validator address."""
+        done = ("vote", "closed", "already_voted")
+        for i, w in enumerate(self.watchers):
+            if w.alive:
+                wait_until(lambda i=i: any(e.get("event") in done for e in self.watcher_events(i, dispute_id)), 60,
+                           f"watcher {i} to finish with dispute {dispute_id}")
+        out = {}
+        for a in self.validators:
+            credit = self.cb.credit_of(a.address)
+            self.cb.sender.resync(a.address)
+            out[a.address] = self.cb.claim(a) if credit else 0
+        return out
+
     # ---- the challenger's commands ------------------------------------------------------
 
     def dispute(self, *argv: str | int | Path, timeout: float = 120.0) -> tuple[int, Any, str]:

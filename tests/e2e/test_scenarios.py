@@ -60,21 +60,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 # helpers
 
 
-def watcher_events(c: Cluster, i: int, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
-    """The JSON decisions watcher ``i`` logged about ``dispute_id``."""
-    import json
-
-    out = []
-    for line in c.watchers[i].text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("dispute") == dispute_id:
-            out.append(entry)
-    return out
-
-
 def wait_votes(c: Cluster, dispute_id: int, n: int, timeout: float = VOTE_TIMEOUT) -> None:
     def enough() -> bool:
         d = c.cb.dispute(dispute_id)
@@ -88,16 +73,6 @@ def watch_and_resolve(c: Cluster, dispute_id: int) -> None:
     code, _, err = c.dispute("status", dispute_id, "--watch", "--resolve", "--private-key-file", c.challenger_key,
                              "--interval", "0.3", "--timeout", str(VOTE_TIMEOUT), timeout=VOTE_TIMEOUT + 30)
     assert code == 0, err
-
-
-def claim_all(c: Cluster, accounts: list) -> dict[str, int]:  # type: ignore[type-arg]
-    """Claim the credits of ``accounts`` through the bindings; returns the amounts."""
-    out = {}
-    for a in accounts:
-        credit = c.cb.credit_of(a.address)
-        c.cb.sender.resync(a.address)  # the watcher processes sign with these keys too
-        out[a.address] = c.cb.claim(a) if credit else 0
-    return out
 
 
 def open_dispute(c: Cluster, beast: int, window: int, *extra: str | Path) -> int:
@@ -139,7 +114,7 @@ def test_1_honest_trainer_frivolous_dispute(cluster: Cluster) -> None:
     assert code == 1 and "nothing to claim" in err  # the bond is forfeited
     code, out, _ = c.dispute("claim", did, "--private-key-file", c.trainer_key)
     assert code == 0 and int(out["amount"]) == bond - share * d.agree
-    claimed = claim_all(c, c.validators)
+    claimed = c.claim_validators(did)
     for v in c.validators:
         expected = share if c.cb.vote_of(did, v.address) == Vote.AGREE else 0
         assert claimed[v.address] == expected
@@ -205,7 +180,7 @@ def test_2_dishonest_trainer_is_slashed_with_the_readme_commands(cluster: Cluste
     bond = 2 * w3.escrow
     assert c.cb.balance_of(c.challenger) == before[c.challenger.address] + w3.escrow - share * d.against
     assert f"claimed {_energy(bond + w3.escrow - share * d.against)}" in results[3].stdout
-    claimed = claim_all(c, c.validators)
+    claimed = c.claim_validators(did)
     for v in c.validators:
         expected = share if c.cb.vote_of(did, v.address) == Vote.AGAINST else 0
         assert claimed[v.address] == expected
@@ -259,7 +234,7 @@ def test_3_private_curriculum_dataset_and_secret_from_the_challenger(cluster: Cl
     share = w3.escrow // 2 // d.against
     assert code == 0 and int(out["amount"]) == 2 * w3.escrow + w3.escrow - share * d.against
     assert c.cb.balance_of(c.challenger) == before + w3.escrow - share * d.against
-    claim_all(c, c.validators)
+    c.claim_validators(did)
     a = audit_energy(c.cb, since)
     assert a.minted_since == 0 and a.burned_since == 0
 
@@ -303,10 +278,10 @@ def test_4_offline_and_wrong_validators_quorum_still_decides(cluster: Cluster) -
     finally:
         c.start_watcher(2)
     # The watcher that was offline comes back, sees the dispute is over and does not vote.
-    wait_until(lambda: any(e.get("event") == "closed" for e in watcher_events(c, 2, did)), 30,
+    wait_until(lambda: any(e.get("event") == "closed" for e in c.watcher_events(2, did)), 30,
                "the restarted watcher to see the dispute is over")
     assert c.cb.vote_of(did, c.validators[2].address) == Vote.NONE
-    claim_all(c, c.validators)
+    c.claim_validators(did)
     a = audit_energy(c.cb, since)
     assert a.minted_since == 0 and a.burned_since == 0
 
@@ -328,7 +303,7 @@ def test_5_trainer_node_down_counts_against_the_trainer(cluster: Cluster) -> Non
     did = open_dispute(c, beast, window, "--force")
     d = c.cb.dispute(did)
     # Validators retry while the deadline is far; nobody can vote yet.
-    wait_until(lambda: all(any(e.get("event") == "retry" for e in watcher_events(c, i, did))
+    wait_until(lambda: all(any(e.get("event") == "retry" for e in c.watcher_events(i, did))
                            for i in range(len(c.watchers))), 30, "every watcher to retry the unavailable start state")
     assert c.cb.dispute(did).agree + c.cb.dispute(did).against == 0
     # Near the deadline they vote STATE_UNAVAILABLE (0x0), which counts against the trainer.
@@ -345,7 +320,7 @@ def test_5_trainer_node_down_counts_against_the_trainer(cluster: Cluster) -> Non
     code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
     share = escrow // 2 // d.against
     assert code == 0 and c.cb.balance_of(c.challenger) == before + escrow - share * d.against
-    claim_all(c, c.validators)
+    c.claim_validators(did)
     a = audit_energy(c.cb, since)
     assert a.minted_since == 0 and a.burned_since == 0
     # The trainer's node comes back for this beast (reconciling with the slashed window) and serves
