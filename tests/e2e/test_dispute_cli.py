@@ -311,3 +311,20 @@ def test_state_file_malformed_word_and_earlier_divergence(net: RunningDevnet, de
     # An unreachable node is not fatal for the challenger: the start state is rebuilt from genesis.
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--node", "127.0.0.1:9", *common)
     assert code == 0 and out["verdict"] == "match"
+
+
+def test_rebuild_across_an_epoch_boundary(net: RunningDevnet, deployments: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chain = net.chain
+    epoch_windows = chain.params()["epoch_steps"] // 128
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    for _ in range(epoch_windows + 1):
+        trainer.commit_next()
+    trainer.commit_next(tamper="h128")
+    b, last = trainer.beast_id, epoch_windows + 2
+    assert chain.epoch_seed(b, 1) != chain.epoch_seed(b, 0)
+    for k in (epoch_windows, epoch_windows + 1):  # the last window of epoch 0, the first of epoch 1
+        code, out, _ = cli(capsys, "check", "--beast", b, "--window", k, "--deployments", deployments, "--json")
+        assert code == 0 and out["verdict"] == "match", out
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", last, "--deployments", deployments, "--json")
+    assert code == 1 and out["divergentWindow"] == last and out["mismatchedFields"] == ["h128"]
+    assert out["startState"] == f"rebuilt from genesis ({last - 1} windows replayed)"
