@@ -163,6 +163,7 @@ def _run_block(
     P2h = torch.empty((B, 6, H), dtype=dt, device=dev)
     a1 = torch.empty((B, H), dtype=dt, device=dev)
     gh = torch.empty((B, H), dtype=dt, device=dev)
+    relu_gate = torch.empty((B, H), dtype=dt, device=dev)
     z = torch.empty((B, 6), dtype=I64, device=dev)
     hf = torch.full((B, H + 1), FWD_ONE, dtype=dt, device=dev)  # [h, 4096]
     hb = torch.full((B, H + 1), BWD_ONE, dtype=dt, device=dev)  # [h, 16]
@@ -188,7 +189,7 @@ def _run_block(
         torch.sum(P2h, 1, dtype=dt, out=gh)
         gh >>= 12
         gh.clamp_(I16_MIN, I16_MAX)
-        gh.masked_fill_(a1 <= 0, 0)
+        gh.mul_(torch.clamp(a1, 0, 1, out=relu_gate))  # a1 > 0, as 0/1 (masked_fill_ is ~10x slower)
         torch.mul(gz.unsqueeze(2), hb.unsqueeze(1), out=P2)
         P2 += C
         P2 >>= S
