@@ -184,8 +184,8 @@ class TorchBackend:
         """Train the micro-steps of ``inp`` from weights ``w``; same result as NumpyBackend."""
         dev = self.device
         w1, b1, w2, b2 = (np.asarray(a, dtype=np.int64) for a in w)
-        h_all, d_in = w1.shape
-        active = np.flatnonzero(inp.unit_mask)  # dormant rows never change (module docstring)
+        d_in = w1.shape[1]
+        active = np.flatnonzero(inp.unit_mask)  # dormant units: see the module docstring
         n = inp.xs.shape[0]
         ha = active.size
         xs = np.asarray(inp.xs, dtype=np.int64)
