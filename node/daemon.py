@@ -23,9 +23,9 @@ from typing import Any, Callable, Final, Iterator
 from eth_account.signers.local import LocalAccount
 
 from node.chain import ChainClient
-from node.config import NodeConfig, load_config, read_password, unlock_keystore
+from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain
-from node.errors import ChainError, ConfigError, DataError, Interrupted, NodeError
+from node.errors import ChainError, ConfigError, Interrupted
 from node.ledger import Ledger
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, atomic_write, beast_dir, known_beasts
@@ -391,5 +391,5 @@ def wait_stopped(data_dir: Path, timeout: float) -> bool:
     return daemon_alive(data_dir) is None
 
 
-__all__ = ["run_daemon", "RunOptions", "hatch", "status", "format_status", "write_control", "read_control",
-           "daemon_alive", "wait_stopped", "load_config", "NodeError", "DataError"]
+__all__ = ["RunOptions", "daemon_alive", "format_status", "hatch", "read_control", "run_daemon", "status",
+           "wait_stopped", "write_control"]

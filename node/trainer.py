@@ -30,14 +30,13 @@ from typing import Any, Callable, Final
 
 from curriculum.errors import CurriculumError
 from kernel.params import KernelParams
-from kernel.payload import Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import WindowResult, get_backend, train_window, window_epoch
-from node.crash import CRASH_POINTS, crash_point
+from node.crash import crash_point
 from node.errors import ChainError, DataError, ReconcileError, TxDroppedError, TxRevertedError
 from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
-from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
+from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
@@ -477,4 +476,4 @@ def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
     return run
 
 
-__all__ = ["Engine", "BeastRun", "MetricsBus", "crash_point", "CRASH_POINTS", "GENESIS", "Payload"]
+__all__ = ["BATCHED_MIN", "BeastRun", "Engine", "MetricsBus"]
