@@ -118,17 +118,21 @@ def _which_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window", type=_positive, default=None, help="window K (>= 1)")
 
 
-def _dispute_id(args: argparse.Namespace, chain: Any, required: bool = True) -> int | None:
-    """ID from the positional argument or from --beast/--window."""
+def _check_which(args: argparse.Namespace, required: bool = True) -> None:
+    """Validate ID versus --beast/--window before anything touches the chain."""
     by_window = args.beast is not None or args.window is not None
     if args.dispute_id is not None and by_window:
         raise UsageError("give either a dispute ID or --beast and --window, not both")
-    if by_window:
-        if args.beast is None or args.window is None:
-            raise UsageError("--beast and --window go together")
-        return find_dispute(chain, args.beast, args.window)
-    if args.dispute_id is None and required:
+    if by_window and (args.beast is None or args.window is None):
+        raise UsageError("--beast and --window go together")
+    if not by_window and args.dispute_id is None and required:
         raise UsageError("give a dispute ID, or --beast and --window")
+
+
+def _dispute_id(args: argparse.Namespace, chain: Any) -> int | None:
+    """ID from the positional argument or from --beast/--window (the latest dispute on that window)."""
+    if args.beast is not None:
+        return find_dispute(chain, args.beast, args.window)
     return args.dispute_id
 
 
@@ -315,6 +319,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     resolver = _account(args, required=args.resolve)
     if args.resolve and not args.watch:
         raise UsageError("--resolve only works with --watch (or use cb-dispute claim ID)")
+    _check_which(args)
     chain = connect(args.deployments, args.rpc)
     dispute_id = _dispute_id(args, chain)
     assert dispute_id is not None
@@ -336,8 +341,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_claim(args: argparse.Namespace) -> int:
     account = _account(args)
+    _check_which(args, required=False)
     chain = connect(args.deployments, args.rpc)
-    dispute_id = _dispute_id(args, chain, required=False)
+    dispute_id = _dispute_id(args, chain)
     r = claim(chain, account, dispute_id)
     parts = []
     if r.resolved is not None:

@@ -328,3 +328,16 @@ def test_rebuild_across_an_epoch_boundary(net: RunningDevnet, deployments: Path,
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", last, "--deployments", deployments, "--json")
     assert code == 1 and out["divergentWindow"] == last and out["mismatchedFields"] == ["h128"]
     assert out["startState"] == f"rebuilt from genesis ({last - 1} windows replayed)"
+
+
+def test_which_dispute_arguments_are_checked_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nowhere = tmp_path / "nowhere.json"  # never read: the arguments are refused first
+    key = tmp_path / "k"
+    key.write_text("0x" + "11" * 32)
+    key.chmod(0o600)
+    for argv, message in ((["status"], "give a dispute ID"),
+                          (["status", "1", "--beast", "1", "--window", "1"], "not both"),
+                          (["claim", "--beast", "1", "--private-key-file", key], "go together"),
+                          (["status", "1", "--resolve", "--private-key-file", key], "--resolve only works with --watch")):
+        code, _, err = cli(capsys, *argv, "--deployments", nowhere)
+        assert code == 2 and message in err, (argv, err)
