@@ -204,3 +204,26 @@ def test_batched_raises_like_train_window() -> None:
         with pytest.raises(KernelError) as e2:
             train_window(states[bad], PublicSource(), **{key: next(iter(kw.values()))[bad]})
         assert str(e1.value) == str(e2.value)
+
+
+def test_batched_many_beasts_mixed_settings() -> None:
+    """48 beasts with different shapes, masks, lr_shifts and epochs in one call: same words as numpy."""
+    from dataclasses import replace as dc_replace
+
+    from kernel.batched import train_windows_batched
+    from kernel.train import train_window
+
+    rng = np.random.default_rng(48)
+    shapes = [KernelParams(), KernelParams(slot_width=8, n_slots=8), KernelParams(slot_width=32, n_slots=2)]
+    states = []
+    for i in range(48):
+        st0 = genesis(keccak256(b"many" + bytes([i])), shapes[i % 3])
+        states.append(dc_replace(st0, global_step=int(rng.integers(0, 12)) * 128, lr_shift=int(rng.integers(0, 25))))
+    masks = [s.active_mask | (1 << int(rng.integers(2, s.params.n_slots))) if i % 4 == 0 and s.params.n_slots > 2
+             else None for i, s in enumerate(states)]
+    assert sum(m is not None for m in masks) >= 4
+    for chunk, workers in ((256, 1), (7, 2)):
+        got = train_windows_batched(states, PublicSource(), active_masks=masks, device="cpu", inputs="fast",
+                                    chunk=chunk, workers=workers)
+        for st, m, g in zip(states, masks, got):
+            assert g.payload.pack() == train_window(st, PublicSource(), active_mask=m).payload.pack()
