@@ -50,6 +50,7 @@ EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1  # check: divergence found; open/claim: refused before spending anything
 EXIT_USAGE: Final = 2
 EXIT_CHAIN: Final = 3
+EXIT_INTERRUPTED: Final = 130
 
 PASSWORD_ENV: Final = "CB_DISPUTE_PASSWORD"
 ENERGY_DECIMALS: Final = 18
@@ -795,6 +796,7 @@ def claim(chain: ChainBeasts, account: LocalAccount, dispute_id: int | None = No
 
 __all__ = [
     "EXIT_CHAIN",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from validator.dispute import (
     EXIT_CHAIN,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -52,6 +53,7 @@ exit codes:
      no confirmation, nothing to claim, dispute not yet resolvable)
   {EXIT_USAGE}  usage or configuration error (flags, deployments file, keystore, password, files)
   {EXIT_CHAIN}  chain or data error (RPC, trainer node or validator unreachable, revert, bad data)
+  {EXIT_INTERRUPTED}  interrupted (SIGINT)
 """
 
 KEY_HELP = (f"keys: --keystore FILE with the password in --password-file FILE or ${PASSWORD_ENV}, or "
@@ -364,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         print("cb-dispute: interrupted", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_INTERRUPTED
     except DisputeToolError as exc:
         print(f"cb-dispute: {'refused' if exc.exit_code == EXIT_REFUSED else 'error'}: {exc}", file=sys.stderr)
         return exc.exit_code
