@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "N windows trained and committed, the challenge period advanced, the windows "
                                    "finalized; then the ledger table and learning figures are printed.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("--windows", type=_positive, default=8, help="windows to train and commit (default 8)")
+    p.add_argument("--windows", type=_positive, default=48,
+                   help="windows to train and commit (default 48: enough for every curriculum head to train)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="run directory to write into (default: a new temporary directory, kept and printed)")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")

@@ -66,7 +66,7 @@ def prepare_curriculum(run_dir: Path) -> tuple[Path, Path]:
     return dataset, secret
 
 
-def run_demo(windows: int = 8, data_dir: Path | None = None, backend: str = "numpy",
+def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "numpy",
              progress: bool = True, private: bool = True, chain: ChainHandle | None = None) -> dict[str, Any]:
     """Run the demo and return its report (ledger rows, figures, timings).
 
