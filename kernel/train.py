@@ -146,17 +146,26 @@ def train_window(
     lr_shift: int | None = None,
     backend: str | Backend = "numpy",
     want_digests: bool = False,
+    inputs: str = "spec",
 ) -> WindowResult:
     """Train one 128-step window from ``state``; defaults keep the state's mask and lr_shift.
 
     ``epoch_seed`` defaults to the offline seed of the window's epoch; a node on chain
-    passes the ledger's snapshot instead.
+    passes the ledger's snapshot instead. ``inputs="fast"`` draws and encodes the boards
+    with the vectorized kernel.fast_inputs (tested equal to the scalar spec functions).
     """
     if epoch_seed is None:
         epoch_seed = offline_epoch_seed(state.seed_core, window_epoch(state))
     mask = state.active_mask if active_mask is None else active_mask
     shift = state.lr_shift if lr_shift is None else lr_shift
-    inp, spurt = prepare_window(state, source, epoch_seed, mask, shift)
+    if inputs == "spec":
+        inp, spurt = prepare_window(state, source, epoch_seed, mask, shift)
+    elif inputs == "fast":
+        from kernel.fast_inputs import prepare_window_fast
+
+        inp, spurt = prepare_window_fast(state, source, epoch_seed, mask, shift)
+    else:
+        raise KernelError(f"unknown inputs {inputs!r}; choose spec or fast")
     be = get_backend(backend) if isinstance(backend, str) else backend
     outcome = be.run_window((state.w1, state.b1, state.w2, state.b2), inp, want_digests)
     return finish_window(state, outcome, epoch_seed, mask, shift, spurt)
@@ -170,6 +179,7 @@ def replay_window(
     epoch_seed: bytes,
     backend: str | Backend = "numpy",
     want_digests: bool = False,
+    inputs: str = "spec",
 ) -> WindowResult:
     """Recompute the window that ``committed`` claims, using its mask and lr_shift.
 
@@ -178,7 +188,8 @@ def replay_window(
     """
     try:
         return train_window(start, source, epoch_seed=epoch_seed, active_mask=committed.active_mask,
-                            lr_shift=committed.lr_shift, backend=backend, want_digests=want_digests)
+                            lr_shift=committed.lr_shift, backend=backend, want_digests=want_digests,
+                            inputs=inputs)
     except KernelError as exc:
         if isinstance(exc, ReplayError):
             raise

@@ -136,3 +136,11 @@ def test_growth_spurt_burns_extra_energy(trained) -> None:
     assert plain.payload.energy_burn == 128 * p.base_cost * 2
     assert spurt.payload.energy_burn == 128 * p.base_cost * 3 + p.spurt_cost
     assert spurt.payload.flags & 2 and not plain.payload.flags & 2
+
+
+def test_fast_inputs_give_the_same_window(trained) -> None:
+    spec = train_window(trained, PublicSource())
+    fast = train_window(trained, PublicSource(), inputs="fast")
+    assert fast.payload == spec.payload and fast.losses == spec.losses
+    with pytest.raises(KernelError, match="inputs"):
+        train_window(trained, PublicSource(), inputs="turbo")
