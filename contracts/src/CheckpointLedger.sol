@@ -9,8 +9,11 @@ import {SeasonRegistry} from "./SeasonRegistry.sol";
 
 /// @title CheckpointLedger — one storage slot per training window, with its ENERGY in escrow.
 /// @notice A beast's owner or authorized trainer commits the 32-byte checkpoint word of each
-///         128-micro-step window. The ledger checks the window order, stores the word, and pulls
-///         the window's energyBurn into escrow in the same transaction. After the challenge
+///         128-micro-step window. The ledger checks the window order, stores the word, and locks
+///         the window's energyBurn into escrow in the same transaction: from the committer's
+///         prepaid deposit when it covers the amount, otherwise with an ERC-20 transferFrom of the
+///         whole amount. Deposits (`deposit`, `withdrawDeposit`) are the committer's own ENERGY
+///         held by the ledger and withdrawable at any time. After the challenge
 ///         period anyone finalizes the window, which burns the escrow. The DisputeGame may open a
 ///         dispute on a window inside its challenge period and settles it: slashed (escrow paid
 ///         to the game for the challenger and validators) or finalized (escrow burned).
@@ -26,19 +29,29 @@ import {SeasonRegistry} from "./SeasonRegistry.sol";
 ///         Window k of a beast (k = 0, 1, 2, ...) carries globalStep = 128 * (k + 1) mod 2^32, so
 ///         k is derived from the word itself: k = ((globalStep - 128) mod 2^32) / 128. A beast
 ///         therefore holds at most 2^25 windows (2^32 micro-steps; its last window wraps to
-///         globalStep 0). Per window the ledger also keeps its commit block as a u32, eight to a
-///         slot (`_commitBlocks[beastId][k / 8]`, entry k % 8 at bits 32*(k%8)..+31); a zero entry
-///         means "not committed".
+///         globalStep 0). Because globalStep is implied by k, the ledger stores the word with the
+///         globalStep field replaced by the window's commit block (u32), so one slot per window
+///         holds both; `word()` puts globalStep back:
+///
+///         stored slot _words[beastId][k]:
+///         bit 255             128 127      96 95            32 31                      0
+///            +-------------------+----------+----------------+-------------------------+
+///            |       h128        |commitBlk |   energyBurn   | activeMask,lrShift,flags|
+///            +-------------------+----------+----------------+-------------------------+
+///         Transactions run in blocks >= 1, so a committed window's slot is never zero; a zero
+///         slot means "not committed".
 contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.0.0";
+    string public constant version = "1.1.0";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = 128;
     /// @notice Windows one beast can hold: 2^32 micro-steps / 128.
     uint256 public constant MAX_WINDOWS = 2 ** 25;
+    /// @dev The globalStep field of a word (bits 96..127); holds the commit block once stored.
+    uint256 private constant GLOBAL_STEP_MASK = uint256(type(uint32).max) << 96;
 
     /// @notice Lifecycle of a window.
     enum WindowStatus {
@@ -73,6 +86,10 @@ contract CheckpointLedger {
     error LedgerDisputeGameBinding(address caller);
     /// @notice Raised when block.number no longer fits the u32 commit-block entries.
     error LedgerClockOverflow(uint256 blockNumber);
+    /// @notice Raised when depositing or withdrawing a zero amount.
+    error LedgerZeroAmount();
+    /// @notice Raised when withdrawing more than the caller's deposit.
+    error LedgerDepositInsufficient(address account, uint256 balance, uint256 needed);
 
     /// @notice Emitted after window `index` of `beastId` was stored and its escrow locked.
     event CheckpointCommitted(uint256 indexed beastId, uint256 indexed index, bytes32 word);
@@ -86,6 +103,10 @@ contract CheckpointLedger {
     event WindowSlashed(uint256 indexed beastId, uint256 indexed index, uint256 amount);
     /// @notice Emitted after the dispute game was bound (once).
     event DisputeGameBound(address game);
+    /// @notice Emitted after `account` deposited `amount` ENERGY to pay future escrow locks.
+    event Deposited(address indexed account, uint256 amount);
+    /// @notice Emitted after `account` withdrew `amount` ENERGY of its deposit.
+    event DepositWithdrawn(address indexed account, uint256 amount);
 
     Energy public immutable energy;
     Beast public immutable beast;
@@ -95,8 +116,10 @@ contract CheckpointLedger {
     /// @notice Micro-steps per curriculum epoch; fixed for the season (read from the registry).
     uint256 public immutable epochSteps;
 
-    mapping(uint256 beastId => mapping(uint256 index => bytes32 word)) private _words;
-    mapping(uint256 beastId => mapping(uint256 group => uint256 packedBlocks)) private _commitBlocks;
+    /// @dev The word with globalStep replaced by the commit block (layout above); 0 = none.
+    mapping(uint256 beastId => mapping(uint256 index => uint256 stored)) private _words;
+    /// @dev ENERGY each committer prepaid; escrow locks debit it before falling back to transferFrom.
+    mapping(address account => uint256 amount) private _deposits;
     mapping(uint256 beastId => mapping(uint256 index => WindowStatus)) private _status;
     mapping(uint256 beastId => mapping(uint256 epoch => bytes32 seed)) private _epochSeeds;
 
@@ -122,17 +145,45 @@ contract CheckpointLedger {
         emit DisputeGameBound(game);
     }
 
+    // ------------------------------------------------------------------ deposits
+
+    /// @notice Prepay `amount` ENERGY; later commits by the caller lock their escrow from it.
+    function deposit(uint256 amount) external {
+        if (amount == 0) revert LedgerZeroAmount();
+        _deposits[msg.sender] += amount;
+        emit Deposited(msg.sender, amount);
+        // Interaction last; Energy has no hooks, and transferFrom reverts on shortfall (then the
+        // credit above is reverted with it).
+        IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Take back `amount` of the caller's deposit (never escrow: locked ENERGY has left it).
+    function withdrawDeposit(uint256 amount) external {
+        if (amount == 0) revert LedgerZeroAmount();
+        uint256 balance = _deposits[msg.sender];
+        if (amount > balance) revert LedgerDepositInsufficient(msg.sender, balance, amount);
+        // unchecked: amount <= balance was just checked.
+        unchecked {
+            _deposits[msg.sender] = balance - amount;
+        }
+        emit DepositWithdrawn(msg.sender, amount);
+        // Interaction after the debit (checks-effects-interactions); no hooks.
+        IERC20(address(energy)).safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice ENERGY `account` has deposited and not yet spent on escrow or withdrawn.
+    function depositOf(address account) external view returns (uint256) {
+        return _deposits[account];
+    }
+
     // ------------------------------------------------------------------ commits
 
     /// @notice Commit the next window of `beastId` and lock its energyBurn ENERGY.
     function commit(uint256 beastId, bytes32 checkpoint) external {
-        uint256 burn = _record(beastId, checkpoint);
-        // Interaction last: the word is stored before ENERGY moves. Energy is our OpenZeppelin
-        // ERC-20 without hooks, so transferFrom cannot re-enter; it reverts on shortfall.
-        if (burn != 0) IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), burn);
+        _lock(_record(beastId, checkpoint));
     }
 
-    /// @notice Commit one window for each (beastIds[i], words[i]) with a single ENERGY transfer.
+    /// @notice Commit one window for each (beastIds[i], words[i]) with a single escrow lock.
     /// @dev The same beast may appear several times in order (k, k+1, ...).
     function commitMany(uint256[] calldata beastIds, bytes32[] calldata words) external {
         uint256 n = beastIds.length;
@@ -146,11 +197,28 @@ contract CheckpointLedger {
                 ++i;
             }
         }
-        // Interaction last, once for the whole batch (see commit for the reentrancy reasoning).
-        if (total != 0) IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), total);
+        _lock(total);
     }
 
-    /// @dev Checks order and authorization, stores the word and commit block, snapshots the
+    /// @dev Locks `amount` into escrow: from the caller's deposit when it covers the whole amount,
+    ///      otherwise by pulling the whole amount with transferFrom. Runs after the words are
+    ///      stored (interaction last).
+    function _lock(uint256 amount) private {
+        if (amount == 0) return;
+        uint256 prepaid = _deposits[msg.sender];
+        if (prepaid >= amount) {
+            // unchecked: prepaid >= amount was just checked.
+            unchecked {
+                _deposits[msg.sender] = prepaid - amount;
+            }
+        } else {
+            // Energy is our OpenZeppelin ERC-20 without hooks, so transferFrom cannot re-enter;
+            // it reverts on shortfall.
+            IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), amount);
+        }
+    }
+
+    /// @dev Checks order and authorization, stores the word with its commit block, snapshots the
     ///      epoch seed at an epoch boundary. Returns the window's energyBurn.
     function _record(uint256 beastId, bytes32 checkpoint) private returns (uint256 burn) {
         uint256 w = uint256(checkpoint);
@@ -160,26 +228,38 @@ contract CheckpointLedger {
         unchecked {
             k = uint256(uint32(gs - uint32(WINDOW_STEPS))) >> 7;
         }
-        uint256 group = k >> 3;
-        uint256 shift = (k & 7) << 5;
-        uint256 packed = _commitBlocks[beastId][group];
+        mapping(uint256 => uint256) storage words = _words[beastId];
         // INVARIANT: window k is new and window k-1 exists, i.e. globalStep == previous + 128.
-        bool fresh = gs & uint32(WINDOW_STEPS - 1) == 0 && (packed >> shift) & 0xFFFFFFFF == 0;
-        if (fresh && k != 0) {
-            uint256 prev = shift != 0 ? packed >> (shift - 32) : _commitBlocks[beastId][group - 1] >> 224;
-            fresh = prev & 0xFFFFFFFF != 0;
-        }
+        // (Reading slot k first costs nothing extra: the write below then finds it warm.)
+        bool fresh = gs & uint32(WINDOW_STEPS - 1) == 0 && words[k] == 0;
+        if (fresh && k != 0) fresh = words[k - 1] != 0;
         if (!fresh) _revertOutOfOrder(beastId, gs);
         // INVARIANT: only the owner or the authorized trainer commits.
-        if (!beast.isCommitter(beastId, msg.sender)) revert LedgerNotAuthorized(beastId, msg.sender);
+        if (!_isCommitter(beastId)) revert LedgerNotAuthorized(beastId, msg.sender);
         if (block.number > type(uint32).max) revert LedgerClockOverflow(block.number);
 
-        _words[beastId][k] = checkpoint;
-        _commitBlocks[beastId][group] = packed | (block.number << shift);
+        words[k] = (w & ~GLOBAL_STEP_MASK) | (block.number << 96);
         emit CheckpointCommitted(beastId, k, checkpoint);
 
         _snapshotEpoch(beastId, k);
         burn = uint64(w >> 32);
+    }
+
+    /// @dev `beast.isCommitter(beastId, msg.sender)` without the ABI helpers (about 150 gas less
+    ///      per window). Beast is our own immutable contract and isCommitter a view that never
+    ///      reverts and returns one bool word; a failed call or any other answer reads as false.
+    function _isCommitter(uint256 beastId) private view returns (bool ok) {
+        address target = address(beast);
+        bytes4 selector = Beast.isCommitter.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), beastId)
+            mstore(add(p, 0x24), caller())
+            mstore(0x00, 0) // scratch space receives the answer
+            let success := staticcall(gas(), target, p, 0x44, 0x00, 0x20)
+            ok := and(success, and(eq(returndatasize(), 0x20), eq(mload(0x00), 1)))
+        }
     }
 
     /// @dev Epoch boundary: window k ends epoch e = step/epochSteps - 1 when step = 128(k+1) is a
@@ -231,13 +311,14 @@ contract CheckpointLedger {
     }
 
     function _finalize(uint256 beastId, uint256 index) private returns (uint256 burned) {
-        WindowStatus s = windowStatus(beastId, index);
+        uint256 stored = _stored(beastId, index);
+        WindowStatus s = _statusOf(beastId, index, stored);
         if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
-        uint256 deadline = challengeDeadline(beastId, index);
+        uint256 deadline = _deadline(stored);
         // INVARIANT: a window is final only after its challenge period (deadline inclusive).
         if (block.number <= deadline) revert LedgerChallengePeriodActive(beastId, index, deadline);
         _status[beastId][index] = WindowStatus.Finalized;
-        burned = uint64(uint256(_words[beastId][index]) >> 32);
+        burned = uint64(stored >> 32);
         emit WindowFinalized(beastId, index, burned);
     }
 
@@ -245,20 +326,22 @@ contract CheckpointLedger {
 
     /// @notice Mark a window disputed; only the dispute game, only inside the challenge period.
     function beginDispute(uint256 beastId, uint256 index) external onlyDisputeGame returns (bytes32 committed) {
-        WindowStatus s = windowStatus(beastId, index);
+        uint256 stored = _stored(beastId, index);
+        WindowStatus s = _statusOf(beastId, index, stored);
         if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
-        uint256 deadline = challengeDeadline(beastId, index);
+        uint256 deadline = _deadline(stored);
         if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
         _status[beastId][index] = WindowStatus.Disputed;
-        committed = _words[beastId][index];
+        committed = _wordOf(stored, index);
         emit WindowDisputed(beastId, index);
     }
 
     /// @notice Settle a disputed window: slash pays its escrow to the game, otherwise it is burned.
     function settleDispute(uint256 beastId, uint256 index, bool slash) external onlyDisputeGame returns (uint256 amount) {
-        WindowStatus s = windowStatus(beastId, index);
+        uint256 stored = _stored(beastId, index);
+        WindowStatus s = _statusOf(beastId, index, stored);
         if (s != WindowStatus.Disputed) revert LedgerWindowNotOpen(beastId, index, s);
-        amount = uint64(uint256(_words[beastId][index]) >> 32);
+        amount = uint64(stored >> 32);
         if (slash) {
             _status[beastId][index] = WindowStatus.Slashed;
             emit WindowSlashed(beastId, index, amount);
@@ -276,17 +359,18 @@ contract CheckpointLedger {
 
     /// @notice The committed word of window `index` (reverts when not committed).
     function word(uint256 beastId, uint256 index) external view returns (bytes32) {
-        if (_commitBlock(beastId, index) == 0) revert LedgerWindowNotFound(beastId, index);
-        return _words[beastId][index];
+        uint256 stored = _stored(beastId, index);
+        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        return _wordOf(stored, index);
     }
 
     /// @notice Number of committed windows of `beastId` (windows are 0..count-1).
-    /// @dev Exponential then binary search over the commit-block entries; O(log count) reads.
+    /// @dev Exponential then binary search over the window slots; O(log count) reads.
     function windowCount(uint256 beastId) public view returns (uint256) {
-        if (_commitBlock(beastId, 0) == 0) return 0;
+        if (_stored(beastId, 0) == 0) return 0;
         uint256 lo = 0; // committed
         uint256 hi = 1; // probe
-        while (hi < MAX_WINDOWS && _commitBlock(beastId, hi) != 0) {
+        while (hi < MAX_WINDOWS && _stored(beastId, hi) != 0) {
             lo = hi;
             hi <<= 1;
         }
@@ -294,7 +378,7 @@ contract CheckpointLedger {
         // lo committed, hi not committed (or the cap): find the last committed index.
         while (hi - lo > 1) {
             uint256 mid = (lo + hi) >> 1;
-            if (_commitBlock(beastId, mid) != 0) lo = mid;
+            if (_stored(beastId, mid) != 0) lo = mid;
             else hi = mid;
         }
         return lo + 1;
@@ -307,24 +391,22 @@ contract CheckpointLedger {
 
     /// @notice Status of window `index` of `beastId`.
     function windowStatus(uint256 beastId, uint256 index) public view returns (WindowStatus) {
-        if (_commitBlock(beastId, index) == 0) return WindowStatus.None;
-        WindowStatus s = _status[beastId][index];
-        return s == WindowStatus.None ? WindowStatus.Committed : s;
+        return _statusOf(beastId, index, _stored(beastId, index));
     }
 
     /// @notice Block in which window `index` was committed (reverts when not committed).
     function commitBlockOf(uint256 beastId, uint256 index) external view returns (uint256) {
-        uint256 b = _commitBlock(beastId, index);
-        if (b == 0) revert LedgerWindowNotFound(beastId, index);
-        return b;
+        uint256 stored = _stored(beastId, index);
+        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        return uint32(stored >> 96);
     }
 
     /// @notice Last block (inclusive) in which window `index` can be disputed, under the
     ///         challenge period in force now.
-    function challengeDeadline(uint256 beastId, uint256 index) public view returns (uint256) {
-        uint256 b = _commitBlock(beastId, index);
-        if (b == 0) revert LedgerWindowNotFound(beastId, index);
-        return b + registry.value(SeasonRegistry.Param.ChallengePeriod);
+    function challengeDeadline(uint256 beastId, uint256 index) external view returns (uint256) {
+        uint256 stored = _stored(beastId, index);
+        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        return _deadline(stored);
     }
 
     /// @notice The seed of curriculum epoch `epoch` of `beastId`: seedCore for epoch 0, otherwise
@@ -336,8 +418,27 @@ contract CheckpointLedger {
         return seed;
     }
 
-    function _commitBlock(uint256 beastId, uint256 index) private view returns (uint256) {
+    /// @dev The stored slot of window `index` (0 = not committed; indices past the cap are never).
+    function _stored(uint256 beastId, uint256 index) private view returns (uint256) {
         if (index >= MAX_WINDOWS) return 0;
-        return (_commitBlocks[beastId][index >> 3] >> ((index & 7) << 5)) & 0xFFFFFFFF;
+        return _words[beastId][index];
+    }
+
+    /// @dev Status from a stored slot already read.
+    function _statusOf(uint256 beastId, uint256 index, uint256 stored) private view returns (WindowStatus) {
+        if (stored == 0) return WindowStatus.None;
+        WindowStatus s = _status[beastId][index];
+        return s == WindowStatus.None ? WindowStatus.Committed : s;
+    }
+
+    /// @dev Commit block + the challenge period in force now (stored != 0).
+    function _deadline(uint256 stored) private view returns (uint256) {
+        return uint32(stored >> 96) + registry.value(SeasonRegistry.Param.ChallengePeriod);
+    }
+
+    /// @dev The committed word: the stored slot with globalStep 128(index+1) mod 2^32 put back.
+    function _wordOf(uint256 stored, uint256 index) private pure returns (bytes32) {
+        uint256 gs = uint32((index + 1) * WINDOW_STEPS);
+        return bytes32((stored & ~GLOBAL_STEP_MASK) | (gs << 96));
     }
 }

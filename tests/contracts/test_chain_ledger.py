@@ -179,3 +179,142 @@ def test_seed_core_cannot_be_chosen_by_commitments_alone(net) -> None:  # type: 
     a = net.cb.hatch(owner, ds, sec)
     b = net.cb.hatch(owner, ds, sec)
     assert net.cb.hatch_data(a).seed_core != net.cb.hatch_data(b).seed_core
+
+
+# ---------------------------------------------------------------- storage layout (1.1.0)
+
+
+def test_word_and_commit_block_share_one_slot(net) -> None:  # type: ignore[no-untyped-def]
+    """The stored slot keeps the commit block in place of globalStep; the views undo it exactly."""
+    owner = net.a[1]
+    bid = net.hatch(owner)
+    def raw(h128: int, k: int, burn: int, low: int) -> bytes:  # the ledger ignores h128 and the low 32 bits
+        return (h128 << 128 | (128 * (k + 1)) % 2**32 << 96 | burn << 32 | low).to_bytes(32, "big")
+
+    words = [raw(2**128 - 1 - k, k, BURN + k, 0xFFFFFFFF - k) for k in range(10)]
+    blocks = []
+    for k, w in enumerate(words):
+        net.mine(k % 3)  # commit blocks that differ from anything derived from k
+        blocks.append(net.cb.commit(owner, bid, w).block_number)
+    for k, w in enumerate(words):
+        assert net.cb.word(bid, k) == w
+        assert net.cb.commit_block(bid, k) == blocks[k]
+        assert net.cb.challenge_deadline(bid, k) == blocks[k] + net.cb.param(5)
+    # An all-ones word (h128, burn, mask, lrShift, flags) survives the round trip.
+    full = raw(2**128 - 1, 10, 2**64 - 1, 2**32 - 1)
+    net.cb.approve(owner, net.cb.addresses["CheckpointLedger"])
+    net.cb.mint(net.admin, owner.address, 2**64)
+    net.cb.commit(owner, bid, full)
+    assert net.cb.word(bid, 10) == full
+    assert net.cb.next_global_step(bid) == 128 * 12
+
+
+# ---------------------------------------------------------------- prepaid deposits
+
+
+def _ledger(net) -> str:  # type: ignore[no-untyped-def]
+    return str(net.cb.addresses["CheckpointLedger"])
+
+
+def test_deposit_and_withdraw(net) -> None:  # type: ignore[no-untyped-def]
+    owner = net.a[1]
+    before = net.cb.balance_of(owner)
+    r = net.cb.deposit(owner, 5 * BURN)
+    ev(r, "Deposited", account=owner.address, amount=5 * BURN)
+    ev(r, "Transfer", **{"from": owner.address, "to": _ledger(net), "value": 5 * BURN})
+    assert [e.name for e in r.events] == ["Deposited", "Transfer"]
+    assert net.cb.deposit_of(owner) == 5 * BURN and net.cb.balance_of(_ledger(net)) == 5 * BURN
+    r = net.cb.withdraw_deposit(owner, 2 * BURN)
+    ev(r, "DepositWithdrawn", account=owner.address, amount=2 * BURN)
+    ev(r, "Transfer", **{"from": _ledger(net), "to": owner.address, "value": 2 * BURN})
+    assert net.cb.deposit_of(owner) == 3 * BURN
+    assert net.cb.balance_of(owner) == before - 3 * BURN
+    net.cb.withdraw_deposit(owner, 3 * BURN)
+    assert net.cb.deposit_of(owner) == 0 and net.cb.balance_of(owner) == before
+
+
+def test_deposit_errors(net) -> None:  # type: ignore[no-untyped-def]
+    owner, other = net.a[1], net.a[2]
+    with raises_error("LedgerZeroAmount"):
+        net.cb.deposit(owner, 0)
+    with raises_error("LedgerZeroAmount"):
+        net.cb.withdraw_deposit(owner, 0)
+    net.cb.deposit(owner, BURN)
+    with raises_error("LedgerDepositInsufficient", account=owner.address, balance=BURN, needed=BURN + 1):
+        net.cb.withdraw_deposit(owner, BURN + 1)
+    with raises_error("LedgerDepositInsufficient", account=other.address, balance=0, needed=1):
+        net.cb.withdraw_deposit(other, 1)  # deposits are per account
+    net.cb.approve(other, _ledger(net), BURN - 1)
+    with raises_error("ERC20InsufficientAllowance", spender=_ledger(net), allowance=BURN - 1, needed=BURN):
+        net.cb.deposit(other, BURN)
+    assert net.cb.deposit_of(other) == 0  # the credit reverted with the transfer
+
+
+def test_commit_locks_escrow_from_the_deposit(net) -> None:  # type: ignore[no-untyped-def]
+    owner = net.a[1]
+    bid = net.hatch(owner)
+    net.cb.deposit(owner, 2 * BURN)
+    before = net.cb.balance_of(owner)
+    r = net.cb.commit(owner, bid, make_word(0))
+    assert [e.name for e in r.events] == ["CheckpointCommitted"]  # no ERC-20 transfer
+    assert net.cb.deposit_of(owner) == BURN and net.cb.balance_of(owner) == before
+    net.cb.commit(owner, bid, make_word(1))  # exactly the rest of the deposit
+    assert net.cb.deposit_of(owner) == 0
+    assert net.cb.balance_of(_ledger(net)) == 2 * BURN  # now all of it escrow
+    with raises_error("LedgerDepositInsufficient", account=owner.address, balance=0, needed=1):
+        net.cb.withdraw_deposit(owner, 1)  # locked escrow is not withdrawable
+
+
+def test_short_deposit_falls_back_to_transfer_from(net) -> None:  # type: ignore[no-untyped-def]
+    owner = net.a[1]
+    bid = net.hatch(owner)
+    net.cb.deposit(owner, BURN - 1)
+    r = net.cb.commit(owner, bid, make_word(0))
+    ev(r, "Transfer", **{"from": owner.address, "to": _ledger(net), "value": BURN})  # the whole amount
+    assert net.cb.deposit_of(owner) == BURN - 1  # untouched
+    # Without an allowance the fallback fails with the token's error and the commit reverts.
+    net.cb.approve(owner, _ledger(net), 0)
+    with raises_error("ERC20InsufficientAllowance", needed=BURN):
+        net.cb.commit(owner, bid, make_word(1))
+    assert net.cb.window_count(bid) == 1
+    assert net.cb.deposit_of(owner) == BURN - 1
+
+
+def test_commit_many_locks_from_the_deposit(net) -> None:  # type: ignore[no-untyped-def]
+    owner, trainer = net.a[1], net.a[2]
+    ids = [net.hatch(owner) for _ in range(3)]
+    net.cb.authorize_trainer(owner, ids[1], trainer.address)
+    net.cb.deposit(owner, 3 * BURN)
+    r = net.cb.commit_many(owner, ids, [make_word(0)] * 3)
+    assert [e.name for e in r.events] == ["CheckpointCommitted"] * 3
+    assert net.cb.deposit_of(owner) == 0
+    # The trainer's deposit is its own: the owner's deposit never pays for the trainer's commits.
+    net.cb.deposit(owner, BURN)
+    r = net.cb.commit_many(trainer, [ids[1]], [make_word(1)])
+    ev(r, "Transfer", **{"from": trainer.address, "to": _ledger(net), "value": BURN})
+    assert net.cb.deposit_of(owner) == BURN
+    # A batch the deposit cannot cover pulls its whole total.
+    r = net.cb.commit_many(owner, [ids[0], ids[2]], [make_word(1), make_word(1)])
+    ev(r, "Transfer", **{"from": owner.address, "to": _ledger(net), "value": 2 * BURN})
+    assert net.cb.deposit_of(owner) == BURN
+    assert net.cb.balance_of(_ledger(net)) == 6 * BURN + BURN  # escrow of 6 windows + the deposit
+
+
+def test_authorization_follows_the_token(net) -> None:  # type: ignore[no-untyped-def]
+    """Commits check Beast at commit time: a sold beast, a revoked or replaced trainer stop at once."""
+    owner, trainer, buyer, t2 = net.a[1], net.a[2], net.a[3], net.a[4]
+    bid = net.hatch(owner)
+    net.cb.authorize_trainer(owner, bid, trainer.address)
+    net.cb.commit(trainer, bid, make_word(0))
+    net.cb.authorize_trainer(owner, bid, t2.address)
+    with raises_error("LedgerNotAuthorized", beastId=bid, caller=trainer.address):
+        net.cb.commit(trainer, bid, make_word(1))
+    net.cb.commit_many(t2, [bid], [make_word(1)])
+    net.cb._send(owner, net.cb.beast, "transferFrom", [owner.address, buyer.address, bid], 150_000)
+    for who in (owner, t2):
+        with raises_error("LedgerNotAuthorized", beastId=bid, caller=who.address):
+            net.cb.commit(who, bid, make_word(2))
+        with raises_error("LedgerNotAuthorized", beastId=bid, caller=who.address):
+            net.cb.commit_many(who, [bid], [make_word(2)])
+    net.cb.commit(buyer, bid, make_word(2))
+    assert net.cb.window_count(bid) == 3

@@ -1,8 +1,10 @@
-"""Hypothesis state machine against py-evm: random hatch, authorize, commit, dispute, vote,
-finalize, withdraw, claim — with the protocol's invariants checked after every step.
+"""Hypothesis state machine against py-evm: random hatch, authorize, deposit, commit, dispute,
+vote, finalize, withdraw, claim — with the protocol's invariants checked after every step.
 
 Invariants (docs/PROTOCOL.md §7):
-* ledger ENERGY == escrow of Committed + Disputed windows; game ENERGY == open bonds + stakes + credits;
+* ledger ENERGY == escrow of Committed + Disputed windows + unspent deposits;
+  game ENERGY == open bonds + stakes + credits; a commit locks from the committer's deposit
+  when it covers the whole amount, else by transferFrom (the model predicts which);
 * windows never skip or repeat (the chain's count and words match the model);
 * only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
 * every dispute resolves once its deadline has passed, and at the end every token held by the
@@ -84,6 +86,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.disputes: dict[int, DisputeM] = {}
         self.validators: dict[int, ValidatorM] = {}
         self.credits: dict[int, int] = {}
+        self.deposits: dict[int, int] = {}
         self.dirty_beasts: set[int] = set()
         self.dirty_windows: set[tuple[int, int]] = set()
         self.dirty_accounts: set[int] = set()
@@ -113,6 +116,17 @@ class LedgerMachine(RuleBasedStateMachine):
     def _may_commit(self, bid: int, who: int) -> bool:
         b = self.beasts[bid]
         return who == b.owner or who == b.trainer
+
+    def _lock(self, who: int, total: int, result) -> None:  # type: ignore[no-untyped-def]
+        """Model of the escrow lock: the whole amount from the deposit, or one transferFrom."""
+        transfers = [e for e in result.all("Transfer") if e.args["to"] == self.cb.addresses["CheckpointLedger"]]
+        if total and self.deposits.get(who, 0) >= total:
+            self.deposits[who] -= total
+            assert transfers == []
+            event("escrow from deposit")
+        else:
+            assert [e.args["value"] for e in transfers] == ([total] if total else [])
+        self.dirty_accounts.add(who)
 
     # -------------------------------------------------------------- rules
 
@@ -169,6 +183,7 @@ class LedgerMachine(RuleBasedStateMachine):
             err = None
         r = self._expect(err, self.cb.commit, self.acc[sender], bid, make_word(k, burn, tag=bid))
         if err is None:
+            self._lock(sender, burn, r)
             self.windows[(bid, k)] = WindowM(burn, r.block_number)
             b.count += 1
             self.dirty_windows.add((bid, k))
@@ -188,11 +203,32 @@ class LedgerMachine(RuleBasedStateMachine):
             words.append(make_word(counts[i], 10**15 * (1 + counts[i]), tag=i))
             counts[i] += 1
         r = self.cb.commit_many(self.acc[sender], ids, words)
+        self._lock(sender, sum(10**15 * (1 + k) for k in ks), r)
         for i, k in zip(ids, ks):
             self.windows[(i, k)] = WindowM(10**15 * (1 + k), r.block_number)
             self.beasts[i].count = k + 1
             self.dirty_windows.add((i, k))
             self.dirty_beasts.add(i)
+
+    @rule(data=st.data(), amount=st.sampled_from([0, 10**15, 3 * 10**15, 10**18, 20 * 10**18, 20 * 10**18]))
+    def deposit(self, data: st.DataObject, amount: int) -> None:
+        committers = sorted({b.owner for b in self.beasts.values()} | {b.trainer for b in self.beasts.values() if b.trainer})
+        who = data.draw(st.sampled_from(committers if committers and data.draw(st.booleans()) else list(ACTORS)))
+        err = "LedgerZeroAmount" if amount == 0 else None
+        self._expect(err, self.cb.deposit, self.acc[who], amount)
+        if err is None:
+            self.deposits[who] = self.deposits.get(who, 0) + amount
+        self.dirty_accounts.add(who)
+
+    @rule(who=st.sampled_from(ACTORS), part=st.sampled_from([0, 1, 2, 3]))
+    def withdraw_deposit(self, who: int, part: int) -> None:
+        have = self.deposits.get(who, 0)
+        amount = [0, have // 2, have, have + 1][part]
+        err = "LedgerZeroAmount" if amount == 0 else ("LedgerDepositInsufficient" if amount > have else None)
+        self._expect(err, self.cb.withdraw_deposit, self.acc[who], amount)
+        if err is None:
+            self.deposits[who] = have - amount
+        self.dirty_accounts.add(who)
 
     @rule(n=st.integers(1, 8))
     def mine(self, n: int) -> None:
@@ -383,7 +419,7 @@ class LedgerMachine(RuleBasedStateMachine):
         escrow = sum(w.burn for w in self.windows.values() if w.status in (WindowStatus.COMMITTED, WindowStatus.DISPUTED))
         bonds = sum(d.bond for d in self.disputes.values() if d.outcome == Outcome.OPEN)
         stakes = sum(v.stake for v in self.validators.values())
-        assert self.cb.balance_of(self.cb.addresses["CheckpointLedger"]) == escrow
+        assert self.cb.balance_of(self.cb.addresses["CheckpointLedger"]) == escrow + sum(self.deposits.values())
         assert self.cb.balance_of(self.cb.addresses["DisputeGame"]) == bonds + stakes + sum(self.credits.values())
 
     @invariant()
@@ -398,6 +434,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.cb.window_status(bid, k) == self.windows[(bid, k)].status
         for who in self.dirty_accounts:
             assert self.cb.credit_of(self.acc[who]) == self.credits.get(who, 0)
+            assert self.cb.deposit_of(self.acc[who]) == self.deposits.get(who, 0)
         for who, v in self.validators.items():
             if v.open_votes or v.withdrawable_at:
                 info = self.cb.validator(self.acc[who])
@@ -429,6 +466,9 @@ class LedgerMachine(RuleBasedStateMachine):
         for a in self.acc:
             if self.cb.credit_of(a):
                 self.cb.claim(a)
+        for who, amount in self.deposits.items():
+            if amount:
+                self.cb.withdraw_deposit(self.acc[who], amount)
         assert self.cb.held_by_contracts() == 0
 
 
