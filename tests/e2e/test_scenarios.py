@@ -35,7 +35,6 @@ from validator.node_client import NodeClient
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CATCH_DOC = REPO / "docs" / "CATCH_A_CHEATER.md"
 CATCH_HEADING = "## Catch a cheating trainer"
 VOTE_TIMEOUT = 90.0
 
@@ -126,19 +125,18 @@ def test_1_honest_trainer_frivolous_dispute(cluster: Cluster) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# 2. dishonest trainer: the commands of docs/CATCH_A_CHEATER.md
+# 2. dishonest trainer: the commands of the README's "Catch a cheating trainer"
 
 
 def catch_section() -> str:
-    """The "Catch a cheating trainer" section with its commands: from the README once they moved
-    there, else docs/CATCH_A_CHEATER.md."""
-    for path in (REPO / "README.md", CATCH_DOC):
+    """The README's "Catch a cheating trainer" section with its commands."""
+    for path in (REPO / "README.md",):
         if path.exists() and CATCH_HEADING in path.read_text():
             text = path.read_text().split(CATCH_HEADING, 1)[1]
             section = re.split(r"\n## ", text, maxsplit=1)[0]
             if "```sh" in section and "cb-dispute" in section:
                 return section
-    raise AssertionError(f"no {CATCH_HEADING!r} section in README.md or {CATCH_DOC}")
+    raise AssertionError(f"no {CATCH_HEADING!r} section in README.md")
 
 
 def catch_commands() -> list[tuple[str, int]]:
