@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 
 from kernel.board import BOARD_SIZE, EMPTY, HAZARD, N_TILES, WALL, Board
-from kernel.context import SampleSource, WindowContext
+from kernel.context import SampleSource
 from kernel.errors import KernelError
 from kernel.heads import heads_for_epoch
 from kernel.observe import D_IN, ONE, VIEW_RADIUS
@@ -32,7 +32,7 @@ from kernel.prng import GOLDEN_GAMMA, MIX_C1, MIX_C2, fold64
 from kernel.rules import MAX_POWER, NO_MOVE, neighbor
 from kernel.sources import TEMPLATE_PERIOD, TEMPLATES, PublicSource, template_index
 from kernel.state import KernelState
-from kernel.train import check_window_settings, window_epoch
+from kernel.train import window_context, window_epoch
 from kernel.window_inputs import WindowInputs, unit_mask
 
 U64 = np.uint64
@@ -246,13 +246,7 @@ def _window_boards(state: KernelState, source: SampleSource, epoch_seed: bytes, 
 
     A public source's boards are returned as their (keys, templates), drawn later together.
     """
-    if len(epoch_seed) != 32:
-        raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
-    if source.private != state.private:
-        kind = "a private dataset" if state.private else "the public sources"
-        raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
-    spurt = check_window_settings(state, active_mask, lr_shift)
-    ctx = WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step)
+    ctx, spurt = window_context(state, source, epoch_seed, active_mask, lr_shift)
     if type(source) is PublicSource:
         return public_keys_np(ctx.seed_core, ctx.parent_h128, ctx.epoch_seed, ctx.first_step), spurt
     boards = source.window_boards(ctx)

@@ -24,7 +24,6 @@ from kernel.board import (
     WALL,
     HAZARD,
     Board,
-    Creature,
 )
 
 # Directions in tie-break order: N (y-1), S (y+1), E (x+1), W (x-1).

@@ -73,17 +73,24 @@ def check_window_settings(state: KernelState, active_mask: int, lr_shift: int) -
     return added == 1
 
 
-def prepare_window(
+def window_context(
     state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int
-) -> tuple[WindowInputs, bool]:
-    """Draw the window's boards and encode them for a backend; returns (inputs, spurt)."""
+) -> tuple[WindowContext, bool]:
+    """Check a window's inputs against the state (SPEC §7.1 steps 1-3); returns (context, spurt)."""
     if len(epoch_seed) != 32:
         raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
     if source.private != state.private:
         kind = "a private dataset" if state.private else "the public sources"
         raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
     spurt = check_window_settings(state, active_mask, lr_shift)
-    ctx = WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step)
+    return WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step), spurt
+
+
+def prepare_window(
+    state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int
+) -> tuple[WindowInputs, bool]:
+    """Draw the window's boards and encode them for a backend; returns (inputs, spurt)."""
+    ctx, spurt = window_context(state, source, epoch_seed, active_mask, lr_shift)
     boards = source.window_boards(ctx)
     if len(boards) != WINDOW_STEPS:
         raise KernelError(f"a sample source must yield {WINDOW_STEPS} boards per window, got {len(boards)}")

@@ -34,10 +34,9 @@ from typing import Any, Callable, Final
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 import devnet
-from devnet.bindings import ChainBeasts, DisputeInfo, HatchData, Outcome, Param, Vote, WindowStatus
+from devnet.bindings import ChainBeasts, DisputeInfo, HatchData, Outcome, Param, WindowStatus
 from kernel.errors import KernelError
 from kernel.hashing import keccak256
 from kernel.params import DEFAULT_PARAMS, KernelParams

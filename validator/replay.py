@@ -52,7 +52,6 @@ from validator.errors import (
     MissingInputError,
     StartStateError,
     StartStateMismatchError,
-    ValidatorError,
 )
 
 MAX_STATE_BLOB_BYTES: Final = 320 * 1024  # largest spec-v1 state (290,990 bytes) in a zstd frame, with headroom

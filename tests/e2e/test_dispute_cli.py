@@ -19,7 +19,7 @@ from devnet.bindings import ChainBeasts, Outcome, WindowStatus
 from devnet.launch import RunningDevnet, launch
 from tests.e2e.helpers import BindingTrainer, audit_energy, mine, write_key_file
 from validator import dispute_cli
-from validator.dispute import connect, read_window, check_window
+from validator.dispute import read_window, check_window
 
 STAKE = 100 * 10**18
 PARAMS = {"challenge_period": 200, "voting_period": 8, "validator_quorum": 2}

@@ -53,8 +53,6 @@ def test_file_is_exactly_what_the_generator_writes(committed: dict) -> None:
 
 
 def test_vectors_exercise_saturation_wrap_and_private(committed: dict) -> None:
-    from dataclasses import replace
-
     from kernel.params import KernelParams
     from kernel.sources import PublicSource
     from kernel.state import genesis
