@@ -24,6 +24,8 @@ from devnet.bindings import (
 from node.chain import ChainClient
 from node.errors import ChainError, TxRevertedError
 
+DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
+
 # SeasonRegistry.Param ids (contracts/src/SeasonRegistry.sol, append-only).
 P_BASE_COST: Final = 1
 P_SPURT_COST: Final = 3
@@ -164,6 +166,27 @@ class Ledger:
             self.client.transact("Energy.approve", self.energy.functions.approve(self.ledger.address, MAX_UINT256),
                                  gas=GAS_SMALL)
         self._allowance_ok = True
+
+    def deposit_of(self) -> int:
+        """ENERGY the node's account holds prepaid in the ledger (commits lock from it first)."""
+        return int(self.client.call("CheckpointLedger.depositOf", self.ledger.functions.depositOf(self.client.address)))
+
+    def ensure_deposit(self, needed: int) -> None:
+        """Keep the prepaid escrow deposit at least ``needed`` so the next commit locks from it.
+
+        Locking from a deposit costs about 15k gas less per commit than a transferFrom.
+        A top-up covers DEPOSIT_ROUNDS batches of this size, or what the wallet holds;
+        when even that cannot cover ``needed`` nothing is deposited and the commit pulls
+        the whole lock with transferFrom (or fails loudly on a short balance).
+        """
+        have = self.deposit_of()
+        if have >= needed:
+            return
+        top_up = min(needed * DEPOSIT_ROUNDS - have, self.energy_balance())
+        if have + top_up < needed:
+            return
+        self.ensure_allowance(top_up)
+        self.client.transact("CheckpointLedger.deposit", self.ledger.functions.deposit(top_up), gas=GAS_SMALL)
 
     def block_number(self) -> int:
         """The latest block number."""

@@ -378,6 +378,7 @@ class Engine:
         t0 = time.perf_counter()
         client = self.ledger.client
         total_burn = sum(row.energy_burn for _, row in items)
+        self.ledger.ensure_deposit(total_burn)
         self.ledger.ensure_allowance(total_burn)
         call = self.ledger.commit_call([(run.beast_id, row.word) for run, row in items])
         what = f"commit of {len(items)} window(s)"

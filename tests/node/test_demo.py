@@ -58,6 +58,9 @@ def test_demo_ledger_matches_reference_replay(tmp_path: Path) -> None:
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 6
     f = report["figures"]
     assert 0.0 <= f["final"]["move_accuracy"] <= 1.0 and f["lossFirstWindow"] > 0
+    # Commits lock ENERGY from the trainer's prepaid deposit: the cheap path (target: <= 65k gas).
+    assert chain.w3.eth.get_transaction_receipt(report["windows"][-1]["tx"])["gasUsed"] <= 65_000
+    assert ledger.ledger.functions.depositOf(report["trainer"]).call() > 0
 
 
 def test_demo_cli_json_and_table(tmp_path: Path) -> None:
