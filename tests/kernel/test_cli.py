@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from kernel.payload import Payload
 
@@ -51,3 +52,25 @@ def test_eval_reports_figures() -> None:
     for key in ("move_accuracy", "attack_mae", "block_accuracy", "win_rate_vs_untrained", "loss_first_window",
                 "loss_last_window"):
         assert key in fig
+
+
+def test_train_from_a_private_dataset(tmp_path) -> None:
+    pack = subprocess.run([sys.executable, "-m", "curriculum.cli", "pack", "--csv",
+                           str(Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"), "-o", str(tmp_path / "d.zst")],
+                          capture_output=True, text=True, timeout=120)
+    assert pack.returncode == 0, pack.stderr
+    sec = subprocess.run([sys.executable, "-m", "curriculum.cli", "secret", "new", "-o", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=60)
+    assert sec.returncode == 0, sec.stderr
+    words = []
+    for backend in ("numpy", "torch"):
+        out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend,
+                  "--dataset", str(tmp_path / "d.zst"), "--secret-file", str(tmp_path / "s"))
+        assert out.returncode == 0, out.stderr
+        words.append([json.loads(x)["word"] for x in out.stdout.splitlines()])
+    assert words[0] == words[1]
+    assert all(Payload.from_hex(w).flags & 4 for w in words[0])  # PRIVATE flag
+    (tmp_path / "s").chmod(0o644)
+    refused = run("train", "--seed", SEED, "--windows", "1", "--dataset", str(tmp_path / "d.zst"),
+                  "--secret-file", str(tmp_path / "s"))
+    assert refused.returncode == 3 and "secret" in refused.stderr.lower()
