@@ -19,7 +19,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 
 from devnet.errors import ErrorDecoder, revert_data
 from devnet.tx import calldata_floor
-from node.errors import ChainError, TxDroppedError, TxRevertedError
+from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ class ChainClient:
                 return fn()
             except _TRANSIENT as exc:
                 if attempt == self.retries:
-                    raise ChainError(f"{what}: RPC unreachable after {self.retries + 1} attempts: {exc}") from exc
+                    raise RpcUnavailableError(f"{what}: RPC unreachable after {self.retries + 1} attempts: {exc}") from exc
             except Exception as exc:  # noqa: BLE001 - classified below
                 if _is_revert(exc):
                     reason = self.reason(exc)

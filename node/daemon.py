@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain
-from node.errors import ChainError, ConfigError, Interrupted
+from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError
 from node.ledger import Ledger
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, atomic_write, beast_dir, known_beasts
@@ -37,6 +37,8 @@ STATUS: Final = "status.json"
 STATES: Final = ("running", "paused", "stopping")
 DEVNET_FUND_ETH: Final = 100 * 10**18
 DEVNET_FUND_ENERGY: Final = 10**6 * 10**18
+
+CHAIN_WAIT_MAX_S = 10.0  # longest pause between probes while the RPC endpoint is down
 
 
 # ---- control file -----------------------------------------------------------------------
@@ -274,21 +276,53 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
             _write_status(cfg, runs, "paused", port, address, started, rounds, engine)
             sig.event.wait(0.2)
             continue
-        if opts.until_window and all(_committed_upto(r) >= opts.until_window for r in runs):
-            engine.commit_pending(runs)
-            if cfg.auto_finalize:
-                engine.finalize_due(runs)
-            _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
-            log(f"every beast reached window {opts.until_window}")
-            return 0
         active = [r for r in runs if not opts.until_window or _latest(r) < opts.until_window]
-        engine.commit_pending(runs)
-        engine.train_next(active)
-        engine.commit_pending(runs)
-        rounds += 1
-        if cfg.auto_finalize and rounds % opts.finalize_every == 0:
-            engine.finalize_due(runs)
+        try:
+            if opts.until_window and all(_committed_upto(r) >= opts.until_window for r in runs):
+                engine.commit_pending(runs)
+                if cfg.auto_finalize:
+                    engine.finalize_due(runs)
+                _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
+                log(f"every beast reached window {opts.until_window}")
+                return 0
+            engine.commit_pending(runs)
+            engine.train_next(active)
+            engine.commit_pending(runs)
+            rounds += 1
+            if cfg.auto_finalize and rounds % opts.finalize_every == 0:
+                engine.finalize_due(runs)
+        except RpcUnavailableError as exc:
+            if not _wait_for_chain(engine, runs, sig, log, exc):
+                continue  # a signal arrived while waiting: the top of the loop handles it
         _write_status(cfg, runs, "running", port, address, started, rounds, engine)
+
+
+def _wait_for_chain(engine: Engine, runs: list[BeastRun], sig: _Signals,
+                    log: Callable[[str], None], exc: RpcUnavailableError) -> bool:
+    """Wait out an RPC outage, then reconcile every beast; False when a signal cut the wait short.
+
+    Trained windows stay persisted (or sent, with their hash) meanwhile, so nothing is lost;
+    reconcile marks what reached the chain and requeues what did not, and the order check of
+    the ledger turns any late duplicate into a revert, never a second commit.
+    """
+    log(f"chain unreachable ({exc}); waiting for it to come back")
+    for run in runs:
+        run.store.event("chain_unreachable", reason=str(exc))
+    delay = 0.5
+    while not sig.event.is_set():
+        sig.event.wait(delay)
+        delay = min(delay * 2, CHAIN_WAIT_MAX_S)
+        try:
+            engine.ledger.block_number()
+            for run in runs:
+                engine.reconcile(run)
+        except RpcUnavailableError:
+            continue
+        log("chain reachable again; reconciled, resuming")
+        for run in runs:
+            run.store.event("chain_reachable")
+        return True
+    return False
 
 
 def _latest(run: BeastRun) -> int:

@@ -31,6 +31,10 @@ class ChainError(NodeError):
     exit_code = EXIT_CHAIN
 
 
+class RpcUnavailableError(ChainError):
+    """Raised when the RPC endpoint stays unreachable through every retry; the daemon waits it out."""
+
+
 class TxRevertedError(ChainError):
     """Raised when a transaction was mined with status 0 or its estimate reverted; ``reason`` is decoded."""
 

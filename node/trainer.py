@@ -34,7 +34,7 @@ from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import WindowResult, get_backend, train_window, window_epoch
 from node.crash import crash_point
-from node.errors import ChainError, DataError, ReconcileError, TxDroppedError, TxRevertedError
+from node.errors import ChainError, DataError, ReconcileError, RpcUnavailableError, TxDroppedError, TxRevertedError
 from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
 
@@ -390,6 +390,14 @@ class Engine:
             client.broadcast(signed)
             crash_point("after_broadcast")
             rcpt = client.wait(signed, what)
+        except RpcUnavailableError as exc:
+            # The transaction may or may not have reached the chain: keep the windows ``sent``
+            # with their hash; reconcile settles them once the endpoint is back.
+            client.resync_nonce()
+            for run, row in items:
+                run.store.event("commit_unconfirmed", window=row.window, tx=signed.tx_hash, reason=str(exc))
+            self.timings["chain_s"] += time.perf_counter() - t0
+            raise
         except (TxDroppedError, TxRevertedError, ChainError) as exc:
             client.resync_nonce()
             for run, row in items:
