@@ -112,6 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "move_accuracy": round(fig.move_accuracy, 4),
         "attack_mae": round(fig.attack_mae, 4),
         "block_accuracy": round(fig.block_accuracy, 4),
+        "block_recall": round(fig.block_recall, 4),
         "win_rate_vs_untrained": round(win_rate(final, untrained, args.battles), 4),
         "loss_first_window": first,
         "loss_last_window": last,

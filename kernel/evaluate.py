@@ -45,11 +45,12 @@ class Figures:
     move_accuracy: float  # share of boards with a move label where argmax matches
     attack_mae: float  # mean |decoded power - attack label| over all boards
     block_accuracy: float  # share of boards where (logit > 0) == block label
+    block_recall: float  # share of boards labelled "block" that the net flags (the rare class)
 
 
 def figures(state: KernelState, boards: list[Board]) -> Figures:
     """Evaluate the net on ``boards``."""
-    moves = hits = blk_hits = 0
+    moves = hits = blk_hits = blk_pos = blk_found = 0
     atk_err = 0
     for b in boards:
         z = logits(state, b)
@@ -61,7 +62,9 @@ def figures(state: KernelState, boards: list[Board]) -> Figures:
         power = decode_power(z[4])
         atk_err += abs(power - lab.attack)
         blk_hits += (z[5] > 0) == bool(lab.block)
-    return Figures(hits / max(moves, 1), atk_err / len(boards), blk_hits / len(boards))
+        blk_pos += lab.block
+        blk_found += lab.block and z[5] > 0
+    return Figures(hits / max(moves, 1), atk_err / len(boards), blk_hits / len(boards), blk_found / max(blk_pos, 1))
 
 
 def battle_start(rng: SplitMix64Stream) -> Board:
