@@ -19,7 +19,7 @@ from curriculum.errors import (
 )
 from curriculum.files import load_dataset, read_dataset_bytes, write_dataset
 from curriculum.sampling import sample_index
-from curriculum.secret import OwnerSecret, new_secret_file, read_secret_file, secret_commitment
+from curriculum.secret import OwnerSecret, new_secret_file, read_owner_only, read_secret_file, secret_commitment
 from curriculum.source import PrivateDatasetSource, load_private_source
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "load_private_source",
     "new_secret_file",
     "read_dataset_bytes",
+    "read_owner_only",
     "read_secret_file",
     "sample_index",
     "secret_commitment",

@@ -83,30 +83,40 @@ def new_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
     return secret
 
 
-def read_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
-    """Read a secret file, refusing symlinks, non-regular files, files another user owns,
-    files group or others may access, and files of the wrong size or content."""
+def read_owner_only(path: str | os.PathLike[str], what: str, max_bytes: int) -> bytes:
+    """The bytes of a file that holds a secret (owner secret, private key).
+
+    Refuses, with SecretFileError naming ``what``: symbolic links, non-regular files, files
+    another user owns, files group or others may access, and files over ``max_bytes``.
+    The content never appears in a message.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise SecretFileError(f"secret file {path} is a symbolic link; give the real path") from None
-        raise SecretFileError(f"cannot open secret file {path}: {exc.strerror or exc}") from None
+            raise SecretFileError(f"{what} {path} is a symbolic link; give the real path") from None
+        raise SecretFileError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise SecretFileError(f"secret file {path} is not a regular file")
+            raise SecretFileError(f"{what} {path} is not a regular file")
         if st.st_mode & 0o077:
             raise SecretFileError(
-                f"secret file {path} has mode {stat.S_IMODE(st.st_mode):04o}: group/other may access it; run chmod 600"
+                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}: group/other may access it; run chmod 600"
             )
         if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-            raise SecretFileError(f"secret file {path} is owned by another user (uid {st.st_uid})")
-        if st.st_size not in SECRET_FILE_SIZES:
-            raise SecretFileError(f"secret file {path} is {st.st_size} bytes; expected 0x + 64 hex digits (+ newline)")
-        data = os.read(fd, SECRET_FILE_SIZES[-1] + 1)
+            raise SecretFileError(f"{what} {path} is owned by another user (uid {st.st_uid})")
+        if st.st_size > max_bytes:
+            raise SecretFileError(f"{what} {path} is {st.st_size} bytes; at most {max_bytes} expected")
+        return os.read(fd, max_bytes + 1)
     finally:
         os.close(fd)
+
+
+def read_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
+    """Read a secret file, refusing symlinks, non-regular files, files another user owns,
+    files group or others may access, and files of the wrong size or content."""
+    data = read_owner_only(path, "secret file", SECRET_FILE_SIZES[-1])
     if len(data) not in SECRET_FILE_SIZES or (len(data) == 67 and data[-1:] != b"\n"):
         raise SecretFileError(f"secret file {path} is malformed; expected 0x + 64 hex digits (+ newline)")
     try:

@@ -21,6 +21,8 @@ from eth_account.signers.local import LocalAccount
 
 from node.errors import ConfigError
 from node.store import FILE_MODE, atomic_write
+from curriculum.errors import SecretFileError
+from curriculum.secret import read_owner_only
 
 CONFIG_NAME: Final = "node.toml"
 PASSWORD_ENV: Final = "CB_NODE_PASSWORD"
@@ -235,12 +237,9 @@ def unlock_keystore(path: Path, password: str) -> LocalAccount:
 def read_private_key_file(path: Path) -> bytes:
     """A hex private key from a file (for `cb-node init --import-key`); the file must not be group/world readable."""
     try:
-        st = os.stat(path)
-        text = Path(path).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read key file {path}: {exc.strerror or exc}") from None
-    if st.st_mode & 0o077:
-        raise ConfigError(f"key file {path} is readable by group or others; chmod 600 it first")
+        text = read_owner_only(path, "key file", 200).decode("ascii", "replace").strip()
+    except SecretFileError as exc:
+        raise ConfigError(str(exc)) from None
     t = text[2:] if text.startswith(("0x", "0X")) else text
     try:
         key = bytes.fromhex(t)

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from validator.errors import ConfigError, InvalidInputError, ValidatorError
+from curriculum.errors import SecretFileError
+from curriculum.secret import read_owner_only
 
 EXIT_OK: Final = 0
 EXIT_DIVERGED: Final = 1
@@ -102,12 +104,9 @@ def load_account(args: argparse.Namespace, chain: Any) -> Any:
     if args.key_file:
         path = Path(args.key_file)
         try:
-            st = path.stat()
-        except OSError as exc:
-            raise ConfigError(f"cannot read key file {path}: {exc.strerror or exc}") from None
-        if st.st_mode & 0o077:
-            raise ConfigError(f"key file {path} may be read by group/others (mode {stat.S_IMODE(st.st_mode):04o}); chmod 600")
-        text = read_bytes(str(path), "key file", 200).decode("ascii", "replace").strip()
+            text = read_owner_only(path, "key file", 200).decode("ascii", "replace").strip()
+        except SecretFileError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             from eth_account import Account
 

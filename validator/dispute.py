@@ -26,7 +26,6 @@ keystore password; only public commitments and file names appear in messages.
 from __future__ import annotations
 
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,8 @@ from kernel.payload import WINDOW_STEPS, Payload
 from kernel.state import ZERO32, KernelState, encode_state_blob, genesis
 from validator.errors import ValidatorError
 from validator.replay import BeastCommitments, ReplayReport, ReplayRequest, replay
+from curriculum.errors import SecretFileError
+from curriculum.secret import read_owner_only
 
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1  # check: divergence found; open/claim: refused before spending anything
@@ -105,24 +106,11 @@ def format_energy(wei: int) -> str:
 
 
 def _read_private_file(path: Path, what: str, max_bytes: int) -> bytes:
-    """Bytes of a file only its owner may read; refuses symlinks, non-regular and group/other-readable files."""
+    """Bytes of a file only its owner may read (curriculum.secret.read_owner_only), as a UsageError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise UsageError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{what} {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise UsageError(f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}: group/other may read it; run chmod 600")
-        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-            raise UsageError(f"{what} {path} is owned by another user (uid {st.st_uid})")
-        if st.st_size > max_bytes:
-            raise UsageError(f"{what} {path} is {st.st_size} bytes; too large")
-        return os.read(fd, max_bytes + 1)
-    finally:
-        os.close(fd)
+        return read_owner_only(path, what, max_bytes)
+    except SecretFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def load_account(
