@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Compile contracts/src/*.sol through solc's standard-JSON interface and write one artifact per
-// contract to contracts/build/<Name>.json (ABI, bytecode, deployed bytecode, compiler version,
-// source hash). `node compile.js --check` compiles into memory and exits 1 if any committed
-// artifact differs by one byte (the test suite runs it).
+// contract to contracts/build/<Name>.json (ABI, bytecode, deployed bytecode, storage layout,
+// compiler version, source hash). `node compile.js --check` compiles into memory and exits 1 if
+// any committed artifact differs by one byte (the test suite runs it).
 "use strict";
 
 const fs = require("fs");
@@ -17,7 +17,7 @@ const CONTRACTS = ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "Dis
 const SETTINGS = {
   optimizer: { enabled: true, runs: 20000 },
   evmVersion: "prague",
-  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"] } },
 };
 
 function sources() {
@@ -62,6 +62,13 @@ function compile() {
       abi: c.abi,
       bytecode: "0x" + c.evm.bytecode.object,
       deployedBytecode: "0x" + c.evm.deployedBytecode.object,
+      // Where each state variable lives (inherited ones included), for clients that build
+      // EIP-2930 access lists and for the test that pins slots read directly in assembly.
+      storage: c.storageLayout.storage.map((v) => ({
+        label: v.label,
+        slot: Number(v.slot),
+        offset: v.offset,
+      })),
     };
   }
   return artifacts;

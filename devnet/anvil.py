@@ -57,8 +57,12 @@ def dev_keys(n: int) -> list[LocalAccount]:
 class AnvilProcess:
     """An anvil child process; use as a context manager or call start()/stop()."""
 
-    def __init__(self, run_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, accounts: int = 10,
+                 genesis_block: int | None = None) -> None:
+        """``genesis_block``: number of the first block (anvil ``--number``), e.g. to test what
+        happens near block 2^32 without mining four billion blocks."""
         self.run_dir = Path(run_dir)
+        self.genesis_block = genesis_block
         self.host = host
         self.port = port or free_port(host)
         self.accounts = accounts
@@ -83,6 +87,8 @@ class AnvilProcess:
             "--chain-id", str(ANVIL_CHAIN_ID), "--accounts", str(self.accounts), "--mnemonic", ANVIL_MNEMONIC,
             "--gas-limit", "60000000",
         ]
+        if self.genesis_block is not None:
+            cmd += ["--number", str(self.genesis_block)]
         log = open(self.run_dir / "anvil.log", "wb")
         try:
             self.proc = subprocess.Popen(cmd, cwd=self.run_dir, env=env, stdout=log, stderr=subprocess.STDOUT)

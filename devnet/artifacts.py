@@ -29,6 +29,14 @@ class Artifact:
     deployed_bytecode: str
     compiler_version: str
     source_hash: str
+    storage: dict[str, int]  # state variable -> storage slot (inherited ones included)
+
+    def slot(self, label: str) -> int:
+        """Storage slot of state variable ``label``; ArtifactError when the contract has none."""
+        try:
+            return self.storage[label]
+        except KeyError:
+            raise ArtifactError(f"{self.name} has no state variable {label!r} in its artifact") from None
 
 
 def build_dir() -> Path:
@@ -50,6 +58,7 @@ def load(name: str) -> Artifact:
             deployed_bytecode=raw["deployedBytecode"],
             compiler_version=raw["compiler"]["version"],
             source_hash=raw["sourceHash"],
+            storage={str(v["label"]): int(v["slot"]) for v in raw["storage"]},
         )
     except FileNotFoundError as exc:
         raise ArtifactError(f"missing artifact {path} (run `cd contracts && npm ci && node compile.js`)") from exc

@@ -19,6 +19,7 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from devnet import artifacts
+from devnet.access_list import commit_access_list
 from devnet.errors import ChainError, ConfigError, ErrorDecoder, revert_data
 from devnet.tx import Sender
 
@@ -195,9 +196,10 @@ class ChainBeasts:
         """A signing account from a private key."""
         return Account.from_key(private_key)
 
-    def _send(self, sender: LocalAccount, contract: Contract, fn: str, args: Sequence[Any], gas: int | None) -> TxResult:
+    def _send(self, sender: LocalAccount, contract: Contract, fn: str, args: Sequence[Any], gas: int | None,
+              access_list: list[dict[str, Any]] | None = None) -> TxResult:
         data = bytes.fromhex(contract.encode_abi(fn, args=list(args)).removeprefix("0x"))
-        receipt = self.sender.send(sender, contract.address, data, gas=gas)
+        receipt = self.sender.send(sender, contract.address, data, gas=gas, access_list=access_list)
         return self._result(receipt)
 
     def _result(self, receipt: TxReceipt) -> TxResult:
@@ -330,7 +332,8 @@ class ChainBeasts:
         """Commit one window per (beast_ids[i], words[i]) with one escrow lock (deposit or transfer)."""
         ws = [_b32(w, "word") for w in words]
         gas = GAS_COMMIT_MANY_BASE + GAS_COMMIT_MANY_EACH * len(ws)
-        return self._send(sender, self.ledger, "commitMany", [list(beast_ids), ws], gas)
+        access = commit_access_list(self.ledger.address, self.beast.address, sender.address, list(zip(beast_ids, ws)))
+        return self._send(sender, self.ledger, "commitMany", [list(beast_ids), ws], gas, access)
 
     def deposit(self, sender: LocalAccount, amount: int) -> TxResult:
         """Prepay ``amount`` ENERGY into the ledger (pulled with transferFrom; needs the allowance).

@@ -15,6 +15,7 @@ from devnet.bindings import ChainBeasts
 from devnet.connect import write_deployments
 from devnet.deploy import DEFAULT_TIMELOCK_DELAY, deploy, fund
 from devnet.embedded import DEFAULT_ENERGY, deployments_dict, start
+from devnet.errors import ConfigError
 from devnet.server import RpcBridge, make_server, serve_in_thread
 
 
@@ -50,13 +51,17 @@ def launch(
     energy_per_account: int = DEFAULT_ENERGY,
     params: Mapping[str, int] | None = None,
     timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
+    genesis_block: int | None = None,
 ) -> RunningDevnet:
     """Start ``engine`` ("pyevm" or "anvil") on host:port (0 = free port), deploy, fund, and
-    write the deployments file (default ``run_dir/deployments.json``)."""
+    write the deployments file (default ``run_dir/deployments.json``). ``genesis_block`` (anvil
+    only) numbers the first block."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     out = Path(deployments_path) if deployments_path else run / "deployments.json"
     if engine == "pyevm":
+        if genesis_block is not None:
+            raise ConfigError("genesis_block needs the anvil engine")
         net = start(accounts=accounts, energy_per_account=energy_per_account, params=params, timelock_delay=timelock_delay)
         server = make_server(RpcBridge(net.w3, net.tester), host, port)
         url = f"http://{host}:{server.server_address[1]}"
@@ -70,7 +75,7 @@ def launch(
         write_deployments(out, data)
         return RunningDevnet("pyevm", url, net.chain, net.accounts, data, stop)
     if engine == "anvil":
-        proc = AnvilProcess(run / "anvil", host=host, port=port, accounts=accounts).start()
+        proc = AnvilProcess(run / "anvil", host=host, port=port, accounts=accounts, genesis_block=genesis_block).start()
         try:
             w3 = Web3(Web3.HTTPProvider(proc.url, request_kwargs={"timeout": 30}))
             keys = dev_keys(accounts)
@@ -83,6 +88,4 @@ def launch(
             proc.stop()
             raise
         return RunningDevnet("anvil", proc.url, chain, keys, data, proc.stop)
-    from devnet.errors import ConfigError
-
     raise ConfigError(f"unknown engine {engine!r} (pyevm or anvil)")

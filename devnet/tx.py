@@ -91,10 +91,12 @@ class Sender:
                 raise err from None
             raise ChainError(f"gas estimation failed: {exc}") from exc
 
-    def send(self, account: LocalAccount, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0) -> TxReceipt:
+    def send(self, account: LocalAccount, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0,
+             access_list: list[dict[str, Any]] | None = None) -> TxReceipt:
         """Sign and send; wait for the receipt; raise the decoded error when it reverted.
 
         ``gas=None`` estimates, then raises the gas to the EIP-7623 calldata floor.
+        ``access_list``: an EIP-2930 list to pre-warm slots (see devnet.access_list).
         """
         tx: dict[str, Any] = {"from": account.address, "data": data, "value": value, "chainId": self.chain_id}
         if to is not None:
@@ -103,6 +105,8 @@ class Sender:
             gas = max(int(self.estimate(tx) * 1.2) + 10_000, calldata_floor(data) + 10_000)
         tx["gas"] = gas
         tx.update(self._fees())
+        if access_list:
+            tx["accessList"] = access_list
         with self._lock:
             tx["nonce"] = self._next_nonce(account.address)
         signed = account.sign_transaction(tx)

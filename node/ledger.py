@@ -12,6 +12,7 @@ from typing import Any, Final
 from web3.logs import DISCARD
 
 from kernel.params import DEFAULT_PARAMS, KernelParams
+from devnet.access_list import commit_access_list
 from devnet.bindings import (
     GAS_COMMIT,
     GAS_COMMIT_MANY_BASE,
@@ -133,6 +134,10 @@ class Ledger:
         if len(items) == 1:
             return self.ledger.functions.commit(items[0][0], items[0][1])
         return self.ledger.functions.commitMany([b for b, _ in items], [w for _, w in items])
+
+    def commit_access_list(self, items: list[tuple[int, bytes]]) -> list[dict[str, Any]] | None:
+        """EIP-2930 access list for committing ``items`` (None when it would not pay: small batches)."""
+        return commit_access_list(self.ledger.address, self.beast.address, self.client.address, items)
 
     @staticmethod
     def commit_gas(n: int) -> int:

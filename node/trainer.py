@@ -380,9 +380,11 @@ class Engine:
         total_burn = sum(row.energy_burn for _, row in items)
         self.ledger.ensure_deposit(total_burn)
         self.ledger.ensure_allowance(total_burn)
-        call = self.ledger.commit_call([(run.beast_id, row.word) for run, row in items])
+        pairs = [(run.beast_id, row.word) for run, row in items]
+        call = self.ledger.commit_call(pairs)
         what = f"commit of {len(items)} window(s)"
-        signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None)
+        signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
+                             access_list=self.ledger.commit_access_list(pairs))
         for run, row in items:
             run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
         crash_point("after_sign")

@@ -90,3 +90,24 @@ def test_energy_minting_is_role_gated(net) -> None:  # type: ignore[no-untyped-d
     ev(r, "Transfer", **{"from": "0x" + "00" * 20, "to": net.a[2].address, "value": 5})
     assert net.cb.energy.functions.symbol().call() == "ENERGY"
     assert net.cb.energy.functions.decimals().call() == 18
+
+
+def test_first_non_committer_authorizes_a_batch(net) -> None:  # type: ignore[no-untyped-def]
+    """The batch form of isCommitter that commitMany calls once: same rule, first failing position."""
+    owner, trainer, stranger = net.a[1], net.a[2], net.a[3]
+    mine, trained, theirs = net.cb.hatch(owner), net.cb.hatch(owner), net.cb.hatch(stranger)
+    net.cb.authorize_trainer(owner, trained, trainer.address)
+
+    def first(account: str, ids: list[int]) -> int:
+        return int(net.cb.beast.functions.firstNonCommitter(account, ids).call())
+
+    assert first(owner.address, [mine, trained, mine]) == 3
+    assert first(trainer.address, [trained, trained]) == 2
+    assert first(trainer.address, [trained, mine]) == 1
+    assert first(owner.address, [mine, theirs, trained]) == 1
+    assert first(owner.address, [mine, 999]) == 1  # unknown beast
+    assert first("0x" + "00" * 20, [999]) == 0  # owner 0 authorizes nobody, not even address 0
+    assert first(owner.address, []) == 0
+    for ids, account in (([mine, trained, theirs, 999], owner), ([trained, mine], trainer)):
+        assert first(account.address, ids) == next(
+            (i for i, b in enumerate(ids) if not net.cb.is_committer(b, account)), len(ids))

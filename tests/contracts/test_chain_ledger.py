@@ -101,7 +101,11 @@ def test_commit_many(net) -> None:  # type: ignore[no-untyped-def]
         net.cb.commit_many(owner, ids[:2], words[:1])
     with raises_error("LedgerBatchMismatch", beastIds=0, words=0):
         net.cb.commit_many(owner, [], [])
-    # One bad element reverts the whole batch.
+    # One bad element reverts the whole batch: an unauthorized beast anywhere in it...
+    theirs = net.hatch(net.a[2])
+    with raises_error("LedgerNotAuthorized", beastId=theirs, caller=owner.address):
+        net.cb.commit_many(owner, [ids[2], theirs, ids[1]], [make_word(1), make_word(0), make_word(1)])
+    # ... or a window out of order.
     with raises_error("LedgerStepOutOfOrder", beastId=ids[1], expected=256, got=384):
         net.cb.commit_many(owner, [ids[2], ids[1]], [make_word(1), make_word(2)])
     assert net.cb.window_count(ids[2]) == 1

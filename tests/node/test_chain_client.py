@@ -105,3 +105,20 @@ def test_authorized_trainer_adopts_a_public_beast(trained: Trained, tmp_path: Pa
     engine.reconcile(run)
     engine.step([run])
     assert engine.ledger.window_count(bid) == 1 and run.store.get(1).status == COMMITTED
+
+
+def test_a_large_commit_batch_carries_its_access_list(trained: Trained, tmp_path: Path) -> None:
+    """From about eight windows per transaction the node names the slots a commitMany touches."""
+    engine = Engine(tmp_path, trained.ledger)
+    runs = [engine.hatch() for _ in range(12)]
+    engine.step(runs)
+    hashes = {run.store.get(1).tx_hash for run in runs}
+    assert len(hashes) == 1 and all(run.store.get(1).status == COMMITTED for run in runs)
+    tx = trained.chain.w3.eth.get_transaction(hashes.pop())  # type: ignore[arg-type]
+    listed = {e["address"]: len(e["storageKeys"]) for e in tx["accessList"]}
+    # The ledger: 12 window slots (first windows have no k-1) and the deposit; Beast: 12 owners.
+    assert listed == {trained.ledger.ledger.address: 13, trained.ledger.beast.address: 12}
+    # A single window goes without one (the list would cost more than it saves).
+    engine.step(runs[:1])
+    single = trained.chain.w3.eth.get_transaction(runs[0].store.get(2).tx_hash)  # type: ignore[arg-type]
+    assert not single.get("accessList")
