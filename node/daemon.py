@@ -26,6 +26,7 @@ from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain
 from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError
+from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, atomic_write, beast_dir, known_beasts
@@ -169,11 +170,14 @@ def hatch(cfg: NodeConfig, password_file: Path | None, dataset: Path | None, sec
     try:
         fund_on_devnet(chain, account.address)
         engine = make_engine(cfg, chain, account, log=lambda m: None)
-        run = engine.hatch(dataset, secret_file)
+        # A hatch this command started before the node was killed counts as the hatch asked for.
+        recovered = engine.recover_hatches()
+        run = recovered[-1] if recovered else engine.hatch(dataset, secret_file)
         out = {"beastId": run.beast_id, "owner": account.address, **{k: run.meta[k] for k in
                ("seed_core", "dataset_commitment", "secret_commitment", "hatch_block")},
-               "runDir": str(run.store.root)}
-        run.store.close()
+               "runDir": str(run.store.root), "recovered": [r.beast_id for r in recovered]}
+        for r in engine.runs.values():
+            r.store.close()
         return out
     finally:
         chain.close()
@@ -220,13 +224,15 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
         with pid_lock(cfg.data_dir):
             if read_control(cfg.data_dir) == "stopping":
                 write_control(cfg.data_dir, "running")
-            if cfg.rpc == "embedded" and known_beasts(cfg.data_dir):
+            if cfg.rpc == "embedded" and (known_beasts(cfg.data_dir) or HatchJournal(cfg.data_dir).pending()):
                 raise ConfigError(f"{cfg.data_dir} holds beasts from an earlier embedded chain, which did not persist; "
                                   "use an empty data_dir or a real chain (`cb-devnet up`)")
             chain = open_chain(cfg)
             fund_on_devnet(chain, account.address, log)
             engine = make_engine(cfg, chain, account, log)
-            for _ in range(opts.hatch):
+            # Hatches a killed run left half done count towards --hatch N.
+            recovered = engine.recover_hatches()
+            for _ in range(max(0, opts.hatch - len(recovered))):
                 run = engine.hatch()
                 log(f"hatched beast {run.beast_id}")
             ids = cfg.beasts or known_beasts(cfg.data_dir)

@@ -46,6 +46,9 @@ def _cmd_hatch(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
+        if out["recovered"]:
+            print(f"finished the interrupted hatch of beast(s) {', '.join(map(str, out['recovered']))} instead of "
+                  "hatching another; run `cb-node hatch` again for a new beast")
         print(f"hatched beast {out['beastId']} (owner {out['owner']})\n  seedCore {out['seed_core']}\n"
               f"  C_dataset {out['dataset_commitment']}\n  run directory {out['runDir']}")
     return 0
@@ -122,7 +125,10 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                        description="Hatch a beast on chain and create its run directory with the genesis "
                                    "checkpoint. With --dataset, the beast trains only on that private dataset, "
                                    "sampled with the owner secret in --secret-file (created, mode 0600, when the "
-                                   "file does not exist).", epilog=epilog, formatter_class=fmt)
+                                   "file does not exist). If an earlier `cb-node hatch` or `run --hatch` was "
+                                   "killed after signing its hatch, this finishes that beast instead of hatching "
+                                   "another (the signed transaction waits in DATA_DIR/hatching/).",
+                       epilog=epilog, formatter_class=fmt)
     node_dir_opt(p)
     p.add_argument("--dataset", type=Path, default=None, help="dataset file (.zst, from `cb-curriculum pack`)")
     p.add_argument("--secret-file", type=Path, default=None, help="owner secret file (0600); created when missing")

@@ -22,7 +22,7 @@ from devnet.bindings import (
     GAS_HATCH,
     GAS_SMALL,
 )
-from node.chain import ChainClient
+from node.chain import ChainClient, SignedTx
 from node.errors import ChainError, TxRevertedError
 
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
@@ -85,13 +85,16 @@ class Ledger:
 
     # ---- beasts --------------------------------------------------------------------
 
-    def hatch(self, dataset_commitment: bytes, secret_commitment: bytes) -> HatchData:
-        """Hatch a beast owned by the node's account; returns its hatch data."""
-        rcpt = self.client.transact("Beast.hatch", self.beast.functions.hatch(dataset_commitment, secret_commitment),
-                                    gas=GAS_HATCH)
+    def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes) -> SignedTx:
+        """Sign (not send) a hatch of a beast owned by the node's account; reverts are raised here."""
+        call = self.beast.functions.hatch(dataset_commitment, secret_commitment)
+        return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None)
+
+    def hatched(self, rcpt: Any) -> HatchData:
+        """The hatch data of the beast a mined hatch transaction minted."""
         events = self.beast.events.BeastHatched().process_receipt(rcpt, errors=DISCARD)
         if not events:
-            raise ChainError(f"hatch transaction {rcpt['transactionHash'].hex()} emitted no BeastHatched event")
+            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no BeastHatched event")
         return self.hatch_data(int(events[0]["args"]["beastId"]))
 
     def hatch_data(self, beast_id: int) -> HatchData:

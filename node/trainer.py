@@ -35,6 +35,7 @@ from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import WindowResult, get_backend, train_window, window_epoch
 from node.crash import crash_point
 from node.errors import ChainError, DataError, ReconcileError, RpcUnavailableError, TxDroppedError, TxRevertedError
+from node.hatch_journal import HatchJournal, PendingHatch
 from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
 
@@ -147,6 +148,7 @@ class Engine:
         self.torch_threads = torch_threads
         self._threads_set = False
         self.runs: dict[int, BeastRun] = {}
+        self.hatches = HatchJournal(self.data_dir)
         self.log = log or (lambda msg: None)
         self.timings = {"train_s": 0.0, "chain_s": 0.0, "persist_s": 0.0}
         self._params: KernelParams | None = None
@@ -162,7 +164,12 @@ class Engine:
         return self._params
 
     def hatch(self, dataset_path: Path | None = None, secret_path: Path | None = None) -> BeastRun:
-        """Hatch a beast on chain (with a private curriculum when both files are given) and store genesis."""
+        """Hatch a beast on chain (with a private curriculum when both files are given) and store genesis.
+
+        The signed transaction is recorded in the hatch journal before it is broadcast, so a
+        node killed at any point finishes this hatch on restart (:meth:`recover_hatches`)
+        instead of losing the beast or hatching a second one.
+        """
         dataset_c = secret_c = ZERO32
         if (dataset_path is None) != (secret_path is None):
             raise DataError("a private curriculum needs both --dataset and --secret-file")
@@ -175,7 +182,59 @@ class Engine:
                 secret_c = read_secret_file(secret_path).commitment
             except CurriculumError as exc:
                 raise DataError(f"cannot use the private curriculum: {exc}") from exc
-        hd = self.ledger.hatch(dataset_c, secret_c)
+        signed = self.ledger.sign_hatch(dataset_c, secret_c)
+        private = dataset_path is not None and secret_path is not None
+        pending = PendingHatch(
+            signed.tx_hash, signed.nonce, signed.raw, signed.gas, "0x" + dataset_c.hex(), "0x" + secret_c.hex(),
+            str(Path(dataset_path).resolve()) if private and dataset_path is not None else None,
+            str(Path(secret_path).resolve()) if private and secret_path is not None else None)
+        self.hatches.record(pending)
+        crash_point("hatch_after_sign")
+        return self._finish_hatch(pending)
+
+    def recover_hatches(self) -> list[BeastRun]:
+        """Finish every hatch a killed node left in the journal; returns the beasts it finished.
+
+        A recorded transaction the chain never saw is broadcast again (the same signed bytes,
+        so it can mint at most once). One that can no longer be mined (its nonce went to another
+        transaction) or that reverted is dropped from the journal with a log line.
+        """
+        client = self.ledger.client
+        runs = []
+        for pending in self.hatches.pending():
+            rcpt = client.receipt(pending.tx_hash)
+            if rcpt is None and not client.known(pending.tx_hash) and client.chain_nonce("latest") > pending.nonce:
+                self.log(f"hatch {pending.tx_hash} can no longer be mined (nonce {pending.nonce} was used by "
+                         "another transaction); dropped it")
+                self.hatches.done(pending.tx_hash)
+                continue
+            try:
+                run = self._finish_hatch(pending)
+            except (TxDroppedError, TxRevertedError) as exc:
+                self.log(f"hatch {pending.tx_hash} did not complete ({exc}); dropped it")
+                continue
+            self.log(f"finished the interrupted hatch of beast {run.beast_id} (tx {pending.tx_hash})")
+            runs.append(run)
+        return runs
+
+    def _finish_hatch(self, pending: PendingHatch) -> BeastRun:
+        """Broadcast (again) if needed, wait for the receipt, write the run directory, forget the record."""
+        client = self.ledger.client
+        try:
+            rcpt = client.receipt(pending.tx_hash)
+            if rcpt is None:
+                client.broadcast(pending.signed)
+                crash_point("hatch_after_broadcast")
+            rcpt = client.wait(pending.signed, "Beast.hatch")
+        except (TxDroppedError, TxRevertedError):
+            client.resync_nonce()
+            self.hatches.done(pending.tx_hash)
+            raise
+        except ChainError:
+            client.resync_nonce()  # the record stays: the next start finishes it
+            raise
+        crash_point("hatch_after_mined")
+        hd = self.ledger.hatched(rcpt)
         store = BeastStore(beast_dir(self.data_dir, hd.beast_id), hd.beast_id)
         meta: dict[str, Any] = {
             "beast_id": hd.beast_id,
@@ -184,16 +243,21 @@ class Engine:
             "secret_commitment": "0x" + hd.secret_commitment.hex(),
             "spec_version": hd.spec_version,
             "hatch_block": hd.hatch_block,
-            "owner": self.ledger.client.address,
+            "owner": client.address,
+            "hatch_tx": pending.tx_hash,
         }
-        if dataset_path is not None and secret_path is not None:
-            meta["dataset_path"] = str(Path(dataset_path).resolve())
-            meta["secret_path"] = str(Path(secret_path).resolve())
+        if pending.dataset_path is not None and pending.secret_path is not None:
+            meta["dataset_path"] = pending.dataset_path
+            meta["secret_path"] = pending.secret_path
         store.write_meta(meta)
-        g = genesis(hd.seed_core, self.params(), dataset_commitment=hd.dataset_commitment)
-        store.persist(g, None, epoch_seed=hd.seed_core)
-        store.event("hatched", seed_core=meta["seed_core"], dataset_commitment=meta["dataset_commitment"],
-                    h128="0x" + g.h128().hex())
+        crash_point("hatch_after_meta")
+        if store.get(0) is None:
+            g = genesis(hd.seed_core, self.params(), dataset_commitment=hd.dataset_commitment)
+            store.persist(g, None, epoch_seed=hd.seed_core)
+            store.event("hatched", seed_core=meta["seed_core"], dataset_commitment=meta["dataset_commitment"],
+                        h128="0x" + g.h128().hex(), tx=pending.tx_hash)
+        store.close()
+        self.hatches.done(pending.tx_hash)
         return self.open(hd.beast_id)
 
     def open(self, beast_id: int) -> BeastRun:

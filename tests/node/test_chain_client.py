@@ -122,3 +122,35 @@ def test_a_large_commit_batch_carries_its_access_list(trained: Trained, tmp_path
     engine.step(runs[:1])
     single = trained.chain.w3.eth.get_transaction(runs[0].store.get(2).tx_hash)  # type: ignore[arg-type]
     assert not single.get("accessList")
+
+
+def test_hatch_journal_finishes_or_drops_interrupted_hatches(trained: Trained, tmp_path: Path) -> None:
+    """A hatch signed but never sent is finished on recovery; one whose nonce went elsewhere is dropped."""
+    from node.hatch_journal import PendingHatch
+
+    client = ChainClient(trained.chain.w3, trained.chain.accounts[0], decoder=trained.chain.decoder)
+    engine = Engine(tmp_path, Ledger(client, trained.chain.contracts))
+    zero = "0x" + "00" * 32
+
+    def record() -> PendingHatch:
+        s = engine.ledger.sign_hatch(bytes(32), bytes(32))
+        p = PendingHatch(s.tx_hash, s.nonce, s.raw, s.gas, zero, zero)
+        engine.hatches.record(p)
+        assert (engine.hatches.folder / f"{s.tx_hash}.json").stat().st_mode & 0o777 == 0o600
+        return p
+
+    # Signed, recorded, never broadcast (the node died): recovery sends the same bytes.
+    first = record()
+    before = trained.chain.bindings.beast.functions.totalHatched().call()
+    runs = engine.recover_hatches()
+    assert [r.meta["hatch_tx"] for r in runs] == [first.tx_hash]
+    assert trained.chain.bindings.beast.functions.totalHatched().call() == before + 1
+    assert engine.hatches.pending() == [] and runs[0].store.get(0) is not None
+    # Signed and recorded, then its nonce is spent by another transaction: dropped, nothing minted.
+    record()
+    client.resync_nonce()
+    ledger = engine.ledger
+    client.transact("Energy.approve", ledger.energy.functions.approve(ledger.ledger.address, 1), gas=100_000)
+    assert engine.recover_hatches() == []
+    assert engine.hatches.pending() == []
+    assert trained.chain.bindings.beast.functions.totalHatched().call() == before + 1

@@ -49,6 +49,10 @@ SCENARIOS = [
     ("after_mined", 1, 1), ("after_mined", 4, 1), ("after_mined", 3, 2),
     ("after_mark_committed", 1, 1), ("after_mark_committed", 3, 2), ("after_mark_committed", 5, 1),
     ("after_persist", 5, 1), ("after_mined", 5, 2),
+    # Killed while hatching: the restart (without --hatch) must finish the hatch, not lose the
+    # beast, and the account must own exactly as many beasts as the node trains.
+    ("hatch_after_sign", 1, 1), ("hatch_after_broadcast", 1, 1), ("hatch_after_mined", 1, 1),
+    ("hatch_after_meta", 1, 1), ("hatch_after_sign", 2, 2), ("hatch_after_mined", 2, 2),
 ]
 SIGKILL_RUNS = 4
 
@@ -147,6 +151,15 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
     assert beasts, "no beast was hatched before the crash?"
     params = KernelParams(epoch_steps=cb.param(P_EPOCH_STEPS), base_cost=cb.param(P_BASE_COST),
                           spurt_cost=cb.param(P_SPURT_COST))
+    owners = set()
+    for bid in beasts:
+        meta_store = BeastStore(beast_dir(data, bid), bid, readonly=True)
+        owners.add(meta_store.read_meta()["owner"])
+        meta_store.close()
+    assert len(owners) == 1
+    minted = cb.beast.functions.balanceOf(owners.pop()).call()
+    assert minted == len(beasts), f"the account owns {minted} beasts, the node trains {len(beasts)}"
+    assert not list((data / "hatching").glob("*.json")), "a hatch record was left behind"
     for bid in beasts:
         store = BeastStore(beast_dir(data, bid), bid, readonly=True)
         try:
