@@ -4,13 +4,15 @@ Exit codes (every subcommand):
 
     0  success; for ``replay``: the computed word matches the committed word
     1  ``replay`` only: the window diverges from its committed word
-    2  usage or configuration error (bad flags, unreadable files, bad deployments, port taken)
+    2  usage or configuration error (bad flags, unreadable files, bad deployments, port taken,
+       a malformed --allow-node entry)
     3  chain or data error (RPC unreachable, unknown beast/window, a revert, a trainer node that
        cannot serve the start state, inputs that do not match the chain's commitments)
 
 Examples::
 
     cb-validator serve --address 127.0.0.1:50061 --backend numpy
+    cb-validator serve --address 0.0.0.0:50061 --allow-node node1.example:50551 --allow-node 10.0.0.7:*
     cb-validator replay --beast 1 --window 3 --deployments runs/devnet/deployments.json --node 127.0.0.1:50051
     cb-validator register --stake 100 --deployments runs/devnet/deployments.json --account 2
     cb-validator watch --deployments runs/devnet/deployments.json --account 2 --node 127.0.0.1:50051 \\
@@ -130,18 +132,21 @@ def connect_chain(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from validator.allowlist import NodeAllowlist
     from validator.chain import LedgerChainReader
     from validator.service import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    allowed = NodeAllowlist(args.allowed_nodes)
     chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
     server, port = create_server(
         args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
-        replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs, workers=args.workers,
+        replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs, workers=args.workers, allowed_nodes=allowed,
     )
     host = args.address.rsplit(":", 1)[0]
     print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend, "inputs": args.inputs,
-                      "workers": args.workers, "slots": server.servicer.limiter.max_running, "chain": bool(chain)}),
+                      "workers": args.workers, "slots": server.servicer.limiter.max_running, "chain": bool(chain),
+                      "allowedNodes": list(allowed.entries)}),
           flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -320,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the gRPC ValidatorService",
                        description="Serve chainbeasts.v1.ValidatorService, grpc.health.v1 and reflection until SIGINT/SIGTERM. "
-                                   "With --deployments, missing hatch data and window claims are read from the chain.")
+                                   "With --deployments, missing hatch data and window claims are read from the chain. "
+                                   "A request's node_address is dialed only when --allow-node allows it (default: "
+                                   "loopback only); others are refused with PERMISSION_DENIED.")
     p.add_argument("--address", default="127.0.0.1:50061", help="host:port to bind (default 127.0.0.1:50061; port 0 = any)")
     _backend_flag(p)
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="replays at once (default: CPU cores)")
@@ -328,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=30.0, metavar="S", help="per-replay deadline in seconds (30)")
     p.add_argument("--workers", choices=("thread", "process"), default="thread",
                    help="run replays in threads of this process (default) or in one spawned process per slot")
+    p.add_argument("--allow-node", action="append", dest="allowed_nodes", default=None, metavar="HOST:PORT",
+                   help="a trainer node clients may name in node_address (repeatable): host:port, or host:* for any port; "
+                        "IPv6 in brackets; hosts compared as written, never resolved. Default: 127.0.0.1:*, localhost:* "
+                        "and [::1]:*; any --allow-node replaces that default")
     _chain_flags(p, required=False)
     p.set_defaults(fn=cmd_serve)
 

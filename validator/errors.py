@@ -70,6 +70,13 @@ class CommitmentMismatchError(ValidatorError):
         return (self.__class__, (self.what, self.expected, self.actual))
 
 
+class NodeNotAllowedError(ValidatorError):
+    """Raised when a request names a trainer node the validator's operator has not allowed it to dial."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    exit_code = 2
+
+
 class MissingInputError(ValidatorError):
     """Raised when something the replay needs was not supplied (private dataset, secret, chain context)."""
 
@@ -129,6 +136,7 @@ __all__ = [
     "InputTooLargeError",
     "InvalidInputError",
     "MissingInputError",
+    "NodeNotAllowedError",
     "NotFoundError",
     "ReplayTimeoutError",
     "StartStateError",

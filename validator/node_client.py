@@ -18,7 +18,8 @@ from validator.replay import DIGEST_BYTES, MAX_STATE_BLOB_BYTES
 
 MAX_ADDRESS_LEN: Final = 255
 NODE_MAX_RECEIVE_BYTES: Final = MAX_STATE_BLOB_BYTES + 64 * 1024
-_ADDRESS_RE: Final = re.compile(r"^(?:[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
+HOST_PATTERN: Final = r"(?:[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])"  # a name, an IPv4 literal or a bracketed IPv6 literal
+_ADDRESS_RE: Final = re.compile(rf"{HOST_PATTERN}:[0-9]{{1,5}}")
 _CACHED_CHANNELS: Final = 16
 
 
@@ -28,7 +29,7 @@ def check_node_address(address: str) -> str:
         raise InvalidInputError("node_address is empty; give host:port of a trainer node")
     if len(address) > MAX_ADDRESS_LEN:
         raise InvalidInputError(f"node_address is {len(address)} characters, over the limit of {MAX_ADDRESS_LEN}")
-    if not _ADDRESS_RE.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+    if not _ADDRESS_RE.fullmatch(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
         raise InvalidInputError(f"node_address {address!r} is not host:port")
     return address
 

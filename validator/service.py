@@ -10,6 +10,8 @@ Concurrency is bounded twice: at most ``max_concurrent`` replays run at once (a 
 variable guards the count, and replays run on an executor of that size), at most
 ``max_queued`` more wait for a slot, and anything beyond is refused with
 RESOURCE_EXHAUSTED. gRPC itself refuses RPCs beyond ``max_concurrent + max_queued + 8``.
+A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (loopback by
+default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
 Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
 the status codes documented in the proto; unexpected exceptions become INTERNAL and the
 service keeps serving.
@@ -24,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -38,6 +40,7 @@ from kernel import SPEC_VERSION
 from kernel.errors import KernelError
 from kernel.params import KernelParams
 from kernel.state import ZERO32
+from validator.allowlist import NodeAllowlist
 from validator.errors import (
     BusyError,
     ConfigError,
@@ -47,7 +50,7 @@ from validator.errors import (
     ValidatorError,
     WorkerLostError,
 )
-from validator.node_client import NodeClient, check_node_address
+from validator.node_client import NodeClient
 from validator.replay import (
     BACKENDS,
     INPUTS,
@@ -174,6 +177,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         node_client: NodeClient | None = None,
         inputs: str = "spec",
         workers: str = "thread",
+        allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -181,6 +185,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             raise ConfigError(f"unknown inputs {inputs!r}; choose one of {', '.join(INPUTS)}")
         if workers not in WORKERS:
             raise ConfigError(f"unknown workers {workers!r}; choose one of {', '.join(WORKERS)}")
+        self.allowed_nodes = allowed_nodes if isinstance(allowed_nodes, NodeAllowlist) else NodeAllowlist(allowed_nodes)
         self.backend = backend
         self.inputs = inputs
         self.workers = workers
@@ -250,7 +255,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             raise InvalidInputError(f"trainer_digests holds {len(request.trainer_digests)} values; a window has 128")
         which = request.WhichOneof("start")
         if which == "node_address":
-            check_node_address(request.node_address)
+            self.allowed_nodes.check(request.node_address)  # before anything is read or dialed
             if request.beast_id < 1:
                 raise InvalidInputError("beast_id must be >= 1 to fetch a state from a node")
         elif request.fetch_digests:
@@ -432,15 +437,17 @@ def create_server(
     warm_up: bool = True,
     inputs: str = "spec",
     workers: str = "thread",
+    allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
 ) -> tuple[ValidatorServer, int]:
     """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
 
     Returns ``(server, port)``. ``warm_up`` loads the backend before serving so the first
-    replay does not pay for importing torch.
+    replay does not pay for importing torch. ``allowed_nodes`` lists the trainer nodes a
+    request's ``node_address`` may name (:mod:`validator.allowlist`; None: loopback only).
     """
     servicer = ValidatorServicer(
         backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
-        chain=chain, node_client=node_client, inputs=inputs, workers=workers,
+        chain=chain, node_client=node_client, inputs=inputs, workers=workers, allowed_nodes=allowed_nodes,
     )
     if warm_up:
         servicer.warm_up()

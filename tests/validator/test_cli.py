@@ -91,6 +91,7 @@ def test_serve_runs_answers_and_stops_on_sigterm(pub: Beast) -> None:
         line = proc.stdout.readline()
         info = json.loads(line)
         assert info["event"] == "serving" and info["backend"] == "numpy"
+        assert info["allowedNodes"] == ["127.0.0.1:*", "localhost:*", "[::1]:*"]  # no --allow-node: loopback only
         with grpc.insecure_channel(info["address"]) as ch:
             health = health_pb2_grpc.HealthStub(ch)
             assert health.Check(health_pb2.HealthCheckRequest(service="chainbeasts.v1.ValidatorService"), timeout=10).status == 1
