@@ -8,6 +8,7 @@
   (``create_server(address, backend) -> (server, port)``), with health and reflection.
 * :mod:`validator.chain` — hatch data, committed words and epoch seeds from the ledger.
 * :mod:`validator.node_client` — checkpoint states and step digests from a trainer node.
+* :mod:`validator.allowlist` — which trainer nodes a service request may make the validator dial.
 * :mod:`validator.watch` — answer on-chain disputes: replay, vote once, remember the vote.
 * :mod:`validator.cli` — ``cb-validator serve | replay | register | withdraw | status | watch``.
 
