@@ -115,7 +115,8 @@ contract Beast is ERC721 {
     /// @dev Returns false for unknown beasts instead of reverting so the ledger raises its own error.
     function isCommitter(uint256 beastId, address account) external view returns (bool) {
         address owner = _ownerOf(beastId);
-        return owner != address(0) && (account == owner || account == _trainer[beastId]);
+        // The zero address never commits (it is no trainer: "no trainer" is stored as 0).
+        return owner != address(0) && (account == owner || (account != address(0) && account == _trainer[beastId]));
     }
 
     /// @notice The position of the first beast in `beastIds` that `account` may not commit for,
@@ -123,7 +124,8 @@ contract Beast is ERC721 {
     /// @dev One call authorizes a whole `CheckpointLedger.commitMany` batch. Assembly, because the
     ///      ledger pays it once per window: it reads the owner slot (and the trainer slot only when
     ///      `account` is not the owner) with about 200 gas less per beast than the Solidity loop.
-    ///      Same rule as `isCommitter`: an unknown beast (owner 0) authorizes nobody.
+    ///      Same rule as `isCommitter`: an unknown beast (owner 0) authorizes nobody, and the zero
+    ///      address is nobody's committer.
     function firstNonCommitter(address account, uint256[] calldata beastIds) external view returns (uint256 i) {
         uint256 n = beastIds.length;
         assembly ("memory-safe") {
@@ -137,7 +139,8 @@ contract Beast is ERC721 {
                 if iszero(and(iszero(iszero(owner)), eq(owner, account))) {
                     mstore(0x20, _trainer.slot)
                     let trainer := and(sload(keccak256(0x00, 0x40)), mask)
-                    if iszero(and(iszero(iszero(owner)), eq(trainer, account))) { break }
+                    // "No trainer" is stored as 0, so a zero trainer matches nobody (not even 0).
+                    if iszero(and(and(iszero(iszero(owner)), iszero(iszero(trainer))), eq(trainer, account))) { break }
                 }
             }
             i := shr(5, sub(at, beastIds.offset))

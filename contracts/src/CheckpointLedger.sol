@@ -118,7 +118,8 @@ contract CheckpointLedger {
 
     /// @dev The word with globalStep replaced by the commit block (layout above); 0 = none. A
     ///      fixed-size array per beast puts window k at keccak256(beastId . slot) + k, so the
-    ///      order check finds window k-1 next to window k without a second hash.
+    ///      order check finds window k-1 next to window k without a second hash. Never `delete`
+    ///      or copy a whole `_words[beastId]`: that would touch 2^25 slots.
     mapping(uint256 beastId => uint256[MAX_WINDOWS] stored) private _words;
     /// @dev ENERGY each committer prepaid; escrow locks debit it before falling back to transferFrom.
     mapping(address account => uint256 amount) private _deposits;
@@ -185,7 +186,8 @@ contract CheckpointLedger {
         _checkClock();
         // INVARIANT: only the owner or the authorized trainer commits.
         if (!_isCommitter(beastId)) revert LedgerNotAuthorized(beastId, msg.sender);
-        // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one.
+        // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one. (Only
+        // true while commit stays external with exactly these two static parameters.)
         (uint256 total, uint256 bad) = _recordAll(0x04, 0x24, 1);
         if (bad == 0) _revertOutOfOrder(beastId, uint32(uint256(checkpoint) >> 96));
         _lock(total);
@@ -308,7 +310,8 @@ contract CheckpointLedger {
 
     /// @dev `beast.isCommitter(beastId, msg.sender)` without the ABI helpers (about 150 gas less
     ///      per window). Beast is our own immutable contract and isCommitter a view that never
-    ///      reverts and returns one bool word; a failed call or any other answer reads as false.
+    ///      reverts and returns one bool word; a failed call (out of gas) reverts with its data
+    ///      rather than reading as "not authorized"; any answer other than true reads as false.
     function _isCommitter(uint256 beastId) private view returns (bool ok) {
         address target = address(beast);
         bytes4 selector = Beast.isCommitter.selector;
@@ -318,8 +321,11 @@ contract CheckpointLedger {
             mstore(add(p, 0x04), beastId)
             mstore(add(p, 0x24), caller())
             mstore(0x00, 0) // scratch space receives the answer
-            let success := staticcall(gas(), target, p, 0x44, 0x00, 0x20)
-            ok := and(success, and(eq(returndatasize(), 0x20), eq(mload(0x00), 1)))
+            if iszero(staticcall(gas(), target, p, 0x44, 0x00, 0x20)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            ok := and(eq(returndatasize(), 0x20), eq(mload(0x00), 1))
         }
     }
 

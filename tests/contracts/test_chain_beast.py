@@ -106,7 +106,9 @@ def test_first_non_committer_authorizes_a_batch(net) -> None:  # type: ignore[no
     assert first(trainer.address, [trained, mine]) == 1
     assert first(owner.address, [mine, theirs, trained]) == 1
     assert first(owner.address, [mine, 999]) == 1  # unknown beast
-    assert first("0x" + "00" * 20, [999]) == 0  # owner 0 authorizes nobody, not even address 0
+    zero = "0x" + "00" * 20
+    assert first(zero, [999]) == 0  # owner 0 authorizes nobody, not even address 0
+    assert first(zero, [mine]) == 0 and not net.cb.is_committer(mine, zero)  # "no trainer" is 0: matches nobody
     assert first(owner.address, []) == 0
     for ids, account in (([mine, trained, theirs, 999], owner), ([trained, mine], trainer)):
         assert first(account.address, ids) == next(
