@@ -4,7 +4,8 @@ It lets other processes (the node, validators, the dispute tool, anvil-style cli
 embedded devnet through an ordinary ``http://127.0.0.1:PORT`` URL. Requests are forwarded to
 web3's EthereumTesterProvider request pipeline (which speaks standard JSON-RPC parameters) under
 one lock, since py-evm is not thread-safe; results are re-encoded as JSON-RPC (quantities as hex).
-``evm_mine`` and ``anvil_mine [n]`` mine empty blocks so tools can advance time as on anvil.
+``evm_mine`` and ``anvil_mine [n]`` mine empty blocks so tools can advance time as on anvil, and
+``anvil_getAutomine`` answers true (a block per transaction, none in between).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class RpcBridge:
                         int(params[0]) if method == "anvil_mine" and params else 1)
                     self.tester.mine_blocks(max(n, 1))
                     return {"jsonrpc": "2.0", "id": rid, "result": "0x0"}
+                if method == "anvil_getAutomine":  # as on anvil: every transaction gets its own block
+                    return {"jsonrpc": "2.0", "id": rid, "result": True}
                 resp = self._request(method, params)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON-RPC error
             data = revert_data(exc)

@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
-from node.embedded import ChainHandle, connect_rpc, embedded_chain
+from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
 from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
@@ -115,6 +115,15 @@ def open_chain(cfg: NodeConfig) -> ChainHandle:
     return connect_rpc(cfg.rpc, cfg.deployments)
 
 
+def _check_confirmations(cfg: NodeConfig, chain: ChainHandle) -> None:
+    """Refuse ``confirmations > 0`` on a chain that only mines when a transaction arrives: the
+    node would wait for blocks that never come (until the receipt timeout) after every commit."""
+    if cfg.confirmations and mines_only_on_transactions(chain):
+        raise ConfigError(f"confirmations = {cfg.confirmations} in node.toml, but this chain mines a block only when "
+                          "a transaction arrives (an automining devnet), so no confirmation would ever come; "
+                          "set confirmations = 0 for a devnet")
+
+
 def fund_on_devnet(chain: ChainHandle, address: str, log: Callable[[str], None] = lambda m: None) -> None:
     """On a devnet (embedded, or a deployments file listing dev accounts), give a fresh node
     account ETH and ENERGY from the deployer, so `cb-node init` without --import-key just works.
@@ -168,6 +177,7 @@ def hatch(cfg: NodeConfig, password_file: Path | None, dataset: Path | None, sec
     account = unlock(cfg, password_file)
     chain = open_chain(cfg)
     try:
+        _check_confirmations(cfg, chain)
         fund_on_devnet(chain, account.address)
         engine = make_engine(cfg, chain, account, log=lambda m: None)
         # A hatch this command started before the node was killed counts as the hatch asked for.
@@ -228,6 +238,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 raise ConfigError(f"{cfg.data_dir} holds beasts from an earlier embedded chain, which did not persist; "
                                   "use an empty data_dir or a real chain (`cb-devnet up`)")
             chain = open_chain(cfg)
+            _check_confirmations(cfg, chain)
             fund_on_devnet(chain, account.address, log)
             engine = make_engine(cfg, chain, account, log)
             # Hatches a killed run left half done count towards --hatch N.

@@ -67,6 +67,18 @@ def connect_rpc(url: str | None, deployments: Path) -> ChainHandle:
     return h
 
 
+def mines_only_on_transactions(chain: ChainHandle) -> bool:
+    """Whether the chain makes a block only when a transaction arrives (the embedded devnet, or an
+    automining anvil / ``cb-devnet up``): there, waiting for blocks after a receipt waits forever."""
+    if chain.embedded:
+        return True
+    try:
+        resp = chain.w3.provider.make_request("anvil_getAutomine", [])  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a real chain may refuse or drop unknown methods
+        return False
+    return isinstance(resp, dict) and resp.get("result") is True
+
+
 def _rpc_mine(w3: Web3, n: int) -> None:
     """Mine n blocks on a devnet RPC: anvil_mine, else evm_mine one at a time."""
     resp = w3.provider.make_request("anvil_mine", [hex(n)])  # type: ignore[arg-type]

@@ -159,3 +159,22 @@ def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.Cap
     st = status_json(node2, capsys)
     w = st["beasts"][0]["windows"]
     assert w["persisted"] + w["sent"] == 0 and w["committed"] >= 1
+
+
+def test_confirmations_on_an_automining_devnet_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """confirmations > 0 on a chain that mines only per transaction would wait forever: exit 1, say why."""
+    from devnet.launch import launch
+    from node.embedded import connect_rpc, mines_only_on_transactions
+
+    node, pw = init_node(tmp_path)
+    toml = node / "node.toml"
+    assert "\nconfirmations = 0" in toml.read_text()
+    toml.write_text(toml.read_text().replace("\nconfirmations = 0", "\nconfirmations = 2"))
+    assert main(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1",
+                 "--until-window", "1", "--quiet"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "confirmations = 2" in err and "set confirmations = 0" in err
+    # `cb-devnet up --engine pyevm` automines too, and says so the way anvil does.
+    with launch("pyevm", port=0, run_dir=tmp_path / "chain", accounts=2) as run:
+        handle = connect_rpc(run.url, tmp_path / "chain" / "deployments.json")
+        assert mines_only_on_transactions(handle)
