@@ -8,7 +8,13 @@ The file (written by ``cb-devnet up`` / ``cb-devnet deploy``)::
                    "CheckpointLedger": "0x..", "DisputeGame": "0x.."},
      "deployer": "0x..",
      "accounts": [{"address": "0x..", "privateKey": "0x.."}, ...],   # dev chains only
-     "artifactsSourceHash": "0x.."}
+     "artifactsSourceHash": "0x..",
+     "season": {"timelockDelay": 10, "params": {"window_steps": 128, "base_cost": ..., ...}}}
+
+``season`` holds the SeasonRegistry constants in force when the file was written, named as in
+``devnet.season`` (so ``params`` can be fed back as a ``cb-devnet --season`` file). Files
+written before it was added lack it; readers must treat it as optional (the registry is the
+authority either way: ``ChainBeasts.params()``).
 """
 
 from __future__ import annotations

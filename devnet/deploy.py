@@ -9,35 +9,12 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet import artifacts
-from devnet.bindings import ChainBeasts, Param
-from devnet.errors import ChainError, ConfigError, ErrorDecoder
+from devnet.bindings import ChainBeasts
+from devnet.errors import ChainError, ErrorDecoder
+from devnet.season import DEFAULT_PARAMS, DEFAULT_TIMELOCK_DELAY, check_timelock_delay, initial_values
 from devnet.tx import Sender
 
-# Season constants of a devnet (time quantities in blocks). docs/PROTOCOL.md explains each.
-DEFAULT_PARAMS: dict[str, int] = {
-    "window_steps": 128,
-    "base_cost": 10**15,
-    "slab_params": 1136,  # kernel.params.KernelParams().slab_params
-    "spurt_cost": 10**17,
-    "epoch_steps": 512,
-    "challenge_period": 20,
-    "bond_multiplier": 2,
-    "validator_quorum": 1,
-    "voting_period": 20,
-    "min_validator_stake": 100 * 10**18,
-    "validator_withdraw_delay": 20,
-    "max_dataset_bytes": 524_288,
-}
-DEFAULT_TIMELOCK_DELAY = 10  # blocks
-
-
-def _initial(params: Mapping[str, int] | None) -> list[int]:
-    merged = dict(DEFAULT_PARAMS)
-    for k, v in (params or {}).items():
-        if k not in merged:
-            raise ConfigError(f"unknown season parameter {k!r} (known: {sorted(merged)})")
-        merged[k] = int(v)
-    return [merged[p.name.lower()] for p in Param]
+__all__ = ["DEFAULT_PARAMS", "DEFAULT_TIMELOCK_DELAY", "deploy", "fund"]
 
 
 def _create(sender: Sender, deployer: LocalAccount, name: str, types: Sequence[str], args: Sequence[object]) -> str:
@@ -59,9 +36,12 @@ def deploy(
 ) -> ChainBeasts:
     """Deploy Energy, Beast, SeasonRegistry, CheckpointLedger and DisputeGame; bind the game.
 
-    ``deployer`` becomes ENERGY admin/minter and registry owner. Returns the bindings.
+    ``deployer`` becomes ENERGY admin/minter and registry owner. ``params`` overrides
+    ``DEFAULT_PARAMS`` (names as in devnet.season); every value and ``timelock_delay`` is checked
+    (ConfigError) before the first transaction. Returns the bindings.
     """
-    initial = _initial(params)
+    initial = initial_values(params)
+    timelock_delay = check_timelock_delay(timelock_delay)
     decoder = ErrorDecoder([a.abi for a in artifacts.load_all().values()])
     sender = Sender(w3, decoder)
     energy = _create(sender, deployer, "Energy", ["address"], [deployer.address])

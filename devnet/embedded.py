@@ -51,9 +51,13 @@ class EmbeddedDevnet:
 
 
 def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_block: int, *, rpc_url: str | None, engine: str) -> dict[str, Any]:
-    """Build the JSON-ready deployments description (see devnet.connect)."""
+    """Build the JSON-ready deployments description (see devnet.connect).
+
+    ``season`` records the registry's constants in force when this is called (read from the chain).
+    """
     from devnet import artifacts
 
+    season = {"timelockDelay": int(chain._call(chain.registry, "timelockDelay")), "params": chain.params()}
     return {
         "version": 1,
         "engine": engine,
@@ -64,6 +68,7 @@ def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_bl
         "deployer": accounts[0].address if accounts else None,
         "accounts": [{"address": a.address, "privateKey": "0x" + bytes(a.key).hex()} for a in accounts],
         "artifactsSourceHash": artifacts.load("CheckpointLedger").source_hash,
+        "season": season,
     }
 
 

@@ -1,19 +1,27 @@
-"""cb-devnet as a user runs it: help, exit codes, `up` serving other processes, `deploy`."""
+"""cb-devnet as a user runs it: help, exit codes, `up` serving other processes, `deploy`, season constants."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
+from eth_abi import encode as abi_encode
 from eth_account import Account
 
 import devnet
+from devnet import artifacts, cli, season
+from devnet.bindings import Param
+from devnet.errors import revert_data
+from devnet.season import DEFAULT_PARAMS
 
 from chain_helpers import make_word
 
@@ -27,7 +35,11 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("args", [["--help"], ["up", "--help"], ["deploy", "--help"]])
 def test_help(args: list[str]) -> None:
     proc = _cli(*args)
-    assert proc.returncode == 0 and "usage: cb-devnet" in proc.stdout
+    assert proc.returncode == 0 and "usage: cb-devnet" in proc.stdout and "exit codes: 0 ok; 1 configuration error" in proc.stdout
+    if args[0] != "--help":  # the season options and a table of every constant with its default
+        assert "--param NAME=VALUE" in proc.stdout and "--season FILE.toml" in proc.stdout
+        for name, default in DEFAULT_PARAMS.items():
+            assert re.search(rf"^  {name} +{default} ", proc.stdout, re.M), name
 
 
 def test_config_errors_exit_1(tmp_path: Path) -> None:
@@ -50,10 +62,11 @@ def test_unreachable_rpc_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "cannot reach" in proc.stderr
 
 
-def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None:
-    out = tmp_path / "deployments.json"
+@contextmanager
+def _up(out: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """`cb-devnet up --port 0 ARGS` in a child process; yields the deployments file once written, stops it with SIGTERM."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out), "--run-dir", str(tmp_path / "run")],
+        [sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out), "--run-dir", str(out.parent / "run"), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -62,7 +75,19 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "no deployments file"
             time.sleep(0.1)
-        data = json.loads(out.read_text())
+        yield json.loads(out.read_text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None:
+    out = tmp_path / "deployments.json"
+    with _up(out) as data:
         assert data["engine"] == "pyevm" and data["rpcUrl"].startswith("http://127.0.0.1:")
         assert set(data["contracts"]) == {"Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"}
         cb = devnet.connect(out)
@@ -77,19 +102,102 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         (tmp_path / "pw").write_text("pw\n")
         dep_out = tmp_path / "second.json"
         res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
-                   "--deployments", str(dep_out))
+                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "3")
         assert res.returncode == 0, res.stderr
         second = devnet.connect(dep_out)
         assert second.addresses["CheckpointLedger"] != cb.addresses["CheckpointLedger"]
         assert second.ledger.functions.disputeGame().call() == second.addresses["DisputeGame"]
-        assert json.loads(dep_out.read_text())["accounts"] == []
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=20) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        assert second.params() == {**DEFAULT_PARAMS, "voting_period": 33}
+        assert second.registry.functions.timelockDelay().call() == 3
+        written = json.loads(dep_out.read_text())
+        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 3, "params": second.params()}
+
+
+def test_up_deploys_the_season_constants_asked_for(tmp_path: Path) -> None:
+    season = tmp_path / "season.toml"
+    season.write_text("CHALLENGE_PERIOD = 50  # --param wins\nvalidatorQuorum = 3\nepoch_steps = 1_024\nmin-validator-stake = 0\n")
+    out = tmp_path / "deployments.json"
+    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "4") as data:
+        want = {**DEFAULT_PARAMS, "challenge_period": 7, "validator_quorum": 3, "epoch_steps": 1024, "min_validator_stake": 0}
+        cb = devnet.connect(out)
+        assert cb.params() == want
+        assert cb.ledger.functions.epochSteps().call() == 1024  # read once by the ledger at deployment
+        assert cb.registry.functions.timelockDelay().call() == 4
+        assert data["season"] == {"timelockDelay": 4, "params": want}
+        # A file written before "season" was recorded still loads and connects.
+        old = tmp_path / "old.json"
+        old.write_text(json.dumps({k: v for k, v in data.items() if k != "season"}))
+        assert "season" not in devnet.load_deployments(old) and devnet.connect(old).params() == want
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    try:
+        rc = cli.main(list(argv))
+    except SystemExit as exc:  # argparse
+        rc = int(exc.code or 0)
+    return rc, capsys.readouterr().err
+
+
+BAD_SEASON = [
+    (["--param", "foo=1"], "unknown season parameter 'foo' (known: window_steps, base_cost,"),
+    (["--param", "challenge_period"], "--param 'challenge_period': expected NAME=VALUE"),
+    (["--param", "challenge_period=abc"], "season parameter challenge_period: 'abc' is not an integer"),
+    (["--param", "bond_multiplier=-1"], "season parameter bond_multiplier = -1: must not be negative"),
+    (["--param", "window_steps=256"], "window_steps = 256: must be 128 (fixed by spec version 1)"),
+    (["--param", "epoch_steps=100"], "epoch_steps = 100: must be a positive multiple of 128 below 2**32"),
+    (["--param", f"epoch_steps={2**32}"], f"epoch_steps = {2**32}: must be a positive multiple of 128 below 2**32"),
+    (["--param", "validator_quorum=33"], "validator_quorum = 33: must be 1..32"),
+    (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
+    (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
+    (["--season", "MISSING"], "cannot read season file MISSING"),
+    (["--timelock-delay", "-1"], "timelock delay must be an integer 0..2**64-1 blocks, got -1"),
+    (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
+]
+
+
+def test_bad_season_input_exits_1_before_any_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad_file = tmp_path / "bad.toml"
+    bad_file.write_text("spurt_cost = 1.5\n")
+    names = {"FILE": str(bad_file), "MISSING": str(tmp_path / "missing.toml")}
+    # Tripwires: were the season checked late, `up` would fail on --port and `deploy` on the keystore.
+    up = ["up", "--port", "70000", "--run-dir", str(tmp_path / "run")]
+    deploy = ["deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json")]
+    for args, message in BAD_SEASON:
+        args = [names.get(a, a) for a in args]
+        message = message.replace("FILE", names["FILE"]).replace("MISSING", names["MISSING"])
+        for command in (up, deploy):
+            rc, err = _main(capsys, *command, *args)
+            assert rc == cli.EXIT_CONFIG and message in err, (command[0], args, err)
+    assert not (tmp_path / "run").exists()
+    # The same from a real process: exit 1, the message, no chain, no deployments file.
+    proc = _cli("up", "--port", "0", "--run-dir", str(tmp_path / "run"), "--param", "challengePeriod=0")
+    assert proc.returncode == 1 and "config error: season parameter challenge_period = 0: must be 1..1000000 blocks" in proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "run").exists()
+
+
+def test_python_rules_match_the_registry(net) -> None:  # type: ignore[no-untyped-def]
+    """devnet.season mirrors SeasonRegistry._check: the constructor accepts exactly what it accepts."""
+    code = bytes.fromhex(artifacts.load("SeasonRegistry").bytecode.removeprefix("0x"))
+    owner = net.admin.address
+    candidates = (0, 1, 32, 33, 100, 101, 128, 129, 1_000_000, 1_000_001, 8 * 2**20, 8 * 2**20 + 1, 2**32 - 128, 2**32, 2**96 - 1)
+    for p in Param:
+        for v in candidates:
+            values = {**DEFAULT_PARAMS, p.name.lower(): v}
+            try:
+                season.check_params(values)
+                ours = True
+            except devnet.ConfigError:
+                ours = False
+            data = code + abi_encode(["address", "uint64", "uint96[12]"], [owner, 10, list(values.values())])
+            try:
+                net.raw.w3.eth.call({"from": owner, "data": "0x" + data.hex()})
+                theirs = True
+            except Exception as exc:  # noqa: BLE001 - eth-tester's revert type
+                err = net.cb.decoder.decode(revert_data(exc) or b"")
+                assert isinstance(err, devnet.ContractError) and err.name == "SeasonParamInvalid", err
+                assert err["param"] == int(p) and err["value"] == v
+                theirs = False
+            assert ours == theirs, (p.name, v, ours, theirs)
 
 
 def test_connect_errors(tmp_path: Path) -> None:
