@@ -409,7 +409,7 @@ def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:
                        "state": (read_control(cfg.data_dir) if pid else "stopped"),
                        "grpcPort": daemon.get("grpcPort") if pid else None, "account": daemon.get("account"),
                        "rounds": daemon.get("rounds")},
-            "beasts": beasts}
+            "beasts": beasts, "pendingHatches": [h.tx_hash for h in HatchJournal(cfg.data_dir).pending()]}
 
 
 def format_status(doc: dict[str, Any]) -> str:
@@ -429,6 +429,8 @@ def format_status(doc: dict[str, Any]) -> str:
         lines.append(f"  ({doc['chainNote']})")
     if not doc["beasts"]:
         lines.append("  (no beasts yet: `cb-node hatch` or `cb-node run --hatch N`)")
+    for tx in doc.get("pendingHatches", []):
+        lines.append(f"  interrupted hatch {tx}: finished by the next `cb-node run` or `cb-node hatch`")
     return "\n".join(lines)
 
 

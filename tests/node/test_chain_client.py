@@ -139,8 +139,14 @@ def test_hatch_journal_finishes_or_drops_interrupted_hatches(trained: Trained, t
         assert (engine.hatches.folder / f"{s.tx_hash}.json").stat().st_mode & 0o777 == 0o600
         return p
 
-    # Signed, recorded, never broadcast (the node died): recovery sends the same bytes.
+    # Signed, recorded, never broadcast (the node died): `cb-node status` shows it, recovery
+    # sends the same bytes.
     first = record()
+    from node.config import NodeConfig
+    from node.daemon import format_status, status
+
+    doc = status(NodeConfig(path=tmp_path / "node.toml", data_dir=tmp_path), chain=False)
+    assert doc["pendingHatches"] == [first.tx_hash] and f"interrupted hatch {first.tx_hash}" in format_status(doc)
     before = trained.chain.bindings.beast.functions.totalHatched().call()
     runs = engine.recover_hatches()
     assert [r.meta["hatch_tx"] for r in runs] == [first.tx_hash]
