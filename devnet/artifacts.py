@@ -1,7 +1,7 @@
 """Loading the committed contract artifacts (contracts/build/<Name>.json).
 
 The directory is ``$CB_ARTIFACTS`` when set, else ``contracts/build`` of the source checkout
-this package lives in.
+this package lives in, else the copy installed with a wheel (package ``chainbeasts.contracts``).
 """
 
 from __future__ import annotations
@@ -40,9 +40,19 @@ class Artifact:
 
 
 def build_dir() -> Path:
-    """Where the artifacts are read from."""
+    """Where the artifacts are read from: ``$CB_ARTIFACTS``, else the source checkout's
+    ``contracts/build``, else the copy a wheel installs as the package ``chainbeasts.contracts``."""
     env = os.environ.get("CB_ARTIFACTS")
-    return Path(env) if env else REPO_ROOT / "contracts" / "build"
+    if env:
+        return Path(env)
+    checkout = REPO_ROOT / "contracts" / "build"
+    if checkout.is_dir():
+        return checkout
+    try:
+        import chainbeasts.contracts as shipped
+    except ImportError:
+        return checkout  # neither: load() names the checkout path in its error
+    return Path(next(iter(shipped.__path__)))
 
 
 @lru_cache(maxsize=None)
