@@ -80,6 +80,7 @@ class Param(enum.IntEnum):
     MIN_VALIDATOR_STAKE = 9
     VALIDATOR_WITHDRAW_DELAY = 10
     MAX_DATASET_BYTES = 11
+    WRONG_VOTE_SLASH_BPS = 12
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet import artifacts
-from devnet.bindings import ChainBeasts
+from devnet.bindings import ChainBeasts, Param
 from devnet.errors import ChainError, ErrorDecoder
 from devnet.season import DEFAULT_PARAMS, DEFAULT_TIMELOCK_DELAY, check_timelock_delay, initial_values
 from devnet.tx import Sender
@@ -46,7 +46,8 @@ def deploy(
     sender = Sender(w3, decoder)
     energy = _create(sender, deployer, "Energy", ["address"], [deployer.address])
     beast = _create(sender, deployer, "Beast", [], [])
-    registry = _create(sender, deployer, "SeasonRegistry", ["address", "uint64", "uint96[12]"], [deployer.address, timelock_delay, initial])
+    registry = _create(sender, deployer, "SeasonRegistry", ["address", "uint64", f"uint96[{len(Param)}]"],
+                       [deployer.address, timelock_delay, initial])
     ledger = _create(sender, deployer, "CheckpointLedger", ["address", "address", "address"], [energy, beast, registry])
     game = _create(sender, deployer, "DisputeGame", ["address"], [ledger])
     addresses = {"Energy": energy, "Beast": beast, "SeasonRegistry": registry, "CheckpointLedger": ledger, "DisputeGame": game}

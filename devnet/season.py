@@ -43,6 +43,7 @@ _SPEC: dict[Param, tuple[int, str, Callable[[int], bool]]] = {
     Param.MIN_VALIDATOR_STAKE: (100 * 10**18, "0..2**96-1 (ENERGY wei)", _between(0, UINT96_MAX)),
     Param.VALIDATOR_WITHDRAW_DELAY: (20, "0..1000000 blocks", _between(0, _MAX_PERIOD)),
     Param.MAX_DATASET_BYTES: (524_288, "1..8388608 (8 MiB)", _between(1, 8 * 1024 * 1024)),
+    Param.WRONG_VOTE_SLASH_BPS: (1000, "0..5000 (basis points of a wrong voter's stake)", _between(0, 5000)),
 }
 
 # Season constants of a devnet, by name, in Param order.
@@ -92,7 +93,7 @@ def check_timelock_delay(delay: object) -> int:
 
 
 def initial_values(params: Mapping[str, object] | None) -> list[int]:
-    """The registry constructor's 12 initial values: the defaults overridden by ``params``."""
+    """The registry constructor's initial values (one per Param): the defaults overridden by ``params``."""
     merged = {**DEFAULT_PARAMS, **check_params(params)}
     return [merged[p.name.lower()] for p in Param]
 

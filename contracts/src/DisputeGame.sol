@@ -14,8 +14,9 @@ import {SeasonRegistry} from "./SeasonRegistry.sol";
 ///         dataset bytes are not stored: validators read them from the openDispute calldata.
 ///         Validators replay the window and vote the full word they computed (0x0 = the
 ///         trainer's start state was unavailable). Votes equal to the committed word agree with
-///         the trainer; any other value votes against it. Payouts are credited and claimed.
-///         Full rules: docs/PROTOCOL.md.
+///         the trainer; any other value votes against it. A decided dispute slashes the stake of
+///         every voter on the losing side by WrongVoteSlashBps and pays that to the winners.
+///         Payouts are credited and claimed. Full rules: docs/PROTOCOL.md.
 ///
 ///         The checkpoint word (see CheckpointLedger):
 ///         bit 255             128 127      96 95            32 31    24 23    16 15     0
@@ -24,12 +25,14 @@ contract DisputeGame {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.0.0";
+    string public constant version = "1.1.0";
 
     /// @notice Most votes one dispute accepts (bounds the loop in resolve).
     uint256 public constant MAX_VOTERS = 64;
     /// @notice The vote meaning "the trainer's start state was unavailable".
     bytes32 public constant STATE_UNAVAILABLE = bytes32(0);
+    /// @dev Denominator of SeasonRegistry.Param.WrongVoteSlashBps (basis points).
+    uint256 private constant BPS = 10_000;
 
     /// @notice How a dispute ended.
     enum Outcome {
@@ -107,6 +110,9 @@ contract DisputeGame {
     event ValidatorWithdrawalRequested(address indexed validator, uint256 withdrawableAt);
     /// @notice Emitted after a validator withdrew its stake.
     event ValidatorWithdrawn(address indexed validator, uint256 stake);
+    /// @notice Emitted after `amount` was taken from the stake of `validator`, which voted on the
+    ///         losing side of `disputeId`; the winners of the dispute are paid it.
+    event ValidatorSlashed(uint256 indexed disputeId, address indexed validator, uint256 amount);
     /// @notice Emitted after a dispute was opened; the dataset is in the transaction's calldata.
     event DisputeOpened(
         uint256 indexed disputeId,
@@ -264,39 +270,64 @@ contract DisputeGame {
     }
 
     /// @notice Resolve a dispute once one side has a quorum (and more votes), or after the
-    ///         voting deadline. Anyone may call it.
+    ///         voting deadline. Anyone may call it. A decided outcome (Upheld, Diverged) slashes
+    ///         every voter on the losing side by WrongVoteSlashBps of its stake and adds the sum
+    ///         to what the winners share.
     function resolve(uint256 disputeId) external returns (Outcome outcome) {
         Dispute storage d = _existing(disputeId);
         if (d.outcome != Outcome.Open) revert DisputeAlreadyResolved(disputeId, d.outcome);
+        uint256 agree = d.agree;
+        uint256 against = d.against;
         uint256 quorum = registry.value(SeasonRegistry.Param.ValidatorQuorum);
-        if (d.agree >= quorum && d.agree > d.against) outcome = Outcome.Upheld;
-        else if (d.against >= quorum && d.against > d.agree) outcome = Outcome.Diverged;
+        if (agree >= quorum && agree > against) outcome = Outcome.Upheld;
+        else if (against >= quorum && against > agree) outcome = Outcome.Diverged;
         else if (block.number > d.votingDeadline) outcome = Outcome.NoQuorum;
         else revert DisputeNotResolvable(disputeId, d.votingDeadline);
         d.outcome = outcome;
 
+        // The losing side of a decided outcome, and the rate its voters lose (read only when
+        // someone voted on that side; NoQuorum slashes nobody).
+        Vote loser = outcome == Outcome.Upheld ? Vote.Against : Vote.Agree;
+        uint256 losers = outcome == Outcome.Upheld ? against : (outcome == Outcome.Diverged ? agree : 0);
+        uint256 bps = losers == 0 ? 0 : registry.value(SeasonRegistry.Param.WrongVoteSlashBps);
+
         address[] memory voters = d.voters;
+        uint256 slashed; // S: the sum of the penalties
         for (uint256 i = 0; i < voters.length; ++i) {
+            Validator storage v = _validators[voters[i]];
             // unchecked: every voter in the list incremented openVotes once for this dispute.
             unchecked {
-                --_validators[voters[i]].openVotes;
+                --v.openVotes;
             }
+            if (bps == 0 || _votes[disputeId][voters[i]] != loser) continue;
+            uint256 stake = v.stake;
+            uint256 penalty;
+            // unchecked: stake < 2^128 and bps <= 5000 (SeasonRegistry._check), so the product
+            // cannot overflow and penalty <= stake / 2 cannot underflow the stake; the sum of at
+            // most MAX_VOTERS penalties stays below 2^134.
+            unchecked {
+                penalty = stake * bps / BPS;
+                if (penalty == 0) continue;
+                v.stake = uint128(stake - penalty);
+                slashed += penalty;
+            }
+            emit ValidatorSlashed(disputeId, voters[i], penalty);
         }
-        emit DisputeResolved(disputeId, outcome, d.agree, d.against);
+        emit DisputeResolved(disputeId, outcome, agree, against);
 
         uint256 bond = d.bond;
         if (outcome == Outcome.Diverged) {
             // The ledger is trusted; it transfers the escrow to this contract (no hooks).
             uint256 escrow = ledger.settleDispute(d.beastId, d.index, true);
-            uint256 share = escrow / 2 / d.against;
+            uint256 share = (escrow / 2 + slashed) / against;
             _creditVoters(disputeId, voters, Vote.Against, share);
-            _credit(disputeId, d.challenger, bond + escrow - share * d.against);
+            _credit(disputeId, d.challenger, bond + escrow + slashed - share * against);
         } else {
             ledger.settleDispute(d.beastId, d.index, false);
             if (outcome == Outcome.Upheld) {
-                uint256 share = bond / 2 / d.agree;
+                uint256 share = (bond / 2 + slashed) / agree;
                 _creditVoters(disputeId, voters, Vote.Agree, share);
-                _credit(disputeId, beast.ownerOf(d.beastId), bond - share * d.agree);
+                _credit(disputeId, beast.ownerOf(d.beastId), bond + slashed - share * agree);
             } else {
                 _credit(disputeId, d.challenger, bond);
             }

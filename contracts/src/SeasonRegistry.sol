@@ -18,7 +18,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.0.0";
+    string public constant version = "1.1.0";
 
     /// @notice The season constants; ids are append-only.
     enum Param {
@@ -33,10 +33,11 @@ contract SeasonRegistry is Ownable {
         VotingPeriod, // blocks a dispute stays open for votes
         MinValidatorStake, // ENERGY wei a validator must stake
         ValidatorWithdrawDelay, // blocks between a withdrawal request and the withdrawal
-        MaxDatasetBytes // largest private dataset accepted in a dispute
+        MaxDatasetBytes, // largest private dataset accepted in a dispute
+        WrongVoteSlashBps // basis points of its stake a voter on the losing side of a decided dispute loses
     }
 
-    uint256 private constant PARAM_COUNT = 12;
+    uint256 private constant PARAM_COUNT = 13;
 
     struct Slot {
         uint96 current;
@@ -63,8 +64,8 @@ contract SeasonRegistry is Ownable {
 
     /// @param owner_ may queue changes.
     /// @param delay timelock delay in blocks.
-    /// @param initial the 12 initial values, indexed by Param.
-    constructor(address owner_, uint64 delay, uint96[12] memory initial) Ownable(owner_) {
+    /// @param initial the PARAM_COUNT (13) initial values, indexed by Param.
+    constructor(address owner_, uint64 delay, uint96[PARAM_COUNT] memory initial) Ownable(owner_) {
         timelockDelay = delay;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) {
             _check(Param(i), initial[i], initial);
@@ -90,7 +91,7 @@ contract SeasonRegistry is Ownable {
         // WindowSteps is fixed by the spec; EpochSteps is hashed into every kernel state and read
         // once by the ledger at deployment, so both are fixed for the season.
         if (param == Param.WindowSteps || param == Param.EpochSteps) revert SeasonParamFixed(param);
-        uint96[12] memory all;
+        uint96[PARAM_COUNT] memory all;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) all[i] = uint96(value(Param(i)));
         all[uint256(param)] = newValue;
         _check(param, newValue, all);
@@ -126,9 +127,10 @@ contract SeasonRegistry is Ownable {
     function minValidatorStake() external view returns (uint256) { return value(Param.MinValidatorStake); }
     function validatorWithdrawDelay() external view returns (uint256) { return value(Param.ValidatorWithdrawDelay); }
     function maxDatasetBytes() external view returns (uint256) { return value(Param.MaxDatasetBytes); }
+    function wrongVoteSlashBps() external view returns (uint256) { return value(Param.WrongVoteSlashBps); }
 
     /// @dev Range checks; `all` holds the values that would be in force together.
-    function _check(Param param, uint256 v, uint96[12] memory all) private pure {
+    function _check(Param param, uint256 v, uint96[PARAM_COUNT] memory all) private pure {
         bool ok;
         if (param == Param.WindowSteps) ok = v == 128;
         else if (param == Param.EpochSteps) ok = v > 0 && v % all[uint256(Param.WindowSteps)] == 0 && v < 2 ** 32;
@@ -138,6 +140,8 @@ contract SeasonRegistry is Ownable {
         else if (param == Param.ChallengePeriod || param == Param.VotingPeriod) ok = v >= 1 && v <= 1_000_000;
         else if (param == Param.ValidatorWithdrawDelay) ok = v <= 1_000_000;
         else if (param == Param.MaxDatasetBytes) ok = v > 0 && v <= 8 * 1024 * 1024;
+        // At most half of a stake, so a slashed stake (>= 1 at registration) never reaches 0.
+        else if (param == Param.WrongVoteSlashBps) ok = v <= 5000;
         else ok = true; // BaseCost, SpurtCost, MinValidatorStake: any u96
         if (!ok) revert SeasonParamInvalid(param, v);
     }

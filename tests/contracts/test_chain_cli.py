@@ -147,6 +147,7 @@ BAD_SEASON = [
     (["--param", "epoch_steps=100"], "epoch_steps = 100: must be a positive multiple of 128 below 2**32"),
     (["--param", f"epoch_steps={2**32}"], f"epoch_steps = {2**32}: must be a positive multiple of 128 below 2**32"),
     (["--param", "validator_quorum=33"], "validator_quorum = 33: must be 1..32"),
+    (["--param", "wrongVoteSlashBps=5001"], "wrong_vote_slash_bps = 5001: must be 0..5000 (basis points of a wrong voter's stake)"),
     (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
     (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
     (["--season", "MISSING"], "cannot read season file MISSING"),
@@ -179,7 +180,8 @@ def test_python_rules_match_the_registry(net) -> None:  # type: ignore[no-untype
     """devnet.season mirrors SeasonRegistry._check: the constructor accepts exactly what it accepts."""
     code = bytes.fromhex(artifacts.load("SeasonRegistry").bytecode.removeprefix("0x"))
     owner = net.admin.address
-    candidates = (0, 1, 32, 33, 100, 101, 128, 129, 1_000_000, 1_000_001, 8 * 2**20, 8 * 2**20 + 1, 2**32 - 128, 2**32, 2**96 - 1)
+    candidates = (0, 1, 32, 33, 100, 101, 128, 129, 5000, 5001, 1_000_000, 1_000_001, 8 * 2**20, 8 * 2**20 + 1,
+                  2**32 - 128, 2**32, 2**96 - 1)
     for p in Param:
         for v in candidates:
             values = {**DEFAULT_PARAMS, p.name.lower(): v}
@@ -188,7 +190,7 @@ def test_python_rules_match_the_registry(net) -> None:  # type: ignore[no-untype
                 ours = True
             except devnet.ConfigError:
                 ours = False
-            data = code + abi_encode(["address", "uint64", "uint96[12]"], [owner, 10, list(values.values())])
+            data = code + abi_encode(["address", "uint64", f"uint96[{len(Param)}]"], [owner, 10, list(values.values())])
             try:
                 net.raw.w3.eth.call({"from": owner, "data": "0x" + data.hex()})
                 theirs = True

@@ -1,18 +1,19 @@
-"""Validators and the dispute game: every outcome, payout, deadline and revert path."""
+"""Validators and the dispute game: every outcome, payout, slash, deadline and revert path."""
 
 from __future__ import annotations
 
 import pytest
 from eth_utils import keccak
 
-from devnet.bindings import Outcome, Param, Vote, WindowStatus
+from devnet.bindings import Outcome, Param, ValidatorInfo, Vote, WindowStatus
 
-from chain_helpers import BURN, ev, make_word, raises_error
+from chain_helpers import BURN, Net, ev, make_word, raises_error
 
 STAKE = 100 * 10**18
 DATASET = bytes(range(256)) * 40
 SECRET = b"\x42" * 32
 UNAVAILABLE = b"\x00" * 32
+SLASH_BPS = 1000  # devnet default of WrongVoteSlashBps
 
 
 def _private_beast(net, owner):  # type: ignore[no-untyped-def]
@@ -31,6 +32,21 @@ def _setup(net, validators=2, private=True):  # type: ignore[no-untyped-def]
 
 def _game_balance(net) -> int:  # type: ignore[no-untyped-def]
     return net.cb.balance_of(net.cb.addresses["DisputeGame"])
+
+
+def _assert_game_conserved(net) -> None:  # type: ignore[no-untyped-def]
+    """docs/PROTOCOL.md §7: the game holds exactly the open bonds, the stakes and the unclaimed credits."""
+    bonds = sum(d.bond for d in map(net.cb.dispute, range(1, net.cb.dispute_count() + 1)) if d.outcome == Outcome.OPEN)
+    held = sum(net.cb.validator(a).stake + net.cb.credit_of(a) for a in net.a)
+    assert _game_balance(net) == bonds + held
+
+
+def _credits(result) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {e.args["account"]: e.args["amount"] for e in result.all("Credited")}
+
+
+def _slashes(result) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {e.args["validator"]: e.args["amount"] for e in result.all("ValidatorSlashed")}
 
 
 def test_validator_lifecycle(net) -> None:  # type: ignore[no-untyped-def]
@@ -256,3 +272,154 @@ def test_voters_are_capped(net) -> None:  # type: ignore[no-untyped-def]
         net.cb.vote(vals[64], did, b"\x01" * 32)
     r = net.cb.resolve_tx(ch, did)
     assert len(r.all("Credited")) == 65  # 64 voters share half the escrow, plus the challenger
+
+
+# ------------------------------------------------------------------ slashing wrong voters
+
+
+def _three_voters(net, votes):  # type: ignore[no-untyped-def]
+    """A public window disputed and voted by three validators; ``votes`` True = agree with the word."""
+    owner, ch, vals, bid = _setup(net, validators=3, private=False)
+    did = net.cb.open_dispute(ch, bid, 0)
+    for v, agree in zip(vals, votes):
+        net.cb.vote(v, did, make_word(0) if agree else b"\x99" * 32)
+    return owner, ch, vals, bid, did
+
+
+def test_upheld_slashes_the_voter_against_and_pays_the_winners(net) -> None:  # type: ignore[no-untyped-def]
+    owner, ch, (g1, wrong, g2), bid, did = _three_voters(net, [True, False, True])
+    assert net.cb.param(Param.WRONG_VOTE_SLASH_BPS) == SLASH_BPS
+    held = _game_balance(net)
+    r = net.cb.resolve_tx(net.a[9], did)
+    penalty = STAKE * SLASH_BPS // 10_000
+    assert penalty == 10 * 10**18  # 10 % of the stake
+    ev(r, "ValidatorSlashed", disputeId=did, validator=wrong.address, amount=penalty)
+    assert _slashes(r) == {wrong.address: penalty}
+    ev(r, "DisputeResolved", disputeId=did, outcome=int(Outcome.UPHELD), agree=2, against=1)
+    ev(r, "WindowFinalized", beastId=bid, index=0, burned=BURN)
+    bond = 2 * BURN
+    share = (bond // 2 + penalty) // 2
+    assert _credits(r) == {g1.address: share, g2.address: share, owner.address: bond + penalty - 2 * share}
+    assert net.cb.validator(wrong) == ValidatorInfo(STAKE - penalty, 0, 0)
+    assert net.cb.validator(g1) == net.cb.validator(g2) == ValidatorInfo(STAKE, 0, 0)
+    assert net.cb.credit_of(wrong) == 0 and net.cb.credit_of(ch) == 0
+    assert not [e for e in r.all("Transfer") if e.args["from"] == net.cb.addresses["DisputeGame"]]  # no token moved
+    assert _game_balance(net) == held  # the bond and S turned into credits inside the game
+    _assert_game_conserved(net)
+
+
+def test_diverged_slashes_the_voter_agreeing_and_pays_the_winners(net) -> None:  # type: ignore[no-untyped-def]
+    owner, ch, (a1, wrong, a2), bid, did = _three_voters(net, [False, True, False])
+    r = net.cb.resolve_tx(net.a[9], did)
+    penalty = STAKE * SLASH_BPS // 10_000
+    assert _slashes(r) == {wrong.address: penalty}
+    ev(r, "ValidatorSlashed", disputeId=did, validator=wrong.address, amount=penalty)
+    ev(r, "DisputeResolved", disputeId=did, outcome=int(Outcome.DIVERGED), agree=1, against=2)
+    ev(r, "WindowSlashed", beastId=bid, index=0, amount=BURN)
+    bond, escrow = 2 * BURN, BURN
+    share = (escrow // 2 + penalty) // 2
+    assert _credits(r) == {a1.address: share, a2.address: share, ch.address: bond + escrow + penalty - 2 * share}
+    assert net.cb.validator(wrong).stake == STAKE - penalty
+    assert net.cb.validator(a1).stake == net.cb.validator(a2).stake == STAKE
+    _assert_game_conserved(net)
+    # Everything credited can be claimed.
+    assert net.cb.claim(ch) == bond + escrow + penalty - 2 * share
+    assert net.cb.claim(a1) == share
+    _assert_game_conserved(net)
+
+
+def test_slash_event_follows_the_stake_cut(net) -> None:  # type: ignore[no-untyped-def]
+    """Log order: the ValidatorSlashed events, then DisputeResolved, then the credits."""
+    *_, did = _three_voters(net, [True, False, True])
+    names = [e.name for e in net.cb.resolve_tx(net.a[9], did).events]
+    assert names.index("ValidatorSlashed") < names.index("DisputeResolved") < names.index("Credited")
+
+
+def test_no_quorum_slashes_nobody(net) -> None:  # type: ignore[no-untyped-def]
+    owner, ch, (v1, v2), bid = _setup(net, private=False)
+    did = net.cb.open_dispute(ch, bid, 0)
+    net.cb.vote(v1, did, make_word(0))
+    net.cb.vote(v2, did, b"\x01" * 32)  # a tie: NoQuorum after the deadline
+    net.mine(net.cb.dispute(did).voting_deadline - net.cb.block_number())
+    r = net.cb.resolve_tx(ch, did)
+    ev(r, "DisputeResolved", outcome=int(Outcome.NO_QUORUM), agree=1, against=1)
+    assert r.all("ValidatorSlashed") == []
+    assert _credits(r) == {ch.address: 2 * BURN}
+    assert net.cb.validator(v1).stake == net.cb.validator(v2).stake == STAKE
+    _assert_game_conserved(net)
+
+
+def test_rate_zero_at_resolve_time_slashes_nobody(net) -> None:  # type: ignore[no-untyped-def]
+    """The rate in force when resolve runs counts, not the one when the votes were cast."""
+    owner, ch, (g1, wrong, g2), bid, did = _three_voters(net, [True, False, True])
+    r = net.cb.queue_param_change(net.admin, Param.WRONG_VOTE_SLASH_BPS, 0)
+    ev(r, "ParamChangeQueued", param=int(Param.WRONG_VOTE_SLASH_BPS), value=0, effectiveAt=r.block_number + 10)
+    net.mine(10)
+    assert net.cb.param(Param.WRONG_VOTE_SLASH_BPS) == 0
+    r = net.cb.resolve_tx(ch, did)
+    assert r.all("ValidatorSlashed") == []
+    share = 2 * BURN // 2 // 2  # the version 1.0.0 payouts
+    assert _credits(r) == {g1.address: share, g2.address: share, owner.address: 2 * BURN - 2 * share}
+    assert net.cb.validator(wrong).stake == STAKE
+    _assert_game_conserved(net)
+
+
+def test_devnet_deployed_with_rate_zero_slashes_nobody() -> None:
+    import devnet
+
+    net = Net(devnet.start(accounts=6, params={"wrong_vote_slash_bps": 0}))
+    assert net.cb.param(Param.WRONG_VOTE_SLASH_BPS) == 0
+    assert net.cb.registry.functions.wrongVoteSlashBps().call() == 0
+    *_, did = _three_voters(net, [True, False, True])
+    r = net.cb.resolve_tx(net.a[1], did)
+    ev(r, "DisputeResolved", outcome=int(Outcome.UPHELD))
+    assert r.all("ValidatorSlashed") == [] and net.cb.validator(net.a[4]).stake == STAKE
+
+
+def test_slash_rounds_down_and_skips_zero_penalties(net) -> None:  # type: ignore[no-untyped-def]
+    """At the maximum rate (half) a 1-wei stake loses nothing and a 3-wei stake loses 1: never 0."""
+    net.cb.queue_param_change(net.admin, Param.MIN_VALIDATOR_STAKE, 1)
+    net.cb.queue_param_change(net.admin, Param.WRONG_VOTE_SLASH_BPS, 5000)
+    net.mine(10)
+    owner, ch, good, bid = _setup(net, validators=3, private=False)
+    tiny, small = net.a[6], net.a[7]
+    net.cb.register_validator(tiny, 1)
+    net.cb.register_validator(small, 3)
+    did = net.cb.open_dispute(ch, bid, 0)
+    for v in good:
+        net.cb.vote(v, did, make_word(0))
+    for v in (tiny, small):
+        net.cb.vote(v, did, UNAVAILABLE)
+    r = net.cb.resolve_tx(ch, did)
+    ev(r, "DisputeResolved", outcome=int(Outcome.UPHELD), agree=3, against=2)
+    assert _slashes(r) == {small.address: 1}
+    assert (net.cb.validator(tiny).stake, net.cb.validator(small).stake) == (1, 2)
+    share = (2 * BURN // 2 + 1) // 3
+    assert _credits(r) == {**{v.address: share for v in good}, owner.address: 2 * BURN + 1 - 3 * share}
+    _assert_game_conserved(net)
+
+
+def test_slashed_validator_keeps_voting_and_withdraws_the_rest(net) -> None:  # type: ignore[no-untyped-def]
+    owner, ch, (g1, wrong, g2), bid, did = _three_voters(net, [True, False, True])
+    net.cb.resolve(ch, did)
+    left = STAKE - STAKE * SLASH_BPS // 10_000
+    assert net.cb.is_active_validator(wrong) and net.cb.validator(wrong).stake == left
+    # It still votes (an address counts once whatever its stake) and can be slashed again.
+    did2 = net.cb.open_dispute(ch, bid, 1)
+    ev(net.cb.vote(wrong, did2, make_word(1)), "VoteCast", disputeId=did2, validator=wrong.address, agrees=True)
+    net.cb.vote(g1, did2, b"\x01" * 32)
+    net.cb.vote(g2, did2, b"\x01" * 32)
+    r = net.cb.resolve_tx(ch, did2)
+    ev(r, "DisputeResolved", outcome=int(Outcome.DIVERGED), agree=1, against=2)
+    ev(r, "ValidatorSlashed", disputeId=did2, validator=wrong.address, amount=left * SLASH_BPS // 10_000)
+    left -= left * SLASH_BPS // 10_000
+    assert left == 81 * 10**18
+    # It withdraws what is left of its stake.
+    net.cb.request_withdrawal(wrong)
+    net.mine(20)
+    before = net.cb.balance_of(wrong)
+    r = net.cb.withdraw(wrong)
+    ev(r, "ValidatorWithdrawn", validator=wrong.address, stake=left)
+    ev(r, "Transfer", **{"from": net.cb.addresses["DisputeGame"], "to": wrong.address, "value": left})
+    assert net.cb.balance_of(wrong) == before + left and net.cb.validator(wrong).stake == 0
+    _assert_game_conserved(net)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from eth_abi import encode as abi_encode
+
+from devnet import artifacts
 from devnet.bindings import Param
 from devnet.deploy import DEFAULT_PARAMS
+from devnet.errors import revert_data
 
 from chain_helpers import ev, raises_error
 
@@ -13,6 +17,8 @@ def test_defaults_match_deploy_params(net) -> None:  # type: ignore[no-untyped-d
     assert net.cb.ledger.functions.epochSteps().call() == 512
     assert net.cb.registry.functions.timelockDelay().call() == 10
     assert net.cb.registry.functions.challengePeriod().call() == 20
+    assert net.cb.registry.functions.wrongVoteSlashBps().call() == 1000
+    assert len(Param) == 13 and Param.WRONG_VOTE_SLASH_BPS == 12
 
 
 def test_change_is_visible_then_effective_after_delay(net) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +52,8 @@ def test_fixed_and_invalid_params(net) -> None:  # type: ignore[no-untyped-def]
         with raises_error("SeasonParamFixed", param=int(p)):
             net.cb.queue_param_change(net.admin, p, 256)
     for p, bad in ((Param.BOND_MULTIPLIER, 0), (Param.VALIDATOR_QUORUM, 33), (Param.CHALLENGE_PERIOD, 0),
-                   (Param.VOTING_PERIOD, 0), (Param.MAX_DATASET_BYTES, 0), (Param.SLAB_PARAMS, 0)):
+                   (Param.VOTING_PERIOD, 0), (Param.MAX_DATASET_BYTES, 0), (Param.SLAB_PARAMS, 0),
+                   (Param.WRONG_VOTE_SLASH_BPS, 5001), (Param.WRONG_VOTE_SLASH_BPS, 2**96 - 1)):
         with raises_error("SeasonParamInvalid", param=int(p), value=bad):
             net.cb.queue_param_change(net.admin, p, bad)
 
@@ -54,3 +61,28 @@ def test_fixed_and_invalid_params(net) -> None:  # type: ignore[no-untyped-def]
 def test_only_owner_queues(net) -> None:  # type: ignore[no-untyped-def]
     with raises_error("OwnableUnauthorizedAccount", account=net.a[1].address):
         net.cb.queue_param_change(net.a[1], Param.BASE_COST, 1)
+
+
+def test_wrong_vote_slash_bps_is_at_most_half(net) -> None:  # type: ignore[no-untyped-def]
+    """0..5000 basis points, through the timelock and in the constructor."""
+    p = int(Param.WRONG_VOTE_SLASH_BPS)
+    for good in (0, 5000):
+        r = net.cb.queue_param_change(net.admin, Param.WRONG_VOTE_SLASH_BPS, good)
+        ev(r, "ParamChangeQueued", param=p, value=good, effectiveAt=r.block_number + 10)
+    net.mine(10)
+    assert net.cb.param(Param.WRONG_VOTE_SLASH_BPS) == 5000
+    with raises_error("SeasonParamInvalid", param=p, value=5001):
+        net.cb.queue_param_change(net.admin, Param.WRONG_VOTE_SLASH_BPS, 5001)
+    code = bytes.fromhex(artifacts.load("SeasonRegistry").bytecode.removeprefix("0x"))
+
+    def construct(value: int) -> None:
+        initial = [*DEFAULT_PARAMS.values()][:p] + [value]
+        data = code + abi_encode(["address", "uint64", f"uint96[{len(Param)}]"], [net.admin.address, 10, initial])
+        try:
+            net.raw.w3.eth.call({"from": net.admin.address, "data": "0x" + data.hex()})
+        except Exception as exc:  # noqa: BLE001 - eth-tester's revert type
+            raise net.cb.decoder.decode(revert_data(exc) or b"") from None
+
+    construct(5000)
+    with raises_error("SeasonParamInvalid", param=p, value=5001):
+        construct(5001)

@@ -1,11 +1,14 @@
 """Hypothesis state machine against py-evm: random hatch, authorize, deposit, commit, dispute,
-vote, finalize, withdraw, claim — with the protocol's invariants checked after every step.
+vote, finalize, withdraw, claim, changes of the slash rate — with the protocol's invariants
+checked after every step.
 
 Invariants (docs/PROTOCOL.md §7):
 * ledger ENERGY == escrow of Committed + Disputed windows + unspent deposits;
   game ENERGY == open bonds + stakes + credits; a commit locks from the committer's deposit
   when it covers the whole amount, else by transferFrom (the model predicts which);
 * windows never skip or repeat (the chain's count and words match the model);
+* a decided dispute cuts every losing voter's stake by the slash rate in force at resolve time
+  (floor; ValidatorSlashed per non-zero cut) and adds the sum S to the winners' pot (§6);
 * only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
 * every dispute resolves once its deadline has passed, and at the end every token held by the
   contracts can be taken out (no funds stuck).
@@ -22,11 +25,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import devnet
-from devnet.bindings import Outcome, WindowStatus
+from devnet.bindings import Outcome, Param, WindowStatus
 
 from chain_helpers import make_word
 
 STAKE = 100 * 10**18
+SLASH_RATES = (0, 1, 1000, 4999, 5000)  # WrongVoteSlashBps values the machine queues
 ACTORS = range(1, 10)
 _NET: devnet.EmbeddedDevnet | None = None
 
@@ -73,6 +77,23 @@ class ValidatorM:
     open_votes: int = 0
 
 
+@dataclass
+class TimelockedM:
+    """One SeasonRegistry slot: the value in force at a block, and queueChange."""
+
+    current: int
+    pending: int = 0
+    effective_at: int = 0
+
+    def at(self, block: int) -> int:
+        return self.pending if self.effective_at and block >= self.effective_at else self.current
+
+    def queue(self, value: int, block: int, delay: int) -> None:
+        if self.effective_at and block >= self.effective_at:
+            self.current = self.pending
+        self.pending, self.effective_at = value, block + delay
+
+
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -90,8 +111,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_beasts: set[int] = set()
         self.dirty_windows: set[tuple[int, int]] = set()
         self.dirty_accounts: set[int] = set()
-        self.challenge = self.cb.param(5)
-        self.voting = self.cb.param(8)
+        self.dirty_validators: set[int] = set()
+        self.challenge = self.cb.param(Param.CHALLENGE_PERIOD)
+        self.voting = self.cb.param(Param.VOTING_PERIOD)
+        self.slash_bps = TimelockedM(self.cb.param(Param.WRONG_VOTE_SLASH_BPS))
+        self.timelock = int(self.cb.registry.functions.timelockDelay().call())
 
     def teardown(self) -> None:
         try:
@@ -234,6 +258,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def mine(self, n: int) -> None:
         self.net.mine(n)
 
+    @rule(bps=st.sampled_from(SLASH_RATES))
+    def queue_slash_rate(self, bps: int) -> None:
+        r = self.cb.queue_param_change(self.acc[0], Param.WRONG_VOTE_SLASH_BPS, bps)
+        self.slash_bps.queue(bps, r.block_number, self.timelock)
+        event(f"slash rate {bps} queued")
+
     @precondition(lambda self: self.windows)
     @rule(data=st.data(), sender=st.sampled_from(ACTORS))
     def finalize(self, data: st.DataObject, sender: int) -> None:
@@ -272,7 +302,7 @@ class LedgerMachine(RuleBasedStateMachine):
         err = "DisputeNotValidator" if v is None else ("DisputeWithdrawalAlreadyRequested" if v.withdrawable_at else None)
         r = self._expect(err, self.cb.request_withdrawal, self.acc[who])
         if err is None:
-            v.withdrawable_at = r.block_number + self.cb.param(10)  # type: ignore[union-attr]
+            v.withdrawable_at = r.block_number + self.cb.param(Param.VALIDATOR_WITHDRAW_DELAY)  # type: ignore[union-attr]
 
     @precondition(lambda self: any(v.withdrawable_at for v in self.validators.values()))
     @rule(data=st.data())
@@ -289,18 +319,27 @@ class LedgerMachine(RuleBasedStateMachine):
             err = "DisputeValidatorLocked"
         else:
             err = None
-        self._expect(err, self.cb.withdraw, self.acc[who])
+        r = self._expect(err, self.cb.withdraw, self.acc[who])
         if err is None:
+            assert r.event("ValidatorWithdrawn").args["stake"] == v.stake  # type: ignore[union-attr]
             del self.validators[who]
+
+    def _open_windows(self) -> list[tuple[int, int]]:
+        """Windows a dispute could open on in the next block."""
+        return sorted(key for key, w in self.windows.items()
+                      if w.status == WindowStatus.COMMITTED and self._next_block() <= w.block + self.challenge)
 
     @precondition(lambda self: self.windows)
     @rule(data=st.data(), who=st.sampled_from(ACTORS), honest_inputs=st.sampled_from([True] * 5 + [False]),
           recent=st.sampled_from([True] * 4 + [False]))
     def open_dispute(self, data: st.DataObject, who: int, honest_inputs: bool, recent: bool) -> None:
-        open_now = sorted(key for key, w in self.windows.items()
-                          if w.status == WindowStatus.COMMITTED and self._next_block() <= w.block + self.challenge)
+        open_now = self._open_windows()
         pool = open_now if recent and open_now else sorted(self.windows)
-        (bid, k) = data.draw(st.sampled_from(pool))
+        self._open(data.draw(st.sampled_from(pool)), who, honest_inputs)
+
+    def _open(self, key: tuple[int, int], who: int, honest_inputs: bool = True) -> int | None:
+        """openDispute by ``who`` as the model predicts it; the new dispute id, or None when it reverted."""
+        (bid, k) = key
         b, w = self.beasts[bid], self.windows[(bid, k)]
         dataset, secret = (b.dataset, b.secret) if honest_inputs else (b.dataset + b"x", b.secret)
         if not b.dataset and not honest_inputs:
@@ -320,13 +359,17 @@ class LedgerMachine(RuleBasedStateMachine):
             self.disputes[did] = DisputeM(bid, k, 2 * w.burn, r.block_number + self.voting, make_word(k, w.burn, tag=bid), who)
             w.status = WindowStatus.DISPUTED
             self.dirty_windows.add((bid, k))
+            return int(did)
+        return None
 
     @precondition(lambda self: self.disputes)
     @rule(data=st.data(), agree=st.booleans())
     def vote(self, data: st.DataObject, agree: bool) -> None:
         open_ids = sorted(i for i, d in self.disputes.items() if d.outcome == Outcome.OPEN)
         did = data.draw(st.sampled_from(open_ids or sorted(self.disputes)))
-        who = self._pick_validator(data)
+        self._vote(did, self._pick_validator(data), agree)
+
+    def _vote(self, did: int, who: int, agree: bool) -> None:
         d = self.disputes[did]
         v = self.validators.get(who)
         if d.outcome != Outcome.OPEN:
@@ -343,6 +386,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if err is None:
             d.votes[who] = agree
             v.open_votes += 1  # type: ignore[union-attr]
+
+    @precondition(lambda self: self._open_windows() and any(not v.withdrawable_at for v in self.validators.values()))
+    @rule(data=st.data(), who=st.sampled_from(ACTORS), resolver=st.sampled_from(ACTORS))
+    def contest(self, data: st.DataObject, who: int, resolver: int) -> None:
+        """A whole dispute at once: open it, every active validator votes agree, against or not
+        at all, then resolve (so decided outcomes with voters on the losing side are common)."""
+        did = self._open(data.draw(st.sampled_from(self._open_windows())), who)
+        assert did is not None
+        for v in sorted(w for w, m in self.validators.items() if not m.withdrawable_at):
+            choice = data.draw(st.sampled_from(["agree", "against", "abstain"]))
+            if choice != "abstain":
+                self._vote(did, v, choice == "agree")
+        self._resolve(did, resolver)
 
     def _expected_outcome(self, d: DisputeM, block: int) -> Outcome | None:
         agree = sum(d.votes.values())
@@ -362,7 +418,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if expected is None:
             self._expect("DisputeNotResolvable", self.cb.resolve, self.acc[who], did)
             return
-        assert self.cb.resolve(self.acc[who], did) == expected
+        r = self.cb.resolve_tx(self.acc[who], did)
+        assert r.event("DisputeResolved").args["outcome"] == expected
         event(f"dispute resolved {expected.name}")
         d.outcome = expected
         w = self.windows[(d.beast, d.k)]
@@ -370,25 +427,44 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_windows.add((d.beast, d.k))
         for voter in d.votes:
             self.validators[voter].open_votes -= 1
-        self._credit_payouts(d, w.burn)
+            self.dirty_validators.add(voter)
+        slashed = self._slash(d, self.slash_bps.at(r.block_number))
+        assert {(e.args["disputeId"], e.args["validator"], e.args["amount"]) for e in r.all("ValidatorSlashed")} == {
+            (did, self.acc[v].address, cut) for v, cut in slashed.items()}
+        assert len(r.all("ValidatorSlashed")) == len(slashed)
+        self._credit_payouts(d, w.burn, sum(slashed.values()))
 
-    def _credit_payouts(self, d: DisputeM, escrow: int) -> None:
+    def _slash(self, d: DisputeM, bps: int) -> dict[int, int]:
+        """Cut the stakes of the losing side of a decided dispute (docs/PROTOCOL.md §5); the non-zero cuts."""
+        if d.outcome not in (Outcome.UPHELD, Outcome.DIVERGED):
+            return {}
+        losers = [v for v, a in d.votes.items() if a != (d.outcome == Outcome.UPHELD)]
+        cuts = {v: self.validators[v].stake * bps // 10_000 for v in losers}
+        for v, cut in cuts.items():
+            self.validators[v].stake -= cut
+            assert self.validators[v].stake > 0
+        if any(cuts.values()):
+            event("validator slashed")
+        return {v: cut for v, cut in cuts.items() if cut}
+
+    def _credit_payouts(self, d: DisputeM, escrow: int, slashed: int) -> None:
         """The payout table of docs/PROTOCOL.md §6, written independently of the contract."""
         agree = [v for v, a in d.votes.items() if a]
         against = [v for v, a in d.votes.items() if not a]
         pay: dict[int, int] = {}
         if d.outcome == Outcome.DIVERGED:
-            share = escrow // 2 // len(against)
+            share = (escrow // 2 + slashed) // len(against)
             for v in against:
                 pay[v] = pay.get(v, 0) + share
-            pay[d.challenger] = pay.get(d.challenger, 0) + d.bond + escrow - share * len(against)
+            pay[d.challenger] = pay.get(d.challenger, 0) + d.bond + escrow + slashed - share * len(against)
         elif d.outcome == Outcome.UPHELD:
-            share = d.bond // 2 // len(agree)
+            share = (d.bond // 2 + slashed) // len(agree)
             for v in agree:
                 pay[v] = pay.get(v, 0) + share
             owner = self.beasts[d.beast].owner
-            pay[owner] = pay.get(owner, 0) + d.bond - share * len(agree)
+            pay[owner] = pay.get(owner, 0) + d.bond + slashed - share * len(agree)
         else:
+            assert slashed == 0
             pay[d.challenger] = d.bond
         for who, amount in pay.items():
             self.credits[who] = self.credits.get(who, 0) + amount
@@ -436,12 +512,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.cb.credit_of(self.acc[who]) == self.credits.get(who, 0)
             assert self.cb.deposit_of(self.acc[who]) == self.deposits.get(who, 0)
         for who, v in self.validators.items():
-            if v.open_votes or v.withdrawable_at:
+            if v.open_votes or v.withdrawable_at or who in self.dirty_validators:
                 info = self.cb.validator(self.acc[who])
                 assert (info.stake, info.withdrawable_at, info.open_votes) == (v.stake, v.withdrawable_at, v.open_votes)
         self.dirty_beasts.clear()
         self.dirty_windows.clear()
         self.dirty_accounts.clear()
+        self.dirty_validators.clear()
 
     # -------------------------------------------------------------- end: nothing is stuck
 
@@ -459,9 +536,10 @@ class LedgerMachine(RuleBasedStateMachine):
         for who, v in list(self.validators.items()):
             if not v.withdrawable_at:
                 self.cb.request_withdrawal(self.acc[who])
-        self.net.mine(self.cb.param(10) + 1)
+        self.net.mine(self.cb.param(Param.VALIDATOR_WITHDRAW_DELAY) + 1)
         for who in list(self.validators):
-            self.cb.withdraw(self.acc[who])
+            r = self.cb.withdraw(self.acc[who])
+            assert r.event("ValidatorWithdrawn").args["stake"] == self.validators[who].stake
             del self.validators[who]
         for a in self.acc:
             if self.cb.credit_of(a):
