@@ -6,6 +6,9 @@ zero address, burns go to it), compares each with ``balanceOf`` and the sum with
 ``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §7):
 the ledger holds exactly the escrow of committed and disputed windows, the dispute game
 exactly the open bonds, stakes and unclaimed credits, and every burn is a finalized window.
+It also follows the game's own flows (§5-6): every stake is what its validator registered minus
+what ``ValidatorSlashed`` took from it, and every resolved dispute credited exactly its bond,
+plus the window's escrow when it diverged, plus the stakes it slashed.
 """
 
 from __future__ import annotations
@@ -180,7 +183,47 @@ def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
     for a in accounts:
         held += chain.validator(a).stake + chain.credit_of(a)
     assert chain.balance_of(chain.addresses["DisputeGame"]) == held, "game balance is not bonds + stakes + credits"
+    _audit_game_flows(chain)
     return Audit(dict(balances), total, minted, burned, burned_since, minted_since)
+
+
+def _audit_game_flows(chain: ChainBeasts) -> None:
+    """Stakes move only by registration, slashing and withdrawal; credits only by resolve and claim."""
+    flows = sorted((e for name in ("ValidatorRegistered", "ValidatorSlashed", "ValidatorWithdrawn")
+                    for e in _logs(chain, chain.game, name)), key=lambda e: (e["blockNumber"], e["logIndex"]))
+    stakes: dict[str, int] = defaultdict(int)
+    slashed: dict[int, int] = defaultdict(int)
+    for e in flows:
+        a = e["args"]
+        if e["event"] == "ValidatorRegistered":
+            assert stakes[a["validator"]] == 0, f"{a['validator']} registered twice"
+            stakes[a["validator"]] = int(a["stake"])
+        elif e["event"] == "ValidatorSlashed":
+            assert 0 < int(a["amount"]) < stakes[a["validator"]], "a slash took nothing, or the whole stake"
+            stakes[a["validator"]] -= int(a["amount"])
+            slashed[int(a["disputeId"])] += int(a["amount"])
+        else:
+            assert int(a["stake"]) == stakes[a["validator"]], f"{a['validator']} withdrew another stake than it had"
+            stakes[a["validator"]] = 0
+    for validator, stake in stakes.items():
+        assert chain.validator(validator).stake == stake, f"stake of {validator} is not registered - slashed"
+
+    credited: dict[int, int] = defaultdict(int)
+    for e in _logs(chain, chain.game, "Credited"):
+        credited[int(e["args"]["disputeId"])] += int(e["args"]["amount"])
+    escrow = {(int(e["args"]["beastId"]), int(e["args"]["index"])): int(e["args"]["amount"])
+              for e in _logs(chain, chain.ledger, "WindowSlashed")}
+    for d in range(1, chain.dispute_count() + 1):
+        info = chain.dispute(d)
+        if info.outcome == Outcome.OPEN:
+            assert credited[d] == slashed[d] == 0
+            continue
+        assert (info.outcome in (Outcome.UPHELD, Outcome.DIVERGED)) or slashed[d] == 0, "NoQuorum slashed a stake"
+        won = escrow[(info.beast_id, info.index)] if info.outcome == Outcome.DIVERGED else 0
+        assert credited[d] == info.bond + won + slashed[d], f"dispute {d} credited {credited[d]}"
+    claimed = sum(int(e["args"]["amount"]) for e in _logs(chain, chain.game, "Claimed"))
+    unclaimed = sum(chain.credit_of(a) for a in {e["args"]["account"] for e in _logs(chain, chain.game, "Credited")})
+    assert sum(credited.values()) == claimed + unclaimed, "credits claimed + unclaimed differ from credits given"
 
 
 def _parses(word: bytes) -> bool:

@@ -14,7 +14,8 @@ What the protocol says (docs/PROTOCOL.md §5-6) and the scenarios check:
 * Diverged: half the escrow to the voters against, bond + the rest to the challenger.
 * NoQuorum (nobody voted in time): the bond back to the challenger; the window finalizes.
 * A vote of 0x0 (start state unavailable) counts against the trainer.
-* Validators on the losing side lose nothing and gain nothing; stakes are never slashed.
+* A validator on the losing side of a decided dispute loses WrongVoteSlashBps (10 %) of its
+  stake, which the winners share on top of the half of the bond or escrow; it gains nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from devnet.bindings import Outcome, Vote, WindowStatus
+from devnet.bindings import Outcome, Param, Vote, WindowStatus
 from tests.e2e.cluster import BIN, Cluster, commit_window3, start_cluster, wait_until
 from tests.e2e.helpers import audit_energy
 from validator.node_client import NodeClient
@@ -237,11 +238,19 @@ def test_3_private_curriculum_dataset_and_secret_from_the_challenger(cluster: Cl
     assert a.minted_since == 0 and a.burned_since == 0
 
 
-def _vote_events(c: Cluster, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
-    ev = c.cb.game.events.VoteCast()
+def _dispute_events(c: Cluster, name: str, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
+    ev = getattr(c.cb.game.events, name)()
     logs = c.cb.w3.eth.get_logs({"address": c.cb.game.address, "fromBlock": 0, "toBlock": "latest",
                                  "topics": [ev.topic, "0x" + dispute_id.to_bytes(32, "big").hex()]})
     return [dict(ev.process_log(log)["args"]) for log in logs]
+
+
+def _vote_events(c: Cluster, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
+    return _dispute_events(c, "VoteCast", dispute_id)
+
+
+def _slash_events(c: Cluster, dispute_id: int) -> list[tuple[str, int]]:
+    return [(e["validator"], int(e["amount"])) for e in _dispute_events(c, "ValidatorSlashed", dispute_id)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,15 +273,21 @@ def test_4_offline_and_wrong_validators_quorum_still_decides(cluster: Cluster) -
         d = c.cb.dispute(did)
         assert d.outcome == Outcome.DIVERGED and d.agree == 1 and d.against == 2
         assert c.cb.vote_of(did, c.validators[2].address) == Vote.NONE
-        share = w3.escrow // 2 // 2
-        for v in c.validators[:2]:
-            assert c.cb.credit_of(v.address) == share
-        # Protocol v1: the wrong voter gains nothing and loses nothing; its stake is free again.
+        # The wrong voter loses WrongVoteSlashBps of its stake (floor) and gains nothing; it stays
+        # a validator with the rest, free of this dispute. The two right voters share S on top.
+        bps = c.cb.param(Param.WRONG_VOTE_SLASH_BPS)
+        assert bps == 1000
+        penalty = rogue_before.stake * bps // 10_000
+        assert _slash_events(c, did) == [(c.rogue.address, penalty)]
         assert c.cb.credit_of(c.rogue.address) == 0
         rogue_after = c.cb.validator(c.rogue.address)
-        assert rogue_after.stake == rogue_before.stake and rogue_after.open_votes == 0
+        assert rogue_after.stake == rogue_before.stake - penalty > 0 and rogue_after.open_votes == 0
+        assert c.cb.is_active_validator(c.rogue.address)
+        share = (w3.escrow // 2 + penalty) // 2
+        for v in c.validators[:2]:
+            assert c.cb.credit_of(v.address) == share
         code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-        assert code == 0 and int(out["amount"]) == 3 * w3.escrow - 2 * share
+        assert code == 0 and int(out["amount"]) == 3 * w3.escrow + penalty - 2 * share
     finally:
         c.start_watcher(2)
     # The watcher that was offline comes back, sees the dispute is over and does not vote.
