@@ -7,7 +7,8 @@ window, an epoch boundary, by the trainer), each with the escrow pulled by trans
 after a `deposit`, locked from the prepaid deposit; commitMany at 1, 8 and 32 beasts (gas per
 checkpoint) both ways, sent as the node sends them (with an EIP-2930 access list from 8 beasts
 on, devnet.access_list) and, for comparison, without the list; deposit and withdrawDeposit; finalize; dispute open (no dataset and with
-a 64 kB dataset), vote, resolve, claim. Baseline: the targets in the issue — a later single
+a 64 kB dataset), vote, resolve (diverged with one voter; upheld with a wrong voter, slashed since
+DisputeGame 1.1.0), claim. Baseline: the targets in the issue — a later single
 commit <= 65,000 gas, commitMany <= 30,000 gas per checkpoint at 32 beasts (checked on the
 deposit path, the cheap path the ledger offers; the transferFrom path is reported beside it).
 All ENERGY allowances are unlimited (OpenZeppelin then skips the allowance write), as the
@@ -119,6 +120,20 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
     cb.commit(owner, b4, word(0, b4))
     r = cb.open_dispute_tx(ch, b4, 0, dataset, secret)
     row("openDispute (64 kB dataset)", r.gas_used, note="calldata dominates; EIP-7623 floor 21000+40/non-zero byte")
+
+    # Two validators agree with the committed word, one votes against it: Upheld, the wrong voter slashed.
+    good, wrong = accounts[5], accounts[6]
+    for v in (good, wrong):
+        cb.register_validator(v, 100 * 10**18)
+    b6 = cb.hatch(owner)
+    cb.commit(owner, b6, word(0, b6))
+    did = cb.open_dispute(ch, b6, 0)
+    cb.vote(val, did, word(0, b6))
+    cb.vote(wrong, did, b"\x00" * 32)
+    cb.vote(good, did, word(0, b6))
+    r = cb.resolve_tx(ch, did)
+    assert [e.args["validator"] for e in r.all("ValidatorSlashed")] == [wrong.address]
+    row("resolve (upheld, 1 wrong voter slashed)", r.gas_used, note="3 voters; stake cut, 3 credits")
     return rows
 
 
@@ -128,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=("pyevm", "anvil"), default="pyevm")
     args = ap.parse_args(argv)
     if args.engine == "pyevm":
-        net = devnet.start(accounts=6)
+        net = devnet.start(accounts=8)
         rows = measure(net.chain, net.accounts, net.mine)
         engine = "py-evm 0.12.1b1 (eth-tester, Prague)"
     else:
         from devnet.launch import launch
 
-        with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=6) as run:
+        with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=8) as run:
             rows = measure(run.chain, run.accounts, run.chain.mine)
         engine = "anvil 1.7.1 (--hardfork prague)"
     def gas_of(call: str, key: str = "gas") -> int:
