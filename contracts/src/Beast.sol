@@ -132,15 +132,16 @@ contract Beast is ERC721 {
             let mask := 0xffffffffffffffffffffffffffffffffffffffff
             let at := beastIds.offset
             let end := add(at, shl(5, n))
+            mstore(0x20, _OWNERS_SLOT)
             for {} lt(at, end) { at := add(at, 0x20) } {
                 mstore(0x00, calldataload(at))
-                mstore(0x20, _OWNERS_SLOT)
                 let owner := and(sload(keccak256(0x00, 0x40)), mask)
                 if iszero(and(iszero(iszero(owner)), eq(owner, account))) {
                     mstore(0x20, _trainer.slot)
                     let trainer := and(sload(keccak256(0x00, 0x40)), mask)
                     // "No trainer" is stored as 0, so a zero trainer matches nobody (not even 0).
                     if iszero(and(and(iszero(iszero(owner)), iszero(iszero(trainer))), eq(trainer, account))) { break }
+                    mstore(0x20, _OWNERS_SLOT)
                 }
             }
             i := shr(5, sub(at, beastIds.offset))

@@ -266,6 +266,7 @@ contract CheckpointLedger {
         bad = n;
         assembly ("memory-safe") {
             let commitBlock := shl(96, number())
+            let perEpoch := shr(7, steps)
             let keep := not(shl(96, 0xffffffff))
             let end := shl(5, n)
             // Scratch word 0x20 holds the mapping slot of `_words` throughout the loop (the epoch
@@ -275,13 +276,15 @@ contract CheckpointLedger {
             for { let at := 0 } lt(at, end) { at := add(at, 0x20) } {
                 let beastId := calldataload(add(idsAt, at))
                 let w := calldataload(add(wordsAt, at))
-                let gs := and(shr(96, w), 0xffffffff)
-                // The u32 wrap of globalStep - 128 is the specified arithmetic.
-                let k := shr(7, and(sub(gs, 128), 0xffffffff))
+                // k = bits 7..31 of (globalStep - 128) mod 2^32: subtracting 128 at bit 96 of the
+                // word leaves bits 96..127 = (globalStep - 128) mod 2^32 (a borrow only reaches
+                // the h128 bits above, which are masked off).
+                let k := and(shr(103, sub(w, shl(103, 1))), 0x1ffffff)
                 mstore(0x00, beastId)
                 let slot := add(keccak256(0x00, 0x40), k)
                 // Reading slot k costs nothing extra: the write below then finds it warm.
-                let fresh := and(iszero(and(gs, 127)), iszero(sload(slot)))
+                // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
+                let fresh := and(iszero(and(w, shl(96, 127))), iszero(sload(slot)))
                 if and(fresh, gt(k, 0)) { fresh := iszero(iszero(sload(sub(slot, 1)))) }
                 if iszero(fresh) {
                     bad := shr(5, at)
@@ -290,9 +293,9 @@ contract CheckpointLedger {
                 sstore(slot, or(and(w, keep), commitBlock))
                 mstore(0x00, w)
                 log3(0x00, 0x20, committed, beastId, k)
-                let step := shl(7, add(k, 1))
-                if iszero(mod(step, steps)) {
-                    let next := div(step, steps)
+                // 128 (k + 1) % epochSteps == 0 <=> (k + 1) % (epochSteps / 128) == 0.
+                if iszero(mod(add(k, 1), perEpoch)) {
+                    let next := div(shl(7, add(k, 1)), steps)
                     let seed := blockhash(sub(number(), 1))
                     mstore(0x00, beastId)
                     mstore(0x20, _epochSeeds.slot)
