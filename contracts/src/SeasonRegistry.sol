@@ -23,9 +23,9 @@ contract SeasonRegistry is Ownable {
     /// @notice The season constants; ids are append-only.
     enum Param {
         WindowSteps, // micro-steps per window; fixed at 128 by spec version 1 (never changes)
-        BaseCost, // ENERGY wei per micro-step per fully active slab
-        SlabParams, // parameters per slab (slot), divisor of the step cost
-        SpurtCost, // ENERGY wei burned by a growth spurt
+        BaseCost, // ENERGY wei per micro-step per fully active slab; fixed per season
+        SlabParams, // parameters per slab (slot), divisor of the step cost; fixed per season
+        SpurtCost, // ENERGY wei burned by a growth spurt; fixed per season
         EpochSteps, // micro-steps per curriculum epoch, a multiple of WindowSteps; fixed per season
         ChallengePeriod, // blocks after a commit during which the window can be disputed
         BondMultiplier, // dispute bond = BondMultiplier * window energyBurn
@@ -47,7 +47,7 @@ contract SeasonRegistry is Ownable {
 
     /// @notice Raised when a value is out of the parameter's allowed range.
     error SeasonParamInvalid(Param param, uint256 value);
-    /// @notice Raised when changing a parameter fixed by the spec version.
+    /// @notice Raised when changing a parameter fixed for the season (spec version or kernel state).
     error SeasonParamFixed(Param param);
     /// @notice Raised when cancelling while nothing is pending.
     error SeasonNothingPending(Param param);
@@ -86,11 +86,24 @@ contract SeasonRegistry is Ownable {
         return (0, 0);
     }
 
+    /// @notice Whether `param` is fixed for the season (queueChange refuses it).
+    function isFixed(Param param) external pure returns (bool) {
+        return _fixed(param);
+    }
+
+    function _fixed(Param param) private pure returns (bool) {
+        return param == Param.WindowSteps || param == Param.EpochSteps || param == Param.BaseCost
+            || param == Param.SlabParams || param == Param.SpurtCost;
+    }
+
     /// @notice Queue `newValue` for `param`; it takes effect `timelockDelay` blocks from now.
     function queueChange(Param param, uint96 newValue) external onlyOwner {
-        // WindowSteps is fixed by the spec; EpochSteps is hashed into every kernel state and read
-        // once by the ledger at deployment, so both are fixed for the season.
-        if (param == Param.WindowSteps || param == Param.EpochSteps) revert SeasonParamFixed(param);
+        // WindowSteps is fixed by the spec. EpochSteps, BaseCost and SpurtCost are written into
+        // every kernel state at hatch (spec §6.1), and validators replay a window under the
+        // constants of its state: changing them mid-season would make the beasts already hatched
+        // disagree with the registry. SlabParams is derived from the kernel's shape. So all four
+        // are fixed for the season (a new season is a new deployment).
+        if (_fixed(param)) revert SeasonParamFixed(param);
         uint96[PARAM_COUNT] memory all;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) all[i] = uint96(value(Param(i)));
         all[uint256(param)] = newValue;

@@ -47,12 +47,19 @@ def test_cancel(net) -> None:  # type: ignore[no-untyped-def]
         net.cb._send(net.admin, net.cb.registry, "cancelChange", [int(Param.BOND_MULTIPLIER)], 100_000)
 
 
+FIXED = (Param.WINDOW_STEPS, Param.BASE_COST, Param.SLAB_PARAMS, Param.SPURT_COST, Param.EPOCH_STEPS)
+
+
 def test_fixed_and_invalid_params(net) -> None:  # type: ignore[no-untyped-def]
-    for p in (Param.WINDOW_STEPS, Param.EPOCH_STEPS):
+    # The constants written into every kernel state (and the spec's window length) never change
+    # within a season: validators replay old windows under their state's constants.
+    for p in Param:
+        assert net.cb.registry.functions.isFixed(int(p)).call() == (p in FIXED), p.name
+    for p in FIXED:
         with raises_error("SeasonParamFixed", param=int(p)):
             net.cb.queue_param_change(net.admin, p, 256)
     for p, bad in ((Param.BOND_MULTIPLIER, 0), (Param.VALIDATOR_QUORUM, 33), (Param.CHALLENGE_PERIOD, 0),
-                   (Param.VOTING_PERIOD, 0), (Param.MAX_DATASET_BYTES, 0), (Param.SLAB_PARAMS, 0),
+                   (Param.VOTING_PERIOD, 0), (Param.MAX_DATASET_BYTES, 0),
                    (Param.WRONG_VOTE_SLASH_BPS, 5001), (Param.WRONG_VOTE_SLASH_BPS, 2**96 - 1)):
         with raises_error("SeasonParamInvalid", param=int(p), value=bad):
             net.cb.queue_param_change(net.admin, p, bad)
