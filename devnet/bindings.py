@@ -14,13 +14,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from devnet import artifacts
 from devnet.access_list import commit_access_list
-from devnet.errors import ChainError, ConfigError, ErrorDecoder, revert_data
+from devnet.errors import ChainError, ConfigError, DisputeCalldataError, ErrorDecoder, revert_data
 from devnet.tx import Sender
 
 ZERO32 = b"\x00" * 32
@@ -489,13 +490,28 @@ class ChainBeasts:
         return out
 
     def dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
-        """(dataset, ownerSecret) of a dispute, read back from the openDispute calldata."""
+        """(dataset, ownerSecret) of a dispute, read back from the openDispute calldata.
+
+        DisputeCalldataError when the opening transaction is not a direct, decodable
+        ``openDispute`` call to the game matching the dispute (the game refuses calls from
+        contracts, but an EIP-7702 account could still open one from its delegated code).
+        """
         ev = self.dispute_opened_event(dispute_id)
         tx = self.w3.eth.get_transaction(ev["transactionHash"])
-        fn, args = self.game.decode_function_input(tx["input"])
-        if fn.fn_name != "openDispute":
-            raise ChainError(f"dispute {dispute_id} was not opened by a direct openDispute call")
-        return bytes(args["dataset"]), bytes(args["ownerSecret"])
+        where = f"dispute {dispute_id} (transaction {ev['transactionHash']})"
+        if tx.get("to") is None or Web3.to_checksum_address(tx["to"]) != self.game.address:
+            raise DisputeCalldataError(f"{where} was not sent to the dispute game: its dataset cannot be read")
+        try:
+            fn, args = self.game.decode_function_input(tx["input"])
+        except Exception as exc:  # noqa: BLE001 - web3 raises several types for undecodable input
+            raise DisputeCalldataError(f"{where}: the transaction input does not decode as a game call ({exc})") from None
+        if fn.fn_name != "openDispute" or (args["beastId"], args["index"]) != (ev["beastId"], ev["index"]):
+            raise DisputeCalldataError(f"{where} was not opened by a direct openDispute call")
+        dataset, secret = bytes(args["dataset"]), bytes(args["ownerSecret"])
+        committed = bytes(ev["datasetHash"])  # 0x0 for a beast without a private dataset
+        if (committed == ZERO32 and dataset) or (committed != ZERO32 and keccak(dataset) != committed):
+            raise DisputeCalldataError(f"{where}: the calldata's dataset does not match the dispute's dataset hash")
+        return dataset, secret
 
     # ------------------------------------------------------------------ accounting
 

@@ -31,6 +31,10 @@ class ChainError(LedgerError):
     """Raised when the chain cannot be reached or answers unexpectedly (CLI exit code 2)."""
 
 
+class DisputeCalldataError(ChainError):
+    """Raised when a dispute's dataset cannot be read from its opening transaction's calldata."""
+
+
 class TransactionReverted(ChainError):
     """Raised when a transaction or call reverted without a decodable custom error."""
 

@@ -10,7 +10,9 @@ every vote, so a restart never votes twice. A file lock keeps two watchers off o
 When the trainer's start state cannot be had (node unreachable, unknown, or serving a state
 that does not hash to the committed h128), the watcher retries on later rounds and votes
 ``STATE_UNAVAILABLE`` (0x00..00, a vote against the trainer) only once the voting deadline is
-``unavailable_margin`` blocks away or less.
+``unavailable_margin`` blocks away or less. When the challenger's dataset cannot be read from the
+dispute's opening transaction (not a direct ``openDispute`` call), nobody can replay; the
+watcher abstains (no vote), so the trainer is not slashed for the challenger's fault.
 
 Each decision is one JSON line (``event``, ``dispute``, ``beast``, ``window``, ...); no secret
 or dataset byte is ever logged.
@@ -182,7 +184,7 @@ class Watcher:
         claim = self.reader.window_claim(dispute.beast_id, window)
         dataset = secret = None
         if beast.private:
-            dataset, secret = self._chain(lambda: self.chain.dispute_dataset(dispute.dispute_id), "reading the dispute's dataset")
+            dataset, secret = self._dispute_dataset(dispute.dispute_id)
         start_state = digests = None
         node = self.node_map.get(dispute.beast_id, self.node_address)
         if window > 1:
@@ -205,10 +207,22 @@ class Watcher:
             "replayMs": round(report.replay_seconds * 1000, 3),
         }
 
+    def _dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
+        """The challenger's dataset and secret; DisputeCalldataError (kept as is) when the opening
+        transaction does not carry them readably, other chain errors mapped as usual."""
+        from devnet.errors import DisputeCalldataError, LedgerError
+
+        try:
+            return self.chain.dispute_dataset(dispute_id)  # type: ignore[no-any-return]
+        except DisputeCalldataError:
+            raise
+        except LedgerError as exc:
+            raise map_chain_error("reading the dispute's dataset", exc) from None
+
     def handle(self, dispute_id: int, block: int) -> dict[str, Any] | None:
         """Decide and vote on one dispute; returns the logged decision (None when nothing happened)."""
         from devnet.bindings import Outcome, Vote
-        from devnet.errors import DisputeError
+        from devnet.errors import DisputeCalldataError, DisputeError
 
         rec = self.record.get(dispute_id)
         if rec is not None and rec.get("status") in (VOTED, CLOSED):
@@ -227,6 +241,11 @@ class Watcher:
             return {"event": "skipped", "reason": "this account is not an active validator (register first)", **base}
         try:
             word, details = self.compute_word(d)
+        except DisputeCalldataError as exc:
+            # The challenger's dataset cannot be read, so nobody can replay: abstain rather than
+            # vote "unavailable", which would slash the trainer for the challenger's fault.
+            self.record.put(dispute_id, status=CLOSED, outcome="abstained", reason=str(exc))
+            return {"event": "abstain", "reason": str(exc), **base}
         except (UpstreamError, NotFoundError, StartStateMismatchError, StartStateError) as exc:
             if d.voting_deadline - block > self.margin:
                 return {"event": "retry", "reason": f"start state unavailable: {exc}", "blocksLeft": d.voting_deadline - block, **base}
@@ -267,6 +286,9 @@ class Watcher:
                 entry = self.handle(dispute_id, block)
             except ValidatorError as exc:
                 entry = {"event": "error", "dispute": dispute_id, "error": type(exc).__name__, "reason": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - one malformed dispute must not stop the watcher
+                entry = {"event": "error", "dispute": dispute_id, "error": type(exc).__name__,
+                         "reason": f"unexpected: {exc}"}
             if entry is not None:
                 self.log(entry)
                 out.append(entry)

@@ -89,6 +89,8 @@ contract DisputeGame {
     error DisputeDatasetMismatch(bytes32 expected, bytes32 got);
     /// @notice Raised when keccak256(ownerSecret) differs from the beast's secretCommitment.
     error DisputeSecretMismatch(bytes32 expected, bytes32 got);
+    /// @notice Raised when openDispute is not the transaction's own call (a contract called it).
+    error DisputeNotDirectCall(address caller);
     /// @notice Raised for an unknown dispute id.
     error DisputeNotFound(uint256 disputeId);
     /// @notice Raised when voting on or resolving a resolved dispute.
@@ -209,6 +211,13 @@ contract DisputeGame {
         external
         returns (uint256 disputeId)
     {
+        // INVARIANT: the dataset reaches validators only as this call's calldata, which they read
+        // back from the transaction's input. Called through another contract, the input would be
+        // that contract's call: validators could not replay, and their "unavailable" votes would
+        // slash an honest trainer. So the caller must be the account that sent the transaction.
+        // (An EIP-7702 account calling from its own delegated code still passes this check; its
+        // disputes read as unreadable, and validators abstain on them: docs/PROTOCOL.md §6.)
+        if (msg.sender != tx.origin) revert DisputeNotDirectCall(msg.sender);
         Beast.HatchData memory h = beast.hatchData(beastId);
         bytes32 datasetHash;
         if (h.datasetCommitment == bytes32(0)) {

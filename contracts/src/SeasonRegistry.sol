@@ -101,7 +101,7 @@ contract SeasonRegistry is Ownable {
         // WindowSteps is fixed by the spec. EpochSteps, BaseCost and SpurtCost are written into
         // every kernel state at hatch (spec §6.1), and validators replay a window under the
         // constants of its state: changing them mid-season would make the beasts already hatched
-        // disagree with the registry. SlabParams is derived from the kernel's shape. So all four
+        // disagree with the registry. SlabParams is derived from the kernel's shape. So these five
         // are fixed for the season (a new season is a new deployment).
         if (_fixed(param)) revert SeasonParamFixed(param);
         uint96[PARAM_COUNT] memory all;

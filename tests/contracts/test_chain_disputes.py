@@ -423,3 +423,25 @@ def test_slashed_validator_keeps_voting_and_withdraws_the_rest(net) -> None:  # 
     ev(r, "Transfer", **{"from": net.cb.addresses["DisputeGame"], "to": wrong.address, "value": left})
     assert net.cb.balance_of(wrong) == before + left and net.cb.validator(wrong).stake == 0
     _assert_game_conserved(net)
+
+
+def _forwarder(net, target: str) -> str:  # type: ignore[no-untyped-def]
+    """Deploy a 46-byte contract that forwards any call to ``target`` and bubbles up its result."""
+    runtime = bytes.fromhex("365f5f37" + "5f5f365f5f73" + target[2:].lower() + "5af1" + "3d5f5f3e" + "602a57"
+                            + "3d5ffd" + "5b3d5ff3")
+    assert len(runtime) == 46 and runtime[42] == 0x5B
+    init = bytes.fromhex("602e8060095f395ff3") + runtime
+    receipt = net.cb.sender.send(net.admin, None, init, gas=200_000)
+    return str(receipt["contractAddress"])
+
+
+def test_open_dispute_only_as_the_transactions_own_call(net) -> None:  # type: ignore[no-untyped-def]
+    """Validators read the dataset from the opening transaction's input, so a contract may not
+    open a dispute: its transaction's input would be its own call (DisputeNotDirectCall)."""
+    owner, ch, _, bid = _setup(net)
+    fwd = _forwarder(net, net.cb.game.address)
+    data = bytes.fromhex(net.cb.game.encode_abi("openDispute", args=[bid, 0, DATASET, SECRET])[2:])
+    with raises_error("DisputeNotDirectCall", caller=fwd):
+        net.cb.sender.send(ch, fwd, data, gas=3_000_000)
+    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)  # the direct call works
+    assert net.cb.dispute_dataset(did) == (DATASET, SECRET)
