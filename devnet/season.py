@@ -18,7 +18,7 @@ from devnet.bindings import Param
 from devnet.errors import ConfigError
 
 UINT96_MAX = 2**96 - 1  # every value is stored as a uint96
-UINT64_MAX = 2**64 - 1  # the timelock delay is a uint64
+MAX_TIMELOCK_DELAY = 1_000_000  # SeasonRegistry.MAX_TIMELOCK_DELAY (blocks)
 DEFAULT_TIMELOCK_DELAY = 10  # blocks
 
 _MAX_PERIOD = 1_000_000
@@ -86,9 +86,9 @@ def check_params(params: Mapping[str, object] | None) -> dict[str, int]:
 
 
 def check_timelock_delay(delay: object) -> int:
-    """The registry's timelock delay in blocks (a uint64)."""
-    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= UINT64_MAX:
-        raise ConfigError(f"timelock delay must be an integer 0..2**64-1 blocks, got {delay!r}")
+    """The registry's timelock delay in blocks (SeasonRegistry.MAX_TIMELOCK_DELAY at most)."""
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_TIMELOCK_DELAY:
+        raise ConfigError(f"timelock delay must be an integer 0..{MAX_TIMELOCK_DELAY} blocks, got {delay!r}")
     return delay
 
 

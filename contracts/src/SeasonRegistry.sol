@@ -38,6 +38,8 @@ contract SeasonRegistry is Ownable {
     }
 
     uint256 private constant PARAM_COUNT = 13;
+    /// @notice Longest timelock delay the registry accepts at deployment (blocks).
+    uint64 public constant MAX_TIMELOCK_DELAY = 1_000_000;
 
     struct Slot {
         uint96 current;
@@ -49,6 +51,8 @@ contract SeasonRegistry is Ownable {
     error SeasonParamInvalid(Param param, uint256 value);
     /// @notice Raised when changing a parameter fixed for the season (spec version or kernel state).
     error SeasonParamFixed(Param param);
+    /// @notice Raised when deploying with a timelock delay above MAX_TIMELOCK_DELAY.
+    error SeasonTimelockDelayInvalid(uint256 delay);
     /// @notice Raised when cancelling while nothing is pending.
     error SeasonNothingPending(Param param);
 
@@ -66,6 +70,9 @@ contract SeasonRegistry is Ownable {
     /// @param delay timelock delay in blocks.
     /// @param initial the PARAM_COUNT (13) initial values, indexed by Param.
     constructor(address owner_, uint64 delay, uint96[PARAM_COUNT] memory initial) Ownable(owner_) {
+        // A delay near 2^64 would make block.number + delay overflow in every queueChange,
+        // freezing the registry for good; a million blocks is months on any chain.
+        if (delay > MAX_TIMELOCK_DELAY) revert SeasonTimelockDelayInvalid(delay);
         timelockDelay = delay;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) {
             _check(Param(i), initial[i], initial);

@@ -151,7 +151,8 @@ BAD_SEASON = [
     (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
     (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
     (["--season", "MISSING"], "cannot read season file MISSING"),
-    (["--timelock-delay", "-1"], "timelock delay must be an integer 0..2**64-1 blocks, got -1"),
+    (["--timelock-delay", "-1"], "timelock delay must be an integer 0..1000000 blocks, got -1"),
+    (["--timelock-delay", "1000001"], "timelock delay must be an integer 0..1000000 blocks, got 1000001"),
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
 ]
 
@@ -200,6 +201,30 @@ def test_python_rules_match_the_registry(net) -> None:  # type: ignore[no-untype
                 assert err["param"] == int(p) and err["value"] == v
                 theirs = False
             assert ours == theirs, (p.name, v, ours, theirs)
+
+
+def test_timelock_delay_rule_matches_the_registry(net) -> None:  # type: ignore[no-untyped-def]
+    """A delay near 2^64 would overflow block.number + delay in every queueChange (a frozen
+    registry), so the constructor bounds it, and cb-devnet refuses the same values first."""
+    code = bytes.fromhex(artifacts.load("SeasonRegistry").bytecode.removeprefix("0x"))
+    owner = net.admin.address
+    assert net.cb.registry.functions.MAX_TIMELOCK_DELAY().call() == season.MAX_TIMELOCK_DELAY
+    for delay in (0, 10, season.MAX_TIMELOCK_DELAY, season.MAX_TIMELOCK_DELAY + 1, 2**64 - 1):
+        data = code + abi_encode(["address", "uint64", f"uint96[{len(Param)}]"], [owner, delay, list(DEFAULT_PARAMS.values())])
+        try:
+            net.raw.w3.eth.call({"from": owner, "data": "0x" + data.hex()})
+            theirs = True
+        except Exception as exc:  # noqa: BLE001 - eth-tester's revert type
+            err = net.cb.decoder.decode(revert_data(exc) or b"")
+            assert isinstance(err, devnet.ContractError) and err.name == "SeasonTimelockDelayInvalid", err
+            assert err["delay"] == delay
+            theirs = False
+        try:
+            season.check_timelock_delay(delay)
+            ours = True
+        except devnet.ConfigError:
+            ours = False
+        assert ours == theirs == (delay <= season.MAX_TIMELOCK_DELAY), delay
 
 
 def test_connect_errors(tmp_path: Path) -> None:
