@@ -95,18 +95,27 @@ def status_json(node: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type
     return json.loads(capsys.readouterr().out)
 
 
-def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    node, pw = init_node(tmp_path)
-    ready = tmp_path / "ready.json"
+def start_daemon(node: Path, pw: Path, ready: Path) -> subprocess.Popen[str]:
+    """`cb-node run --hatch 1` in the background, returned once it wrote its ready file."""
     env = {k: v for k, v in os.environ.items() if k != "CB_NODE_PASSWORD"}
     proc = subprocess.Popen([sys.executable, "-m", "node.cli", "run", "--node-dir", str(node), "--password-file",
                              str(pw), "--hatch", "1", "--ready-file", str(ready)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise AssertionError(f"cb-node run wrote no ready file: {proc.stderr.read() if proc.stderr else ''}")
+    return proc
+
+
+def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    node, pw = init_node(tmp_path)
+    proc = start_daemon(node, pw, tmp_path / "ready.json")
     try:
-        deadline = time.monotonic() + 90
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert ready.exists(), proc.stderr.read() if proc.poll() is not None and proc.stderr else "no ready file"
         assert main(["pause", "--node-dir", str(node)]) == 0
         time.sleep(0.5)
         st = status_json(node, capsys)
@@ -141,14 +150,8 @@ def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.Cap
 
     # SIGTERM: finish the current window, exit 130, nothing left half-committed.
     node2, pw2 = init_node(tmp_path, "m")
-    ready2 = tmp_path / "ready2.json"
-    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "run", "--node-dir", str(node2), "--password-file",
-                             str(pw2), "--hatch", "1", "--ready-file", str(ready2)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_daemon(node2, pw2, tmp_path / "ready2.json")
     try:
-        deadline = time.monotonic() + 90
-        while not ready2.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == EXIT_INTERRUPTED

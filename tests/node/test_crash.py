@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -65,12 +66,11 @@ class Devnet:
     proc: subprocess.Popen[str]
 
 
-@pytest.fixture(scope="module")
-def devnet_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    run_dir = tmp_path_factory.mktemp("devnet")
-    n_accounts = len(SCENARIOS) + SIGKILL_RUNS + 2
+@contextmanager
+def cb_devnet_up(run_dir: Path, accounts: int) -> Iterator[Devnet]:
+    """A real `cb-devnet up --engine pyevm` process on a free port; SIGTERM (then kill) on exit."""
     proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", "0",
-                             "--run-dir", str(run_dir), "--accounts", str(n_accounts)],
+                             "--run-dir", str(run_dir), "--accounts", str(accounts)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -86,6 +86,12 @@ def devnet_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def devnet_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    with cb_devnet_up(tmp_path_factory.mktemp("devnet"), len(SCENARIOS) + SIGKILL_RUNS + 2) as net:
+        yield net
 
 
 def make_node(net: Devnet, root: Path, account: int) -> Path:

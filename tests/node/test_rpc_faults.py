@@ -9,8 +9,6 @@ local index then hold exactly the same windows, each the reference lineage.
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from typing import Iterator
 import pytest
 
 import devnet
-from tests.node.test_crash import ROOT, Devnet, check_agreement, make_node
+from tests.node.test_crash import ROOT, Devnet, cb_devnet_up, check_agreement, make_node
 
 TARGET = 8
 OUTAGE_S = 9.0  # longer than ChainClient's retries (about 6 s with the default backoff)
@@ -104,29 +102,13 @@ def _windows(cb: devnet.ChainBeasts) -> int:
 
 @pytest.fixture
 def devnet_behind_proxy(tmp_path: Path) -> Iterator[tuple[Devnet, Proxy]]:
-    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", "0",
-                             "--run-dir", str(tmp_path / "devnet"), "--accounts", "3"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proxy: Proxy | None = None
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"cb-devnet up failed: {proc.stderr.read() if proc.stderr else ''}")
-        info = json.loads(line)
-        dep = Path(info["deployments"])
-        net = Devnet(info["rpcUrl"], dep, json.loads(dep.read_text())["accounts"], proc)
-        proxy = Proxy(int(info["rpcUrl"].rsplit(":", 1)[1].split("/")[0]))
+    with cb_devnet_up(tmp_path / "devnet", 3) as net:
+        proxy = Proxy(int(net.url.rsplit(":", 1)[1].split("/")[0]))
         proxy.start()
-        yield net, proxy
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield net, proxy
+        finally:
+            proxy.stop()
 
 
 def test_node_rides_out_an_rpc_outage(devnet_behind_proxy: tuple[Devnet, Proxy], tmp_path: Path) -> None:
