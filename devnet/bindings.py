@@ -26,7 +26,6 @@ from devnet.tx import Sender
 
 ZERO32 = b"\x00" * 32
 MAX_UINT256 = 2**256 - 1
-WINDOW_STEPS = 128
 
 # Fixed gas limits for calls whose cost is bounded (saves an estimate per transaction).
 GAS_HATCH = 250_000

@@ -183,11 +183,10 @@ class Engine:
             except CurriculumError as exc:
                 raise DataError(f"cannot use the private curriculum: {exc}") from exc
         signed = self.ledger.sign_hatch(dataset_c, secret_c)
-        private = dataset_path is not None and secret_path is not None
         pending = PendingHatch(
             signed.tx_hash, signed.nonce, signed.raw, signed.gas, "0x" + dataset_c.hex(), "0x" + secret_c.hex(),
-            str(Path(dataset_path).resolve()) if private and dataset_path is not None else None,
-            str(Path(secret_path).resolve()) if private and secret_path is not None else None)
+            str(Path(dataset_path).resolve()) if dataset_path is not None else None,
+            str(Path(secret_path).resolve()) if secret_path is not None else None)
         self.hatches.record(pending)
         crash_point("hatch_after_sign")
         return self._finish_hatch(pending)
