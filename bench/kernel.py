@@ -37,7 +37,7 @@ from kernel.batched import run_windows_batched, train_windows_batched  # noqa: E
 from kernel.fast_inputs import prepare_window_fast, prepare_windows_fast  # noqa: E402
 from kernel.net_numpy import NumpyBackend  # noqa: E402
 from kernel.net_torch import TorchBackend  # noqa: E402
-from kernel.params import KernelParams  # noqa: E402
+from kernel.params import DEFAULT_PARAMS, KernelParams  # noqa: E402
 from kernel.sources import PublicSource  # noqa: E402
 from kernel.state import KernelState, genesis  # noqa: E402
 from kernel.train import finish_window, offline_epoch_seed, prepare_window, train_window, window_epoch  # noqa: E402
@@ -103,7 +103,7 @@ def baseline_manual(xs: torch.Tensor, move: torch.Tensor, atk: torch.Tensor, blk
     return run
 
 
-def beast(i: int, params: KernelParams = KernelParams()) -> KernelState:
+def beast(i: int, params: KernelParams = DEFAULT_PARAMS) -> KernelState:
     """Beast i's genesis with all four slots on (the full 64-64-6 network trains)."""
     return replace(genesis(i.to_bytes(32, "big"), params), active_mask=ALL_SLOTS)
 
@@ -139,9 +139,9 @@ def measure(repeats: int, workers: int = 1) -> dict[str, object]:
         ws = [(s.w1, s.b1, s.w2, s.b2) for s in states]
         inps = [p[0] for p in prep]
         reps = repeats if n < 1024 else max(1, repeats // 2)
-        sec = best_of(lambda: run_windows_batched(ws, inps, device="cpu", workers=workers), reps)
+        sec = best_of(lambda ws=ws, inps=inps: run_windows_batched(ws, inps, device="cpu", workers=workers), reps)
         r[f"batched_{n}_beast_steps_per_s"] = n * STEPS / sec
-        sec = best_of(lambda: train_windows_batched(states, src, active_masks=[ALL_SLOTS] * n, device="cpu",
+        sec = best_of(lambda states=states, n=n: train_windows_batched(states, src, active_masks=[ALL_SLOTS] * n, device="cpu",
                                                     inputs="fast", workers=workers), reps)
         r[f"batched_{n}_e2e_beast_steps_per_s"] = n * STEPS / sec
 

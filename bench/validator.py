@@ -160,7 +160,7 @@ def measure(world: World, repeats: int, duration: float) -> dict[str, float | in
             for name, req in (("public", pub_req), ("private", priv_req)):
                 report = replay(req, backend=backend, inputs=inputs)  # type: ignore[arg-type]
                 assert report.match, (backend, name, report.to_json())
-                best, med = timed(lambda: replay(req, backend=backend, inputs=inputs), repeats)  # type: ignore[arg-type]
+                best, med = timed(lambda req=req, backend=backend, inputs=inputs: replay(req, backend=backend, inputs=inputs), repeats)  # type: ignore[arg-type]
                 tag = f"replay_{backend}_{name}" + ("" if inputs == "spec" else "_fast")
                 out[f"{tag}_best_ms"] = best
                 out[f"{tag}_median_ms"] = med
@@ -183,7 +183,7 @@ def measure(world: World, repeats: int, duration: float) -> dict[str, float | in
     for name, msg in cases.items():
         resp = stub.ReplayWindow(msg, timeout=30)
         assert resp.match, (name, resp)
-        best, med = timed(lambda: stub.ReplayWindow(msg, timeout=30), repeats)
+        best, med = timed(lambda msg=msg: stub.ReplayWindow(msg, timeout=30), repeats)
         out[f"{name}_best_ms"], out[f"{name}_median_ms"] = best, med
 
     def client_loop(msg: pb.ReplayWindowRequest, stop: threading.Event) -> int:

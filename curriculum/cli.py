@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def max_bytes_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--max-bytes", type=int, default=MAX_DATASET_BYTES, help=f"compressed size limit (default {MAX_DATASET_BYTES}, the season constant)")
+        p.add_argument("--max-bytes", type=int, default=MAX_DATASET_BYTES, help=f"compressed size limit (default {MAX_DATASET_BYTES}, "
+                            "the season constant)")
 
     p = sub.add_parser("pack", help="import battles (CSV or JSON lines) and write a dataset file", epilog=_EPILOG)
     src = p.add_mutually_exclusive_group(required=True)

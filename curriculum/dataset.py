@@ -200,7 +200,8 @@ def parse_payload(payload: bytes, *, validate_records: bool = True) -> bytes:
     if count > MAX_RECORDS:
         raise DatasetTooLargeError(f"dataset declares {count} records, over the limit of {MAX_RECORDS}")
     if len(payload) != HEADER_SIZE + count * RECORD_SIZE:
-        raise DatasetFormatError(f"dataset header declares {count} records ({HEADER_SIZE + count * RECORD_SIZE} bytes) but content is {len(payload)} bytes")
+        raise DatasetFormatError(f"dataset header declares {count} records ({HEADER_SIZE + count * RECORD_SIZE} bytes) "
+                                 f"but content is {len(payload)} bytes")
     records = payload[HEADER_SIZE:]
     if validate_records:
         for i in range(count):

@@ -168,7 +168,7 @@ def parse_csv_text(text: str, source: str = "<csv>") -> list[Board]:
             if len(row) != len(header):
                 raise RowError(source, line, f"expected {len(header)} fields, got {len(row)}")
             try:
-                boards.append(board_from_fields(dict(zip(header, row))))
+                boards.append(board_from_fields(dict(zip(header, row, strict=True))))
             except _FieldError as exc:
                 raise RowError(source, line, str(exc)) from None
             _check_count(boards, source, line)

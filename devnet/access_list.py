@@ -12,7 +12,7 @@ change cannot silently desynchronise them; a wrong list would only cost gas, nev
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from eth_utils import keccak, to_checksum_address
 

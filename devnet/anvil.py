@@ -72,7 +72,7 @@ class AnvilProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "AnvilProcess":
+    def start(self, timeout: float = 30.0) -> AnvilProcess:
         """Launch anvil and wait until it answers eth_chainId."""
         binary = find_anvil()
         with socket.socket() as probe:
@@ -89,13 +89,11 @@ class AnvilProcess:
         ]
         if self.genesis_block is not None:
             cmd += ["--number", str(self.genesis_block)]
-        log = open(self.run_dir / "anvil.log", "wb")
-        try:
-            self.proc = subprocess.Popen(cmd, cwd=self.run_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        except OSError as exc:
-            raise ConfigError(f"cannot run {binary}: {exc}") from exc
-        finally:
-            log.close()
+        with open(self.run_dir / "anvil.log", "wb") as log:  # the child keeps its own descriptor
+            try:
+                self.proc = subprocess.Popen(cmd, cwd=self.run_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise ConfigError(f"cannot run {binary}: {exc}") from exc
         w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 2}))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -122,7 +120,7 @@ class AnvilProcess:
                 self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> "AnvilProcess":
+    def __enter__(self) -> AnvilProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

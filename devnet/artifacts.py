@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def build_dir() -> Path:
     return Path(next(iter(shipped.__path__)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Artifact:
     """The artifact of contract ``name``; raises ArtifactError when missing or malformed."""
     path = build_dir() / f"{name}.json"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -333,7 +334,7 @@ class ChainBeasts:
         """Commit one window per (beast_ids[i], words[i]) with one escrow lock (deposit or transfer)."""
         ws = [_b32(w, "word") for w in words]
         gas = GAS_COMMIT_MANY_BASE + GAS_COMMIT_MANY_EACH * len(ws)
-        access = commit_access_list(self.ledger.address, self.beast.address, sender.address, list(zip(beast_ids, ws)))
+        access = commit_access_list(self.ledger.address, self.beast.address, sender.address, list(zip(beast_ids, ws, strict=True)))
         return self._send(sender, self.ledger, "commitMany", [list(beast_ids), ws], gas, access)
 
     def deposit(self, sender: LocalAccount, amount: int) -> TxResult:
@@ -429,11 +430,13 @@ class ChainBeasts:
 
     # ------------------------------------------------------------------ disputes
 
-    def open_dispute(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"", owner_secret: bytes | str = ZERO32) -> int:
+    def open_dispute(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"",
+                     owner_secret: bytes | str = ZERO32) -> int:
         """Dispute a window, posting the bond; returns the dispute id."""
         return int(self.open_dispute_tx(sender, beast_id, index, dataset, owner_secret).event("DisputeOpened").args["disputeId"])
 
-    def open_dispute_tx(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"", owner_secret: bytes | str = ZERO32) -> TxResult:
+    def open_dispute_tx(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"",
+                        owner_secret: bytes | str = ZERO32) -> TxResult:
         """Like :meth:`open_dispute` but returns the TxResult. Gas: estimate raised to the EIP-7623 floor."""
         return self._send(sender, self.game, "openDispute", [beast_id, index, bytes(dataset), _b32(owner_secret, "owner_secret")], None)
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from devnet.errors import ChainError, ConfigError, LedgerError
 from devnet.season import DEFAULT_TIMELOCK_DELAY, check_timelock_delay, help_lines, season_params
@@ -138,7 +138,7 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot decrypt keystore {args.keystore}: {exc}") from exc
     w3 = Web3(Web3.HTTPProvider(args.rpc, request_kwargs={"timeout": 60}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # one round trip proves the RPC answers
     except Exception as exc:  # noqa: BLE001
         raise ChainError(f"cannot reach {args.rpc}: {exc}") from exc
     chain = deploy(w3, account, params=params, timelock_delay=delay)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount

@@ -7,7 +7,8 @@ so a commit costs one py-evm execution (no estimate); install coincurve for fast
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -50,7 +51,8 @@ class EmbeddedDevnet:
         return deployments_dict(self.chain, self.accounts, self.deploy_block, rpc_url=rpc_url, engine=engine)
 
 
-def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_block: int, *, rpc_url: str | None, engine: str) -> dict[str, Any]:
+def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_block: int, *, rpc_url: str | None,
+                     engine: str) -> dict[str, Any]:
     """Build the JSON-ready deployments description (see devnet.connect).
 
     ``season`` records the registry's constants in force when this is called (read from the chain).

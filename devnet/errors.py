@@ -9,7 +9,8 @@ Every failure surfaces as a :class:`LedgerError`. A revert with a custom error b
 from __future__ import annotations
 
 import ast
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
@@ -130,7 +131,7 @@ class ErrorDecoder:
             except Exception:  # malformed payload: keep the raw bytes
                 return TransactionReverted(f"{name}(<undecodable 0x{data[4:].hex()}>)", tx_hash=tx_hash, data=data)
             cls = next((c for p, c in _PREFIXES if name.startswith(p)), ContractError)
-            return cls(name, dict(zip(names, values)), tx_hash=tx_hash, data=data)
+            return cls(name, dict(zip(names, values, strict=True)), tx_hash=tx_hash, data=data)
         if data[:4] == _ERROR_STRING:
             (reason,) = abi_decode(["string"], data[4:])
             return TransactionReverted(f"reverted: {reason}", tx_hash=tx_hash, data=data)

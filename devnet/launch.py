@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -33,7 +34,7 @@ class RunningDevnet:
     def stop(self) -> None:
         self._stop()
 
-    def __enter__(self) -> "RunningDevnet":
+    def __enter__(self) -> RunningDevnet:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -122,7 +122,8 @@ class Sender:
         if int(receipt["status"]) != 1:
             # Replay in the transaction's own block: on automining devnets the reverted transaction
             # is alone there, so the state is the one it saw and block.number matches.
-            err = self.call_error(tx, int(receipt["blockNumber"])) or TransactionReverted("reverted (no revert data on replay; out of gas?)")
+            err = self.call_error(tx, int(receipt["blockNumber"])) or TransactionReverted(
+                "reverted (no revert data on replay; out of gas?)")
             err.tx_hash = "0x" + bytes(tx_hash).hex()
             raise err
         return receipt

@@ -72,7 +72,7 @@ def train_windows_batched(
     if inputs not in ("scalar", "fast"):
         raise ValueError(f"inputs must be 'scalar' or 'fast', got {inputs!r}")
     settings = []
-    for st, es, m, k in zip(states, seeds, masks, shifts):
+    for st, es, m, k in zip(states, seeds, masks, shifts, strict=True):
         settings.append((
             offline_epoch_seed(st.seed_core, window_epoch(st)) if es is None else es,
             st.active_mask if m is None else m,
@@ -84,7 +84,7 @@ def train_windows_batched(
         prepared = prepare_windows_fast(states, srcs, [s[0] for s in settings], [s[1] for s in settings],
                                         [s[2] for s in settings])
     else:
-        prepared = [prepare_window(st, src, es, m, k) for st, src, (es, m, k) in zip(states, srcs, settings)]
+        prepared = [prepare_window(st, src, es, m, k) for st, src, (es, m, k) in zip(states, srcs, settings, strict=True)]
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, st in enumerate(states):
         groups[st.w1.shape + (prepared[i][0].xs.shape[0],)].append(i)
@@ -92,10 +92,10 @@ def train_windows_batched(
     for idx in groups.values():
         outs = run_windows_batched([(states[i].w1, states[i].b1, states[i].w2, states[i].b2) for i in idx],
                                    [prepared[i][0] for i in idx], want_digests, device, chunk, workers)
-        for i, o in zip(idx, outs):
+        for i, o in zip(idx, outs, strict=True):
             outcomes[i] = o
     return [finish_window(st, outcomes[i], es, m, k, prepared[i][1])  # type: ignore[arg-type]
-            for i, (st, (es, m, k)) in enumerate(zip(states, settings))]
+            for i, (st, (es, m, k)) in enumerate(zip(states, settings, strict=True))]
 
 
 def run_windows_batched(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from kernel.errors import KernelError
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, Payload
@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=("numpy", "torch", "batched"), default="numpy",
                        help="numpy reference (default), torch, or the batched path; all give identical words")
         p.add_argument("--lr-shift", type=int, default=6, help="learning rate as a right shift for every window (default 6)")
-        p.add_argument("--spurt-at", type=int, metavar="K", help="growth spurt: switch on a dormant slot in window K (windows count from 1)")
+        p.add_argument("--spurt-at", type=int, metavar="K",
+                       help="growth spurt: switch on a dormant slot in window K (windows count from 1)")
         p.add_argument("--dataset", help="private dataset file (.zst, see cb-curriculum pack)")
         p.add_argument("--secret-file", help="owner secret file (0600, see cb-curriculum secret new)")
         p.add_argument("--json", action="store_true", help="JSON output")

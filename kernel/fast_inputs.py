@@ -65,7 +65,7 @@ class BoardArrays:
         return self.tiles.shape[0]
 
     @classmethod
-    def from_boards(cls, boards: Sequence[Board]) -> "BoardArrays":
+    def from_boards(cls, boards: Sequence[Board]) -> BoardArrays:
         """Arrays of a list of Board objects."""
         def cre(c: object) -> tuple[int, ...]:
             return (c.hp, c.stamina, c.defense, c.temp_def, c.crit, c.last_action)  # type: ignore[attr-defined]
@@ -78,12 +78,12 @@ class BoardArrays:
             np.array([cre(b.enemy) for b in boards], dtype=np.int64).reshape(len(boards), 6),
         )
 
-    def take(self, rows: slice) -> "BoardArrays":
+    def take(self, rows: slice) -> BoardArrays:
         """The boards in ``rows``."""
         return BoardArrays(self.tiles[rows], self.self_pos[rows], self.enemy_pos[rows], self.me[rows], self.enemy[rows])
 
     @staticmethod
-    def concat(parts: Sequence["BoardArrays"]) -> "BoardArrays":
+    def concat(parts: Sequence[BoardArrays]) -> BoardArrays:
         """The boards of several arrays, in order."""
         return BoardArrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                              ("tiles", "self_pos", "enemy_pos", "me", "enemy")))
@@ -268,7 +268,7 @@ def prepare_windows_fast(
     active_masks: Sequence[int], lr_shifts: Sequence[int],
 ) -> list[tuple[WindowInputs, bool]]:
     """train.prepare_window for many beasts; the boards of all windows are drawn and encoded together."""
-    drawn = [_window_boards(*a) for a in zip(states, sources, epoch_seeds, active_masks, lr_shifts)]
+    drawn = [_window_boards(*a) for a in zip(states, sources, epoch_seeds, active_masks, lr_shifts, strict=True)]
     if not drawn:
         return []
     public = [d[0] for d in drawn if not isinstance(d[0], BoardArrays)]
@@ -287,7 +287,7 @@ def prepare_windows_fast(
     xs, move, attack, block = encode_np(boards)  # type: ignore[arg-type]
     out = []
     off = 0
-    for st, (d, spurt), m, k in zip(states, drawn, active_masks, lr_shifts):
+    for st, (d, spurt), m, k in zip(states, drawn, active_masks, lr_shifts, strict=True):
         s = slice(off, off + (len(d) if isinstance(d, BoardArrays) else len(d[0])))
         off = s.stop
         p = st.params

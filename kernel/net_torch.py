@@ -253,10 +253,10 @@ class TorchBackend:
                 rec[0][j], rec[1][j], rec[2][j] = head_step_t(z.unsqueeze(0), tg, j, gz)
                 g_t = gz[0]
             else:
-                z = [min(max((v + (FWD_ONE - BWD_ONE) * b) >> 12, I16_MIN), I16_MAX) for v, b in zip(zr.tolist(), b2_py)]
+                z = [min(max((v + (FWD_ONE - BWD_ONE) * b) >> 12, I16_MIN), I16_MAX) for v, b in zip(zr.tolist(), b2_py, strict=True)]
                 g, loss = head_grads(z, move[j], attack[j], block[j], heads)
                 losses.append(loss)
-                b2_py = [min(max(b - ((v + half) >> k), I16_MIN), I16_MAX) for b, v in zip(b2_py, g)]
+                b2_py = [min(max(b - ((v + half) >> k), I16_MIN), I16_MAX) for b, v in zip(b2_py, g, strict=True)]
                 g_t = torch.tensor(g, dtype=dt, device=dev)
             # backward, with the weights before this step's update: |W2^T gz| <= 6 * 2**23
             gh = mv(W2v.t(), g_t, None)

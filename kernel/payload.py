@@ -83,10 +83,11 @@ class Payload:
         }
 
     @classmethod
-    def unpack(cls, word: bytes) -> "Payload":
+    def unpack(cls, word: bytes) -> Payload:
         """Parse a 32-byte word; raises PayloadError when it is malformed."""
         if not isinstance(word, (bytes, bytearray)) or len(word) != 32:
-            raise PayloadError(f"a checkpoint word is 32 bytes, got {len(word) if isinstance(word, (bytes, bytearray)) else type(word).__name__}")
+            got = len(word) if isinstance(word, (bytes, bytearray)) else type(word).__name__
+            raise PayloadError(f"a checkpoint word is 32 bytes, got {got}")
         v = int.from_bytes(word, "big")
         return cls(
             h128=(v >> 128).to_bytes(16, "big"),
@@ -98,7 +99,7 @@ class Payload:
         )
 
     @classmethod
-    def from_hex(cls, text: str) -> "Payload":
+    def from_hex(cls, text: str) -> Payload:
         """Parse ``0x`` + 64 hex digits."""
         t = text.strip()
         if t.startswith(("0x", "0X")):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Callable, Final
+from typing import Final
+from collections.abc import Callable
 
 from kernel.board import (
     ACT_ATTACK,

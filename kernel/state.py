@@ -79,7 +79,7 @@ class KernelState:
         """First 16 bytes of keccak256 of the canonical bytes (which hold the parent's h128)."""
         return keccak256(self.to_bytes())[:16]
 
-    def copy(self) -> "KernelState":
+    def copy(self) -> KernelState:
         """A deep copy (weights copied)."""
         return replace(self, w1=self.w1.copy(), b1=self.b1.copy(), w2=self.w2.copy(), b2=self.b2.copy())
 

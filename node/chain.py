@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3

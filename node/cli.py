@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERRUPTED, NodeError
 

@@ -18,7 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final, Iterator
+from typing import Any, Final
+from collections.abc import Callable, Iterator
 
 from eth_account.signers.local import LocalAccount
 
@@ -415,8 +416,8 @@ def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:
 def format_status(doc: dict[str, Any]) -> str:
     """Human-readable `cb-node status`."""
     d = doc["daemon"]
-    head = (f"node {doc['node']}  rpc {doc['rpc']}\n"
-            f"daemon: {'running (pid ' + str(d['pid']) + ', ' + d['state'] + ', grpc port ' + str(d['grpcPort']) + ')' if d['running'] else 'not running'}")
+    daemon = f"running (pid {d['pid']}, {d['state']}, grpc port {d['grpcPort']})" if d["running"] else "not running"
+    head = f"node {doc['node']}  rpc {doc['rpc']}\ndaemon: {daemon}"
     lines = [head, "", f"{'beast':>6}  {'latest':>6}  {'status':<10}  {'committed':>9}  {'finalized':>9}  "
                        f"{'pending':>7}  {'on chain':>8}  {'last loss':>9}  h128"]
     for b in doc["beasts"]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final
+from typing import Any, Final
+from collections.abc import Callable
 
 import devnet
 from devnet.errors import ErrorDecoder

@@ -12,7 +12,8 @@ import queue
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Callable, Final, Iterator
+from typing import Any, Final
+from collections.abc import Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -115,7 +116,7 @@ def _info(row: WindowRow, store: BeastStore) -> node_pb2.WindowInfo:
 def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn _Abort / DataError into status codes; anything else is INTERNAL without a traceback leak."""
 
-    def wrapped(self: "NodeServicer", request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapped(self: NodeServicer, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return fn(self, request, context)
         except _Abort as exc:

@@ -25,7 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Iterator
+from typing import Any, Final
+from collections.abc import Iterator
 
 from kernel.errors import KernelError
 from kernel.payload import Payload

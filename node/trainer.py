@@ -26,7 +26,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final
+from typing import Any, Final
+from collections.abc import Callable
 
 from curriculum.errors import CurriculumError
 from kernel.params import KernelParams
@@ -38,6 +39,7 @@ from node.errors import ChainError, DataError, ReconcileError, RpcUnavailableErr
 from node.hatch_journal import HatchJournal, PendingHatch
 from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
+import contextlib
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
@@ -50,14 +52,14 @@ class MetricsBus:
         self._lock = threading.Lock()
         self._maxsize = maxsize
 
-    def subscribe(self) -> "queue.Queue[dict[str, Any] | None]":
+    def subscribe(self) -> queue.Queue[dict[str, Any] | None]:
         """A new queue receiving every event published from now on."""
         q: queue.Queue[dict[str, Any] | None] = queue.Queue(self._maxsize)
         with self._lock:
             self._subs.append(q)
         return q
 
-    def unsubscribe(self, q: "queue.Queue[dict[str, Any] | None]") -> None:
+    def unsubscribe(self, q: queue.Queue[dict[str, Any] | None]) -> None:
         """Stop delivering to ``q``."""
         with self._lock:
             if q in self._subs:
@@ -68,20 +70,16 @@ class MetricsBus:
         with self._lock:
             subs = list(self._subs)
         for q in subs:
-            try:
+            with contextlib.suppress(queue.Full):
                 q.put_nowait(event)
-            except queue.Full:
-                pass
 
     def close(self) -> None:
         """Tell every subscriber the stream ended."""
         with self._lock:
             subs, self._subs = self._subs, []
         for q in subs:
-            try:
+            with contextlib.suppress(queue.Full):
                 q.put_nowait(None)
-            except queue.Full:
-                pass
 
 
 @dataclass
@@ -374,14 +372,14 @@ class Engine:
             return []
         states = [r.latest_state() for r in ready]
         t0 = time.perf_counter()
-        seeds = [self._epoch_seed(r, s) for r, s in zip(ready, states)]
+        seeds = [self._epoch_seed(r, s) for r, s in zip(ready, states, strict=True)]
         self.timings["chain_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         results = self._train_many(ready, states, seeds)
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
-        for run, res, seed in zip(ready, results, seeds):
+        for run, res, seed in zip(ready, results, seeds, strict=True):
             row = run.store.persist(res.state, res.payload, epoch_seed=seed, losses=res.losses,
                                     digests=res.digests if self.want_digests else None)
             run._state = res.state
@@ -419,7 +417,7 @@ class Engine:
                     self._threads_set = True
                 return batched(states, [r.source for r in runs], seeds, self.backend_name, self.want_digests)
         return [train_window(s, r.source, epoch_seed=seed, backend=self.backend, want_digests=self.want_digests)
-                for r, s, seed in zip(runs, states, seeds)]
+                for r, s, seed in zip(runs, states, seeds, strict=True)]
 
     # ---- committing ----------------------------------------------------------------
 

@@ -29,8 +29,8 @@ def test_wheel_ships_the_contract_artifacts_and_runs_the_devnet_without_the_chec
                    check=True, capture_output=True, text=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k != "CB_ARTIFACTS"}
     env["PYTHONPATH"] = str(site)
-    probe = ("import devnet, devnet.artifacts as a; assert devnet.__file__.startswith(%r), devnet.__file__; "
-             "print(a.build_dir()); net = devnet.start(accounts=2); print(net.chain.ledger.address)") % str(site)
+    probe = (f"import devnet, devnet.artifacts as a; assert devnet.__file__.startswith({str(site)!r}), devnet.__file__; "
+             "print(a.build_dir()); net = devnet.start(accounts=2); print(net.chain.ledger.address)")
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -25,11 +25,13 @@ keystore password; only public commitments and file names appear in messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final
+from typing import Any, Final
+from collections.abc import Callable
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -377,12 +379,11 @@ def rebuild_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, 
     for j in range(1, w.window):
         word_j = _chain_call(f"reading window {j}", lambda j=j: chain.word(w.beast_id, j - 1))
         epoch = state.global_step // state.params.epoch_steps
-        seed = _chain_call(f"reading the seed of epoch {epoch}", lambda: chain.epoch_seed(w.beast_id, epoch))
+        seed = _chain_call(f"reading the seed of epoch {epoch}", lambda epoch=epoch: chain.epoch_seed(w.beast_id, epoch))
         result = None
-        try:
+        # a malformed word or an illegal mask/lr_shift: the replay below reports why
+        with contextlib.suppress(KernelError):
             result = replay_window(state, source, Payload.unpack(word_j), epoch_seed=seed, backend=backend)
-        except KernelError:
-            pass  # a malformed word or an illegal mask/lr_shift: the replay below reports why
         if result is None or result.payload.pack() != word_j:
             # Let the validator library say what differs (fields, reason).
             req = ReplayRequest(w.commitments, j, start_state=encode_state_blob(state), prev_h128=state.h128(),
@@ -532,7 +533,8 @@ def _check_remote(w: WindowOnChain, cur: Curriculum | None, start: StartState, a
         resp = validator_pb2_grpc.ValidatorServiceStub(channel).ReplayWindow(req, timeout=timeout_s)
     except grpc.RpcError as exc:
         code = exc.code().name if hasattr(exc, "code") and exc.code() else "error"
-        raise ChainDataError(f"validator {address}: ReplayWindow failed: {code}: {exc.details() if hasattr(exc, 'details') else ''}") from None
+        details = exc.details() if hasattr(exc, "details") else ""
+        raise ChainDataError(f"validator {address}: ReplayWindow failed: {code}: {details}") from None
     finally:
         channel.close()
     step = resp.first_divergent_step if resp.first_divergent_step >= 0 else None

@@ -17,7 +17,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from validator.dispute import (
     EXIT_CHAIN,

@@ -230,7 +230,8 @@ def load_start_state(req: ReplayRequest) -> KernelState:
     if start.dataset_commitment != bytes(req.beast.dataset_commitment):
         raise StartStateMismatchError("start state has another C_dataset than the beast's hatch data")
     if req.beast.params is not None and start.params != req.beast.params:
-        raise StartStateMismatchError(f"start state was trained under other season constants ({start.params}) than the chain's ({req.beast.params})")
+        raise StartStateMismatchError(f"start state was trained under other season constants ({start.params}) "
+                                      f"than the chain's ({req.beast.params})")
     if start.window != k - 1:
         raise StartStateMismatchError(f"start state is checkpoint {start.window}; window {k} starts from checkpoint {k - 1}")
     return start

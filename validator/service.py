@@ -353,7 +353,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                              "ms": round(1000 * (time.monotonic() - started), 3)}))
         return response_of(request.beast_id, report)
 
-    def GetValidatorInfo(self, request: validator_pb2.GetValidatorInfoRequest, context: grpc.ServicerContext) -> validator_pb2.GetValidatorInfoResponse:
+    def GetValidatorInfo(self, request: validator_pb2.GetValidatorInfoRequest,
+                         context: grpc.ServicerContext) -> validator_pb2.GetValidatorInfoResponse:
         _reject_malformed(request, context)
         lim = self.limiter
         return validator_pb2.GetValidatorInfoResponse(

@@ -281,7 +281,7 @@ def _three_voters(net, votes):  # type: ignore[no-untyped-def]
     """A public window disputed and voted by three validators; ``votes`` True = agree with the word."""
     owner, ch, vals, bid = _setup(net, validators=3, private=False)
     did = net.cb.open_dispute(ch, bid, 0)
-    for v, agree in zip(vals, votes):
+    for v, agree in zip(vals, votes, strict=True):
         net.cb.vote(v, did, make_word(0) if agree else b"\x99" * 32)
     return owner, ch, vals, bid, did
 

@@ -6,7 +6,7 @@ stopped by the fixture; nothing of ours is mocked.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from eth_utils import keccak

@@ -159,10 +159,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def hatch(self, owner: int, private: bool) -> None:
         dataset = keccak(bytes([owner])) * 8 if private else b""
         secret = keccak(b"s" + bytes([owner])) if private else b"\x00" * 32
-        if private:
-            bid = self.cb.hatch(self.acc[owner], keccak(dataset), keccak(secret))
-        else:
-            bid = self.cb.hatch(self.acc[owner])
+        bid = self.cb.hatch(self.acc[owner], keccak(dataset), keccak(secret)) if private else self.cb.hatch(self.acc[owner])
         assert bid == len(self.beasts) + 1
         self.beasts[bid] = BeastM(owner, None, dataset, secret)
         self.dirty_beasts.add(bid)
@@ -228,7 +225,7 @@ class LedgerMachine(RuleBasedStateMachine):
             counts[i] += 1
         r = self.cb.commit_many(self.acc[sender], ids, words)
         self._lock(sender, sum(10**15 * (1 + k) for k in ks), r)
-        for i, k in zip(ids, ks):
+        for i, k in zip(ids, ks, strict=True):
             self.windows[(i, k)] = WindowM(10**15 * (1 + k), r.block_number)
             self.beasts[i].count = k + 1
             self.dirty_windows.add((i, k))

@@ -103,7 +103,8 @@ def build() -> dict[str, object]:
         "sample_indices": [splitmix64(key ^ ((first + j) & 0xFFFFFFFF)) % n for j in range(128)],
     }
     return {
-        "description": "ChainBeasts SPEC §3 (splitMix64, fold64) and §4.1 (private sampleIdx); 64-bit values as 0x-hex, others as JSON integers",
+        "description": "ChainBeasts SPEC §3 (splitMix64, fold64) and §4.1 (private sampleIdx); "
+                       "64-bit values as 0x-hex, others as JSON integers",
         "generator": "tests/curriculum/gen_vectors.py",
         "splitmix64": [{"x": h64(x), "out": h64(splitmix64(x))} for x in xs],
         "stream": streams,

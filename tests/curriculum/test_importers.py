@@ -45,7 +45,7 @@ def test_good_row() -> None:
 
 def test_digit_tiles_columns_any_order_and_ignored_columns() -> None:
     cols = ["turn", *reversed(COLUMNS), "battle_id"]
-    fields = dict(zip(COLUMNS, GOOD.split(",")))
+    fields = dict(zip(COLUMNS, GOOD.split(","), strict=True))
     fields["tiles"] = TILES.replace(".", "0").replace("#", "1").replace("~", "2")
     row = ",".join(["7", *(fields[c] for c in reversed(COLUMNS)), "x"])
     (board,) = parse_csv_text(",".join(cols) + "\n" + row + "\n")

@@ -38,6 +38,7 @@ from kernel.state import decode_state_blob
 from kernel.train import train_window
 from validator.node_client import NodeClient
 from tests.e2e.helpers import EXAMPLE_CSV, mine, write_key_file
+import contextlib
 
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ class Proc:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
 
-    def start(self, env: dict[str, str], cwd: Path) -> "Proc":
+    def start(self, env: dict[str, str], cwd: Path) -> Proc:
         with open(self.log, "ab") as fh:
             self.popen = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           env=env, cwd=cwd, start_new_session=True)
@@ -116,10 +117,8 @@ class Proc:
                 p.kill()
                 p.wait(timeout=10)
         # The process led its own session: sweep any child it left behind (anvil under cb-devnet).
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.popen = None
         return p.returncode
 
@@ -219,7 +218,7 @@ class Cluster:
 
     # ---- bring-up ---------------------------------------------------------------------
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         t0 = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", CB_NODE_PASSWORD=PASSWORD)

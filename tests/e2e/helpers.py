@@ -68,7 +68,7 @@ class BindingTrainer:
 
     @classmethod
     def hatch(cls, chain: ChainBeasts, account: LocalAccount, *, dataset: bytes | None = None,
-              secret: bytes | None = None) -> "BindingTrainer":
+              secret: bytes | None = None) -> BindingTrainer:
         from kernel.hashing import keccak256
 
         c_data = keccak256(dataset) if dataset else ZERO32

@@ -33,7 +33,7 @@ def _heads_both(zs: list[list[int]], labels: list[tuple[int, int, int, int]]) ->
     z = torch.tensor(zs, dtype=torch.int64)
     lab = [torch.tensor([lb[i] for lb in labels], dtype=torch.int64) for i in range(4)]
     gz, loss = head_grads_t(z, *lab)
-    for r, (zr, (m, a, b, h)) in enumerate(zip(zs, labels)):
+    for r, (zr, (m, a, b, h)) in enumerate(zip(zs, labels, strict=True)):
         g_ref, l_ref = head_grads(zr, m, a, b, h)
         assert gz[r].tolist() == g_ref and int(loss[r]) == l_ref, (zr, m, a, b, h)
 
@@ -74,7 +74,7 @@ def _same(a: BoardArrays, b: BoardArrays) -> None:
 def _encode_same(boards: list[Board]) -> None:
     got = encode_np(BoardArrays.from_boards(boards))
     ref = encode_boards(boards)
-    for name, g, r in zip(("xs", "move", "attack", "block"), got, ref):
+    for name, g, r in zip(("xs", "move", "attack", "block"), got, ref, strict=True):
         assert np.array_equal(g, r), (name, np.argwhere(g != r)[:5].tolist())
 
 
@@ -83,7 +83,7 @@ def test_drawn_boards_and_encoding_match_scalar() -> None:
     rng = SplitMix64Stream(2026)
     keys = [rng.next() for _ in range(6000)]
     tmpl = [-1 if i % 3 else (i // 3) % len(TEMPLATES) for i in range(len(keys))]
-    boards = [draw_board(k, None if t < 0 else TEMPLATES[t]) for k, t in zip(keys, tmpl)]
+    boards = [draw_board(k, None if t < 0 else TEMPLATES[t]) for k, t in zip(keys, tmpl, strict=True)]
     _same(draw_boards_np(np.array(keys, dtype=np.uint64), np.array(tmpl)), BoardArrays.from_boards(boards))
     _encode_same(boards)
     moves = encode_boards(boards)[1]
@@ -185,8 +185,8 @@ def test_backends_match_numpy_on_adversarial_windows(x_max: int, w_max: int) -> 
         "batched": run_windows_batched([w for w, _ in cases], [inp for _, inp in cases], True, "cpu", chunk=4),
     }
     for name, got in outs.items():
-        for r, g in zip(refs, got):
-            assert all(np.array_equal(a, b) for a, b in zip(r.weights, g.weights)), name
+        for r, g in zip(refs, got, strict=True):
+            assert all(np.array_equal(a, b) for a, b in zip(r.weights, g.weights, strict=True)), name
             assert r.losses == g.losses and r.digests == g.digests, name
 
 
@@ -225,5 +225,5 @@ def test_batched_many_beasts_mixed_settings() -> None:
     for chunk, workers in ((256, 1), (7, 2)):
         got = train_windows_batched(states, PublicSource(), active_masks=masks, device="cpu", inputs="fast",
                                     chunk=chunk, workers=workers)
-        for st, m, g in zip(states, masks, got):
-            assert g.payload.pack() == train_window(st, PublicSource(), active_mask=m).payload.pack()
+        for s0, m, g in zip(states, masks, got, strict=True):
+            assert g.payload.pack() == train_window(s0, PublicSource(), active_mask=m).payload.pack()

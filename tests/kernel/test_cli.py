@@ -56,7 +56,8 @@ def test_eval_reports_figures() -> None:
 
 def test_train_from_a_private_dataset(tmp_path) -> None:
     pack = subprocess.run([sys.executable, "-m", "curriculum.cli", "pack", "--csv",
-                           str(Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"), "-o", str(tmp_path / "d.zst")],
+                           str(Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"),
+                           "-o", str(tmp_path / "d.zst")],
                           capture_output=True, text=True, timeout=120)
     assert pack.returncode == 0, pack.stderr
     sec = subprocess.run([sys.executable, "-m", "curriculum.cli", "secret", "new", "-o", str(tmp_path / "s")],

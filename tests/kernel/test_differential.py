@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ N_BEASTS = 8
 N_WINDOWS = 10
 LR_SHIFTS = (6, 3, 0, 9, 24, 1, 5, 12, 2, 7)
 DIGEST_WINDOWS = (0, 7)
-PRIVATE_BEAST = 3  # in the middle, so the batched inputs interleave public and private boards  # windows whose per-step digests are compared too
+PRIVATE_BEAST = 3  # in the middle, so the batched inputs interleave public and private boards
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -128,7 +128,7 @@ def chain_batched(inputs: str, chunk: int = 3, workers: int = 1, device: str = "
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference() -> str:
     return json.dumps(chain_single("numpy"))
 

@@ -103,7 +103,8 @@ def test_state_blob_refuses_malformed(trained, case: str) -> None:
         "short": _zstd(raw[:-2]),
         "long": _zstd(raw + b"\x00\x00"),
         "bomb": _zstd(bytes(50_000_000)),
-        "no-size": zstandard.ZstdCompressor(write_content_size=False).compressobj().compress(raw) + zstandard.ZstdCompressor(write_content_size=False).compressobj().flush(),
+        "no-size": (zstandard.ZstdCompressor(write_content_size=False).compressobj().compress(raw)
+                    + zstandard.ZstdCompressor(write_content_size=False).compressobj().flush()),
         "bad-mask": None,
     }[case]
     if case == "bad-mask":

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -202,7 +202,7 @@ def test_crash_points_then_restart(devnet_up: Devnet, tmp_path: Path) -> None:
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         results = list(pool.map(crash_then_recover, range(len(SCENARIOS))))
-    for (point, count, beasts), (rc1, rc2, err), node in zip(SCENARIOS, results, nodes):
+    for (point, count, beasts), (rc1, rc2, err), node in zip(SCENARIOS, results, nodes, strict=True):
         where = f"{point}:{count} with {beasts} beast(s)"
         assert rc1 == 137, f"{where}: the crash run should die at the crash point (rc {rc1}): {err[-2000:]}"
         assert rc2 == 0, f"{where}: the restart failed (rc {rc2}): {err[-2000:]}"
@@ -229,7 +229,7 @@ def test_sigkill_at_random_moments_then_restart(devnet_up: Devnet, tmp_path: Pat
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(kill_then_recover, range(SIGKILL_RUNS)))
-    for i, ((rc1, rc2, err), node) in enumerate(zip(results, nodes)):
+    for i, ((rc1, rc2, err), node) in enumerate(zip(results, nodes, strict=True)):
         assert rc1 in (-signal.SIGKILL, 0), f"run {i}: {rc1} {err[-2000:]}"
         assert rc2 == 0, f"run {i}: restart failed (rc {rc2}): {err[-2000:]}"
         assert check_agreement(devnet_up, node, target) == 2

@@ -16,12 +16,13 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import devnet
 from tests.node.test_crash import ROOT, Devnet, cb_devnet_up, check_agreement, make_node
+import contextlib
 
 TARGET = 8
 OUTAGE_S = 9.0  # longer than ChainClient's retries (about 6 s with the default backoff)
@@ -72,10 +73,8 @@ class Proxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def stop(self) -> None:
         """Refuse new connections and drop every open one."""
@@ -85,10 +84,8 @@ class Proxy:
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 

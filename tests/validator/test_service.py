@@ -193,7 +193,8 @@ def test_hundreds_of_malformed_requests_then_a_good_one(channel: grpc.Channel, s
                     beast_id=rng.randrange(1 << 64), window=rng.randrange(-3, 5),
                     start_state=rng.randbytes(rng.randrange(0, 3000)),
                     beast=pb.BeastCommitments(seed_core=rng.randbytes(rng.choice([0, 31, 32]))),
-                    claim=pb.WindowClaim(prev_h128=rng.randbytes(rng.choice([0, 16])), committed_word=rng.randbytes(rng.choice([0, 32, 33]))),
+                    claim=pb.WindowClaim(prev_h128=rng.randbytes(rng.choice([0, 16])),
+                                         committed_word=rng.randbytes(rng.choice([0, 32, 33]))),
                     trainer_digests=[rng.randbytes(16)] * rng.randrange(0, 3),
                 )
                 call(stub, msg)

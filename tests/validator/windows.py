@@ -75,7 +75,7 @@ class Beast:
 def train(state: KernelState, source: object, n: int) -> list[TrainedWindow]:
     """Train n windows from ``state`` with digests."""
     out: list[TrainedWindow] = []
-    for k in range(1, n + 1):
+    for _ in range(n):
         r = train_window(state, source, want_digests=True)  # type: ignore[arg-type]
         out.append(TrainedWindow(state.window + 1, state, r, state.h128()))
         state = r.state
@@ -96,7 +96,8 @@ SECRET = keccak256(b"validator tests: owner secret")  # fold64 of a repeated byt
 OTHER_SECRET = keccak256(b"validator tests: another secret")
 
 
-def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), secret: bytes = SECRET, n: int = 2, *, trained_with: bytes | None = None) -> Beast:
+def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), secret: bytes = SECRET, n: int = 2, *,
+                  trained_with: bytes | None = None) -> Beast:
     """A private beast committed to ``secret``; ``trained_with`` lets the trainer cheat with another secret."""
     data = example_dataset()
     c_data = keccak256(data)
