@@ -58,5 +58,29 @@ class KernelParams:
         """The mask with every slot on."""
         return (1 << self.n_slots) - 1
 
+    def window_energy_burn(self, mask: int, spurt: bool) -> int:
+        """ENERGY a window claims (the word's energyBurn, SPEC §7.1): 128 micro-steps at ``mask``, plus the spurt."""
+        return WINDOW_STEPS * self.step_cost(mask) + (self.spurt_cost if spurt else 0)
+
+    def epoch_of_step(self, global_step: int) -> int:
+        """The curriculum epoch a window starting at ``global_step`` lies in: the epoch whose seed it uses."""
+        return global_step // self.epoch_steps
+
+    def epoch_of_window(self, window: int) -> int:
+        """The curriculum epoch of window ``window`` (counted from 1 as on the ledger): its start step is
+        ``128 * (window - 1)`` as a u32, as the ledger computes it."""
+        if window < 1:
+            raise KernelError(f"windows count from 1, got {window}")
+        return self.epoch_of_step((window - 1) * WINDOW_STEPS & 0xFFFFFFFF)
+
+    @classmethod
+    def for_season(cls, *, epoch_steps: int, base_cost: int, spurt_cost: int) -> KernelParams:
+        """The parameters of a beast hatched in a season with these constants (the default network shape).
+
+        The one place the chain's season constants become kernel parameters; callers read the three
+        values from SeasonRegistry (devnet.bindings) or from a beast's hatch record.
+        """
+        return cls(epoch_steps=epoch_steps, base_cost=base_cost, spurt_cost=spurt_cost)
+
 
 DEFAULT_PARAMS: Final = KernelParams()

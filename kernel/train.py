@@ -55,7 +55,7 @@ def offline_epoch_seed(seed_core: bytes, epoch: int) -> bytes:
 
 def window_epoch(state: KernelState) -> int:
     """The curriculum epoch of the next window: globalStep // epoch_steps."""
-    return state.global_step // state.params.epoch_steps
+    return state.params.epoch_of_step(state.global_step)
 
 
 def check_window_settings(state: KernelState, active_mask: int, lr_shift: int) -> bool:
@@ -107,7 +107,7 @@ def finish_window(
     """Assemble the new state and payload from a backend's outcome."""
     p = state.params
     loss_sum = sum(outcome.losses)
-    energy = WINDOW_STEPS * p.step_cost(active_mask) + (p.spurt_cost if spurt else 0)
+    energy = p.window_energy_burn(active_mask, spurt)
     flags = 0
     if state.loss_sum_prev and loss_sum < state.loss_sum_prev:
         flags |= FLAG_LOSS_DROPPED
