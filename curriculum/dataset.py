@@ -18,8 +18,9 @@ import zstandard
 
 from curriculum.errors import DatasetFormatError, DatasetTooLargeError
 from kernel.board import RECORD_SIZE, Board, decode_record, encode_record
-from kernel.errors import BoardError
+from kernel.errors import BoardError, ZstdFrameError
 from kernel.hashing import keccak256
+from kernel.zstd_frame import single_frame_parameters
 
 MAGIC: Final = b"CBDS"  # ChainBeasts DataSet
 FORMAT_VERSION: Final = 1
@@ -31,7 +32,6 @@ MAX_CONTENT_SIZE: Final = HEADER_SIZE + MAX_RECORDS * RECORD_SIZE
 # Writer parameters (SPEC §10.2). Readers accept any frame meeting the format rules; these
 # only make our own output reproducible byte for byte with the pinned zstandard version.
 ZSTD_LEVEL: Final = 19
-ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"  # 0xFD2FB528 little-endian
 _READ_CHUNK: Final = 1 << 16
 
 
@@ -114,36 +114,6 @@ def encode_dataset(boards: Iterable[Board], *, max_bytes: int = MAX_DATASET_BYTE
     return data
 
 
-def _frame_end(data: bytes) -> int:
-    """Offset just past the first zstd frame of ``data`` (RFC 8878 block walk).
-
-    Raises DatasetFormatError when the frame is truncated or uses a reserved block type.
-    """
-    try:
-        pos = zstandard.frame_header_size(data)
-        params = zstandard.get_frame_parameters(data)
-    except zstandard.ZstdError as exc:
-        raise DatasetFormatError(f"bad zstd frame header: {exc}") from None
-    while True:
-        if pos + 3 > len(data):
-            raise DatasetFormatError("zstd frame is truncated (missing block header)")
-        block_header = int.from_bytes(data[pos : pos + 3], "little")
-        pos += 3
-        last, block_type, block_size = block_header & 1, (block_header >> 1) & 3, block_header >> 3
-        if block_type == 3:
-            raise DatasetFormatError("zstd frame uses the reserved block type")
-        pos += 1 if block_type == 1 else block_size  # RLE blocks carry one byte
-        if pos > len(data):
-            raise DatasetFormatError("zstd frame is truncated (block runs past the end of the file)")
-        if last:
-            break
-    if params.has_checksum:
-        pos += 4
-        if pos > len(data):
-            raise DatasetFormatError("zstd frame is truncated (missing checksum)")
-    return pos
-
-
 def decompress_frame(data: bytes) -> bytes:
     """The content of ``data``, which must be exactly one zstd frame that declares its size.
 
@@ -151,12 +121,10 @@ def decompress_frame(data: bytes) -> bytes:
     and decompression reads at most one chunk past it, so output is bounded whatever the
     frame claims.
     """
-    if data[:4] != ZSTD_MAGIC:
-        raise DatasetFormatError("not a zstd frame (bad zstd magic number; skippable frames are not allowed)")
-    end = _frame_end(data)
-    if end != len(data):
-        raise DatasetFormatError(f"{len(data) - end} trailing bytes after the zstd frame; a dataset is exactly one frame")
-    params = zstandard.get_frame_parameters(data)
+    try:
+        params = single_frame_parameters(data)
+    except ZstdFrameError as exc:
+        raise DatasetFormatError(f"a dataset file must be exactly one zstd frame: {exc}") from None
     if params.dict_id != 0:
         raise DatasetFormatError("zstd frame needs a dictionary; datasets must not use one")
     size = params.content_size

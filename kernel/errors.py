@@ -19,3 +19,7 @@ class BoardError(KernelError):
 
 class ReplayError(KernelError):
     """Raised when a window cannot be replayed from the inputs given (wrong parent, bad mask...)."""
+
+
+class ZstdFrameError(KernelError):
+    """Raised when bytes that must be exactly one zstd frame are not (kernel.zstd_frame)."""

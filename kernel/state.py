@@ -14,19 +14,20 @@ import numpy as np
 import zstandard
 
 from kernel import SPEC_VERSION
-from kernel.errors import StateBlobError
+from kernel.errors import StateBlobError, ZstdFrameError
 from kernel.hashing import keccak256
 from kernel.params import DEFAULT_PARAMS, MAX_LR_SHIFT, KernelParams
 from kernel.prng import SplitMix64Stream, fold64
+from kernel.zstd_frame import single_frame_parameters
 
 STATE_MAGIC: Final = b"CBKS"
-BLOB_MAGIC_ZSTD: Final = b"\x28\xb5\x2f\xfd"
 ZERO16: Final = bytes(16)
 ZERO32: Final = bytes(32)
 DEFAULT_MASK: Final = 0b0011  # genesis activeMask: slots 0 and 1
 DEFAULT_LR_SHIFT: Final = 6  # genesis lrShift
 GENESIS_TAG: Final = b"chainbeasts/genesis/v1"
 ZSTD_LEVEL: Final = 3
+LARGEST_PARAMS: Final = KernelParams(slot_width=256, n_slots=8)  # bounds every state blob (SPEC §6.3)
 
 # magic, spec_version, d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost
 _HEAD = struct.Struct("<4sHHHBBIQQ")
@@ -91,7 +92,9 @@ def state_size(params: KernelParams) -> int:
 
 
 def from_bytes(data: bytes) -> KernelState:
-    """Parse canonical state bytes; raises StateBlobError on anything malformed."""
+    """Parse canonical state bytes; raises StateBlobError on anything malformed (a non-bytes value included)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise StateBlobError(f"state bytes are bytes, got {type(data).__name__}")
     if len(data) < _HEAD.size:
         raise StateBlobError(f"state bytes truncated: {len(data)} bytes, the header alone is {_HEAD.size}")
     magic, version, d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost = _HEAD.unpack_from(data, 0)
@@ -134,18 +137,25 @@ def encode_state_blob(state: KernelState) -> bytes:
 
 
 def decode_state_blob(blob: bytes, max_params: KernelParams | None = None) -> KernelState:
-    """Decompress and parse a state blob; malformed, oversize or truncated input raises StateBlobError."""
-    if not isinstance(blob, (bytes, bytearray)) or len(blob) < 4 or bytes(blob[:4]) != BLOB_MAGIC_ZSTD:
-        raise StateBlobError("a state blob must be one zstd frame (magic 28 b5 2f fd)")
-    limit = state_size(max_params or KernelParams(slot_width=256, n_slots=8))
+    """Decompress and parse a state blob; raises StateBlobError on anything SPEC §6.3 refuses.
+
+    The blob must be exactly one zstd frame: trailing bytes, a second frame or a skippable
+    frame are refused, never ignored. The frame must declare its content size, which may not
+    exceed the largest legal state (or ``state_size(max_params)``); a non-bytes value is
+    refused with the same error.
+    """
+    if not isinstance(blob, (bytes, bytearray)):
+        raise StateBlobError(f"a state blob is bytes, got {type(blob).__name__}")
+    data = bytes(blob)
     try:
-        fp = zstandard.get_frame_parameters(bytes(blob))
-    except zstandard.ZstdError as exc:
-        raise StateBlobError(f"state blob has a malformed zstd frame header: {exc}") from exc
+        fp = single_frame_parameters(data)
+    except ZstdFrameError as exc:
+        raise StateBlobError(f"a state blob must be exactly one zstd frame: {exc}") from None
+    limit = state_size(max_params or LARGEST_PARAMS)
     if fp.content_size in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR) or fp.content_size > limit:
         raise StateBlobError(f"state blob declares {fp.content_size} bytes; expected a known size of at most {limit}")
     try:
-        raw = zstandard.ZstdDecompressor().decompress(bytes(blob), max_output_size=limit)
+        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
     except zstandard.ZstdError as exc:
         raise StateBlobError(f"state blob does not decompress: {exc}") from exc
     if len(raw) != fp.content_size:
