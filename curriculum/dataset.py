@@ -181,7 +181,14 @@ def parse_payload(payload: bytes, *, validate_records: bool = True) -> bytes:
 
 
 def decode_dataset(data: bytes, *, max_bytes: int = MAX_DATASET_BYTES) -> Dataset:
-    """Decode and fully validate dataset file bytes; the commitment is keccak256(data)."""
+    """Decode and fully validate dataset file bytes; the commitment is keccak256(data).
+
+    Raises DatasetFormatError (DatasetTooLargeError for size limits) on anything SPEC §10.2
+    refuses, a non-bytes value included.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise DatasetFormatError(f"dataset file content is bytes, got {type(data).__name__}")
+    data = bytes(data)
     if len(data) > max_bytes:
         raise DatasetTooLargeError(f"dataset file is {len(data)} bytes, over the limit of {max_bytes}")
     records = parse_payload(decompress_frame(data))

@@ -47,3 +47,39 @@ def patch_content_size(frame: bytes, new_size: int) -> bytes:
     value = new_size - 256 if width == 2 else new_size
     assert zstandard.get_frame_parameters(frame).content_size >= 0
     return frame[:pos] + value.to_bytes(width, "little") + frame[pos + width :]
+
+
+RAW_BLOCK_MAX = 128 * 1024
+
+
+def raw_frame(content: bytes, blocks: int) -> bytes:
+    """One zstd frame holding ``content`` uncompressed in ``blocks`` Raw blocks (RFC 8878 §3.1.1).
+
+    Single segment, 4-byte content size, no dictionary, no checksum: 9 header bytes, then
+    3 bytes per block header, then the content. Lets a test build a valid frame of an exact size.
+    """
+    assert blocks >= max(1, -(-len(content) // RAW_BLOCK_MAX))
+    out = bytearray(b"\x28\xb5\x2f\xfd" + bytes([0b1010_0000]) + len(content).to_bytes(4, "little"))
+    step = -(-len(content) // blocks)
+    for i in range(blocks):
+        part = content[i * step : (i + 1) * step]
+        out += ((len(part) << 3) | (i == blocks - 1)).to_bytes(3, "little") + part  # Block_Type 0 (Raw)
+    return bytes(out)
+
+
+def dataset_file_of_size(boards: list, size: int) -> tuple[bytes, int]:  # type: ignore[type-arg]
+    """A valid dataset file of exactly ``size`` bytes (Raw blocks) and its record count."""
+    from curriculum.dataset import HEADER_SIZE, encode_payload_records
+    from kernel.board import RECORD_SIZE, encode_record
+
+    n = (size - 9 - HEADER_SIZE) // RECORD_SIZE
+    while n > 0:
+        rest = size - 9 - HEADER_SIZE - RECORD_SIZE * n
+        content_len = HEADER_SIZE + RECORD_SIZE * n
+        if rest % 3 == 0 and rest // 3 >= -(-content_len // RAW_BLOCK_MAX):
+            records = b"".join(encode_record(boards[i % len(boards)]) for i in range(n))
+            data = raw_frame(encode_payload_records(records), rest // 3)
+            assert len(data) == size
+            return data, n
+        n -= 1
+    raise AssertionError(f"no dataset file of {size} bytes")
