@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 from typing import Final
 
-from curriculum.atomic import atomic_write
 from curriculum.dataset import MAX_CONTENT_SIZE
 from kernel.hashing import keccak256
+from kernel.host import atomic_write
 
 ENV_CACHE_DIR: Final = "CHAINBEASTS_CACHE_DIR"
 ENTRY_MAGIC: Final = b"CBDC\x00\x01"

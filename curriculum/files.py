@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 
-from curriculum.atomic import atomic_write
 from curriculum.cache import DatasetCache
 from curriculum.dataset import (
     MAX_DATASET_BYTES,
@@ -17,26 +14,30 @@ from curriculum.dataset import (
     encode_dataset,
     parse_payload,
 )
-from curriculum.errors import CommitmentMismatchError, CurriculumError, DatasetTooLargeError
+from curriculum.errors import CommitmentMismatchError, CurriculumError, DatasetTooLargeError, OutputExistsError
 from curriculum.hexutil import ZERO32
 from kernel.board import Board
+from kernel.host import FileTooLargeError, HostError, atomic_write, read_file
 
 
 def read_dataset_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_DATASET_BYTES) -> bytes:
-    """The exact bytes of a dataset file, refusing non-regular files and files over ``max_bytes``."""
+    """The exact bytes of a dataset file, refusing non-regular files (a FIFO is refused, not
+    waited on) and files over ``max_bytes`` (DatasetTooLargeError)."""
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise CurriculumError(f"{path} is not a regular file")
-            if st.st_size > max_bytes:
-                raise DatasetTooLargeError(f"dataset file {path} is {st.st_size} bytes, over the limit of {max_bytes}")
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise CurriculumError(f"cannot read dataset file {path}: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:
-        raise DatasetTooLargeError(f"dataset file {path} is over the limit of {max_bytes} bytes")
-    return data
+        return read_file(path, limit=max_bytes, what="dataset file")
+    except FileTooLargeError as exc:
+        raise DatasetTooLargeError(str(exc)) from None
+    except HostError as exc:
+        raise CurriculumError(str(exc)) from None
+
+
+def write_private_file(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> None:
+    """Write ``data`` atomically with mode 0600 (kernel.host.atomic_write); without ``overwrite``
+    an existing ``path`` is never replaced (OutputExistsError) and nothing is written."""
+    try:
+        atomic_write(path, data, overwrite=overwrite)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} already exists; refusing to overwrite it") from None
 
 
 def check_commitment(what: str, expected: bytes | None, actual: bytes) -> None:
@@ -91,5 +92,5 @@ def write_dataset(
     """
     data = encode_dataset(boards, max_bytes=max_bytes)
     dataset = decode_dataset(data, max_bytes=max_bytes)
-    atomic_write(Path(path), data, overwrite=overwrite)
+    write_private_file(path, data, overwrite=overwrite)
     return dataset

@@ -7,17 +7,16 @@ itself in ``repr``/``str``, and code that needs the bytes calls ``reveal()``.
 
 from __future__ import annotations
 
-import errno
 import hmac
 import os
 import secrets
-import stat
 from typing import Final
 
-from curriculum.atomic import atomic_write
 from curriculum.errors import CurriculumError, SecretFileError
+from curriculum.files import write_private_file
 from curriculum.hexutil import parse_hex32
 from kernel.hashing import keccak256
+from kernel.host import HostError, read_file
 
 SECRET_SIZE: Final = 32
 SECRET_FILE_SIZES: Final = (66, 67)  # "0x" + 64 hex digits, optionally followed by "\n"
@@ -73,7 +72,7 @@ def encode_secret_file(secret: OwnerSecret) -> bytes:
 
 def write_secret_file(path: str | os.PathLike[str], secret: OwnerSecret) -> None:
     """Write ``secret`` atomically with mode 0600; refuses to overwrite an existing file."""
-    atomic_write(path, encode_secret_file(secret), overwrite=False, mode=0o600)
+    write_private_file(path, encode_secret_file(secret), overwrite=False)
 
 
 def new_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
@@ -86,31 +85,15 @@ def new_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:
 def read_owner_only(path: str | os.PathLike[str], what: str, max_bytes: int) -> bytes:
     """The bytes of a file that holds a secret (owner secret, private key).
 
-    Refuses, with SecretFileError naming ``what``: symbolic links, non-regular files, files
+    Refuses, with SecretFileError naming ``what`` (kernel.host.read_file, private): symbolic
+    links, non-regular files (a FIFO without waiting on it), files
     another user owns, files group or others may access, and files over ``max_bytes``.
     The content never appears in a message.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SecretFileError(f"{what} {path} is a symbolic link; give the real path") from None
-        raise SecretFileError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretFileError(f"{what} {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise SecretFileError(
-                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}: group/other may access it; run chmod 600"
-            )
-        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-            raise SecretFileError(f"{what} {path} is owned by another user (uid {st.st_uid})")
-        if st.st_size > max_bytes:
-            raise SecretFileError(f"{what} {path} is {st.st_size} bytes; at most {max_bytes} expected")
-        return os.read(fd, max_bytes + 1)
-    finally:
-        os.close(fd)
+        return read_file(path, limit=max_bytes, what=what, private=True)
+    except HostError as exc:
+        raise SecretFileError(str(exc)) from None
 
 
 def read_secret_file(path: str | os.PathLike[str]) -> OwnerSecret:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,19 @@ from web3 import Web3
 
 from devnet.bindings import ChainBeasts
 from devnet.errors import ChainError, ConfigError
+from kernel.host import FileReadError, atomic_write, read_file
 
 DEPLOYMENTS_VERSION = 1
+MAX_DEPLOYMENTS_BYTES = 16 << 20  # far above any real file (contract addresses, a few dev accounts)
 
 
 def load_deployments(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse and validate a deployments file; raises ConfigError when unusable."""
+    """Parse and validate a deployments file; raises ConfigError when unusable (a FIFO is refused, not waited on)."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"deployments file not found: {p}") from exc
+        data = json.loads(read_file(p, limit=MAX_DEPLOYMENTS_BYTES, what="deployments file"))
+    except FileReadError as exc:
+        raise ConfigError(str(exc)) from None
     except ValueError as exc:
         raise ConfigError(f"deployments file {p} is not JSON: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != DEPLOYMENTS_VERSION or not isinstance(data.get("contracts"), dict):
@@ -50,20 +51,10 @@ def load_deployments(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def write_deployments(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Write atomically: temp file in the same folder, fsync, rename."""
+    """Write atomically (kernel.host.atomic_write: temp file, fsync, rename, fsync folder; mode 0600)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(p, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def dev_accounts(data: dict[str, Any]) -> list[LocalAccount]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 from eth_account.signers.local import LocalAccount
 
+from kernel.host import atomic_write
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
@@ -30,7 +31,7 @@ from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableErro
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
 from node.service import NodeServer, StoreDirectory, create_server
-from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, atomic_write, beast_dir, known_beasts
+from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, beast_dir, known_beasts
 from node.trainer import BeastRun, Engine
 
 CONTROL: Final = "control.json"

@@ -18,9 +18,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kernel.host import atomic_write, fsync_dir
 from node.chain import SignedTx
 from node.errors import DataError
-from node.store import atomic_write, fsync_dir
 
 JOURNAL_DIR = "hatching"
 

@@ -16,11 +16,9 @@ the daemon writes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any, Final
 from collections.abc import Iterator
 
 from kernel.errors import KernelError
+from kernel.host import atomic_write
 from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
 from node.crash import crash_point
@@ -70,35 +69,6 @@ CREATE TABLE IF NOT EXISTS windows (
     updated_at   REAL NOT NULL
 );
 """
-
-
-def fsync_dir(folder: Path) -> None:
-    """fsync a directory so a rename inside it survives a power loss."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename, fsync folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from kernel.host import HostError, atomic_write, read_file
 from kernel.state import ZERO32
 from validator.chain import LedgerChainReader, map_chain_error
 from validator.errors import (
@@ -44,6 +44,7 @@ from validator.node_client import NodeClient
 from validator.replay import ReplayRequest, replay
 
 STATE_VERSION: Final = 1
+MAX_RECORD_BYTES: Final = 64 << 20  # one small JSON object per dispute ever seen
 STATE_UNAVAILABLE: Final = ZERO32
 DEFAULT_UNAVAILABLE_MARGIN: Final = 2  # blocks before the voting deadline
 VOTED: Final = "voted"
@@ -75,8 +76,8 @@ class VoteRecord:
         if not self.path.exists():
             return {"version": STATE_VERSION, "validator": self.validator, "chainId": self.chain_id, "disputes": {}}
         try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_file(self.path, limit=MAX_RECORD_BYTES, what="vote record"))
+        except (HostError, ValueError) as exc:
             raise ConfigError(f"vote record {self.path} is unreadable: {exc}") from None
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION or not isinstance(data.get("disputes"), dict):
             raise ConfigError(f"vote record {self.path} is not a version-{STATE_VERSION} record")
@@ -91,23 +92,9 @@ class VoteRecord:
         return self.data["disputes"].get(str(dispute_id))
 
     def put(self, dispute_id: int, **record: Any) -> None:
-        """Set the record of ``dispute_id`` and write the file atomically (temp, fsync, rename)."""
+        """Set the record of ``dispute_id`` and write the file atomically (temp, fsync, rename, fsync folder)."""
         self.data["disputes"][str(dispute_id)] = dict(record, updatedAt=int(time.time()))
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.data, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
 
     def voted(self) -> list[int]:
         """Dispute ids recorded as voted."""
