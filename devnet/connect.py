@@ -30,7 +30,7 @@ from web3 import Web3
 
 from devnet.bindings import ChainBeasts
 from devnet.errors import ChainError, ConfigError
-from kernel.host import FileReadError, atomic_write, read_file
+from kernel.host import FileMissingError, FileReadError, atomic_write, read_file
 
 DEPLOYMENTS_VERSION = 1
 MAX_DEPLOYMENTS_BYTES = 16 << 20  # far above any real file (contract addresses, a few dev accounts)
@@ -41,6 +41,8 @@ def load_deployments(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         data = json.loads(read_file(p, limit=MAX_DEPLOYMENTS_BYTES, what="deployments file"))
+    except FileMissingError:
+        raise ConfigError(f"deployments file not found: {p}") from None
     except FileReadError as exc:
         raise ConfigError(str(exc)) from None
     except ValueError as exc:

@@ -143,6 +143,10 @@ class FileReadError(HostError):
     """Raised when a file cannot be opened or read (missing, permission denied, I/O error)."""
 
 
+class FileMissingError(FileReadError):
+    """Raised when there is no file at the path."""
+
+
 class NotRegularFileError(FileReadError):
     """Raised when a path is a FIFO, device, socket or directory instead of a regular file."""
 
@@ -234,7 +238,8 @@ def read_file(path: str | os.PathLike[str], *, limit: int, what: str = "file", p
     except OSError as exc:
         if private and exc.errno == errno.ELOOP:
             raise UnsafeFileError(f"{what} {path} is a symbolic link; give the real path") from None
-        raise FileReadError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
+        kind = FileMissingError if exc.errno == errno.ENOENT else FileReadError
+        raise kind(f"cannot open {what} {path}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -341,6 +346,7 @@ def unlock_keystore(path: str | os.PathLike[str], password: str) -> LocalAccount
 __all__ = [
     "EXIT_MEANINGS",
     "ExitCode",
+    "FileMissingError",
     "FileReadError",
     "FileTooLargeError",
     "HelpFormatter",

@@ -16,7 +16,6 @@ import pytest
 from kernel import host
 from kernel.host import (
     ExitCode,
-    FileReadError,
     FileTooLargeError,
     KeyLoadError,
     NotRegularFileError,
@@ -141,7 +140,7 @@ def test_read_file_refuses_directories_devices_and_missing_files(tmp_path: Path)
         read_file(tmp_path, limit=10)
     with pytest.raises(NotRegularFileError):
         read_file("/dev/zero", limit=10)
-    with pytest.raises(FileReadError, match="cannot open dataset .*No such file"):
+    with pytest.raises(host.FileMissingError, match="cannot open dataset .*No such file"):
         read_file(tmp_path / "missing", limit=10, what="dataset")
 
 
