@@ -47,6 +47,7 @@ MAX_JSON_DEPTH: Final = 64  # nesting levels of a JSON line, its object being le
 MAX_JSON_INT_DIGITS: Final = 640  # the smallest digit limit int() can be configured to: the verdict never depends on it
 ASCII_BLANK: Final = " \t"  # the only blanks stripped around a field
 _UINT = re.compile(r"[0-9]{1,3}")  # ASCII digits only (a str pattern's [0-9] is exactly 0x30..0x39)
+_JSON_BLANK: Final = " \t\r\n"  # JSON's whitespace (RFC 8259 §2)
 _BOM: Final = b"\xef\xbb\xbf"
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
@@ -290,7 +291,7 @@ def _parse_jsonl(lines: Iterable[str], source: str) -> list[Board]:
     last = 0
     for line_no, line in enumerate(lines, start=1):
         last = line_no
-        if not line.strip():
+        if not line.strip(_JSON_BLANK):
             continue
         try:
             obj = json.loads(line, object_pairs_hook=_no_duplicate_keys, parse_int=_json_int)

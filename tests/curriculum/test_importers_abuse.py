@@ -10,6 +10,7 @@ is accepted: lines end at ``\\n`` only.
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -87,6 +88,12 @@ def test_raw_unicode_line_separator_inside_a_string_is_valid_json(example_boards
     assert parse_jsonl_text(line + "\n" + _good_json(example_boards) + "\n") == example_boards[:1] * 2
     with pytest.raises(RowError, match=r"^<jsonl>:3: "):  # line numbers count \n only
         parse_jsonl_text(line + "\n" + _good_json(example_boards) + "\n{bad\n")
+
+
+def test_jsonl_blank_lines_are_json_whitespace_only(example_boards: list[Board]) -> None:
+    assert parse_jsonl_text(" \t\n" + _good_json(example_boards) + "\n") == example_boards[:1]
+    with pytest.raises(RowError, match=r"^<jsonl>:1: invalid JSON"):
+        parse_jsonl_text("\u3000\n" + _good_json(example_boards) + "\n")
 
 
 def test_jsonl_crlf_lines(example_boards: list[Board]) -> None:
@@ -180,6 +187,14 @@ def test_csv_old_mac_and_windows_line_ends() -> None:
     assert len(parse_csv_text(f"{HEADER}\r\n{GOOD}\r\n\r\n{GOOD}\r\n")) == 2
     with pytest.raises(RowError, match=r"^<csv>:3: "):
         parse_csv_text(f"{HEADER}\r{GOOD}\r{GOOD.replace(',200,', ',999,')}\r")
+
+
+@pytest.mark.parametrize("reader", [read_csv, read_jsonl])
+def test_a_fifo_is_refused_not_waited_on(reader, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(CurriculumError, match="not a regular file"):
+        reader(fifo)
 
 
 # --- the input size limit --------------------------------------------------------------
