@@ -220,3 +220,21 @@ def test_cli_pack_accepts_ascii_and_refuses_nbsp(tmp_path: Path, capsys: pytest.
     (tmp_path / "nbsp.csv").write_text(f"{HEADER}\n{nbsp}\n")
     assert main(["pack", "--csv", str(tmp_path / "nbsp.csv"), "-o", str(tmp_path / "nbsp.zst")]) == EXIT_DATA
     assert "nbsp.csv:2:" in capsys.readouterr().err and not (tmp_path / "nbsp.zst").exists()
+
+
+def test_cli_pack_of_a_64_mib_line_of_commas_stays_small(tmp_path: Path) -> None:
+    """The issue's case end to end: cb-curriculum's peak RSS, measured by a parent that runs only it."""
+    import subprocess
+    import sys
+
+    from tests.curriculum.helpers import cli_command
+
+    (tmp_path / "commas.csv").write_bytes(b"," * MAX_INPUT_BYTES)
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(r.stderr, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe, *cli_command(), "pack", "--csv", "commas.csv", "-o", "d.zst"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    code, max_rss_kib = map(int, r.stdout.split())
+    assert code == EXIT_DATA and f"commas.csv:1: line is longer than {MAX_LINE_BYTES} bytes" in r.stderr, r.stderr
+    assert max_rss_kib < 300 * 1024, max_rss_kib  # the unbounded parser peaked at ~940 MB on this file
+    assert not (tmp_path / "d.zst").exists()
