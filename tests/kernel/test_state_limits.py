@@ -152,3 +152,16 @@ def test_fold64_of_whole_words() -> None:
 
 def test_state_errors_are_kernel_errors() -> None:
     assert issubclass(StateBlobError, KernelError)
+
+
+def test_the_largest_incompressible_state_fits_the_validators_transport_limit(largest) -> None:
+    """Full-range random weights do not compress: the blob is then its largest, and must still be accepted."""
+    from validator.replay import MAX_STATE_BLOB_BYTES
+
+    worst = largest.copy()
+    rng = np.random.default_rng(7)
+    for a in (worst.w1, worst.b1, worst.w2, worst.b2):
+        a[...] = rng.integers(-32768, 32768, size=a.shape)
+    blob = encode_state_blob(worst)
+    assert state_size(LARGEST) < len(blob) <= MAX_STATE_BLOB_BYTES
+    assert decode_state_blob(blob).to_bytes() == worst.to_bytes()
