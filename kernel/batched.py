@@ -34,8 +34,9 @@ from kernel.fixedpoint import I16_MAX, I16_MIN
 from kernel.hashing import keccak256
 from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_losses_t, head_step_t, head_targets_t, update_round
 from kernel.state import KernelState
-from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window, window_epoch
+from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window
 from kernel.window_inputs import WindowInputs, WindowOutcome
+from kernel.window_settings import window_epoch
 
 DEFAULT_CHUNK: Final = 256  # beasts per tensor block: bounds memory, keeps a block in cache
 X_BOUND_I32: Final = 256  # largest |x| for which the int32 layout is exact (module docstring)

@@ -4,7 +4,8 @@ The scalar functions (``sources.public_board``, ``rules.labels``, ``observe.obse
 the spec; this module computes the same integers for many boards at once and is checked
 equal to them in ``tests/kernel/test_backends.py`` (fixed tables, thousands of drawn
 boards, Hypothesis boards). It is used only where asked for: ``batched`` with
-``inputs="fast"``, or ``prepare_window_fast`` in place of ``train.prepare_window``.
+``inputs="fast"``, or ``prepare_window_fast`` in place of ``train.prepare_window``. It imports
+the window checks from ``kernel.window_settings``, never ``kernel.train`` (which imports it).
 
 * splitMix64 runs on uint64 arrays (numpy wraps uint64 arithmetic mod 2**64).
 * The move label's breadth-first search runs on 64-bit bitboards, one BFS layer per
@@ -32,7 +33,7 @@ from kernel.prng import GOLDEN_GAMMA, MIX_C1, MIX_C2, fold64
 from kernel.rules import MAX_POWER, NO_MOVE, neighbor
 from kernel.sources import TEMPLATE_PERIOD, TEMPLATES, PublicSource, template_index
 from kernel.state import KernelState
-from kernel.train import window_context, window_epoch
+from kernel.window_settings import window_context, window_epoch
 from kernel.window_inputs import WindowInputs, unit_mask
 
 U64 = np.uint64

@@ -1,26 +1,29 @@
 """Training windows: sampling, labels, the backend's SGD, energy, flags and the payload (SPEC §7).
 
-``train_window`` is the one entry point the node and the validator use; ``replay_window``
-is the same computation framed as a check against a committed word.
+``train_window`` is the one entry point the node and the validator use; ``kernel.replay``
+frames the same computation as a check against a committed word. Whether a window's
+settings may follow a state is ``kernel.window_settings``, shared with ``kernel.fast_inputs``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 
-from kernel.context import SampleSource, WindowContext
-from kernel.errors import KernelError, ReplayError
+from kernel.context import SampleSource
+from kernel.errors import KernelError
+from kernel.fast_inputs import prepare_window_fast
 from kernel.hashing import keccak256
 from kernel.heads import heads_for_epoch
-from kernel.params import MAX_LR_SHIFT
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, WINDOW_STEPS, Payload
 from kernel.state import ZERO32, KernelState
 from kernel.window_inputs import WindowInputs, WindowOutcome, encode_boards, unit_mask
+from kernel.window_settings import window_context, window_epoch
 
 EPOCH_SEED_TAG = b"chainbeasts/epoch-seed/v1"
+INPUTS: Final = ("spec", "fast")  # how a window's boards are drawn and encoded (train_window's ``inputs``)
 
 
 class Backend(Protocol):
@@ -51,39 +54,6 @@ def offline_epoch_seed(seed_core: bytes, epoch: int) -> bytes:
     if epoch == 0:
         return seed_core
     return keccak256(EPOCH_SEED_TAG + seed_core + (epoch & 0xFFFFFFFF).to_bytes(4, "big"))
-
-
-def window_epoch(state: KernelState) -> int:
-    """The curriculum epoch of the next window: globalStep // epoch_steps."""
-    return state.params.epoch_of_step(state.global_step)
-
-
-def check_window_settings(state: KernelState, active_mask: int, lr_shift: int) -> bool:
-    """Validate a window's mask and lr_shift against the state; returns True for a growth spurt."""
-    p = state.params
-    if not 0 <= lr_shift <= MAX_LR_SHIFT:
-        raise KernelError(f"lr_shift must be 0..{MAX_LR_SHIFT}, got {lr_shift}")
-    if active_mask <= 0 or active_mask >> p.n_slots:
-        raise KernelError(f"active_mask 0x{active_mask:x} is empty or names slots beyond n_slots={p.n_slots}")
-    if active_mask & state.active_mask != state.active_mask:
-        raise KernelError(f"active_mask 0x{active_mask:x} switches off slots of 0x{state.active_mask:x}; slots never go dormant again")
-    added = bin(active_mask & ~state.active_mask).count("1")
-    if added > 1:
-        raise KernelError("a growth spurt switches on at most one slot per window")
-    return added == 1
-
-
-def window_context(
-    state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int
-) -> tuple[WindowContext, bool]:
-    """Check a window's inputs against the state (SPEC §7.1 steps 1-3); returns (context, spurt)."""
-    if len(epoch_seed) != 32:
-        raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
-    if source.private != state.private:
-        kind = "a private dataset" if state.private else "the public sources"
-        raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
-    spurt = check_window_settings(state, active_mask, lr_shift)
-    return WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step), spurt
 
 
 def prepare_window(
@@ -168,8 +138,6 @@ def train_window(
     if inputs == "spec":
         inp, spurt = prepare_window(state, source, epoch_seed, mask, shift)
     elif inputs == "fast":
-        from kernel.fast_inputs import prepare_window_fast
-
         inp, spurt = prepare_window_fast(state, source, epoch_seed, mask, shift)
     else:
         raise KernelError(f"unknown inputs {inputs!r}; choose spec or fast")
@@ -178,29 +146,4 @@ def train_window(
     return finish_window(state, outcome, epoch_seed, mask, shift, spurt)
 
 
-def replay_window(
-    start: KernelState,
-    source: SampleSource,
-    committed: Payload,
-    *,
-    epoch_seed: bytes,
-    backend: str | Backend = "numpy",
-    want_digests: bool = False,
-    inputs: str = "spec",
-) -> WindowResult:
-    """Recompute the window that ``committed`` claims, using its mask and lr_shift.
-
-    Raises ReplayError when the committed settings are not a legal continuation of
-    ``start`` (that is itself a divergence the caller reports).
-    """
-    try:
-        return train_window(start, source, epoch_seed=epoch_seed, active_mask=committed.active_mask,
-                            lr_shift=committed.lr_shift, backend=backend, want_digests=want_digests,
-                            inputs=inputs)
-    except KernelError as exc:
-        if isinstance(exc, ReplayError):
-            raise
-        raise ReplayError(f"the committed window is not a legal continuation: {exc}") from exc
-
-
-__all__ = ["WindowResult", "offline_epoch_seed", "replay_window", "train_window", "ZERO32"]
+__all__ = ["INPUTS", "WindowResult", "offline_epoch_seed", "prepare_window", "train_window", "window_epoch", "ZERO32"]

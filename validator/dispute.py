@@ -367,7 +367,7 @@ class StartState:
 
 def rebuild_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, backend: str = "numpy") -> StartState:
     """Replay windows 1..K-1 from genesis with their committed masks and lr shifts, checking each h128."""
-    from kernel.train import replay_window
+    from kernel.replay import replay_window
 
     try:
         state: KernelState = genesis(w.hatch.seed_core, w.params, dataset_commitment=w.hatch.dataset_commitment)

@@ -1,8 +1,10 @@
 """Replay one committed window and say whether the committed word is what the kernel computes.
 
 This is the validator's library core; the gRPC service, the CLI and watch mode all call
-:func:`replay`. It never re-implements consensus arithmetic: it checks the inputs a
-window depends on, then hands them to the kernel (``kernel.train``).
+:func:`replay`. It never re-implements consensus arithmetic or the replay itself: it
+checks and loads the inputs a window depends on (start state, dataset, secret), hands them
+to the kernel's one replay path (``kernel.replay.replay_committed``) and turns its verdict
+into a report.
 
 Windows are numbered as the node and the ledger number them: checkpoint ``N`` is the state
 after ``N`` windows (``0`` is genesis, never committed) and the ledger's ``k``-th commit of a
@@ -16,7 +18,7 @@ It checks, in order:
 2. for private beasts: ``keccak256(dataset file bytes) == C_dataset`` and
    ``keccak256(S_owner) == secret commitment`` (checked before anything is decoded);
 3. the 128 micro-steps on the chosen backend (numpy reference or torch), with the
-   committed word's ``activeMask`` and ``lrShift``;
+   committed word's ``activeMask`` and ``lrShift`` (the kernel says why, when they are illegal);
 4. the computed word against the committed one, field by field, and — when the trainer's
    per-step digests are given — the first micro-step whose weights digest differs.
 
@@ -38,13 +40,14 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from kernel.context import SampleSource
-from kernel.errors import KernelError, PayloadError, StateBlobError
+from kernel.errors import KernelError, StateBlobError
 from kernel.hashing import keccak256
 from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import WINDOW_STEPS, Payload
+from kernel.replay import Illegal, replay_committed
 from kernel.sources import PublicSource
 from kernel.state import ZERO16, ZERO32, KernelState, decode_state_blob, genesis
-from kernel.train import Backend, WindowResult, check_window_settings, finish_window, get_backend, offline_epoch_seed, train_window
+from kernel.train import INPUTS, Backend, get_backend
 from validator.errors import (
     CommitmentMismatchError,
     InputTooLargeError,
@@ -58,11 +61,9 @@ MAX_STATE_BLOB_BYTES: Final = 320 * 1024  # largest spec-v1 state (290,990 bytes
 MAX_DATASET_BYTES: Final = 512 * 1024  # season constant: a private dataset file is at most 512 KiB
 DIGEST_BYTES: Final = 16  # per-step digest: first 16 bytes of keccak256 of the weights
 BACKENDS: Final = ("numpy", "torch")
-PAYLOAD_FIELDS: Final = ("h128", "global_step", "energy_burn", "active_mask", "lr_shift", "flags")
 
 Verdict = Literal["match", "diverged", "computed"]
 Inputs = Literal["spec", "fast"]
-INPUTS: Final = ("spec", "fast")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +134,13 @@ class ReplayReport:
     committed: Payload | None  # the committed word, when one was given and parses
     match: bool | None  # None when no committed word was given
     first_divergent_step: int | None  # 0..127 from the digests; None when unknown or none diverged
-    mismatched_fields: tuple[str, ...]  # Payload fields that differ (PAYLOAD_FIELDS names)
+    mismatched_fields: tuple[str, ...]  # Payload fields that differ (kernel.replay.PAYLOAD_FIELDS names)
     start_h128: bytes  # h128 of the verified start state
     backend: str
     replay_seconds: float  # wall time of the 128 micro-steps
     reason: str = ""  # why the window diverged when it is not a field difference
     digests: tuple[bytes, ...] = field(default=(), repr=False)  # computed per-step digests (when asked)
+    illegal: Illegal | None = None  # the kind of ``reason``: why the committed word cannot follow the start state
 
     @property
     def verdict(self) -> Verdict:
@@ -162,6 +164,7 @@ class ReplayReport:
             "backend": self.backend,
             "replaySeconds": round(self.replay_seconds, 6),
             "reason": self.reason,
+            "illegal": self.illegal.value if self.illegal is not None else None,
         }
 
 
@@ -323,7 +326,7 @@ def backend_for(name: str | Backend) -> Backend:
 
 
 # ---------------------------------------------------------------------------------------
-# Comparison
+# Replay
 
 
 def check_digests(digests: Sequence[bytes] | None) -> list[bytes] | None:
@@ -339,114 +342,51 @@ def check_digests(digests: Sequence[bytes] | None) -> list[bytes] | None:
     return [bytes(d) for d in out]
 
 
-def first_divergent_step(computed: Sequence[bytes], claimed: Sequence[bytes]) -> int | None:
-    """The first micro-step whose claimed digest differs from (or is missing against) the computed one."""
-    for j, mine in enumerate(computed):
-        if j >= len(claimed) or claimed[j] != mine:
-            return j
-    return None
-
-
-def mismatched_fields(computed: Payload, committed: Payload) -> tuple[str, ...]:
-    """Names of the Payload fields that differ between two words."""
-    return tuple(name for name in PAYLOAD_FIELDS if getattr(computed, name) != getattr(committed, name))
-
-
-# ---------------------------------------------------------------------------------------
-# Replay
-
-
-def train(
-    start: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int, backend: Backend,
-    *, want_digests: bool = False, inputs: Inputs = "spec",
-) -> WindowResult:
-    """One window from ``start`` with the given settings, composed only of kernel functions.
-
-    ``inputs="spec"`` draws and encodes the boards with the scalar reference
-    (``kernel.train.train_window``); ``"fast"`` with the kernel's vectorized drop-in
-    (``kernel.fast_inputs.prepare_window_fast``, checked equal to the reference by the kernel's
-    tests), then the same backend step and ``kernel.train.finish_window``.
-    """
-    if inputs == "spec":
-        return train_window(start, source, epoch_seed=epoch_seed, active_mask=active_mask, lr_shift=lr_shift,
-                            backend=backend, want_digests=want_digests)
-    if inputs != "fast":
-        raise InvalidInputError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
-    from kernel.fast_inputs import prepare_window_fast
-
-    inp, spurt = prepare_window_fast(start, source, epoch_seed, active_mask, lr_shift)
-    outcome = backend.run_window((start.w1, start.b1, start.w2, start.b2), inp, want_digests)
-    return finish_window(start, outcome, epoch_seed, active_mask, lr_shift, spurt)
-
-
 def replay(req: ReplayRequest, *, backend: str | Backend = "numpy", inputs: Inputs = "spec") -> ReplayReport:
-    """Check the inputs of ``req`` and replay its window; see the module docstring.
+    """Check the inputs of ``req`` and replay its window with ``kernel.replay.replay_committed``.
 
-    ``inputs`` picks how the window's boards are drawn and encoded (see :func:`train`).
+    ``inputs`` picks how the window's boards are drawn and encoded: ``"spec"``, the scalar
+    reference, or ``"fast"``, the kernel's vectorized drop-in (``kernel.train.train_window``).
 
     Raises a ValidatorError subclass when the inputs are refused. A committed word that is
     malformed, or whose mask/lr_shift is not a legal continuation of the start state, is a
-    divergence, not an error: the report then carries ``match=False``, a ``reason``, and the
-    word of the window trained with the start state's own mask and lr_shift.
+    divergence, not an error: the report then carries ``match=False``, a ``reason``, its kind
+    (``illegal``), and the word of the window trained with the start state's own mask and lr_shift.
     """
     if not isinstance(req.beast, BeastCommitments):
         raise InvalidInputError("beast must be a BeastCommitments")
     _check_len("committed_word", req.committed_word, 32)
     _check_len("epoch_seed", req.epoch_seed, 32)
+    if inputs not in INPUTS:
+        raise InvalidInputError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
     digests_claimed = check_digests(req.trainer_digests)
     be = backend_for(backend)
     start = load_start_state(req)
     source = sample_source(req)
-    epoch_seed = bytes(req.epoch_seed) if req.epoch_seed is not None else offline_epoch_seed(
-        start.seed_core, start.global_step // start.params.epoch_steps
-    )
-    want_digests = digests_claimed is not None
-
-    committed: Payload | None = None
-    reason = ""
-    if req.committed_word is not None:
-        try:
-            committed = Payload.unpack(bytes(req.committed_word))
-        except PayloadError as exc:
-            reason = f"the committed word is malformed: {exc}"
-    mask, shift = start.active_mask, start.lr_shift
-    if committed is not None:
-        try:
-            check_window_settings(start, committed.active_mask, committed.lr_shift)
-            mask, shift = committed.active_mask, committed.lr_shift
-        except KernelError as exc:
-            reason = f"the committed window is not a legal continuation: {exc}"
 
     t0 = time.perf_counter()
     try:
-        result = train(start, source, epoch_seed, mask, shift, be, want_digests=want_digests, inputs=inputs)
+        verdict = replay_committed(
+            start, source, None if req.committed_word is None else bytes(req.committed_word),
+            epoch_seed=None if req.epoch_seed is None else bytes(req.epoch_seed),
+            backend=be, inputs=inputs, claimed_digests=digests_claimed,
+        )
     except KernelError as exc:
         raise InvalidInputError(f"the kernel refused the window: {exc}") from None
     elapsed = time.perf_counter() - t0
-
-    computed = result.payload
-    digests = tuple(result.digests)
-    first = first_divergent_step(digests, digests_claimed) if digests_claimed is not None else None
-    if req.committed_word is None:
-        match: bool | None = None
-        fields: tuple[str, ...] = ()
-    elif committed is None:  # malformed committed word
-        match, fields = False, ()
-    else:
-        fields = mismatched_fields(computed, committed)
-        match = not fields and not reason
     return ReplayReport(
         window=req.window,
-        computed=computed,
-        committed=committed,
-        match=match,
-        first_divergent_step=first,
-        mismatched_fields=fields,
+        computed=verdict.computed,
+        committed=verdict.committed,
+        match=verdict.match,
+        first_divergent_step=verdict.first_divergent_step,
+        mismatched_fields=verdict.mismatched_fields,
         start_h128=start.h128(),
         backend=be.name,
         replay_seconds=elapsed,
-        reason=reason,
-        digests=digests,
+        reason=verdict.reason,
+        digests=tuple(verdict.result.digests),
+        illegal=verdict.illegal.kind if verdict.illegal is not None else None,
     )
 
 
@@ -456,7 +396,6 @@ __all__ = [
     "DIGEST_BYTES",
     "MAX_DATASET_BYTES",
     "MAX_STATE_BLOB_BYTES",
-    "PAYLOAD_FIELDS",
     "BeastCommitments",
     "ChainReader",
     "WindowClaim",
@@ -466,11 +405,8 @@ __all__ = [
     "ZERO32",
     "backend_for",
     "check_digests",
-    "first_divergent_step",
     "genesis_state",
     "load_start_state",
-    "mismatched_fields",
     "replay",
     "sample_source",
-    "train",
 ]

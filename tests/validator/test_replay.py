@@ -13,6 +13,7 @@ from kernel.payload import FLAG_GROWTH_SPURT, Payload
 from kernel.sources import PublicSource
 from kernel.state import encode_state_blob, genesis
 from kernel.train import train_window
+from kernel.window_settings import Illegal
 from tests.validator.windows import OTHER_SECRET, Beast, SwitchingSource, private_beast, train
 from validator.errors import (
     CommitmentMismatchError,
@@ -112,12 +113,23 @@ def test_illegal_mask_is_a_divergence_with_a_reason(pub: Beast, inputs: str) -> 
     w = pub.windows[1]
     report = replay(pub.request(2, committed_word=tampered(w.word, active_mask=0b0001)), inputs=inputs)  # type: ignore[arg-type]
     assert report.match is False and "not a legal continuation" in report.reason
+    assert report.illegal is Illegal.MASK_DROPS_SLOTS and report.to_json()["illegal"] == "mask_drops_slots"
     assert report.computed == w.payload  # the start state's own settings
+
+
+def test_illegal_growth_spurt_and_lr_shift_say_which(pub: Beast) -> None:
+    w = pub.windows[1]
+    report = replay(pub.request(2, committed_word=tampered(w.word, active_mask=0b1111)))
+    assert report.illegal is Illegal.SPURT_TOO_LARGE and "at most one slot" in report.reason
+    report = replay(pub.request(2, committed_word=tampered(w.word, lr_shift=25)))
+    assert report.illegal is Illegal.LR_SHIFT_OUT_OF_RANGE and "lr_shift must be 0..24" in report.reason
+    assert replay(pub.request(2)).to_json()["illegal"] is None
 
 
 def test_malformed_committed_word_is_a_divergence(pub: Beast) -> None:
     report = replay(pub.request(2, committed_word=pub.windows[1].word[:31] + b"\xff"))  # reserved flag bits
     assert report.match is False and "malformed" in report.reason
+    assert report.illegal is Illegal.MALFORMED_WORD and report.committed is None
 
 
 def test_trained_with_another_secret_diverges() -> None:
