@@ -1,27 +1,23 @@
 """Exception types of the validator package.
 
 Every error the validator raises on purpose is a ``ValidatorError``. Each subclass names
-one kind of refusal and carries the gRPC status code the service maps it to, so the
-library, the service and the CLI agree on what went wrong. No message ever contains an
-owner secret or dataset content.
+one kind of refusal; the CLI's exit code is an attribute here, and the gRPC status the
+service answers with is mapped in :mod:`validator.grpc_status` (so the replay library never
+imports grpc). No message ever contains an owner secret or dataset content.
 """
 
 from __future__ import annotations
-
-import grpc
 
 
 class ValidatorError(Exception):
     """Base class: raised when the validator refuses its input or cannot finish a replay."""
 
-    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     exit_code: int = 3
 
 
 class InvalidInputError(ValidatorError):
     """Raised when an argument is malformed (wrong length, garbage bytes, out of range)."""
 
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
     exit_code = 2
 
 
@@ -40,8 +36,6 @@ class StartStateMismatchError(ValidatorError):
     ``expected`` and ``actual`` are the 16-byte h128 values when the hash is what differs.
     """
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, message: str, expected: bytes | None = None, actual: bytes | None = None) -> None:
         self.expected = expected
         self.actual = actual
@@ -58,8 +52,6 @@ class CommitmentMismatchError(ValidatorError):
     (public values that never reveal the secret).
     """
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-
     def __init__(self, what: str, expected: bytes, actual: bytes) -> None:
         self.what = what
         self.expected = expected
@@ -73,58 +65,44 @@ class CommitmentMismatchError(ValidatorError):
 class NodeNotAllowedError(ValidatorError):
     """Raised when a request names a trainer node the validator's operator has not allowed it to dial."""
 
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
     exit_code = 2
 
 
 class MissingInputError(ValidatorError):
     """Raised when something the replay needs was not supplied (private dataset, secret, chain context)."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     exit_code = 2
 
 
 class NotFoundError(ValidatorError):
     """Raised when a beast, window or checkpoint is unknown to the chain or the trainer node."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
-
 
 class UpstreamError(ValidatorError):
     """Raised when the chain RPC or the trainer node cannot be reached or answers with an error."""
-
-    grpc_code = grpc.StatusCode.UNAVAILABLE
 
 
 class BusyError(ValidatorError):
     """Raised when the service already runs and queues as many replays as it is configured for."""
 
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
 
 class ReplayTimeoutError(ValidatorError):
     """Raised when a replay does not finish within its deadline."""
-
-    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class WorkerLostError(ValidatorError):
     """Raised when the worker process running a replay died; the service restarts its pool."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
-
 
 class ConfigError(ValidatorError):
     """Raised when the validator's own configuration (files, flags, deployments) is unusable."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     exit_code = 2
 
 
 class ChainError(ValidatorError):
     """Raised when a chain read or transaction fails (revert, bad receipt, missing contract)."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
     exit_code = 3
 
 

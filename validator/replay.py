@@ -4,7 +4,7 @@ This is the validator's library core; the gRPC service, the CLI and watch mode a
 :func:`replay`. It never re-implements consensus arithmetic or the replay itself: it
 checks and loads the inputs a window depends on (start state, dataset, secret), hands them
 to the kernel's one replay path (``kernel.replay.replay_committed``) and turns its verdict
-into a report.
+into a report. It imports no gRPC: the service maps its errors to status codes.
 
 Windows are numbered as the node and the ledger number them: checkpoint ``N`` is the state
 after ``N`` windows (``0`` is genesis, never committed) and the ledger's ``k``-th commit of a

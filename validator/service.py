@@ -13,8 +13,8 @@ RESOURCE_EXHAUSTED. gRPC itself refuses RPCs beyond ``max_concurrent + max_queue
 A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (loopback by
 default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
 Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
-the status codes documented in the proto; unexpected exceptions become INTERNAL and the
-service keeps serving.
+the status codes documented in the proto (:mod:`validator.grpc_status`); unexpected
+exceptions become INTERNAL and the service keeps serving.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from validator.errors import (
     ValidatorError,
     WorkerLostError,
 )
+from validator.grpc_status import status_of
 from validator.node_client import NodeClient
 from validator.replay import (
     BACKENDS,
@@ -337,9 +338,10 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         except ValidatorError as exc:
             with self._counter_lock:
                 self.counters.failed += 1
+            code = status_of(exc)
             log.info(json.dumps({"event": "replay_refused", "beast": request.beast_id, "window": request.window,
-                                 "code": exc.grpc_code.name, "reason": str(exc)}))
-            context.abort(exc.grpc_code, str(exc))
+                                 "code": code.name, "reason": str(exc)}))
+            context.abort(code, str(exc))
         except Exception:
             with self._counter_lock:
                 self.counters.failed += 1

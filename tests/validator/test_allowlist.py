@@ -23,6 +23,7 @@ from tests.validator.windows import Beast
 from validator.allowlist import DEFAULT_ALLOWED_NODES, NodeAllowlist
 from validator.cli import build_parser, main
 from validator.errors import ConfigError, InvalidInputError, NodeNotAllowedError
+from validator.grpc_status import status_of
 from validator.service import ValidatorServer, create_server
 
 Code = grpc.StatusCode
@@ -117,7 +118,7 @@ def test_malformed_entries_are_config_errors(entry: object) -> None:
 def test_check_says_how_to_allow() -> None:
     with pytest.raises(NodeNotAllowedError) as info:
         NodeAllowlist().check(FAR_NODE)
-    assert info.value.grpc_code == Code.PERMISSION_DENIED and info.value.exit_code == 2
+    assert status_of(info.value) == Code.PERMISSION_DENIED and info.value.exit_code == 2
     assert FAR_NODE in str(info.value) and "allowed_nodes" in str(info.value) and "--allow-node" in str(info.value)
     with pytest.raises(InvalidInputError, match="host:port"):  # malformed stays INVALID_ARGUMENT
         NodeAllowlist().check("10.0.0.1")

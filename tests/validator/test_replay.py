@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -285,6 +288,14 @@ def test_every_refusal_is_a_validator_error(pub: Beast) -> None:
     for req in (pub.request(2, start_state=b"x"), pub.request(2, prev_h128=bytes(16)), pub.request(0)):
         with pytest.raises(ValidatorError):
             replay(req)
+
+
+def test_the_replay_library_imports_no_grpc() -> None:
+    code = ("import sys, validator.replay, validator.errors, kernel.replay; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'grpc_health', 'grpc_reflection')); "
+            "assert not bad, bad")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr
 
 
 # -- property: every bit of the committed word matters ------------------------------------------
