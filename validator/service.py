@@ -39,6 +39,7 @@ from chainbeasts.v1 import validator_pb2, validator_pb2_grpc
 from kernel import SPEC_VERSION
 from kernel.errors import KernelError
 from kernel.params import KernelParams
+from kernel.payload import WINDOW_STEPS
 from kernel.state import ZERO32
 from validator.allowlist import NodeAllowlist
 from validator.errors import (
@@ -226,7 +227,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             params = None
             if b.epoch_steps or b.base_cost or b.spurt_cost:
                 try:
-                    params = KernelParams(epoch_steps=b.epoch_steps, base_cost=b.base_cost, spurt_cost=b.spurt_cost)
+                    params = KernelParams.for_season(epoch_steps=b.epoch_steps, base_cost=b.base_cost, spurt_cost=b.spurt_cost)
                 except KernelError as exc:
                     raise InvalidInputError(f"beast season constants are invalid: {exc}") from None
             return BeastCommitments(bytes(b.seed_core), bytes(b.dataset_commitment) or ZERO32,
@@ -252,8 +253,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         """Turn the proto request into a ReplayRequest, fetching from the node/chain as needed."""
         if not 1 <= request.window <= MAX_WINDOW:
             raise InvalidInputError(f"window must be 1..{MAX_WINDOW} (window 0 is genesis and is never committed), got {request.window}")
-        if len(request.trainer_digests) > 128:
-            raise InvalidInputError(f"trainer_digests holds {len(request.trainer_digests)} values; a window has 128")
+        if len(request.trainer_digests) > WINDOW_STEPS:
+            raise InvalidInputError(f"trainer_digests holds {len(request.trainer_digests)} values; a window has {WINDOW_STEPS}")
         which = request.WhichOneof("start")
         if which == "node_address":
             self.allowed_nodes.check(request.node_address)  # before anything is read or dialed
