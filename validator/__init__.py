@@ -1,10 +1,10 @@
 """ChainBeasts validator: replay a committed training window and say whether its word is honest.
 
 * :mod:`validator.replay` — the library: verify the start state against the previous committed
-  h128 (or regenerate genesis), check dataset and owner secret against the beast's
-  commitments, then replay through the kernel's one replay path (``kernel.replay``: the words
-  compared field by field, the reason an illegal word is illegal, the first divergent step
-  from the trainer's digests). It imports no gRPC.
+  h128 (or regenerate genesis), check dataset (within the season's size limit) and owner
+  secret against the beast's commitments, then replay through the kernel's one replay path
+  (``kernel.replay``: the words compared field by field, the reason an illegal word is
+  illegal, the first divergent step from the trainer's digests). It imports no gRPC.
 * :mod:`validator.service` — ``chainbeasts.v1.ValidatorService`` over gRPC
   (``create_server(address, backend) -> (server, port)``), with health and reflection;
   :mod:`validator.grpc_status` maps each error to its status code.

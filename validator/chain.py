@@ -106,6 +106,13 @@ class LedgerChainReader:
                 raise ChainError(f"the chain's season constants are not valid kernel parameters: {exc}") from None
         return self._params
 
+    def max_dataset_bytes(self) -> int:
+        """The season's dataset limit (SeasonRegistry ``maxDatasetBytes``), read fresh: unlike the kernel
+        constants it may change during a season (timelocked), and a dispute's dataset is bounded by it."""
+        from devnet.bindings import Param
+
+        return int(self._read("SeasonRegistry.value(MAX_DATASET_BYTES)", self.chain.param, Param.MAX_DATASET_BYTES))
+
     def beast_commitments(self, beast_id: int) -> BeastCommitments:
         """Hatch data of ``beast_id`` with the season constants; NotFoundError when unknown."""
         if beast_id < 1:

@@ -134,18 +134,22 @@ def connect_chain(args: argparse.Namespace) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from validator.allowlist import NodeAllowlist
     from validator.chain import LedgerChainReader
+    from validator.replay import MAX_DATASET_BYTES
     from validator.service import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     allowed = NodeAllowlist(args.allowed_nodes)
     chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
+    max_dataset = chain.max_dataset_bytes() if chain is not None else MAX_DATASET_BYTES  # the season's, when known
     server, port = create_server(
         args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
         replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs, workers=args.workers, allowed_nodes=allowed,
+        max_dataset_bytes=max_dataset,
     )
     host = args.address.rsplit(":", 1)[0]
     print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend, "inputs": args.inputs,
                       "workers": args.workers, "slots": server.servicer.limiter.max_running, "chain": bool(chain),
+                      "maxDatasetBytes": max_dataset,
                       "allowedNodes": list(allowed.entries)}),
           flush=True)
     stop = threading.Event()
@@ -160,16 +164,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from validator.chain import LedgerChainReader
     from validator.node_client import NodeClient
-    from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest, replay
+    from validator.replay import MAX_STATE_BLOB_BYTES, ReplayRequest, replay
 
     if args.window < 1:
         raise ConfigError("--window must be >= 1 (window 0 is genesis and is never committed)")
     if bool(args.dataset) != bool(args.secret_file):
         raise ConfigError("--dataset and --secret-file go together")
-    dataset = read_bytes(args.dataset, "dataset", MAX_DATASET_BYTES) if args.dataset else None
+    reader = LedgerChainReader(connect_chain(args))
+    max_dataset = reader.max_dataset_bytes()  # the season's limit (SeasonRegistry maxDatasetBytes), not a constant
+    dataset = read_bytes(args.dataset, "dataset", max_dataset) if args.dataset else None
     secret = read_secret(args.secret_file) if args.secret_file else None
     state = read_bytes(args.state_file, "state file", MAX_STATE_BLOB_BYTES) if args.state_file else None
-    reader = LedgerChainReader(connect_chain(args))
     beast = reader.beast_commitments(args.beast)
     claim = reader.window_claim(args.beast, args.window)
     digests = None
@@ -189,7 +194,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         ReplayRequest(beast=beast, window=args.window, start_state=state, prev_h128=claim.prev_h128,
                       committed_word=claim.committed_word, epoch_seed=claim.epoch_seed, dataset=dataset,
                       owner_secret=secret, trainer_digests=digests),
-        backend=args.backend, inputs=args.inputs,
+        backend=args.backend, inputs=args.inputs, max_dataset_bytes=max_dataset,
     )
     if args.json:
         print(json.dumps({"beast": args.beast, **report.to_json()}))
@@ -325,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the gRPC ValidatorService",
                        description="Serve chainbeasts.v1.ValidatorService, grpc.health.v1 and reflection until SIGINT/SIGTERM. "
-                                   "With --deployments, missing hatch data and window claims are read from the chain. "
+                                   "With --deployments, missing hatch data and window claims are read from the chain, and so is "
+                                   "the season's dataset limit (maxDatasetBytes; default 512 KiB). "
                                    "A request's node_address is dialed only when --allow-node allows it (default: "
                                    "loopback only); others are refused with PERMISSION_DENIED.")
     p.add_argument("--address", default="127.0.0.1:50061", help="host:port to bind (default 127.0.0.1:50061; port 0 = any)")

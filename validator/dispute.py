@@ -389,7 +389,7 @@ def rebuild_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, 
             req = ReplayRequest(w.commitments, j, start_state=encode_state_blob(state), prev_h128=state.h128(),
                                 committed_word=word_j, epoch_seed=seed, dataset=cur.dataset if cur else None,
                                 owner_secret=cur.owner_secret if cur else None)
-            report = _replay(req, backend)
+            report = _replay(req, backend, w.max_dataset_bytes)
             return StartState(None, f"rebuilt from genesis up to window {j}", earlier_divergence=j, earlier_report=report)
         state = result.state
     return StartState(encode_state_blob(state), f"rebuilt from genesis ({w.window - 1} windows replayed)")
@@ -475,9 +475,9 @@ class CheckResult:
         }
 
 
-def _replay(req: ReplayRequest, backend: str) -> ReplayReport:
+def _replay(req: ReplayRequest, backend: str, max_dataset_bytes: int) -> ReplayReport:
     try:
-        return replay(req, backend=backend)
+        return replay(req, backend=backend, max_dataset_bytes=max_dataset_bytes)
     except ValidatorError as exc:
         raise ChainDataError(f"the replay refused its inputs: {exc}") from None
 
@@ -501,7 +501,7 @@ def check_window(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, *
     req = ReplayRequest(w.commitments, w.window, start_state=start.blob, prev_h128=w.prev_h128, committed_word=w.word,
                         epoch_seed=w.epoch_seed, dataset=cur.dataset if cur else None,
                         owner_secret=cur.owner_secret if cur else None)
-    report = _replay(req, backend)
+    report = _replay(req, backend, w.max_dataset_bytes)
     return CheckResult(w, "match" if report.match else "diverged", report.computed.pack(), report.mismatched_fields,
                        report.reason, report.first_divergent_step, f"local {backend}", start.origin, w.window,
                        time.perf_counter() - t0)

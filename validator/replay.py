@@ -22,6 +22,9 @@ It checks, in order:
 4. the computed word against the committed one, field by field, and — when the trainer's
    per-step digests are given — the first micro-step whose weights digest differs.
 
+The private dataset may be at most ``max_dataset_bytes`` (the season's ``maxDatasetBytes``,
+which the chain may raise above the 512 KiB default; callers that know it pass it).
+
 Example::
 
     report = replay(ReplayRequest(beast=BeastCommitments(seed_core), window=3,
@@ -39,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from curriculum.dataset import MAX_DATASET_BYTES
 from kernel.context import SampleSource
 from kernel.errors import KernelError, StateBlobError
 from kernel.hashing import keccak256
@@ -58,7 +62,6 @@ from validator.errors import (
 )
 
 MAX_STATE_BLOB_BYTES: Final = 320 * 1024  # largest spec-v1 state (290,990 bytes) in a zstd frame, with headroom
-MAX_DATASET_BYTES: Final = 512 * 1024  # season constant: a private dataset file is at most 512 KiB
 DIGEST_BYTES: Final = 16  # per-step digest: first 16 bytes of keccak256 of the weights
 BACKENDS: Final = ("numpy", "torch")
 
@@ -259,7 +262,7 @@ def _decode_dataset_cached(data: bytes, commitment: bytes) -> object:
             _dataset_cache.move_to_end(commitment)
             return hit
     try:
-        dataset = decode_dataset(data, max_bytes=MAX_DATASET_BYTES)
+        dataset = decode_dataset(data, max_bytes=len(data))  # the caller checked the size against the season's limit
     except CurriculumError as exc:
         raise InvalidInputError(f"dataset matches its commitment but is not a valid dataset file: {exc}") from None
     with _dataset_lock:
@@ -269,8 +272,9 @@ def _decode_dataset_cached(data: bytes, commitment: bytes) -> object:
     return dataset
 
 
-def sample_source(req: ReplayRequest) -> SampleSource:
-    """The window's sample source: public sources, or the private dataset after checking both commitments."""
+def sample_source(req: ReplayRequest, *, max_dataset_bytes: int = MAX_DATASET_BYTES) -> SampleSource:
+    """The window's sample source: public sources, or the private dataset after checking its size
+    (at most ``max_dataset_bytes``, the season's limit) and both commitments."""
     beast = req.beast
     if not beast.private:
         if req.dataset or req.owner_secret:
@@ -282,8 +286,8 @@ def sample_source(req: ReplayRequest) -> SampleSource:
         raise MissingInputError("this beast trains on a private dataset; the owner secret S_owner is required")
     if not isinstance(req.dataset, (bytes, bytearray)):
         raise InvalidInputError(f"dataset must be bytes, got {type(req.dataset).__name__}")
-    if len(req.dataset) > MAX_DATASET_BYTES:
-        raise InputTooLargeError(f"dataset is {len(req.dataset)} bytes, over the limit of {MAX_DATASET_BYTES}")
+    if len(req.dataset) > max_dataset_bytes:
+        raise InputTooLargeError(f"dataset is {len(req.dataset)} bytes, over the limit of {max_dataset_bytes}")
     if not isinstance(req.owner_secret, (bytes, bytearray)) or len(req.owner_secret) != 32:
         raise InvalidInputError(f"owner secret must be 32 bytes, got {_describe(req.owner_secret)}")
     data = bytes(req.dataset)
@@ -342,11 +346,15 @@ def check_digests(digests: Sequence[bytes] | None) -> list[bytes] | None:
     return [bytes(d) for d in out]
 
 
-def replay(req: ReplayRequest, *, backend: str | Backend = "numpy", inputs: Inputs = "spec") -> ReplayReport:
+def replay(
+    req: ReplayRequest, *, backend: str | Backend = "numpy", inputs: Inputs = "spec", max_dataset_bytes: int = MAX_DATASET_BYTES,
+) -> ReplayReport:
     """Check the inputs of ``req`` and replay its window with ``kernel.replay.replay_committed``.
 
     ``inputs`` picks how the window's boards are drawn and encoded: ``"spec"``, the scalar
     reference, or ``"fast"``, the kernel's vectorized drop-in (``kernel.train.train_window``).
+    ``max_dataset_bytes`` is the season's ``maxDatasetBytes`` (SeasonRegistry; default the
+    season default, 512 KiB): a private dataset over it is refused.
 
     Raises a ValidatorError subclass when the inputs are refused. A committed word that is
     malformed, or whose mask/lr_shift is not a legal continuation of the start state, is a
@@ -362,7 +370,7 @@ def replay(req: ReplayRequest, *, backend: str | Backend = "numpy", inputs: Inpu
     digests_claimed = check_digests(req.trainer_digests)
     be = backend_for(backend)
     start = load_start_state(req)
-    source = sample_source(req)
+    source = sample_source(req, max_dataset_bytes=max_dataset_bytes)
 
     t0 = time.perf_counter()
     try:

@@ -14,7 +14,9 @@ A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (lo
 default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
 Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
 the status codes documented in the proto (:mod:`validator.grpc_status`); unexpected
-exceptions become INTERNAL and the service keeps serving.
+exceptions become INTERNAL and the service keeps serving. A private dataset may be as large
+as ``max_dataset_bytes``, the season's ``maxDatasetBytes`` (``cb-validator serve`` reads it
+from the chain); the message limit grows with it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from validator.allowlist import NodeAllowlist
 from validator.errors import (
     BusyError,
     ConfigError,
+    InputTooLargeError,
     InvalidInputError,
     MissingInputError,
     ReplayTimeoutError,
@@ -68,7 +71,15 @@ from validator.replay import (
 )
 
 SERVICE_NAME: Final = validator_pb2.DESCRIPTOR.services_by_name["ValidatorService"].full_name
-MAX_REQUEST_BYTES: Final = MAX_STATE_BLOB_BYTES + MAX_DATASET_BYTES + 64 * 1024  # 917,504
+REQUEST_OVERHEAD_BYTES: Final = 64 * 1024  # everything in a request but the state blob and the dataset
+
+
+def max_request_bytes(max_dataset_bytes: int = MAX_DATASET_BYTES) -> int:
+    """The largest request message: a state blob and a dataset at their limits, plus the rest."""
+    return MAX_STATE_BLOB_BYTES + max_dataset_bytes + REQUEST_OVERHEAD_BYTES
+
+
+MAX_REQUEST_BYTES: Final = max_request_bytes()  # 917,504 under the default dataset limit
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 DEFAULT_REPLAY_DEADLINE_S: Final = 30.0
 DEFAULT_MAX_QUEUED: Final = 64
@@ -180,7 +191,10 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         inputs: str = "spec",
         workers: str = "thread",
         allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
+        max_dataset_bytes: int = MAX_DATASET_BYTES,
     ) -> None:
+        if isinstance(max_dataset_bytes, bool) or not isinstance(max_dataset_bytes, int) or max_dataset_bytes < 1:
+            raise ConfigError(f"max_dataset_bytes must be a positive number of bytes, got {max_dataset_bytes!r}")
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if inputs not in INPUTS:
@@ -188,6 +202,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         if workers not in WORKERS:
             raise ConfigError(f"unknown workers {workers!r}; choose one of {', '.join(WORKERS)}")
         self.allowed_nodes = allowed_nodes if isinstance(allowed_nodes, NodeAllowlist) else NodeAllowlist(allowed_nodes)
+        self.max_dataset_bytes = max_dataset_bytes
+        self.max_request_bytes = max_request_bytes(max_dataset_bytes)
         self.backend = backend
         self.inputs = inputs
         self.workers = workers
@@ -262,8 +278,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 raise InvalidInputError("beast_id must be >= 1 to fetch a state from a node")
         elif request.fetch_digests:
             raise InvalidInputError("fetch_digests needs node_address")
-        if len(request.dataset) > MAX_DATASET_BYTES:
-            raise InvalidInputError(f"dataset is {len(request.dataset)} bytes, over the limit of {MAX_DATASET_BYTES}")
+        if len(request.dataset) > self.max_dataset_bytes:  # refused before anything is fetched; replay checks it again
+            raise InputTooLargeError(f"dataset is {len(request.dataset)} bytes, over the limit of {self.max_dataset_bytes}")
         beast = self._beast(request)
         claim = self._claim(request)
         start_state: bytes | None
@@ -307,7 +323,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 with self._executor_lock:
                     executor = self._executor
                 try:
-                    future = executor.submit(replay, req, backend=self.backend, inputs=self.inputs)  # type: ignore[arg-type]
+                    future = executor.submit(replay, req, backend=self.backend, inputs=self.inputs,  # type: ignore[arg-type]
+                                             max_dataset_bytes=self.max_dataset_bytes)
                     break
                 except BrokenExecutor:
                     self._replace_executor(executor)
@@ -365,7 +382,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             backend=self.backend,
             max_concurrent_replays=lim.max_running,
             max_queued_replays=lim.max_queued,
-            max_request_bytes=MAX_REQUEST_BYTES,
+            max_request_bytes=self.max_request_bytes,
             replay_deadline_ms=int(self.replay_deadline_s * 1000),
             chain_connected=self.chain is not None,
             replays_ok=self.counters.ok,
@@ -442,16 +459,20 @@ def create_server(
     inputs: str = "spec",
     workers: str = "thread",
     allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
+    max_dataset_bytes: int = MAX_DATASET_BYTES,
 ) -> tuple[ValidatorServer, int]:
     """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
 
     Returns ``(server, port)``. ``warm_up`` loads the backend before serving so the first
     replay does not pay for importing torch. ``allowed_nodes`` lists the trainer nodes a
     request's ``node_address`` may name (:mod:`validator.allowlist`; None: loopback only).
+    ``max_dataset_bytes`` is the season's dataset limit (SeasonRegistry ``maxDatasetBytes``);
+    the request message limit is sized for it (:func:`max_request_bytes`).
     """
     servicer = ValidatorServicer(
         backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
         chain=chain, node_client=node_client, inputs=inputs, workers=workers, allowed_nodes=allowed_nodes,
+        max_dataset_bytes=max_dataset_bytes,
     )
     if warm_up:
         servicer.warm_up()
@@ -460,7 +481,7 @@ def create_server(
         cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
         maximum_concurrent_rpcs=workers,
         options=[
-            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+            ("grpc.max_receive_message_length", servicer.max_request_bytes),
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
@@ -500,6 +521,7 @@ def create_server(
 
 __all__ = [
     "MAX_REQUEST_BYTES",
+    "max_request_bytes",
     "SERVICE_NAME",
     "ReplayLimiter",
     "ValidatorServer",

@@ -41,7 +41,7 @@ from validator.errors import (
     ValidatorError,
 )
 from validator.node_client import NodeClient
-from validator.replay import ReplayRequest, replay
+from validator.replay import MAX_DATASET_BYTES, ReplayRequest, replay
 
 STATE_VERSION: Final = 1
 MAX_RECORD_BYTES: Final = 64 << 20  # one small JSON object per dispute ever seen
@@ -187,6 +187,9 @@ class Watcher:
                           committed_word=dispute.word, epoch_seed=claim.epoch_seed, dataset=dataset,
                           owner_secret=secret, trainer_digests=digests),
             backend=self.backend, inputs=self.inputs,  # type: ignore[arg-type]
+            # openDispute bounded the dataset by the season's maxDatasetBytes, which may exceed the
+            # default or have changed since: the validator takes the dataset the game accepted.
+            max_dataset_bytes=max(MAX_DATASET_BYTES, len(dataset or b"")),
         )
         return report.computed.pack(), {
             "verdict": report.verdict, "firstDivergentStep": report.first_divergent_step,

@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 from chainbeasts.v1 import validator_pb2_grpc
-from tests.validator.windows import Beast, private_beast, public_beast
+from kernel.hashing import keccak256
+from tests.validator.windows import Beast, large_dataset, private_beast, public_beast
 from validator.service import ValidatorServer, create_server
 
 
@@ -22,6 +23,12 @@ def pub() -> Beast:
 def priv() -> Beast:
     """A private beast with 2 honest windows."""
     return private_beast()
+
+
+@pytest.fixture(scope="session")
+def big() -> Beast:
+    """A private beast with 1 honest window on a dataset file over 512 KiB (legal where maxDatasetBytes is 600 KiB)."""
+    return private_beast(keccak256(b"validator tests: big dataset"), n=1, dataset=large_dataset())
 
 
 @pytest.fixture(scope="module")

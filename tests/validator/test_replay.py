@@ -17,7 +17,7 @@ from kernel.sources import PublicSource
 from kernel.state import encode_state_blob, genesis
 from kernel.train import train_window
 from kernel.window_settings import Illegal
-from tests.validator.windows import OTHER_SECRET, Beast, SwitchingSource, private_beast, train
+from tests.validator.windows import LIMIT_600K, OTHER_SECRET, Beast, SwitchingSource, private_beast, train
 from validator.errors import (
     CommitmentMismatchError,
     InputTooLargeError,
@@ -251,6 +251,17 @@ def test_public_beast_refuses_a_dataset(pub: Beast, priv: Beast) -> None:
 def test_oversize_dataset_is_refused(priv: Beast) -> None:
     with pytest.raises(InputTooLargeError):
         replay(priv.request(1, dataset=bytes(MAX_DATASET_BYTES + 1)))
+
+
+def test_dataset_over_the_default_limit_replays_under_the_season_limit(big: Beast) -> None:
+    # a season whose maxDatasetBytes is 600 KiB accepts this dataset on chain; the validator must too
+    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_600K
+    report = replay(big.request(1), max_dataset_bytes=LIMIT_600K)
+    assert report.match is True and report.computed == big.windows[0].payload
+    with pytest.raises(InputTooLargeError, match=f"over the limit of {MAX_DATASET_BYTES}$"):
+        replay(big.request(1))  # the default is the season default
+    with pytest.raises(InputTooLargeError, match=f"over the limit of {len(big.dataset) - 1}$"):
+        replay(big.request(1), max_dataset_bytes=len(big.dataset) - 1)
 
 
 def test_dataset_matching_commitment_but_malformed(priv: Beast) -> None:

@@ -21,9 +21,9 @@ from chainbeasts.v1 import validator_pb2_grpc as pbg
 from kernel.payload import Payload
 from kernel.state import ZERO32
 from kernel.train import train_window
-from tests.validator.windows import Beast, SwitchingSource
-from validator.replay import ReplayRequest
-from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server
+from tests.validator.windows import LIMIT_600K, Beast, SwitchingSource
+from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest
+from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server, max_request_bytes
 
 Code = grpc.StatusCode
 
@@ -176,6 +176,30 @@ def test_largest_allowed_inputs_fit_the_message_limit(stub: pbg.ValidatorService
     msg = to_proto(priv.request(2, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(512 * 1024)))
     code, details = code_of(stub, msg)
     assert code == Code.INVALID_ARGUMENT and "state blob" in details
+
+
+def test_the_season_dataset_limit_is_the_service_limit(stub: pbg.ValidatorServiceStub, big: Beast) -> None:
+    # a season whose maxDatasetBytes is 600 KiB: a dataset over 512 KiB is legal on chain, and replays
+    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_600K
+    code, details = code_of(stub, to_proto(big.request(1)))  # a service left at the default limit
+    assert code == Code.INVALID_ARGUMENT and f"over the limit of {MAX_DATASET_BYTES}" in details
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, max_dataset_bytes=LIMIT_600K)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            season = pbg.ValidatorServiceStub(ch)
+            info = season.GetValidatorInfo(pb.GetValidatorInfoRequest())
+            assert info.max_request_bytes == max_request_bytes(LIMIT_600K) == MAX_STATE_BLOB_BYTES + LIMIT_600K + 64 * 1024
+            resp = call(season, to_proto(big.request(1)))
+            assert resp.verdict == pb.VERDICT_MATCH and resp.computed_word == big.windows[0].word
+            # the message limit grew with it: a 320 KiB state blob and a 600 KiB dataset reach the checks
+            msg = to_proto(big.request(1, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(LIMIT_600K)))
+            assert msg.ByteSize() > MAX_REQUEST_BYTES
+            code, details = code_of(season, msg)
+            assert code == Code.INVALID_ARGUMENT and "state blob" in details
+            code, _ = code_of(season, to_proto(big.request(1), dataset=bytes(LIMIT_600K + 1)))
+            assert code == Code.INVALID_ARGUMENT
+    finally:
+        srv.stop(0)
 
 
 def test_hundreds_of_malformed_requests_then_a_good_one(channel: grpc.Channel, stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
@@ -348,3 +372,11 @@ def test_process_workers_replay_refuse_and_survive_a_killed_worker(pub: Beast, p
             assert codes[-1] == Code.OK and set(codes) <= {Code.OK, Code.UNAVAILABLE}, codes
     finally:
         srv.stop(0)
+
+
+def test_a_dataset_limit_below_one_byte_is_a_config_error() -> None:
+    from validator.errors import ConfigError
+
+    for bad in (0, -1, True):
+        with pytest.raises(ConfigError, match="max_dataset_bytes"):
+            create_server("127.0.0.1:0", "numpy", max_dataset_bytes=bad, warm_up=False)  # type: ignore[arg-type]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curriculum import PrivateDatasetSource, decode_dataset, encode_dataset
 from curriculum.importers import read_csv
-from kernel.board import Board
+from kernel.board import EMPTY, N_TILES, Board, Creature
 from kernel.context import WindowContext
 from kernel.hashing import keccak256
 from kernel.payload import Payload
@@ -17,6 +18,7 @@ from kernel.train import WindowResult, train_window
 from validator.replay import BeastCommitments, ReplayRequest
 
 
+LIMIT_600K = 600 * 1024  # a season's maxDatasetBytes raised above the 512 KiB default
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "curriculum" / "examples" / "battles.csv"
 
 
@@ -96,12 +98,34 @@ SECRET = keccak256(b"validator tests: owner secret")  # fold64 of a repeated byt
 OTHER_SECRET = keccak256(b"validator tests: another secret")
 
 
+def large_dataset(n_records: int = 23_000, *, max_bytes: int = LIMIT_600K) -> bytes:
+    """A dataset file of ``n_records`` random legal boards, barely compressible (about 25 bytes a record:
+    23,000 records make a file over the 512 KiB default limit and under 600 KiB), written by
+    curriculum's writer with its limit raised to ``max_bytes``."""
+    rng = random.Random(11)
+
+    def creature() -> Creature:
+        return Creature(hp=rng.randint(1, 255), stamina=rng.randrange(16), defense=rng.randrange(256),
+                        temp_def=rng.randrange(97), crit=rng.randrange(2), last_action=rng.randrange(5))
+
+    boards = []
+    for _ in range(n_records):
+        tiles = [rng.randrange(3) for _ in range(N_TILES)]  # EMPTY, WALL, HAZARD
+        me, enemy = rng.sample(range(N_TILES), 2)
+        tiles[me] = tiles[enemy] = EMPTY
+        boards.append(Board(tuple(tiles), me, enemy, creature(), creature()))
+    return encode_dataset(boards, max_bytes=max_bytes)
+
+
 def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), secret: bytes = SECRET, n: int = 2, *,
-                  trained_with: bytes | None = None) -> Beast:
-    """A private beast committed to ``secret``; ``trained_with`` lets the trainer cheat with another secret."""
-    data = example_dataset()
+                  trained_with: bytes | None = None, dataset: bytes | None = None) -> Beast:
+    """A private beast committed to ``secret``; ``trained_with`` lets the trainer cheat with another secret.
+
+    ``dataset`` replaces the example dataset file (any size: the trainer decodes it without a limit).
+    """
+    data = example_dataset() if dataset is None else dataset
     c_data = keccak256(data)
-    source = PrivateDatasetSource(decode_dataset(data), trained_with or secret)
+    source = PrivateDatasetSource(decode_dataset(data, max_bytes=len(data)), trained_with or secret)
     windows = train(genesis(seed, dataset_commitment=c_data), source, n)
     return Beast(BeastCommitments(seed, c_data, keccak256(secret)), windows, data, secret)
 

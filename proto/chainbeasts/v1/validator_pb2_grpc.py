@@ -58,8 +58,8 @@ class ValidatorServiceServicer:
 
         Errors:
         INVALID_ARGUMENT     a malformed field: window 0, a byte field of the wrong length,
-        a state blob that does not decode, a dataset over 512 KiB or not
-        a dataset file, a dataset or secret sent for a public beast, more
+        a state blob that does not decode, a dataset over the season's
+        dataset limit or not a dataset file, a dataset or secret sent for a public beast, more
         than 128 digests, an empty or oversize node_address. The message
         names the field.
         FAILED_PRECONDITION  the inputs do not belong to the committed window: the start state
