@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent import futures
 from pathlib import Path
 from typing import Any, Final
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from chainbeasts.rpc_guard import RpcGuard, RpcLimits, guarded_server
 from chainbeasts.v1 import node_pb2, node_pb2_grpc
 from kernel.errors import KernelError
 from kernel.payload import Payload
@@ -29,9 +29,16 @@ from node.trainer import MetricsBus
 
 SERVICE_NAME: Final = "chainbeasts.v1.NodeService"
 MAX_WINDOW: Final = 1 << 25  # the ledger holds at most 2^25 windows per beast
-MAX_BEAST_ID: Final = (1 << 64) - 1
 DEFAULT_LIST_LIMIT: Final = 1000
 MAX_LIST_LIMIT: Final = 10000
+# Every NodeService request is a few integers; 64 KiB bounds what one queued request may hold.
+MAX_REQUEST_BYTES: Final = 64 * 1024
+# A response carries at most one state blob (<= 320 KiB) or 10,000 WindowInfo rows (~2.5 MiB).
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+DEFAULT_LIMITS: Final = RpcLimits(
+    streams_per_client=4, streams_total=16, calls_per_client=8, calls_total=16, light_per_client=4, light_total=8,
+    stream_lifetime_s=3600.0, stream_idle_s=600.0, max_request_bytes=MAX_REQUEST_BYTES, max_response_bytes=MAX_RESPONSE_BYTES,
+)
 
 _STATUS: Final = {
     GENESIS: node_pb2.CHECKPOINT_STATUS_GENESIS,
@@ -237,16 +244,19 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 class NodeServer:
     """A running gRPC server with its servicer and health service; ``stop(grace)`` shuts it down cleanly."""
 
-    def __init__(self, server: grpc.Server, servicer: NodeServicer, health_servicer: health.HealthServicer) -> None:
+    def __init__(self, server: grpc.Server, servicer: NodeServicer, health_servicer: health.HealthServicer,
+                 guard: RpcGuard) -> None:
         self.server = server
         self.servicer = servicer
         self.health = health_servicer
+        self.guard = guard
 
     def stop(self, grace: float = 2.0) -> None:
         """Report NOT_SERVING, end the metric streams, then stop with ``grace`` seconds for open calls."""
         self.health.enter_graceful_shutdown()
         self.servicer.stop()
         self.server.stop(grace).wait(grace + 1)
+        self.guard.close()
 
 
 def create_server(
@@ -255,18 +265,22 @@ def create_server(
     *,
     stores: StoreDirectory | None = None,
     bus: MetricsBus | None = None,
-    max_workers: int = 16,
+    limits: RpcLimits = DEFAULT_LIMITS,
 ) -> tuple[NodeServer, int]:
     """Start NodeService + grpc.health.v1 + reflection on ``address`` (host:port; port 0 picks one).
 
-    Returns (server, bound port). Raises ConfigError when the address cannot be bound.
+    ``limits`` bounds what clients may hold at once (:mod:`chainbeasts.rpc_guard`): streams
+    (WatchMetrics, reflection) and calls per client IP and in total, stream lifetime and idle
+    time; health Check has its own lane. Returns (server, bound port). Raises ConfigError when
+    the address cannot be bound.
     """
     if stores is None:
         if data_dir is None:
             raise ConfigError("create_server needs a data_dir or a StoreDirectory")
         stores = StoreDirectory(data_dir)
     servicer = NodeServicer(stores, bus)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cb-node-grpc"))
+    guard = RpcGuard(SERVICE_NAME, limits)
+    server = guarded_server(guard, thread_name_prefix="cb-node-grpc")
     node_pb2_grpc.add_NodeServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -276,10 +290,12 @@ def create_server(
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:
+        guard.close()
         raise ConfigError(f"cannot bind the gRPC address {address}: {exc}") from exc
     if port == 0:
+        guard.close()
         raise ConfigError(f"cannot bind the gRPC address {address}")
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return NodeServer(server, servicer, health_servicer), port
+    return NodeServer(server, servicer, health_servicer, guard), port

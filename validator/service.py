@@ -6,10 +6,13 @@ Run it with ``cb-validator serve``; in code::
     ...
     server.stop(grace=1.0)
 
-Concurrency is bounded twice: at most ``max_concurrent`` replays run at once (a condition
+Concurrency is bounded three times: at most ``max_concurrent`` replays run at once (a condition
 variable guards the count, and replays run on an executor of that size), at most
 ``max_queued`` more wait for a slot, and anything beyond is refused with
-RESOURCE_EXHAUSTED. gRPC itself refuses RPCs beyond ``max_concurrent + max_queued + 8``.
+RESOURCE_EXHAUSTED. Expensive replays (large private datasets, :mod:`validator.admission`) are
+limited per client and in total before they queue. :mod:`chainbeasts.rpc_guard` bounds the
+calls and streams of each client (peer IP) and in total, and keeps a lane for health checks
+and GetValidatorInfo (:func:`default_limits`).
 A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (loopback by
 default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
 Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
@@ -22,6 +25,7 @@ from the chain); the message limit grows with it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import multiprocessing
 import logging
@@ -37,12 +41,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from chainbeasts.rpc_guard import GuardConfigError, RpcGuard, RpcLimits, client_of, guarded_server
 from chainbeasts.v1 import validator_pb2, validator_pb2_grpc
 from kernel import SPEC_VERSION
 from kernel.errors import KernelError
 from kernel.params import KernelParams
 from kernel.payload import WINDOW_STEPS
 from kernel.state import ZERO32
+from validator.admission import DEFAULT_EXPENSIVE_PER_CLIENT, ExpensiveReplayGate, default_expensive_total
 from validator.allowlist import NodeAllowlist
 from validator.errors import (
     BusyError,
@@ -83,6 +89,11 @@ MAX_REQUEST_BYTES: Final = max_request_bytes()  # 917,504 under the default data
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 DEFAULT_REPLAY_DEADLINE_S: Final = 30.0
 DEFAULT_MAX_QUEUED: Final = 64
+DEFAULT_CALLS_PER_CLIENT: Final = 16
+DEFAULT_STREAMS_PER_CLIENT: Final = 2
+DEFAULT_MAX_STREAMS: Final = 8
+DEFAULT_STREAM_LIFETIME_S: Final = 600.0
+DEFAULT_STREAM_IDLE_S: Final = 120.0
 MAX_WINDOW: Final = (1 << 32) - 1
 WORKERS: Final = ("thread", "process")
 
@@ -192,6 +203,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         workers: str = "thread",
         allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
         max_dataset_bytes: int = MAX_DATASET_BYTES,
+        expensive: ExpensiveReplayGate | None = None,
     ) -> None:
         if isinstance(max_dataset_bytes, bool) or not isinstance(max_dataset_bytes, int) or max_dataset_bytes < 1:
             raise ConfigError(f"max_dataset_bytes must be a positive number of bytes, got {max_dataset_bytes!r}")
@@ -208,6 +220,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         self.inputs = inputs
         self.workers = workers
         self.limiter = ReplayLimiter(max_concurrent or default_concurrency(), max_queued)
+        self.expensive = expensive or ExpensiveReplayGate(default_expensive_total(self.limiter.max_running))
         self.replay_deadline_s = replay_deadline_s
         self.chain = chain
         self.nodes = node_client or NodeClient()
@@ -351,8 +364,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         _reject_malformed(request, context)
         started = time.monotonic()
         try:
-            req = self.build_request(request, self._remaining(context, started))
-            report = self.run_replay(req, self._remaining(context, started))
+            with self.expensive.admit(client_of(context), request.dataset):  # before anything is fetched or queued
+                req = self.build_request(request, self._remaining(context, started))
+                report = self.run_replay(req, self._remaining(context, started))
         except ValidatorError as exc:
             with self._counter_lock:
                 self.counters.failed += 1
@@ -430,20 +444,44 @@ def response_of(beast_id: int, report: ReplayReport) -> validator_pb2.ReplayWind
 class ValidatorServer:
     """A running server: the grpc.Server, its port, and a ``stop`` that also marks health NOT_SERVING."""
 
-    def __init__(self, server: grpc.Server, servicer: ValidatorServicer, health_servicer: health.HealthServicer) -> None:
+    def __init__(self, server: grpc.Server, servicer: ValidatorServicer, health_servicer: health.HealthServicer,
+                 guard: RpcGuard) -> None:
         self.server = server
         self.servicer = servicer
         self.health = health_servicer
+        self.guard = guard
 
     def stop(self, grace: float | None = 1.0) -> threading.Event:
         """Graceful stop: NOT_SERVING, let RPCs finish for ``grace`` seconds, close resources."""
         self.health.enter_graceful_shutdown()
         event = self.server.stop(grace)
         self.servicer.close()
+        self.guard.close()
         return event
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return self.server.wait_for_termination(timeout)
+
+
+def default_limits(replay_slots: int, max_queued: int, **overrides: float) -> RpcLimits:
+    """The service's RpcLimits for ``replay_slots`` running and ``max_queued`` waiting replays.
+
+    Calls in total: every slot and queue place plus 8, so the replay limiter (not the guard)
+    answers a full queue; per client: 16 calls, 2 streams (reflection, health Watch), 8 streams
+    in total. ``overrides`` replace single fields (``calls_per_client=32``).
+    """
+    calls_total = replay_slots + max_queued + 8
+    values: dict[str, float] = dict(
+        streams_per_client=DEFAULT_STREAMS_PER_CLIENT, streams_total=DEFAULT_MAX_STREAMS,
+        calls_per_client=min(DEFAULT_CALLS_PER_CLIENT, calls_total), calls_total=calls_total,
+        light_per_client=4, light_total=8, stream_lifetime_s=DEFAULT_STREAM_LIFETIME_S, stream_idle_s=DEFAULT_STREAM_IDLE_S,
+        max_request_bytes=MAX_REQUEST_BYTES, max_response_bytes=MAX_RESPONSE_BYTES,
+    )
+    values.update(overrides)
+    try:
+        return RpcLimits(**values)  # type: ignore[arg-type]
+    except GuardConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def create_server(
@@ -460,32 +498,35 @@ def create_server(
     workers: str = "thread",
     allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
     max_dataset_bytes: int = MAX_DATASET_BYTES,
+    limits: RpcLimits | None = None,
+    max_expensive: int | None = None,
+    expensive_per_client: int = DEFAULT_EXPENSIVE_PER_CLIENT,
 ) -> tuple[ValidatorServer, int]:
     """Build and start a ValidatorService on ``address`` (port 0 picks a free port).
 
     Returns ``(server, port)``. ``warm_up`` loads the backend before serving so the first
     replay does not pay for importing torch. ``allowed_nodes`` lists the trainer nodes a
-    request's ``node_address`` may name (:mod:`validator.allowlist`; None: loopback only).
+    request's ``node_address`` may name (:mod:`validator.allowlist`).
     ``max_dataset_bytes`` is the season's dataset limit (SeasonRegistry ``maxDatasetBytes``);
-    the request message limit is sized for it (:func:`max_request_bytes`).
+    the request message limit is sized for it (:func:`max_request_bytes`). ``limits`` bounds
+    calls and streams per client and in total (None: :func:`default_limits`; its
+    ``max_request_bytes`` is always the one sized for the dataset limit);
+    ``max_expensive`` / ``expensive_per_client`` bound expensive replays
+    (:mod:`validator.admission`; None: half the replay slots).
     """
+    slots = max_concurrent or default_concurrency()
+    gate = ExpensiveReplayGate(max_expensive or max(expensive_per_client, default_expensive_total(slots)), expensive_per_client)
+    limits = limits or default_limits(slots, max_queued)
     servicer = ValidatorServicer(
-        backend, max_concurrent=max_concurrent, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
+        backend, max_concurrent=slots, max_queued=max_queued, replay_deadline_s=replay_deadline_s,
         chain=chain, node_client=node_client, inputs=inputs, workers=workers, allowed_nodes=allowed_nodes,
-        max_dataset_bytes=max_dataset_bytes,
+        max_dataset_bytes=max_dataset_bytes, expensive=gate,
     )
     if warm_up:
         servicer.warm_up()
-    workers = servicer.limiter.max_running + servicer.limiter.max_queued + 8
-    server = grpc.server(
-        cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-        maximum_concurrent_rpcs=workers,
-        options=[
-            ("grpc.max_receive_message_length", servicer.max_request_bytes),
-            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    limits = dataclasses.replace(limits, max_request_bytes=servicer.max_request_bytes)
+    guard = RpcGuard(SERVICE_NAME, limits, light=(f"/{SERVICE_NAME}/GetValidatorInfo",))
+    server = guarded_server(guard, thread_name_prefix="grpc", options=[("grpc.so_reuseport", 0)])
     handlers = {
         "ReplayWindow": grpc.unary_unary_rpc_method_handler(
             servicer.ReplayWindow,
@@ -512,11 +553,12 @@ def create_server(
         reason = "the port is taken or the address is invalid"
     if port == 0:
         servicer.close()
+        guard.close()
         raise ConfigError(f"cannot bind {address}: {reason}")
     server.start()
     for name in (SERVICE_NAME, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return ValidatorServer(server, servicer, health_servicer), port
+    return ValidatorServer(server, servicer, health_servicer, guard), port
 
 
 __all__ = [
@@ -527,5 +569,6 @@ __all__ = [
     "ValidatorServer",
     "ValidatorServicer",
     "create_server",
+    "default_limits",
     "response_of",
 ]

@@ -23,7 +23,7 @@ from kernel.state import ZERO32
 from kernel.train import train_window
 from tests.validator.windows import LIMIT_600K, Beast, SwitchingSource
 from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest
-from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server, max_request_bytes
+from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server, default_limits, max_request_bytes
 
 Code = grpc.StatusCode
 
@@ -269,7 +269,9 @@ def test_info_reports_limits(stub: pbg.ValidatorServiceStub) -> None:
 
 
 def test_32_concurrent_replays_all_complete_with_bounded_concurrency(pub: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=40)
+    # one client sends all 32, so its per-client call budget (16 by default) is raised to 32
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=40,
+                              limits=default_limits(2, 40, calls_per_client=32))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = pbg.ValidatorServiceStub(ch)
