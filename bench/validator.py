@@ -105,7 +105,7 @@ class World:
         cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
         self.proc = subprocess.Popen(
             [*cmd, "serve", "--address", "127.0.0.1:0", "--deployments", str(deployments), "--backend", backend,
-             "--inputs", inputs, "--workers", workers, "--max-queued", "64"],
+             "--inputs", inputs, "--workers", workers, "--max-queued", "64", "--allow-node", self.node_address],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         assert self.proc.stdout is not None

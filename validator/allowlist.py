@@ -7,8 +7,10 @@ the validator connect to any host:port it likes.
 Entries are ``host:port`` or ``host:*`` (any port of that host); IPv6 literals go in brackets
 (``[::1]:*``). Hosts are compared as written, case-insensitively (IPv6 literals in their
 canonical form); nothing is resolved, so ``localhost:*`` allows ``localhost:50051`` and not
-``127.0.0.1:50051``. With nothing configured only loopback is allowed (:data:`DEFAULT_ALLOWED_NODES`);
-configured entries replace that default, and an empty list allows no node at all.
+``127.0.0.1:50051``. With nothing configured only a node on this machine at the node's default
+gRPC port is allowed (:data:`DEFAULT_ALLOWED_NODES`: loopback, port :data:`DEFAULT_NODE_PORT`),
+so a client cannot make the validator dial (and time) any other local port; configured
+entries replace that default, and an empty list allows no node at all.
 
 ``cb-validator serve --allow-node HOST:PORT`` (repeatable) sets the list; in code,
 ``create_server(..., allowed_nodes=[...])``. ``cb-validator replay`` and ``watch`` dial only the
@@ -25,7 +27,8 @@ from typing import Final
 from validator.errors import ConfigError, InvalidInputError, NodeNotAllowedError
 from validator.node_client import HOST_PATTERN, MAX_ADDRESS_LEN, check_node_address
 
-DEFAULT_ALLOWED_NODES: Final = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+DEFAULT_NODE_PORT: Final = 50551  # cb-node's default gRPC port (node.config.DEFAULT_GRPC; validator does not import node)
+DEFAULT_ALLOWED_NODES: Final = (f"127.0.0.1:{DEFAULT_NODE_PORT}", f"localhost:{DEFAULT_NODE_PORT}", f"[::1]:{DEFAULT_NODE_PORT}")
 ANY_PORT: Final = "*"
 _HOST_RE: Final = re.compile(HOST_PATTERN)
 _PORT_RE: Final = re.compile(r"[0-9]{1,5}")
@@ -69,7 +72,7 @@ def _parse_entry(entry: object) -> tuple[str, int | None]:
 class NodeAllowlist:
     """The trainer nodes a gRPC client may make the validator dial; ``check(address)`` before dialing.
 
-    ``NodeAllowlist()`` (or ``None`` entries) is the loopback-only default; malformed entries
+    ``NodeAllowlist()`` (or ``None`` entries) is the default (a local node on its default port); malformed entries
     raise ConfigError when the list is built, that is at startup.
     """
 
@@ -108,4 +111,4 @@ class NodeAllowlist:
         return f"NodeAllowlist({list(self.entries)!r})"
 
 
-__all__ = ["ANY_PORT", "DEFAULT_ALLOWED_NODES", "NodeAllowlist"]
+__all__ = ["ANY_PORT", "DEFAULT_ALLOWED_NODES", "DEFAULT_NODE_PORT", "NodeAllowlist"]

@@ -135,22 +135,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from validator.allowlist import NodeAllowlist
     from validator.chain import LedgerChainReader
     from validator.replay import MAX_DATASET_BYTES
-    from validator.service import create_server
+    from validator.service import create_server, default_concurrency, default_limits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     allowed = NodeAllowlist(args.allowed_nodes)
+    overrides = {name: value for name, value in (
+        ("calls_per_client", args.calls_per_client), ("streams_per_client", args.streams_per_client),
+        ("streams_total", args.max_streams), ("stream_lifetime_s", args.stream_lifetime), ("stream_idle_s", args.stream_idle),
+    ) if value is not None}
+    limits = default_limits(args.max_concurrent or default_concurrency(), args.max_queued, **overrides)
     chain = LedgerChainReader(connect_chain(args)) if args.deployments else None
     max_dataset = chain.max_dataset_bytes() if chain is not None else MAX_DATASET_BYTES  # the season's, when known
     server, port = create_server(
         args.address, args.backend, max_concurrent=args.max_concurrent, max_queued=args.max_queued,
         replay_deadline_s=args.deadline, chain=chain, inputs=args.inputs, workers=args.workers, allowed_nodes=allowed,
         max_dataset_bytes=max_dataset,
+        limits=limits, max_expensive=args.max_expensive, expensive_per_client=args.expensive_per_client,
     )
     host = args.address.rsplit(":", 1)[0]
+    gate = server.servicer.expensive
     print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend, "inputs": args.inputs,
                       "workers": args.workers, "slots": server.servicer.limiter.max_running, "chain": bool(chain),
                       "maxDatasetBytes": max_dataset,
-                      "allowedNodes": list(allowed.entries)}),
+                      "allowedNodes": list(allowed.entries),
+                      "limits": {"callsPerClient": limits.calls_per_client, "calls": limits.calls_total,
+                                 "streamsPerClient": limits.streams_per_client, "streams": limits.streams_total,
+                                 "streamLifetimeS": limits.stream_lifetime_s, "streamIdleS": limits.stream_idle_s,
+                                 "expensivePerClient": gate.per_client, "expensive": gate.total}}),
           flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -333,7 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "With --deployments, missing hatch data and window claims are read from the chain, and so is "
                                    "the season's dataset limit (maxDatasetBytes; default 512 KiB). "
                                    "A request's node_address is dialed only when --allow-node allows it (default: "
-                                   "loopback only); others are refused with PERMISSION_DENIED.")
+                                   "a node on this machine at port 50551); others are refused with PERMISSION_DENIED. "
+                                   "Each client (peer IP) may hold --calls-per-client calls and --streams-per-client "
+                                   "streams at once and --expensive-per-client replays of datasets over 4,096 records; "
+                                   "more are refused with RESOURCE_EXHAUSTED (retry later). Health checks and "
+                                   "GetValidatorInfo have their own capacity.")
     p.add_argument("--address", default="127.0.0.1:50061", help="host:port to bind (default 127.0.0.1:50061; port 0 = any)")
     _backend_flag(p)
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="replays at once (default: CPU cores)")
@@ -343,8 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run replays in threads of this process (default) or in one spawned process per slot")
     p.add_argument("--allow-node", action="append", dest="allowed_nodes", default=None, metavar="HOST:PORT",
                    help="a trainer node clients may name in node_address (repeatable): host:port, or host:* for any port; "
-                        "IPv6 in brackets; hosts compared as written, never resolved. Default: 127.0.0.1:*, localhost:* "
-                        "and [::1]:*; any --allow-node replaces that default")
+                        "IPv6 in brackets; hosts compared as written, never resolved. Default: 127.0.0.1:50551, "
+                        "localhost:50551 and [::1]:50551 (cb-node's default port); any --allow-node replaces that default")
+    p.add_argument("--calls-per-client", type=int, default=None, metavar="N",
+                   help="calls one client IP may have in flight (16; in total: slots + --max-queued + 8)")
+    p.add_argument("--streams-per-client", type=int, default=None, metavar="N",
+                   help="streams (reflection, health Watch) one client IP may hold open (2)")
+    p.add_argument("--max-streams", type=int, default=None, metavar="N", help="streams open at once, all clients (8)")
+    p.add_argument("--stream-lifetime", type=float, default=None, metavar="S", help="a stream is ended after S seconds (600)")
+    p.add_argument("--stream-idle", type=float, default=None, metavar="S",
+                   help="a stream with no message either way for S seconds is ended (120)")
+    p.add_argument("--expensive-per-client", type=int, default=1, metavar="N",
+                   help="replays of datasets over 4,096 records one client IP may have in flight (1)")
+    p.add_argument("--max-expensive", type=int, default=None, metavar="N",
+                   help="such expensive replays in flight, all clients (default: half the replay slots, at least 1)")
     _chain_flags(p, required=False)
     p.set_defaults(fn=cmd_serve)
 

@@ -2,6 +2,10 @@
 
 The validator trusts nothing the node sends: the state blob is checked against the chain's
 h128 by :mod:`validator.replay`; the digests only help locate a divergence.
+
+Channels are cached per address (at most 16) while they work; a call that fails for want of
+a connection (UNAVAILABLE, DEADLINE_EXCEEDED) closes and forgets its channel, so an address
+that was asked for once is not re-dialled in the background afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ NODE_MAX_RECEIVE_BYTES: Final = MAX_STATE_BLOB_BYTES + 64 * 1024
 HOST_PATTERN: Final = r"(?:[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])"  # a name, an IPv4 literal or a bracketed IPv6 literal
 _ADDRESS_RE: Final = re.compile(rf"{HOST_PATTERN}:[0-9]{{1,5}}")
 _CACHED_CHANNELS: Final = 16
+# Codes after which a channel is dropped: the node is not there (or not answering); gRPC would keep reconnecting.
+_EVICT_ON: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def check_node_address(address: str) -> str:
@@ -71,6 +77,16 @@ class NodeClient:
                 self._channels.move_to_end(address)
         return node_pb2_grpc.NodeServiceStub(channel)
 
+    def _forget(self, address: str, exc: grpc.RpcError) -> None:
+        """Close and drop the cached channel of ``address`` when ``exc`` says the node could not be reached."""
+        code = exc.code() if hasattr(exc, "code") else None
+        if code not in _EVICT_ON:
+            return
+        with self._lock:
+            channel = self._channels.pop(address, None)
+        if channel is not None:
+            channel.close()
+
     def _timeout(self, deadline_s: float | None) -> float:
         return self.timeout_s if deadline_s is None else max(0.001, min(self.timeout_s, deadline_s))
 
@@ -82,6 +98,7 @@ class NodeClient:
         try:
             resp = stub.GetState(node_pb2.GetStateRequest(beast_id=beast_id, window=window), timeout=self._timeout(deadline_s))
         except grpc.RpcError as exc:
+            self._forget(address, exc)
             raise _map_rpc_error(address, f"GetState(beast {beast_id}, window {window})", exc) from None
         if not resp.state_blob:
             raise UpstreamError(f"trainer node {address}: GetState(beast {beast_id}, window {window}) returned no state blob")
@@ -97,6 +114,7 @@ class NodeClient:
                 node_pb2.GetStepDigestsRequest(beast_id=beast_id, window=window), timeout=self._timeout(deadline_s)
             )
         except grpc.RpcError as exc:
+            self._forget(address, exc)
             raise _map_rpc_error(address, f"GetStepDigests(beast {beast_id}, window {window})", exc) from None
         digests = [bytes(d) for d in resp.digests]
         if any(len(d) != DIGEST_BYTES for d in digests):

@@ -13,8 +13,8 @@ RESOURCE_EXHAUSTED. Expensive replays (large private datasets, :mod:`validator.a
 limited per client and in total before they queue. :mod:`chainbeasts.rpc_guard` bounds the
 calls and streams of each client (peer IP) and in total, and keeps a lane for health checks
 and GetValidatorInfo (:func:`default_limits`).
-A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (loopback by
-default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
+A request's ``node_address`` is dialed only when ``allowed_nodes`` allows it (a local node on
+port 50551 by default, :mod:`validator.allowlist`); any other is refused with PERMISSION_DENIED.
 Every replay has a deadline (the service's, or the caller's when earlier). Errors map to
 the status codes documented in the proto (:mod:`validator.grpc_status`); unexpected
 exceptions become INTERNAL and the service keeps serving. A private dataset may be as large

@@ -33,8 +33,8 @@ def big() -> Beast:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[ValidatorServer, int]]:
-    """A ValidatorService on 127.0.0.1, numpy backend, 2 replays at once, 64 queued."""
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=64)
+    """A ValidatorService on 127.0.0.1, numpy backend, 2 replays at once, 64 queued, any loopback node allowed."""
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=64, allowed_nodes=["127.0.0.1:*"])
     yield srv, port
     srv.stop(0)
 

@@ -20,10 +20,12 @@ from node.service import create_server as create_node_server
 from node.store import BeastStore, beast_dir
 from tests.validator.test_service import code_of, to_proto
 from tests.validator.windows import Beast
-from validator.allowlist import DEFAULT_ALLOWED_NODES, NodeAllowlist
+from node.config import DEFAULT_GRPC
+from validator.allowlist import DEFAULT_ALLOWED_NODES, DEFAULT_NODE_PORT, NodeAllowlist
 from validator.cli import build_parser, main
-from validator.errors import ConfigError, InvalidInputError, NodeNotAllowedError
+from validator.errors import ConfigError, InvalidInputError, NodeNotAllowedError, NotFoundError, UpstreamError
 from validator.grpc_status import status_of
+from validator.node_client import NodeClient
 from validator.service import ValidatorServer, create_server
 
 Code = grpc.StatusCode
@@ -80,9 +82,12 @@ def assert_never_dialed(s: socket.socket) -> None:
     ("entries", "address", "allowed"),
     [
         (None, "127.0.0.1:50551", True),
-        (None, "LocalHost:1", True),
-        (None, "[::1]:65535", True),
-        (None, "[0:0:0:0:0:0:0:1]:9", True),  # IPv6 literals compare canonically
+        (None, "LocalHost:50551", True),
+        (None, "[::1]:50551", True),
+        (None, "[0:0:0:0:0:0:0:1]:50551", True),  # IPv6 literals compare canonically
+        (None, "127.0.0.1:22", False),  # only the node's default port: no probing of local ports
+        (None, "localhost:50552", False),
+        (None, "[::1]:65535", False),
         (None, FAR_NODE, False),
         (None, "127.1:50551", False),  # no resolution, no guessing: only what is written
         (None, "localhost.:50551", False),
@@ -101,8 +106,9 @@ def test_allows(entries: list[str] | None, address: str, allowed: bool) -> None:
     assert NodeAllowlist(entries).allows(address) is allowed
 
 
-def test_default_is_loopback_only() -> None:
-    assert NodeAllowlist().entries == DEFAULT_ALLOWED_NODES == ("127.0.0.1:*", "localhost:*", "[::1]:*")
+def test_default_is_the_local_node_port_only() -> None:
+    assert NodeAllowlist().entries == DEFAULT_ALLOWED_NODES == ("127.0.0.1:50551", "localhost:50551", "[::1]:50551")
+    assert DEFAULT_GRPC.rpartition(":")[2] == str(DEFAULT_NODE_PORT)  # the port cb-node serves on unless node.toml says otherwise
 
 
 @pytest.mark.parametrize(
@@ -127,8 +133,22 @@ def test_check_says_how_to_allow() -> None:
 # -- the service -----------------------------------------------------------------------------
 
 
-def test_default_service_fetches_from_a_loopback_node(node: int, pub: Beast) -> None:
+def test_default_service_refuses_other_local_ports_without_dialing(node: int, pub: Beast, listener: socket.socket) -> None:
     srv, port = serve(None)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pbg.ValidatorServiceStub(ch)
+            for address in (f"127.0.0.1:{node}", f"127.0.0.1:{listener.getsockname()[1]}", "localhost:22"):
+                code, details = code_of(stub, from_node(pub, address))
+                assert code == Code.PERMISSION_DENIED and f"--allow-node {address}" in details, (address, details)
+            assert_never_dialed(listener)
+            assert not srv.servicer.nodes._channels
+    finally:
+        srv.stop(0)
+
+
+def test_operator_named_loopback_ports_are_fetched_from(node: int, pub: Beast) -> None:
+    srv, port = serve(["127.0.0.1:*"])
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = pbg.ValidatorServiceStub(ch)
@@ -137,6 +157,30 @@ def test_default_service_fetches_from_a_loopback_node(node: int, pub: Beast) -> 
                 assert resp.verdict == pb.VERDICT_MATCH and resp.start_h128 == pub.windows[k - 1].start.h128()
     finally:
         srv.stop(0)
+
+
+def test_a_node_that_cannot_be_reached_is_not_kept_dialling(pub: Beast) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        gone = f"127.0.0.1:{s.getsockname()[1]}"
+    client = NodeClient(timeout_s=5)
+    try:
+        with pytest.raises(UpstreamError, match="UNAVAILABLE"):
+            client.get_state(gone, BEAST_ID, 1)
+        assert gone not in client._channels  # closed and forgotten: no reconnect attempts in the background
+    finally:
+        client.close()
+
+
+def test_a_reachable_node_keeps_its_channel(node: int) -> None:
+    client = NodeClient(timeout_s=5)
+    try:
+        address = f"127.0.0.1:{node}"
+        with pytest.raises(NotFoundError):  # the node answers: the channel works and stays
+            client.get_state(address, BEAST_ID, 99)
+        assert client.get_state(address, BEAST_ID, 1) and list(client._channels) == [address]
+    finally:
+        client.close()
 
 
 def test_far_node_is_refused_before_anything_is_dialed(stub: pbg.ValidatorServiceStub, server: tuple[ValidatorServer, int],
@@ -187,7 +231,7 @@ def test_malformed_entry_stops_create_server() -> None:
 def test_allow_node_flag_is_repeatable() -> None:
     args = build_parser().parse_args(["serve", "--allow-node", "node.example:50551", "--allow-node", "[::1]:*"])
     assert args.allowed_nodes == ["node.example:50551", "[::1]:*"]
-    assert build_parser().parse_args(["serve"]).allowed_nodes is None  # None: the loopback default
+    assert build_parser().parse_args(["serve"]).allowed_nodes is None  # None: the default (local node port)
 
 
 def test_malformed_allow_node_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

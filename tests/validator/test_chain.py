@@ -98,7 +98,8 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def chain_stub(world: World) -> Iterator[pbg.ValidatorServiceStub]:
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, chain=LedgerChainReader(world.net.chain))
+    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, chain=LedgerChainReader(world.net.chain),
+                              allowed_nodes=[world.node_address])
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         yield pbg.ValidatorServiceStub(ch)
     srv.stop(0)

@@ -91,7 +91,8 @@ def test_serve_runs_answers_and_stops_on_sigterm(pub: Beast) -> None:
         line = proc.stdout.readline()
         info = json.loads(line)
         assert info["event"] == "serving" and info["backend"] == "numpy"
-        assert info["allowedNodes"] == ["127.0.0.1:*", "localhost:*", "[::1]:*"]  # no --allow-node: loopback only
+        assert info["allowedNodes"] == ["127.0.0.1:50551", "localhost:50551", "[::1]:50551"]  # no --allow-node: the local node
+        assert info["limits"]["callsPerClient"] == 16 and info["limits"]["expensive"] == 1  # 1 slot: one expensive replay
         with grpc.insecure_channel(info["address"]) as ch:
             health = health_pb2_grpc.HealthStub(ch)
             assert health.Check(health_pb2.HealthCheckRequest(service="chainbeasts.v1.ValidatorService"), timeout=10).status == 1

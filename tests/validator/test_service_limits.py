@@ -23,6 +23,7 @@ from tests.rpc_hostile import HOSTILE, LEGIT, HeldStreams, big_dataset, eventual
 from tests.validator.test_service import to_proto
 from tests.validator.windows import Beast
 from validator.admission import EXPENSIVE_RECORDS, declared_records
+from validator.cli import main
 from validator.service import DEFAULT_STREAMS_PER_CLIENT, ValidatorServer, create_server, default_limits
 
 Code = grpc.StatusCode
@@ -127,3 +128,12 @@ def test_calls_are_bounded_per_client(pub: Beast) -> None:
             _answers(legit, pub)
     finally:
         srv.stop(0)
+
+
+@pytest.mark.parametrize("flags", [["--calls-per-client", "0"], ["--max-streams", "1", "--streams-per-client", "2"],
+                                   ["--stream-idle", "-1"], ["--expensive-per-client", "0"],
+                                   ["--max-expensive", "1", "--expensive-per-client", "2"]])
+def test_unworkable_serve_limits_exit_2(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--address", "127.0.0.1:0", *flags]) == 2  # refused before anything is bound
+    err = capsys.readouterr().err
+    assert "ConfigError" in err and ("limit" in err or "expensive" in err), err
