@@ -72,7 +72,11 @@ class ValidatorServiceServicer:
         UNAVAILABLE          the trainer node or the chain RPC cannot be reached, or the worker
         process running the replay died (the pool restarts; retry).
         RESOURCE_EXHAUSTED   the request is over the size limit, or the service already runs
-        and queues as many replays as it is configured for; retry later.
+        and queues as many replays as it is configured for, or the client
+        (its IP address) or all clients already have as many calls, or
+        replays of datasets over 4,096 records, in flight as the service
+        allows (README "gRPC service limits"); the message names the
+        limit; retry later.
         DEADLINE_EXCEEDED    the replay did not finish within the service's replay deadline or
         the caller's deadline, whichever is earlier.
         """
