@@ -24,6 +24,8 @@ def test_wheel_ships_the_contract_artifacts_and_runs_the_devnet_without_the_chec
     with zipfile.ZipFile(wheel) as z:
         for artifact in sorted((ROOT / "contracts" / "build").glob("*.json")):
             assert z.read(f"chainbeasts/contracts/{artifact.name}") == artifact.read_bytes(), artifact.name
+        # the server limits both gRPC services import (node.service, validator.service)
+        assert z.read("chainbeasts/rpc_guard.py") == (ROOT / "proto" / "chainbeasts" / "rpc_guard.py").read_bytes()
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, text=True, timeout=300)
