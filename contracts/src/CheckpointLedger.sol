@@ -6,6 +6,18 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Energy} from "./Energy.sol";
 import {Beast} from "./Beast.sol";
 import {SeasonRegistry} from "./SeasonRegistry.sol";
+import {
+    CheckpointWord,
+    STEPS_PER_WINDOW,
+    STEPS_PER_WINDOW_LOG2,
+    STEP_IN_WINDOW_MASK,
+    GLOBAL_STEP_OFFSET,
+    GLOBAL_STEP_MASK,
+    ENERGY_BURN_OFFSET,
+    ENERGY_BURN_MASK,
+    WINDOW_INDEX_OFFSET,
+    WINDOW_INDEX_MASK
+} from "./CheckpointWord.sol";
 
 /// @title CheckpointLedger — one storage slot per training window, with its ENERGY in escrow.
 /// @notice A beast's owner or authorized trainer commits the 32-byte checkpoint word of each
@@ -18,13 +30,8 @@ import {SeasonRegistry} from "./SeasonRegistry.sol";
 ///         dispute on a window inside its challenge period and settles it: slashed (escrow paid
 ///         to the game for the challenger and validators) or finalized (escrow burned).
 ///
-///         The checkpoint word (big-endian uint256, exactly the `bytes32` argument):
-///
-///         bit 255             128 127      96 95            32 31    24 23    16 15     0
-///            +-------------------+----------+----------------+--------+--------+--------+
-///            |       h128        |globalStep|   energyBurn   | active | lrShift| flags  |
-///            |    (128 bits)     |  (u32)   |     (u64)      |Mask u8 |   u8   |  u16   |
-///            +-------------------+----------+----------------+--------+--------+--------+
+///         The checkpoint word is the `bytes32` argument; its layout (h128, globalStep u32,
+///         energyBurn u64, activeMask, lrShift, flags) has one home, CheckpointWord.sol.
 ///
 ///         Window k of a beast (k = 0, 1, 2, ...) carries globalStep = 128 * (k + 1) mod 2^32, so
 ///         k is derived from the word itself: k = ((globalStep - 128) mod 2^32) / 128. A beast
@@ -44,14 +51,15 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.2.0";
+    string public constant version = "1.2.1";
 
     /// @notice Micro-steps per window (spec version 1).
-    uint256 public constant WINDOW_STEPS = 128;
-    /// @notice Windows one beast can hold: 2^32 micro-steps / 128.
+    uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
+    /// @notice Windows one beast can hold: 2^32 micro-steps (the globalStep range) / 128.
+    /// @dev A literal: Solidity inlines a constant's expression at each use, and one built from
+    ///      other constants costs a checked operation there (the array length below and the
+    ///      bound checks would pay it).
     uint256 public constant MAX_WINDOWS = 2 ** 25;
-    /// @dev The globalStep field of a word (bits 96..127); holds the commit block once stored.
-    uint256 private constant GLOBAL_STEP_MASK = uint256(type(uint32).max) << 96;
 
     /// @notice Lifecycle of a window.
     enum WindowStatus {
@@ -189,7 +197,7 @@ contract CheckpointLedger {
         // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one. (Only
         // true while commit stays external with exactly these two static parameters.)
         (uint256 total, uint256 bad) = _recordAll(0x04, 0x24, 1);
-        if (bad == 0) _revertOutOfOrder(beastId, uint32(uint256(checkpoint) >> 96));
+        if (bad == 0) _revertOutOfOrder(beastId, uint32(uint256(checkpoint) >> GLOBAL_STEP_OFFSET));
         _lock(total);
     }
 
@@ -211,7 +219,7 @@ contract CheckpointLedger {
         }
         uint256 total;
         (total, bad) = _recordAll(idsAt, wordsAt, n);
-        if (bad < n) _revertOutOfOrder(beastIds[bad], uint32(uint256(words[bad]) >> 96));
+        if (bad < n) _revertOutOfOrder(beastIds[bad], uint32(uint256(words[bad]) >> GLOBAL_STEP_OFFSET));
         _lock(total);
     }
 
@@ -265,9 +273,9 @@ contract CheckpointLedger {
         bytes32 seeded = EpochSeeded.selector;
         bad = n;
         assembly ("memory-safe") {
-            let commitBlock := shl(96, number())
-            let perEpoch := shr(7, steps)
-            let keep := not(shl(96, 0xffffffff))
+            let commitBlock := shl(GLOBAL_STEP_OFFSET, number())
+            let perEpoch := shr(STEPS_PER_WINDOW_LOG2, steps)
+            let keep := not(shl(GLOBAL_STEP_OFFSET, GLOBAL_STEP_MASK))
             let end := shl(5, n)
             // Scratch word 0x20 holds the mapping slot of `_words` throughout the loop (the epoch
             // branch, which needs it for `_epochSeeds`, puts it back).
@@ -276,15 +284,16 @@ contract CheckpointLedger {
             for { let at := 0 } lt(at, end) { at := add(at, 0x20) } {
                 let beastId := calldataload(add(idsAt, at))
                 let w := calldataload(add(wordsAt, at))
-                // k = bits 7..31 of (globalStep - 128) mod 2^32: subtracting 128 at bit 96 of the
-                // word leaves bits 96..127 = (globalStep - 128) mod 2^32 (a borrow only reaches
-                // the h128 bits above, which are masked off).
-                let k := and(shr(103, sub(w, shl(103, 1))), 0x1ffffff)
+                // k = bits 7..31 of (globalStep - 128) mod 2^32, i.e. the globalStep field above
+                // its low STEPS_PER_WINDOW_LOG2 bits (25 bits wide: MAX_WINDOWS = 2^25).
+                // Subtracting 128 at bit 96 of the word leaves bits 96..127 = (globalStep - 128)
+                // mod 2^32 (a borrow only reaches the h128 bits above, which are masked off).
+                let k := and(shr(WINDOW_INDEX_OFFSET, sub(w, shl(WINDOW_INDEX_OFFSET, 1))), WINDOW_INDEX_MASK)
                 mstore(0x00, beastId)
                 let slot := add(keccak256(0x00, 0x40), k)
                 // Reading slot k costs nothing extra: the write below then finds it warm.
                 // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
-                let fresh := and(iszero(and(w, shl(96, 127))), iszero(sload(slot)))
+                let fresh := and(iszero(and(w, shl(GLOBAL_STEP_OFFSET, STEP_IN_WINDOW_MASK))), iszero(sload(slot)))
                 if and(fresh, gt(k, 0)) { fresh := iszero(iszero(sload(sub(slot, 1)))) }
                 if iszero(fresh) {
                     bad := shr(5, at)
@@ -295,7 +304,7 @@ contract CheckpointLedger {
                 log3(0x00, 0x20, committed, beastId, k)
                 // 128 (k + 1) % epochSteps == 0 <=> (k + 1) % (epochSteps / 128) == 0.
                 if iszero(mod(add(k, 1), perEpoch)) {
-                    let next := div(shl(7, add(k, 1)), steps)
+                    let next := div(shl(STEPS_PER_WINDOW_LOG2, add(k, 1)), steps)
                     let seed := blockhash(sub(number(), 1))
                     mstore(0x00, beastId)
                     mstore(0x20, _epochSeeds.slot)
@@ -306,7 +315,7 @@ contract CheckpointLedger {
                     log3(0x00, 0x20, seeded, beastId, next)
                     mstore(0x20, _words.slot)
                 }
-                total := add(total, and(shr(32, w), 0xffffffffffffffff))
+                total := add(total, and(shr(ENERGY_BURN_OFFSET, w), ENERGY_BURN_MASK))
             }
         }
     }
@@ -336,7 +345,7 @@ contract CheckpointLedger {
     function _revertOutOfOrder(uint256 beastId, uint32 got) private view {
         uint256 count = windowCount(beastId);
         if (count >= MAX_WINDOWS) revert LedgerLineageFull(beastId);
-        revert LedgerStepOutOfOrder(beastId, uint32((count + 1) * WINDOW_STEPS), got);
+        revert LedgerStepOutOfOrder(beastId, CheckpointWord.stepOfWindow(count), got);
     }
 
     // ------------------------------------------------------------------ finalization
@@ -371,7 +380,7 @@ contract CheckpointLedger {
         // INVARIANT: a window is final only after its challenge period (deadline inclusive).
         if (block.number <= deadline) revert LedgerChallengePeriodActive(beastId, index, deadline);
         _status[beastId][index] = WindowStatus.Finalized;
-        burned = uint64(stored >> 32);
+        burned = uint64(stored >> ENERGY_BURN_OFFSET);
         emit WindowFinalized(beastId, index, burned);
     }
 
@@ -394,7 +403,7 @@ contract CheckpointLedger {
         uint256 stored = _stored(beastId, index);
         WindowStatus s = _statusOf(beastId, index, stored);
         if (s != WindowStatus.Disputed) revert LedgerWindowNotOpen(beastId, index, s);
-        amount = uint64(stored >> 32);
+        amount = uint64(stored >> ENERGY_BURN_OFFSET);
         if (slash) {
             _status[beastId][index] = WindowStatus.Slashed;
             emit WindowSlashed(beastId, index, amount);
@@ -439,7 +448,7 @@ contract CheckpointLedger {
 
     /// @notice The globalStep the next commit of `beastId` must carry.
     function nextGlobalStep(uint256 beastId) external view returns (uint32) {
-        return uint32((windowCount(beastId) + 1) * WINDOW_STEPS);
+        return CheckpointWord.stepOfWindow(windowCount(beastId));
     }
 
     /// @notice Status of window `index` of `beastId`.
@@ -451,7 +460,7 @@ contract CheckpointLedger {
     function commitBlockOf(uint256 beastId, uint256 index) external view returns (uint256) {
         uint256 stored = _stored(beastId, index);
         if (stored == 0) revert LedgerWindowNotFound(beastId, index);
-        return uint32(stored >> 96);
+        return _commitBlock(stored);
     }
 
     /// @notice Last block (inclusive) in which window `index` can be disputed, under the
@@ -486,12 +495,17 @@ contract CheckpointLedger {
 
     /// @dev Commit block + the challenge period in force now (stored != 0).
     function _deadline(uint256 stored) private view returns (uint256) {
-        return uint32(stored >> 96) + registry.value(SeasonRegistry.Param.ChallengePeriod);
+        return _commitBlock(stored) + registry.value(SeasonRegistry.Param.ChallengePeriod);
+    }
+
+    /// @dev The commit block of a stored slot: it sits in the word's globalStep field.
+    function _commitBlock(uint256 stored) private pure returns (uint256) {
+        return uint32(stored >> GLOBAL_STEP_OFFSET);
     }
 
     /// @dev The committed word: the stored slot with globalStep 128(index+1) mod 2^32 put back.
     function _wordOf(uint256 stored, uint256 index) private pure returns (bytes32) {
-        uint256 gs = uint32((index + 1) * WINDOW_STEPS);
-        return bytes32((stored & ~GLOBAL_STEP_MASK) | (gs << 96));
+        uint256 step = CheckpointWord.stepOfWindow(index);
+        return bytes32((stored & ~(GLOBAL_STEP_MASK << GLOBAL_STEP_OFFSET)) | (step << GLOBAL_STEP_OFFSET));
     }
 }

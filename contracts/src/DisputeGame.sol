@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Beast} from "./Beast.sol";
 import {CheckpointLedger} from "./CheckpointLedger.sol";
 import {SeasonRegistry} from "./SeasonRegistry.sol";
+import {ENERGY_BURN_OFFSET} from "./CheckpointWord.sol";
 
 /// @title DisputeGame — validator stakes and the window dispute game.
 /// @notice Validators stake ENERGY to vote. A challenger disputes a window inside its challenge
@@ -16,16 +17,13 @@ import {SeasonRegistry} from "./SeasonRegistry.sol";
 ///         trainer's start state was unavailable). Votes equal to the committed word agree with
 ///         the trainer; any other value votes against it. A decided dispute slashes the stake of
 ///         every voter on the losing side by WrongVoteSlashBps and pays that to the winners.
-///         Payouts are credited and claimed. Full rules: docs/PROTOCOL.md.
-///
-///         The checkpoint word (see CheckpointLedger):
-///         bit 255             128 127      96 95            32 31    24 23    16 15     0
-///            |       h128        |globalStep|   energyBurn   |activeMk| lrShift|  flags |
+///         Payouts are credited and claimed. Full rules: docs/PROTOCOL.md. The checkpoint word's
+///         layout has one home, CheckpointWord.sol.
 contract DisputeGame {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.0";
+    string public constant version = "1.1.1";
 
     /// @notice Most votes one dispute accepts (bounds the loop in resolve).
     uint256 public constant MAX_VOTERS = 64;
@@ -235,7 +233,7 @@ contract DisputeGame {
         // The ledger is our own contract: it checks status and challenge period and marks the
         // window disputed; it makes no call back into this contract.
         bytes32 committed = ledger.beginDispute(beastId, index);
-        uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(committed) >> 32);
+        uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(committed) >> ENERGY_BURN_OFFSET);
         uint256 deadline = block.number + registry.value(SeasonRegistry.Param.VotingPeriod);
 
         // unchecked: one id per transaction.

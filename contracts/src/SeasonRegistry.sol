@@ -2,6 +2,7 @@
 pragma solidity 0.8.37;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {STEPS_PER_WINDOW} from "./CheckpointWord.sol";
 
 /// @title SeasonRegistry — the season's tunable constants behind a timelock.
 /// @notice The owner queues a new value; the change is visible at once (pendingOf) and takes
@@ -18,11 +19,11 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.0";
+    string public constant version = "1.1.1";
 
     /// @notice The season constants; ids are append-only.
     enum Param {
-        WindowSteps, // micro-steps per window; fixed at 128 by spec version 1 (never changes)
+        WindowSteps, // micro-steps per window; fixed at STEPS_PER_WINDOW (128) by spec version 1 (never changes)
         BaseCost, // ENERGY wei per micro-step per fully active slab; fixed per season
         SlabParams, // parameters per slab (slot), divisor of the step cost; fixed per season
         SpurtCost, // ENERGY wei burned by a growth spurt; fixed per season
@@ -152,7 +153,7 @@ contract SeasonRegistry is Ownable {
     /// @dev Range checks; `all` holds the values that would be in force together.
     function _check(Param param, uint256 v, uint96[PARAM_COUNT] memory all) private pure {
         bool ok;
-        if (param == Param.WindowSteps) ok = v == 128;
+        if (param == Param.WindowSteps) ok = v == STEPS_PER_WINDOW;
         else if (param == Param.EpochSteps) ok = v > 0 && v % all[uint256(Param.WindowSteps)] == 0 && v < 2 ** 32;
         else if (param == Param.SlabParams) ok = v > 0;
         else if (param == Param.BondMultiplier) ok = v >= 1 && v <= 100;
