@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from collections.abc import Callable
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -74,7 +75,7 @@ torch_threads = 1
 
 @dataclass
 class NodeConfig:
-    """The settings of one node directory."""
+    """The settings of one node directory (the defaults are those of an empty node.toml)."""
 
     path: Path  # the node.toml file
     rpc: str = "embedded"
@@ -96,80 +97,108 @@ class NodeConfig:
         return self.path.parent
 
 
-def _expect(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path) -> Any:
-    value = doc[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{path}: {key} must be a {getattr(kind, '__name__', kind)}, got {value!r}")
-    return value
+# TOML value types a key may hold, by the name its error message uses. A TOML boolean is never an
+# integer or a number here (Python's bool is an int subclass).
+_KINDS: Final[dict[str, tuple[type, ...]]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "list": (list,),
+}
 
 
-def load_config(node_dir: Path) -> NodeConfig:
-    """Read DIR/node.toml (or the file itself when given), validate every key, resolve paths."""
+def _between(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: lo <= v <= hi
+
+
+def _is_rpc(v: str) -> bool:
+    return v == "embedded" or v.startswith(("http://", "https://"))
+
+
+def _is_host_port(v: str) -> bool:
+    host, _, port = v.rpartition(":")
+    return bool(host) and port.isdigit() and 0 <= int(port) <= 65535
+
+
+def _are_beast_ids(v: list[Any]) -> bool:
+    return all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One node.toml key: its TOML type, the rule its value must meet (as users read it) and its check.
+
+    ``is_path`` keys name a file or folder relative to node.toml's folder (``~`` expands). The
+    default is the NodeConfig field's, which goes through the same resolution.
+    """
+
+    name: str
+    kind: str  # a key of _KINDS
+    rule: str = ""  # "" when the type is the whole rule
+    check: Callable[[Any], bool] = field(default=lambda v: True)
+    is_path: bool = False
+
+
+# One row per node.toml key, in NodeConfig's field order (a test holds the two together).
+KEYS: Final = (
+    Key("rpc", "string", 'an http(s) URL or "embedded"', _is_rpc),
+    Key("deployments", "string", is_path=True),
+    Key("keystore", "string", is_path=True),
+    Key("beasts", "list", "a list of beast ids >= 1", _are_beast_ids),
+    Key("backend", "string", '"numpy" or "torch"', lambda v: v in ("numpy", "torch")),
+    Key("grpc", "string", "HOST:PORT", _is_host_port),
+    Key("data_dir", "string", is_path=True),
+    Key("confirmations", "integer", "0..64", _between(0, 64)),
+    Key("gas_margin", "number", "1.0..5.0", _between(1.0, 5.0)),
+    Key("rpc_retries", "integer", "0..20", _between(0, 20)),
+    Key("auto_finalize", "boolean"),
+    Key("torch_threads", "integer", "0..256", _between(0, 256)),
+)
+
+
+def _setting(key: Key, value: Any, path: Path, root: Path) -> Any:
+    """``value`` of ``key`` checked against its row and converted to the NodeConfig setting."""
+    kinds = _KINDS[key.kind]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        article = "an" if key.kind[0] in "aeiou" else "a"
+        raise ConfigError(f"{path}: {key.name} must be {article} {key.kind}, got {value!r}")
+    if not key.check(value):
+        raise ConfigError(f"{path}: {key.name} must be {key.rule}, got {value!r}")
+    if key.is_path:
+        return _resolve(Path(value), root)
+    return float(value) if key.kind == "number" else value
+
+
+def _resolve(p: Path, root: Path) -> Path:
+    """A path from node.toml: ``~`` expanded, relative ones taken from node.toml's folder."""
+    p = p.expanduser()
+    return p if p.is_absolute() else root / p
+
+
+def _read_toml(node_dir: Path) -> tuple[Path, dict[str, Any]]:
     path = Path(node_dir)
     if path.is_dir():
         path = path / CONFIG_NAME
     try:
-        doc = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no {CONFIG_NAME} at {path}; create one with `cb-node init DIR`") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    known = set(NodeConfig.__dataclass_fields__) - {"path"}
-    unknown = sorted(set(doc) - known)
+
+
+def load_config(node_dir: Path) -> NodeConfig:
+    """Read DIR/node.toml (or the file itself when given), check every key against KEYS, resolve paths."""
+    path, doc = _read_toml(node_dir)
+    known = [k.name for k in KEYS]
+    unknown = sorted(set(doc) - set(known))
     if unknown:
         raise ConfigError(f"{path}: unknown keys {unknown} (known: {sorted(known)})")
     cfg = NodeConfig(path=path.resolve())
-    root = cfg.root
-
-    def rel(p: str) -> Path:
-        q = Path(p).expanduser()
-        return q if q.is_absolute() else root / q
-
-    if "rpc" in doc:
-        cfg.rpc = _expect(doc, "rpc", str, path)
-        if cfg.rpc != "embedded" and not cfg.rpc.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}: rpc must be an http(s) URL or \"embedded\", got {cfg.rpc!r}")
-    if "deployments" in doc:
-        cfg.deployments = rel(_expect(doc, "deployments", str, path))
+    for key in KEYS:
+        if key.name in doc:
+            setattr(cfg, key.name, _setting(key, doc[key.name], path, cfg.root))
+        elif key.is_path and getattr(cfg, key.name) is not None:  # a default path, relative to node.toml too
+            setattr(cfg, key.name, _resolve(getattr(cfg, key.name), cfg.root))
     if cfg.rpc != "embedded" and cfg.deployments is None:
         raise ConfigError(f"{path}: rpc is a URL, so deployments (the contract addresses file) is required")
-    if "keystore" in doc:
-        cfg.keystore = rel(_expect(doc, "keystore", str, path))
-    else:
-        cfg.keystore = rel(str(cfg.keystore))
-    if "beasts" in doc:
-        beasts = _expect(doc, "beasts", list, path)
-        if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in beasts):
-            raise ConfigError(f"{path}: beasts must be a list of beast ids >= 1, got {beasts!r}")
-        cfg.beasts = list(beasts)
-    if "backend" in doc:
-        cfg.backend = _expect(doc, "backend", str, path)
-        if cfg.backend not in ("numpy", "torch"):
-            raise ConfigError(f"{path}: backend must be \"numpy\" or \"torch\", got {cfg.backend!r}")
-    if "grpc" in doc:
-        cfg.grpc = _expect(doc, "grpc", str, path)
-    host, _, port = cfg.grpc.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{path}: grpc must be HOST:PORT, got {cfg.grpc!r}")
-    cfg.data_dir = rel(_expect(doc, "data_dir", str, path)) if "data_dir" in doc else rel("data")
-    if "confirmations" in doc:
-        cfg.confirmations = _expect(doc, "confirmations", int, path)
-        if not 0 <= cfg.confirmations <= 64:
-            raise ConfigError(f"{path}: confirmations must be 0..64, got {cfg.confirmations}")
-    if "gas_margin" in doc:
-        cfg.gas_margin = float(_expect(doc, "gas_margin", (int, float), path))
-        if not 1.0 <= cfg.gas_margin <= 5.0:
-            raise ConfigError(f"{path}: gas_margin must be 1.0..5.0, got {cfg.gas_margin}")
-    if "rpc_retries" in doc:
-        cfg.rpc_retries = _expect(doc, "rpc_retries", int, path)
-        if not 0 <= cfg.rpc_retries <= 20:
-            raise ConfigError(f"{path}: rpc_retries must be 0..20, got {cfg.rpc_retries}")
-    if "torch_threads" in doc:
-        cfg.torch_threads = _expect(doc, "torch_threads", int, path)
-        if not 0 <= cfg.torch_threads <= 256:
-            raise ConfigError(f"{path}: torch_threads must be 0..256, got {cfg.torch_threads}")
-    if "auto_finalize" in doc:
-        cfg.auto_finalize = _expect(doc, "auto_finalize", bool, path)
     return cfg
 
 
