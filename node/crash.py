@@ -2,6 +2,10 @@
 
 ``CB_NODE_CRASH_AT=point:n`` makes the process ``os._exit(137)`` -- no cleanup, no flush,
 exactly like SIGKILL -- the n-th time execution reaches ``crash_point(point)``.
+
+:data:`CRASH_POINTS` is the one list of the points the node's code calls, in the order a
+hatch and then a window pass them. tests/node/test_crash.py checks that every call names a
+listed point, that every listed point is called, and that its scenarios reach each one.
 """
 
 from __future__ import annotations
@@ -10,8 +14,21 @@ import os
 from typing import Final
 
 CRASH_ENV: Final = "CB_NODE_CRASH_AT"
-CRASH_POINTS: Final = ("mid_persist", "after_persist", "after_sign", "after_broadcast", "after_mined",
-                       "after_mark_committed")
+
+# Every crash point, with where it lies (the modules' docstrings give the order of operations).
+CRASH_POINTS: Final[dict[str, str]] = {
+    "hatch_after_sign": "node.hatching: hatch signed and journaled, not broadcast",
+    "hatch_after_broadcast": "node.hatching: hatch broadcast, receipt not seen",
+    "hatch_after_mined": "node.hatching: hatch mined, beast.json not written",
+    "hatch_after_meta": "node.hatching: beast.json written, genesis not persisted, journal record kept",
+    "mid_persist": "node.store: checkpoint file written, its index row not",
+    "after_persist": "node.training: window persisted (index row written), commit not signed",
+    "after_sign": "node.committing: commit signed and recorded on the windows (sent), not broadcast",
+    "after_broadcast": "node.committing: commit broadcast, receipt not seen",
+    "after_mined": "node.committing: commit mined, windows still sent locally",
+    "after_mark_committed": "node.committing: a window of a mined batch marked committed, the next not yet",
+}
+
 _counts: dict[str, int] = {}
 
 
@@ -28,30 +45,4 @@ def crash_point(name: str) -> None:
         os._exit(137)
 
 
-def reset() -> None:
-    """Forget the counts (a forked test child starts from zero)."""
-    _counts.clear()
-
-
-def run_cli_child(argv: list[str], crash: str | None) -> None:
-    """Process entry for crash tests: run ``cb-node`` with ``argv`` and exit with its code.
-
-    Used as a multiprocessing target from a fork server that preloaded the node's modules,
-    so each crash run is a separate process without paying the import time again.
-    """
-    os.environ.pop(CRASH_ENV, None)
-    if crash:
-        os.environ[CRASH_ENV] = crash
-    reset()
-    from node.cli import main
-
-    try:
-        rc = main(argv)
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 - report like an uncaught error of the real CLI
-        import traceback
-
-        traceback.print_exc()
-        rc = 1
-    os._exit(rc)
+__all__ = ["CRASH_ENV", "CRASH_POINTS", "crash_point"]

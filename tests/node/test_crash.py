@@ -10,6 +10,7 @@ no duplicate, no gap) and the words must equal an independent numpy replay from 
 
 from __future__ import annotations
 
+import ast
 import json
 import multiprocessing
 import os
@@ -31,11 +32,12 @@ from kernel.sources import PublicSource
 from kernel.state import decode_state_blob, genesis
 from kernel.train import train_window, window_epoch
 from node.config import create_keystore, write_config
-from node.crash import run_cli_child
+from node.crash import CRASH_POINTS
 from node.ledger import P_BASE_COST, P_EPOCH_STEPS, P_SPURT_COST
 from node.store import COMMITTED, FINALIZED, BeastStore, beast_dir, known_beasts
 
 from kernel.params import KernelParams
+from tests.node.crash_child import run_cli_child
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = 5  # windows per beast; crosses the epoch boundary at 4 (epoch seed read from the ledger)
@@ -108,7 +110,7 @@ def make_node(net: Devnet, root: Path, account: int) -> Path:
 # Runs are separate processes forked from a fork server that imported the node once, so
 # a kill is a real process death but 30+ runs do not pay the import time each.
 _CTX = multiprocessing.get_context("forkserver")
-_CTX.set_forkserver_preload(["node.cli", "node.daemon", "node.service", "node.crash"])
+_CTX.set_forkserver_preload(["node.cli", "node.daemon", "node.service", "tests.node.crash_child"])
 
 
 class NodeProc:
@@ -118,7 +120,7 @@ class NodeProc:
         self.log = node / f"run-{time.monotonic_ns()}.log"
         argv = ["run", "--node-dir", str(node), "--password-file", str(node / "password"), "--grpc", "127.0.0.1:0",
                 *args]
-        self.proc = _CTX.Process(target=_child, args=(argv, crash, str(self.log)))
+        self.proc = _CTX.Process(target=run_cli_child, args=(argv, crash, str(self.log)))
         self.proc.start()
 
     def kill(self) -> None:
@@ -132,13 +134,6 @@ class NodeProc:
             self.proc.join(10)
             raise AssertionError(f"cb-node run did not finish in {timeout}s: {self.log.read_text()[-2000:]}")
         return self.proc.exitcode, self.log.read_text() if self.log.exists() else ""
-
-
-def _child(argv: list[str], crash: str | None, log: str) -> None:
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 2)
-    os.dup2(fd, 1)
-    run_cli_child(argv, crash)
 
 
 def cb_node(node: Path, *args: str, crash: str | None = None) -> NodeProc:
@@ -188,6 +183,27 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
         finally:
             store.close()
     return len(beasts)
+
+
+def crash_point_calls() -> list[str]:
+    """The point named by every ``crash_point(...)`` call in the node's code (a non-literal name is listed as-is)."""
+    names = []
+    for path in sorted((ROOT / "node").glob("*.py")):
+        for call in ast.walk(ast.parse(path.read_text())):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "crash_point":
+                arg = call.args[0] if call.args else None
+                names.append(arg.value if isinstance(arg, ast.Constant) else f"{path.name}:{call.lineno}")
+    return names
+
+
+def test_the_crash_point_list_is_what_the_node_calls() -> None:
+    """CRASH_POINTS names exactly the points the node's code calls, each once; a point not listed would be untested."""
+    calls = crash_point_calls()
+    assert sorted(calls) == sorted(CRASH_POINTS), calls
+
+
+def test_the_scenarios_reach_every_crash_point() -> None:
+    assert {point for point, _, _ in SCENARIOS} == set(CRASH_POINTS)
 
 
 def test_crash_points_then_restart(devnet_up: Devnet, tmp_path: Path) -> None:
