@@ -67,7 +67,7 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     engine.commit_pending(runs, max_batch=batch)
     best: dict[str, Any] | None = None
     for _ in range(repeats):  # best of ``repeats`` segments: the shared machine is often busy
-        engine.timings = {k: 0.0 for k in engine.timings}
+        engine.timings.update(dict.fromkeys(engine.timings, 0.0))
         rounds = 0
         t0 = time.perf_counter()
         while rounds < 2 or time.perf_counter() - t0 < seconds / repeats:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from eth_account.signers.local import LocalAccount
 
 from kernel.host import atomic_write
+from node.beast_run import BeastRun
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
@@ -32,7 +33,7 @@ from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, beast_dir, known_beasts
-from node.trainer import BeastRun, Engine
+from node.trainer import Engine
 
 CONTROL: Final = "control.json"
 PIDFILE: Final = "node.pid"
@@ -185,7 +186,7 @@ def hatch(cfg: NodeConfig, password_file: Path | None, dataset: Path | None, sec
         # A hatch this command started before the node was killed counts as the hatch asked for.
         recovered = engine.recover_hatches()
         run = recovered[-1] if recovered else engine.hatch(dataset, secret_file)
-        out = {"beastId": run.beast_id, "owner": account.address, **{k: run.meta[k] for k in
+        out = {"beastId": run.beast_id, "owner": account.address, **{k: run.meta.to_json()[k] for k in
                ("seed_core", "dataset_commitment", "secret_commitment", "hatch_block")},
                "runDir": str(run.store.root), "recovered": [r.beast_id for r in recovered]}
         for r in engine.runs.values():

@@ -25,7 +25,7 @@ from kernel.payload import Payload
 from kernel.state import decode_state_blob
 from node.errors import ConfigError, DataError
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
-from node.trainer import MetricsBus
+from node.metrics import MetricsBus
 
 SERVICE_NAME: Final = "chainbeasts.v1.NodeService"
 MAX_WINDOW: Final = 1 << 25  # the ledger holds at most 2^25 windows per beast

@@ -30,6 +30,7 @@ from kernel.errors import KernelError
 from kernel.host import atomic_write
 from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
+from node.beast_meta import META_NAME, BeastMeta
 from node.crash import crash_point
 from node.errors import DataError
 
@@ -165,16 +166,21 @@ class BeastStore:
 
     # ---- hatch metadata -------------------------------------------------------------
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
+    def write_meta(self, meta: BeastMeta) -> None:
         """Write beast.json atomically (hatch data and file paths; never secrets)."""
-        atomic_write(self.root / "beast.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(self.root / META_NAME, meta.encode())
 
-    def read_meta(self) -> dict[str, Any]:
-        """Read beast.json."""
+    def read_meta(self) -> BeastMeta:
+        """Read beast.json; a malformed file, or one of another beast, is a DataError."""
+        path = self.root / META_NAME
         try:
-            return json.loads((self.root / "beast.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise DataError(f"beast {self.beast_id}: cannot read {self.root / 'beast.json'}: {exc}") from exc
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"beast {self.beast_id}: cannot read {path}: {exc}") from exc
+        meta = BeastMeta.decode(data, f"beast {self.beast_id}: {path}")
+        if meta.beast_id != self.beast_id:
+            raise DataError(f"beast {self.beast_id}: {path} describes beast {meta.beast_id}")
+        return meta
 
     # ---- checkpoints ----------------------------------------------------------------
 

@@ -11,7 +11,8 @@ import pytest
 from node.chain import ChainClient
 from node.embedded import ChainHandle, embedded_chain
 from node.ledger import Ledger
-from node.trainer import BeastRun, Engine
+from node.beast_run import BeastRun
+from node.trainer import Engine
 
 
 @dataclass

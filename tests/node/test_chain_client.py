@@ -149,7 +149,7 @@ def test_hatch_journal_finishes_or_drops_interrupted_hatches(trained: Trained, t
     assert doc["pendingHatches"] == [first.tx_hash] and f"interrupted hatch {first.tx_hash}" in format_status(doc)
     before = trained.chain.bindings.beast.functions.totalHatched().call()
     runs = engine.recover_hatches()
-    assert [r.meta["hatch_tx"] for r in runs] == [first.tx_hash]
+    assert [r.meta.hatch_tx for r in runs] == [first.tx_hash]
     assert trained.chain.bindings.beast.functions.totalHatched().call() == before + 1
     assert engine.hatches.pending() == [] and runs[0].store.get(0) is not None
     # Signed and recorded, then its nonce is spent by another transaction: dropped, nothing minted.

@@ -155,7 +155,7 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
     owners = set()
     for bid in beasts:
         meta_store = BeastStore(beast_dir(data, bid), bid, readonly=True)
-        owners.add(meta_store.read_meta()["owner"])
+        owners.add(meta_store.read_meta().owner)
         meta_store.close()
     assert len(owners) == 1
     minted = cb.beast.functions.balanceOf(owners.pop()).call()

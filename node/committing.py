@@ -1,0 +1,148 @@
+"""Committing persisted windows to the ledger and finalizing them after the challenge period.
+
+Order of operations of a commit batch (steps 2-4 of the window order in :mod:`node.trainer`):
+
+1. top up the ENERGY deposit and allowance the ledger locks from;
+2. sign the commit transaction locally and record its hash, nonce and raw bytes on every
+   window of the batch (``sent``) -- the hash is known before broadcast;
+3. broadcast it, wait for the receipt and confirmations;
+4. mark the windows ``committed`` with the block, then log and publish.
+
+Crash safety: killed before 2, the windows are still ``persisted`` and are committed on
+restart. Killed after 2 (before or after the broadcast, or after mining), the windows are
+``sent`` with their transaction hash, and :func:`node.reconcile.reconcile` finds them on chain,
+waits for the pending transaction, or requeues them -- never loses a window and never commits
+one twice (the ledger rejects an out-of-order duplicate). An unreachable endpoint leaves the
+windows ``sent`` (reconcile settles them); a dropped or reverted transaction puts them back to
+``persisted``.
+
+Finalizing needs no journal: ``finalize`` is idempotent on chain (anyone may call it), and a
+window finalized on chain but still ``committed`` locally is marked ``finalized`` on the next sweep.
+"""
+
+from __future__ import annotations
+
+import time
+
+from node.beast_run import BeastRun
+from node.crash import crash_point
+from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
+from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
+from node.metrics import MetricsBus
+from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow
+
+
+class Committer:
+    """Commits ``persisted`` windows in batches and finalizes windows whose challenge period passed."""
+
+    def __init__(self, ledger: Ledger, bus: MetricsBus, timings: dict[str, float]) -> None:
+        self.ledger = ledger
+        self.bus = bus
+        self.timings = timings  # shared with the Engine: chain_s
+        self._cp: int | None = None
+
+    def commit_pending(self, runs: list[BeastRun], max_batch: int = 64) -> int:
+        """Commit every ``persisted`` window (oldest first per beast), several per transaction.
+
+        Returns the number of windows committed.
+        """
+        items: list[tuple[BeastRun, WindowRow]] = []
+        for run in runs:
+            for row in run.store.with_status(PERSISTED):
+                items.append((run, row))
+        done = 0
+        for i in range(0, len(items), max_batch):
+            done += self._commit_batch(items[i:i + max_batch])
+        return done
+
+    def _commit_batch(self, items: list[tuple[BeastRun, WindowRow]]) -> int:
+        t0 = time.perf_counter()
+        try:
+            return self._commit_batch_timed(items)
+        finally:
+            self.timings["chain_s"] += time.perf_counter() - t0
+
+    def _commit_batch_timed(self, items: list[tuple[BeastRun, WindowRow]]) -> int:
+        client = self.ledger.client
+        total_burn = sum(row.energy_burn for _, row in items)
+        self.ledger.ensure_deposit(total_burn)
+        self.ledger.ensure_allowance(total_burn)
+        pairs = [(run.beast_id, row.word) for run, row in items]
+        call = self.ledger.commit_call(pairs)
+        what = f"commit of {len(items)} window(s)"
+        signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
+                             access_list=self.ledger.commit_access_list(pairs))
+        for run, row in items:
+            run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
+        crash_point("after_sign")
+        try:
+            client.broadcast(signed)
+            crash_point("after_broadcast")
+            rcpt = client.wait(signed, what)
+        except RpcUnavailableError as exc:
+            # The transaction may or may not have reached the chain: keep the windows ``sent``
+            # with their hash; reconcile settles them once the endpoint is back.
+            client.resync_nonce()
+            for run, row in items:
+                run.store.event("commit_unconfirmed", window=row.window, tx=signed.tx_hash, reason=str(exc))
+            raise
+        except (TxDroppedError, TxRevertedError, ChainError) as exc:
+            client.resync_nonce()
+            for run, row in items:
+                run.store.mark_status(row.window, PERSISTED, tx_hash="")
+                run.store.event("commit_failed", window=row.window, tx=signed.tx_hash, reason=str(exc))
+            raise
+        crash_point("after_mined")
+        block = int(rcpt["blockNumber"])
+        now = int(time.time() * 1000)
+        for run, row in items:
+            run.store.mark_status(row.window, COMMITTED, block=block)
+            run.store.event("committed", window=row.window, tx=signed.tx_hash, block=block,
+                            gas_used=int(rcpt["gasUsed"]))
+            self.bus.publish({"kind": "window_committed", "beast_id": run.beast_id, "window": row.window,
+                              "global_step": row.global_step, "loss": row.loss_sum, "commit_tx": signed.tx_hash,
+                              "time_unix_ms": now})
+            crash_point("after_mark_committed")
+        return len(items)
+
+    def finalize_due(self, runs: list[BeastRun], max_batch: int = 64) -> int:
+        """Finalize committed windows whose challenge period has passed; returns how many."""
+        t0 = time.perf_counter()
+        head = self.ledger.block_number()
+        due: list[tuple[BeastRun, WindowRow]] = []
+        for run in runs:
+            for row in run.store.with_status(COMMITTED):
+                if row.block is not None and head <= row.block + self._challenge_period():
+                    continue
+                cs = self.ledger.status(run.beast_id, row.window)
+                if cs == CHAIN_FINALIZED:  # someone else finalized it (anyone may)
+                    run.store.mark_status(row.window, FINALIZED)
+                elif cs in (CHAIN_DISPUTED, CHAIN_SLASHED):
+                    run.store.mark_status(row.window, DISPUTED)
+                    run.store.event("disputed", window=row.window, chain_status=cs)
+                elif head > self.ledger.challenge_deadline(run.beast_id, row.window):
+                    due.append((run, row))
+        done = 0
+        for i in range(0, len(due), max_batch):
+            batch = due[i:i + max_batch]
+            self.ledger.client.transact(f"finalize of {len(batch)} window(s)",
+                                        self.ledger.finalize_call([(r.beast_id, w.window) for r, w in batch]),
+                                        gas=self.ledger.finalize_gas(len(batch)))
+            now = int(time.time() * 1000)
+            for run, row in batch:
+                run.store.mark_status(row.window, FINALIZED)
+                run.store.event("finalized", window=row.window)
+                self.bus.publish({"kind": "window_finalized", "beast_id": run.beast_id, "window": row.window,
+                                  "global_step": row.global_step, "loss": row.loss_sum, "time_unix_ms": now})
+            done += len(batch)
+        self.timings["chain_s"] += time.perf_counter() - t0
+        return done
+
+    def _challenge_period(self) -> int:
+        """The season's challenge period in blocks (read once)."""
+        if self._cp is None:
+            self._cp = self.ledger.challenge_period()
+        return self._cp
+
+
+__all__ = ["Committer"]

@@ -1,0 +1,153 @@
+"""Hatching a beast on chain, finishing interrupted hatches, and adopting a beast hatched elsewhere.
+
+Order of operations of a hatch (each step durable before the next starts):
+
+1. sign the hatch transaction locally (its hash and nonce are known before broadcast);
+2. record the signed bytes in the hatch journal (``DATA_DIR/hatching/<tx>.json``, atomic);
+3. broadcast them and wait for the receipt;
+4. write ``beast.json`` (atomic), then the genesis checkpoint and its index row;
+5. forget the journal record.
+
+Crash safety: a node killed before 2 has sent nothing; killed after 2, the next start finds the
+record (:meth:`Hatchery.recover`) and broadcasts the same signed bytes again if the chain never
+saw them -- one nonce, so at most one beast is minted -- then finishes 4 and 5, which are
+idempotent (beast.json is rewritten with the same content, genesis is written only when its row
+is missing). A record whose nonce went to another transaction, or whose hatch reverted, is
+dropped with a log line. So a killed hatch never loses the beast nor mints a second one.
+
+Adoption (a public beast whose owner called ``authorizeTrainer`` for this key) writes only
+``beast.json``; windows already on chain without their states make the following reconcile fail
+loudly (:mod:`node.reconcile`), as they must.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from curriculum.errors import CurriculumError
+from kernel.params import KernelParams
+from kernel.state import ZERO32
+from node.beast_meta import BeastMeta
+from node.beast_run import write_genesis
+from node.crash import crash_point
+from node.errors import ChainError, DataError, TxDroppedError, TxRevertedError
+from node.hatch_journal import HatchJournal, PendingHatch
+from node.ledger import Ledger
+from node.store import BeastStore, beast_dir
+
+
+class Hatchery:
+    """Hatches, finishes interrupted hatches and adopts beasts into the run directories under ``data_dir``."""
+
+    def __init__(self, data_dir: Path, ledger: Ledger, journal: HatchJournal, params: Callable[[], KernelParams],
+                 log: Callable[[str], None]) -> None:
+        self.data_dir = Path(data_dir)
+        self.ledger = ledger
+        self.journal = journal
+        self.params = params  # the season's kernel parameters (read from the chain on first use)
+        self.log = log
+
+    def hatch(self, dataset_path: Path | None = None, secret_path: Path | None = None) -> int:
+        """Hatch a beast (with a private curriculum when both files are given); returns its id.
+
+        The signed transaction is journaled before it is broadcast (module docstring).
+        """
+        dataset_c = secret_c = ZERO32
+        if (dataset_path is None) != (secret_path is None):
+            raise DataError("a private curriculum needs both --dataset and --secret-file")
+        if dataset_path is not None and secret_path is not None:
+            from curriculum.files import load_dataset
+            from curriculum.secret import read_secret_file
+
+            try:
+                dataset_c = load_dataset(dataset_path, cache_dir=self.data_dir / "cache").commitment
+                secret_c = read_secret_file(secret_path).commitment
+            except CurriculumError as exc:
+                raise DataError(f"cannot use the private curriculum: {exc}") from exc
+        signed = self.ledger.sign_hatch(dataset_c, secret_c)
+        pending = PendingHatch(
+            signed.tx_hash, signed.nonce, signed.raw, signed.gas, "0x" + dataset_c.hex(), "0x" + secret_c.hex(),
+            str(Path(dataset_path).resolve()) if dataset_path is not None else None,
+            str(Path(secret_path).resolve()) if secret_path is not None else None)
+        self.journal.record(pending)
+        crash_point("hatch_after_sign")
+        return self._finish(pending)
+
+    def recover(self) -> list[int]:
+        """Finish every hatch a killed node left in the journal; returns the ids of the beasts it finished.
+
+        A recorded transaction the chain never saw is broadcast again (the same signed bytes,
+        so it can mint at most once). One that can no longer be mined (its nonce went to another
+        transaction) or that reverted is dropped from the journal with a log line.
+        """
+        client = self.ledger.client
+        done = []
+        for pending in self.journal.pending():
+            rcpt = client.receipt(pending.tx_hash)
+            if rcpt is None and not client.known(pending.tx_hash) and client.chain_nonce("latest") > pending.nonce:
+                self.log(f"hatch {pending.tx_hash} can no longer be mined (nonce {pending.nonce} was used by "
+                         "another transaction); dropped it")
+                self.journal.done(pending.tx_hash)
+                continue
+            try:
+                beast_id = self._finish(pending)
+            except (TxDroppedError, TxRevertedError) as exc:
+                self.log(f"hatch {pending.tx_hash} did not complete ({exc}); dropped it")
+                continue
+            self.log(f"finished the interrupted hatch of beast {beast_id} (tx {pending.tx_hash})")
+            done.append(beast_id)
+        return done
+
+    def _finish(self, pending: PendingHatch) -> int:
+        """Broadcast (again) if needed, wait for the receipt, write the run directory, forget the record."""
+        client = self.ledger.client
+        try:
+            rcpt = client.receipt(pending.tx_hash)
+            if rcpt is None:
+                client.broadcast(pending.signed)
+                crash_point("hatch_after_broadcast")
+            rcpt = client.wait(pending.signed, "Beast.hatch")
+        except (TxDroppedError, TxRevertedError):
+            client.resync_nonce()
+            self.journal.done(pending.tx_hash)
+            raise
+        except ChainError:
+            client.resync_nonce()  # the record stays: the next start finishes it
+            raise
+        crash_point("hatch_after_mined")
+        hd = self.ledger.hatched(rcpt)
+        private = pending.dataset_path is not None and pending.secret_path is not None
+        meta = BeastMeta(hd.beast_id, hd.seed_core, hd.dataset_commitment, hd.secret_commitment, hd.spec_version,
+                         hd.hatch_block, owner=client.address, hatch_tx=pending.tx_hash,
+                         dataset_path=pending.dataset_path if private else None,
+                         secret_path=pending.secret_path if private else None)
+        store = BeastStore(beast_dir(self.data_dir, meta.beast_id), meta.beast_id)
+        store.write_meta(meta)
+        crash_point("hatch_after_meta")
+        g = write_genesis(store, meta, self.params())
+        if g is not None:
+            store.event("hatched", seed_core="0x" + meta.seed_core.hex(),
+                        dataset_commitment="0x" + meta.dataset_commitment.hex(), h128="0x" + g.h128().hex(),
+                        tx=pending.tx_hash)
+        store.close()
+        self.journal.done(pending.tx_hash)
+        return meta.beast_id
+
+    def adopt(self, beast_id: int) -> None:
+        """Write the run directory of a public beast hatched elsewhere that this key may train."""
+        hd = self.ledger.hatch_data(beast_id)
+        if hd.dataset_commitment != ZERO32:
+            raise DataError(f"beast {beast_id} trains on a private dataset; run `cb-node hatch` on the owner's node "
+                            "or copy its run directory (beast.json names the dataset and secret files)")
+        if not self.ledger.is_committer(beast_id):
+            raise DataError(f"beast {beast_id} was not hatched by this node and {self.ledger.client.address} is not "
+                            "its authorized trainer")
+        store = BeastStore(beast_dir(self.data_dir, beast_id), beast_id)
+        store.write_meta(BeastMeta(beast_id, hd.seed_core, hd.dataset_commitment, hd.secret_commitment,
+                                   hd.spec_version, hd.hatch_block, adopted=True))
+        store.event("adopted", seed_core="0x" + hd.seed_core.hex())
+        store.close()
+
+
+__all__ = ["Hatchery"]

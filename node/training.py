@@ -1,0 +1,132 @@
+"""One training round: the next window of every ready beast, trained and persisted.
+
+Order of operations per beast (the first step of a window's crash-safety order, see
+:mod:`node.trainer`): train the window in memory, then :meth:`node.store.BeastStore.persist`
+writes its checkpoint file atomically *before* the index row that names it (``persisted``);
+only then are its events, metrics and bus messages emitted.
+
+Crash safety: a node killed while training loses only work in memory and retrains the same
+window (training is deterministic). Killed after the file but before the row, the next persist
+of the identical state writes the row. A beast whose latest window is not yet committed is not
+trained further, so at most one uncommitted window per beast waits for :mod:`node.committing`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from kernel.payload import WINDOW_STEPS
+from kernel.sources import PublicSource
+from kernel.state import KernelState
+from kernel.train import WindowResult, get_backend, train_window, window_epoch
+from node.beast_run import BeastRun
+from node.crash import crash_point
+from node.ledger import Ledger
+from node.metrics import MetricsBus
+from node.store import PERSISTED, SENT, WindowRow
+
+BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
+
+
+class WindowTrainer:
+    """Trains and persists the next window of each ready beast (batched over beasts when that pays)."""
+
+    def __init__(self, ledger: Ledger, bus: MetricsBus, timings: dict[str, float], *, backend: str = "numpy",
+                 want_digests: bool = True, batched: bool = True, torch_threads: int = 1) -> None:
+        self.ledger = ledger
+        self.bus = bus
+        self.timings = timings  # shared with the Engine: train_s, chain_s, persist_s
+        self.backend_name = backend
+        self.backend = get_backend(backend)
+        self.want_digests = want_digests
+        self.batched = batched  # several beasts per round go through kernel.batched
+        # torch intra-op threads for the batched path. 1 by default: on a busy 2-core machine two
+        # threads made a 64-beast window 20x slower (spin-waiting); see docs/PERFORMANCE.md, Node.
+        self.torch_threads = torch_threads
+        self._threads_set = False
+        self._seeds: dict[tuple[int, int], bytes] = {}
+
+    def train_next(self, runs: list[BeastRun]) -> list[WindowRow]:
+        """Train and persist the next window of each beast whose latest window is committed.
+
+        Beasts with uncommitted windows are skipped (their windows are committed first).
+        """
+        ready = [r for r in runs if (row := r.store.latest()) is not None and row.status not in (PERSISTED, SENT)]
+        if not ready:
+            return []
+        states = [r.latest_state() for r in ready]
+        t0 = time.perf_counter()
+        seeds = [self._epoch_seed(r, s) for r, s in zip(ready, states, strict=True)]
+        self.timings["chain_s"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results = self._train_many(ready, states, seeds)
+        self.timings["train_s"] += time.perf_counter() - t0
+        rows = []
+        t0 = time.perf_counter()
+        for run, res, seed in zip(ready, results, seeds, strict=True):
+            row = run.store.persist(res.state, res.payload, epoch_seed=seed, losses=res.losses,
+                                    digests=res.digests if self.want_digests else None)
+            run.remember(res.state)
+            self._report(run, row, res)
+            rows.append(row)
+            crash_point("after_persist")
+        self.timings["persist_s"] += time.perf_counter() - t0
+        return rows
+
+    def _report(self, run: BeastRun, row: WindowRow, res: WindowResult) -> None:
+        """Log the persisted window and publish its steps and the window on the metrics bus."""
+        run.store.event("persisted", window=row.window, h128="0x" + row.h128.hex(), loss_sum=row.loss_sum)
+        run.store.metric(window=row.window, global_step=row.global_step, loss_sum=row.loss_sum,
+                         loss_first=res.losses[0], loss_last=res.losses[-1], energy_burn=row.energy_burn)
+        now = int(time.time() * 1000)
+        first_step = row.global_step - WINDOW_STEPS + 1  # global step of the window's first micro-step
+        for j, loss in enumerate(res.losses):
+            self.bus.publish({"kind": "step", "beast_id": run.beast_id, "window": row.window,
+                              "global_step": (first_step + j) & 0xFFFFFFFF, "loss": loss, "step": j,
+                              "time_unix_ms": now})
+        self.bus.publish({"kind": "window_trained", "beast_id": run.beast_id, "window": row.window,
+                          "global_step": row.global_step, "loss": row.loss_sum, "time_unix_ms": now})
+
+    def _epoch_seed(self, run: BeastRun, state: KernelState) -> bytes:
+        """The ledger's seed of the epoch the next window lies in (cached: a snapshot never changes)."""
+        key = (run.beast_id, window_epoch(state))
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = self.ledger.epoch_seed(*key)
+        return seed
+
+    def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes]) -> list[WindowResult]:
+        if len(runs) >= BATCHED_MIN and self.batched:
+            batched = _batched_trainer()
+            if batched is not None:
+                if not self._threads_set and self.torch_threads > 0:
+                    import torch
+
+                    torch.set_num_threads(self.torch_threads)
+                    self._threads_set = True
+                return batched(states, [r.source for r in runs], seeds, self.backend_name, self.want_digests)
+        return [train_window(s, r.source, epoch_seed=seed, backend=self.backend, want_digests=self.want_digests)
+                for r, s, seed in zip(runs, states, seeds, strict=True)]
+
+
+def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
+    """kernel.batched's many-beast trainer (torch), or None when it cannot be imported."""
+    try:
+        from kernel.batched import train_windows_batched
+    except ImportError:
+        return None
+
+    def run(states: list[KernelState], sources: list[Any], seeds: list[bytes], backend: str,
+            want_digests: bool) -> list[WindowResult]:
+        # Same words, losses and digests as train_window per beast (kernel tests check that);
+        # public sources take the vectorized board preparation, checked equal in kernel tests.
+        fast = all(isinstance(s, PublicSource) for s in sources)
+        return train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests,
+                                     inputs="fast" if fast else "scalar")
+
+    return run
+
+
+__all__ = ["BATCHED_MIN", "WindowTrainer"]
