@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from devnet.bindings import HatchData
 from kernel.state import ZERO32
 from node.errors import DataError
 
@@ -38,11 +39,7 @@ class BeastMeta:
     """The contents of one ``beast.json``."""
 
     beast_id: int
-    seed_core: bytes
-    dataset_commitment: bytes
-    secret_commitment: bytes
-    spec_version: int
-    hatch_block: int
+    hatch: HatchData  # Beast.hatchData, as the chain fixed it
     owner: str | None = None  # the account that hatched it, when this node did
     hatch_tx: str | None = None  # the hatch transaction, when this node hatched it
     dataset_path: str | None = None  # private curriculum files (absolute paths), when hatched here
@@ -52,12 +49,12 @@ class BeastMeta:
     @property
     def is_private(self) -> bool:
         """Whether the beast trains on a private dataset (its commitment is not zero)."""
-        return self.dataset_commitment != ZERO32
+        return self.hatch.dataset_commitment != ZERO32
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the file (bytes as 0x-hex; absent optional fields left out)."""
-        doc: dict[str, Any] = {"beast_id": self.beast_id, "spec_version": self.spec_version, "hatch_block": self.hatch_block}
-        doc.update({k: "0x" + getattr(self, k).hex() for k in _BYTES32})
+        doc: dict[str, Any] = {"beast_id": self.beast_id}
+        doc.update({k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in asdict(self.hatch).items()})
         doc.update({k: getattr(self, k) for k in _OPTIONAL_STRINGS if getattr(self, k) is not None})
         if self.adopted:
             doc["adopted"] = True
@@ -83,10 +80,12 @@ class BeastMeta:
         missing = [k for k in (*_INTS, *_BYTES32) if k not in doc]
         if missing:
             raise DataError(f"{where} lacks {', '.join(missing)}")
-        fields: dict[str, Any] = {k: _uint(doc, k, where) for k in _INTS}
-        if fields["beast_id"] < 1:
-            raise DataError(f"{where}: beast_id must be >= 1, got {fields['beast_id']}")
-        fields.update({k: _bytes32(doc, k, where) for k in _BYTES32})
+        ints = {k: _uint(doc, k, where) for k in _INTS}
+        beast_id = ints.pop("beast_id")
+        if beast_id < 1:
+            raise DataError(f"{where}: beast_id must be >= 1, got {beast_id}")
+        hatch = HatchData(**{k: _bytes32(doc, k, where) for k in _BYTES32}, **ints)
+        fields: dict[str, Any] = {}
         for k in _OPTIONAL_STRINGS:
             if k in doc and not isinstance(doc[k], str):
                 raise DataError(f"{where}: {k} must be a string, got {doc[k]!r}")
@@ -94,7 +93,7 @@ class BeastMeta:
         adopted = doc.get("adopted", False)
         if not isinstance(adopted, bool):
             raise DataError(f"{where}: adopted must be true or false, got {adopted!r}")
-        return cls(**fields, adopted=adopted)
+        return cls(beast_id, hatch, **fields, adopted=adopted)
 
 
 def _uint(doc: dict[str, Any], key: str, where: str) -> int:

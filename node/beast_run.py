@@ -35,12 +35,12 @@ class BeastRun:
     @property
     def seed_core(self) -> bytes:
         """The beast's seed core (Beast.hatchData)."""
-        return self.meta.seed_core
+        return self.meta.hatch.seed_core
 
     @property
     def dataset_commitment(self) -> bytes:
         """The commitment of its private dataset (zero for public sources)."""
-        return self.meta.dataset_commitment
+        return self.meta.hatch.dataset_commitment
 
     def latest_state(self) -> KernelState:
         """The newest stored state (cached in memory after the first load)."""
@@ -60,8 +60,8 @@ def write_genesis(store: BeastStore, meta: BeastMeta, params: KernelParams) -> K
     """Persist the genesis state when the index has none; returns it, or None when it was there."""
     if store.get(0) is not None:
         return None
-    g = genesis(meta.seed_core, params, dataset_commitment=meta.dataset_commitment)
-    store.persist(g, None, epoch_seed=meta.seed_core)
+    g = genesis(meta.hatch.seed_core, params, dataset_commitment=meta.hatch.dataset_commitment)
+    store.persist(g, None, epoch_seed=meta.hatch.seed_core)
     return g
 
 
@@ -83,8 +83,8 @@ def build_source(meta: BeastMeta, cache_dir: Path) -> Any:
     from curriculum.source import load_private_source
 
     try:
-        return load_private_source(meta.dataset_path, meta.secret_path, dataset_commitment=meta.dataset_commitment,
-                                   secret_commitment=meta.secret_commitment, cache_dir=cache_dir)
+        return load_private_source(meta.dataset_path, meta.secret_path, dataset_commitment=meta.hatch.dataset_commitment,
+                                   secret_commitment=meta.hatch.secret_commitment, cache_dir=cache_dir)
     except CurriculumError as exc:
         raise DataError(f"beast {meta.beast_id}: private curriculum unusable: {exc}") from exc
 

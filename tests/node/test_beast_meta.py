@@ -34,12 +34,12 @@ def legacy(doc: dict[str, object]) -> bytes:
 def test_existing_files_read_and_write_back_byte_for_byte(doc: dict[str, object]) -> None:
     meta = BeastMeta.decode(legacy(doc), "f")
     assert meta.encode() == legacy(doc)
-    assert meta.seed_core == bytes.fromhex("11" * 32) and meta.is_private == (doc is HATCHED_PRIVATE)
+    assert meta.hatch.seed_core == bytes.fromhex("11" * 32) and meta.is_private == (doc is HATCHED_PRIVATE)
 
 
 def test_fields_are_typed() -> None:
     meta = BeastMeta.decode(legacy(HATCHED_PRIVATE), "f")
-    assert (meta.beast_id, meta.dataset_commitment, meta.hatch_block, meta.dataset_path, meta.adopted) == (
+    assert (meta.beast_id, meta.hatch.dataset_commitment, meta.hatch.hatch_block, meta.dataset_path, meta.adopted) == (
         7, bytes.fromhex("22" * 32), 12, "/data/boards.cbd", False)
     assert BeastMeta.decode(legacy(ADOPTED), "f").adopted and BeastMeta.decode(legacy(ADOPTED), "f").owner is None
 
