@@ -150,8 +150,8 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
     data = node / "data"
     beasts = known_beasts(data)
     assert beasts, "no beast was hatched before the crash?"
-    params = KernelParams(epoch_steps=cb.param(P_EPOCH_STEPS), base_cost=cb.param(P_BASE_COST),
-                          spurt_cost=cb.param(P_SPURT_COST))
+    params = KernelParams.for_season(epoch_steps=cb.param(P_EPOCH_STEPS), base_cost=cb.param(P_BASE_COST),
+                                     spurt_cost=cb.param(P_SPURT_COST))
     owners = set()
     for bid in beasts:
         meta_store = BeastStore(beast_dir(data, bid), bid, readonly=True)
