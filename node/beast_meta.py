@@ -29,6 +29,7 @@ from kernel.state import ZERO32
 from node.errors import DataError
 
 META_NAME: Final = "beast.json"
+META_MAX_BYTES: Final = 64 * 1024  # hatch data and two paths take well under 1 KiB
 _BYTES32: Final = ("seed_core", "dataset_commitment", "secret_commitment")
 _INTS: Final = ("beast_id", "spec_version", "hatch_block")
 _OPTIONAL_STRINGS: Final = ("owner", "hatch_tx", "dataset_path", "secret_path")
@@ -113,4 +114,4 @@ def _bytes32(doc: dict[str, Any], key: str, where: str) -> bytes:
     raise DataError(f"{where}: {key} must be 0x and 64 hex digits, got {value!r}")
 
 
-__all__ = ["META_NAME", "BeastMeta"]
+__all__ = ["META_MAX_BYTES", "META_NAME", "BeastMeta"]

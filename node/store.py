@@ -27,10 +27,10 @@ from typing import Any, Final
 from collections.abc import Iterator
 
 from kernel.errors import KernelError
-from kernel.host import atomic_write
+from kernel.host import FileReadError, atomic_write, read_file
 from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
-from node.beast_meta import META_NAME, BeastMeta
+from node.beast_meta import META_MAX_BYTES, META_NAME, BeastMeta
 from node.crash import crash_point
 from node.errors import DataError
 
@@ -174,9 +174,9 @@ class BeastStore:
         """Read beast.json; a malformed file, or one of another beast, is a DataError."""
         path = self.root / META_NAME
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DataError(f"beast {self.beast_id}: cannot read {path}: {exc}") from exc
+            data = read_file(path, limit=META_MAX_BYTES, what=META_NAME)
+        except FileReadError as exc:
+            raise DataError(f"beast {self.beast_id}: {exc}") from exc
         meta = BeastMeta.decode(data, f"beast {self.beast_id}: {path}")
         if meta.beast_id != self.beast_id:
             raise DataError(f"beast {self.beast_id}: {path} describes beast {meta.beast_id}")

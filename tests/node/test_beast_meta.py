@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.beast_meta import BeastMeta
+from node.beast_meta import META_MAX_BYTES, BeastMeta
 from node.errors import DataError
 from node.store import BeastStore
 
@@ -74,6 +74,12 @@ def test_the_store_refuses_another_beasts_file(tmp_path: Path) -> None:
             store.read_meta()
         (tmp_path / "9" / "beast.json").write_text("{")
         with pytest.raises(DataError, match=r"beast 9: .*beast\.json is not JSON"):
+            store.read_meta()
+        (tmp_path / "9" / "beast.json").write_bytes(b" " * (META_MAX_BYTES + 1))
+        with pytest.raises(DataError, match=r"beast 9: beast\.json .* over the limit of 65536 bytes"):
+            store.read_meta()
+        (tmp_path / "9" / "beast.json").unlink()
+        with pytest.raises(DataError, match=r"beast 9: cannot open beast\.json"):
             store.read_meta()
     finally:
         store.close()
