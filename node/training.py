@@ -20,7 +20,8 @@ from typing import Any, Final
 from kernel.payload import WINDOW_STEPS
 from kernel.sources import PublicSource
 from kernel.state import KernelState
-from kernel.train import WindowResult, get_backend, train_window, window_epoch
+from kernel.train import WindowResult, get_backend, train_window
+from kernel.window_settings import window_epoch
 from node.beast_run import BeastRun
 from node.crash import crash_point
 from node.ledger import Ledger
