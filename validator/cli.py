@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+from kernel.host import positive_int
 from validator.errors import ConfigError, InvalidInputError, ValidatorError
 from curriculum.errors import SecretFileError
 from curriculum.secret import read_owner_only
@@ -360,17 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a trainer node clients may name in node_address (repeatable): host:port, or host:* for any port; "
                         "IPv6 in brackets; hosts compared as written, never resolved. Default: 127.0.0.1:50551, "
                         "localhost:50551 and [::1]:50551 (cb-node's default port); any --allow-node replaces that default")
-    p.add_argument("--calls-per-client", type=int, default=None, metavar="N",
+    p.add_argument("--calls-per-client", type=positive_int, default=None, metavar="N",
                    help="calls one client IP may have in flight (16; in total: slots + --max-queued + 8)")
-    p.add_argument("--streams-per-client", type=int, default=None, metavar="N",
+    p.add_argument("--streams-per-client", type=positive_int, default=None, metavar="N",
                    help="streams (reflection, health Watch) one client IP may hold open (2)")
-    p.add_argument("--max-streams", type=int, default=None, metavar="N", help="streams open at once, all clients (8)")
+    p.add_argument("--max-streams", type=positive_int, default=None, metavar="N", help="streams open at once, all clients (8)")
     p.add_argument("--stream-lifetime", type=float, default=None, metavar="S", help="a stream is ended after S seconds (600)")
     p.add_argument("--stream-idle", type=float, default=None, metavar="S",
                    help="a stream with no message either way for S seconds is ended (120)")
-    p.add_argument("--expensive-per-client", type=int, default=1, metavar="N",
+    p.add_argument("--expensive-per-client", type=positive_int, default=1, metavar="N",
                    help="replays of datasets over 4,096 records one client IP may have in flight (1)")
-    p.add_argument("--max-expensive", type=int, default=None, metavar="N",
+    p.add_argument("--max-expensive", type=positive_int, default=None, metavar="N",
                    help="such expensive replays in flight, all clients (default: half the replay slots, at least 1)")
     _chain_flags(p, required=False)
     p.set_defaults(fn=cmd_serve)
