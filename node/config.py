@@ -7,6 +7,7 @@ never echoed); it is never logged, printed or put into an exception message.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from chainbeasts.rpc_guard import RpcLimits
 from node.errors import ConfigError
+from node.service import DEFAULT_LIMITS
 from node.store import FILE_MODE, atomic_write
 from curriculum.errors import SecretFileError
 from curriculum.secret import read_owner_only
@@ -70,6 +73,17 @@ auto_finalize = true
 # torch threads for batched training of many beasts (0 = torch's default). 1 is fastest on
 # small shared machines; raise it on a dedicated many-core host.
 torch_threads = 1
+
+# gRPC service limits, per client (peer IP address) and for all clients together; the excess is
+# refused with RESOURCE_EXHAUSTED. Streams: WatchMetrics and reflection. Calls: GetState,
+# ListWindows, GetStepDigests (health checks have their own capacity). A stream is ended after
+# its lifetime, or when no message went either way for the idle time (seconds).
+grpc_streams_per_client = {streams_per_client}
+grpc_max_streams = {streams_total}
+grpc_calls_per_client = {calls_per_client}
+grpc_max_calls = {calls_total}
+grpc_stream_lifetime_s = {stream_lifetime_s:g}
+grpc_stream_idle_s = {stream_idle_s:g}
 """
 
 
@@ -90,11 +104,25 @@ class NodeConfig:
     rpc_retries: int = 5
     auto_finalize: bool = True
     torch_threads: int = 1
+    grpc_streams_per_client: int = DEFAULT_LIMITS.streams_per_client
+    grpc_max_streams: int = DEFAULT_LIMITS.streams_total
+    grpc_calls_per_client: int = DEFAULT_LIMITS.calls_per_client
+    grpc_max_calls: int = DEFAULT_LIMITS.calls_total
+    grpc_stream_lifetime_s: float = DEFAULT_LIMITS.stream_lifetime_s
+    grpc_stream_idle_s: float = DEFAULT_LIMITS.stream_idle_s
 
     @property
     def root(self) -> Path:
         """The node directory (folder of node.toml)."""
         return self.path.parent
+
+    def rpc_limits(self) -> RpcLimits:
+        """The gRPC service's limits: the node's defaults with this file's grpc_* settings."""
+        return dataclasses.replace(
+            DEFAULT_LIMITS, streams_per_client=self.grpc_streams_per_client, streams_total=self.grpc_max_streams,
+            calls_per_client=self.grpc_calls_per_client, calls_total=self.grpc_max_calls,
+            stream_lifetime_s=self.grpc_stream_lifetime_s, stream_idle_s=self.grpc_stream_idle_s,
+        )
 
 
 # TOML value types a key may hold, by the name its error message uses. A TOML boolean is never an
@@ -150,7 +178,15 @@ KEYS: Final = (
     Key("rpc_retries", "integer", "0..20", _between(0, 20)),
     Key("auto_finalize", "boolean"),
     Key("torch_threads", "integer", "0..256", _between(0, 256)),
+    Key("grpc_streams_per_client", "integer", "1..256", _between(1, 256)),
+    Key("grpc_max_streams", "integer", "1..256", _between(1, 256)),
+    Key("grpc_calls_per_client", "integer", "1..256", _between(1, 256)),
+    Key("grpc_max_calls", "integer", "1..256", _between(1, 256)),
+    Key("grpc_stream_lifetime_s", "number", "1..86400 seconds", _between(1, 86400)),
+    Key("grpc_stream_idle_s", "number", "1..86400 seconds", _between(1, 86400)),
 )
+# A per-client limit above its total could never be reached: refused so the file says what it means.
+_PER_CLIENT_AND_TOTAL: Final = (("grpc_streams_per_client", "grpc_max_streams"), ("grpc_calls_per_client", "grpc_max_calls"))
 
 
 def _setting(key: Key, value: Any, path: Path, root: Path) -> Any:
@@ -199,6 +235,9 @@ def load_config(node_dir: Path) -> NodeConfig:
             setattr(cfg, key.name, _resolve(getattr(cfg, key.name), cfg.root))
     if cfg.rpc != "embedded" and cfg.deployments is None:
         raise ConfigError(f"{path}: rpc is a URL, so deployments (the contract addresses file) is required")
+    for per, total in _PER_CLIENT_AND_TOTAL:
+        if getattr(cfg, per) > getattr(cfg, total):
+            raise ConfigError(f"{path}: {per} ({getattr(cfg, per)}) must be at most {total} ({getattr(cfg, total)})")
     return cfg
 
 
@@ -207,8 +246,8 @@ def write_config(node_dir: Path, *, rpc: str, deployments: str, backend: str, gr
     path = Path(node_dir) / CONFIG_NAME
     if path.exists():
         raise ConfigError(f"{path} already exists; refusing to overwrite it")
-    atomic_write(path, TEMPLATE.format(rpc=rpc, deployments=deployments, backend=backend, grpc=grpc).encode(),
-                 mode=0o644)
+    text = TEMPLATE.format(rpc=rpc, deployments=deployments, backend=backend, grpc=grpc, **dataclasses.asdict(DEFAULT_LIMITS))
+    atomic_write(path, text.encode(), mode=0o644)
     return path
 
 

@@ -259,7 +259,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                                      "(neither owner nor authorized trainer)")
                 engine.reconcile(run)
             stores = StoreDirectory(cfg.data_dir, shared=lambda b: engine.runs[b].store if b in engine.runs else None)
-            server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus)
+            server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus, limits=cfg.rpc_limits())
             log(f"serving chainbeasts.v1.NodeService on {(opts.grpc or cfg.grpc).rpartition(':')[0]}:{port}; "
                 f"training beasts {ids} as {account.address}")
             if opts.ready_file is not None:

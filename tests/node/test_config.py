@@ -9,6 +9,7 @@ import pytest
 
 from node.config import CONFIG_NAME, KEYS, NodeConfig, load_config, write_config
 from node.errors import ConfigError
+from node.service import DEFAULT_LIMITS
 
 
 def write(tmp: Path, text: str) -> Path:
@@ -35,17 +36,24 @@ def test_the_init_template_reads_back(tmp_path: Path) -> None:
     assert (cfg.rpc, cfg.deployments, cfg.backend, cfg.grpc) == ("http://127.0.0.1:8545", root / "dep/deployments.json",
                                                                 "torch", "0.0.0.0:7000")
     assert (cfg.confirmations, cfg.gas_margin, cfg.rpc_retries, cfg.auto_finalize, cfg.torch_threads) == (0, 1.25, 5, True, 1)
+    assert cfg.rpc_limits() == DEFAULT_LIMITS  # the template spells out the service's defaults
 
 
 def test_every_key_is_read(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, 'rpc = "https://rpc.example"\ndeployments = "/abs/dep.json"\n'
                                       'keystore = "~/ks.json"\nbeasts = [3, 1]\nbackend = "torch"\ngrpc = "[::1]:0"\n'
                                       'data_dir = "d"\nconfirmations = 64\ngas_margin = 5\nrpc_retries = 0\n'
-                                      "auto_finalize = false\ntorch_threads = 256\n"))
+                                      "auto_finalize = false\ntorch_threads = 256\n"
+                                      "grpc_streams_per_client = 2\ngrpc_max_streams = 3\ngrpc_calls_per_client = 5\n"
+                                      "grpc_max_calls = 6\ngrpc_stream_lifetime_s = 7.5\ngrpc_stream_idle_s = 8\n"))
     assert cfg.deployments == Path("/abs/dep.json") and cfg.keystore == Path("~/ks.json").expanduser()
     assert cfg.beasts == [3, 1] and cfg.data_dir == tmp_path.resolve() / "d" and cfg.grpc == "[::1]:0"
     assert cfg.gas_margin == 5.0 and isinstance(cfg.gas_margin, float)
     assert (cfg.confirmations, cfg.rpc_retries, cfg.auto_finalize, cfg.torch_threads) == (64, 0, False, 256)
+    limits = cfg.rpc_limits()
+    assert (limits.streams_per_client, limits.streams_total, limits.calls_per_client, limits.calls_total) == (2, 3, 5, 6)
+    assert (limits.stream_lifetime_s, limits.stream_idle_s) == (7.5, 8.0)
+    assert limits.max_request_bytes == DEFAULT_LIMITS.max_request_bytes  # not a node.toml setting
 
 
 @pytest.mark.parametrize(("line", "message"), [
@@ -74,6 +82,12 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     ("auto_finalize = 1", "auto_finalize must be a boolean, got 1"),
     ("torch_threads = -1", "torch_threads must be 0..256, got -1"),
     ("torch_threads = 257", "torch_threads must be 0..256, got 257"),
+    ("grpc_streams_per_client = 0", "grpc_streams_per_client must be 1..256, got 0"),
+    ("grpc_max_calls = 257", "grpc_max_calls must be 1..256, got 257"),
+    ("grpc_stream_idle_s = 0.5", "grpc_stream_idle_s must be 1..86400 seconds, got 0.5"),
+    ('grpc_stream_lifetime_s = "1h"', "grpc_stream_lifetime_s must be a number, got '1h'"),
+    ("grpc_streams_per_client = 17", "grpc_streams_per_client (17) must be at most grpc_max_streams (16)"),
+    ("grpc_max_calls = 4", "grpc_calls_per_client (8) must be at most grpc_max_calls (4)"),
     ("colour = 3", "unknown keys ['colour'] (known: "),
     ("rpc = [", "cannot read "),
 ])
