@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -152,35 +152,6 @@ class ReplayLimiter:
 class Counters:
     ok: int = 0
     failed: int = 0
-
-
-class MalformedRequest:
-    """Stands in for a request whose bytes are not a valid protobuf message of the rpc's type."""
-
-    def __init__(self, type_name: str, error: str) -> None:
-        self.type_name = type_name
-        self.error = error
-
-
-def lenient_deserializer(cls: type) -> Callable[[bytes], object]:
-    """A request deserializer that turns undecodable bytes into a MalformedRequest.
-
-    gRPC answers a deserializer exception with INTERNAL; the service answers
-    INVALID_ARGUMENT instead, as it does for every other malformed request.
-    """
-
-    def parse(data: bytes) -> object:
-        try:
-            return cls.FromString(data)
-        except Exception as exc:  # protobuf raises DecodeError (and, rarely, others) on garbage
-            return MalformedRequest(cls.DESCRIPTOR.full_name, type(exc).__name__)
-
-    return parse
-
-
-def _reject_malformed(request: object, context: grpc.ServicerContext) -> None:
-    if isinstance(request, MalformedRequest):
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request bytes are not a valid {request.type_name} message ({request.error})")
 
 
 def _opt(b: bytes) -> bytes | None:
@@ -361,7 +332,6 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
     # -- rpcs ----------------------------------------------------------------------------
 
     def ReplayWindow(self, request: validator_pb2.ReplayWindowRequest, context: grpc.ServicerContext) -> validator_pb2.ReplayWindowResponse:
-        _reject_malformed(request, context)
         started = time.monotonic()
         try:
             with self.expensive.admit(client_of(context), request.dataset):  # before anything is fetched or queued
@@ -389,7 +359,6 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
 
     def GetValidatorInfo(self, request: validator_pb2.GetValidatorInfoRequest,
                          context: grpc.ServicerContext) -> validator_pb2.GetValidatorInfoResponse:
-        _reject_malformed(request, context)
         lim = self.limiter
         return validator_pb2.GetValidatorInfoResponse(
             spec_version=SPEC_VERSION,
@@ -530,12 +499,12 @@ def create_server(
     handlers = {
         "ReplayWindow": grpc.unary_unary_rpc_method_handler(
             servicer.ReplayWindow,
-            request_deserializer=lenient_deserializer(validator_pb2.ReplayWindowRequest),
+            request_deserializer=validator_pb2.ReplayWindowRequest.FromString,
             response_serializer=validator_pb2.ReplayWindowResponse.SerializeToString,
         ),
         "GetValidatorInfo": grpc.unary_unary_rpc_method_handler(
             servicer.GetValidatorInfo,
-            request_deserializer=lenient_deserializer(validator_pb2.GetValidatorInfoRequest),
+            request_deserializer=validator_pb2.GetValidatorInfoRequest.FromString,
             response_serializer=validator_pb2.GetValidatorInfoResponse.SerializeToString,
         ),
     }

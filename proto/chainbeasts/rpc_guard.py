@@ -104,23 +104,26 @@ def client_of(context: grpc.ServicerContext) -> str:
 class _Malformed:
     """Stands in for request bytes that do not decode as the method's message."""
 
-    def __init__(self, method: str, error: str) -> None:
-        self.method = method
+    def __init__(self, what: str, error: str) -> None:
+        self.what = what
         self.error = error
 
     def abort(self, context: grpc.ServicerContext) -> None:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request bytes of {self.method} are not a valid message ({self.error})")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request bytes are not a valid {self.what} message ({self.error})")
 
 
 def _lenient(method: str, deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer`` returning a _Malformed for undecodable bytes (gRPC would answer its exception INTERNAL)."""
     if deserializer is None:
         return None
+    message_type = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    what = message_type.full_name if message_type is not None else f"{method} request"
 
     def parse(data: bytes) -> Any:
         try:
             return deserializer(data)
         except Exception as exc:  # protobuf raises DecodeError (and, rarely, others) on garbage
-            return _Malformed(method, type(exc).__name__)
+            return _Malformed(what, type(exc).__name__)
 
     return parse
 

@@ -122,14 +122,19 @@ def _varint(n: int) -> bytes:
     return bytes(out + bytes([n]))
 
 
-@pytest.mark.parametrize("method", ["/chainbeasts.v1.NodeService/GetState", "/chainbeasts.v1.NodeService/ListWindows",
-                                    "/grpc.health.v1.Health/Check"])
-def test_undecodable_request_bytes_are_invalid_argument(node: tuple[NodeServer, int], trained: Trained, method: str) -> None:
+@pytest.mark.parametrize(("method", "message_type"), [
+    ("/chainbeasts.v1.NodeService/GetState", "chainbeasts.v1.GetStateRequest"),
+    ("/chainbeasts.v1.NodeService/ListWindows", "chainbeasts.v1.ListWindowsRequest"),
+    ("/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest"),
+])
+def test_undecodable_request_bytes_are_invalid_argument(node: tuple[NodeServer, int], trained: Trained, method: str,
+                                                        message_type: str) -> None:
     _, port = node
     with grpc.insecure_channel(f"{HOSTILE}:{port}") as ch:
         with pytest.raises(grpc.RpcError) as info:
             ch.unary_unary(method)(b"\xff\xff\xff", timeout=10)
-        assert info.value.code() == Code.INVALID_ARGUMENT and "not a valid message" in (info.value.details() or "")
+        assert info.value.code() == Code.INVALID_ARGUMENT
+        assert f"request bytes are not a valid {message_type} message" in (info.value.details() or "")
         stream = ch.unary_stream("/chainbeasts.v1.NodeService/WatchMetrics")(b"\xff\xff\xff", timeout=10)
         with pytest.raises(grpc.RpcError) as info:
             next(stream)
