@@ -370,7 +370,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             chain_connected=self.chain is not None,
             replays_ok=self.counters.ok,
             replays_failed=self.counters.failed,
-            replays_rejected_busy=lim.rejected,
+            replays_rejected_busy=lim.rejected + self.expensive.refused,  # queue full, or over the expensive-replay budget
             replays_running=lim.running,
             replays_running_peak=lim.peak,
             inputs=self.inputs,

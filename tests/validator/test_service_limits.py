@@ -98,6 +98,8 @@ def test_expensive_replays_are_bounded_and_normal_replays_run(validator: tuple[V
     assert refused and all("expensive" in d and f"over {EXPENSIVE_RECORDS} records" in d for d in refused), outcomes
     assert (Code.OK, "VERDICT_COMPUTED") in outcomes  # one at a time is still served
     assert srv.servicer.expensive.peak == 1 and srv.servicer.expensive.in_flight == 0
+    with grpc.insecure_channel(f"{LEGIT}:{port}") as ch:
+        assert pbg.ValidatorServiceStub(ch).GetValidatorInfo(pb.GetValidatorInfoRequest()).replays_rejected_busy == len(refused)
 
 
 def test_dataset_over_the_season_limit_is_refused_before_queueing(validator: tuple[ValidatorServer, int]) -> None:
