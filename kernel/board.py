@@ -123,8 +123,3 @@ def decode_record(data: bytes) -> Board:
     )
     board.validate()
     return board
-
-
-def xy(pos: int) -> tuple[int, int]:
-    """(x, y) of a tile index."""
-    return pos % BOARD_SIZE, pos // BOARD_SIZE

@@ -29,7 +29,6 @@ from kernel.board import (
 
 # Directions in tie-break order: N (y-1), S (y+1), E (x+1), W (x-1).
 DIRS: Final = ((0, -1), (0, 1), (1, 0), (-1, 0))
-DIR_N, DIR_S, DIR_E, DIR_W = 0, 1, 2, 3
 NO_MOVE: Final = -1
 
 MAX_POWER: Final = 15

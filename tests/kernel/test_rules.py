@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from kernel.board import (ACT_ATTACK, ACT_BLOCK, ACT_MOVE, ACT_REST, EMPTY, HAZARD, MAX_STAMINA, N_TILES, TEMP_DEF_CAP,
                           WALL, Board, Creature)
 from kernel.prng import SplitMix64Stream
-from kernel.rules import (MAX_TURNS, NO_MOVE, UNREACHABLE, Action, adjacent, attack_label, battle, block_label, damage,
+from kernel.rules import (MAX_TURNS, NO_MOVE, UNREACHABLE, Action, Policy, adjacent, attack_label, battle, block_label, damage,
                           distance_field, move_label, neighbor, resolve_turn, start_turn)
 from kernel.sources import draw_board
 
@@ -104,13 +104,44 @@ def test_block_lasts_one_hit() -> None:
     assert b.enemy.hp == 100 - damage(15, 32, 0) and b.enemy.temp_def == 0
 
 
-@settings(max_examples=30, deadline=None)
-@given(boards(), st.integers(0, 2**64 - 1))
-def test_battle_ends_within_turn_limit(board: Board, seed: int) -> None:
+def fighter(b: Board) -> Action:
+    """Attack at full power when adjacent, else take the move label's step, else rest."""
+    if b.me.stamina > 0 and adjacent(b.self_pos, b.enemy_pos):
+        return Action(ACT_ATTACK, power=15)
+    d = move_label(b)
+    return Action(ACT_MOVE, d) if d != NO_MOVE and b.me.stamina > 0 else Action(ACT_REST)
+
+
+def guard(b: Board) -> Action:
+    """Attack at full power when adjacent, else block."""
+    return Action(ACT_ATTACK, power=15) if adjacent(b.self_pos, b.enemy_pos) else Action(ACT_BLOCK)
+
+
+@settings(max_examples=60, deadline=None)
+@given(boards(), st.integers(0, 2**64 - 1), st.sampled_from([fighter, guard]))
+def test_battle_ends_within_turn_limit(board: Board, seed: int, opponent: Policy) -> None:
     rng = SplitMix64Stream(seed)
-    idle = lambda b: Action(ACT_REST)  # noqa: E731
-    result = battle(board, idle, idle, rng.next)
-    assert result.turns == MAX_TURNS and result.winner in (-1, 0, 1)
+    draws = 0
+
+    def crit() -> int:
+        nonlocal draws
+        draws += 1
+        return rng.next()
+
+    result = battle(board, fighter, opponent, crit)
+    me, enemy = result.final.me, result.final.enemy
+    assert 1 <= result.turns <= 60 and draws == 2 * result.turns  # SPEC §9.1: 60 turns, one crit draw per creature
+    if result.turns < 60:  # only a knockout ends a battle early
+        assert (result.winner, enemy.hp, me.hp > 0) == (0, 0, True) or (result.winner, me.hp, enemy.hp > 0) == (1, 0, True)
+    elif min(me.hp, enemy.hp) > 0:
+        assert result.winner == (-1 if me.hp == enemy.hp else 0 if me.hp > enemy.hp else 1)
+
+
+def test_fighters_knock_each_other_out_on_an_open_board() -> None:
+    fresh = Creature(100, 15, 0, 0, 0, 0)
+    result = battle(Board(tuple([EMPTY] * N_TILES), 0, 63, fresh, fresh), fighter, guard, SplitMix64Stream(7).next)
+    assert result.turns < MAX_TURNS and result.winner in (0, 1)
+    assert min(result.final.me.hp, result.final.enemy.hp) == 0
 
 
 @settings(max_examples=300)
