@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from node.cli import main
 from node.config import load_config, unlock_keystore
+from node.daemon import STATUS
 from node.errors import EXIT_CONFIG, EXIT_INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,16 +115,36 @@ def start_daemon(node: Path, pw: Path, ready: Path) -> subprocess.Popen[str]:
     return proc
 
 
+def wait_daemon_status(node: Path, ready: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+    """The daemon's own status file (data/status.json) once ``ready`` accepts it; fails after ``timeout`` s."""
+    path = node / "data" / STATUS
+    deadline = time.monotonic() + timeout
+    doc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):  # not written yet
+            doc = {}
+        if doc and ready(doc):
+            return doc
+        time.sleep(0.05)
+    raise AssertionError(f"the daemon's status never reached the awaited state within {timeout} s; last: {doc}")
+
+
 def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     node, pw = init_node(tmp_path)
     proc = start_daemon(node, pw, tmp_path / "ready.json")
     try:
         assert main(["pause", "--node-dir", str(node)]) == 0
-        time.sleep(0.5)
+        # The daemon acknowledges the pause in its own status file once the current window is done;
+        # then it keeps rewriting that file each time it checks the control file again.
+        paused = wait_daemon_status(node, lambda doc: doc["state"] == "paused")
         st = status_json(node, capsys)
         assert st["daemon"]["running"] and st["daemon"]["state"] == "paused"
         w1 = st["beasts"][0]["latestWindow"]
-        time.sleep(1.0)
+        for _ in range(3):  # three more polls of the control file while paused
+            paused = wait_daemon_status(node, lambda doc, t=paused["updatedAt"]: doc["state"] == "paused" and doc["updatedAt"] > t)
+        assert paused["rounds"] == wait_daemon_status(node, lambda doc: True)["rounds"]
         st = status_json(node, capsys)
         assert st["beasts"][0]["latestWindow"] == w1, "a paused node must not train"
         assert main(["resume", "--node-dir", str(node)]) == 0
@@ -152,7 +175,7 @@ def test_daemon_pause_resume_stop_and_sigterm(tmp_path: Path, capsys: pytest.Cap
     node2, pw2 = init_node(tmp_path, "m")
     proc = start_daemon(node2, pw2, tmp_path / "ready2.json")
     try:
-        time.sleep(0.5)
+        wait_daemon_status(node2, lambda doc: doc["rounds"] >= 1)  # a window is committed; the next one is under way
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == EXIT_INTERRUPTED
     finally:

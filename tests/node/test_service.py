@@ -108,20 +108,28 @@ def test_health_serving(served) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_watch_metrics_streams_training(served) -> None:  # type: ignore[no-untyped-def]
-    t, _, stub, _ = served
+    t, server, stub, _ = served
     bid = t.run.beast_id
     stream = stub.WatchMetrics(node_pb2.WatchMetricsRequest(beast_ids=[bid]), timeout=30)
     got: list[node_pb2.MetricEvent] = []
+    subscribed = threading.Event()
 
     def consume() -> None:
         for ev in stream:
+            if ev.kind == node_pb2.METRIC_KIND_UNSPECIFIED:  # our probe: the subscription is live
+                subscribed.set()
+                continue
             got.append(ev)
             if ev.kind == node_pb2.METRIC_KIND_WINDOW_COMMITTED:
                 break
 
     th = threading.Thread(target=consume)
     th.start()
-    time.sleep(0.5)  # let the subscription register before training
+    # The server subscribes when it starts the call; publish a probe until the stream carries it back.
+    deadline = time.monotonic() + 20
+    while not subscribed.wait(0.05) and time.monotonic() < deadline:
+        server.servicer.bus.publish({"kind": "probe", "beast_id": bid})
+    assert subscribed.is_set(), "the WatchMetrics subscription never delivered a probe event"
     t.engine.step([t.run])
     th.join(timeout=20)
     stream.cancel()

@@ -19,6 +19,8 @@ from typing import Any
 import grpc
 import pytest
 
+import devnet.launch as devnet_launch
+import node.trainer as node_trainer
 from chainbeasts.v1 import validator_pb2 as pb
 from chainbeasts.v1 import validator_pb2_grpc as pbg
 from kernel.sources import PublicSource
@@ -28,8 +30,6 @@ from validator.chain import LedgerChainReader
 from validator.cli import main as cli_main
 from validator.service import create_server
 
-devnet_launch = pytest.importorskip("devnet.launch")
-node_trainer = pytest.importorskip("node.trainer")
 
 
 @dataclass
@@ -262,16 +262,22 @@ def test_watch_refuses_a_second_watcher_on_one_record(world: World) -> None:
         first.close()
 
 
-def test_unregistered_watcher_skips_without_voting(world: World) -> None:
-    from devnet.bindings import Vote
-
+def open_fresh_dispute(world: World) -> int:
+    """The cheater commits one more window and account 3 disputes it at once (inside its challenge period)."""
     from kernel.payload import Payload
 
     cb = world.net.chain
-    n = cb.window_count(world.cheat_id)  # a fresh commit, so the dispute is inside its challenge period
+    n = cb.window_count(world.cheat_id)
     last = Payload.unpack(cb.word(world.cheat_id, n - 1))
     cb.commit(world.net.accounts[2], world.cheat_id, replace(last, global_step=last.global_step + 128).pack())
-    dispute = cb.open_dispute(world.net.accounts[3], world.cheat_id, n)
+    return int(cb.open_dispute(world.net.accounts[3], world.cheat_id, n))
+
+
+def test_unregistered_watcher_skips_without_voting(world: World) -> None:
+    from devnet.bindings import Vote
+
+    cb = world.net.chain
+    dispute = open_fresh_dispute(world)
     record = world.tmp / "watch4" / "votes.json"
     assert cli_main(["watch", "--once", "--deployments", str(world.deployments), "--account", "8",
                      "--record", str(record)]) == 0
@@ -302,25 +308,34 @@ def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
+    import queue
     import signal
+    import threading
     import time
 
     from validator.watch import VoteRecord
 
+    # Account 9 never registers, so every round logs "skipped" for an open dispute: two such lines
+    # are two completed rounds of the running daemon.
+    dispute = open_fresh_dispute(world)
     record = world.tmp / "watch5" / "votes.json"
     script = Path(sys.executable).parent / "cb-validator"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
     proc = subprocess.Popen([*cmd, "watch", "--deployments", str(world.deployments), "--account", "9", "--poll", "0.2",
                              "--record", str(record)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(record) + ".lock").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # a few rounds
-        assert proc.poll() is None, proc.communicate()
+        rounds, deadline = 0, time.monotonic() + 60
+        while rounds < 2:
+            try:
+                entry = json.loads(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"the watcher logged {rounds} rounds in 60 s (alive: {proc.poll() is None})") from None
+            rounds += entry.get("event") == "skipped" and entry.get("dispute") == dispute
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
+        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
     finally:
         if proc.poll() is None:
             proc.kill()
