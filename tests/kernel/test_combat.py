@@ -265,6 +265,11 @@ def test_a_missed_attack_keeps_the_crit() -> None:
     assert after.enemy.hp == 100 and after.me.crit == 1
 
 
+def test_an_attack_without_a_power_deals_nothing() -> None:
+    after = turn(board(9, 10), Action(ACT_ATTACK), REST)  # Action's power defaults to 0
+    assert after.enemy.hp == 100 and after.me.last_action == ACT_ATTACK
+
+
 def test_hp_floors_at_zero() -> None:
     after = turn(board(9, 10, enemy=fresh(hp=7)), attack(15), REST, rolls=(1, 0))
     assert after.enemy.hp == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,3 +174,45 @@ def test_attack_and_block_labels_in_range(board: Board) -> None:
 @given(st.integers(0, 2**64 - 1))
 def test_drawn_boards_are_valid(key: int) -> None:
     draw_board(key, None).validate()
+
+
+# ---------------------------------------------------------------- §5.2 by hand
+
+def _creature(**kw: int) -> Creature:
+    base = {"hp": 100, "stamina": 15, "defense": 0, "temp_def": 0, "crit": 0, "last_action": 0}
+    return Creature(**{**base, **kw})
+
+
+def test_off_board_neighbours_are_minus_one_and_unreachable_tiles_read_255() -> None:
+    assert [neighbor(0, d) for d in range(4)] == [-1, 8, 1, -1]  # N, S, E, W of the north-west corner
+    assert [neighbor(63, d) for d in range(4)] == [55, -1, -1, 62]
+    tiles = tuple(WALL if i % 8 == 4 else EMPTY for i in range(N_TILES))  # column x=4 cuts the board in two
+    dist = distance_field(tiles, 0)
+    assert dist[0] == 0 and dist[3] == 3 and dist[59] == 10  # (3,7): 3 east + 7 south
+    assert dist[4] == 255 and dist[5] == 255 and dist[63] == 255  # walls and the far side: 255 (SPEC §5.2)
+
+
+@pytest.mark.parametrize(("me", "enemy", "label"), [
+    # enemy_atk = damage(15, self.defense, enemy.crit); label 1 iff 5 * temp_def < 4 * enemy_atk
+    ({}, {}, 1),  # 0 < 60
+    ({"temp_def": 32}, {"crit": 1}, 0),  # 160 < 120 fails
+    ({"defense": 255}, {}, 1),  # enemy_atk = 3840 // 511 = 7: 0 < 28
+    ({}, {"stamina": 0}, 0),  # an exhausted enemy cannot attack: 0 < 0 fails
+])
+def test_block_label_by_hand(me: dict[str, int], enemy: dict[str, int], label: int) -> None:
+    assert block_label(Board(tuple([EMPTY] * N_TILES), 9, 10, _creature(**me), _creature(**enemy))) == label
+    assert block_label(Board(tuple([EMPTY] * N_TILES), 9, 11, _creature(**me), _creature(**enemy))) == 0  # not adjacent
+
+
+@pytest.mark.parametrize(("me", "enemy", "label"), [
+    # expected_damage * 15 // max_damage, max_damage = 15 (30 with crit)
+    ({}, {}, 15),
+    ({}, {"defense": 64, "temp_def": 64}, 10),  # 3840 // 384 = 10
+    ({"crit": 1}, {"defense": 64, "temp_def": 64}, 10),  # 20 * 15 // 30
+    ({}, {"defense": 255, "temp_def": 96}, 6),  # 3840 // 607 = 6
+    ({"crit": 1}, {"defense": 200}, 8),  # 3840 // 456 = 8, doubled 16: 16 * 15 // 30 = 8
+    ({"stamina": 0}, {}, 0),
+])
+def test_attack_label_by_hand(me: dict[str, int], enemy: dict[str, int], label: int) -> None:
+    assert attack_label(Board(tuple([EMPTY] * N_TILES), 9, 10, _creature(**me), _creature(**enemy))) == label
+    assert attack_label(Board(tuple([EMPTY] * N_TILES), 9, 18, _creature(**me), _creature(**enemy))) == 0  # diagonal
