@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from eth_utils import keccak, to_checksum_address
 
+from kernel.payload import WINDOW_STEPS
 from devnet import artifacts
 
-WINDOW_STEPS = 128
 # EIP-2929/2930 prices (Berlin and later).
 COLD_SLOAD = 2_100
 WARM_ACCESS = 100

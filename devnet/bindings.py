@@ -1,5 +1,12 @@
 """Typed bindings over the five contracts: one :class:`ChainBeasts` object per connection.
 
+This module is the one typed view of the chain: every contract enum (:class:`WindowStatus`,
+:class:`Outcome`, :class:`Vote`, :class:`Param`), struct (:class:`HatchData`,
+:class:`DisputeInfo`, ...), event query and transaction lives here, and so do the two contract
+rules Python needs before sending anything (:func:`dispute_bond`, :meth:`DisputeInfo.resolution`;
+each mirrors one contract line and tests/contracts/test_chain_rules.py checks it against the
+contract). Other packages import these names instead of copying ids or layouts.
+
 Writes take the sending :class:`eth_account.signers.local.LocalAccount` first; they are signed
 locally with explicit nonces and return a :class:`TxResult` (or the new id) after the receipt was
 checked. Reads return plain Python values. Every revert raises a decoded
@@ -11,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -20,6 +27,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from kernel.params import KernelParams
 from devnet import artifacts
 from devnet.access_list import commit_access_list
 from devnet.errors import ChainError, ConfigError, DisputeCalldataError, ErrorDecoder, revert_data
@@ -94,6 +102,14 @@ class HatchData:
     spec_version: int
     hatch_block: int
 
+    @classmethod
+    def from_abi(cls, value: Any) -> HatchData:
+        """The struct ``Beast.hatchData`` returned (a tuple, or a dict keyed by field name)."""
+        if isinstance(value, Mapping):
+            value = (value["seedCore"], value["datasetCommitment"], value["secretCommitment"], value["specVersion"],
+                     value["hatchBlock"])
+        return cls(bytes(value[0]), bytes(value[1]), bytes(value[2]), int(value[3]), int(value[4]))
+
 
 @dataclass(frozen=True)
 class ValidatorInfo:
@@ -120,14 +136,51 @@ class DisputeInfo:
     outcome: Outcome
     voters: tuple[str, ...]
 
+    def resolution(self, quorum: int, block_number: int) -> Outcome | None:
+        """The outcome ``resolve`` executed in block ``block_number`` reaches; None when it would revert.
+
+        Mirrors ``DisputeGame.resolve`` (contracts/src/DisputeGame.sol)::
+
+            if (d.outcome != Outcome.Open) revert DisputeAlreadyResolved(...);
+            if (agree >= quorum && agree > against) outcome = Outcome.Upheld;
+            else if (against >= quorum && against > agree) outcome = Outcome.Diverged;
+            else if (block.number > d.votingDeadline) outcome = Outcome.NoQuorum;
+            else revert DisputeNotResolvable(...);
+
+        ``quorum`` is SeasonRegistry's ValidatorQuorum. tests/contracts/test_chain_rules.py checks
+        this against the contract.
+        """
+        if self.outcome != Outcome.OPEN:
+            return None
+        if self.agree >= quorum and self.agree > self.against:
+            return Outcome.UPHELD
+        if self.against >= quorum and self.against > self.agree:
+            return Outcome.DIVERGED
+        if block_number > self.voting_deadline:
+            return Outcome.NO_QUORUM
+        return None
+
+
+@dataclass(frozen=True)
+class VoteCast:
+    """DisputeGame.VoteCast: one validator's vote, with the block it was mined in."""
+
+    dispute_id: int
+    validator: str
+    computed_word: bytes
+    agrees: bool
+    block_number: int
+
 
 @dataclass(frozen=True)
 class Event:
-    """A decoded log: contract event name and its arguments."""
+    """A decoded log: contract event name, its arguments, and (for queried logs) where it was mined."""
 
     name: str
     args: dict[str, Any]
     address: str
+    tx_hash: str = ""
+    block_number: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,6 +202,35 @@ class TxResult:
     def all(self, name: str) -> list[Event]:
         """Every event called ``name`` in log order."""
         return [e for e in self.events if e.name == name]
+
+
+def energy_burn(word: bytes) -> int:
+    """The energyBurn field of a committed word, read as the contract reads it: ``uint64(uint256(word) >> 32)``
+    (bits 95..32, bytes 20..27), so it is defined even for a word that does not parse as a Payload."""
+    if len(word) != 32:
+        raise ConfigError("a checkpoint word is 32 bytes")
+    return int.from_bytes(word[20:28], "big")
+
+
+def dispute_bond(word: bytes, bond_multiplier: int) -> int:
+    """ENERGY wei ``openDispute`` pulls for disputing the window that committed ``word``.
+
+    Mirrors ``DisputeGame.openDispute`` (contracts/src/DisputeGame.sol)::
+
+        uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(committed) >> 32);
+
+    tests/contracts/test_chain_rules.py checks this against the contract.
+    """
+    return bond_multiplier * energy_burn(word)
+
+
+def _topic(value: int | str | None) -> str | None:
+    """An indexed event argument as a log topic (None matches any value)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = int(Web3.to_checksum_address(value), 16)
+    return "0x" + value.to_bytes(32, "big").hex()
 
 
 def _addr(value: Any) -> str:
@@ -174,9 +256,10 @@ def _b32(value: bytes | str | int, what: str) -> bytes:
 class ChainBeasts:
     """The deployed contracts on one chain, with a sender for signed transactions."""
 
-    def __init__(self, w3: Web3, addresses: Mapping[str, str]) -> None:
+    def __init__(self, w3: Web3, addresses: Mapping[str, str], *, deploy_block: int = 0) -> None:
         self.w3 = w3
         self.accounts: list[LocalAccount] = []  # dev accounts when known (embedded devnet, deployments file)
+        self.deploy_block = deploy_block  # event queries start here (no contract log is older)
         arts = artifacts.load_all()
         missing = [n for n in arts if n not in addresses]
         if missing:
@@ -190,6 +273,8 @@ class ChainBeasts:
         self.ledger: Contract = w3.eth.contract(address=self.addresses["CheckpointLedger"], abi=arts["CheckpointLedger"].abi)
         self.game: Contract = w3.eth.contract(address=self.addresses["DisputeGame"], abi=arts["DisputeGame"].abi)
         self._contracts = (self.energy, self.beast, self.registry, self.ledger, self.game)
+        self._by_name: dict[str, Contract] = {"Energy": self.energy, "Beast": self.beast, "SeasonRegistry": self.registry,
+                                              "CheckpointLedger": self.ledger, "DisputeGame": self.game}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -234,6 +319,28 @@ class ChainBeasts:
                 raise self.decoder.decode(data) from None
             raise ChainError(f"{fn} call failed: {exc}") from exc
 
+    def events(self, contract: str, event: str, *topics: int | str | None, from_block: int | None = None) -> list[Event]:
+        """Logs of ``contract``'s ``event`` (names as in the ABI) whose indexed arguments match ``topics``
+        in order (an int, an address, or None for any), oldest first, from ``from_block`` (default:
+        the deployment block) to the latest block."""
+        c = self._by_name.get(contract)
+        if c is None:
+            raise ConfigError(f"unknown contract {contract!r} (known: {', '.join(self._by_name)})")
+        ev = getattr(c.events, event)()
+        start = self.deploy_block if from_block is None else from_block
+        query: Any = {"address": c.address, "fromBlock": start, "toBlock": "latest",
+                      "topics": [ev.topic, *(_topic(t) for t in topics)]}
+        try:
+            logs = list(self.w3.eth.get_logs(query))
+        except Exception as exc:  # noqa: BLE001 - RPC errors come in many types
+            raise ChainError(f"reading {contract}.{event} logs failed: {exc}") from exc
+        out = []
+        for log in logs:
+            decoded = ev.process_log(log)
+            out.append(Event(decoded["event"], dict(decoded["args"]), c.address,
+                             "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"])))
+        return out
+
     def mine(self, blocks: int = 1) -> int:
         """Mine ``blocks`` empty blocks on a devnet (py-evm in process, or anvil/cb-devnet over RPC)."""
         if blocks > 0:
@@ -249,6 +356,10 @@ class ChainBeasts:
     def block_number(self) -> int:
         """The latest block number."""
         return int(self.w3.eth.block_number)
+
+    def chain_id(self) -> int:
+        """The chain id transactions are signed for."""
+        return self.sender.chain_id
 
     # ------------------------------------------------------------------ ENERGY
 
@@ -300,8 +411,7 @@ class ChainBeasts:
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The beast's immutable hatch data."""
-        t = self._call(self.beast, "hatchData", beast_id)
-        return HatchData(bytes(t[0]), bytes(t[1]), bytes(t[2]), int(t[3]), int(t[4]))
+        return HatchData.from_abi(self._call(self.beast, "hatchData", beast_id))
 
     def owner_of(self, beast_id: int) -> str:
         """Current owner of the beast."""
@@ -402,9 +512,22 @@ class ChainBeasts:
         """Every season constant in force now, by lower-case name."""
         return {p.name.lower(): self.param(p) for p in Param}
 
+    def kernel_params(self) -> KernelParams:
+        """The kernel parameters of the season in force (KernelError when the constants are not valid ones)."""
+        return KernelParams.for_season(epoch_steps=self.param(Param.EPOCH_STEPS), base_cost=self.param(Param.BASE_COST),
+                                       spurt_cost=self.param(Param.SPURT_COST))
+
+    def timelock_delay(self) -> int:
+        """Blocks between queueing a season change and its taking effect."""
+        return int(self._call(self.registry, "timelockDelay"))
+
     def queue_param_change(self, owner: LocalAccount, param: Param | int, value: int) -> TxResult:
         """Queue a change (registry owner only); it takes effect timelockDelay blocks later."""
         return self._send(owner, self.registry, "queueChange", [int(param), value], GAS_SMALL)
+
+    def dispute_bond(self, word: bytes) -> int:
+        """The bond a dispute of the window that committed ``word`` posts now (:func:`dispute_bond`)."""
+        return dispute_bond(word, self.param(Param.BOND_MULTIPLIER))
 
     # ------------------------------------------------------------------ validators
 
@@ -455,12 +578,19 @@ class ChainBeasts:
 
     def claim(self, sender: LocalAccount) -> int:
         """Transfer the caller's credited ENERGY; returns the amount."""
-        r = self._send(sender, self.game, "claim", [], GAS_SMALL)
-        return int(r.event("Claimed").args["amount"])
+        return int(self.claim_tx(sender).event("Claimed").args["amount"])
+
+    def claim_tx(self, sender: LocalAccount) -> TxResult:
+        """Like :meth:`claim` but returns the TxResult (the amount is its ``Claimed`` event's)."""
+        return self._send(sender, self.game, "claim", [], GAS_SMALL)
 
     def credit_of(self, address: Any) -> int:
         """ENERGY credited and not yet claimed."""
         return int(self._call(self.game, "creditOf", _addr(address)))
+
+    def bind_dispute_game(self, owner: LocalAccount) -> TxResult:
+        """Tell the ledger which dispute game may mark windows disputed (once, by the ledger's deployer)."""
+        return self._send(owner, self.ledger, "bindDisputeGame", [self.game.address], 100_000)
 
     def dispute(self, dispute_id: int) -> DisputeInfo:
         """A dispute's record."""
@@ -478,19 +608,21 @@ class ChainBeasts:
         """The vote ``validator`` cast in ``dispute_id``."""
         return Vote(int(self._call(self.game, "voteOf", dispute_id, _addr(validator))))
 
+    def votes_cast(self, dispute_id: int) -> list[VoteCast]:
+        """The VoteCast events of ``dispute_id``, in order."""
+        return [VoteCast(dispute_id, str(e.args["validator"]), bytes(e.args["computedWord"]), bool(e.args["agrees"]),
+                         e.block_number) for e in self.events("DisputeGame", "VoteCast", dispute_id)]
+
+    def disputes_on(self, beast_id: int, index: int) -> list[int]:
+        """Ids of the disputes opened on window ``index`` (the ledger's index) of ``beast_id``, oldest first."""
+        return [int(e.args["disputeId"]) for e in self.events("DisputeGame", "DisputeOpened", None, beast_id, index)]
+
     def dispute_opened_event(self, dispute_id: int) -> dict[str, Any]:
         """The DisputeOpened log of ``dispute_id`` (args plus ``transactionHash``)."""
-        topic = "0x" + dispute_id.to_bytes(32, "big").hex()
-        logs = self.w3.eth.get_logs({
-            "address": self.game.address, "fromBlock": 0, "toBlock": "latest",
-            "topics": [self.game.events.DisputeOpened().topic, topic],
-        })
+        logs = self.events("DisputeGame", "DisputeOpened", dispute_id)
         if not logs:
             raise ChainError(f"no DisputeOpened log for dispute {dispute_id}")
-        decoded = self.game.events.DisputeOpened().process_log(logs[0])
-        out = dict(decoded["args"])
-        out["transactionHash"] = "0x" + bytes(logs[0]["transactionHash"]).hex()
-        return out
+        return {**logs[0].args, "transactionHash": logs[0].tx_hash}
 
     def dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
         """(dataset, ownerSecret) of a dispute, read back from the openDispute calldata.
@@ -522,7 +654,3 @@ class ChainBeasts:
         """ENERGY held by the ledger and the dispute game together."""
         return self.balance_of(self.addresses["CheckpointLedger"]) + self.balance_of(self.addresses["DisputeGame"])
 
-
-def flatten_events(results: Iterable[TxResult]) -> list[Event]:
-    """All events of several results in order."""
-    return [e for r in results for e in r.events]

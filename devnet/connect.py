@@ -82,6 +82,6 @@ def connect(deployments: str | os.PathLike[str] | dict[str, Any], rpc_url: str |
         raise ChainError(f"cannot reach {url}: {exc}") from exc
     if "chainId" in data and int(data["chainId"]) != chain_id:
         raise ChainError(f"{url} serves chain id {chain_id}, the deployments file says {data['chainId']}")
-    chain = ChainBeasts(w3, data["contracts"])
+    chain = ChainBeasts(w3, data["contracts"], deploy_block=int(data.get("deployBlock") or 0))
     chain.accounts = dev_accounts(data)
     return chain

@@ -53,7 +53,7 @@ def deploy(
     addresses = {"Energy": energy, "Beast": beast, "SeasonRegistry": registry, "CheckpointLedger": ledger, "DisputeGame": game}
     chain = ChainBeasts(w3, addresses)
     chain.sender = sender  # keep the nonce cache of the deployer
-    chain._send(deployer, chain.ledger, "bindDisputeGame", [game], 100_000)
+    chain.bind_dispute_game(deployer)
     return chain
 
 

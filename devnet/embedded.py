@@ -59,7 +59,7 @@ def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_bl
     """
     from devnet import artifacts
 
-    season = {"timelockDelay": int(chain._call(chain.registry, "timelockDelay")), "params": chain.params()}
+    season = {"timelockDelay": chain.timelock_delay(), "params": chain.params()}
     return {
         "version": 1,
         "engine": engine,

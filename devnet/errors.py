@@ -9,8 +9,8 @@ Every failure surfaces as a :class:`LedgerError`. A revert with a custom error b
 from __future__ import annotations
 
 import ast
-from typing import Any
-from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
@@ -76,6 +76,26 @@ class RegistryError(ContractError):
 
 class TokenError(ContractError):
     """Raised for ENERGY token errors (OpenZeppelin ``ERC20*``, ``AccessControl*``, SafeERC20)."""
+
+
+T = TypeVar("T")
+
+ErrorMap = Callable[[str, "LedgerError"], BaseException]
+"""How a caller turns a devnet error of the call described by ``what`` into its own exception."""
+
+
+def chain_call(what: str, fn: Callable[[], T], to_error: ErrorMap) -> T:
+    """Run one chain read or write ``fn``, described by ``what``, mapping its devnet errors with ``to_error``.
+
+    The one wrapper every package uses around the bindings (the validator maps to its gRPC-free
+    error classes, cb-dispute to its exit-code classes). Only :class:`LedgerError` is mapped:
+    anything else ``fn`` raises, the caller's own errors included, passes through unchanged.
+    ``to_error`` may return ``exc`` itself to keep an error as it is.
+    """
+    try:
+        return fn()
+    except LedgerError as exc:
+        raise to_error(what, exc) from None
 
 
 _PREFIXES: tuple[tuple[str, type[ContractError]], ...] = (

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 
+from kernel.payload import WINDOW_STEPS
 from devnet.bindings import Param
 from devnet.errors import ConfigError
 
@@ -31,11 +32,11 @@ def _between(lo: int, hi: int) -> Callable[[int], bool]:
 # Per Param: devnet default (time quantities in blocks), the rule as users read it, its check.
 # docs/PROTOCOL.md section 3 explains each constant.
 _SPEC: dict[Param, tuple[int, str, Callable[[int], bool]]] = {
-    Param.WINDOW_STEPS: (128, "128 (fixed by spec version 1)", lambda v: v == 128),
+    Param.WINDOW_STEPS: (WINDOW_STEPS, f"{WINDOW_STEPS} (fixed by spec version 1)", lambda v: v == WINDOW_STEPS),
     Param.BASE_COST: (10**15, "0..2**96-1 (ENERGY wei)", _between(0, UINT96_MAX)),
     Param.SLAB_PARAMS: (1136, "1..2**96-1", _between(1, UINT96_MAX)),  # kernel.params.KernelParams().slab_params
     Param.SPURT_COST: (10**17, "0..2**96-1 (ENERGY wei)", _between(0, UINT96_MAX)),
-    Param.EPOCH_STEPS: (512, "a positive multiple of 128 below 2**32", lambda v: 0 < v < 2**32 and v % 128 == 0),
+    Param.EPOCH_STEPS: (512, f"a positive multiple of {WINDOW_STEPS} below 2**32", lambda v: 0 < v < 2**32 and v % WINDOW_STEPS == 0),
     Param.CHALLENGE_PERIOD: (20, "1..1000000 blocks", _between(1, _MAX_PERIOD)),
     Param.BOND_MULTIPLIER: (2, "1..100", _between(1, 100)),
     Param.VALIDATOR_QUORUM: (1, "1..32", _between(1, 32)),

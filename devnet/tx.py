@@ -40,7 +40,6 @@ class Sender:
         self._nonces: dict[str, int] = {}
         self._lock = threading.Lock()
         self._chain_id: int | None = None
-        self._gas_price: int | None = None
 
     @property
     def chain_id(self) -> int:

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import time
 
+from devnet.bindings import WindowStatus
 from node.beast_run import BeastRun
 from node.crash import crash_point
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
-from node.ledger import CHAIN_DISPUTED, CHAIN_FINALIZED, CHAIN_SLASHED, Ledger
+from node.ledger import Ledger
 from node.metrics import MetricsBus
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow
 
@@ -115,9 +116,9 @@ class Committer:
                 if row.block is not None and head <= row.block + self._challenge_period():
                     continue
                 cs = self.ledger.status(run.beast_id, row.window)
-                if cs == CHAIN_FINALIZED:  # someone else finalized it (anyone may)
+                if cs == WindowStatus.FINALIZED:  # someone else finalized it (anyone may)
                     run.store.mark_status(row.window, FINALIZED)
-                elif cs in (CHAIN_DISPUTED, CHAIN_SLASHED):
+                elif cs in (WindowStatus.DISPUTED, WindowStatus.SLASHED):
                     run.store.mark_status(row.window, DISPUTED)
                     run.store.event("disputed", window=row.window, chain_status=cs)
                 elif head > self.ledger.challenge_deadline(run.beast_id, row.window):

@@ -23,7 +23,7 @@ from kernel.state import genesis
 from node.chain import ChainClient
 from node.embedded import ChainHandle, embedded_chain
 from node.errors import DataError
-from node.ledger import CHAIN_STATUS_NAMES, Ledger
+from node.ledger import Ledger
 from node.trainer import Engine
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "curriculum" / "examples" / "battles.csv"
@@ -110,7 +110,7 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
             row = run.store.get(w)
             table.append({"window": w, "globalStep": p.global_step, "h128": "0x" + p.h128.hex(),
                           "energyBurn": p.energy_burn, "activeMask": p.active_mask, "lrShift": p.lr_shift,
-                          "flags": p.flags, "status": CHAIN_STATUS_NAMES[ledger.status(bid, w)],
+                          "flags": p.flags, "status": ledger.status(bid, w).name.lower(),
                           "localStatus": row.status if row else "", "lossSum": row.loss_sum if row else None,
                           "tx": row.tx_hash if row else "", "word": p.hex()})
         first = run.store.load_state(0)

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curriculum.errors import CurriculumError
-from devnet.bindings import HatchData
 from kernel.params import KernelParams
 from kernel.state import ZERO32
 from node.beast_meta import BeastMeta
@@ -34,7 +33,6 @@ from node.beast_run import write_genesis
 from node.crash import crash_point
 from node.errors import ChainError, DataError, TxDroppedError, TxRevertedError
 from node.hatch_journal import HatchJournal, PendingHatch
-from node.ledger import HatchData as LedgerHatchData
 from node.ledger import Ledger
 from node.store import BeastStore, beast_dir
 
@@ -118,9 +116,9 @@ class Hatchery:
             client.resync_nonce()  # the record stays: the next start finishes it
             raise
         crash_point("hatch_after_mined")
-        hd = self.ledger.hatched(rcpt)
+        beast_id, hd = self.ledger.hatched(rcpt)
         private = pending.dataset_path is not None and pending.secret_path is not None
-        meta = BeastMeta(hd.beast_id, _hatch_data(hd), owner=client.address, hatch_tx=pending.tx_hash,
+        meta = BeastMeta(beast_id, hd, owner=client.address, hatch_tx=pending.tx_hash,
                          dataset_path=pending.dataset_path if private else None,
                          secret_path=pending.secret_path if private else None)
         store = BeastStore(beast_dir(self.data_dir, meta.beast_id), meta.beast_id)
@@ -144,14 +142,9 @@ class Hatchery:
             raise DataError(f"beast {beast_id} was not hatched by this node and {self.ledger.client.address} is not "
                             "its authorized trainer")
         store = BeastStore(beast_dir(self.data_dir, beast_id), beast_id)
-        store.write_meta(BeastMeta(beast_id, _hatch_data(hd), adopted=True))
+        store.write_meta(BeastMeta(beast_id, hd, adopted=True))
         store.event("adopted", seed_core="0x" + hd.seed_core.hex())
         store.close()
-
-
-def _hatch_data(hd: LedgerHatchData) -> HatchData:
-    """The bindings' HatchData of the ledger's record (which also carries the beast id)."""
-    return HatchData(hd.seed_core, hd.dataset_commitment, hd.secret_commitment, hd.spec_version, hd.hatch_block)
 
 
 __all__ = ["Hatchery"]

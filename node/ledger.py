@@ -1,4 +1,9 @@
-"""Typed view of the ChainBeasts contracts the node uses (Beast, CheckpointLedger, Energy, SeasonRegistry).
+"""The node's contract calls (Beast, CheckpointLedger, Energy, SeasonRegistry) over its own ChainClient.
+
+The contracts' enums, structs, parameter ids and gas bounds are the devnet bindings'
+(:mod:`devnet.bindings`); this module only routes the calls the trainer makes through
+:class:`node.chain.ChainClient`, which signs locally so the trainer can journal each
+transaction hash before broadcast, and retries reads on RPC trouble.
 
 Numbering: the node's window N (state after N windows, 0 = genesis) is the ledger's
 window index N - 1; both carry globalStep = 128 * N.
@@ -6,12 +11,11 @@ window index N - 1; both carry globalStep = 128 * N.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 from web3.logs import DISCARD
 
-from kernel.params import DEFAULT_PARAMS, KernelParams
+from kernel.params import KernelParams
 from devnet.access_list import commit_access_list
 from devnet.bindings import (
     GAS_COMMIT,
@@ -21,34 +25,15 @@ from devnet.bindings import (
     GAS_FINALIZE_MANY_EACH,
     GAS_HATCH,
     GAS_SMALL,
+    MAX_UINT256,
+    HatchData,
+    Param,
+    WindowStatus,
 )
 from node.chain import ChainClient, SignedTx
 from node.errors import ChainError, TxRevertedError
 
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
-
-# SeasonRegistry.Param ids (contracts/src/SeasonRegistry.sol, append-only).
-P_BASE_COST: Final = 1
-P_SPURT_COST: Final = 3
-P_EPOCH_STEPS: Final = 4
-P_CHALLENGE_PERIOD: Final = 5
-
-# CheckpointLedger.WindowStatus
-CHAIN_NONE, CHAIN_COMMITTED, CHAIN_FINALIZED, CHAIN_DISPUTED, CHAIN_SLASHED = range(5)
-CHAIN_STATUS_NAMES: Final = ("none", "committed", "finalized", "disputed", "slashed")
-MAX_UINT256: Final = (1 << 256) - 1
-
-
-@dataclass(frozen=True)
-class HatchData:
-    """A beast's immutable hatch data as the Beast contract stores it."""
-
-    beast_id: int
-    seed_core: bytes
-    dataset_commitment: bytes
-    secret_commitment: bytes
-    spec_version: int
-    hatch_block: int
 
 
 class Ledger:
@@ -67,21 +52,19 @@ class Ledger:
 
     # ---- season --------------------------------------------------------------------
 
-    def season_value(self, param: int) -> int:
+    def season_value(self, param: Param) -> int:
         """SeasonRegistry.value(param)."""
-        return int(self.client.call(f"SeasonRegistry.value({param})", self.registry.functions.value(param)))
+        return int(self.client.call(f"SeasonRegistry.value({param.name})", self.registry.functions.value(int(param))))
 
     def kernel_params(self) -> KernelParams:
-        """Kernel parameters matching the season constants on chain (shape from spec version 1)."""
-        return KernelParams(
-            slot_width=DEFAULT_PARAMS.slot_width, n_slots=DEFAULT_PARAMS.n_slots,
-            epoch_steps=self.season_value(P_EPOCH_STEPS), base_cost=self.season_value(P_BASE_COST),
-            spurt_cost=self.season_value(P_SPURT_COST),
-        )
+        """Kernel parameters matching the season constants on chain (KernelParams.for_season)."""
+        return KernelParams.for_season(epoch_steps=self.season_value(Param.EPOCH_STEPS),
+                                       base_cost=self.season_value(Param.BASE_COST),
+                                       spurt_cost=self.season_value(Param.SPURT_COST))
 
     def challenge_period(self) -> int:
         """Blocks after a commit during which a window can be disputed."""
-        return self.season_value(P_CHALLENGE_PERIOD)
+        return self.season_value(Param.CHALLENGE_PERIOD)
 
     # ---- beasts --------------------------------------------------------------------
 
@@ -90,19 +73,17 @@ class Ledger:
         call = self.beast.functions.hatch(dataset_commitment, secret_commitment)
         return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None)
 
-    def hatched(self, rcpt: Any) -> HatchData:
-        """The hatch data of the beast a mined hatch transaction minted."""
+    def hatched(self, rcpt: Any) -> tuple[int, HatchData]:
+        """The id and hatch data of the beast a mined hatch transaction minted."""
         events = self.beast.events.BeastHatched().process_receipt(rcpt, errors=DISCARD)
         if not events:
             raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no BeastHatched event")
-        return self.hatch_data(int(events[0]["args"]["beastId"]))
+        beast_id = int(events[0]["args"]["beastId"])
+        return beast_id, self.hatch_data(beast_id)
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The hatch data of ``beast_id`` (TxRevertedError with BeastNotFound when unknown)."""
-        d = self.client.call(f"Beast.hatchData({beast_id})", self.beast.functions.hatchData(beast_id))
-        if isinstance(d, dict):
-            d = (d["seedCore"], d["datasetCommitment"], d["secretCommitment"], d["specVersion"], d["hatchBlock"])
-        return HatchData(beast_id, bytes(d[0]), bytes(d[1]), bytes(d[2]), int(d[3]), int(d[4]))
+        return HatchData.from_abi(self.client.call(f"Beast.hatchData({beast_id})", self.beast.functions.hatchData(beast_id)))
 
     def is_committer(self, beast_id: int) -> bool:
         """Whether the node's account may commit for ``beast_id``."""
@@ -118,10 +99,10 @@ class Ledger:
         """The committed word of node window ``window`` (>= 1)."""
         return bytes(self.client.call("CheckpointLedger.word", self.ledger.functions.word(beast_id, window - 1)))
 
-    def status(self, beast_id: int, window: int) -> int:
-        """CheckpointLedger.windowStatus of node window ``window`` (CHAIN_* constant)."""
-        return int(self.client.call("CheckpointLedger.windowStatus",
-                                    self.ledger.functions.windowStatus(beast_id, window - 1)))
+    def status(self, beast_id: int, window: int) -> WindowStatus:
+        """CheckpointLedger.windowStatus of node window ``window``."""
+        return WindowStatus(int(self.client.call("CheckpointLedger.windowStatus",
+                                                 self.ledger.functions.windowStatus(beast_id, window - 1))))
 
     def challenge_deadline(self, beast_id: int, window: int) -> int:
         """Last block in which node window ``window`` can be disputed."""
@@ -201,4 +182,4 @@ class Ledger:
         return int(self.client.rpc("eth_blockNumber", lambda: self.client.w3.eth.block_number))
 
 
-__all__ = ["Ledger", "HatchData", "TxRevertedError", "CHAIN_STATUS_NAMES"]
+__all__ = ["Ledger", "TxRevertedError"]

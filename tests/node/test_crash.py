@@ -33,10 +33,8 @@ from kernel.state import decode_state_blob, genesis
 from kernel.train import train_window, window_epoch
 from node.config import create_keystore, write_config
 from node.crash import CRASH_POINTS
-from node.ledger import P_BASE_COST, P_EPOCH_STEPS, P_SPURT_COST
 from node.store import COMMITTED, FINALIZED, BeastStore, beast_dir, known_beasts
 
-from kernel.params import KernelParams
 from tests.node.crash_child import run_cli_child
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,8 +148,7 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
     data = node / "data"
     beasts = known_beasts(data)
     assert beasts, "no beast was hatched before the crash?"
-    params = KernelParams.for_season(epoch_steps=cb.param(P_EPOCH_STEPS), base_cost=cb.param(P_BASE_COST),
-                                     spurt_cost=cb.param(P_SPURT_COST))
+    params = cb.kernel_params()
     owners = set()
     for bid in beasts:
         meta_store = BeastStore(beast_dir(data, bid), bid, readonly=True)

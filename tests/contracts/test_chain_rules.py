@@ -1,0 +1,94 @@
+"""The contract rules Python mirrors in devnet.bindings, checked against the contracts on the embedded chain.
+
+Each row sets the chain up, asks the Python rule what the contract will do, then lets the
+contract do it: ``dispute_bond`` against the bond ``openDispute`` pulls, ``DisputeInfo.resolution``
+against what ``resolve`` does (an outcome, or DisputeNotResolvable / DisputeAlreadyResolved).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import devnet
+from devnet.bindings import Outcome, Param, dispute_bond, energy_burn
+
+from chain_helpers import BURN, Net, ev, make_word, raises_error
+
+STAKE = 100 * 10**18
+AGAINST_WORD = b"\x01" * 32
+
+
+def _set(net: Net, changes: dict[Param, int]) -> None:
+    for p, v in changes.items():
+        net.cb.queue_param_change(net.admin, p, v)
+    if changes:
+        net.mine(10)  # the devnet's timelock delay
+    for p, v in changes.items():
+        assert net.cb.param(p) == v
+
+
+@pytest.mark.parametrize(("burn", "multiplier"), [
+    (0, 2), (1, 1), (BURN, 2), (BURN + 7, 3), (2**63 + 12345, 1), (2**64 - 1, 1), (10**15, 100),
+])
+def test_dispute_bond_matches_open_dispute(net: Net, burn: int, multiplier: int) -> None:
+    owner, ch = net.a[1], net.a[2]
+    _set(net, {Param.BOND_MULTIPLIER: multiplier} if multiplier != net.cb.param(Param.BOND_MULTIPLIER) else {})
+    net.cb.mint(net.admin, owner.address, burn)  # the commit escrows the burn
+    net.cb.mint(net.admin, ch.address, multiplier * burn)
+    bid = net.cb.hatch(owner)
+    word = make_word(0, burn)
+    net.cb.commit(owner, bid, word)
+    assert energy_burn(word) == burn
+    ours = dispute_bond(word, multiplier)
+    assert net.cb.dispute_bond(word) == ours
+    r = net.cb.open_dispute_tx(ch, bid, 0)
+    ev(r, "DisputeOpened", bond=ours)
+    assert net.cb.dispute(int(r.event("DisputeOpened").args["disputeId"])).bond == ours
+
+
+# (quorum, agree votes, against votes, the block resolve runs in: None = at once, else deadline + this)
+RESOLVE_CASES = [
+    (q, a, b, late)
+    for q in (1, 2)
+    for a, b in ((0, 0), (1, 0), (0, 1), (1, 1), (2, 1), (1, 2))
+    for late in (None, 0, 1)
+]
+
+
+@pytest.mark.parametrize(("quorum", "agree", "against", "late"), RESOLVE_CASES)
+def test_resolution_matches_resolve(net: Net, quorum: int, agree: int, against: int, late: int | None) -> None:
+    owner, ch = net.a[1], net.a[2]
+    voters = net.a[3 : 3 + agree + against]
+    _set(net, {Param.VALIDATOR_QUORUM: quorum} if quorum != net.cb.param(Param.VALIDATOR_QUORUM) else {})
+    for v in voters:
+        net.cb.register_validator(v, STAKE)
+    bid = net.cb.hatch(owner)
+    net.cb.commit(owner, bid, make_word(0))
+    did = net.cb.open_dispute(ch, bid, 0)
+    for i, v in enumerate(voters):
+        net.cb.vote(v, did, make_word(0) if i < agree else AGAINST_WORD)
+    if late is not None:
+        net.mine(net.cb.dispute(did).voting_deadline + late - 1 - net.cb.block_number())
+    # On the embedded chain a transaction runs in the block after the latest one.
+    expected = net.cb.dispute(did).resolution(quorum, net.cb.block_number() + 1)
+    if expected is None:
+        with raises_error("DisputeNotResolvable", disputeId=did):
+            net.cb.resolve(ch, did)
+        return
+    assert net.cb.resolve(ch, did) == expected
+    assert net.cb.dispute(did).resolution(quorum, net.cb.block_number() + 1) is None
+    with raises_error("DisputeAlreadyResolved", disputeId=did):
+        net.cb.resolve(ch, did)
+
+def test_resolution_table() -> None:
+    """The rule's branches as the contract orders them (a quorum with more votes first, then the deadline)."""
+    def info(agree: int, against: int, outcome: Outcome = Outcome.OPEN) -> devnet.DisputeInfo:
+        return devnet.DisputeInfo(1, 1, 0, 100, "0x0", 0, b"\x00" * 32, agree, against, outcome, ())
+
+    assert info(2, 1).resolution(2, 50) == Outcome.UPHELD
+    assert info(1, 2).resolution(2, 50) == Outcome.DIVERGED
+    assert info(2, 2).resolution(2, 50) is None  # a tie decides nothing before the deadline
+    assert info(2, 2).resolution(2, 101) == Outcome.NO_QUORUM
+    assert info(1, 0).resolution(2, 100) is None  # the deadline block itself still takes votes
+    assert info(1, 0).resolution(2, 101) == Outcome.NO_QUORUM
+    assert info(3, 0, Outcome.UPHELD).resolution(1, 500) is None
