@@ -227,14 +227,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _tx_call(what: str, fn: Any) -> Any:
-    from devnet.errors import LedgerError
+    """A chain read or write of the CLI, its devnet errors mapped to the validator's (devnet.errors.chain_call)."""
+    from devnet.errors import chain_call
 
     from validator.chain import map_chain_error
 
-    try:
-        return fn()
-    except LedgerError as exc:
-        raise map_chain_error(what, exc) from None
+    return chain_call(what, fn, map_chain_error)
 
 
 def cmd_register(args: argparse.Namespace) -> int:

@@ -20,31 +20,26 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Sequence
 
-from validator.dispute import (
+from validator.dispute.check import CheckResult, check_window
+from validator.dispute.claiming import claim
+from validator.dispute.connection import connect
+from validator.dispute.curriculum import load_curriculum
+from validator.dispute.errors import (
     EXIT_CHAIN,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
-    PASSWORD_ENV,
-    CheckResult,
-    DisputeStatus,
     DisputeToolError,
     RefusedError,
     UsageError,
-    check_window,
-    claim,
-    connect,
-    dispute_status,
-    find_dispute,
-    format_energy,
-    load_account,
-    load_curriculum,
-    open_dispute,
-    preflight_open,
-    read_window,
-    watch_status,
 )
+from validator.dispute.following import watch_status
+from validator.dispute.formatting import format_energy
+from validator.dispute.keys import PASSWORD_ENV, load_account
+from validator.dispute.opening import open_dispute, preflight_open
+from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
+from validator.dispute.window import read_window
 
 EXIT_CODES = f"""\
 exit codes:
@@ -309,7 +304,7 @@ def _status_text(st: DisputeStatus) -> str:
              f"{i.voting_deadline}, chain at {st.block} ({st.blocks_left} blocks left)"]
     for v in st.votes:
         what = "agrees" if v.agrees else ("state unavailable" if not any(v.computed_word) else "against")
-        lines.append(f"    {v.validator}  {what:<17} 0x{v.computed_word.hex()}  (block {v.block})")
+        lines.append(f"    {v.validator}  {what:<17} 0x{v.computed_word.hex()}  (block {v.block_number})")
     if st.open:
         lines.append("  resolvable now: " + ("yes (cb-dispute claim " + str(i.dispute_id) + ")" if st.resolvable else "no"))
     for a, c in st.credits.items():

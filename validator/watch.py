@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from devnet.errors import DisputeCalldataError, DisputeError, LedgerError, chain_call
 from kernel.host import HostError, atomic_write, read_file
 from kernel.state import ZERO32
 from validator.chain import LedgerChainReader, map_chain_error
@@ -147,16 +148,8 @@ class Watcher:
         self.margin = unavailable_margin
         self.log = log or (lambda entry: None)
         self.nodes = node_client or NodeClient()
-        chain_id = self._chain(lambda: int(chain.sender.chain_id), "reading the chain id")
+        chain_id = chain_call("reading the chain id", chain.chain_id, map_chain_error)
         self.record = VoteRecord(record_path, account.address, chain_id)
-
-    def _chain(self, fn: Callable[[], Any], what: str) -> Any:
-        from devnet.errors import LedgerError
-
-        try:
-            return fn()
-        except LedgerError as exc:
-            raise map_chain_error(what, exc) from None
 
     def close(self) -> None:
         self.record.close()
@@ -200,34 +193,27 @@ class Watcher:
     def _dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
         """The challenger's dataset and secret; DisputeCalldataError (kept as is) when the opening
         transaction does not carry them readably, other chain errors mapped as usual."""
-        from devnet.errors import DisputeCalldataError, LedgerError
-
-        try:
-            return self.chain.dispute_dataset(dispute_id)  # type: ignore[no-any-return]
-        except DisputeCalldataError:
-            raise
-        except LedgerError as exc:
-            raise map_chain_error("reading the dispute's dataset", exc) from None
+        return chain_call("reading the dispute's dataset", lambda: self.chain.dispute_dataset(dispute_id),
+                          _keeping(DisputeCalldataError))
 
     def handle(self, dispute_id: int, block: int) -> dict[str, Any] | None:
         """Decide and vote on one dispute; returns the logged decision (None when nothing happened)."""
         from devnet.bindings import Outcome, Vote
-        from devnet.errors import DisputeCalldataError, DisputeError
 
         rec = self.record.get(dispute_id)
         if rec is not None and rec.get("status") in (VOTED, CLOSED):
             return None
-        d = self._chain(lambda: self.chain.dispute(dispute_id), f"reading dispute {dispute_id}")
+        d = chain_call(f"reading dispute {dispute_id}", lambda: self.chain.dispute(dispute_id), map_chain_error)
         base = {"dispute": dispute_id, "beast": d.beast_id, "window": d.index + 1}
         me = self.account.address
-        if self._chain(lambda: self.chain.vote_of(dispute_id, me), "reading our vote") != Vote.NONE:
+        if chain_call("reading our vote", lambda: self.chain.vote_of(dispute_id, me), map_chain_error) != Vote.NONE:
             # Voted before (a crash after sending, or a lost record): record it, never vote again.
             self.record.put(dispute_id, status=VOTED, word=(rec or {}).get("word"), tx=(rec or {}).get("tx"), recovered=True)
             return {"event": "already_voted", **base}
         if d.outcome != Outcome.OPEN or block > d.voting_deadline:
             self.record.put(dispute_id, status=CLOSED, outcome=Outcome(d.outcome).name)
             return {"event": "closed", "outcome": Outcome(d.outcome).name, **base}
-        if not self._chain(lambda: self.chain.is_active_validator(me), "checking our stake"):
+        if not chain_call("checking our stake", lambda: self.chain.is_active_validator(me), map_chain_error):
             return {"event": "skipped", "reason": "this account is not an active validator (register first)", **base}
         try:
             word, details = self.compute_word(d)
@@ -255,21 +241,16 @@ class Watcher:
         return {"event": "vote", **base, "word": "0x" + word.hex(), "agrees": word == d.word, "tx": tx, **details}
 
     def _vote(self, dispute_id: int, word: bytes) -> str:
-        from devnet.errors import DisputeError, LedgerError
-
-        try:
-            return str(self.chain.vote(self.account, dispute_id, word).tx_hash)
-        except DisputeError:
-            raise
-        except LedgerError as exc:
-            raise map_chain_error(f"voting on dispute {dispute_id}", exc) from None
+        """Send the vote; a DisputeError is kept as is (the caller reads its name), others mapped."""
+        return chain_call(f"voting on dispute {dispute_id}", lambda: str(self.chain.vote(self.account, dispute_id, word).tx_hash),
+                          _keeping(DisputeError))
 
     # -- rounds ----------------------------------------------------------------------------
 
     def run_once(self) -> list[dict[str, Any]]:
         """One pass over every dispute not yet voted or closed; returns the decisions logged."""
-        count = self._chain(self.chain.dispute_count, "counting disputes")
-        block = self._chain(self.chain.block_number, "reading the block number")
+        count = chain_call("counting disputes", self.chain.dispute_count, map_chain_error)
+        block = chain_call("reading the block number", self.chain.block_number, map_chain_error)
         out: list[dict[str, Any]] = []
         for dispute_id in range(1, count + 1):
             try:
@@ -295,6 +276,11 @@ class Watcher:
             rounds += 1
             stop.wait(poll_s)
         return rounds
+
+
+def _keeping(kept: type[LedgerError]) -> Callable[[str, Exception], Exception]:
+    """An error map that keeps ``kept`` errors as they are and maps the rest with map_chain_error."""
+    return lambda what, exc: exc if isinstance(exc, kept) else map_chain_error(what, exc)
 
 
 __all__ = ["STATE_UNAVAILABLE", "VoteRecord", "Watcher", "json_logger"]

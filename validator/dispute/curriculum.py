@@ -1,0 +1,79 @@
+"""A private beast's curriculum as the challenger holds it: the dataset file and owner secret, checked
+against the beast's hatch commitments before anything is spent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devnet.bindings import HatchData
+from kernel.hashing import keccak256
+from kernel.state import ZERO32
+from validator.dispute.errors import ChainDataError, RefusedError, UsageError
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """A private beast's dataset file bytes and owner secret, checked against its commitments."""
+
+    dataset: bytes = field(repr=False)
+    owner_secret: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Curriculum(dataset=0x{keccak256(self.dataset).hex()}, owner_secret=<redacted>)"
+
+
+def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, secret_path: Path | None,
+                    *, max_bytes: int = 512 * 1024) -> Curriculum | None:
+    """Read and check the dataset and secret files against the beast's hatch commitments.
+
+    Returns None for a public beast. Raises UsageError for missing or unreadable files and
+    RefusedError when a file does not match its commitment (before anything is spent).
+    """
+    from curriculum import CurriculumError, read_dataset_bytes, read_secret_file
+
+    if hatch.dataset_commitment == ZERO32:
+        if dataset_path is not None or secret_path is not None:
+            raise UsageError(f"beast {beast_id} has no private curriculum (C_dataset is zero); drop --dataset and --secret-file")
+        return None
+    if dataset_path is None or secret_path is None:
+        raise UsageError(f"beast {beast_id} trains on a private dataset: give --dataset FILE and --secret-file FILE "
+                         f"(C_dataset 0x{hatch.dataset_commitment.hex()})")
+    try:
+        data = read_dataset_bytes(dataset_path, max_bytes=max_bytes)
+    except CurriculumError as exc:
+        raise UsageError(str(exc)) from None
+    got = keccak256(data)
+    # Verify the dataset file is the one committed at hatch.
+    if got != hatch.dataset_commitment:
+        raise RefusedError(
+            f"dataset file {dataset_path} hashes to 0x{got.hex()}, but beast {beast_id} committed C_dataset "
+            f"0x{hatch.dataset_commitment.hex()}; the dispute game would reject it (nothing was sent)")
+    try:
+        secret = read_secret_file(secret_path)
+    except CurriculumError as exc:
+        raise UsageError(str(exc)) from None
+    # Verify keccak256(S_owner) is the committed secret commitment.
+    if secret.commitment != hatch.secret_commitment:
+        raise RefusedError(
+            f"the owner secret in {secret_path} does not match beast {beast_id}'s secret commitment "
+            f"0x{hatch.secret_commitment.hex()} (its commitment is 0x{secret.commitment.hex()}); nothing was sent")
+    return Curriculum(data, secret.reveal())
+
+
+
+def source_of(cur: Curriculum | None) -> Any:
+    """The kernel's training-input source for a beast with curriculum ``cur`` (public when None)."""
+    from curriculum import PrivateDatasetSource, decode_dataset
+    from kernel.sources import PublicSource
+
+    if cur is None:
+        return PublicSource()
+    try:
+        return PrivateDatasetSource(decode_dataset(cur.dataset), cur.owner_secret)
+    except Exception as exc:  # noqa: BLE001 - CurriculumError / KernelError
+        raise ChainDataError(f"the committed dataset does not decode: {exc}") from None
+
+
+__all__ = ["Curriculum", "load_curriculum", "source_of"]
