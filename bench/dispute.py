@@ -2,7 +2,7 @@
 
     python bench/dispute.py [--json] [--engine anvil|pyevm] [--runs N]
 
-Everything runs as real processes on 127.0.0.1 (tests/e2e/cluster.py): ``cb-devnet up``, a
+Everything runs as real processes on 127.0.0.1 (bench/cluster.py): ``cb-devnet up``, a
 ``cb-node`` serving checkpoints, three ``cb-validator watch`` (quorum 2, poll 0.3 s) and the
 challenger's ``cb-dispute`` commands. Per run a fresh public beast's window 3 is committed
 with a made-up h128 by the trainer; then, timed from the moment the challenger starts it:
@@ -30,21 +30,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.cluster import Cluster, commit_window3, start_cluster, wait_until  # noqa: E402
-from validator.dispute import format_energy  # noqa: E402
+from bench.cluster import Cluster, commit_window3, start_cluster, wait_until  # noqa: E402
+from devnet.bindings import Event  # noqa: E402
+from validator.dispute.formatting import format_energy  # noqa: E402
 
 TARGET_S = 120.0
 
 
-def _receipt_gas(c: Cluster, tx_hash: Any) -> int:
-    return int(c.cb.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])
-
-
-def _event_txs(c: Cluster, contract: Any, event: str, topics: list[Any], from_block: int) -> list[tuple[Any, Any]]:
-    ev = getattr(contract.events, event)()
-    logs = c.cb.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": "latest",
-                                 "topics": [ev.topic, *topics]})
-    return [(log["transactionHash"], ev.process_log(log)) for log in logs]
+def _gas(c: Cluster, e: Event) -> int:
+    """Gas used by the transaction that emitted ``e``."""
+    return c.cb.receipt(e.tx_hash).gas_used
 
 
 def one_run(c: Cluster, beast: int) -> dict[str, Any]:
@@ -70,25 +65,23 @@ def one_run(c: Cluster, beast: int) -> dict[str, Any]:
     t_claimed = time.monotonic() - t0
     wait_until(lambda: c.cb.dispute(did).outcome != 0, 10, "the outcome")
 
-    topic = "0x" + did.to_bytes(32, "big").hex()
-    game = c.cb.game
-    opened = _event_txs(c, game, "DisputeOpened", [topic], b0)
-    votes = _event_txs(c, game, "VoteCast", [topic], b0)
-    resolved = _event_txs(c, game, "DisputeResolved", [topic], b0)
-    resolve_block = int(c.cb.w3.eth.get_transaction_receipt(resolved[0][0])["blockNumber"])
-    open_block = int(c.cb.w3.eth.get_transaction_receipt(opened[0][0])["blockNumber"])
+    opened = c.cb.events("DisputeGame", "DisputeOpened", did, from_block=b0)
+    votes = c.cb.events("DisputeGame", "VoteCast", did, from_block=b0)
+    resolved = c.cb.events("DisputeGame", "DisputeResolved", did, from_block=b0)
+    resolve_block = resolved[0].block_number
+    open_block = opened[0].block_number
     gas: dict[str, Any] = {
         "approve": out["gas"].get("approve"),
-        "openDispute": _receipt_gas(c, opened[0][0]),
-        "votes": [_receipt_gas(c, h) for h, _ in votes],
-        "resolve": _receipt_gas(c, resolved[0][0]),
+        "openDispute": _gas(c, opened[0]),
+        "votes": [_gas(c, e) for e in votes],
+        "resolve": _gas(c, resolved[0]),
         "claimChallenger": claim_out["gas"].get("claim"),
     }
     # Validators collect their shares (bindings, once their watchers are done with the dispute).
     block_before_claims = c.cb.block_number() + 1
     c.claim_validators(did)
-    claimed = _event_txs(c, game, "Claimed", [], block_before_claims)
-    gas["claimValidators"] = [_receipt_gas(c, h) for h, _ in claimed]
+    claimed = c.cb.events("DisputeGame", "Claimed", from_block=block_before_claims)
+    gas["claimValidators"] = [_gas(c, e) for e in claimed]
     d = c.cb.dispute(did)
     share = w3.escrow // 2 // d.against
     moved = {

@@ -111,7 +111,7 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
     did = r.event("DisputeOpened").args["disputeId"]
     row("vote", cb.vote(val, did, b"\x00" * 32).gas_used)
     row("resolve (diverged, 1 voter)", cb.resolve_tx(ch, did).gas_used, note="escrow to game, 2 credits")
-    r = cb._send(ch, cb.game, "claim", [], 100_000)
+    r = cb.claim_tx(ch)
     row("claim", r.gas_used)
 
     dataset = keccak(b"bench") * (65_536 // 32)

@@ -319,6 +319,13 @@ class ChainBeasts:
                 raise self.decoder.decode(data) from None
             raise ChainError(f"{fn} call failed: {exc}") from exc
 
+    def receipt(self, tx_hash: str) -> TxResult:
+        """The mined transaction ``tx_hash`` (gas used, block, decoded events); ChainError when not mined."""
+        try:
+            return self._result(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - "not found" differs per client
+            raise ChainError(f"no receipt for {tx_hash}: {exc}") from exc
+
     def events(self, contract: str, event: str, *topics: int | str | None, from_block: int | None = None) -> list[Event]:
         """Logs of ``contract``'s ``event`` (names as in the ABI) whose indexed arguments match ``topics``
         in order (an int, an address, or None for any), oldest first, from ``from_block`` (default:

@@ -8,11 +8,14 @@
 * :mod:`validator.service` — ``chainbeasts.v1.ValidatorService`` over gRPC
   (``create_server(address, backend) -> (server, port)``), with health and reflection;
   :mod:`validator.grpc_status` maps each error to its status code.
-* :mod:`validator.chain` — hatch data, committed words and epoch seeds from the ledger.
+* :mod:`validator.chain` — the one chain reader: hatch data, committed words, epoch seeds and
+  season constants from the ledger, over the devnet bindings, with a caller-chosen error map.
 * :mod:`validator.node_client` — checkpoint states and step digests from a trainer node.
 * :mod:`validator.allowlist` — which trainer nodes a service request may make the validator dial.
 * :mod:`validator.watch` — answer on-chain disputes: replay, vote once, remember the vote.
 * :mod:`validator.cli` — ``cb-validator serve | replay | register | withdraw | status | watch``.
+* :mod:`validator.dispute` — the challenger's side (``cb-dispute``, :mod:`validator.dispute_cli`):
+  one module per step, from reading a window to claiming the payout.
 
 Every refusal is a :class:`validator.errors.ValidatorError` carrying its CLI exit code (its
 gRPC status is :func:`validator.grpc_status.status_of`); no message contains an owner secret.

@@ -13,40 +13,27 @@ plus the window's escrow when it diverged, plus the stakes it slashed.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.bindings import ChainBeasts, Outcome, WindowStatus
-from kernel.params import DEFAULT_PARAMS, KernelParams
+from kernel.params import KernelParams
 from kernel.payload import Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import train_window
+from bench.cluster import EXAMPLE_CSV, mine, write_key_file  # noqa: F401 - re-exported for the e2e tests
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
-
-
-def write_key_file(path: Path, account: LocalAccount) -> Path:
-    """A 0600 private-key file for ``account`` (as a devnet challenger keeps one)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("0x" + bytes(account.key).hex() + "\n")
-    return path
 
 
 def chain_params(chain: ChainBeasts) -> KernelParams:
     """Kernel parameters of the chain's season (what the node trains with)."""
-    p = chain.params()
-    return KernelParams(slot_width=DEFAULT_PARAMS.slot_width, n_slots=DEFAULT_PARAMS.n_slots,
-                        epoch_steps=p["epoch_steps"], base_cost=p["base_cost"], spurt_cost=p["spurt_cost"])
+    return chain.kernel_params()
 
 
 @dataclass
@@ -232,16 +219,6 @@ def _parses(word: bytes) -> bool:
     except Exception:  # noqa: BLE001 - a tampered word may not parse
         return False
     return True
-
-
-def mine(url: str, n: int) -> int:
-    """Mine ``n`` empty blocks through a devnet's JSON-RPC (anvil_mine; evm_mine one by one as a fallback)."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
-    resp = w3.provider.make_request("anvil_mine", [hex(n)])  # type: ignore[arg-type]
-    if not isinstance(resp, dict) or "error" in resp:
-        for _ in range(n):
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    return int(w3.eth.block_number)
 
 
 def checksum(address: str) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from devnet.bindings import Outcome, Param, Vote, WindowStatus
-from tests.e2e.cluster import BIN, Cluster, commit_window3, start_cluster, wait_until
+from bench.cluster import BIN, Cluster, commit_window3, start_cluster, wait_until
 from tests.e2e.helpers import audit_energy
 from validator.node_client import NodeClient
 

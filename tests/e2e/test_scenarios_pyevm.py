@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from devnet.bindings import Outcome, WindowStatus
-from tests.e2e.cluster import Cluster, commit_window3, start_cluster
+from bench.cluster import Cluster, commit_window3, start_cluster
 from tests.e2e.helpers import audit_energy
 
 pytestmark = pytest.mark.slow

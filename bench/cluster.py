@@ -1,4 +1,7 @@
-"""A whole ChainBeasts deployment as real processes on 127.0.0.1, for the dispute scenarios and the bench.
+"""A whole ChainBeasts deployment as real processes on 127.0.0.1, for the dispute bench and the e2e scenarios.
+
+It lives with the benchmarks (bench/dispute.py times a dispute through it); the end-to-end tests
+(tests/e2e) import it from here, as product and bench code never import tests.
 
 Started the way a user starts them, through the installed entry points:
 
@@ -30,19 +33,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import contextlib
+
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from devnet.bindings import ChainBeasts, Param
 from kernel.payload import Payload
 from kernel.state import decode_state_blob
 from kernel.train import train_window
 from validator.node_client import NodeClient
-from tests.e2e.helpers import EXAMPLE_CSV, mine, write_key_file
-import contextlib
 
 T = TypeVar("T")
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
 PASSWORD = "e2e-node-password"
 STAKE_ENERGY = 100
 # Season constants for the scenarios (blocks). The challenge period outlasts the whole session;
@@ -51,6 +57,24 @@ SEASON = {Param.VALIDATOR_QUORUM: 2, Param.CHALLENGE_PERIOD: 5_000, Param.VOTING
 TIMELOCK_BLOCKS = 10  # devnet.deploy.DEFAULT_TIMELOCK_DELAY
 PUBLIC_BEASTS = 5
 WINDOWS = 2  # windows the node trains and commits per beast before pausing
+
+
+def write_key_file(path: Path, account: LocalAccount) -> Path:
+    """A 0600 private-key file for ``account`` (as a devnet challenger keeps one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("0x" + bytes(account.key).hex() + "\n")
+    return path
+
+
+def mine(url: str, n: int) -> int:
+    """Mine ``n`` empty blocks through a devnet's JSON-RPC (anvil_mine; evm_mine one by one as a fallback)."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    resp = w3.provider.make_request("anvil_mine", [hex(n)])  # type: ignore[arg-type]
+    if not isinstance(resp, dict) or "error" in resp:
+        for _ in range(n):
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return int(w3.eth.block_number)
 
 
 class ClusterError(RuntimeError):
@@ -415,7 +439,7 @@ def commit_window3(c: Cluster, beast: int, tamper: str | None, *, private_secret
         start = decode_state_blob(client.get_state(c.node_addr, beast, 2))
     finally:
         client.close()
-    seed = c.cb.epoch_seed(beast, start.global_step // start.params.epoch_steps)
+    seed = c.cb.epoch_seed(beast, start.params.epoch_of_step(start.global_step))
     if start.private:
         from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
 
