@@ -302,7 +302,7 @@ class Cluster:
             self.private_beast = int(json.loads(out.stdout)["beastId"])
         self.run("cb-node", "run", "--node-dir", self.node_dir, "--hatch", self.n_public, "--until-window", WINDOWS,
                  "--quiet", timeout=240)
-        self.public_beasts = [b for b in range(1, int(self.cb.beast.functions.totalHatched().call()) + 1)
+        self.public_beasts = [b for b in range(1, self.cb.total_hatched() + 1)
                               if b != self.private_beast and self.cb.owner_of(b) == self.trainer.address]
         if len(self.public_beasts) != self.n_public:
             raise ClusterError(f"expected {self.n_public} public beasts, found {self.public_beasts}")

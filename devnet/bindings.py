@@ -420,6 +420,10 @@ class ChainBeasts:
         """The beast's immutable hatch data."""
         return HatchData.from_abi(self._call(self.beast, "hatchData", beast_id))
 
+    def total_hatched(self) -> int:
+        """Number of beasts hatched so far (ids are 1..total_hatched())."""
+        return int(self._call(self.beast, "totalHatched"))
+
     def owner_of(self, beast_id: int) -> str:
         """Current owner of the beast."""
         return str(self._call(self.beast, "ownerOf", beast_id))

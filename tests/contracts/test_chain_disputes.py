@@ -445,3 +445,22 @@ def test_open_dispute_only_as_the_transactions_own_call(net) -> None:  # type: i
         net.cb.sender.send(ch, fwd, data, gas=3_000_000)
     did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)  # the direct call works
     assert net.cb.dispute_dataset(did) == (DATASET, SECRET)
+
+
+def test_event_queries(net) -> None:  # type: ignore[no-untyped-def]
+    """The bindings' typed event queries find exactly the logs that match, with their transaction and block."""
+    owner, ch, (v1, v2), bid = _setup(net, private=False)
+    first = net.cb.open_dispute_tx(ch, bid, 0)
+    second = net.cb.open_dispute_tx(ch, bid, 1)
+    d1, d2 = (int(r.event("DisputeOpened").args["disputeId"]) for r in (first, second))
+    assert net.cb.disputes_on(bid, 0) == [d1] and net.cb.disputes_on(bid, 1) == [d2] and net.cb.disputes_on(bid, 5) == []
+    votes = [net.cb.vote(v1, d2, make_word(1)), net.cb.vote(v2, d2, UNAVAILABLE)]
+    cast = net.cb.votes_cast(d2)
+    assert [(c.dispute_id, c.validator, c.computed_word, c.agrees, c.block_number) for c in cast] == [
+        (d2, v1.address, make_word(1), True, votes[0].block_number), (d2, v2.address, UNAVAILABLE, False, votes[1].block_number)]
+    assert net.cb.votes_cast(d1) == []
+    mine = net.cb.events("DisputeGame", "VoteCast", d2, v2.address)
+    assert [(e.tx_hash, e.block_number) for e in mine] == [(votes[1].tx_hash, votes[1].block_number)]
+    assert net.cb.events("DisputeGame", "DisputeOpened", from_block=second.block_number)[0].args["disputeId"] == d2
+    assert net.cb.receipt(first.tx_hash).event("DisputeOpened").args == first.event("DisputeOpened").args
+    assert net.cb.dispute_opened_event(d1)["transactionHash"] == first.tx_hash
