@@ -47,16 +47,3 @@ def tool_error(what: str, exc: Exception) -> DisputeToolError:
         return ChainDataError(f"{what}: the contract refused: {exc}")
     return ChainDataError(f"{what}: {exc}")
 
-
-__all__ = [
-    "EXIT_CHAIN",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_REFUSED",
-    "EXIT_USAGE",
-    "ChainDataError",
-    "DisputeToolError",
-    "RefusedError",
-    "UsageError",
-    "tool_error",
-]
