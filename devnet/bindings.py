@@ -3,9 +3,9 @@
 This module is the one typed view of the chain: every contract enum (:class:`WindowStatus`,
 :class:`Outcome`, :class:`Vote`, :class:`Param`), struct (:class:`HatchData`,
 :class:`DisputeInfo`, ...), event query and transaction lives here, and so do the two contract
-rules Python needs before sending anything (:func:`dispute_bond`, :meth:`DisputeInfo.resolution`;
-each mirrors one contract line and tests/contracts/test_chain_rules.py checks it against the
-contract). Other packages import these names instead of copying ids or layouts.
+rules Python needs before sending anything (:func:`dispute_bond`, :func:`dispute_opens`,
+:meth:`DisputeInfo.resolution`; each mirrors its contract lines and tests/contracts/test_chain_rules.py
+checks it against the contract). Other packages import these names instead of copying ids or layouts.
 
 Writes take the sending :class:`eth_account.signers.local.LocalAccount` first; they are signed
 locally with explicit nonces and return a :class:`TxResult` (or the new id) after the receipt was
@@ -222,6 +222,19 @@ def dispute_bond(word: bytes, bond_multiplier: int) -> int:
     tests/contracts/test_chain_rules.py checks this against the contract.
     """
     return bond_multiplier * energy_burn(word)
+
+
+def dispute_opens(status: WindowStatus, challenge_deadline: int, block_number: int) -> bool:
+    """Whether ``openDispute`` executed in block ``block_number`` gets past the ledger's checks of the window.
+
+    Mirrors ``CheckpointLedger.beginDispute`` (contracts/src/CheckpointLedger.sol)::
+
+        if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
+        if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
+
+    tests/contracts/test_chain_rules.py checks this against the contract.
+    """
+    return status == WindowStatus.COMMITTED and block_number <= challenge_deadline
 
 
 def _topic(value: int | str | None) -> str | None:

@@ -1,8 +1,9 @@
 """The contract rules Python mirrors in devnet.bindings, checked against the contracts on the embedded chain.
 
 Each row sets the chain up, asks the Python rule what the contract will do, then lets the
-contract do it: ``dispute_bond`` against the bond ``openDispute`` pulls, ``DisputeInfo.resolution``
-against what ``resolve`` does (an outcome, or DisputeNotResolvable / DisputeAlreadyResolved).
+contract do it: ``dispute_bond`` against the bond ``openDispute`` pulls, ``dispute_opens``
+against whether ``openDispute`` gets past the ledger, ``DisputeInfo.resolution`` against what
+``resolve`` does (an outcome, or DisputeNotResolvable / DisputeAlreadyResolved).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import devnet
-from devnet.bindings import Outcome, Param, dispute_bond, energy_burn
+from devnet.bindings import Outcome, Param, WindowStatus, dispute_bond, dispute_opens, energy_burn
 
 from chain_helpers import BURN, Net, ev, make_word, raises_error
 
@@ -44,6 +45,28 @@ def test_dispute_bond_matches_open_dispute(net: Net, burn: int, multiplier: int)
     r = net.cb.open_dispute_tx(ch, bid, 0)
     ev(r, "DisputeOpened", bond=ours)
     assert net.cb.dispute(int(r.event("DisputeOpened").args["disputeId"])).bond == ours
+
+
+@pytest.mark.parametrize("offset", [-2, -1, 0, 1])
+@pytest.mark.parametrize("disputed", [False, True])
+def test_dispute_opens_matches_begin_dispute(net: Net, offset: int, disputed: bool) -> None:
+    """openDispute executed in block challengeDeadline + offset, on a committed or an already disputed window."""
+    owner, ch = net.a[1], net.a[2]
+    bid = net.cb.hatch(owner)
+    net.cb.commit(owner, bid, make_word(0))
+    if disputed:
+        net.cb.open_dispute(ch, bid, 0)
+    deadline = net.cb.challenge_deadline(bid, 0)
+    net.mine(deadline + offset - 1 - net.cb.block_number())
+    status = net.cb.window_status(bid, 0)
+    assert status == (WindowStatus.DISPUTED if disputed else WindowStatus.COMMITTED)
+    if dispute_opens(status, deadline, net.cb.block_number() + 1):
+        net.cb.open_dispute(ch, bid, 0)
+        assert net.cb.window_status(bid, 0) == WindowStatus.DISPUTED
+    else:
+        with pytest.raises(devnet.LedgerRevert) as err:
+            net.cb.open_dispute(ch, bid, 0)
+        assert err.value.name == ("LedgerWindowNotOpen" if disputed else "LedgerChallengePeriodOver")
 
 
 # (quorum, agree votes, against votes, the block resolve runs in: None = at once, else deadline + this)

@@ -1,14 +1,15 @@
 """What the chain says about one committed window before a dispute: its word, lineage, status and bond.
 
 Committed data comes through the validator's reader (:func:`validator.dispute.connection.reader`);
-the bond is the bindings' rule (``ChainBeasts.dispute_bond``, which mirrors the contract).
+the bond and whether the window can still be disputed are the bindings' rules (``ChainBeasts.dispute_bond``,
+``devnet.bindings.dispute_opens``), which mirror the contracts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devnet.bindings import ChainBeasts, HatchData, Param, WindowStatus
+from devnet.bindings import ChainBeasts, HatchData, Param, WindowStatus, dispute_opens
 from kernel.errors import KernelError
 from kernel.params import KernelParams
 from kernel.payload import Payload
@@ -54,8 +55,8 @@ class WindowOnChain:
 
     @property
     def disputable(self) -> bool:
-        """True when an openDispute sent now lands inside the challenge period (next block)."""
-        return self.status == WindowStatus.COMMITTED and self.block + 1 <= self.challenge_deadline
+        """True when an openDispute sent now lands inside the challenge period (next block; the bindings' rule)."""
+        return dispute_opens(self.status, self.challenge_deadline, self.block + 1)
 
     def why_not_disputable(self) -> str:
         if self.status != WindowStatus.COMMITTED:
