@@ -25,8 +25,10 @@ class Curriculum:
 
 
 def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, secret_path: Path | None,
-                    *, max_bytes: int = 512 * 1024) -> Curriculum | None:
+                    *, max_bytes: int) -> Curriculum | None:
     """Read and check the dataset and secret files against the beast's hatch commitments.
+
+    ``max_bytes`` is the season's dataset limit (``WindowOnChain.max_dataset_bytes``): no copy of it here.
 
     Returns None for a public beast. Raises UsageError for missing or unreadable files and
     RefusedError when a file does not match its commitment (before anything is spent).
