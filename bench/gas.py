@@ -87,7 +87,7 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
         if n >= 8:
             # Windows 2 (sent without a list) and 4 (as the bindings send it) are both ordinary
             # windows; window 3 closes an epoch (epochSteps 512) and is not measured.
-            r = cb._send(owner, cb.ledger, "commitMany", [ids, [word(2, i) for i in ids]], 3_000_000)
+            r = cb.commit_many(owner, ids, [word(2, i) for i in ids], access_list=False)
             row(f"commitMany: {n} beasts, from deposit, no access list", r.gas_used, n,
                 note="the same call sent without an EIP-2930 list")
             cb.commit_many(owner, ids, [word(3, i) for i in ids])

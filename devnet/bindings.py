@@ -45,6 +45,7 @@ GAS_COMMIT_MANY_EACH = 70_000
 GAS_FINALIZE = 150_000
 GAS_FINALIZE_MANY_EACH = 45_000
 GAS_VOTE = 200_000
+GAS_TRANSFER_BEAST = 150_000
 
 
 class WindowStatus(enum.IntEnum):
@@ -441,6 +442,10 @@ class ChainBeasts:
         """Current owner of the beast."""
         return str(self._call(self.beast, "ownerOf", beast_id))
 
+    def transfer_beast(self, sender: LocalAccount, from_: str, to: str, beast_id: int) -> TxResult:
+        """ERC-721 ``transferFrom``: move ``beast_id`` (its authorized trainer is revoked)."""
+        return self._send(sender, self.beast, "transferFrom", [_addr(from_), _addr(to), beast_id], GAS_TRANSFER_BEAST)
+
     def authorize_trainer(self, owner: LocalAccount, beast_id: int, trainer: str) -> TxResult:
         """Let ``trainer`` commit for ``beast_id`` (replaces the previous trainer)."""
         return self._send(owner, self.beast, "authorizeTrainer", [beast_id, _addr(trainer)], GAS_SMALL)
@@ -464,12 +469,17 @@ class ChainBeasts:
         """Commit the next window's 32-byte word; locks its energyBurn from ``sender``'s deposit or balance."""
         return self._send(sender, self.ledger, "commit", [beast_id, _b32(word, "word")], GAS_COMMIT)
 
-    def commit_many(self, sender: LocalAccount, beast_ids: Sequence[int], words: Sequence[bytes | str]) -> TxResult:
-        """Commit one window per (beast_ids[i], words[i]) with one escrow lock (deposit or transfer)."""
+    def commit_many(self, sender: LocalAccount, beast_ids: Sequence[int], words: Sequence[bytes | str], *,
+                    access_list: bool = True) -> TxResult:
+        """Commit one window per (beast_ids[i], words[i]) with one escrow lock (deposit or transfer).
+
+        ``access_list=False`` sends no EIP-2930 list even where one would pay (gas comparisons).
+        """
         ws = [_b32(w, "word") for w in words]
         gas = GAS_COMMIT_MANY_BASE + GAS_COMMIT_MANY_EACH * len(ws)
         # not strict: arrays of different lengths are sent as given, so the ledger's own check refuses them
-        access = commit_access_list(self.ledger.address, self.beast.address, sender.address, list(zip(beast_ids, ws, strict=False)))
+        access = (commit_access_list(self.ledger.address, self.beast.address, sender.address, list(zip(beast_ids, ws, strict=False)))
+                  if access_list else None)
         return self._send(sender, self.ledger, "commitMany", [list(beast_ids), ws], gas, access)
 
     def deposit(self, sender: LocalAccount, amount: int) -> TxResult:
@@ -548,6 +558,10 @@ class ChainBeasts:
     def queue_param_change(self, owner: LocalAccount, param: Param | int, value: int) -> TxResult:
         """Queue a change (registry owner only); it takes effect timelockDelay blocks later."""
         return self._send(owner, self.registry, "queueChange", [int(param), value], GAS_SMALL)
+
+    def cancel_param_change(self, owner: LocalAccount, param: Param | int) -> TxResult:
+        """Drop the change queued for ``param`` before it takes effect (registry owner only)."""
+        return self._send(owner, self.registry, "cancelChange", [int(param)], GAS_SMALL)
 
     def dispute_bond(self, word: bytes) -> int:
         """The bond a dispute of the window that committed ``word`` posts now (:func:`dispute_bond`)."""

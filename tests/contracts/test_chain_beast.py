@@ -73,13 +73,13 @@ def test_transfer_clears_trainer(net) -> None:  # type: ignore[no-untyped-def]
     owner, trainer, buyer = net.a[1], net.a[2], net.a[3]
     bid = net.cb.hatch(owner)
     net.cb.authorize_trainer(owner, bid, trainer.address)
-    r = net.cb._send(owner, net.cb.beast, "transferFrom", [owner.address, buyer.address, bid], 150_000)
+    r = net.cb.transfer_beast(owner, owner.address, buyer.address, bid)
     ev(r, "TrainerRevoked", beastId=bid, trainer=trainer.address)
     ev(r, "Transfer", to=buyer.address, tokenId=bid)
     assert net.cb.trainer_of(bid) is None
     assert not net.cb.is_committer(bid, owner) and net.cb.is_committer(bid, buyer)
     with raises_error("ERC721InsufficientApproval"):
-        net.cb._send(owner, net.cb.beast, "transferFrom", [buyer.address, owner.address, bid], 150_000)
+        net.cb.transfer_beast(owner, buyer.address, owner.address, bid)
 
 
 def test_energy_minting_is_role_gated(net) -> None:  # type: ignore[no-untyped-def]

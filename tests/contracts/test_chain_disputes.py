@@ -159,7 +159,7 @@ def test_diverged_slashes_escrow_to_challenger_and_voters(net) -> None:  # type:
     assert net.cb.window_status(bid, 0) == WindowStatus.SLASHED
     assert net.cb.validator(v1).open_votes == 0
     before = net.cb.balance_of(ch)
-    r = net.cb._send(ch, net.cb.game, "claim", [], 100_000)
+    r = net.cb.claim_tx(ch)
     ev(r, "Claimed", account=ch.address, amount=3 * BURN - BURN // 2)
     assert net.cb.balance_of(ch) == before + 3 * BURN - BURN // 2
     with raises_error("DisputeNothingToClaim", account=ch.address):

@@ -121,7 +121,7 @@ def test_batch_access_list_names_the_slots_the_commit_touches(anvil: RunningDevn
         assert _stored(cb, cb.ledger.address, s) != 0
     assert _stored(cb, cb.ledger.address, ledger_slots[-1]) == cb.deposit_of(owner.address)
     assert len(ledger_slots) == 2 * len(ids) + 1
-    plain = cb._send(owner, cb.ledger, "commitMany", [ids, [make_word(2, tag=i) for i in ids]], 2_000_000).gas_used
+    plain = cb.commit_many(owner, ids, [make_word(2, tag=i) for i in ids], access_list=False).gas_used
     assert with_list < plain
 
 

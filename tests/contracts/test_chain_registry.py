@@ -39,12 +39,12 @@ def test_change_is_visible_then_effective_after_delay(net) -> None:  # type: ign
 
 def test_cancel(net) -> None:  # type: ignore[no-untyped-def]
     net.cb.queue_param_change(net.admin, Param.BOND_MULTIPLIER, 3)
-    r = net.cb._send(net.admin, net.cb.registry, "cancelChange", [int(Param.BOND_MULTIPLIER)], 100_000)
+    r = net.cb.cancel_param_change(net.admin, Param.BOND_MULTIPLIER)
     ev(r, "ParamChangeCancelled", param=int(Param.BOND_MULTIPLIER), value=3)
     net.mine(12)
     assert net.cb.param(Param.BOND_MULTIPLIER) == 2
     with raises_error("SeasonNothingPending", param=int(Param.BOND_MULTIPLIER)):
-        net.cb._send(net.admin, net.cb.registry, "cancelChange", [int(Param.BOND_MULTIPLIER)], 100_000)
+        net.cb.cancel_param_change(net.admin, Param.BOND_MULTIPLIER)
 
 
 FIXED = (Param.WINDOW_STEPS, Param.BASE_COST, Param.SLAB_PARAMS, Param.SPURT_COST, Param.EPOCH_STEPS)
