@@ -1,7 +1,8 @@
 """cb-curriculum: pack, commit and verify private datasets; owner secrets; sample indices.
 
-Exit codes: 0 ok; 1 mismatch / verification failed; 2 usage error; 3 data error
-(unreadable, malformed or unsafe input). Secrets are never printed: ``secret new``
+Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 1 mismatch / verification
+failed; 2 usage error; 3 data error (unreadable, malformed or unsafe input; a FIFO or device is
+refused, not read); 130 interrupted (SIGINT/SIGTERM). Secrets are never printed: ``secret new``
 prints only the commitment. Run as ``cb-curriculum`` or ``python -m curriculum.cli``.
 """
 
@@ -18,13 +19,16 @@ from curriculum.hexutil import hex32, parse_hex32
 from curriculum.importers import read_csv, read_jsonl
 from curriculum.sampling import sample_index
 from curriculum.secret import OwnerSecret, new_secret_file, read_secret_file
+from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, sigterm_interrupts
 
-EXIT_OK = 0
-EXIT_MISMATCH = 1
-EXIT_USAGE = 2
-EXIT_DATA = 3
+EXIT_OK = ExitCode.OK
+EXIT_MISMATCH = ExitCode.NO
+EXIT_USAGE = ExitCode.USAGE
+EXIT_DATA = ExitCode.DATA
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
-_EPILOG = "exit codes: 0 ok, 1 mismatch / verification failed, 2 usage error, 3 data error"
+_EPILOG = exit_codes_epilog()
+_HELP = {"epilog": _EPILOG, "formatter_class": HelpFormatter}  # every parser shows the one exit-code table
 
 
 class _UsageError(Exception):
@@ -87,14 +91,14 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of cb-curriculum (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(prog="cb-curriculum", description=__doc__.splitlines()[0], epilog=_EPILOG)
+    parser = argparse.ArgumentParser(prog="cb-curriculum", description=__doc__.splitlines()[0], **_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def max_bytes_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-bytes", type=int, default=MAX_DATASET_BYTES, help=f"compressed size limit (default {MAX_DATASET_BYTES}, "
                             "the season constant)")
 
-    p = sub.add_parser("pack", help="import battles (CSV or JSON lines) and write a dataset file", epilog=_EPILOG)
+    p = sub.add_parser("pack", help="import battles (CSV or JSON lines) and write a dataset file", **_HELP)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--csv", metavar="FILE", help="CSV with a header row (columns in SPEC §10.3)")
     src.add_argument("--jsonl", metavar="FILE", help="JSON lines, one object per board, keys as the CSV columns")
@@ -103,27 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_pack)
 
-    p = sub.add_parser("commit", help="validate a dataset file and print its commitment C_dataset", epilog=_EPILOG)
+    p = sub.add_parser("commit", help="validate a dataset file and print its commitment C_dataset", **_HELP)
     p.add_argument("dataset", metavar="DATASET")
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_commit)
 
-    p = sub.add_parser("verify", help="check a dataset file against a commitment (exit 1 on mismatch)", epilog=_EPILOG)
+    p = sub.add_parser("verify", help="check a dataset file against a commitment (exit 1 on mismatch)", **_HELP)
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--commitment", required=True, metavar="0xHEX", help="expected C_dataset (0x + 64 hex digits)")
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("secret", help="owner secrets", epilog=_EPILOG)
+    p = sub.add_parser("secret", help="owner secrets", **_HELP)
     ssub = p.add_subparsers(dest="secret_command", required=True, metavar="SUBCOMMAND")
-    q = ssub.add_parser("new", help="write a new 32-byte owner secret (mode 0600) and print its commitment", epilog=_EPILOG)
+    q = ssub.add_parser("new", help="write a new 32-byte owner secret (mode 0600) and print its commitment", **_HELP)
     q.add_argument("-o", "--output", required=True, metavar="FILE", help="secret file to create (never overwritten)")
     q.set_defaults(func=_cmd_secret_new)
-    q = ssub.add_parser("commitment", help="print keccak256 of the secret in FILE", epilog=_EPILOG)
+    q = ssub.add_parser("commitment", help="print keccak256 of the secret in FILE", **_HELP)
     q.add_argument("secret_file", metavar="FILE")
     q.set_defaults(func=_cmd_secret_commit)
 
-    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1)", epilog=_EPILOG)
+    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1)", **_HELP)
     p.add_argument("--seed-core", required=True, metavar="0xHEX", help="the beast's seed_core (32 bytes)")
     sec = p.add_mutually_exclusive_group(required=True)
     sec.add_argument("--secret", metavar="0xHEX", help="S_owner (32 bytes); visible to other local users via ps, prefer --secret-file")
@@ -137,11 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on usage errors
     try:
-        return int(args.func(args))
-    except _UsageError as exc:
-        parser.error(str(exc))  # exits 2
+        with sigterm_interrupts():
+            args = parser.parse_args(argv)  # exits 2 on usage errors
+            try:
+                return int(args.func(args))
+            except _UsageError as exc:
+                parser.error(str(exc))  # exits 2
+    except KeyboardInterrupt:
+        print("cb-curriculum: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except CommitmentMismatchError as exc:
         print(f"cb-curriculum: verification failed: {exc}", file=sys.stderr)
         return EXIT_MISMATCH

@@ -5,8 +5,10 @@
 
     SEASON: [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
 
-Exit codes: 0 ok, 1 configuration error (bad flag, file, key, season constant), 2 chain error
-(RPC, revert). Season constants are checked (devnet.season) before any chain is touched.
+Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 2 usage or configuration
+error (bad flag, file, keystore, password, season constant); 4 chain error (RPC unreachable,
+revert); 130 interrupted (SIGINT/SIGTERM; how ``up`` ends). Season constants are checked
+(devnet.season) before any chain is touched.
 """
 
 from __future__ import annotations
@@ -17,24 +19,15 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from devnet.errors import ChainError, ConfigError, LedgerError
 from devnet.season import DEFAULT_TIMELOCK_DELAY, check_timelock_delay, help_lines, season_params
+from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, sigterm_interrupts, unlock_keystore
 
-EXIT_OK, EXIT_CONFIG, EXIT_CHAIN = 0, 1, 2
-
-_EXIT_CODES = ("exit codes: 0 ok; 1 configuration error (bad flag, file, key; a bad season constant is\n"
-               "refused before any chain is touched); 2 chain error (RPC unreachable, revert).")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors; our contract says 1 for configuration errors."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+EXIT_OK, EXIT_CONFIG, EXIT_CHAIN, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.CHAIN, ExitCode.INTERRUPTED
+PASSWORD_ENV = "CB_KEYSTORE_PASSWORD"
 
 
 def _season_args(p: argparse.ArgumentParser) -> None:
@@ -51,14 +44,15 @@ def _epilog() -> str:
     return ("season constants: NAME (case-insensitive; challenge_period, CHALLENGE_PERIOD, challengePeriod),\n"
             "devnet default, and the rule SeasonRegistry enforces (time quantities in blocks):\n"
             f"{help_lines()}\n"
-            "example: --param challenge_period=100 --param validator_quorum=3\n\n" + _EXIT_CODES)
+            "example: --param challenge_period=100 --param validator_quorum=3\n\n"
+            "A bad season constant is refused before any chain is touched.\n" + exit_codes_epilog())
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cb-devnet", description="Local ChainBeasts chain (py-evm or anvil) or deployment to an RPC.",
-                epilog=_EXIT_CODES)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="cb-devnet", description="Local ChainBeasts chain (py-evm or anvil) or deployment to an RPC.",
+                                epilog=exit_codes_epilog(), formatter_class=HelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    raw = HelpFormatter
     up = sub.add_parser("up", help="run a local chain with the contracts deployed until interrupted",
                         description="Start a local chain on HOST:PORT, deploy the contracts (with the season constants\n"
                                     "asked for), fund dev accounts, write the deployments JSON, and serve until\n"
@@ -75,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "in an encrypted JSON keystore.", epilog=_epilog(), formatter_class=raw)
     dep.add_argument("--rpc", required=True, help="JSON-RPC URL")
     dep.add_argument("--keystore", required=True, help="encrypted JSON keystore of the deployer")
-    dep.add_argument("--password-file", default=None, help="file holding the keystore password (else $CB_KEYSTORE_PASSWORD)")
+    dep.add_argument("--password-file", default=None, help=f"file whose first line is the keystore password (else ${PASSWORD_ENV})")
     dep.add_argument("--deployments", default="deployments.json", help="deployments JSON to write (default ./deployments.json)")
     _season_args(dep)
     return p
@@ -107,11 +101,10 @@ def _up(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         net.stop()
-    return EXIT_OK
+    return EXIT_INTERRUPTED  # serving until a signal is how `up` ends; it still reports the signal, as every tool does
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from eth_account import Account
     from web3 import Web3
 
     from devnet.connect import write_deployments
@@ -120,22 +113,15 @@ def _deploy(args: argparse.Namespace) -> int:
 
     params, delay = _season(args)
     try:
-        keystore = json.loads(Path(args.keystore).read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read keystore {args.keystore}: {exc}") from exc
-    if args.password_file:
-        try:
-            password = Path(args.password_file).read_text().rstrip("\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read password file: {exc}") from exc
-    else:
-        password = os.environ.get("CB_KEYSTORE_PASSWORD")
-        if password is None:
-            raise ConfigError("no password: pass --password-file or set CB_KEYSTORE_PASSWORD")
-    try:
-        account = Account.from_key(Account.decrypt(keystore, password))
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot decrypt keystore {args.keystore}: {exc}") from exc
+        if args.password_file:
+            password = read_password_file(args.password_file)
+        else:
+            password = os.environ.get(PASSWORD_ENV)
+            if password is None:
+                raise ConfigError(f"no password: pass --password-file or set {PASSWORD_ENV}")
+        account = unlock_keystore(args.keystore, password)
+    except HostError as exc:
+        raise ConfigError(str(exc)) from None
     w3 = Web3(Web3.HTTPProvider(args.rpc, request_kwargs={"timeout": 60}))
     try:
         _ = w3.eth.chain_id  # one round trip proves the RPC answers
@@ -150,10 +136,14 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of cb-devnet; returns the exit code."""
-    args = _parser().parse_args(argv)
+    """Entry point of cb-devnet; returns the exit code (kernel.host.ExitCode)."""
     try:
-        return _up(args) if args.command == "up" else _deploy(args)
+        with sigterm_interrupts():
+            args = _parser().parse_args(argv)
+            return _up(args) if args.command == "up" else _deploy(args)
+    except KeyboardInterrupt:
+        print("cb-devnet: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ConfigError as exc:
         print(f"cb-devnet: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -1,7 +1,8 @@
 """cb-kernel: offline training, evaluation and word decoding.
 
-Exit codes: 0 success, 1 bad input (unparsable seed, word, file), 2 usage error (argparse),
-3 data error (dataset or secret refused), 130 interrupted.
+Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 2 usage error (an
+unparsable seed or word, options that do not go together); 3 data error (dataset or secret
+file refused); 130 interrupted (SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from kernel.errors import KernelError
+from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, Payload
 from kernel.state import ZERO32, genesis
 from kernel.train import train_window
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DATA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.DATA, ExitCode.INTERRUPTED
 
 
 def parse_bytes32(text: str) -> bytes:
@@ -30,16 +32,6 @@ def parse_bytes32(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"not hexadecimal: {text!r}") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
-    return v
-
-
 def _source(args: argparse.Namespace, seed: bytes):
     """The sample source and genesis dataset commitment the arguments ask for."""
     if args.dataset is None and args.secret_file is None:
@@ -49,12 +41,9 @@ def _source(args: argparse.Namespace, seed: bytes):
     if args.dataset is None or args.secret_file is None:
         raise KernelError("--dataset and --secret-file go together")
     from curriculum import load_private_source  # the curriculum plugs into the kernel's source interface
-    from kernel.hashing import keccak256
 
     source = load_private_source(args.dataset, args.secret_file)
-    with open(args.dataset, "rb") as fh:
-        commitment = keccak256(fh.read())
-    return source, commitment
+    return source, source.dataset_commitment
 
 
 def _train(args: argparse.Namespace):
@@ -144,12 +133,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cb-kernel", description=__doc__.split("\n\n")[0],
-                                     epilog="exit codes: 0 ok, 1 bad input, 2 usage, 3 data refused, 130 interrupted")
+                                     epilog=exit_codes_epilog(), formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    common = {"epilog": exit_codes_epilog(), "formatter_class": HelpFormatter}
 
     def training_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=parse_bytes32, required=True, help="seed_core of the beast: 0x + 64 hex digits")
-        p.add_argument("--windows", type=_positive, required=True, help="number of 128-step windows to train")
+        p.add_argument("--windows", type=positive_int, required=True, help="number of 128-step windows to train")
         p.add_argument("--backend", choices=("numpy", "torch", "batched"), default="numpy",
                        help="numpy reference (default), torch, or the batched path; all give identical words")
         p.add_argument("--lr-shift", type=int, default=6, help="learning rate as a right shift for every window (default 6)")
@@ -160,19 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON output")
 
     p_train = sub.add_parser("train", help="train from genesis and print one line per window",
-                             description="Train a beast from genesis offline and print each window's payload.")
+                             description="Train a beast from genesis offline and print each window's payload.", **common)
     training_args(p_train)
     p_train.set_defaults(func=cmd_train)
 
     p_eval = sub.add_parser("eval", help="train, then report learning figures",
-                            description="Train from genesis, then measure held-out accuracy and battles won.")
+                            description="Train from genesis, then measure held-out accuracy and battles won.", **common)
     training_args(p_eval)
-    p_eval.add_argument("--heldout", type=_positive, default=1000, help="held-out boards (default 1000)")
-    p_eval.add_argument("--battles", type=_positive, default=100, help="battles against the untrained beast")
+    p_eval.add_argument("--heldout", type=positive_int, default=1000, help="held-out boards (default 1000)")
+    p_eval.add_argument("--battles", type=positive_int, default=100, help="battles against the untrained beast")
     p_eval.set_defaults(func=cmd_eval)
 
     p_dec = sub.add_parser("decode", help="print the fields of a checkpoint word",
-                           description="Decode a 32-byte checkpoint word (0x + 64 hex digits).")
+                           description="Decode a 32-byte checkpoint word (0x + 64 hex digits).", **common)
     p_dec.add_argument("word")
     p_dec.add_argument("--json", action="store_true", help="JSON output")
     p_dec.set_defaults(func=cmd_decode)
@@ -180,15 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run cb-kernel; returns the exit code (kernel.host.ExitCode)."""
     try:
-        return args.func(args)
+        with sigterm_interrupts():
+            args = build_parser().parse_args(argv)
+            return int(args.func(args))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("cb-kernel: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except KernelError as exc:
+    except KernelError as exc:  # every cb-kernel input is a command-line value: a bad one is a usage error
         print(f"cb-kernel: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return EXIT_USAGE
     except Exception as exc:  # curriculum errors: refused dataset or secret
         if type(exc).__module__.startswith("curriculum"):
             print(f"cb-kernel: {exc}", file=sys.stderr)

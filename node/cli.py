@@ -10,26 +10,10 @@ import sys
 from pathlib import Path
 from collections.abc import Callable, Sequence
 
-from node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERRUPTED, NodeError
+from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
+from node.errors import EXIT_DATA, EXIT_INTERRUPTED, NodeError
 
-EXIT_CODES = """\
-exit codes:
-  0    ok
-  1    configuration error (node.toml, keystore, password, options)
-  2    chain error (RPC unreachable, transaction reverted or dropped)
-  3    data error (checkpoints, index, dataset or secret files; local state disagrees with the chain)
-  130  interrupted (SIGINT/SIGTERM)
-"""
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
+EXIT_CODES = exit_codes_epilog()  # the table every tool shares (kernel.host.ExitCode)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -38,18 +22,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return main_demo(args.windows, args.data_dir, args.backend, args.json, private=not args.public)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with usage errors mapped to exit code 1 (2 means a chain error here)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every cb-node command."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(
+    fmt = HelpFormatter
+    parser = argparse.ArgumentParser(
         prog="cb-node",
         description="ChainBeasts trainer node: hatches beasts, trains 128-step windows, commits each window's "
                     "checkpoint word on chain, keeps every checkpoint state and serves them over gRPC.",
@@ -62,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "N windows trained and committed, the challenge period advanced, the windows "
                                    "finalized; then the ledger table and learning figures are printed.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("--windows", type=_positive, default=48,
+    p.add_argument("--windows", type=positive_int, default=48,
                    help="windows to train and commit (default 48: enough for every curriculum head to train)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="run directory to write into (default: a new temporary directory, kept and printed)")
@@ -82,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cb-node; returns the exit code (see EXIT_CODES)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with sigterm_interrupts():  # `run` installs its own handlers: finish the window, then 130
+            args = build_parser().parse_args(argv)
+            func: Callable[[argparse.Namespace], int] = args.func
+            return int(func(args))
     except KeyboardInterrupt:
         print("cb-node: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -22,11 +22,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from chainbeasts.rpc_guard import RpcLimits
+from kernel import host
 from node.errors import ConfigError
 from node.service import DEFAULT_LIMITS
 from node.store import FILE_MODE, atomic_write
-from curriculum.errors import SecretFileError
-from curriculum.secret import read_owner_only
 
 CONFIG_NAME: Final = "node.toml"
 PASSWORD_ENV: Final = "CB_NODE_PASSWORD"
@@ -257,11 +256,10 @@ def write_config(node_dir: Path, *, rpc: str, deployments: str, backend: str, gr
 def read_password(password_file: Path | None, *, confirm: bool = False) -> str:
     """The keystore password from a file, $CB_NODE_PASSWORD, or a getpass prompt (in that order)."""
     if password_file is not None:
-        try:
-            text = Path(password_file).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read password file {password_file}: {exc.strerror or exc}") from None
-        pw = text.splitlines()[0] if text else ""
+        try:  # kernel.host: the first line; a FIFO or device is refused, not waited on
+            pw = host.read_password_file(password_file)
+        except host.HostError as exc:
+            raise ConfigError(str(exc)) from None
     elif os.environ.get(PASSWORD_ENV):
         pw = os.environ[PASSWORD_ENV]
     else:
@@ -286,33 +284,17 @@ def create_keystore(path: Path, password: str, private_key: bytes | None = None,
 
 
 def unlock_keystore(path: Path, password: str) -> LocalAccount:
-    """Decrypt the keystore; a wrong password or a malformed file is a ConfigError (no secrets in the message)."""
+    """Decrypt the keystore (kernel.host.unlock_keystore); a wrong password or a malformed file is a
+    ConfigError (no secrets in the message)."""
     try:
-        ks = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"keystore {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read keystore {path}: {exc}") from None
-    try:
-        key = Account.decrypt(ks, password)
-    except ValueError:
-        raise ConfigError(f"cannot decrypt keystore {path}: wrong password or corrupt keystore") from None
-    except Exception as exc:  # noqa: BLE001 - malformed keystore structures raise many types
-        raise ConfigError(f"keystore {path} is malformed ({type(exc).__name__})") from None
-    return Account.from_key(key)
+        return host.unlock_keystore(path, password)
+    except host.HostError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def read_private_key_file(path: Path) -> bytes:
-    """A hex private key from a file (for `cb-node init --import-key`); the file must not be group/world readable."""
+    """A hex private key from a 0600 file (for `cb-node init --import-key`; kernel.host.read_private_key)."""
     try:
-        text = read_owner_only(path, "key file", 200).decode("ascii", "replace").strip()
-    except SecretFileError as exc:
+        return host.read_private_key(path)
+    except host.HostError as exc:
         raise ConfigError(str(exc)) from None
-    t = text[2:] if text.startswith(("0x", "0X")) else text
-    try:
-        key = bytes.fromhex(t)
-    except ValueError:
-        raise ConfigError(f"key file {path} does not hold a hex private key") from None
-    if len(key) != 32:
-        raise ConfigError(f"key file {path} does not hold a 32-byte private key")
-    return key

@@ -1,16 +1,20 @@
 """Exception types of the trainer node and the CLI exit code each one maps to.
 
-Messages never carry secrets (owner secret, keystore password, private key): they name
-files, beasts, windows and transaction hashes only.
+The codes are the shared table of every tool (kernel.host.ExitCode): a configuration error is
+a usage error (2), data 3, chain 4, interrupted 130. Messages never carry secrets (owner
+secret, keystore password, private key): they name files, beasts, windows and transaction
+hashes only.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_CONFIG = 1
-EXIT_CHAIN = 2
-EXIT_DATA = 3
-EXIT_INTERRUPTED = 130
+from kernel.host import ExitCode
+
+EXIT_OK = ExitCode.OK
+EXIT_CONFIG = ExitCode.USAGE
+EXIT_DATA = ExitCode.DATA
+EXIT_CHAIN = ExitCode.CHAIN
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 class NodeError(Exception):

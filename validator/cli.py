@@ -1,13 +1,8 @@
 """``cb-validator``: serve window replays over gRPC, replay one window, stake, and watch disputes.
 
-Exit codes (every subcommand):
-
-    0  success; for ``replay``: the computed word matches the committed word
-    1  ``replay`` only: the window diverges from its committed word
-    2  usage or configuration error (bad flags, unreadable files, bad deployments, port taken,
-       a malformed --allow-node entry)
-    3  chain or data error (RPC unreachable, unknown beast/window, a revert, a trainer node that
-       cannot serve the start state, inputs that do not match the chain's commitments)
+Exit codes: the table below (kernel.host.ExitCode), shared by every ChainBeasts tool. 1 comes
+only from ``replay``, when the window diverges from its committed word; an unknown beast or
+window is a chain error (4); ``serve`` and ``watch`` run until SIGINT/SIGTERM and then exit 130.
 
 Examples::
 
@@ -24,36 +19,60 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
-from kernel.host import positive_int
-from validator.errors import ConfigError, InvalidInputError, ValidatorError
-from curriculum.errors import SecretFileError
-from curriculum.secret import read_owner_only
+from kernel.host import (
+    ExitCode,
+    HelpFormatter,
+    HostError,
+    account_from_key_file,
+    exit_codes_epilog,
+    positive_int,
+    read_file,
+    sigterm_interrupts,
+)
+from validator.errors import (
+    CommitmentMismatchError,
+    ConfigError,
+    InputTooLargeError,
+    InvalidInputError,
+    MissingInputError,
+    NodeNotAllowedError,
+    StartStateError,
+    StartStateMismatchError,
+    ValidatorError,
+)
 
-EXIT_OK: Final = 0
-EXIT_DIVERGED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_CHAIN: Final = 3
+EXIT_OK: Final = ExitCode.OK
+EXIT_DIVERGED: Final = ExitCode.NO
+EXIT_USAGE: Final = ExitCode.USAGE
+EXIT_DATA: Final = ExitCode.DATA
+EXIT_CHAIN: Final = ExitCode.CHAIN
+EXIT_INTERRUPTED: Final = ExitCode.INTERRUPTED
 ENERGY_DECIMALS: Final = 18
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors, as documented
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+class InputFileError(ValidatorError):
+    """Raised when a dataset, state or secret file named on the command line cannot be used."""
+
+
+# The exit code of each kind of ValidatorError; anything not listed came from the chain or a peer.
+_DATA_ERRORS: Final = (InputFileError, StartStateError, InputTooLargeError, StartStateMismatchError, CommitmentMismatchError)
+_USAGE_ERRORS: Final = (ConfigError, NodeNotAllowedError, MissingInputError, InvalidInputError)
 
 
 def _exit_code(exc: ValidatorError) -> int:
-    return EXIT_USAGE if exc.exit_code == EXIT_USAGE else EXIT_CHAIN
+    if isinstance(exc, _DATA_ERRORS):  # before _USAGE_ERRORS: StartStateError is an InvalidInputError
+        return EXIT_DATA
+    if isinstance(exc, _USAGE_ERRORS):
+        return EXIT_USAGE
+    return EXIT_CHAIN
 
 
 def _fail(exc: ValidatorError) -> int:
@@ -78,18 +97,13 @@ def parse_energy(text: str) -> int:
     return int(wei)
 
 
-def read_bytes(path: str, what: str, limit: int) -> bytes:
-    """A file's bytes, refusing non-regular files and files over ``limit``."""
+def read_bytes(path: str, what: str, limit: int, error: type[ValidatorError] = InputFileError) -> bytes:
+    """A file's bytes (kernel.host.read_file: a FIFO or device is refused, not waited on; at most
+    ``limit`` bytes); ``error`` (a data error unless the file is configuration) otherwise."""
     try:
-        with open(path, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ConfigError(f"{what} {path} is not a regular file")
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise ConfigError(f"{what} {path} is over the limit of {limit} bytes")
-    return data
+        return read_file(path, limit=limit, what=what)
+    except HostError as exc:
+        raise error(str(exc)) from None
 
 
 def read_secret(path: str) -> bytes:
@@ -99,23 +113,16 @@ def read_secret(path: str) -> bytes:
     try:
         return read_secret_file(path).reveal()
     except CurriculumError as exc:
-        raise ConfigError(str(exc)) from None
+        raise InputFileError(str(exc)) from None
 
 
 def load_account(args: argparse.Namespace, chain: Any) -> Any:
     """The signing account: --key-file (0x + 64 hex, mode 0600) or --account N (dev accounts of the deployments file)."""
     if args.key_file:
-        path = Path(args.key_file)
         try:
-            text = read_owner_only(path, "key file", 200).decode("ascii", "replace").strip()
-        except SecretFileError as exc:
+            return account_from_key_file(Path(args.key_file))
+        except HostError as exc:
             raise ConfigError(str(exc)) from None
-        try:
-            from eth_account import Account
-
-            return Account.from_key(text)
-        except Exception:  # noqa: BLE001 - eth-account raises several types; never echo the key
-            raise ConfigError(f"key file {path} does not hold a private key (0x + 64 hex digits)") from None
     if args.account is not None:
         if not 0 <= args.account < len(chain.accounts):
             raise ConfigError(f"--account {args.account}: the deployments file lists {len(chain.accounts)} dev accounts")
@@ -170,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop.wait()
     server.stop(grace=5.0).wait(6.0)
     print(json.dumps({"event": "stopped"}), flush=True)
-    return EXIT_OK
+    return EXIT_INTERRUPTED  # a signal is how serving ends; it is still reported as one
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -277,7 +284,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _node_map(text: str | None) -> dict[int, str]:
     if not text:
         return {}
-    raw = read_bytes(text, "node map", 1 << 20)
+    raw = read_bytes(text, "node map", 1 << 20, ConfigError)
     try:
         data = json.loads(raw)
         return {int(k): str(v) for k, v in data.items()}
@@ -310,7 +317,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             watcher.run(args.poll, stop, max_rounds=args.rounds)
     finally:
         watcher.close()
-    return EXIT_OK
+    return EXIT_INTERRUPTED if stop.is_set() else EXIT_OK
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -335,8 +342,9 @@ def _backend_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cb-validator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common: dict[str, Any] = {"epilog": exit_codes_epilog(), "formatter_class": HelpFormatter}
+    parser = argparse.ArgumentParser(prog="cb-validator", description=__doc__, **common)
+    sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gRPC ValidatorService",
                        description="Serve chainbeasts.v1.ValidatorService, grpc.health.v1 and reflection until SIGINT/SIGTERM. "
@@ -347,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Each client (peer IP) may hold --calls-per-client calls and --streams-per-client "
                                    "streams at once and --expensive-per-client replays of datasets over 4,096 records; "
                                    "more are refused with RESOURCE_EXHAUSTED (retry later). Health checks and "
-                                   "GetValidatorInfo have their own capacity.")
+                                   "GetValidatorInfo have their own capacity.", **common)
     p.add_argument("--address", default="127.0.0.1:50061", help="host:port to bind (default 127.0.0.1:50061; port 0 = any)")
     _backend_flag(p)
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="replays at once (default: CPU cores)")
@@ -377,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay one committed window and compare with the chain",
                        description="Read the committed words and epoch seed from the chain, take the start state from a "
                                    "trainer node (--node) or a file (--state-file; not needed for window 1), replay, and "
-                                   "print match or divergence. Exit 0 match, 1 divergence, 2 usage, 3 chain/data error.")
+                                   "print match or divergence. Exit 0 match, 1 divergence (table below).", **common)
     p.add_argument("--beast", type=int, required=True, metavar="ID", help="beast token id")
     p.add_argument("--window", type=int, required=True, metavar="K", help="window to replay (>= 1; starts from checkpoint K-1)")
     _chain_flags(p)
@@ -391,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_replay)
 
     p = sub.add_parser("register", help="stake ENERGY and register as a validator",
-                       description="Approve the dispute game and call registerValidator(stake).")
+                       description="Approve the dispute game and call registerValidator(stake).", **common)
     p.add_argument("--stake", required=True, metavar="N", help="stake in ENERGY (whole tokens, decimals allowed)")
     _chain_flags(p)
     _signer_flags(p)
@@ -399,12 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("withdraw", help="request withdrawal of the stake, or withdraw it once due",
                        description="First call: requestWithdrawal (the validator stops voting). After "
-                                   "validatorWithdrawDelay blocks and with no unresolved votes: withdraw the stake.")
+                                   "validatorWithdrawDelay blocks and with no unresolved votes: withdraw the stake.", **common)
     _chain_flags(p)
     _signer_flags(p)
     p.set_defaults(fn=cmd_withdraw)
 
-    p = sub.add_parser("status", help="print the validator's stake and state", description="Print validatorOf as JSON.")
+    p = sub.add_parser("status", help="print the validator's stake and state", description="Print validatorOf as JSON.", **common)
     _chain_flags(p)
     _signer_flags(p)
     p.set_defaults(fn=cmd_status)
@@ -412,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="answer disputes: replay and vote, once per dispute",
                        description="Follow DisputeGame disputes, replay each disputed window (start state from the "
                                    "trainer node), vote the computed word, and record each vote in --record so a restart "
-                                   "never votes twice. Logs one JSON line per decision on stdout.")
+                                   "never votes twice. Logs one JSON line per decision on stdout.", **common)
     _chain_flags(p)
     _signer_flags(p)
     p.add_argument("--node", metavar="ADDR", help="trainer node host:port serving start states")
@@ -429,13 +437,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run cb-validator; returns the exit code (kernel.host.ExitCode)."""
     try:
-        return int(args.fn(args))
+        with sigterm_interrupts():  # serve and watch install their own handlers and still end with 130
+            args = build_parser().parse_args(argv)
+            return int(args.fn(args))
     except ValidatorError as exc:
         return _fail(exc)
     except KeyboardInterrupt:
-        return EXIT_OK
+        print("cb-validator: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from devnet import artifacts, cli, season
 from devnet.bindings import Param
 from devnet.errors import revert_data
 from devnet.season import DEFAULT_PARAMS
+from kernel.host import exit_codes_epilog
 
 from chain_helpers import make_word
 
@@ -36,31 +37,35 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("args", [["--help"], ["up", "--help"], ["deploy", "--help"]])
 def test_help(args: list[str]) -> None:
     proc = _cli(*args)
-    assert proc.returncode == 0 and "usage: cb-devnet" in proc.stdout and "exit codes: 0 ok; 1 configuration error" in proc.stdout
+    assert proc.returncode == 0 and "usage: cb-devnet" in proc.stdout and exit_codes_epilog() in proc.stdout
     if args[0] != "--help":  # the season options and a table of every constant with its default
         assert "--param NAME=VALUE" in proc.stdout and "--season FILE.toml" in proc.stdout
         for name, default in DEFAULT_PARAMS.items():
             assert re.search(rf"^  {name} +{default} ", proc.stdout, re.M), name
 
 
-def test_config_errors_exit_1(tmp_path: Path) -> None:
-    assert _cli("up", "--engine", "geth").returncode == 1
-    assert _cli("deploy", "--keystore", "x").returncode == 1  # --rpc missing
-    proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"))
-    assert proc.returncode == 1 and "cannot read keystore" in proc.stderr
+def test_config_errors_exit_2(tmp_path: Path) -> None:
+    assert _cli("up", "--engine", "geth").returncode == 2
+    assert _cli("deploy", "--keystore", "x").returncode == 2  # --rpc missing
+    proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"), "--password-file", "/dev/null")
+    assert proc.returncode == 2 and "password file /dev/null is not a regular file" in proc.stderr
+    (tmp_path / "pw").write_text("pw\n")
+    proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"),
+                "--password-file", str(tmp_path / "pw"))
+    assert proc.returncode == 2 and "cannot open keystore" in proc.stderr and "No such file" in proc.stderr
     ks = tmp_path / "ks.json"
     ks.write_text(json.dumps(Account.encrypt(b"\x01" * 32, "pw")))
     proc = subprocess.run([sys.executable, "-m", "devnet.cli", "deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(ks)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "CB_KEYSTORE_PASSWORD": "wrong"})
-    assert proc.returncode == 1 and "cannot decrypt" in proc.stderr
+    assert proc.returncode == 2 and "cannot decrypt keystore" in proc.stderr and "wrong password" in proc.stderr
 
 
-def test_unreachable_rpc_exits_2(tmp_path: Path) -> None:
+def test_unreachable_rpc_exits_4(tmp_path: Path) -> None:
     ks = tmp_path / "ks.json"
     ks.write_text(json.dumps(Account.encrypt(b"\x01" * 32, "pw")))
     (tmp_path / "pw").write_text("pw\n")
     proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(ks), "--password-file", str(tmp_path / "pw"))
-    assert proc.returncode == 2 and "cannot reach" in proc.stderr
+    assert proc.returncode == 4 and "cannot reach" in proc.stderr
 
 
 @contextmanager
@@ -80,7 +85,7 @@ def _up(out: Path, *args: str) -> Iterator[dict[str, Any]]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            assert proc.wait(timeout=20) == 0
+            assert proc.wait(timeout=20) == 130  # stopped by a signal: interrupted, as every tool reports it
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -158,7 +163,7 @@ BAD_SEASON = [
 ]
 
 
-def test_bad_season_input_exits_1_before_any_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_season_input_exits_2_before_any_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad_file = tmp_path / "bad.toml"
     bad_file.write_text("spurt_cost = 1.5\n")
     names = {"FILE": str(bad_file), "MISSING": str(tmp_path / "missing.toml")}
@@ -172,9 +177,9 @@ def test_bad_season_input_exits_1_before_any_chain(tmp_path: Path, capsys: pytes
             rc, err = _main(capsys, *command, *args)
             assert rc == cli.EXIT_CONFIG and message in err, (command[0], args, err)
     assert not (tmp_path / "run").exists()
-    # The same from a real process: exit 1, the message, no chain, no deployments file.
+    # The same from a real process: exit 2, the message, no chain, no deployments file.
     proc = _cli("up", "--port", "0", "--run-dir", str(tmp_path / "run"), "--param", "challengePeriod=0")
-    assert proc.returncode == 1 and "config error: season parameter challenge_period = 0: must be 1..1000000 blocks" in proc.stderr
+    assert proc.returncode == 2 and "config error: season parameter challenge_period = 0: must be 1..1000000 blocks" in proc.stderr
     assert proc.stdout == "" and not (tmp_path / "run").exists()
 
 
@@ -256,5 +261,5 @@ def test_port_in_use_is_a_config_error(engine: str, tmp_path: Path) -> None:
         busy.listen(1)
         port = busy.getsockname()[1]
         proc = _cli("up", "--engine", engine, "--port", str(port), "--run-dir", str(tmp_path))
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "config error" in proc.stderr

@@ -40,9 +40,9 @@ def test_bad_input_is_refused_clearly() -> None:
     bad_seed = run("train", "--seed", "0x1234", "--windows", "1")
     assert bad_seed.returncode == 2 and "64 hex digits" in bad_seed.stderr
     bad_word = run("decode", "0xabc")
-    assert bad_word.returncode == 1 and "64 hex digits" in bad_word.stderr
+    assert bad_word.returncode == 2 and "64 hex digits" in bad_word.stderr
     half = run("train", "--seed", SEED, "--windows", "1", "--dataset", "x.zst")
-    assert half.returncode == 1 and "--secret-file" in half.stderr
+    assert half.returncode == 2 and "--secret-file" in half.stderr
 
 
 def test_eval_reports_figures() -> None:

@@ -170,11 +170,15 @@ def test_cli_replay_match_and_divergence(world: World) -> None:
 def test_cli_replay_exit_codes(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     dep = str(world.deployments)
     assert cli_main(["replay", "--beast", str(world.public_id), "--window", "3", "--deployments", dep]) == 2  # needs --node
-    assert cli_main(["replay", "--beast", "999", "--window", "1", "--deployments", dep]) == 3  # unknown beast
-    assert cli_main(["replay", "--beast", str(world.public_id), "--window", "7", "--deployments", dep]) == 3  # not committed
+    assert cli_main(["replay", "--beast", "999", "--window", "1", "--deployments", dep]) == 4  # unknown beast: the chain says no
+    assert cli_main(["replay", "--beast", str(world.public_id), "--window", "7", "--deployments", dep]) == 4  # not committed
     assert cli_main(["replay", "--beast", "1", "--window", "1", "--deployments", str(world.tmp / "nope.json")]) == 2
     assert cli_main(["replay", "--beast", str(world.public_id), "--window", "2", "--deployments", dep,
-                     "--node", "127.0.0.1:1"]) == 3  # node unreachable
+                     "--node", "127.0.0.1:1"]) == 4  # node unreachable: a network error
+    garbage = world.tmp / "garbage.cbs.zst"
+    garbage.write_bytes(b"\x28\xb5\x2f\xfd not a state blob")
+    assert cli_main(["replay", "--beast", str(world.public_id), "--window", "2", "--deployments", dep,
+                     "--state-file", str(garbage)]) == 3  # an undecodable state file is a data error (issue 15)
     err = capsys.readouterr().err
     assert "not committed" in err and "BeastNotFound" in err and "--node" in err
 
@@ -291,7 +295,7 @@ def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -
     assert cli_main(["register", "--stake", "150.5", *base]) == 0
     assert cli_main(["status", *base]) == 0
     assert cli_main(["withdraw", *base]) == 0  # requests the withdrawal
-    assert cli_main(["withdraw", *base]) == 3  # too early: the contract's error, exit 3
+    assert cli_main(["withdraw", *base]) == 4  # too early: the contract's error, a chain error
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     status = next(x for x in lines if "active" in x)
     assert status["stakeWei"] == 1505 * 10**17 and status["active"] is True
@@ -303,7 +307,7 @@ def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr()
     assert '"event": "withdrawn"' in out.out
     assert cli_main(["withdraw", *base]) == 2  # no longer registered: a usage/config error
-    assert cli_main(["register", "--stake", "1", *base]) == 3  # below the minimum stake: the contract refuses
+    assert cli_main(["register", "--stake", "1", *base]) == 4  # below the minimum stake: the contract refuses
     assert "DisputeStakeTooLow" in capsys.readouterr().err
 
 
@@ -335,7 +339,7 @@ def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
             rounds += entry.get("event") == "skipped" and entry.get("dispute") == dispute
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""  # stopped by a signal: interrupted
     finally:
         if proc.poll() is None:
             proc.kill()

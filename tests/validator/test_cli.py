@@ -17,6 +17,7 @@ from chainbeasts.v1 import validator_pb2 as pb
 from chainbeasts.v1 import validator_pb2_grpc as pbg
 from tests.validator.test_service import to_proto
 from tests.validator.windows import Beast
+from kernel.host import exit_codes_epilog
 from validator.cli import build_parser, main, parse_energy
 from validator.errors import ConfigError
 
@@ -41,6 +42,7 @@ def test_top_level_help_documents_exit_codes(capsys: pytest.CaptureFixture[str])
         main(["--help"])
     out = capsys.readouterr().out
     assert all(s in out for s in SUBCOMMANDS) and "Exit codes" in out and "divergence" in out.replace("diverges", "divergence")
+    assert exit_codes_epilog() in out
 
 
 @pytest.mark.parametrize(
@@ -100,7 +102,7 @@ def test_serve_runs_answers_and_stops_on_sigterm(pub: Beast) -> None:
             assert resp.verdict == pb.VERDICT_MATCH
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 130, err  # stopped by a signal: interrupted
         assert '"event": "stopped"' in out
         assert '"event": "replay"' in err  # one JSON log line per replay
     finally:
