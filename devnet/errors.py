@@ -21,7 +21,7 @@ class LedgerError(Exception):
 
 
 class ConfigError(LedgerError):
-    """Raised when a file, flag or argument is missing or malformed (CLI exit code 1)."""
+    """Raised when a file, flag or argument is missing or malformed (CLI exit code 2: usage or configuration)."""
 
 
 class ArtifactError(ConfigError):
@@ -29,7 +29,7 @@ class ArtifactError(ConfigError):
 
 
 class ChainError(LedgerError):
-    """Raised when the chain cannot be reached or answers unexpectedly (CLI exit code 2)."""
+    """Raised when the chain cannot be reached or answers unexpectedly (CLI exit code 4: chain)."""
 
 
 class DisputeCalldataError(ChainError):

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Sequence
 
+from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from validator.dispute.check import CheckResult, check_window
 from validator.dispute.claiming import claim
 from validator.dispute.connection import connect
 from validator.dispute.curriculum import load_curriculum
 from validator.dispute.errors import (
-    EXIT_CHAIN,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
-    EXIT_USAGE,
     DisputeToolError,
     RefusedError,
     UsageError,
@@ -41,37 +40,12 @@ from validator.dispute.opening import open_dispute, preflight_open
 from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
 from validator.dispute.window import read_window
 
-EXIT_CODES = f"""\
-exit codes:
-  {EXIT_OK}  ok; for check: the window replays to the committed word (match)
-  {EXIT_REFUSED}  check: divergence found; open/claim: refused before anything was spent
-     (window not disputable, dataset/secret not matching the commitments, short balance,
-     no confirmation, nothing to claim, dispute not yet resolvable)
-  {EXIT_USAGE}  usage or configuration error (flags, deployments file, keystore, password, files)
-  {EXIT_CHAIN}  chain or data error (RPC, trainer node or validator unreachable, revert, bad data)
-  {EXIT_INTERRUPTED}  interrupted (SIGINT)
-"""
+EXIT_CODES = ("1 from check: divergence found; from open/claim: refused before anything was spent (window not\n"
+              "disputable, dataset/secret not matching the commitments, short balance, no confirmation, nothing\n"
+              "to claim, dispute not yet resolvable).\n" + exit_codes_epilog())  # the table every tool shares
 
 KEY_HELP = (f"keys: --keystore FILE with the password in --password-file FILE or ${PASSWORD_ENV}, or "
             "--private-key-file FILE (0x + 64 hex digits, mode 0600; for devnets). Secrets are never printed.")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors exit with EXIT_USAGE (2) and a hint."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
 
 
 def _seconds(text: str) -> float:
@@ -112,8 +86,8 @@ def _start_args(p: argparse.ArgumentParser) -> None:
 
 def _which_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("instead of ID: the latest dispute opened on a window")
-    g.add_argument("--beast", type=_positive, default=None, help="beast id")
-    g.add_argument("--window", type=_positive, default=None, help="window K (>= 1)")
+    g.add_argument("--beast", type=positive_int, default=None, help="beast id")
+    g.add_argument("--window", type=positive_int, default=None, help="window K (>= 1)")
 
 
 def _check_which(args: argparse.Namespace, required: bool = True) -> None:
@@ -136,14 +110,14 @@ def _dispute_id(args: argparse.Namespace, chain: Any) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every cb-dispute command."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(
+    fmt = HelpFormatter
+    parser = argparse.ArgumentParser(
         prog="cb-dispute",
         description="ChainBeasts dispute tool: replay a committed window locally before spending anything, post the "
                     "bond with the beast's dataset and owner secret, follow the validators' votes, collect the payout. "
                     "Windows are numbered as the node numbers them (K >= 1; the ledger index is K-1).",
         epilog=EXIT_CODES, formatter_class=fmt)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("check", help="replay a window and say whether it matches its committed word",
                        description="Replays window K from checkpoint K-1 (fetched from a trainer node, read from a "
@@ -151,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "validator's gRPC service, and compares the word it computes with the committed "
                                    "one. Prints the verdict and the bond a dispute would post. Sends no transaction.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("--beast", type=_positive, required=True, help="beast id")
-    p.add_argument("--window", type=_positive, required=True, help="window K (>= 1)")
+    p.add_argument("--beast", type=positive_int, required=True, help="beast id")
+    p.add_argument("--window", type=positive_int, required=True, help="window K (>= 1)")
     _curriculum_args(p)
     _start_args(p)
     p.add_argument("--validator", metavar="HOST:PORT", default=None,
@@ -168,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "approves the dispute game for the bond and calls openDispute with the dataset "
                                    "and secret. Prints the dispute id.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("--beast", type=_positive, required=True, help="beast id")
-    p.add_argument("--window", type=_positive, required=True, help="window K (>= 1)")
+    p.add_argument("--beast", type=positive_int, required=True, help="beast id")
+    p.add_argument("--window", type=positive_int, required=True, help="window K (>= 1)")
     _curriculum_args(p)
     _start_args(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -184,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it paid. With --watch it polls until the dispute is resolved (and with a key and "
                                    "--resolve it resolves the dispute as soon as that is possible).",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=_positive, metavar="ID", nargs="?", default=None,
+    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None,
                    help="dispute id (or give --beast and --window)")
     _which_args(p)
     p.add_argument("--watch", action="store_true", help="poll until the dispute is resolved")
@@ -199,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "then transfers everything the dispute game credited to the caller (from any "
                                    "dispute). Without ID: only the transfer.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=_positive, metavar="ID", nargs="?", default=None,
+    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None,
                    help="dispute id (optional; or give --beast and --window)")
     _which_args(p)
     _common(p, key=True)
@@ -259,10 +233,7 @@ def _confirm(prompt: str) -> bool:
     if not sys.stdin.isatty():
         raise RefusedError("no terminal to confirm on: pass --yes to post the bond (nothing was sent)")
     print(prompt, end=" ", file=sys.stderr, flush=True)
-    try:
-        answer = sys.stdin.readline()
-    except KeyboardInterrupt:
-        return False
+    answer = sys.stdin.readline()  # SIGINT/SIGTERM here ends the tool with 130; nothing was sent
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -355,11 +326,11 @@ def _cmd_claim(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cb-dispute; returns the exit code (see EXIT_CODES)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with sigterm_interrupts():
+            args = build_parser().parse_args(argv)
+            func: Callable[[argparse.Namespace], int] = args.func
+            return int(func(args))
     except KeyboardInterrupt:
         print("cb-dispute: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -196,9 +196,9 @@ def test_usage_errors(deployments: Path, tmp_path: Path, capsys: pytest.CaptureF
     code, _, err = cli(capsys, "status", 1, "--deployments", tmp_path / "missing.json")
     assert code == 2
     code, _, err = cli(capsys, "status", 999, "--deployments", deployments)
-    assert code == 3 and "DisputeNotFound" in err
+    assert code == 4 and "DisputeNotFound" in err  # the chain says no: a chain error
     code, _, err = cli(capsys, "check", "--beast", 1, "--window", 99, "--deployments", deployments)
-    assert code == 3 and "not committed" in err
+    assert code == 4 and "not committed" in err
     with pytest.raises(SystemExit) as e:
         dispute_cli.main(["check", "--beast", "0", "--window", "1"])
     assert e.value.code == 2
@@ -297,7 +297,7 @@ def test_state_file_malformed_word_and_earlier_divergence(net: RunningDevnet, de
     assert code == 1 and out["startState"] == f"state file {good}" and "malformed" in out["reason"]
     # A checkpoint of another window is refused as data that does not belong to the chain.
     code, _, err = cli(capsys, "check", "--beast", b, "--window", 2, "--state-file", tmp_path / "missing", *common)
-    assert code == 2 and "cannot read state file" in err
+    assert code == 3 and "cannot open state file" in err  # an unreadable data file: a data error
     wrong = tmp_path / "w0.cbs.zst"
     wrong.write_bytes(encode_state_blob(trainer.states[0]))
     code, _, err = cli(capsys, "check", "--beast", b, "--window", 2, "--state-file", wrong, *common)

@@ -47,11 +47,13 @@ from validator.dispute.connection import connect
 from validator.dispute.curriculum import Curriculum, load_curriculum
 from validator.dispute.errors import (
     EXIT_CHAIN,
+    EXIT_DATA,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
     ChainDataError,
+    DataError,
     DisputeToolError,
     RefusedError,
     UsageError,
@@ -65,12 +67,14 @@ from validator.dispute.window import WindowOnChain, read_window
 
 __all__ = [
     "EXIT_CHAIN",
+    "EXIT_DATA",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
     "PASSWORD_ENV",
     "ChainDataError",
+    "DataError",
     "CheckResult",
     "ClaimResult",
     "Curriculum",

@@ -10,7 +10,7 @@ from typing import Any
 from devnet.bindings import HatchData
 from kernel.hashing import keccak256
 from kernel.state import ZERO32
-from validator.dispute.errors import ChainDataError, RefusedError, UsageError
+from validator.dispute.errors import DataError, RefusedError, UsageError
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, 
 
     ``max_bytes`` is the season's dataset limit (``WindowOnChain.max_dataset_bytes``): no copy of it here.
 
-    Returns None for a public beast. Raises UsageError for missing or unreadable files and
+    Returns None for a public beast. Raises UsageError for missing flags, DataError for unreadable files and
     RefusedError when a file does not match its commitment (before anything is spent).
     """
     from curriculum import CurriculumError, read_dataset_bytes, read_secret_file
@@ -45,7 +45,7 @@ def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, 
     try:
         data = read_dataset_bytes(dataset_path, max_bytes=max_bytes)
     except CurriculumError as exc:
-        raise UsageError(str(exc)) from None
+        raise DataError(str(exc)) from None
     got = keccak256(data)
     # Verify the dataset file is the one committed at hatch.
     if got != hatch.dataset_commitment:
@@ -55,7 +55,7 @@ def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, 
     try:
         secret = read_secret_file(secret_path)
     except CurriculumError as exc:
-        raise UsageError(str(exc)) from None
+        raise DataError(str(exc)) from None
     # Verify keccak256(S_owner) is the committed secret commitment.
     if secret.commitment != hatch.secret_commitment:
         raise RefusedError(
@@ -75,7 +75,7 @@ def source_of(cur: Curriculum | None) -> Any:
     try:
         return PrivateDatasetSource(decode_dataset(cur.dataset), cur.owner_secret)
     except Exception as exc:  # noqa: BLE001 - CurriculumError / KernelError
-        raise ChainDataError(f"the committed dataset does not decode: {exc}") from None
+        raise DataError(f"the committed dataset does not decode: {exc}") from None
 
 
 __all__ = ["Curriculum", "load_curriculum", "source_of"]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
-EXIT_OK: Final = 0
-EXIT_REFUSED: Final = 1  # check: divergence found; open/claim: refused before spending anything
-EXIT_USAGE: Final = 2
-EXIT_CHAIN: Final = 3
-EXIT_INTERRUPTED: Final = 130
+from kernel.host import ExitCode
+
+# The table every tool shares (kernel.host.ExitCode), named for what cb-dispute reports.
+EXIT_OK: Final = ExitCode.OK
+EXIT_REFUSED: Final = ExitCode.NO  # check: divergence found; open/claim: refused before spending anything
+EXIT_USAGE: Final = ExitCode.USAGE
+EXIT_DATA: Final = ExitCode.DATA
+EXIT_CHAIN: Final = ExitCode.CHAIN
+EXIT_INTERRUPTED: Final = ExitCode.INTERRUPTED
 
 
 class DisputeToolError(Exception):
@@ -33,9 +37,15 @@ class RefusedError(DisputeToolError):
 
 class ChainDataError(DisputeToolError):
     """Raised when the chain, a trainer node or a validator cannot be reached, a transaction
-    reverts, or on-chain or local data is missing or inconsistent."""
+    reverts, or the chain lacks what was asked for (a window, a dispute)."""
 
     exit_code = EXIT_CHAIN
+
+
+class DataError(DisputeToolError):
+    """Raised when a dataset, secret or state file cannot be read or used, or a replay refuses its inputs."""
+
+    exit_code = EXIT_DATA
 
 
 def tool_error(what: str, exc: Exception) -> DisputeToolError:

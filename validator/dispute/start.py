@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Final
 
 from devnet.bindings import ChainBeasts
+from kernel import host
 from kernel.errors import KernelError
 from kernel.payload import Payload
 from kernel.state import KernelState, encode_state_blob, genesis
 from validator.dispute.connection import reader
 from validator.dispute.curriculum import Curriculum, source_of
-from validator.dispute.errors import ChainDataError, UsageError
+from validator.dispute.errors import ChainDataError, DataError, UsageError
 from validator.dispute.window import WindowOnChain
 from validator.errors import ValidatorError
 from validator.replay import ReplayReport, ReplayRequest, replay
@@ -29,12 +30,12 @@ MAX_STATE_FILE_BYTES: Final = 320 * 1024
 
 
 def run_replay(req: ReplayRequest, backend: str, max_dataset_bytes: int) -> ReplayReport:
-    """The validator library's replay of ``req`` (datasets up to the season's limit); ChainDataError when it
+    """The validator library's replay of ``req`` (datasets up to the season's limit); DataError when it
     refuses the inputs."""
     try:
         return replay(req, backend=backend, max_dataset_bytes=max_dataset_bytes)
     except ValidatorError as exc:
-        raise ChainDataError(f"the replay refused its inputs: {exc}") from None
+        raise DataError(f"the replay refused its inputs: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,10 @@ def fetch_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, *,
                 node: str | None = None, backend: str = "numpy", rebuild: bool = True) -> StartState:
     """Checkpoint K-1 from a file, a trainer node, or rebuilt from genesis (module docstring)."""
     if state_file is not None:
-        try:
-            with open(state_file, "rb") as fh:
-                blob = fh.read(MAX_STATE_FILE_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read state file {state_file}: {exc.strerror or exc}") from None
-        if len(blob) > MAX_STATE_FILE_BYTES:
-            raise UsageError(f"state file {state_file} is over {MAX_STATE_FILE_BYTES} bytes; not a checkpoint")
+        try:  # kernel.host.read_file: a FIFO or device is refused, not waited on
+            blob = host.read_file(state_file, limit=MAX_STATE_FILE_BYTES, what="state file")
+        except host.HostError as exc:
+            raise DataError(f"{exc}; not a checkpoint" if isinstance(exc, host.FileTooLargeError) else str(exc)) from None
         return StartState(blob, f"state file {state_file}")
     if node is not None:
         from validator.node_client import NodeClient

@@ -1,0 +1,223 @@
+"""What every ChainBeasts command-line tool shares (kernel.host): one exit-code table in every
+--help, FIFOs refused instead of waited on, and SIGINT/SIGTERM ending each tool with 130 and no
+traceback (issue 15 items 4 and 6).
+
+The signal tests run the real tool in a subprocess and wait for an event (a line of output, a
+connection to a socket the test holds, the input file being open), never a sleep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from kernel.host import ExitCode, exit_codes_epilog
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = "0x" + "11" * 32
+TOOLS = {  # tool -> module run with python -m
+    "cb-kernel": "kernel.cli",
+    "cb-curriculum": "curriculum.cli",
+    "cb-devnet": "devnet.cli",
+    "cb-node": "node.cli",
+    "cb-validator": "validator.cli",
+    "cb-dispute": "validator.dispute_cli",
+}
+
+
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    from curriculum.cli import build_parser as curriculum_parser
+    from devnet.cli import _parser as devnet_parser
+    from kernel.cli import build_parser as kernel_parser
+    from node.cli import build_parser as node_parser
+    from validator.cli import build_parser as validator_parser
+    from validator.dispute_cli import build_parser as dispute_parser
+
+    return {"cb-kernel": kernel_parser(), "cb-curriculum": curriculum_parser(), "cb-devnet": devnet_parser(),
+            "cb-node": node_parser(), "cb-validator": validator_parser(), "cb-dispute": dispute_parser()}
+
+
+def every_parser(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from every_parser(sub)
+
+
+def run(tool: str, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """The tool in a subprocess; a tool that hangs (a FIFO read) fails the test by its timeout."""
+    return subprocess.run([sys.executable, "-m", TOOLS[tool], *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, **kw)
+
+
+def start(tool: str, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", TOOLS[tool], *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd or ROOT)
+
+
+def interrupted(proc: subprocess.Popen[str], sig: int) -> str:
+    """Send ``sig``; the tool must exit 130 without a traceback. Returns its stderr."""
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == ExitCode.INTERRUPTED, (proc.returncode, err)
+    assert "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@contextmanager
+def silent_rpc() -> Iterator[tuple[str, socket.socket]]:
+    """A TCP listener that accepts connections and never answers: a tool calling it blocks."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.settimeout(120)
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}", srv
+
+
+def deployments_for(path: Path, url: str) -> Path:
+    path.write_text(json.dumps({"version": 1, "engine": "rpc", "rpcUrl": url, "chainId": 1, "contracts": {}}))
+    return path
+
+
+# ---- one exit-code table ---------------------------------------------------------------------
+
+
+def test_every_tool_and_subcommand_shows_the_one_exit_code_table() -> None:
+    table = exit_codes_epilog()
+    for tool, parser in parsers().items():
+        for p in every_parser(parser):
+            assert table.rstrip("\n") in p.format_help(), f"{p.prog} --help lacks the exit-code table"
+        assert parser.prog == tool
+
+
+def test_usage_errors_exit_2_in_every_tool() -> None:
+    for tool in TOOLS:
+        out = run(tool, "no-such-command")
+        assert out.returncode == ExitCode.USAGE and "usage:" in out.stderr, (tool, out.returncode, out.stderr)
+
+
+# ---- FIFOs are refused, never waited on ---------------------------------------------------------
+
+
+def test_curriculum_refuses_fifos(fifo: Path) -> None:
+    for args in (["commit", str(fifo)], ["verify", str(fifo), "--commitment", "0x" + "00" * 31 + "01"],
+                 ["pack", "--csv", str(fifo), "-o", str(fifo.parent / "out.zst")], ["secret", "commitment", str(fifo)]):
+        out = run("cb-curriculum", *args, timeout=60)
+        assert out.returncode == ExitCode.DATA and "not a regular file" in out.stderr, (args, out.stderr)
+    assert not (fifo.parent / "out.zst").exists()
+
+
+def test_validator_replay_refuses_fifos(fifo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    assert run("cb-curriculum", "secret", "new", "-o", str(secret)).returncode == 0
+    nowhere = str(tmp_path / "never-read.json")  # the files are read before any chain is touched
+    for args in (["--state-file", str(fifo)], ["--dataset", str(fifo), "--secret-file", str(secret)]):
+        out = run("cb-validator", "replay", "--beast", "1", "--window", "2", "--deployments", nowhere, *args, timeout=60)
+        assert out.returncode == ExitCode.DATA and "not a regular file" in out.stderr, (args, out.stderr)
+
+
+def test_kernel_and_key_readers_refuse_fifos(fifo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    assert run("cb-curriculum", "secret", "new", "-o", str(secret)).returncode == 0
+    out = run("cb-kernel", "train", "--seed", SEED, "--windows", "1", "--dataset", str(fifo), "--secret-file", str(secret), timeout=60)
+    assert out.returncode == ExitCode.DATA and "not a regular file" in out.stderr, out.stderr
+    out = run("cb-node", "init", str(tmp_path / "node"), "--password-file", str(fifo), timeout=60)
+    assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
+    out = run("cb-devnet", "deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "ks.json"),
+              "--password-file", str(fifo), timeout=60)
+    assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
+    out = run("cb-dispute", "claim", "--private-key-file", str(fifo), "--deployments", str(tmp_path / "nowhere.json"), timeout=60)
+    assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
+
+
+# ---- SIGINT / SIGTERM: 130, no traceback -------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_kernel_train_interrupted(sig: int) -> None:
+    proc = start("cb-kernel", "train", "--seed", SEED, "--windows", "100000")
+    assert proc.stdout is not None and proc.stdout.readline().startswith("window"), "no first window line"
+    interrupted(proc, sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_curriculum_pack_interrupted(sig: int, tmp_path: Path) -> None:
+    rows = (ROOT / "curriculum/examples/battles.csv").read_text().splitlines()
+    body = rows[1:] * (30_000 // (len(rows) - 1))  # seconds of parsing: the signal lands mid-import
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join([rows[0], *body]) + "\n")
+    proc = start("cb-curriculum", "pack", "--csv", str(big), "-o", str(tmp_path / "out.zst"))
+    fds = Path(f"/proc/{proc.pid}/fd")
+    deadline = time.monotonic() + 120
+    while not any(os.path.realpath(fd) == str(big) for fd in _links(fds)):  # the event: the input file is open
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "cb-curriculum never opened its input"
+        time.sleep(0.005)
+    interrupted(proc, sig)
+    assert not (tmp_path / "out.zst").exists()
+
+
+def _links(fds: Path) -> list[Path]:
+    try:
+        return list(fds.iterdir())
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize(("tool", "args"), [
+    ("cb-validator", ["replay", "--beast", "1", "--window", "1"]),
+    ("cb-dispute", ["check", "--beast", "1", "--window", "1"]),
+])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_chain_clients_interrupted_while_waiting_for_the_rpc(tool: str, args: list[str], sig: int, tmp_path: Path) -> None:
+    with silent_rpc() as (url, srv):
+        proc = start(tool, *args, "--deployments", str(deployments_for(tmp_path / "d.json", url)))
+        conn, _ = srv.accept()  # the event: the tool is now waiting for an answer that never comes
+        with conn:
+            interrupted(proc, sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_validator_serve_interrupted(sig: int) -> None:
+    proc = start("cb-validator", "serve", "--address", "127.0.0.1:0")
+    assert proc.stdout is not None and json.loads(proc.stdout.readline())["event"] == "serving"
+    interrupted(proc, sig)
+
+
+def test_node_hatch_interrupted_while_waiting_for_the_rpc(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("a long passphrase\n")
+    pw.chmod(0o600)
+    with silent_rpc() as (url, srv):
+        dep = deployments_for(tmp_path / "d.json", url)
+        node = tmp_path / "node"
+        init = run("cb-node", "init", str(node), "--rpc", url, "--deployments", str(dep), "--password-file", str(pw))
+        assert init.returncode == 0, init.stderr
+        proc = start("cb-node", "hatch", "--node-dir", str(node), "--password-file", str(pw))
+        conn, _ = srv.accept()
+        with conn:
+            interrupted(proc, signal.SIGTERM)
