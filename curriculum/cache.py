@@ -20,7 +20,7 @@ from typing import Final
 
 from curriculum.dataset import MAX_CONTENT_SIZE
 from kernel.hashing import keccak256
-from kernel.host import atomic_write
+from kernel.host import FileTooLargeError, HostError, atomic_write, read_file
 
 ENV_CACHE_DIR: Final = "CHAINBEASTS_CACHE_DIR"
 ENTRY_MAGIC: Final = b"CBDC\x00\x01"
@@ -49,10 +49,11 @@ class DatasetCache:
     def get(self, commitment: bytes) -> bytes | None:
         """The cached content for ``commitment``, or None (a bad entry is deleted)."""
         path = self.path_for(commitment)
-        try:
-            with open(path, "rb") as f:
-                entry = f.read(_PREFIX_SIZE + MAX_CONTENT_SIZE + 1)
-        except OSError:
+        try:  # kernel.host.read_file: a FIFO planted in the cache is refused, not waited on
+            entry = read_file(path, limit=_PREFIX_SIZE + MAX_CONTENT_SIZE, what="dataset cache entry")
+        except FileTooLargeError:
+            entry = b""  # over the limit: corrupt, deleted below
+        except HostError:
             return None
         content = entry[_PREFIX_SIZE:]
         if (

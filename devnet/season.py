@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Mapping
 from kernel.payload import WINDOW_STEPS
 from devnet.bindings import Param
 from devnet.errors import ConfigError
+from kernel.host import HostError, read_file
 
 UINT96_MAX = 2**96 - 1  # every value is stored as a uint96
 MAX_TIMELOCK_DELAY = 1_000_000  # SeasonRegistry.MAX_TIMELOCK_DELAY (blocks)
 DEFAULT_TIMELOCK_DELAY = 10  # blocks
+MAX_SEASON_FILE_BYTES = 1 << 20  # a dozen NAME = integer lines; anything near this is not a season file
 
 _MAX_PERIOD = 1_000_000
 
@@ -121,12 +123,11 @@ def parse_assignments(assignments: Iterable[str]) -> dict[str, int]:
 
 def read_season_file(path: str | Path) -> dict[str, int]:
     """A TOML file of ``NAME = integer`` lines, checked; keys by canonical name."""
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read season file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    try:  # kernel.host.read_file: a FIFO or device is refused, not waited on
+        data = tomllib.loads(read_file(path, limit=MAX_SEASON_FILE_BYTES, what="season file").decode("utf-8"))
+    except HostError as exc:
+        raise ConfigError(str(exc)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"season file {path} is not valid TOML: {exc}") from exc
     try:
         return check_params(data)

@@ -31,6 +31,7 @@ import os
 import signal
 import stat
 import tempfile
+import textwrap
 import threading
 from collections.abc import Iterator
 from enum import IntEnum
@@ -73,8 +74,13 @@ EXIT_MEANINGS: Final[dict[ExitCode, str]] = {
 
 
 def exit_codes_epilog() -> str:
-    """The exit-code table as an argparse epilog (use with :class:`HelpFormatter`)."""
-    return "exit codes:\n" + "".join(f"  {int(code):<4} {text}\n" for code, text in EXIT_MEANINGS.items())
+    """The exit-code table as an argparse epilog (use with :class:`HelpFormatter`), wrapped at 80 columns."""
+    lines = ["exit codes:"]
+    for code, text in EXIT_MEANINGS.items():
+        wrapped = textwrap.wrap(text, 80 - 7)
+        lines.append(f"  {int(code):<4} {wrapped[0]}")
+        lines.extend(" " * 7 + more for more in wrapped[1:])
+    return "\n".join(lines) + "\n"
 
 
 class HelpFormatter(argparse.HelpFormatter):

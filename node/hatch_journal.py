@@ -18,11 +18,12 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kernel.host import atomic_write, fsync_dir
+from kernel.host import HostError, atomic_write, fsync_dir, read_file
 from node.chain import SignedTx
 from node.errors import DataError
 
 JOURNAL_DIR = "hatching"
+MAX_RECORD_BYTES = 1 << 20  # one signed hatch transaction and two paths
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ class HatchJournal:
         out = []
         for path in sorted(self.folder.glob("0x*.json")):
             try:
-                raw = json.loads(path.read_text())
+                raw = json.loads(read_file(path, limit=MAX_RECORD_BYTES, what="pending hatch record"))
                 out.append(PendingHatch(**raw))
-            except (OSError, ValueError, TypeError) as exc:
+            except (HostError, ValueError, TypeError) as exc:
                 raise DataError(f"cannot read the pending hatch record {path}: {exc} (move it away to skip it; "
                                 "its transaction hash is the file name)") from exc
         return sorted(out, key=lambda h: h.nonce)

@@ -42,7 +42,7 @@ from validator.dispute.window import read_window
 
 EXIT_CODES = ("1 from check: divergence found; from open/claim: refused before anything was spent (window not\n"
               "disputable, dataset/secret not matching the commitments, short balance, no confirmation, nothing\n"
-              "to claim, dispute not yet resolvable).\n" + exit_codes_epilog())  # the table every tool shares
+              "to claim, dispute not yet resolvable).\n\n" + exit_codes_epilog())  # the table every tool shares
 
 KEY_HELP = (f"keys: --keystore FILE with the password in --password-file FILE or ${PASSWORD_ENV}, or "
             "--private-key-file FILE (0x + 64 hex digits, mode 0600; for devnets). Secrets are never printed.")

@@ -156,7 +156,7 @@ BAD_SEASON = [
     (["--param", "wrongVoteSlashBps=5001"], "wrong_vote_slash_bps = 5001: must be 0..5000 (basis points of a wrong voter's stake)"),
     (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
     (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
-    (["--season", "MISSING"], "cannot read season file MISSING"),
+    (["--season", "MISSING"], "cannot open season file MISSING"),
     (["--timelock-delay", "-1"], "timelock delay must be an integer 0..1000000 blocks, got -1"),
     (["--timelock-delay", "1000001"], "timelock delay must be an integer 0..1000000 blocks, got 1000001"),
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),

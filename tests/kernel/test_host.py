@@ -58,9 +58,12 @@ def test_exit_code_table_is_the_agreed_one() -> None:
                                                     ("INTERRUPTED", 130)]
     text = exit_codes_epilog()
     lines = text.splitlines()
-    assert lines[0] == "exit codes:" and len(lines) == 1 + len(ExitCode)
-    for line, code in zip(lines[1:], ExitCode, strict=True):
-        assert line.split()[0] == str(int(code)) and host.EXIT_MEANINGS[code] in line
+    assert lines[0] == "exit codes:" and max(map(len, lines)) <= 80
+    rows = [line.split(maxsplit=1) for line in lines[1:] if not line.startswith(" " * 7)]
+    assert [int(code) for code, _ in rows] == [int(c) for c in ExitCode]
+    flat = " ".join(" ".join(line.split()) for line in lines[1:])
+    for code in ExitCode:
+        assert host.EXIT_MEANINGS[code] in flat, code
 
 
 def test_help_formatter_keeps_the_table_and_wraps_one_line_text() -> None:

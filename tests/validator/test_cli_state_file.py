@@ -18,7 +18,7 @@ import zstandard
 from devnet.launch import RunningDevnet, launch
 from kernel.state import encode_state_blob
 from tests.e2e.helpers import BindingTrainer
-from validator.cli import EXIT_DIVERGED, EXIT_OK, main
+from validator.cli import EXIT_DATA, EXIT_OK, main
 
 SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"skip"
 
@@ -68,5 +68,5 @@ def test_bytes_after_the_frame_are_refused(committed, tmp_path: Path, capsys: py
     bad = tmp_path / "w1.cbs.zst"
     bad.write_bytes(blob + extra(blob))
     code, out, err = _replay(deployments, trainer.beast_id, bad, capsys)
-    assert code not in (EXIT_OK, EXIT_DIVERGED), (code, out)  # neither MATCH nor a divergence verdict: bad input
+    assert code == EXIT_DATA, (code, out)  # neither MATCH nor a divergence verdict: a data error (issue 15 item 7)
     assert out == "" and "exactly one zstd frame" in err and "trailing bytes" in err, err
