@@ -37,17 +37,7 @@ from kernel.host import (
     read_file,
     sigterm_interrupts,
 )
-from validator.errors import (
-    CommitmentMismatchError,
-    ConfigError,
-    InputTooLargeError,
-    InvalidInputError,
-    MissingInputError,
-    NodeNotAllowedError,
-    StartStateError,
-    StartStateMismatchError,
-    ValidatorError,
-)
+from validator.errors import ConfigError, InvalidInputError, ValidatorError
 
 EXIT_OK: Final = ExitCode.OK
 EXIT_DIVERGED: Final = ExitCode.NO
@@ -61,18 +51,11 @@ ENERGY_DECIMALS: Final = 18
 class InputFileError(ValidatorError):
     """Raised when a dataset, state or secret file named on the command line cannot be used."""
 
-
-# The exit code of each kind of ValidatorError; anything not listed came from the chain or a peer.
-_DATA_ERRORS: Final = (InputFileError, StartStateError, InputTooLargeError, StartStateMismatchError, CommitmentMismatchError)
-_USAGE_ERRORS: Final = (ConfigError, NodeNotAllowedError, MissingInputError, InvalidInputError)
+    exit_code = ExitCode.DATA
 
 
 def _exit_code(exc: ValidatorError) -> int:
-    if isinstance(exc, _DATA_ERRORS):  # before _USAGE_ERRORS: StartStateError is an InvalidInputError
-        return EXIT_DATA
-    if isinstance(exc, _USAGE_ERRORS):
-        return EXIT_USAGE
-    return EXIT_CHAIN
+    return int(exc.exit_code)  # validator.errors gives every kind its code from the shared table
 
 
 def _fail(exc: ValidatorError) -> int:

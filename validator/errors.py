@@ -1,32 +1,39 @@
 """Exception types of the validator package.
 
 Every error the validator raises on purpose is a ``ValidatorError``. Each subclass names
-one kind of refusal; the CLI's exit code is an attribute here, and the gRPC status the
+one kind of refusal; the CLI's exit code (the table every tool shares, kernel.host.ExitCode:
+2 usage/configuration, 3 data, 4 chain or network) is an attribute here, and the gRPC status the
 service answers with is mapped in :mod:`validator.grpc_status` (so the replay library never
 imports grpc). No message ever contains an owner secret or dataset content.
 """
 
 from __future__ import annotations
 
+from kernel.host import ExitCode
+
 
 class ValidatorError(Exception):
     """Base class: raised when the validator refuses its input or cannot finish a replay."""
 
-    exit_code: int = 3
+    exit_code: int = ExitCode.DATA
 
 
 class InvalidInputError(ValidatorError):
     """Raised when an argument is malformed (wrong length, garbage bytes, out of range)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class StartStateError(InvalidInputError):
     """Raised when the start state blob cannot be decoded (not zstd, truncated, bad fields)."""
 
+    exit_code = ExitCode.DATA
+
 
 class InputTooLargeError(InvalidInputError):
     """Raised when a state blob or dataset exceeds the validator's size limits."""
+
+    exit_code = ExitCode.DATA
 
 
 class StartStateMismatchError(ValidatorError):
@@ -65,45 +72,55 @@ class CommitmentMismatchError(ValidatorError):
 class NodeNotAllowedError(ValidatorError):
     """Raised when a request names a trainer node the validator's operator has not allowed it to dial."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class MissingInputError(ValidatorError):
     """Raised when something the replay needs was not supplied (private dataset, secret, chain context)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class NotFoundError(ValidatorError):
     """Raised when a beast, window or checkpoint is unknown to the chain or the trainer node."""
 
+    exit_code = ExitCode.CHAIN
+
 
 class UpstreamError(ValidatorError):
     """Raised when the chain RPC or the trainer node cannot be reached or answers with an error."""
+
+    exit_code = ExitCode.CHAIN
 
 
 class BusyError(ValidatorError):
     """Raised when the service already runs and queues as many replays as it is configured for."""
 
+    exit_code = ExitCode.CHAIN
+
 
 class ReplayTimeoutError(ValidatorError):
     """Raised when a replay does not finish within its deadline."""
+
+    exit_code = ExitCode.CHAIN
 
 
 class WorkerLostError(ValidatorError):
     """Raised when the worker process running a replay died; the service restarts its pool."""
 
+    exit_code = ExitCode.CHAIN
+
 
 class ConfigError(ValidatorError):
     """Raised when the validator's own configuration (files, flags, deployments) is unusable."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ChainError(ValidatorError):
     """Raised when a chain read or transaction fails (revert, bad receipt, missing contract)."""
 
-    exit_code = 3
+    exit_code = ExitCode.CHAIN
 
 
 __all__ = [
