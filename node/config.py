@@ -28,6 +28,7 @@ from node.service import DEFAULT_LIMITS
 from node.store import FILE_MODE, atomic_write
 
 CONFIG_NAME: Final = "node.toml"
+MAX_CONFIG_BYTES: Final = 1 << 20  # a commented file of a few dozen keys
 PASSWORD_ENV: Final = "CB_NODE_PASSWORD"
 DEFAULT_GRPC: Final = "127.0.0.1:50551"
 
@@ -211,11 +212,13 @@ def _read_toml(node_dir: Path) -> tuple[Path, dict[str, Any]]:
     path = Path(node_dir)
     if path.is_dir():
         path = path / CONFIG_NAME
-    try:
-        return path, tomllib.loads(path.read_text())
-    except FileNotFoundError:
+    try:  # kernel.host.read_file: a FIFO or device is refused, not waited on
+        return path, tomllib.loads(host.read_file(path, limit=MAX_CONFIG_BYTES, what=CONFIG_NAME).decode("utf-8"))
+    except host.FileMissingError:
         raise ConfigError(f"no {CONFIG_NAME} at {path}; create one with `cb-node init DIR`") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except host.HostError as exc:
+        raise ConfigError(str(exc)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 

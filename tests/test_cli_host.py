@@ -134,8 +134,8 @@ def test_curriculum_refuses_fifos(fifo: Path) -> None:
 def test_validator_replay_refuses_fifos(fifo: Path, tmp_path: Path) -> None:
     secret = tmp_path / "s"
     assert run("cb-curriculum", "secret", "new", "-o", str(secret)).returncode == 0
-    nowhere = str(tmp_path / "never-read.json")  # the files are read before any chain is touched
-    for args in (["--state-file", str(fifo)], ["--dataset", str(fifo), "--secret-file", str(secret)]):
+    nowhere = str(tmp_path / "never-read.json")  # these are read before any chain is touched (a FIFO dataset: test_chain)
+    for args in (["--state-file", str(fifo)], ["--secret-file", str(fifo), "--dataset", str(tmp_path / "d.zst")]):
         out = run("cb-validator", "replay", "--beast", "1", "--window", "2", "--deployments", nowhere, *args, timeout=60)
         assert out.returncode == ExitCode.DATA and "not a regular file" in out.stderr, (args, out.stderr)
 
@@ -151,6 +151,12 @@ def test_kernel_and_key_readers_refuse_fifos(fifo: Path, tmp_path: Path) -> None
               "--password-file", str(fifo), timeout=60)
     assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
     out = run("cb-dispute", "claim", "--private-key-file", str(fifo), "--deployments", str(tmp_path / "nowhere.json"), timeout=60)
+    assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
+    out = run("cb-devnet", "up", "--season", str(fifo), "--run-dir", str(tmp_path / "run"), timeout=60)
+    assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
+    (tmp_path / "nd").mkdir()
+    os.mkfifo(tmp_path / "nd" / "node.toml")
+    out = run("cb-node", "status", "--node-dir", str(tmp_path / "nd"), timeout=60)
     assert out.returncode == ExitCode.USAGE and "not a regular file" in out.stderr, out.stderr
 
 

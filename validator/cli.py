@@ -172,11 +172,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError("--window must be >= 1 (window 0 is genesis and is never committed)")
     if bool(args.dataset) != bool(args.secret_file):
         raise ConfigError("--dataset and --secret-file go together")
+    state = read_bytes(args.state_file, "state file", MAX_STATE_BLOB_BYTES) if args.state_file else None
+    secret = read_secret(args.secret_file) if args.secret_file else None
     reader = LedgerChainReader(connect_chain(args))
     max_dataset = reader.max_dataset_bytes()  # the season's limit (SeasonRegistry maxDatasetBytes), not a constant
     dataset = read_bytes(args.dataset, "dataset", max_dataset) if args.dataset else None
-    secret = read_secret(args.secret_file) if args.secret_file else None
-    state = read_bytes(args.state_file, "state file", MAX_STATE_BLOB_BYTES) if args.state_file else None
     beast = reader.beast_commitments(args.beast)
     claim = reader.window_claim(args.beast, args.window)
     digests = None
