@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 from eth_account.signers.local import LocalAccount
 
-from kernel.host import atomic_write
+from kernel.host import HostError, atomic_write, read_file
 from node.beast_run import BeastRun
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
@@ -39,6 +39,8 @@ CONTROL: Final = "control.json"
 PIDFILE: Final = "node.pid"
 STATUS: Final = "status.json"
 STATES: Final = ("running", "paused", "stopping")
+_SMALL_FILE_BYTES: Final = 64 * 1024  # control.json, node.pid: a few bytes each
+_STATUS_FILE_BYTES: Final = 16 << 20  # status.json: one small object per beast
 DEVNET_FUND_ETH: Final = 100 * 10**18
 DEVNET_FUND_ENERGY: Final = 10**6 * 10**18
 
@@ -59,8 +61,8 @@ def write_control(data_dir: Path, state: str) -> None:
 def read_control(data_dir: Path) -> str:
     """The requested state; "running" when no control file exists or it is unreadable."""
     try:
-        state = json.loads((data_dir / CONTROL).read_text()).get("state", "running")
-    except (OSError, ValueError, AttributeError):
+        state = json.loads(read_file(data_dir / CONTROL, limit=_SMALL_FILE_BYTES, what="control file")).get("state", "running")
+    except (HostError, ValueError, AttributeError):
         return "running"
     return state if state in STATES else "running"
 
@@ -85,8 +87,8 @@ def pid_lock(data_dir: Path) -> Iterator[None]:
 
 def _read_pid(data_dir: Path) -> int | None:
     try:
-        return int((data_dir / PIDFILE).read_text().strip())
-    except (OSError, ValueError):
+        return int(read_file(data_dir / PIDFILE, limit=_SMALL_FILE_BYTES, what="pid file").strip())
+    except (HostError, ValueError):
         return None
 
 
@@ -95,7 +97,7 @@ def daemon_alive(data_dir: Path) -> int | None:
     path = data_dir / PIDFILE
     if not path.exists():
         return None
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never waits on a FIFO planted in the data dir
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -385,8 +387,8 @@ def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:
     """What the node has on disk, whether the daemon runs, and (when reachable) the chain's window counts."""
     pid = daemon_alive(cfg.data_dir)
     try:
-        daemon = json.loads((cfg.data_dir / STATUS).read_text())
-    except (OSError, ValueError):
+        daemon = json.loads(read_file(cfg.data_dir / STATUS, limit=_STATUS_FILE_BYTES, what="status file"))
+    except (HostError, ValueError):
         daemon = {}
     beasts = []
     for bid in known_beasts(cfg.data_dir):

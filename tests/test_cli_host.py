@@ -227,3 +227,14 @@ def test_node_hatch_interrupted_while_waiting_for_the_rpc(tmp_path: Path) -> Non
         conn, _ = srv.accept()
         with conn:
             interrupted(proc, signal.SIGTERM)
+
+
+def test_node_status_ignores_fifos_planted_in_its_data_dir(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("a long passphrase\n")
+    node = tmp_path / "node"
+    assert run("cb-node", "init", str(node), "--password-file", str(pw)).returncode == 0
+    for name in ("status.json", "control.json", "node.pid"):
+        os.mkfifo(node / "data" / name)
+    out = run("cb-node", "status", "--node-dir", str(node), timeout=60)
+    assert out.returncode == ExitCode.OK, out.stderr
