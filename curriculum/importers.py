@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import BinaryIO, Final
@@ -26,6 +25,7 @@ from curriculum.dataset import MAX_RECORDS
 from curriculum.errors import CurriculumError, RowError
 from kernel.board import BOARD_SIZE, N_TILES, Board, Creature, encode_record
 from kernel.errors import BoardError
+from kernel.host import FileReadError, FileTooLargeError, open_regular
 
 TILE_CHARS: Final = {".": 0, "0": 0, "#": 1, "1": 1, "~": 2, "2": 2}
 TILE_OUT: Final = ".#~"  # canonical characters for EMPTY, WALL, HAZARD
@@ -138,21 +138,15 @@ def board_from_fields(fields: Mapping[str, object], *, text: bool = True) -> Boa
 
 @contextmanager
 def _open_input(path: str | os.PathLike[str], max_bytes: int) -> Iterator[BinaryIO]:
-    """The import file opened for reading, after checking it is a regular file within ``max_bytes``.
-
-    Opened with O_NONBLOCK so a FIFO is refused rather than waited on.
-    """
+    """The import file opened for reading, after checking it is a regular file within ``max_bytes``
+    (kernel.host.open_regular: a FIFO is refused rather than waited on)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise CurriculumError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise CurriculumError(f"{path} is not a regular file")
-        if st.st_size > max_bytes:
-            raise CurriculumError(f"{path} is over the import limit of {max_bytes} bytes")
-        yield f
+        with open_regular(path, limit=max_bytes, what="import file") as f:
+            yield f
+    except FileTooLargeError:
+        raise CurriculumError(f"{path} is over the import limit of {max_bytes} bytes") from None
+    except FileReadError as exc:  # missing, unreadable, or not a regular file
+        raise CurriculumError(str(exc)) from None
 
 
 def _lines(f: BinaryIO, source: str, max_bytes: int, *, universal: bool) -> Iterator[str]:

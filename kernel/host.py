@@ -9,7 +9,7 @@ eth-account is imported inside the key functions, so ``import kernel`` never pul
   written, fsync, then rename over the target (or hard-link, which refuses an existing name),
   then fsync the folder. A reader sees the old file or the new one, never a part; a failed
   write leaves nothing behind. Files are private (0600) unless asked otherwise.
-- **Bounded reads** (:func:`read_file`): the file type is checked *before* anything is read,
+- **Bounded reads** (:func:`read_file`, :func:`open_regular` for streaming): the file type is checked *before* anything is read,
   on a descriptor opened with ``O_NONBLOCK``, so a FIFO or a device is refused instead of
   hanging; at most ``limit + 1`` bytes are ever read. ``private=True`` adds the checks for a
   file holding a secret: no symbolic link, owned by us, no group/other permission bits.
@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; eth-account is imported lazily
     from eth_account.signers.local import LocalAccount
@@ -227,16 +227,17 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
 # Bounded reads
 
 
-def read_file(path: str | os.PathLike[str], *, limit: int, what: str = "file", private: bool = False) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``limit`` of them.
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike[str], *, limit: int, what: str = "file", private: bool = False) -> Iterator[BinaryIO]:
+    """The regular file at ``path`` opened for binary reading, its type and size checked first.
 
     The file is opened with ``O_NONBLOCK`` (so opening a FIFO does not wait for a writer) and
     its type is checked on that descriptor before any read: FIFOs, devices, sockets and
-    directories raise NotRegularFileError, files over ``limit`` bytes FileTooLargeError (at most
-    ``limit + 1`` bytes are read, so a file that grows is caught too). With ``private=True``
-    (a secret: owner secret, private key, password) symbolic links, files owned by another
-    user and files with any group/other permission bit raise UnsafeFileError. ``what`` names
-    the file in messages ("dataset", "key file"); the content never appears in one.
+    directories raise NotRegularFileError, a file of more than ``limit`` bytes FileTooLargeError.
+    With ``private=True`` (a secret: owner secret, private key, password) symbolic links, files
+    owned by another user and files with any group/other permission bit raise UnsafeFileError.
+    ``what`` names the file in messages ("dataset", "key file"); the content never appears in
+    one. For a streaming reader; it must still stop at ``limit`` bytes itself (a file can grow).
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if private else 0)
     try:
@@ -258,22 +259,27 @@ def read_file(path: str | os.PathLike[str], *, limit: int, what: str = "file", p
                 raise UnsafeFileError(f"{what} {path} is owned by another user (uid {st.st_uid})")
         if st.st_size > limit:
             raise FileTooLargeError(f"{what} {path} is {st.st_size} bytes, over the limit of {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def read_file(path: str | os.PathLike[str], *, limit: int, what: str = "file", private: bool = False) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them (checks as :func:`open_regular`).
+
+    At most ``limit + 1`` bytes are read, so a file that grew after the check is refused too
+    (FileTooLargeError). A FIFO, device or directory is refused before anything is read.
+    """
+    with open_regular(path, limit=limit, what=what, private=private) as f:
         try:
-            while size <= limit:
-                chunk = os.read(fd, limit + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
+            data = f.read(limit + 1)
         except OSError as exc:
             raise FileReadError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > limit:
+    if len(data) > limit:
         raise FileTooLargeError(f"{what} {path} is over the limit of {limit} bytes")
-    return b"".join(chunks)
+    return data
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,6 +371,7 @@ __all__ = [
     "atomic_write",
     "exit_codes_epilog",
     "fsync_dir",
+    "open_regular",
     "parse_private_key",
     "positive_int",
     "read_file",

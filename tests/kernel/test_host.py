@@ -138,6 +138,20 @@ def test_read_file_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -
         assert isinstance(exc, NotRegularFileError) and "state file" in str(exc) and "not a regular file" in str(exc)
 
 
+def test_open_regular_streams_and_leaks_no_descriptor_on_refusal(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"line 1\nline 2\n")
+    with host.open_regular(f, limit=100) as fh:
+        assert fh.readline() == b"line 1\n"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    before = len(os.listdir("/proc/self/fd"))
+    for path, error in ((fifo, NotRegularFileError), (tmp_path, NotRegularFileError), (f, FileTooLargeError)):
+        exc = finishes(lambda p=path: host.open_regular(p, limit=5).__enter__())
+        assert isinstance(exc, error), exc
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_read_file_refuses_directories_devices_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(NotRegularFileError):
         read_file(tmp_path, limit=10)
