@@ -9,9 +9,9 @@ eth-account is imported inside the key functions, so ``import kernel`` never pul
   written, fsync, then rename over the target (or hard-link, which refuses an existing name),
   then fsync the folder. A reader sees the old file or the new one, never a part; a failed
   write leaves nothing behind. Files are private (0600) unless asked otherwise.
-- **Bounded reads** (:func:`read_file`, :func:`open_regular` for streaming): the file type is checked *before* anything is read,
-  on a descriptor opened with ``O_NONBLOCK``, so a FIFO or a device is refused instead of
-  hanging; at most ``limit + 1`` bytes are ever read. ``private=True`` adds the checks for a
+- **Bounded reads** (:func:`read_file`; :func:`open_regular` for streaming readers): the file
+  type is checked *before* anything is read, on a descriptor opened with ``O_NONBLOCK``, so a
+  FIFO or a device is refused instead of hanging; at most ``limit + 1`` bytes are ever read. ``private=True`` adds the checks for a
   file holding a secret: no symbolic link, owned by us, no group/other permission bits.
 - **Keys** (:func:`read_private_key`, :func:`account_from_key_file`, :func:`read_password_file`,
   :func:`unlock_keystore`): a key file is ``0x`` + 64 hex digits in a 0600 file; a keystore is an
