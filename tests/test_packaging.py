@@ -26,6 +26,11 @@ def test_wheel_ships_the_contract_artifacts_and_runs_the_devnet_without_the_chec
             assert z.read(f"chainbeasts/contracts/{artifact.name}") == artifact.read_bytes(), artifact.name
         # the server limits both gRPC services import (node.service, validator.service)
         assert z.read("chainbeasts/rpc_guard.py") == (ROOT / "proto" / "chainbeasts" / "rpc_guard.py").read_bytes()
+        # every module of the product packages, subpackages included (validator.dispute is one)
+        names = set(z.namelist())
+        for top in ("kernel", "curriculum", "devnet", "node", "validator"):
+            for module in sorted((ROOT / top).rglob("*.py")):
+                assert module.relative_to(ROOT).as_posix() in names, f"{module.relative_to(ROOT)} is not in the wheel"
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, text=True, timeout=300)
