@@ -28,15 +28,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eth_utils import keccak  # noqa: E402
 
 import devnet  # noqa: E402
+from kernel.params import DEFAULT_PARAMS  # noqa: E402
 from kernel.payload import Payload  # noqa: E402
+from kernel.state import DEFAULT_MASK  # noqa: E402
 
-BURN = 128 * 10**15
+# The energyBurn the ledger requires (since 1.3.0) of a window that keeps the genesis mask 0b0011
+# under the devnet season: 128 x baseCost x 2 slabs.
+BURN = DEFAULT_PARAMS.window_energy_burn(DEFAULT_MASK, spurt=False)
 TARGET_COMMIT = 65_000
 TARGET_MANY_32 = 30_000
 
 
 def word(k: int, tag: int) -> bytes:
-    return Payload(tag.to_bytes(4, "big") + k.to_bytes(12, "big"), (128 * (k + 1)) % 2**32, BURN, 1, 8, 0).pack()
+    return Payload(tag.to_bytes(4, "big") + k.to_bytes(12, "big"), (128 * (k + 1)) % 2**32, BURN, DEFAULT_MASK, 8, 0).pack()
 
 
 def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]

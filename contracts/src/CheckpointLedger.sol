@@ -10,19 +10,25 @@ import {
     CheckpointWord,
     STEPS_PER_WINDOW,
     STEPS_PER_WINDOW_LOG2,
-    STEP_IN_WINDOW_MASK,
+    STEP_IN_WINDOW_FIELD,
     GLOBAL_STEP_OFFSET,
     GLOBAL_STEP_MASK,
     ENERGY_BURN_OFFSET,
-    ENERGY_BURN_MASK,
+    ACTIVE_MASK_OFFSET,
+    GLOBAL_STEP_FIELD,
+    ENERGY_BURN_FIELD,
+    ACTIVE_MASK_FIELD,
+    GENESIS_ACTIVE_MASK_FIELD,
     WINDOW_INDEX_OFFSET,
     WINDOW_INDEX_MASK
 } from "./CheckpointWord.sol";
 
 /// @title CheckpointLedger — one storage slot per training window, with its ENERGY in escrow.
 /// @notice A beast's owner or authorized trainer commits the 32-byte checkpoint word of each
-///         128-micro-step window. The ledger checks the window order, stores the word, and locks
-///         the window's energyBurn into escrow in the same transaction: from the committer's
+///         128-micro-step window. The ledger checks the window order and that the word's
+///         energyBurn is the one the kernel charges for its activeMask (so the escrow, the
+///         dispute bond and a slash's payout are never the committer's choice), stores the word,
+///         and locks that energyBurn into escrow in the same transaction: from the committer's
 ///         prepaid deposit when it covers the amount, otherwise with an ERC-20 transferFrom of the
 ///         whole amount. Deposits (`deposit`, `withdrawDeposit`) are the committer's own ENERGY
 ///         held by the ledger and withdrawable at any time. After the challenge
@@ -51,7 +57,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.2.1";
+    string public constant version = "1.3.0";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
@@ -78,6 +84,25 @@ contract CheckpointLedger {
     error LedgerLineageFull(uint256 beastId);
     /// @notice Raised when commitMany gets arrays of different lengths (or none).
     error LedgerBatchMismatch(uint256 beastIds, uint256 words);
+    /// @notice Raised when a word's activeMask is empty (a window trains at least one slot).
+    /// @param beastId the beast.
+    /// @param index the window (k) the word would be.
+    error LedgerMaskEmpty(uint256 beastId, uint256 index);
+    /// @notice Raised when a word's activeMask does not keep every slot of the previous window's
+    ///         mask (the genesis mask 0b0011 for window 0) or switches on more than one new slot.
+    /// @param beastId the beast.
+    /// @param index the window (k) the word would be.
+    /// @param previousMask the activeMask of window k-1 (GENESIS_ACTIVE_MASK for k = 0).
+    /// @param mask the word's activeMask.
+    error LedgerMaskInvalid(uint256 beastId, uint256 index, uint8 previousMask, uint8 mask);
+    /// @notice Raised when a word's energyBurn is not the kernel's charge for its window:
+    ///         128 * (baseCost * activeParams(mask) / slabParams), plus spurtCost when the mask
+    ///         switches on a slot (docs/SPEC.md §7.1 step 6).
+    /// @param beastId the beast.
+    /// @param index the window (k) the word would be.
+    /// @param expected the energyBurn the season's constants give.
+    /// @param got the word's energyBurn.
+    error LedgerEnergyBurnInvalid(uint256 beastId, uint256 index, uint256 expected, uint256 got);
     /// @notice Raised when a window index has no committed window.
     error LedgerWindowNotFound(uint256 beastId, uint256 index);
     /// @notice Raised when a window is not in the status the operation needs.
@@ -123,6 +148,29 @@ contract CheckpointLedger {
     address public disputeGame;
     /// @notice Micro-steps per curriculum epoch; fixed for the season (read from the registry).
     uint256 public immutable epochSteps;
+    /// @dev The energyBurn of one active slot over a window: 128 * baseCost. The kernel charges
+    ///      128 * (baseCost * activeParams(mask) / slabParams) with activeParams(mask) =
+    ///      popcount(mask) * slabParams (docs/SPEC.md §6.1, kernel.params.KernelParams), and
+    ///      slabParams > 0 divides that product exactly (no rounding, no overflow of u96 values in
+    ///      256 bits), so the charge is popcount(mask) * _slotBurn for every season whatever its
+    ///      slabParams. baseCost and spurtCost are fixed for the season (SeasonRegistry.isFixed),
+    ///      so the ledger reads them once here rather than in every commit.
+    uint256 private immutable _slotBurn;
+    /// @dev The season's spurtCost: the extra energyBurn of a window that switches on a slot.
+    uint256 private immutable _spurtCost;
+
+    /// @dev Byte j (j = 0..31, from the left as the BYTE opcode counts) is popcount(j); the
+    ///      commit loop counts an 8-bit activeMask's slots as two lookups: its low 5 bits
+    ///      (& LOW_5_BITS) and its high 3 bits (the mask field in place shifted right by
+    ///      HIGH_3_BITS_OFFSET = ACTIVE_MASK_OFFSET + 5).
+    uint256 private constant POPCOUNTS_5 = 0x0001010201020203010202030203030401020203020303040203030403040405;
+    uint256 private constant LOW_5_BITS = 0x1f;
+    uint256 private constant HIGH_3_BITS_OFFSET = 29;
+
+    /// @dev Why `_recordAll` stopped at a window (its `fault` result).
+    uint256 private constant FAULT_ORDER = 0;
+    uint256 private constant FAULT_MASK = 1;
+    uint256 private constant FAULT_BURN = 2;
 
     /// @dev The word with globalStep replaced by the commit block (layout above); 0 = none. A
     ///      fixed-size array per beast puts window k at keccak256(beastId . slot) + k, so the
@@ -139,6 +187,8 @@ contract CheckpointLedger {
         beast = beast_;
         registry = registry_;
         epochSteps = registry_.value(SeasonRegistry.Param.EpochSteps);
+        _slotBurn = STEPS_PER_WINDOW * registry_.value(SeasonRegistry.Param.BaseCost);
+        _spurtCost = registry_.value(SeasonRegistry.Param.SpurtCost);
         _deployer = msg.sender;
     }
 
@@ -196,8 +246,8 @@ contract CheckpointLedger {
         if (!_isCommitter(beastId)) revert LedgerNotAuthorized(beastId, msg.sender);
         // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one. (Only
         // true while commit stays external with exactly these two static parameters.)
-        (uint256 total, uint256 bad) = _recordAll(0x04, 0x24, 1);
-        if (bad == 0) _revertOutOfOrder(beastId, uint32(uint256(checkpoint) >> GLOBAL_STEP_OFFSET));
+        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(0x04, 0x24, 1);
+        if (stoppedAt != 0) _revertWindow(beastId, checkpoint, fault, total);
         _lock(total);
     }
 
@@ -217,9 +267,14 @@ contract CheckpointLedger {
             idsAt := beastIds.offset
             wordsAt := words.offset
         }
-        uint256 total;
-        (total, bad) = _recordAll(idsAt, wordsAt, n);
-        if (bad < n) _revertOutOfOrder(beastIds[bad], uint32(uint256(words[bad]) >> GLOBAL_STEP_OFFSET));
+        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(idsAt, wordsAt, n);
+        if (stoppedAt != 0) {
+            // unchecked: stoppedAt is the calldata offset of an element of beastIds.
+            unchecked {
+                bad = (stoppedAt - idsAt) >> 5;
+            }
+            _revertWindow(beastIds[bad], words[bad], fault, total);
+        }
         _lock(total);
     }
 
@@ -248,9 +303,12 @@ contract CheckpointLedger {
 
     /// @dev Records windows (beastId_i, w_i), i < n, read as 32-byte words straight from calldata
     ///      at `idsAt + 32 i` and `wordsAt + 32 i`. Returns the sum of their energyBurn and
-    ///      `bad = n`; or stops at the first window out of order with `bad` = its position, and
-    ///      then the caller must revert (earlier windows of the batch were already stored).
-    ///      The caller has checked the committer and the clock (block.number fits u32).
+    ///      `stoppedAt = 0`; or stops at the first window out of order or breaking a rule of its
+    ///      word, with `stoppedAt` = the calldata offset of its beast id (idsAt + 32 i, never 0),
+    ///      `fault` = which rule (FAULT_*) and, in `total`, the datum its error reports
+    ///      (FAULT_MASK: the previous mask; FAULT_BURN: the expected energyBurn); then the caller
+    ///      must revert (earlier windows of the batch were already stored). The caller has
+    ///      checked the committer and the clock (block.number fits u32).
     ///
     ///      Assembly, because this loop runs once per window of every batch: it costs about 1,000
     ///      gas per window less than the same steps written with Solidity's checked helpers
@@ -259,31 +317,43 @@ contract CheckpointLedger {
     ///        slot(k) = keccak256(beastId . _words.slot) + k  (Solidity's layout of `_words`);
     ///        fresh = globalStep % 128 == 0 and slot(k) == 0 and (k == 0 or slot(k - 1) != 0),
     ///          i.e. window k is new and window k-1 exists: globalStep == previous + 128 mod 2^32;
-    ///        slot(k) = w with bits 96..127 replaced by block.number; a committed slot is never
+    ///        mask = activeMask of w, prev = activeMask of slot(k - 1) (GENESIS_ACTIVE_MASK for
+    ///          k = 0), added = mask & ~prev: mask must keep prev (prev & ~mask == 0, which also
+    ///          refuses an empty mask: prev is never empty) and add at most one slot
+    ///          (added & (added - 1) == 0), else FAULT_MASK;
+    ///        energyBurn must be popcount(mask) * _slotBurn + (added != 0 ? spurtCost : 0), the
+    ///          kernel's 128 * (baseCost * activeParams(mask) / slabParams) + spurt
+    ///          (kernel.params.KernelParams.window_energy_burn, docs/SPEC.md §7.1 step 6; see
+    ///          _slotBurn), else FAULT_BURN (no overflow: baseCost and spurtCost are u96);
+    ///        only then slot(k) = w with bits 96..127 replaced by block.number; a committed slot is never
     ///          zero because transactions run in blocks >= 1;
     ///        log CheckpointCommitted(beastId, k, w);
     ///        when step = 128 (k + 1) is a multiple of epochSteps (> 0, registry-checked), window
     ///          k closes epoch step / epochSteps - 1: _epochSeeds[beastId][step / epochSteps] =
     ///          blockhash(block.number - 1), a seed the committer cannot choose, and log
     ///          EpochSeeded(beastId, step / epochSteps, seed);
-    ///        total += energyBurn (bits 32..95 of w; a u64, so n of them cannot overflow).
-    function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n) private returns (uint256 total, uint256 bad) {
-        uint256 steps = epochSteps;
+    ///        total += energyBurn (a u64, so n of them cannot overflow).
+    function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n)
+        private
+        returns (uint256 total, uint256 stoppedAt, uint256 fault)
+    {
+        uint256 slotBurn = _slotBurn;
+        uint256 spurtCost = _spurtCost;
+        uint256 perEpoch = epochSteps >> STEPS_PER_WINDOW_LOG2;
         bytes32 committed = CheckpointCommitted.selector;
         bytes32 seeded = EpochSeeded.selector;
-        bad = n;
         assembly ("memory-safe") {
+            // To spare stack slots the loop walks `idsAt` itself over the beast ids, reads each
+            // word `wordsAt` bytes further on, and stops at `n`, the end of the ids.
+            wordsAt := sub(wordsAt, idsAt)
+            n := add(idsAt, shl(5, n))
             let commitBlock := shl(GLOBAL_STEP_OFFSET, number())
-            let perEpoch := shr(STEPS_PER_WINDOW_LOG2, steps)
-            let keep := not(shl(GLOBAL_STEP_OFFSET, GLOBAL_STEP_MASK))
-            let end := shl(5, n)
             // Scratch word 0x20 holds the mapping slot of `_words` throughout the loop (the epoch
             // branch, which needs it for `_epochSeeds`, puts it back).
             mstore(0x20, _words.slot)
-            // `at` is the byte offset of element i in both calldata arrays.
-            for { let at := 0 } lt(at, end) { at := add(at, 0x20) } {
-                let beastId := calldataload(add(idsAt, at))
-                let w := calldataload(add(wordsAt, at))
+            for {} lt(idsAt, n) { idsAt := add(idsAt, 0x20) } {
+                let beastId := calldataload(idsAt)
+                let w := calldataload(add(idsAt, wordsAt))
                 // k = bits 7..31 of (globalStep - 128) mod 2^32, i.e. the globalStep field above
                 // its low STEPS_PER_WINDOW_LOG2 bits (25 bits wide: MAX_WINDOWS = 2^25).
                 // Subtracting 128 at bit 96 of the word leaves bits 96..127 = (globalStep - 128)
@@ -291,20 +361,59 @@ contract CheckpointLedger {
                 let k := and(shr(WINDOW_INDEX_OFFSET, sub(w, shl(WINDOW_INDEX_OFFSET, 1))), WINDOW_INDEX_MASK)
                 mstore(0x00, beastId)
                 let slot := add(keccak256(0x00, 0x40), k)
-                // Reading slot k costs nothing extra: the write below then finds it warm.
-                // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
-                let fresh := and(iszero(and(w, shl(GLOBAL_STEP_OFFSET, STEP_IN_WINDOW_MASK))), iszero(sload(slot)))
-                if and(fresh, gt(k, 0)) { fresh := iszero(iszero(sload(sub(slot, 1)))) }
-                if iszero(fresh) {
-                    bad := shr(5, at)
-                    break
+                // The previous window's stored slot; for window 0, the genesis mask in its place.
+                let prev := GENESIS_ACTIVE_MASK_FIELD
+                {
+                    // Reading slot k costs nothing extra: the write below then finds it warm.
+                    // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
+                    let fresh := and(iszero(and(w, STEP_IN_WINDOW_FIELD)), iszero(sload(slot)))
+                    if and(fresh, gt(k, 0)) {
+                        prev := sload(sub(slot, 1))
+                        fresh := iszero(iszero(prev))
+                    }
+                    if iszero(fresh) {
+                        mstore(0x00, FAULT_ORDER)
+                        break
+                    }
                 }
-                sstore(slot, or(and(w, keep), commitBlock))
+                // The masks stay in place (bits 24..31): the set operations need no shift.
+                prev := and(prev, ACTIVE_MASK_FIELD)
+                let burn := and(w, ACTIVE_MASK_FIELD) // the mask, for now
+                {
+                    let added := and(burn, not(prev))
+                    // Non-zero when the mask drops a slot of prev or adds more than one.
+                    let wrongMask := or(and(prev, not(burn)), and(added, sub(added, 1)))
+                    // popcount(mask) = popcount(its low 5 bits) + popcount(its high 3 bits), each
+                    // a byte of POPCOUNTS_5 (byte j, counted from the left as BYTE does, holds popcount(j)).
+                    burn := add(
+                        mul(
+                            slotBurn,
+                            add(
+                                byte(and(shr(ACTIVE_MASK_OFFSET, burn), LOW_5_BITS), POPCOUNTS_5),
+                                byte(shr(HIGH_3_BITS_OFFSET, burn), POPCOUNTS_5)
+                            )
+                        ),
+                        mul(spurtCost, iszero(iszero(added)))
+                    )
+                    // One branch for both rules (the common path pays one test); the fault is
+                    // told apart only on the way out.
+                    if or(wrongMask, xor(shl(ENERGY_BURN_OFFSET, burn), and(w, ENERGY_BURN_FIELD))) {
+                        mstore(0x00, FAULT_BURN)
+                        mstore(0x20, burn)
+                        if wrongMask {
+                            mstore(0x00, FAULT_MASK)
+                            mstore(0x20, shr(ACTIVE_MASK_OFFSET, prev))
+                        }
+                        break
+                    }
+                }
+                sstore(slot, or(and(w, not(GLOBAL_STEP_FIELD)), commitBlock))
                 mstore(0x00, w)
                 log3(0x00, 0x20, committed, beastId, k)
-                // 128 (k + 1) % epochSteps == 0 <=> (k + 1) % (epochSteps / 128) == 0.
+                // 128 (k + 1) % epochSteps == 0 <=> (k + 1) % (epochSteps / 128) == 0; then
+                // 128 (k + 1) / epochSteps == (k + 1) / (epochSteps / 128) exactly.
                 if iszero(mod(add(k, 1), perEpoch)) {
-                    let next := div(shl(STEPS_PER_WINDOW_LOG2, add(k, 1)), steps)
+                    let next := div(add(k, 1), perEpoch)
                     let seed := blockhash(sub(number(), 1))
                     mstore(0x00, beastId)
                     mstore(0x20, _epochSeeds.slot)
@@ -315,7 +424,13 @@ contract CheckpointLedger {
                     log3(0x00, 0x20, seeded, beastId, next)
                     mstore(0x20, _words.slot)
                 }
-                total := add(total, and(shr(ENERGY_BURN_OFFSET, w), ENERGY_BURN_MASK))
+                total := add(total, burn)
+            }
+            // A break left idsAt at the window it refused, and its fault and datum in scratch.
+            if lt(idsAt, n) {
+                stoppedAt := idsAt
+                fault := mload(0x00)
+                total := mload(0x20)
             }
         }
     }
@@ -339,6 +454,24 @@ contract CheckpointLedger {
             }
             ok := and(eq(returndatasize(), 0x20), eq(mload(0x00), 1))
         }
+    }
+
+    /// @dev Reverts with the error of the window `_recordAll` stopped at: `w` of `beastId`, its
+    ///      `fault` and the `datum` it returned for that fault.
+    function _revertWindow(uint256 beastId, bytes32 w, uint256 fault, uint256 datum) private view {
+        uint32 step = uint32(uint256(w) >> GLOBAL_STEP_OFFSET);
+        if (fault == FAULT_ORDER) _revertOutOfOrder(beastId, step);
+        uint256 index;
+        // unchecked: the u32 step wraps as the ledger derives k, ((step - 128) mod 2^32) / 128.
+        unchecked {
+            index = uint32(step - uint32(STEPS_PER_WINDOW)) >> STEPS_PER_WINDOW_LOG2;
+        }
+        uint8 mask = uint8(uint256(w) >> ACTIVE_MASK_OFFSET);
+        if (fault == FAULT_MASK) {
+            if (mask == 0) revert LedgerMaskEmpty(beastId, index);
+            revert LedgerMaskInvalid(beastId, index, uint8(datum), mask);
+        }
+        revert LedgerEnergyBurnInvalid(beastId, index, datum, uint64(uint256(w) >> ENERGY_BURN_OFFSET));
     }
 
     /// @dev Builds the order error with the step the beast expects next.

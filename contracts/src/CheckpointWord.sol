@@ -49,6 +49,22 @@ uint256 constant LR_SHIFT_MASK = 0xff;
 uint256 constant FLAGS_OFFSET = 0;
 uint256 constant FLAGS_MASK = 0xffff;
 
+/// @dev The activeMask of every genesis state: slots 0 and 1 (docs/SPEC.md §6.4, a protocol
+///      constant; kernel.state.DEFAULT_MASK). Window 0's previous mask.
+uint256 constant GENESIS_ACTIVE_MASK = 0x03;
+
+// A field in place: FIELD = MASK << OFFSET, so word & FIELD keeps the field where it lies. The
+// legacy optimizer does not fold `shl(OFFSET, MASK)` in inline assembly (6 gas at each use), so
+// the commit loop's hot path reads these literals instead.
+uint256 constant GLOBAL_STEP_FIELD = 0xffffffff000000000000000000000000;
+uint256 constant ENERGY_BURN_FIELD = 0xffffffffffffffff00000000;
+uint256 constant ACTIVE_MASK_FIELD = 0xff000000;
+/// @dev STEP_IN_WINDOW_MASK << GLOBAL_STEP_OFFSET: word & STEP_IN_WINDOW_FIELD == 0 <=>
+///      globalStep % STEPS_PER_WINDOW == 0.
+uint256 constant STEP_IN_WINDOW_FIELD = 0x7f000000000000000000000000;
+/// @dev GENESIS_ACTIVE_MASK << ACTIVE_MASK_OFFSET.
+uint256 constant GENESIS_ACTIVE_MASK_FIELD = 0x03000000;
+
 /// @dev Window k (0, 1, 2, ...) of a beast carries globalStep = STEPS_PER_WINDOW (k + 1) mod 2^32
 ///      (CheckpointWord.stepOfWindow), so k = ((globalStep - STEPS_PER_WINDOW) mod 2^32) >>
 ///      STEPS_PER_WINDOW_LOG2: the 25 bits of the word from WINDOW_INDEX_OFFSET = GLOBAL_STEP_OFFSET

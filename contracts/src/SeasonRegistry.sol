@@ -19,7 +19,7 @@ import {STEPS_PER_WINDOW} from "./CheckpointWord.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.1";
+    string public constant version = "1.1.2";
 
     /// @notice The season constants; ids are append-only.
     enum Param {

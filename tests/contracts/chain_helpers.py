@@ -13,15 +13,24 @@ from eth_utils import keccak
 
 import devnet
 from devnet.bindings import ChainBeasts, TxResult, WindowStatus
+from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
+from kernel.state import DEFAULT_MASK
 
-BURN = 128 * 10**15  # a typical window energyBurn: 128 steps x baseCost x 1 slab
+GENESIS_MASK = DEFAULT_MASK  # the activeMask of every genesis state (slots 0 and 1)
+# The energyBurn the ledger requires of a window that keeps the genesis mask, by the kernel's own
+# formula under the devnet season (baseCost 1e15, as KernelParams' default): 128 x baseCost x 2 slabs.
+BURN = DEFAULT_PARAMS.window_energy_burn(GENESIS_MASK, spurt=False)
 
 
-def make_word(k: int, burn: int = BURN, tag: int = 1, flags: int = 0) -> bytes:
-    """The word of window k (globalStep 128(k+1) mod 2^32) with a recognizable h128."""
+def make_word(k: int, burn: int = BURN, tag: int = 1, flags: int = 0, mask: int = GENESIS_MASK) -> bytes:
+    """The word of window k (globalStep 128(k+1) mod 2^32) with a recognizable h128.
+
+    The defaults make a word the ledger accepts after genesis or any window that kept the genesis
+    mask: activeMask 0b0011 and its energyBurn, no growth spurt.
+    """
     h = (tag.to_bytes(4, "big") + k.to_bytes(12, "big"))
-    return Payload(h, (128 * (k + 1)) % 2**32, burn, 1, 8, flags).pack()
+    return Payload(h, (128 * (k + 1)) % 2**32, burn, mask, 8, flags).pack()
 
 
 @dataclass

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+import devnet
 from devnet.bindings import WindowStatus
+from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import Payload
 
-from chain_helpers import BURN, ev, make_word, raises_error
+from chain_helpers import BURN, GENESIS_MASK, ev, make_word, raises_error
 
 
 def test_commit_stores_word_locks_escrow_and_emits(net) -> None:  # type: ignore[no-untyped-def]
@@ -83,8 +85,9 @@ def test_energy_errors_bubble_up(net) -> None:  # type: ignore[no-untyped-def]
     with raises_error("ERC20InsufficientBalance", sender=owner.address, balance=5, needed=BURN):
         net.cb.commit(owner, bid, make_word(0))
     assert net.cb.window_count(bid) == 0  # the whole commit reverted
-    r = net.cb.commit(owner, bid, make_word(0, burn=0))  # a zero burn moves no ENERGY
-    assert [e.name for e in r.events] == ["CheckpointCommitted"]
+    # A word that claims no ENERGY does not get past the ledger's own check to the token.
+    with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=0, expected=BURN, got=0):
+        net.cb.commit(owner, bid, make_word(0, burn=0))
 
 
 def test_commit_many(net) -> None:  # type: ignore[no-untyped-def]
@@ -192,10 +195,10 @@ def test_word_and_commit_block_share_one_slot(net) -> None:  # type: ignore[no-u
     """The stored slot keeps the commit block in place of globalStep; the views undo it exactly."""
     owner = net.a[1]
     bid = net.hatch(owner)
-    def raw(h128: int, k: int, burn: int, low: int) -> bytes:  # the ledger ignores h128 and the low 32 bits
+    def raw(h128: int, k: int, burn: int, low: int) -> bytes:  # the ledger ignores h128, lrShift and flags
         return (h128 << 128 | (128 * (k + 1)) % 2**32 << 96 | burn << 32 | low).to_bytes(32, "big")
 
-    words = [raw(2**128 - 1 - k, k, BURN + k, 0xFFFFFFFF - k) for k in range(10)]
+    words = [raw(2**128 - 1 - k, k, BURN, GENESIS_MASK << 24 | 0xFFFFFF - k) for k in range(10)]
     blocks = []
     for k, w in enumerate(words):
         net.mine(k % 3)  # commit blocks that differ from anything derived from k
@@ -204,13 +207,16 @@ def test_word_and_commit_block_share_one_slot(net) -> None:  # type: ignore[no-u
         assert net.cb.word(bid, k) == w
         assert net.cb.commit_block(bid, k) == blocks[k]
         assert net.cb.challenge_deadline(bid, k) == blocks[k] + net.cb.param(5)
-    # An all-ones word (h128, burn, mask, lrShift, flags) survives the round trip.
-    full = raw(2**128 - 1, 10, 2**64 - 1, 2**32 - 1)
-    net.cb.approve(owner, net.cb.addresses["CheckpointLedger"])
-    net.cb.mint(net.admin, owner.address, 2**64)
+    # Growth spurts one slot at a time up to the full mask 0xFF, then a word of all ones in
+    # h128, activeMask, lrShift and flags survives the round trip.
+    mask = GENESIS_MASK
+    for k in range(10, 16):
+        mask = mask << 1 | 1
+        net.cb.commit(owner, bid, raw(k, k, DEFAULT_PARAMS.window_energy_burn(mask, spurt=True), mask << 24))
+    full = raw(2**128 - 1, 16, DEFAULT_PARAMS.window_energy_burn(0xFF, spurt=False), 2**32 - 1)
     net.cb.commit(owner, bid, full)
-    assert net.cb.word(bid, 10) == full
-    assert net.cb.next_global_step(bid) == 128 * 12
+    assert net.cb.word(bid, 16) == full
+    assert net.cb.next_global_step(bid) == 128 * 18
 
 
 # ---------------------------------------------------------------- prepaid deposits
@@ -322,3 +328,90 @@ def test_authorization_follows_the_token(net) -> None:  # type: ignore[no-untype
             net.cb.commit_many(who, [bid], [make_word(2)])
     net.cb.commit(buyer, bid, make_word(2))
     assert net.cb.window_count(bid) == 3
+
+
+# ---------------------------------------------------------------- the escrow is the kernel's energyBurn (1.3.0)
+
+
+def test_a_trainer_cannot_choose_its_own_escrow(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 item 1, as the outside review ran it: a trainer commits eight windows claiming
+    energyBurn = 0. They would lock nothing, their dispute bond would be 0 and a slash would pay
+    nobody. The ledger now requires the kernel's energyBurn of the word's activeMask."""
+    owner, trainer = net.a[1], net.a[2]
+    bid = net.hatch(owner)
+    net.cb.authorize_trainer(owner, bid, trainer.address)
+    free = [make_word(k, burn=0) for k in range(8)]
+    held = net.cb.balance_of(trainer)
+    with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=0, expected=BURN, got=0):
+        net.cb.commit_many(trainer, [bid] * 8, free)
+    with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=0, expected=BURN, got=0):
+        net.cb.commit(trainer, bid, free[0])
+    # One honest window, then the cheap ones again: still refused, at the window that cheats.
+    net.cb.commit(trainer, bid, make_word(0))
+    with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=1, expected=BURN, got=0):
+        net.cb.commit_many(trainer, [bid] * 7, free[1:])
+    assert net.cb.window_count(bid) == 1
+    assert net.cb.balance_of(trainer) == held - BURN
+
+
+def _burn(mask: int, spurt: bool, params: KernelParams = DEFAULT_PARAMS) -> int:
+    """The kernel's energyBurn of a window (the one home of the formula)."""
+    return params.window_energy_burn(mask, spurt)
+
+
+def test_energy_burn_is_the_kernels_charge_for_every_mask(net) -> None:  # type: ignore[no-untyped-def]
+    """From the genesis mask up to all eight slots and back to plain windows: the ledger takes exactly
+    KernelParams.window_energy_burn and refuses a wei more or less, or a spurt charged wrongly."""
+    owner = net.a[1]
+    bid = net.hatch(owner)
+    mask = GENESIS_MASK
+    for k, grow in enumerate((False, True, False, True, True, True, True, True, False)):
+        new = mask << 1 | 1 if grow else mask
+        want = _burn(new, grow)
+        for wrong in (want - 1, want + 1, 0, _burn(new, not grow)):
+            with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=k, expected=want, got=wrong):
+                net.cb.commit(owner, bid, make_word(k, burn=wrong, mask=new))
+        r = net.cb.commit(owner, bid, make_word(k, burn=want, mask=new))
+        ev(r, "Transfer", value=want)
+        mask = new
+    assert mask == 0xFF and net.cb.window_count(bid) == 9
+
+
+def test_mask_must_keep_its_slots_and_grow_by_at_most_one(net) -> None:  # type: ignore[no-untyped-def]
+    owner = net.a[1]
+    a, b = net.hatch(owner), net.hatch(owner)
+    with raises_error("LedgerMaskEmpty", beastId=a, index=0):
+        net.cb.commit(owner, a, make_word(0, burn=0, mask=0))
+    # Window 0's previous mask is the genesis mask 0b0011.
+    for mask in (0b0001, 0b0110, 0b1111, 0b0111_0000):  # drops slot 1 (cheaper), swaps, two new slots, none kept
+        with raises_error("LedgerMaskInvalid", beastId=a, index=0, previousMask=GENESIS_MASK, mask=mask):
+            net.cb.commit(owner, a, make_word(0, burn=_burn(mask, True), mask=mask))
+    net.cb.commit(owner, a, make_word(0, burn=_burn(0b1011, True), mask=0b1011))  # any one new slot
+    # Later windows compare with window k-1, also when it is an earlier element of the same batch.
+    with raises_error("LedgerMaskInvalid", beastId=a, index=2, previousMask=0b1011, mask=GENESIS_MASK):
+        net.cb.commit_many(owner, [b, a, a], [make_word(0), make_word(1, burn=_burn(0b1011, False), mask=0b1011), make_word(2)])
+    with raises_error("LedgerMaskEmpty", beastId=a, index=1):
+        net.cb.commit_many(owner, [b, a], [make_word(0), make_word(1, burn=0, mask=0)])
+    # The order is checked first: a word out of order reports that, whatever its mask.
+    with raises_error("LedgerStepOutOfOrder", beastId=a, expected=256, got=384):
+        net.cb.commit(owner, a, make_word(2, burn=0, mask=0))
+    assert net.cb.window_count(a) == 1 and net.cb.window_count(b) == 0
+    r = net.cb.commit_many(owner, [a, a, b], [make_word(1, burn=_burn(0b1111, True), mask=0b1111),
+                                              make_word(2, burn=_burn(0b1111, False), mask=0b1111), make_word(0)])
+    assert len(r.all("CheckpointCommitted")) == 3
+
+
+def test_the_charge_follows_the_season_constants(net) -> None:  # type: ignore[no-untyped-def]
+    """A season with other baseCost, slabParams and spurtCost: the ledger reads them at deployment."""
+    season = {"base_cost": 7, "spurt_cost": 1_000_003, "slab_params": 999}
+    cb = devnet.deploy(net.raw.w3, net.admin, params=season)
+    params = KernelParams.for_season(epoch_steps=512, base_cost=7, spurt_cost=1_000_003)
+    owner = net.a[1]
+    cb.mint(net.admin, owner.address, 10**18)
+    cb.ensure_approvals(owner)
+    bid = cb.hatch(owner)
+    with raises_error("LedgerEnergyBurnInvalid", beastId=bid, index=0, expected=_burn(0b0111, True, params), got=BURN):
+        cb.commit(owner, bid, make_word(0, mask=0b0111))
+    r = cb.commit(owner, bid, make_word(0, burn=_burn(0b0111, True, params), mask=0b0111))
+    ev(r, "Transfer", value=128 * 7 * 3 + 1_000_003)
+    cb.commit(owner, bid, make_word(1, burn=128 * 7 * 3, mask=0b0111))

@@ -10,6 +10,10 @@ Invariants (docs/PROTOCOL.md §7):
 * a decided dispute cuts every losing voter's stake by the slash rate in force at resolve time
   (floor; ValidatorSlashed per non-zero cut) and adds the sum S to the winners' pot (§6);
 * only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
+* a window's escrow is the kernel's energyBurn of its activeMask (KernelParams.window_energy_burn):
+  a word claiming any other amount, an empty mask, a mask that drops a slot or switches on more
+  than one is refused with its own error, whoever sends it (issue 14: a trainer chose its own
+  escrow with energyBurn = 0);
 * every dispute resolves once its deadline has passed, and at the end every token held by the
   contracts can be taken out (no funds stuck).
 """
@@ -30,7 +34,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import devnet
 from devnet.bindings import Outcome, Param, WindowStatus
 
-from chain_helpers import make_word
+from kernel.params import DEFAULT_PARAMS
+
+from chain_helpers import GENESIS_MASK, make_word
 
 STAKE = 100 * 10**18
 SLASH_RATES = (0, 1, 1000, 4999, 5000)  # WrongVoteSlashBps values the machine queues
@@ -52,13 +58,54 @@ class BeastM:
     dataset: bytes
     secret: bytes
     count: int = 0
+    mask: int = GENESIS_MASK  # activeMask of the last committed window (genesis until then)
 
 
 @dataclass
 class WindowM:
     burn: int
     block: int
+    word: bytes
     status: WindowStatus = WindowStatus.COMMITTED
+
+
+MASK_MOVES = ["keep"] * 5 + ["spurt"] * 2 + ["empty", "drop", "two"]
+BURN_CLAIMS = ["due"] * 6 + ["zero", "one less", "one more", "spurt flipped"]
+
+
+def _next_mask(mask: int, move: str, slot: int) -> int:
+    """The activeMask a commit tries after ``mask``: ``slot`` picks which slot(s) a move adds or drops."""
+    free = [b for b in range(8) if not mask >> b & 1]
+    held = [b for b in range(8) if mask >> b & 1]
+    if move == "spurt" and free:
+        return mask | 1 << free[slot % len(free)]
+    if move == "two" and len(free) >= 2:
+        i = slot % len(free)
+        return mask | 1 << free[i] | 1 << free[(i + 1) % len(free)]
+    if move == "drop":
+        return mask & ~(1 << held[slot % len(held)])
+    if move == "empty":
+        return 0
+    return mask
+
+
+def _claim(mask: int, spurt: bool, claim: str) -> int:
+    """The energyBurn a word claims: the kernel's charge, or one of the lies the ledger must refuse."""
+    due = DEFAULT_PARAMS.window_energy_burn(mask, spurt)
+    return {"due": due, "zero": 0, "one less": max(due - 1, 0), "one more": due + 1,
+            "spurt flipped": DEFAULT_PARAMS.window_energy_burn(mask, not spurt)}[claim]
+
+
+def _rule_error(prev: int, mask: int, burn: int) -> str | None:
+    """The ledger's verdict on a word in order from a committer (docs/PROTOCOL.md §4)."""
+    added = mask & ~prev
+    if mask == 0:
+        return "LedgerMaskEmpty"
+    if prev & ~mask or added & (added - 1):
+        return "LedgerMaskInvalid"
+    if burn != DEFAULT_PARAMS.window_energy_burn(mask, added != 0):
+        return "LedgerEnergyBurnInvalid"
+    return None
 
 
 @dataclass
@@ -189,8 +236,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.beasts)
     @rule(data=st.data(), role=st.sampled_from(["owner"] * 4 + ["trainer", "stranger"]), stranger=st.sampled_from(ACTORS),
-          burn=st.integers(0, 10**18), skew=st.sampled_from([0] * 6 + [1, -1]))
-    def commit(self, data: st.DataObject, role: str, stranger: int, burn: int, skew: int) -> None:
+          move=st.sampled_from(MASK_MOVES), slot=st.integers(0, 7), claim=st.sampled_from(BURN_CLAIMS),
+          skew=st.sampled_from([0] * 6 + [1, -1]))
+    def commit(self, data: st.DataObject, role: str, stranger: int, move: str, slot: int, claim: str, skew: int) -> None:
         bid = data.draw(st.sampled_from(sorted(self.beasts)))
         b = self.beasts[bid]
         sender = b.owner if role == "owner" or (role == "trainer" and b.trainer is None) else (
@@ -199,19 +247,51 @@ class LedgerMachine(RuleBasedStateMachine):
         k = b.count + skew
         if k < 0:
             return
-        if skew != 0:
-            err = "LedgerStepOutOfOrder"
-        elif not self._may_commit(bid, sender):
+        mask = _next_mask(b.mask, move, slot)
+        burn = _claim(mask, mask != b.mask, claim)
+        # The ledger checks the committer, then the order, then the word's mask and energyBurn.
+        if not self._may_commit(bid, sender):
             err = "LedgerNotAuthorized"
+        elif skew != 0:
+            err = "LedgerStepOutOfOrder"
         else:
-            err = None
-        r = self._expect(err, self.cb.commit, self.acc[sender], bid, make_word(k, burn, tag=bid))
+            err = _rule_error(b.mask, mask, burn)
+        if err in ("LedgerMaskEmpty", "LedgerMaskInvalid", "LedgerEnergyBurnInvalid"):
+            event(f"commit refused: {err}")
+        word = make_word(k, burn, tag=bid, mask=mask)
+        r = self._expect(err, self.cb.commit, self.acc[sender], bid, word)
         if err is None:
             self._lock(sender, burn, r)
-            self.windows[(bid, k)] = WindowM(burn, r.block_number)
+            self.windows[(bid, k)] = WindowM(burn, r.block_number, word)
             b.count += 1
+            b.mask = mask
             self.dirty_windows.add((bid, k))
         self.dirty_beasts.add(bid)
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), n=st.integers(1, 8), claim=st.sampled_from(["zero", "one less", "spurt flipped"]),
+          cheat_at=st.integers(0, 7))
+    def cheap_commit_many(self, data: st.DataObject, n: int, claim: str, cheat_at: int) -> None:
+        """Issue 14 item 1 as an attack: a committer (the trainer when there is one) batches up to
+        eight windows of one beast and lies about one window's energyBurn: nothing (zero), a wei
+        less, or a growth spurt it did not make. The whole batch is refused at that window,
+        nothing is stored and no ENERGY moves (the invariants check both)."""
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        sender = b.trainer if b.trainer is not None else b.owner
+        bad = cheat_at % n
+        words = []
+        for i in range(n):
+            burn = _claim(b.mask, False, claim if i == bad else "due")
+            words.append(make_word(b.count + i, burn, tag=bid, mask=b.mask))
+        with pytest.raises(devnet.ContractError) as info:
+            self.cb.commit_many(self.acc[sender], [bid] * n, words)
+        assert info.value.name == "LedgerEnergyBurnInvalid"
+        assert info.value["index"] == b.count + bad
+        assert info.value["expected"] == _claim(b.mask, False, "due")
+        event("cheap batch refused")
+        self.dirty_beasts.add(bid)
+        self.dirty_accounts.add(sender)
 
     @precondition(lambda self: self.beasts)
     @rule(data=st.data(), sender=st.sampled_from(ACTORS))
@@ -221,16 +301,22 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         ids = data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=4))
         counts = {i: self.beasts[i].count for i in ids}
-        words, ks = [], []
+        masks = {i: self.beasts[i].mask for i in ids}
+        words, ks, burns = [], [], []
         for i in ids:
+            # Mostly the same mask, sometimes a growth spurt (which a later element of the batch keeps).
+            grown = _next_mask(masks[i], data.draw(st.sampled_from(["keep"] * 3 + ["spurt"])), counts[i])
+            burns.append(DEFAULT_PARAMS.window_energy_burn(grown, grown != masks[i]))
+            masks[i] = grown
             ks.append(counts[i])
-            words.append(make_word(counts[i], 10**15 * (1 + counts[i]), tag=i))
+            words.append(make_word(counts[i], burns[-1], tag=i, mask=grown))
             counts[i] += 1
         r = self.cb.commit_many(self.acc[sender], ids, words)
-        self._lock(sender, sum(10**15 * (1 + k) for k in ks), r)
-        for i, k in zip(ids, ks, strict=True):
-            self.windows[(i, k)] = WindowM(10**15 * (1 + k), r.block_number)
+        self._lock(sender, sum(burns), r)
+        for i, k, burn, word in zip(ids, ks, burns, words, strict=True):
+            self.windows[(i, k)] = WindowM(burn, r.block_number, word)
             self.beasts[i].count = k + 1
+            self.beasts[i].mask = masks[i]
             self.dirty_windows.add((i, k))
             self.dirty_beasts.add(i)
 
@@ -356,7 +442,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if err is None:
             did = r.event("DisputeOpened").args["disputeId"]
             event("dispute opened")
-            self.disputes[did] = DisputeM(bid, k, 2 * w.burn, r.block_number + self.voting, make_word(k, w.burn, tag=bid), who)
+            self.disputes[did] = DisputeM(bid, k, 2 * w.burn, r.block_number + self.voting, w.word, who)
             w.status = WindowStatus.DISPUTED
             self.dirty_windows.add((bid, k))
             return int(did)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernel.payload import WINDOW_STEPS, Payload
+from kernel.state import DEFAULT_MASK
 
 SRC = Path(__file__).resolve().parents[2] / "contracts" / "src"
 CONSTANT = re.compile(r"^uint256 constant (\w+) = (0x[0-9a-fA-F]+|\d+);", re.MULTILINE)
@@ -66,6 +67,20 @@ def test_window_constants_follow_the_window_size() -> None:
         w = Payload(bytes(16), step, 0, 0, 0, 0).to_int()
         derived = ((w - (1 << c["WINDOW_INDEX_OFFSET"])) >> c["WINDOW_INDEX_OFFSET"]) & c["WINDOW_INDEX_MASK"]
         assert derived == k
+
+
+def test_fields_in_place_and_the_genesis_mask() -> None:
+    """Each FIELD literal is its MASK shifted to its OFFSET; the genesis mask is the kernel's."""
+    c = word_constants()
+    fields = [name for name in c if name.endswith("_FIELD") and name != "GENESIS_ACTIVE_MASK_FIELD"]
+    assert sorted(fields) == ["ACTIVE_MASK_FIELD", "ENERGY_BURN_FIELD", "GLOBAL_STEP_FIELD", "STEP_IN_WINDOW_FIELD"]
+    for name in fields:
+        base = name.removesuffix("_FIELD")
+        mask = c[f"{base}_MASK"]
+        offset = c["GLOBAL_STEP_OFFSET"] if base == "STEP_IN_WINDOW" else c[f"{base}_OFFSET"]
+        assert c[name] == mask << offset, name
+    assert c["GENESIS_ACTIVE_MASK"] == DEFAULT_MASK
+    assert c["GENESIS_ACTIVE_MASK_FIELD"] == DEFAULT_MASK << c["ACTIVE_MASK_OFFSET"]
 
 
 def test_ledger_assembly_names_its_bit_positions() -> None:

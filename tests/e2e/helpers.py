@@ -22,7 +22,7 @@ from web3 import Web3
 
 from devnet.bindings import ChainBeasts, Outcome, WindowStatus
 from kernel.params import KernelParams
-from kernel.payload import Payload
+from kernel.payload import FLAG_LOSS_DROPPED, Payload
 from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.train import train_window
@@ -72,15 +72,16 @@ class BindingTrainer:
         return cls(chain, account, beast_id, state, source, states=[state])
 
     def commit_next(self, *, tamper: str | None = None) -> bytes:
-        """Train and commit the next window; ``tamper``: None, "h128" or "energy" (claims more steps' energy)."""
+        """Train and commit the next window; ``tamper``: None, "h128" or "loss-flag" (claims the opposite
+        LOSS_DROPPED flag: a lie only a replay finds, unlike energyBurn, which the ledger checks since 1.3.0)."""
         epoch = self.state.global_step // self.state.params.epoch_steps
         seed = self.chain.epoch_seed(self.beast_id, epoch)
         result = train_window(self.state, self.source, epoch_seed=seed)
         p = result.payload
         if tamper == "h128":
             p = Payload(bytes(b ^ 0xA5 for b in p.h128), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
-        elif tamper == "energy":
-            p = Payload(p.h128, p.global_step, p.energy_burn * 2, p.active_mask, p.lr_shift, p.flags)
+        elif tamper == "loss-flag":
+            p = Payload(p.h128, p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags ^ FLAG_LOSS_DROPPED)
         elif tamper == "reserved-flag":
             word = (p.to_int() | 0x8000).to_bytes(32, "big")  # a flag bit the spec reserves: not a legal word
             self.chain.commit(self.account, self.beast_id, word)

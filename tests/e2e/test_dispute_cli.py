@@ -146,7 +146,7 @@ def test_private_beast_commitments_checked_before_spending(net: RunningDevnet, d
     secret, wrong = new_secret_file(secret_path), new_secret_file(wrong_path)
     trainer = BindingTrainer.hatch(chain, net.accounts[3], dataset=dataset.read_bytes(), secret=secret.reveal())
     trainer.commit_next()
-    trainer.commit_next(tamper="energy")
+    trainer.commit_next(tamper="loss-flag")
     b = trainer.beast_id
     common = ["--deployments", deployments, "--json"]
     key = ["--private-key-file", challenger_key]
@@ -166,7 +166,7 @@ def test_private_beast_commitments_checked_before_spending(net: RunningDevnet, d
     assert chain.balance_of(net.accounts[2]) == before
 
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path, *common)
-    assert code == 1 and out["mismatchedFields"] == ["energy_burn"]
+    assert code == 1 and out["mismatchedFields"] == ["flags"]
     code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path,
                        "--yes", *key, *common)
     assert code == 0
@@ -231,7 +231,7 @@ def test_check_through_a_validator_service_and_confirmation_prompt(
     chain = net.chain
     trainer = BindingTrainer.hatch(chain, net.accounts[1])
     trainer.commit_next()
-    trainer.commit_next(tamper="energy")
+    trainer.commit_next(tamper="loss-flag")
     b = trainer.beast_id
     common = ["--deployments", deployments, "--json"]
     server, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1)
@@ -239,7 +239,7 @@ def test_check_through_a_validator_service_and_confirmation_prompt(
         code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--validator", f"127.0.0.1:{port}", *common)
         assert code == 0 and out["verdict"] == "match" and out["replayedBy"].startswith("validator 127.0.0.1")
         code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--validator", f"127.0.0.1:{port}", *common)
-        assert code == 1 and out["mismatchedFields"] == ["energy_burn"]
+        assert code == 1 and out["mismatchedFields"] == ["flags"]
     finally:
         server.stop(0.5)
 
