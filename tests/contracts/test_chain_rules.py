@@ -32,19 +32,23 @@ def _set(net: Net, changes: dict[Param, int]) -> None:
     (0, 2), (1, 1), (BURN, 2), (BURN + 7, 3), (2**63 + 12345, 1), (2**64 - 1, 1), (10**15, 100),
 ])
 def test_dispute_bond_matches_open_dispute(net: Net, burn: int, multiplier: int) -> None:
+    """Since CheckpointLedger 1.3.0 a word's energyBurn must be the season's charge for its mask, so
+    each case runs in a season (baseCost 0, spurtCost = burn) where window 0's growth spurt to
+    0b0111 charges exactly ``burn``."""
     owner, ch = net.a[1], net.a[2]
-    _set(net, {Param.BOND_MULTIPLIER: multiplier} if multiplier != net.cb.param(Param.BOND_MULTIPLIER) else {})
-    net.cb.mint(net.admin, owner.address, burn)  # the commit escrows the burn
-    net.cb.mint(net.admin, ch.address, multiplier * burn)
-    bid = net.cb.hatch(owner)
-    word = make_word(0, burn)
-    net.cb.commit(owner, bid, word)
+    cb = devnet.deploy(net.raw.w3, net.admin, params={"base_cost": 0, "spurt_cost": burn, "bond_multiplier": multiplier})
+    for who, amount in ((owner, burn), (ch, multiplier * burn)):  # the commit escrows the burn, the dispute the bond
+        cb.mint(net.admin, who.address, amount)
+        cb.ensure_approvals(who)
+    bid = cb.hatch(owner)
+    word = make_word(0, burn, mask=0b0111)
+    cb.commit(owner, bid, word)
     assert energy_burn(word) == burn
     ours = dispute_bond(word, multiplier)
-    assert net.cb.dispute_bond(word) == ours
-    r = net.cb.open_dispute_tx(ch, bid, 0)
+    assert cb.dispute_bond(word) == ours
+    r = cb.open_dispute_tx(ch, bid, 0)
     ev(r, "DisputeOpened", bond=ours)
-    assert net.cb.dispute(int(r.event("DisputeOpened").args["disputeId"])).bond == ours
+    assert cb.dispute(int(r.event("DisputeOpened").args["disputeId"])).bond == ours
 
 
 @pytest.mark.parametrize("offset", [-2, -1, 0, 1])
