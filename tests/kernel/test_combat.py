@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from kernel.board import ACT_ATTACK, ACT_BLOCK, ACT_MOVE, ACT_NONE, ACT_REST, EMPTY, N_TILES, WALL, Board, Creature
+from kernel.board import ACT_ATTACK, ACT_BLOCK, ACT_MOVE, ACT_NONE, ACT_REST, EMPTY, HAZARD, N_TILES, WALL, Board, Creature
 from kernel.rules import Action, appendage, battle, decode_power, resolve_turn, start_turn
 
 # Directions as SPEC §5.2 numbers them.
 N, S, E, W = 0, 1, 2, 3
 NO_CRIT = 2**64 - 1  # top three bits set: never a crit
-CRIT = 0  # top three bits clear: always a crit
+CRIT = 2**61 - 1  # top three bits clear: a crit (the largest such draw)
 
 OPEN = tuple([EMPTY] * N_TILES)
 
@@ -174,6 +174,7 @@ def test_block_and_rest_amounts_and_caps() -> None:
     assert after.me.stamina == 7 and after.me.temp_def == 96  # 3 + 4; the block bonus stays until hit
     assert after.enemy.temp_def == 32
     assert (after.me.last_action, after.enemy.last_action) == (ACT_REST, ACT_BLOCK)
+    assert turn(board(0, 63, me=fresh(temp_def=96)), BLOCK, REST).me.temp_def == 96  # min(96, 128)
 
 
 @pytest.mark.parametrize("bad", [attack(16), attack(-1), move(4), move(-1)])
@@ -220,6 +221,15 @@ def test_moves_off_the_board_or_into_a_wall_cancel() -> None:
 
 
 # ---------------------------------------------------------------- §9.1 attacks
+
+def test_a_hazard_costs_two_stamina_down_to_zero() -> None:
+    tiles = list(OPEN)
+    tiles[1] = HAZARD
+    after = turn(board(0, 63, me=fresh(stamina=1), tiles=tuple(tiles)), move(E), REST)
+    assert after.self_pos == 1 and after.me.stamina == 0  # max(0, 1 - 2)
+    after = turn(board(0, 63, me=fresh(stamina=5), tiles=tuple(tiles)), move(E), REST)
+    assert after.me.stamina == 3
+
 
 def test_attacks_resolve_after_movement() -> None:
     # enemy steps next to self, then self's attack (declared while apart) hits
@@ -339,6 +349,9 @@ def test_crit_when_the_top_three_bits_of_the_draw_are_zero(value: int, crits: bo
     crit, _ = stream(value)
     r = battle(board(9, 10, enemy=fresh(hp=30)), always(attack(15)), always(REST), crit)
     assert r.turns == (1 if crits else 2)
+    crit, _ = stream(NO_CRIT, value)  # the same rule for creature 1's draw
+    r = battle(board(9, 10, me=fresh(hp=30)), always(REST), always(attack(15)), crit)
+    assert r.turns == (1 if crits else 2)
 
 
 def test_crit_draws_go_to_creature_0_then_creature_1() -> None:
@@ -365,12 +378,13 @@ def test_policies_see_the_started_turn_and_creature_1_sees_the_board_mirrored() 
         seen1.append(b)
         return REST
 
-    crit, _ = stream(CRIT, NO_CRIT)
-    start = board(9, 10, me=fresh(stamina=5, last_action=ACT_ATTACK), enemy=fresh(hp=30, stamina=7, crit=1))
+    crit, _ = stream(CRIT, NO_CRIT, NO_CRIT, CRIT)
+    start = board(9, 10, me=fresh(stamina=5, last_action=ACT_ATTACK), enemy=fresh(hp=45, stamina=7, crit=1))
     r = battle(start, p0, p1, crit)
-    assert r.turns == 1
+    assert r.turns == 2  # 45 - 30 - 15
     first0, first1 = seen0[0], seen1[0]
     assert (first0.self_pos, first0.enemy_pos) == (9, 10)
     assert (first0.me.stamina, first0.me.crit, first0.enemy.crit) == (4, 1, 0)  # after the start-of-turn cost and rolls
     assert (first1.self_pos, first1.enemy_pos) == (10, 9)
-    assert (first1.me.hp, first1.me.stamina, first1.enemy.stamina) == (30, 7, 4)
+    assert (first1.me.hp, first1.me.stamina, first1.enemy.stamina) == (45, 7, 4)
+    assert (seen0[1].me.crit, seen1[1].me.crit) == (0, 1)  # turn 2: creature 1 crits, and its flag reads 1

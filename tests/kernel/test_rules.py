@@ -198,6 +198,8 @@ def test_off_board_neighbours_are_minus_one_and_unreachable_tiles_read_255() -> 
     ({"temp_def": 32}, {"crit": 1}, 0),  # 160 < 120 fails
     ({"defense": 255}, {}, 1),  # enemy_atk = 3840 // 511 = 7: 0 < 28
     ({}, {"stamina": 0}, 0),  # an exhausted enemy cannot attack: 0 < 0 fails
+    ({"temp_def": 20}, {"crit": 1}, 1),  # a dataset record may hold any temp_def in 0..96: 100 < 120
+    ({"temp_def": 24}, {"crit": 1}, 0),  # 120 < 120 fails: the comparison is strict
 ])
 def test_block_label_by_hand(me: dict[str, int], enemy: dict[str, int], label: int) -> None:
     assert block_label(Board(tuple([EMPTY] * N_TILES), 9, 10, _creature(**me), _creature(**enemy))) == label
