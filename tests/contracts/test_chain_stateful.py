@@ -651,6 +651,7 @@ def stateful_seed() -> int:
     return int(raw, 0) if raw else secrets.randbits(64)
 
 
+@pytest.mark.timeout(1500)  # 20 sequences of 30 steps: 1.5 to 9 minutes on the shared 2-core machine
 def test_ledger_machine(record_property: Callable[[str, object], None]) -> None:
     chosen = stateful_seed()
     record_property("stateful_seed", chosen)  # in the junit XML of a CI run
