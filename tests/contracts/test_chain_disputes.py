@@ -104,6 +104,12 @@ def test_dataset_size_limit(net) -> None:  # type: ignore[no-untyped-def]
     net.cb.commit(owner, bid, make_word(0))
     with raises_error("DisputeDatasetTooLarge", length=len(DATASET), maximum=100):
         net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    # A dataset of exactly the maximum is accepted (only length > maximum is refused).
+    net.cb.queue_param_change(net.admin, Param.MAX_DATASET_BYTES, len(DATASET))
+    net.mine(10)
+    assert net.cb.param(Param.MAX_DATASET_BYTES) == len(DATASET)
+    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    assert net.cb.dispute(did).outcome == Outcome.OPEN
 
 
 def test_open_dispute_records_bond_and_event(net) -> None:  # type: ignore[no-untyped-def]
@@ -134,6 +140,41 @@ def test_open_dispute_after_challenge_period(net) -> None:  # type: ignore[no-un
     net.mine(deadline - net.cb.block_number())
     with raises_error("LedgerChallengePeriodOver", beastId=bid, index=0, deadline=deadline):
         net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+
+
+def test_open_dispute_in_the_deadline_block(net) -> None:  # type: ignore[no-untyped-def]
+    """The deadline block is still inside the challenge period (the ledger refuses only block > deadline)."""
+    owner, ch, _, bid = _setup(net)
+    deadline = net.cb.challenge_deadline(bid, 0)
+    net.mine(deadline - net.cb.block_number() - 1)
+    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    assert net.cb.block_number() == deadline
+    assert net.cb.dispute(did).outcome == Outcome.OPEN
+    assert net.cb.window_status(bid, 0) == WindowStatus.DISPUTED
+
+
+def test_vote_in_the_voting_deadline_block(net) -> None:  # type: ignore[no-untyped-def]
+    """votingDeadline is the last block (inclusive) that takes a vote."""
+    owner, ch, (v1, _v2), bid = _setup(net)
+    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    deadline = net.cb.dispute(did).voting_deadline
+    net.mine(deadline - net.cb.block_number() - 1)
+    net.cb.vote(v1, did, make_word(0))
+    assert net.cb.block_number() == deadline
+    assert (net.cb.dispute(did).agree, net.cb.dispute(did).against) == (1, 0)
+
+
+def test_no_quorum_only_after_the_voting_deadline_block(net) -> None:  # type: ignore[no-untyped-def]
+    """While the deadline block still takes votes, a dispute without a quorum cannot resolve."""
+    owner, ch, _, bid = _setup(net)
+    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    deadline = net.cb.dispute(did).voting_deadline
+    net.mine(deadline - net.cb.block_number() - 1)  # the next transaction lands in the deadline block
+    with raises_error("DisputeNotResolvable", disputeId=did, deadline=deadline):
+        net.cb.resolve(ch, did)
+    net.mine(deadline - net.cb.block_number())  # the next one lands after it
+    net.cb.resolve(ch, did)
+    assert net.cb.dispute(did).outcome == Outcome.NO_QUORUM
 
 
 def test_insufficient_bond_allowance(net) -> None:  # type: ignore[no-untyped-def]
