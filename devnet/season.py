@@ -20,6 +20,7 @@ from devnet.errors import ConfigError
 from kernel.host import HostError, read_file
 
 UINT96_MAX = 2**96 - 1  # every value is stored as a uint96
+MIN_TIMELOCK_DELAY = 10  # SeasonRegistry.MIN_TIMELOCK_DELAY (blocks): no change in force before it can be seen
 MAX_TIMELOCK_DELAY = 1_000_000  # SeasonRegistry.MAX_TIMELOCK_DELAY (blocks)
 DEFAULT_TIMELOCK_DELAY = 10  # blocks
 MAX_SEASON_FILE_BYTES = 1 << 20  # a dozen NAME = integer lines; anything near this is not a season file
@@ -89,9 +90,9 @@ def check_params(params: Mapping[str, object] | None) -> dict[str, int]:
 
 
 def check_timelock_delay(delay: object) -> int:
-    """The registry's timelock delay in blocks (SeasonRegistry.MAX_TIMELOCK_DELAY at most)."""
-    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_TIMELOCK_DELAY:
-        raise ConfigError(f"timelock delay must be an integer 0..{MAX_TIMELOCK_DELAY} blocks, got {delay!r}")
+    """The registry's timelock delay in blocks (SeasonRegistry.MIN_TIMELOCK_DELAY..MAX_TIMELOCK_DELAY)."""
+    if isinstance(delay, bool) or not isinstance(delay, int) or not MIN_TIMELOCK_DELAY <= delay <= MAX_TIMELOCK_DELAY:
+        raise ConfigError(f"timelock delay must be an integer {MIN_TIMELOCK_DELAY}..{MAX_TIMELOCK_DELAY} blocks, got {delay!r}")
     return delay
 
 

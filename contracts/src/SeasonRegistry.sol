@@ -19,7 +19,7 @@ import {STEPS_PER_WINDOW} from "./CheckpointWord.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.2";
+    string public constant version = "1.2.0";
 
     /// @notice The season constants; ids are append-only.
     enum Param {
@@ -39,6 +39,11 @@ contract SeasonRegistry is Ownable {
     }
 
     uint256 private constant PARAM_COUNT = 13;
+    /// @notice Shortest timelock delay the registry accepts at deployment (blocks). With 0 a
+    ///         change queued in block b was in force in block b itself, before anyone could see
+    ///         it coming; ten blocks give watchers (validators, trainers, challengers polling the
+    ///         chain) time to see a change between its ParamChangeQueued event and its effect.
+    uint64 public constant MIN_TIMELOCK_DELAY = 10;
     /// @notice Longest timelock delay the registry accepts at deployment (blocks).
     uint64 public constant MAX_TIMELOCK_DELAY = 1_000_000;
 
@@ -52,7 +57,8 @@ contract SeasonRegistry is Ownable {
     error SeasonParamInvalid(Param param, uint256 value);
     /// @notice Raised when changing a parameter fixed for the season (spec version or kernel state).
     error SeasonParamFixed(Param param);
-    /// @notice Raised when deploying with a timelock delay above MAX_TIMELOCK_DELAY.
+    /// @notice Raised when deploying with a timelock delay outside MIN_TIMELOCK_DELAY..MAX_TIMELOCK_DELAY.
+    /// @param delay the delay given (blocks).
     error SeasonTimelockDelayInvalid(uint256 delay);
     /// @notice Raised when cancelling while nothing is pending.
     error SeasonNothingPending(Param param);
@@ -72,8 +78,9 @@ contract SeasonRegistry is Ownable {
     /// @param initial the PARAM_COUNT (13) initial values, indexed by Param.
     constructor(address owner_, uint64 delay, uint96[PARAM_COUNT] memory initial) Ownable(owner_) {
         // A delay near 2^64 would make block.number + delay overflow in every queueChange,
-        // freezing the registry for good; a million blocks is months on any chain.
-        if (delay > MAX_TIMELOCK_DELAY) revert SeasonTimelockDelayInvalid(delay);
+        // freezing the registry for good; a million blocks is months on any chain. Below
+        // MIN_TIMELOCK_DELAY a change would take effect before it could be noticed.
+        if (delay < MIN_TIMELOCK_DELAY || delay > MAX_TIMELOCK_DELAY) revert SeasonTimelockDelayInvalid(delay);
         timelockDelay = delay;
         for (uint256 i = 0; i < PARAM_COUNT; ++i) {
             _check(Param(i), initial[i], initial);

@@ -108,28 +108,28 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         (tmp_path / "pw").write_text("pw\n")
         dep_out = tmp_path / "second.json"
         res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
-                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "3")
+                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13")
         assert res.returncode == 0, res.stderr
         second = devnet.connect(dep_out)
         assert second.addresses["CheckpointLedger"] != cb.addresses["CheckpointLedger"]
         assert second.ledger.functions.disputeGame().call() == second.addresses["DisputeGame"]
         assert second.params() == {**DEFAULT_PARAMS, "voting_period": 33}
-        assert second.registry.functions.timelockDelay().call() == 3
+        assert second.registry.functions.timelockDelay().call() == 13
         written = json.loads(dep_out.read_text())
-        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 3, "params": second.params()}
+        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "params": second.params()}
 
 
 def test_up_deploys_the_season_constants_asked_for(tmp_path: Path) -> None:
     season = tmp_path / "season.toml"
     season.write_text("CHALLENGE_PERIOD = 50  # --param wins\nvalidatorQuorum = 3\nepoch_steps = 1_024\nmin-validator-stake = 0\n")
     out = tmp_path / "deployments.json"
-    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "4") as data:
+    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "14") as data:
         want = {**DEFAULT_PARAMS, "challenge_period": 7, "validator_quorum": 3, "epoch_steps": 1024, "min_validator_stake": 0}
         cb = devnet.connect(out)
         assert cb.params() == want
         assert cb.ledger.functions.epochSteps().call() == 1024  # read once by the ledger at deployment
-        assert cb.registry.functions.timelockDelay().call() == 4
-        assert data["season"] == {"timelockDelay": 4, "params": want}
+        assert cb.registry.functions.timelockDelay().call() == 14
+        assert data["season"] == {"timelockDelay": 14, "params": want}
         # A file written before "season" was recorded still loads and connects.
         old = tmp_path / "old.json"
         old.write_text(json.dumps({k: v for k, v in data.items() if k != "season"}))
@@ -157,8 +157,10 @@ BAD_SEASON = [
     (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
     (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
     (["--season", "MISSING"], "cannot open season file MISSING"),
-    (["--timelock-delay", "-1"], "timelock delay must be an integer 0..1000000 blocks, got -1"),
-    (["--timelock-delay", "1000001"], "timelock delay must be an integer 0..1000000 blocks, got 1000001"),
+    (["--timelock-delay", "-1"], "timelock delay must be an integer 10..1000000 blocks, got -1"),
+    (["--timelock-delay", "0"], "timelock delay must be an integer 10..1000000 blocks, got 0"),
+    (["--timelock-delay", "9"], "timelock delay must be an integer 10..1000000 blocks, got 9"),
+    (["--timelock-delay", "1000001"], "timelock delay must be an integer 10..1000000 blocks, got 1000001"),
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
 ]
 
@@ -218,9 +220,13 @@ def test_python_rules_match_the_registry(net) -> None:  # type: ignore[no-untype
 
 def test_timelock_delay_rule_matches_the_registry(net) -> None:  # type: ignore[no-untyped-def]
     """A delay near 2^64 would overflow block.number + delay in every queueChange (a frozen
-    registry), so the constructor bounds it, and cb-devnet refuses the same values first."""
+    registry), and one below MIN_TIMELOCK_DELAY would put a change in force before anyone could
+    see it (0: in its own block), so the constructor bounds it, and cb-devnet refuses the same
+    values first."""
     assert net.cb.registry.functions.MAX_TIMELOCK_DELAY().call() == season.MAX_TIMELOCK_DELAY
-    for delay in (0, 10, season.MAX_TIMELOCK_DELAY, season.MAX_TIMELOCK_DELAY + 1, 2**64 - 1):
+    assert net.cb.registry.functions.MIN_TIMELOCK_DELAY().call() == season.MIN_TIMELOCK_DELAY
+    low = season.MIN_TIMELOCK_DELAY
+    for delay in (0, 1, low - 1, low, low + 1, season.MAX_TIMELOCK_DELAY, season.MAX_TIMELOCK_DELAY + 1, 2**64 - 1):
         err = _deploy_error(net, delay, list(DEFAULT_PARAMS.values()))
         if err is not None:
             assert err.name == "SeasonTimelockDelayInvalid" and err["delay"] == delay, err
@@ -230,7 +236,7 @@ def test_timelock_delay_rule_matches_the_registry(net) -> None:  # type: ignore[
             ours = True
         except devnet.ConfigError:
             ours = False
-        assert ours == theirs == (delay <= season.MAX_TIMELOCK_DELAY), delay
+        assert ours == theirs == (low <= delay <= season.MAX_TIMELOCK_DELAY), delay
 
 
 def test_connect_errors(tmp_path: Path) -> None:

@@ -93,3 +93,31 @@ def test_wrong_vote_slash_bps_is_at_most_half(net) -> None:  # type: ignore[no-u
     construct(5000)
     with raises_error("SeasonParamInvalid", param=p, value=5001):
         construct(5001)
+
+
+def _registry(net, delay: int):  # type: ignore[no-untyped-def]
+    """A SeasonRegistry deployed by the devnet's deployer with ``delay`` and the default values."""
+    art = artifacts.load("SeasonRegistry")
+    data = bytes.fromhex(art.bytecode.removeprefix("0x")) + abi_encode(
+        ["address", "uint64", f"uint96[{len(Param)}]"], [net.admin.address, delay, list(DEFAULT_PARAMS.values())])
+    receipt = net.cb.sender.send(net.admin, None, data, gas=None)
+    return net.raw.w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
+
+
+def test_a_queued_change_is_never_in_force_in_its_own_block(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 item 7: with timelockDelay = 0 a change queued in block b was in force in block b (a
+    shorter challengePeriod, a smaller quorum took effect before anyone could see it coming). The
+    constructor now requires at least MIN_TIMELOCK_DELAY blocks."""
+    minimum = int(net.cb.registry.functions.MIN_TIMELOCK_DELAY().call())
+    assert minimum >= 1
+    for delay in (0, minimum - 1):
+        with raises_error("SeasonTimelockDelayInvalid", delay=delay):
+            _registry(net, delay)
+    registry = _registry(net, minimum)
+    p = int(Param.CHALLENGE_PERIOD)
+    r = net.cb._send(net.admin, registry, "queueChange", [p, 1], 150_000)
+    assert registry.functions.value(p).call(block_identifier=r.block_number) == 20  # not in its own block
+    net.mine(minimum - 1)
+    assert registry.functions.value(p).call() == 20  # block b + minimum - 1
+    net.mine(1)
+    assert registry.functions.value(p).call() == 1
