@@ -57,7 +57,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.3.1";
+    string public constant version = "1.4.0";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
@@ -596,8 +596,8 @@ contract CheckpointLedger {
         return _commitBlock(stored);
     }
 
-    /// @notice Last block (inclusive) in which window `index` can be disputed, under the
-    ///         challenge period in force now.
+    /// @notice Last block (inclusive) in which window `index` can be disputed: its commit block
+    ///         plus the challenge period in force in that block, so fixed when it is committed.
     function challengeDeadline(uint256 beastId, uint256 index) external view returns (uint256) {
         uint256 stored = _stored(beastId, index);
         if (stored == 0) revert LedgerWindowNotFound(beastId, index);
@@ -626,9 +626,11 @@ contract CheckpointLedger {
         return s == WindowStatus.None ? WindowStatus.Committed : s;
     }
 
-    /// @dev Commit block + the challenge period in force now (stored != 0).
+    /// @dev Commit block + the challenge period in force in the commit block (stored != 0). A
+    ///      later change of challengePeriod applies to windows committed after it takes effect.
     function _deadline(uint256 stored) private view returns (uint256) {
-        return _commitBlock(stored) + registry.value(SeasonRegistry.Param.ChallengePeriod);
+        uint256 committedAt = _commitBlock(stored);
+        return committedAt + registry.valueAt(SeasonRegistry.Param.ChallengePeriod, committedAt);
     }
 
     /// @dev The commit block of a stored slot: it sits in the word's globalStep field.

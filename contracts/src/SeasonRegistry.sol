@@ -19,7 +19,7 @@ import {STEPS_PER_WINDOW} from "./CheckpointWord.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.2.0";
+    string public constant version = "1.3.0";
 
     /// @notice The season constants; ids are append-only.
     enum Param {
@@ -73,6 +73,17 @@ contract SeasonRegistry is Ownable {
 
     mapping(Param param => Slot) private _slots;
 
+    /// @dev A value that was in force in every block before `until` (back to the previous entry's
+    ///      `until`, or to deployment), kept when a later queueChange folded the change that
+    ///      replaced it into `current`, so `valueAt` can still answer for those blocks.
+    struct Superseded {
+        uint64 until;
+        uint96 value;
+    }
+
+    /// @dev Per parameter, the values replaced so far, in the order of their `until` blocks.
+    mapping(Param param => Superseded[]) private _history;
+
     /// @param owner_ may queue changes.
     /// @param delay timelock delay in blocks.
     /// @param initial the PARAM_COUNT (13) initial values, indexed by Param.
@@ -92,6 +103,29 @@ contract SeasonRegistry is Ownable {
     function value(Param param) public view returns (uint256) {
         Slot memory s = _slots[param];
         return (s.effectiveAt != 0 && block.number >= s.effectiveAt) ? s.pending : s.current;
+    }
+
+    /// @notice The value that was (or, for a block not yet mined, will be as queued now) in force
+    ///         in block `blockNumber`. For a block already mined the answer never changes: a change
+    ///         takes effect at least MIN_TIMELOCK_DELAY blocks after it was queued and can only be
+    ///         cancelled before it takes effect. CheckpointLedger reads the challenge period of a
+    ///         window's commit block with it, which fixes each window's deadline at commit.
+    function valueAt(Param param, uint256 blockNumber) external view returns (uint256) {
+        Slot memory s = _slots[param];
+        if (s.effectiveAt != 0 && blockNumber >= s.effectiveAt) return s.pending;
+        Superseded[] storage h = _history[param];
+        uint256 n = h.length;
+        // `current` has been in force since the last superseded value's `until` (or deployment).
+        if (n == 0 || blockNumber >= h[n - 1].until) return s.current;
+        // The first entry whose `until` lies after blockNumber held then (entries ascend).
+        uint256 lo = 0;
+        uint256 hi = n - 1;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            if (blockNumber < h[mid].until) hi = mid;
+            else lo = mid + 1;
+        }
+        return h[lo].value;
     }
 
     /// @notice The queued value and the block it takes effect (0, 0 when none or already in force).
@@ -124,8 +158,12 @@ contract SeasonRegistry is Ownable {
         all[uint256(param)] = newValue;
         _check(param, newValue, all);
         Slot storage s = _slots[param];
-        // Fold an already effective change into `current` before overwriting `pending`.
-        if (s.effectiveAt != 0 && block.number >= s.effectiveAt) s.current = s.pending;
+        // Fold an already effective change into `current` before overwriting `pending`; the value
+        // it replaced stays readable through valueAt for the blocks before it took effect.
+        if (s.effectiveAt != 0 && block.number >= s.effectiveAt) {
+            _history[param].push(Superseded({until: s.effectiveAt, value: s.current}));
+            s.current = s.pending;
+        }
         uint64 eta = uint64(block.number) + timelockDelay;
         s.pending = newValue;
         s.effectiveAt = eta;

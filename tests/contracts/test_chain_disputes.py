@@ -306,7 +306,11 @@ def test_voters_are_capped(net) -> None:  # type: ignore[no-untyped-def]
         net.cb.mint(net.admin, v.address, STAKE)
         net.cb.approve(v, net.cb.addresses["DisputeGame"])
         net.cb.register_validator(v, STAKE)
-    did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
+    # Windows 0 and 1 keep the 20-block period they were committed under (deadlines are fixed at
+    # commit since CheckpointLedger 1.4.0); window 2, committed with 500 in force, stays open.
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 500
+    net.cb.commit(owner, bid, make_word(2))
+    did = net.cb.open_dispute(ch, bid, 2, DATASET, SECRET)
     for v in vals[:64]:
         net.cb.vote(v, did, b"\x01" * 32)
     with raises_error("DisputeVotersFull", disputeId=did):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_utils import keccak
 
 import devnet
-from devnet.bindings import WindowStatus
+from devnet.bindings import Param, WindowStatus
 from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import Payload
 
@@ -415,3 +415,32 @@ def test_the_charge_follows_the_season_constants(net) -> None:  # type: ignore[n
     r = cb.commit(owner, bid, make_word(0, burn=_burn(0b0111, True, params), mask=0b0111))
     ev(r, "Transfer", value=128 * 7 * 3 + 1_000_003)
     cb.commit(owner, bid, make_word(1, burn=128 * 7 * 3, mask=0b0111))
+
+
+def test_a_windows_deadline_is_fixed_when_it_is_committed(net) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 item 7: a shorter challengePeriod used to cut the windows already open (a challenger
+    who had until block c + 20 lost the window at once). Each window now keeps the period in force
+    in its commit block; a change applies to windows committed after it takes effect."""
+    owner, ch, anyone = net.a[1], net.a[2], net.a[5]
+    bid = net.hatch(owner)
+    early = net.cb.commit(owner, bid, make_word(0)).block_number  # challengePeriod 20
+    net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 1)
+    net.mine(10)
+    assert net.cb.param(Param.CHALLENGE_PERIOD) == 1
+    late = net.cb.commit(owner, bid, make_word(1)).block_number  # challengePeriod 1
+    assert net.cb.challenge_deadline(bid, 0) == early + 20
+    assert net.cb.challenge_deadline(bid, 1) == late + 1
+    net.mine(2)  # past window 1's deadline, well inside window 0's
+    with raises_error("LedgerChallengePeriodActive", beastId=bid, index=0, deadline=early + 20):
+        net.cb.finalize(anyone, bid, 0)
+    net.cb.open_dispute(ch, bid, 0)  # still disputable
+    with raises_error("LedgerChallengePeriodOver", beastId=bid, index=1, deadline=late + 1):
+        net.cb.open_dispute(ch, bid, 1)
+    net.cb.finalize(anyone, bid, 1)
+    # A longer period later neither reopens window 1 nor stretches windows already committed.
+    net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 50)
+    mid = net.cb.commit(owner, bid, make_word(2)).block_number  # before 50 takes effect: period 1
+    net.mine(10)
+    assert net.cb.challenge_deadline(bid, 2) == mid + 1 and net.cb.challenge_deadline(bid, 1) == late + 1
+    now = net.cb.commit(owner, bid, make_word(3)).block_number
+    assert net.cb.challenge_deadline(bid, 3) == now + 50

@@ -121,3 +121,26 @@ def test_a_queued_change_is_never_in_force_in_its_own_block(net) -> None:  # typ
     assert registry.functions.value(p).call() == 20  # block b + minimum - 1
     net.mine(1)
     assert registry.functions.value(p).call() == 1
+
+
+def test_value_at_answers_for_every_past_block(net) -> None:  # type: ignore[no-untyped-def]
+    """valueAt(p, b) is what value(p) returned in block b, across folds, a cancel and a pending change."""
+    p = int(Param.CHALLENGE_PERIOD)
+    reg = net.cb.registry.functions
+    first = net.cb.block_number()
+    for v in (7, 9):  # 7 takes effect, then queueing 9 folds it (and keeps 20 for the blocks before)
+        net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, v)
+        net.mine(12)
+    net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 30)
+    net.mine(3)
+    net.cb._send(net.admin, net.cb.registry, "cancelChange", [p], 100_000)  # 30 never takes effect
+    net.mine(2)
+    net.cb.queue_param_change(net.admin, Param.CHALLENGE_PERIOD, 4)  # pending: in force 10 blocks on
+    last = net.cb.block_number()
+    seen = set()
+    for b in range(first, last + 1):
+        then = reg.value(p).call(block_identifier=b)
+        assert reg.valueAt(p, b).call() == then, b
+        seen.add(then)
+    assert seen == {20, 7, 9}
+    assert reg.valueAt(p, last + 9).call() == 9 and reg.valueAt(p, last + 10).call() == 4  # as queued now
