@@ -19,7 +19,6 @@ time), so > 1 means faster than the baseline; the batched figures count beast-st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from bench.report import finish  # noqa: E402
 
 from kernel.batched import run_windows_batched, train_windows_batched  # noqa: E402
 from kernel.fast_inputs import prepare_window_fast, prepare_windows_fast  # noqa: E402
@@ -191,21 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     figures = measure(args.repeats, args.workers)
-    out = {
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "batched_workers": args.workers,
-                    "clock": args.clock, "device": "cpu",
-                    "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
-                    "loadavg_1m_at_start": round(load, 2)},
-        "figures": {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
-        "bench_seconds": round(time.perf_counter() - t0, 1),
-    }
-    if args.json:
-        print(json.dumps(out))
-        return
-    print(f"machine: {out['machine']}")
-    for k, v in out["figures"].items():
-        print(f"  {k:45s} {v:>14,.3f}" if isinstance(v, float) else f"  {k:45s} {v}")
-    print(f"bench took {out['bench_seconds']} s")
+    machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "batched_workers": args.workers,
+               "clock": args.clock, "device": "cpu",
+               "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+               "loadavg_1m_at_start": round(load, 2)}
+    finish(figures, t0, as_json=args.json, width=(45, 14), machine=machine)
 
 
 if __name__ == "__main__":

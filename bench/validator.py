@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc  # noqa: E402
 
+from bench.report import finish  # noqa: E402
 from chainbeasts.v1 import validator_pb2 as pb  # noqa: E402
 from chainbeasts.v1 import validator_pb2_grpc as pbg  # noqa: E402
 from kernel.payload import Payload  # noqa: E402
@@ -233,22 +234,11 @@ def main(argv: list[str] | None = None) -> None:
             figures = measure(world, args.repeats, args.duration)
         finally:
             world.close()
-    out = {
-        "service": {"backend": args.backend, "inputs": args.inputs, "workers": args.workers},
-        "machine": {"cpus": os.cpu_count(), "replay_slots_default": default_concurrency(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "numpy": np.__version__, "grpc": grpc.__version__,
-                    "python": platform.python_version(), "loadavg_1m_at_start": round(load, 2)},
-        "figures": {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
-        "bench_seconds": round(time.perf_counter() - t0, 1),
-    }
-    if args.json:
-        print(json.dumps(out))
-        return
-    print(f"machine: {out['machine']}")
-    print(f"service: {out['service']}")
-    for key, v in out["figures"].items():
-        print(f"  {key:42s} {v:>10,.3f}" if isinstance(v, float) else f"  {key:42s} {v:>10}")
-    print(f"bench took {out['bench_seconds']} s")
+    machine = {"cpus": os.cpu_count(), "replay_slots_default": default_concurrency(), "torch_threads": torch.get_num_threads(),
+               "torch": torch.__version__, "numpy": np.__version__, "grpc": grpc.__version__,
+               "python": platform.python_version(), "loadavg_1m_at_start": round(load, 2)}
+    service = {"backend": args.backend, "inputs": args.inputs, "workers": args.workers}
+    finish(figures, t0, as_json=args.json, width=(42, 10), machine=machine, service=service)
 
 
 if __name__ == "__main__":

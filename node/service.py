@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from chainbeasts.rpc_guard import RpcGuard, RpcLimits, guarded_server
+from chainbeasts.rpc_guard import GuardedServer, RpcGuard, RpcLimits, guarded_server
 from chainbeasts.v1 import node_pb2, node_pb2_grpc
 from kernel.errors import KernelError
 from kernel.payload import Payload
@@ -241,15 +241,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             self.bus.unsubscribe(q)
 
 
-class NodeServer:
+class NodeServer(GuardedServer[NodeServicer]):
     """A running gRPC server with its servicer and health service; ``stop(grace)`` shuts it down cleanly."""
-
-    def __init__(self, server: grpc.Server, servicer: NodeServicer, health_servicer: health.HealthServicer,
-                 guard: RpcGuard) -> None:
-        self.server = server
-        self.servicer = servicer
-        self.health = health_servicer
-        self.guard = guard
 
     def stop(self, grace: float = 2.0) -> None:
         """Report NOT_SERVING, end the metric streams, then stop with ``grace`` seconds for open calls."""

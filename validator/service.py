@@ -41,7 +41,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from chainbeasts.rpc_guard import GuardConfigError, RpcGuard, RpcLimits, client_of, guarded_server
+from chainbeasts.rpc_guard import GuardConfigError, GuardedServer, RpcGuard, RpcLimits, client_of, guarded_server
 from chainbeasts.v1 import validator_pb2, validator_pb2_grpc
 from kernel import SPEC_VERSION
 from kernel.errors import KernelError
@@ -410,15 +410,8 @@ def response_of(beast_id: int, report: ReplayReport) -> validator_pb2.ReplayWind
     )
 
 
-class ValidatorServer:
+class ValidatorServer(GuardedServer[ValidatorServicer]):
     """A running server: the grpc.Server, its port, and a ``stop`` that also marks health NOT_SERVING."""
-
-    def __init__(self, server: grpc.Server, servicer: ValidatorServicer, health_servicer: health.HealthServicer,
-                 guard: RpcGuard) -> None:
-        self.server = server
-        self.servicer = servicer
-        self.health = health_servicer
-        self.guard = guard
 
     def stop(self, grace: float | None = 1.0) -> threading.Event:
         """Graceful stop: NOT_SERVING, let RPCs finish for ``grace`` seconds, close resources."""
@@ -496,19 +489,7 @@ def create_server(
     limits = dataclasses.replace(limits, max_request_bytes=servicer.max_request_bytes)
     guard = RpcGuard(SERVICE_NAME, limits, light=(f"/{SERVICE_NAME}/GetValidatorInfo",))
     server = guarded_server(guard, thread_name_prefix="grpc", options=[("grpc.so_reuseport", 0)])
-    handlers = {
-        "ReplayWindow": grpc.unary_unary_rpc_method_handler(
-            servicer.ReplayWindow,
-            request_deserializer=validator_pb2.ReplayWindowRequest.FromString,
-            response_serializer=validator_pb2.ReplayWindowResponse.SerializeToString,
-        ),
-        "GetValidatorInfo": grpc.unary_unary_rpc_method_handler(
-            servicer.GetValidatorInfo,
-            request_deserializer=validator_pb2.GetValidatorInfoRequest.FromString,
-            response_serializer=validator_pb2.GetValidatorInfoResponse.SerializeToString,
-        ),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    validator_pb2_grpc.add_ValidatorServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

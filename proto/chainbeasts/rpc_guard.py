@@ -31,9 +31,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field, fields
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import grpc
+from grpc_health.v1 import health
 
 STREAM: Final = "stream"
 CALL: Final = "call"
@@ -320,4 +321,19 @@ def guarded_server(guard: RpcGuard, *, thread_name_prefix: str, options: Iterabl
     )
 
 
-__all__ = ["CALL", "HEALTH_CHECK", "LIGHT", "STREAM", "GuardConfigError", "RpcGuard", "RpcLimits", "client_of", "guarded_server"]
+ServicerT = TypeVar("ServicerT")
+
+
+class GuardedServer(Generic[ServicerT]):
+    """A running service built on :func:`guarded_server`: the grpc.Server, its servicer, its health
+    service and its guard. Each service's subclass says how it stops (the order differs)."""
+
+    def __init__(self, server: grpc.Server, servicer: ServicerT, health_servicer: health.HealthServicer, guard: RpcGuard) -> None:
+        self.server = server
+        self.servicer = servicer
+        self.health = health_servicer
+        self.guard = guard
+
+
+__all__ = ["CALL", "HEALTH_CHECK", "LIGHT", "STREAM", "GuardConfigError", "GuardedServer", "RpcGuard", "RpcLimits", "client_of",
+           "guarded_server"]
