@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import zstandard
+
+from curriculum.importers import COLUMNS, board_to_fields
+from kernel.board import Board
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
@@ -18,6 +22,17 @@ VECTORS_PATH = REPO / "tests" / "vectors" / "sampling.json"
 # example, the format or the compressor's output changed: all three need a conscious decision.
 EXAMPLE_COMMITMENT = "0x4e74111a1a930d6e6a7f6cb7100b914b728d5bf9d41cb49799635177177d387a"
 EXAMPLE_RECORDS = 332
+
+# One valid CSV row (wall at tile 9, hazard at tile 10) and the header it goes under: the
+# importer tests change one cell of it at a time.
+HEADER = ",".join(COLUMNS)
+TILES = "." * 9 + "#" + "~" + "." * 53
+GOOD = f"{TILES},0,0,3,4,200,10,40,0,0,none,150,8,30,32,1,block"
+
+
+def boards_to_jsonl(boards: list[Board]) -> str:
+    """``boards`` as JSON-lines text, one object of :func:`curriculum.importers.board_to_fields` a line."""
+    return "".join(json.dumps(board_to_fields(b)) + "\n" for b in boards)
 
 
 def listing(folder: Path) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from kernel.hashing import keccak256
 
-from tests.curriculum.helpers import EXAMPLE_COMMITMENT, EXAMPLE_CSV, EXAMPLE_RECORDS, VECTORS_PATH, listing, run_cli
+from tests.curriculum.helpers import EXAMPLE_COMMITMENT, EXAMPLE_CSV, EXAMPLE_RECORDS, VECTORS_PATH, boards_to_jsonl, listing, run_cli
 
 ZERO = "0x" + "00" * 32
 
@@ -53,11 +53,9 @@ def test_pack_commit_verify(work: Path) -> None:
 
 
 def test_pack_jsonl(work: Path) -> None:
-    import json
+    from curriculum.importers import read_csv
 
-    from curriculum.importers import board_to_fields, read_csv
-
-    (work / "b.jsonl").write_text("".join(json.dumps(board_to_fields(b)) + "\n" for b in read_csv(EXAMPLE_CSV)))
+    (work / "b.jsonl").write_text(boards_to_jsonl(read_csv(EXAMPLE_CSV)))
     r = run_cli("pack", "--jsonl", "b.jsonl", "-o", "d.zst", cwd=work)
     assert r.returncode == 0 and r.stdout.splitlines()[0] == f"commitment {EXAMPLE_COMMITMENT}"
 

@@ -19,11 +19,8 @@ from curriculum.importers import (
     read_jsonl,
 )
 from kernel.board import ACT_BLOCK, HAZARD, WALL, Board
-from tests.curriculum.helpers import EXAMPLE_CSV
+from tests.curriculum.helpers import EXAMPLE_CSV, GOOD, HEADER, TILES, boards_to_jsonl
 
-HEADER = ",".join(COLUMNS)
-TILES = "." * 9 + "#" + "~" + "." * 53
-GOOD = f"{TILES},0,0,3,4,200,10,40,0,0,none,150,8,30,32,1,block"
 
 
 def test_example_csv_is_reproducible() -> None:
@@ -124,13 +121,9 @@ def test_missing_file(tmp_path: Path) -> None:
         read_csv(tmp_path / "nope.csv")
 
 
-def _jsonl(boards: list[Board]) -> str:
-    return "".join(json.dumps(board_to_fields(b)) + "\n" for b in boards)
-
-
 def test_jsonl_round_trip(example_boards: list[Board], tmp_path: Path) -> None:
     f = tmp_path / "b.jsonl"
-    f.write_text(_jsonl(example_boards[:50]) + "\n")
+    f.write_text(boards_to_jsonl(example_boards[:50]) + "\n")
     assert read_jsonl(f) == example_boards[:50]
 
 

@@ -19,7 +19,6 @@ import pytest
 from curriculum.cli import EXIT_DATA, EXIT_OK, main
 from curriculum.errors import CurriculumError, RowError
 from curriculum.importers import (
-    COLUMNS,
     MAX_INPUT_BYTES,
     MAX_JSON_DEPTH,
     MAX_JSON_INT_DIGITS,
@@ -31,10 +30,8 @@ from curriculum.importers import (
     read_jsonl,
 )
 from kernel.board import Board
+from tests.curriculum.helpers import GOOD, HEADER, TILES
 
-HEADER = ",".join(COLUMNS)
-TILES = "." * 9 + "#" + "~" + "." * 53
-GOOD = f"{TILES},0,0,3,4,200,10,40,0,0,none,150,8,30,32,1,block"
 
 
 def _good_json(example_boards: list[Board], **extra: object) -> str:

@@ -10,7 +10,6 @@ does not round-trip. Issue 15: "keep the fuzz corpus you build as a test".
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +24,6 @@ from curriculum.dataset import compress_payload, decode_dataset, encode_dataset,
 from curriculum.errors import CurriculumError, DatasetFormatError
 from curriculum.importers import (
     COLUMNS,
-    board_to_fields,
     boards_to_csv,
     parse_csv_text,
     parse_jsonl_text,
@@ -38,6 +36,7 @@ from kernel.hashing import keccak256
 from kernel.payload import Payload
 from kernel.sources import draw_board
 from kernel.state import decode_state_blob, encode_state_blob, from_bytes, genesis
+from tests.curriculum.helpers import boards_to_jsonl
 from tests.fuzz.mutations import FUZZ, TEXT_INSERT, mutated_bytes, mutated_text, near
 
 BOARDS: list[Board] = [draw_board(k, None) for k in range(6)]
@@ -47,7 +46,7 @@ STATE_BLOB = encode_state_blob(STATE)
 DATASET = encode_dataset(BOARDS)
 PAYLOAD = encode_payload_records(records_of(BOARDS))
 CSV_TEXT = boards_to_csv(BOARDS)
-JSONL_TEXT = "".join(json.dumps(board_to_fields(b)) + "\n" for b in BOARDS)
+JSONL_TEXT = boards_to_jsonl(BOARDS)
 WORD = Payload(bytes(range(16)), 128, 10**9, 0b0011, 6, 0b101).pack()
 SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
 
@@ -148,7 +147,7 @@ def _check_jsonl(parse, arg) -> None:  # type: ignore[no-untyped-def]
     except CurriculumError:
         return
     assert boards and all(isinstance(b, Board) for b in boards)
-    assert parse_jsonl_text("".join(json.dumps(board_to_fields(b)) + "\n" for b in boards)) == boards
+    assert parse_jsonl_text(boards_to_jsonl(boards)) == boards
 
 
 csv_texts = st.one_of(mutated_text(CSV_TEXT), mutated_text(CSV_TEXT), st.lists(TEXT_INSERT, max_size=40).map("".join))

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel.board import EMPTY, HAZARD, N_TILES, WALL, Board, Creature
+from kernel.board import EMPTY, N_TILES, WALL, Board, Creature
 from kernel.errors import KernelError
 from kernel.fast_inputs import BoardArrays, draw_boards_np, encode_np, prepare_window_fast, public_boards_np
 from kernel.fixedpoint import I16_MAX, I16_MIN, nlog2_q16_q8, sigmoid2_q16
@@ -22,6 +22,7 @@ from kernel.state import genesis
 from kernel.train import offline_epoch_seed, prepare_window
 from kernel.context import WindowContext
 from kernel.window_inputs import encode_boards
+from tests.kernel import strategies
 
 ALL_HEADS = HEAD_MOVE | HEAD_ATTACK | HEAD_BLOCK
 
@@ -97,20 +98,8 @@ def test_public_windows_match_scalar() -> None:
               BoardArrays.from_boards([public_board(ctx, j) for j in range(128)]))
 
 
-creatures = st.builds(Creature, hp=st.integers(1, 255), stamina=st.integers(0, 15), defense=st.integers(0, 255),
-                      temp_def=st.integers(0, 96), crit=st.integers(0, 1), last_action=st.integers(0, 4))
-
-
-@st.composite
-def boards(draw: st.DrawFn) -> Board:
-    walls = draw(st.sampled_from([0, 1, 3, 5]))  # wall weight: open fields to mazes
-    tiles = draw(st.lists(st.sampled_from([EMPTY] * 4 + [WALL] * walls + [HAZARD]), min_size=N_TILES, max_size=N_TILES))
-    a = draw(st.integers(0, N_TILES - 1))
-    b = draw(st.integers(0, N_TILES - 1).filter(lambda v: v != a))
-    tiles[a] = tiles[b] = EMPTY
-    board = Board(tuple(tiles), a, b, draw(creatures), draw(creatures))
-    board.validate()
-    return board
+creatures = strategies.creatures()
+boards = strategies.boards(creatures, walls=st.sampled_from([0, 1, 3, 5]), empties=4)  # open fields to mazes
 
 
 @settings(max_examples=150, deadline=None)

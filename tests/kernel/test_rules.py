@@ -14,23 +14,10 @@ from kernel.prng import SplitMix64Stream
 from kernel.rules import (MAX_TURNS, NO_MOVE, UNREACHABLE, Action, Policy, adjacent, attack_label, battle, block_label, damage,
                           distance_field, move_label, neighbor, resolve_turn, start_turn)
 from kernel.sources import draw_board
+from tests.kernel import strategies
 
-creatures = st.builds(
-    Creature,
-    hp=st.integers(1, 255), stamina=st.integers(0, 15), defense=st.integers(0, 255),
-    temp_def=st.sampled_from([0, 32, 64, 96]), crit=st.integers(0, 1), last_action=st.integers(0, 4),
-)
-
-
-@st.composite
-def boards(draw) -> Board:
-    tiles = draw(st.lists(st.sampled_from([EMPTY, EMPTY, EMPTY, WALL, HAZARD]), min_size=N_TILES, max_size=N_TILES))
-    a = draw(st.integers(0, N_TILES - 1))
-    b = draw(st.integers(0, N_TILES - 1).filter(lambda v: v != a))
-    tiles[a] = tiles[b] = EMPTY
-    board = Board(tuple(tiles), a, b, draw(creatures), draw(creatures))
-    board.validate()
-    return board
+creatures = strategies.creatures(temp_def=st.sampled_from([0, 32, 64, 96]))
+boards = strategies.boards(creatures)
 
 
 actions = st.one_of(
