@@ -9,6 +9,8 @@ imports grpc). No message ever contains an owner secret or dataset content.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kernel.host import ExitCode
 
 
@@ -17,23 +19,24 @@ class ValidatorError(Exception):
 
     exit_code: int = ExitCode.DATA
 
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: Any) -> None:
+        """``class X(ValidatorError, exit_code=ExitCode.CHAIN)``: the CLI exit code of that kind of
+        refusal; a subclass that names none keeps its parent's."""
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class InvalidInputError(ValidatorError):
+
+class InvalidInputError(ValidatorError, exit_code=ExitCode.USAGE):
     """Raised when an argument is malformed (wrong length, garbage bytes, out of range)."""
 
-    exit_code = ExitCode.USAGE
 
-
-class StartStateError(InvalidInputError):
+class StartStateError(InvalidInputError, exit_code=ExitCode.DATA):
     """Raised when the start state blob cannot be decoded (not zstd, truncated, bad fields)."""
 
-    exit_code = ExitCode.DATA
 
-
-class InputTooLargeError(InvalidInputError):
+class InputTooLargeError(InvalidInputError, exit_code=ExitCode.DATA):
     """Raised when a state blob or dataset exceeds the validator's size limits."""
-
-    exit_code = ExitCode.DATA
 
 
 class StartStateMismatchError(ValidatorError):
@@ -69,58 +72,40 @@ class CommitmentMismatchError(ValidatorError):
         return (self.__class__, (self.what, self.expected, self.actual))
 
 
-class NodeNotAllowedError(ValidatorError):
+class NodeNotAllowedError(ValidatorError, exit_code=ExitCode.USAGE):
     """Raised when a request names a trainer node the validator's operator has not allowed it to dial."""
 
-    exit_code = ExitCode.USAGE
 
-
-class MissingInputError(ValidatorError):
+class MissingInputError(ValidatorError, exit_code=ExitCode.USAGE):
     """Raised when something the replay needs was not supplied (private dataset, secret, chain context)."""
 
-    exit_code = ExitCode.USAGE
 
-
-class NotFoundError(ValidatorError):
+class NotFoundError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when a beast, window or checkpoint is unknown to the chain or the trainer node."""
 
-    exit_code = ExitCode.CHAIN
 
-
-class UpstreamError(ValidatorError):
+class UpstreamError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when the chain RPC or the trainer node cannot be reached or answers with an error."""
 
-    exit_code = ExitCode.CHAIN
 
-
-class BusyError(ValidatorError):
+class BusyError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when the service already runs and queues as many replays as it is configured for."""
 
-    exit_code = ExitCode.CHAIN
 
-
-class ReplayTimeoutError(ValidatorError):
+class ReplayTimeoutError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when a replay does not finish within its deadline."""
 
-    exit_code = ExitCode.CHAIN
 
-
-class WorkerLostError(ValidatorError):
+class WorkerLostError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when the worker process running a replay died; the service restarts its pool."""
 
-    exit_code = ExitCode.CHAIN
 
-
-class ConfigError(ValidatorError):
+class ConfigError(ValidatorError, exit_code=ExitCode.USAGE):
     """Raised when the validator's own configuration (files, flags, deployments) is unusable."""
 
-    exit_code = ExitCode.USAGE
 
-
-class ChainError(ValidatorError):
+class ChainError(ValidatorError, exit_code=ExitCode.CHAIN):
     """Raised when a chain read or transaction fails (revert, bad receipt, missing contract)."""
-
-    exit_code = ExitCode.CHAIN
 
 
 __all__ = [

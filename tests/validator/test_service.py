@@ -8,8 +8,11 @@ import signal
 import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import grpc
 import pytest
@@ -23,9 +26,20 @@ from kernel.state import ZERO32
 from kernel.train import train_window
 from tests.validator.windows import LIMIT_600K, Beast, SwitchingSource
 from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest
-from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, create_server, default_limits, max_request_bytes
+from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, ValidatorServer, create_server, default_limits, max_request_bytes
 
 Code = grpc.StatusCode
+
+
+@contextmanager
+def serving(backend: str = "numpy", **options: Any) -> Iterator[tuple[ValidatorServer, pbg.ValidatorServiceStub]]:
+    """A service of its own on a free port with ``options`` (create_server's), a stub on it; stopped after."""
+    srv, port = create_server("127.0.0.1:0", backend, **options)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            yield srv, pbg.ValidatorServiceStub(ch)
+    finally:
+        srv.stop(0)
 
 
 def to_proto(req: ReplayRequest, beast_id: int = 1, **extra: object) -> pb.ReplayWindowRequest:
@@ -103,15 +117,10 @@ def test_compute_only(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
 
 
 def test_torch_backend_fast_inputs_server(pub: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "torch", max_concurrent=1, inputs="fast")
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            stub = pbg.ValidatorServiceStub(ch)
-            resp = call(stub, to_proto(pub.request(2, trainer_digests=pub.windows[1].digests)))
-            assert resp.match and resp.backend == "torch"
-            assert pbg.ValidatorServiceStub(ch).GetValidatorInfo(pb.GetValidatorInfoRequest()).inputs == "fast"
-    finally:
-        srv.stop(0)
+    with serving("torch", max_concurrent=1, inputs="fast") as (_, stub):
+        resp = call(stub, to_proto(pub.request(2, trainer_digests=pub.windows[1].digests)))
+        assert resp.match and resp.backend == "torch"
+        assert stub.GetValidatorInfo(pb.GetValidatorInfoRequest()).inputs == "fast"
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -183,23 +192,18 @@ def test_the_season_dataset_limit_is_the_service_limit(stub: pbg.ValidatorServic
     assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_600K
     code, details = code_of(stub, to_proto(big.request(1)))  # a service left at the default limit
     assert code == Code.INVALID_ARGUMENT and f"over the limit of {MAX_DATASET_BYTES}" in details
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, max_dataset_bytes=LIMIT_600K)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            season = pbg.ValidatorServiceStub(ch)
-            info = season.GetValidatorInfo(pb.GetValidatorInfoRequest())
-            assert info.max_request_bytes == max_request_bytes(LIMIT_600K) == MAX_STATE_BLOB_BYTES + LIMIT_600K + 64 * 1024
-            resp = call(season, to_proto(big.request(1)))
-            assert resp.verdict == pb.VERDICT_MATCH and resp.computed_word == big.windows[0].word
-            # the message limit grew with it: a 320 KiB state blob and a 600 KiB dataset reach the checks
-            msg = to_proto(big.request(1, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(LIMIT_600K)))
-            assert msg.ByteSize() > MAX_REQUEST_BYTES
-            code, details = code_of(season, msg)
-            assert code == Code.INVALID_ARGUMENT and "state blob" in details
-            code, _ = code_of(season, to_proto(big.request(1), dataset=bytes(LIMIT_600K + 1)))
-            assert code == Code.INVALID_ARGUMENT
-    finally:
-        srv.stop(0)
+    with serving("numpy", max_concurrent=1, max_dataset_bytes=LIMIT_600K) as (_, season):
+        info = season.GetValidatorInfo(pb.GetValidatorInfoRequest())
+        assert info.max_request_bytes == max_request_bytes(LIMIT_600K) == MAX_STATE_BLOB_BYTES + LIMIT_600K + 64 * 1024
+        resp = call(season, to_proto(big.request(1)))
+        assert resp.verdict == pb.VERDICT_MATCH and resp.computed_word == big.windows[0].word
+        # the message limit grew with it: a 320 KiB state blob and a 600 KiB dataset reach the checks
+        msg = to_proto(big.request(1, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(LIMIT_600K)))
+        assert msg.ByteSize() > MAX_REQUEST_BYTES
+        code, details = code_of(season, msg)
+        assert code == Code.INVALID_ARGUMENT and "state blob" in details
+        code, _ = code_of(season, to_proto(big.request(1), dataset=bytes(LIMIT_600K + 1)))
+        assert code == Code.INVALID_ARGUMENT
 
 
 def test_hundreds_of_malformed_requests_then_a_good_one(channel: grpc.Channel, stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
@@ -270,60 +274,44 @@ def test_info_reports_limits(stub: pbg.ValidatorServiceStub) -> None:
 
 def test_32_concurrent_replays_all_complete_with_bounded_concurrency(pub: Beast) -> None:
     # one client sends all 32, so its per-client call budget (16 by default) is raised to 32
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, max_queued=40,
-                              limits=default_limits(2, 40, calls_per_client=32))
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            stub = pbg.ValidatorServiceStub(ch)
-            msgs = [to_proto(pub.request(1 + i % 3), beast_id=i + 1) for i in range(32)]
-            with ThreadPoolExecutor(32) as pool:
-                resps = list(pool.map(lambda m: call(stub, m, timeout=60), msgs))
-            assert [r.beast_id for r in resps] == list(range(1, 33))
-            assert all(r.match for r in resps)
-            info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
-            assert info.replays_ok == 32 and info.replays_rejected_busy == 0
-            assert 1 <= info.replays_running_peak <= 2 and info.replays_running == 0
-    finally:
-        srv.stop(0)
+    with serving("numpy", max_concurrent=2, max_queued=40, limits=default_limits(2, 40, calls_per_client=32)) as (_, stub):
+        msgs = [to_proto(pub.request(1 + i % 3), beast_id=i + 1) for i in range(32)]
+        with ThreadPoolExecutor(32) as pool:
+            resps = list(pool.map(lambda m: call(stub, m, timeout=60), msgs))
+        assert [r.beast_id for r in resps] == list(range(1, 33))
+        assert all(r.match for r in resps)
+        info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
+        assert info.replays_ok == 32 and info.replays_rejected_busy == 0
+        assert 1 <= info.replays_running_peak <= 2 and info.replays_running == 0
 
 
 def test_excess_requests_are_resource_exhausted_and_none_is_lost(pub: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, max_queued=1)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            stub = pbg.ValidatorServiceStub(ch)
-            barrier = threading.Barrier(12)
+    with serving("numpy", max_concurrent=1, max_queued=1) as (_, stub):
+        barrier = threading.Barrier(12)
 
-            def one(i: int) -> Code:
-                barrier.wait()
-                try:
-                    call(stub, to_proto(pub.request(3)), timeout=60)
-                    return Code.OK
-                except grpc.RpcError as exc:
-                    return exc.code()
+        def one(i: int) -> Code:
+            barrier.wait()
+            try:
+                call(stub, to_proto(pub.request(3)), timeout=60)
+                return Code.OK
+            except grpc.RpcError as exc:
+                return exc.code()
 
-            with ThreadPoolExecutor(12) as pool:
-                codes = Counter(pool.map(one, range(12)))
-            assert set(codes) <= {Code.OK, Code.RESOURCE_EXHAUSTED} and sum(codes.values()) == 12
-            assert codes[Code.OK] >= 2 and codes[Code.RESOURCE_EXHAUSTED] >= 1, codes
-            info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
-            # the limiter refuses what the queue cannot hold; gRPC's maximum_concurrent_rpcs (running + queued + 8)
-            # refuses the rest before the handler runs
-            assert 1 <= info.replays_rejected_busy <= codes[Code.RESOURCE_EXHAUSTED] and info.replays_ok == codes[Code.OK]
-            assert call(stub, to_proto(pub.request(3))).match  # still serving
-    finally:
-        srv.stop(0)
+        with ThreadPoolExecutor(12) as pool:
+            codes = Counter(pool.map(one, range(12)))
+        assert set(codes) <= {Code.OK, Code.RESOURCE_EXHAUSTED} and sum(codes.values()) == 12
+        assert codes[Code.OK] >= 2 and codes[Code.RESOURCE_EXHAUSTED] >= 1, codes
+        info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
+        # the limiter refuses what the queue cannot hold; gRPC's maximum_concurrent_rpcs (running + queued + 8)
+        # refuses the rest before the handler runs
+        assert 1 <= info.replays_rejected_busy <= codes[Code.RESOURCE_EXHAUSTED] and info.replays_ok == codes[Code.OK]
+        assert call(stub, to_proto(pub.request(3))).match  # still serving
 
 
 def test_replay_deadline(pub: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=1, replay_deadline_s=0.002)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            stub = pbg.ValidatorServiceStub(ch)
-            code, details = code_of(stub, to_proto(pub.request(3)))
-            assert code == Code.DEADLINE_EXCEEDED and "within" in details
-    finally:
-        srv.stop(0)
+    with serving("numpy", max_concurrent=1, replay_deadline_s=0.002) as (_, stub):
+        code, details = code_of(stub, to_proto(pub.request(3)))
+        assert code == Code.DEADLINE_EXCEEDED and "within" in details
 
 
 def test_caller_deadline(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:
@@ -348,32 +336,27 @@ def test_port_in_use_is_a_config_error() -> None:
 
 
 def test_process_workers_replay_refuse_and_survive_a_killed_worker(pub: Beast, priv: Beast) -> None:
-    srv, port = create_server("127.0.0.1:0", "numpy", max_concurrent=2, workers="process")
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            stub = pbg.ValidatorServiceStub(ch)
-            assert stub.GetValidatorInfo(pb.GetValidatorInfoRequest()).workers == "process"
-            assert call(stub, to_proto(priv.request(2))).match
-            w = pub.windows[1]
-            cheated = train_window(w.start, SwitchingSource(33), want_digests=True)
-            resp = call(stub, to_proto(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests)))
-            assert resp.verdict == pb.VERDICT_DIVERGED and resp.first_divergent_step == 33
-            # errors raised in a worker process come back as the same statuses
-            code, details = code_of(stub, to_proto(priv.request(1, owner_secret=b"\x42" * 32)))
-            assert code == Code.FAILED_PRECONDITION and "owner secret" in details
-            assert code_of(stub, to_proto(pub.request(3, start_state=w.start_blob)))[0] == Code.FAILED_PRECONDITION
-            # a worker killed between requests: the pool is replaced, and service goes on
-            pids = list(srv.servicer._executor._processes)  # type: ignore[attr-defined]
-            os.kill(pids[0], signal.SIGKILL)
-            codes = []
-            for _ in range(3):
-                try:
-                    codes.append(Code.OK if call(stub, to_proto(pub.request(3))).match else None)
-                except grpc.RpcError as exc:
-                    codes.append(exc.code())
-            assert codes[-1] == Code.OK and set(codes) <= {Code.OK, Code.UNAVAILABLE}, codes
-    finally:
-        srv.stop(0)
+    with serving("numpy", max_concurrent=2, workers="process") as (srv, stub):
+        assert stub.GetValidatorInfo(pb.GetValidatorInfoRequest()).workers == "process"
+        assert call(stub, to_proto(priv.request(2))).match
+        w = pub.windows[1]
+        cheated = train_window(w.start, SwitchingSource(33), want_digests=True)
+        resp = call(stub, to_proto(pub.request(2, committed_word=cheated.payload.pack(), trainer_digests=cheated.digests)))
+        assert resp.verdict == pb.VERDICT_DIVERGED and resp.first_divergent_step == 33
+        # errors raised in a worker process come back as the same statuses
+        code, details = code_of(stub, to_proto(priv.request(1, owner_secret=b"\x42" * 32)))
+        assert code == Code.FAILED_PRECONDITION and "owner secret" in details
+        assert code_of(stub, to_proto(pub.request(3, start_state=w.start_blob)))[0] == Code.FAILED_PRECONDITION
+        # a worker killed between requests: the pool is replaced, and service goes on
+        pids = list(srv.servicer._executor._processes)  # type: ignore[attr-defined]
+        os.kill(pids[0], signal.SIGKILL)
+        codes = []
+        for _ in range(3):
+            try:
+                codes.append(Code.OK if call(stub, to_proto(pub.request(3))).match else None)
+            except grpc.RpcError as exc:
+                codes.append(exc.code())
+        assert codes[-1] == Code.OK and set(codes) <= {Code.OK, Code.UNAVAILABLE}, codes
 
 
 def test_a_dataset_limit_below_one_byte_is_a_config_error() -> None:
