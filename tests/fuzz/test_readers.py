@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +51,18 @@ WORD = Payload(bytes(range(16)), 128, 10**9, 0b0011, 6, 0b101).pack()
 SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
 
 
+def near_frames(valid: bytes, *more: bytes) -> Callable[[Callable[[bytes], None]], Callable[..., None]]:
+    """FUZZ a reader of one zstd frame with inputs near the ``valid`` file, always including what
+    follows a complete frame: a stray zero byte, the whole file again, a skippable frame (and ``more``)."""
+
+    def fuzz(test: Callable[[bytes], None]) -> Callable[..., None]:
+        for case in reversed((valid + b"\x00", valid + valid, valid + SKIPPABLE, *more)):
+            test = example(case)(test)
+        return FUZZ(given(near(valid))(test))
+
+    return fuzz
+
+
 def _zstd(raw: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=1).compress(raw)
 
@@ -77,12 +89,7 @@ def _check_state_blob(blob: bytes) -> None:
     assert again.to_bytes() == raw and again.h128() == state.h128()
 
 
-@FUZZ
-@given(near(STATE_BLOB))
-@example(STATE_BLOB + b"\x00")
-@example(STATE_BLOB + STATE_BLOB)
-@example(STATE_BLOB + SKIPPABLE)
-@example(SKIPPABLE + STATE_BLOB)
+@near_frames(STATE_BLOB, SKIPPABLE + STATE_BLOB)
 def test_state_blob(blob: bytes) -> None:
     _check_state_blob(blob)
 
@@ -114,11 +121,7 @@ def _check_dataset(data: bytes) -> None:
     assert encode_dataset(ds.boards()) == compress_payload(content)
 
 
-@FUZZ
-@given(near(DATASET))
-@example(DATASET + b"\x00")
-@example(DATASET + DATASET)
-@example(DATASET + SKIPPABLE)
+@near_frames(DATASET)
 def test_dataset_file(data: bytes) -> None:
     _check_dataset(data)
 
