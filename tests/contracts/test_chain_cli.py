@@ -157,10 +157,8 @@ BAD_SEASON = [
     (["--param", f"base_cost={2**96}"], f"base_cost = {2**96}: must be 0..2**96-1"),
     (["--season", "FILE", "--param", "epoch_steps=128"], "season file FILE: season parameter spurt_cost: 1.5 is not an integer"),
     (["--season", "MISSING"], "cannot open season file MISSING"),
-    (["--timelock-delay", "-1"], "timelock delay must be an integer 10..1000000 blocks, got -1"),
-    (["--timelock-delay", "0"], "timelock delay must be an integer 10..1000000 blocks, got 0"),
-    (["--timelock-delay", "9"], "timelock delay must be an integer 10..1000000 blocks, got 9"),
-    (["--timelock-delay", "1000001"], "timelock delay must be an integer 10..1000000 blocks, got 1000001"),
+    *((["--timelock-delay", bad], f"timelock delay must be an integer 10..1000000 blocks, got {bad}")
+      for bad in ("-1", "0", "9", "1000001")),
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
 ]
 
