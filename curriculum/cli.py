@@ -19,7 +19,7 @@ from curriculum.hexutil import hex32, parse_hex32
 from curriculum.importers import read_csv, read_jsonl
 from curriculum.sampling import sample_index
 from curriculum.secret import OwnerSecret, new_secret_file, read_secret_file
-from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, sigterm_interrupts
+from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, run_tool
 
 EXIT_OK = ExitCode.OK
 EXIT_MISMATCH = ExitCode.NO
@@ -141,26 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
-    try:
-        with sigterm_interrupts():
-            args = parser.parse_args(argv)  # exits 2 on usage errors
-            try:
-                return int(args.func(args))
-            except _UsageError as exc:
-                parser.error(str(exc))  # exits 2
-    except KeyboardInterrupt:
-        print("cb-curriculum: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except CommitmentMismatchError as exc:
-        print(f"cb-curriculum: verification failed: {exc}", file=sys.stderr)
-        return EXIT_MISMATCH
-    except CurriculumError as exc:
-        print(f"cb-curriculum: error: {exc}", file=sys.stderr)
-        return EXIT_DATA
-    except OSError as exc:
-        print(f"cb-curriculum: error: {exc}", file=sys.stderr)
-        return EXIT_DATA
-    return EXIT_USAGE  # unreachable: parser.error exits
+
+    def work() -> int:
+        args = parser.parse_args(argv)  # exits 2 on usage errors
+        try:
+            return int(args.func(args))
+        except _UsageError as exc:
+            parser.error(str(exc))  # exits 2
+        return EXIT_USAGE  # unreachable: parser.error exits
+
+    return run_tool("cb-curriculum", work, [(CommitmentMismatchError, "verification failed", EXIT_MISMATCH),
+                                            ((CurriculumError, OSError), "error", EXIT_DATA)])
 
 
 if __name__ == "__main__":

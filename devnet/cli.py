@@ -24,7 +24,7 @@ from pathlib import Path
 
 from devnet.errors import ChainError, ConfigError, LedgerError
 from devnet.season import DEFAULT_TIMELOCK_DELAY, check_timelock_delay, help_lines, season_params
-from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, sigterm_interrupts, unlock_keystore
+from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, run_tool, unlock_keystore
 
 EXIT_OK, EXIT_CONFIG, EXIT_CHAIN, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.CHAIN, ExitCode.INTERRUPTED
 PASSWORD_ENV = "CB_KEYSTORE_PASSWORD"
@@ -137,22 +137,12 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of cb-devnet; returns the exit code (kernel.host.ExitCode)."""
-    try:
-        with sigterm_interrupts():
-            args = _parser().parse_args(argv)
-            return _up(args) if args.command == "up" else _deploy(args)
-    except KeyboardInterrupt:
-        print("cb-devnet: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except ConfigError as exc:
-        print(f"cb-devnet: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as exc:
-        print(f"cb-devnet: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LedgerError as exc:
-        print(f"cb-devnet: chain error: {exc}", file=sys.stderr)
-        return EXIT_CHAIN
+
+    def work() -> int:
+        args = _parser().parse_args(argv)
+        return _up(args) if args.command == "up" else _deploy(args)
+
+    return run_tool("cb-devnet", work, [((ConfigError, OSError), "config error", EXIT_CONFIG), (LedgerError, "chain error", EXIT_CHAIN)])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ eth-account is imported inside the key functions, so ``import kernel`` never pul
 - **Exit codes** (:class:`ExitCode`, :func:`exit_codes_epilog`): the one table every CLI uses.
 - **argparse** (:func:`positive_int`, :class:`HelpFormatter`) and **signals**
   (:func:`sigterm_interrupts`: SIGTERM raises KeyboardInterrupt, as SIGINT does, so every tool
-  ends the same way, exit 130).
+  ends the same way, exit 130); :func:`run_tool` is a tool's ``main`` around its work: the
+  interrupt and each refused-input error become one stderr line and an exit code.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ import errno
 import os
 import signal
 import stat
+import sys
 import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
@@ -131,6 +133,32 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+Refusal = tuple[type[BaseException] | tuple[type[BaseException], ...], str, int]
+
+
+def run_tool(prog: str, work: Callable[[], int], refusals: Sequence[Refusal]) -> int:
+    """Run a tool's ``work`` (parse its arguments, run the command) and return its exit code.
+
+    Inside :func:`sigterm_interrupts`. SIGINT/SIGTERM: ``PROG: interrupted`` on stderr, exit 130.
+    ``refusals`` are ``(error types, label, exit code)``, tried in order: the first that matches
+    an error prints ``PROG: LABEL: message`` (``PROG: message`` for an empty label) and returns
+    its code. Any other exception propagates (a bug shows its traceback); SystemExit (argparse)
+    passes through.
+    """
+    try:
+        with sigterm_interrupts():
+            return int(work())
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        for types, label, code in refusals:
+            if isinstance(exc, types):
+                print(f"{prog}: {label}: {exc}" if label else f"{prog}: {exc}", file=sys.stderr)
+                return code
+        raise
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,6 +402,7 @@ __all__ = [
     "open_regular",
     "parse_private_key",
     "positive_int",
+    "run_tool",
     "read_file",
     "read_password_file",
     "read_private_key",

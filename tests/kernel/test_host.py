@@ -224,3 +224,23 @@ def test_importing_kernel_pulls_in_no_key_library_and_consensus_code_not_host() 
     for code in (consensus, lazy):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
+
+
+def test_run_tool_maps_the_first_matching_refusal_and_lets_bugs_through(capsys: pytest.CaptureFixture[str]) -> None:
+    def fails(exc: BaseException):  # type: ignore[no-untyped-def]
+        def work() -> int:
+            raise exc
+        return work
+
+    refusals = [(FileNotFoundError, "missing", 3), ((OSError, ValueError), "", 2)]
+    assert host.run_tool("cb-x", lambda: 7, refusals) == 7
+    assert host.run_tool("cb-x", fails(FileNotFoundError("no such file")), refusals) == 3  # first match wins over OSError
+    assert capsys.readouterr().err == "cb-x: missing: no such file\n"
+    assert host.run_tool("cb-x", fails(ValueError("bad value")), refusals) == 2
+    assert capsys.readouterr().err == "cb-x: bad value\n"
+    assert host.run_tool("cb-x", fails(KeyboardInterrupt()), refusals) == host.ExitCode.INTERRUPTED == 130
+    assert capsys.readouterr().err == "cb-x: interrupted\n"
+    with pytest.raises(ZeroDivisionError):
+        host.run_tool("cb-x", fails(ZeroDivisionError("a bug")), refusals)
+    with pytest.raises(SystemExit):
+        host.run_tool("cb-x", fails(SystemExit(2)), refusals)
