@@ -225,26 +225,35 @@ def _tx_call(what: str, fn: Any) -> Any:
     return chain_call(what, fn, map_chain_error)
 
 
-def cmd_register(args: argparse.Namespace) -> int:
+def _operator(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The chain and this validator's own signing account, as the staking commands take them."""
     chain = connect_chain(args)
-    account = load_account(args, chain)
+    return chain, load_account(args, chain)
+
+
+def _record(chain: Any, account: Any) -> Any:
+    """The dispute game's record of ``account`` as a validator (stake, withdrawable block, open votes)."""
+    return _tx_call("validatorOf", lambda: chain.validator(account.address))
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    chain, account = _operator(args)
     stake = parse_energy(args.stake)
     _tx_call("approving the dispute game", lambda: chain.ensure_approvals(account))
     tx = _tx_call("registerValidator", lambda: chain.register_validator(account, stake))
-    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    info = _record(chain, account)
     print(json.dumps({"event": "registered", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash}))
     return EXIT_OK
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    chain = connect_chain(args)
-    account = load_account(args, chain)
-    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    chain, account = _operator(args)
+    info = _record(chain, account)
     if info.stake == 0:
         raise ConfigError(f"{account.address} is not a registered validator")
     if info.withdrawable_at == 0:
         tx = _tx_call("requestWithdrawal", lambda: chain.request_withdrawal(account))
-        info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+        info = _record(chain, account)
         print(json.dumps({"event": "withdrawal_requested", "validator": account.address,
                           "withdrawableAtBlock": info.withdrawable_at, "tx": tx.tx_hash}))
         return EXIT_OK
@@ -254,9 +263,8 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    chain = connect_chain(args)
-    account = load_account(args, chain)
-    info = _tx_call("validatorOf", lambda: chain.validator(account.address))
+    chain, account = _operator(args)
+    info = _record(chain, account)
     active = _tx_call("isActiveValidator", lambda: chain.is_active_validator(account.address))
     print(json.dumps({"validator": account.address, "stakeWei": info.stake, "active": active,
                       "withdrawableAtBlock": info.withdrawable_at, "openVotes": info.open_votes,
