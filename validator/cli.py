@@ -41,9 +41,7 @@ from validator.errors import ConfigError, InvalidInputError, ValidatorError
 
 EXIT_OK: Final = ExitCode.OK
 EXIT_DIVERGED: Final = ExitCode.NO
-EXIT_USAGE: Final = ExitCode.USAGE
 EXIT_DATA: Final = ExitCode.DATA
-EXIT_CHAIN: Final = ExitCode.CHAIN
 EXIT_INTERRUPTED: Final = ExitCode.INTERRUPTED
 ENERGY_DECIMALS: Final = 18
 
