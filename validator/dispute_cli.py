@@ -84,7 +84,9 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend for local replays")
 
 
-def _which_args(p: argparse.ArgumentParser) -> None:
+def _which_args(p: argparse.ArgumentParser, id_help: str) -> None:
+    """The optional dispute ID, or --beast and --window naming the latest dispute on a window."""
+    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None, help=id_help)
     g = p.add_argument_group("instead of ID: the latest dispute opened on a window")
     g.add_argument("--beast", type=positive_int, default=None, help="beast id")
     g.add_argument("--window", type=positive_int, default=None, help="window K (>= 1)")
@@ -158,9 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it paid. With --watch it polls until the dispute is resolved (and with a key and "
                                    "--resolve it resolves the dispute as soon as that is possible).",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None,
-                   help="dispute id (or give --beast and --window)")
-    _which_args(p)
+    _which_args(p, "dispute id (or give --beast and --window)")
     p.add_argument("--watch", action="store_true", help="poll until the dispute is resolved")
     p.add_argument("--resolve", action="store_true", help="with --watch: call resolve() once it is possible (needs a key)")
     p.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls (default 1)")
@@ -173,9 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "then transfers everything the dispute game credited to the caller (from any "
                                    "dispute). Without ID: only the transfer.",
                        epilog=EXIT_CODES, formatter_class=fmt)
-    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None,
-                   help="dispute id (optional; or give --beast and --window)")
-    _which_args(p)
+    _which_args(p, "dispute id (optional; or give --beast and --window)")
     _common(p, key=True)
     p.set_defaults(func=_cmd_claim)
     return parser
