@@ -159,22 +159,27 @@ def _opt(b: bytes) -> bytes | None:
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
-    """Implements ValidatorService over :func:`validator.replay.replay`."""
+    """Implements ValidatorService over :func:`validator.replay.replay`.
+
+    Built by :func:`create_server`, the one home of the options' defaults and meanings; here every
+    option is given (``chain`` None: requests must carry the beast's commitments; ``node_client``
+    None: a new NodeClient; ``allowed_nodes`` None: NodeAllowlist's default, a local node).
+    """
 
     def __init__(
         self,
-        backend: str = "numpy",
+        backend: str,
         *,
-        max_concurrent: int | None = None,
-        max_queued: int = DEFAULT_MAX_QUEUED,
-        replay_deadline_s: float = DEFAULT_REPLAY_DEADLINE_S,
-        chain: ChainReader | None = None,
-        node_client: NodeClient | None = None,
-        inputs: str = "spec",
-        workers: str = "thread",
-        allowed_nodes: NodeAllowlist | Iterable[str] | None = None,
-        max_dataset_bytes: int = MAX_DATASET_BYTES,
-        expensive: ExpensiveReplayGate | None = None,
+        max_concurrent: int,
+        max_queued: int,
+        replay_deadline_s: float,
+        chain: ChainReader | None,
+        node_client: NodeClient | None,
+        inputs: str,
+        workers: str,
+        allowed_nodes: NodeAllowlist | Iterable[str] | None,
+        max_dataset_bytes: int,
+        expensive: ExpensiveReplayGate,
     ) -> None:
         if isinstance(max_dataset_bytes, bool) or not isinstance(max_dataset_bytes, int) or max_dataset_bytes < 1:
             raise ConfigError(f"max_dataset_bytes must be a positive number of bytes, got {max_dataset_bytes!r}")
@@ -190,8 +195,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         self.backend = backend
         self.inputs = inputs
         self.workers = workers
-        self.limiter = ReplayLimiter(max_concurrent or default_concurrency(), max_queued)
-        self.expensive = expensive or ExpensiveReplayGate(default_expensive_total(self.limiter.max_running))
+        self.limiter = ReplayLimiter(max_concurrent, max_queued)
+        self.expensive = expensive
         self.replay_deadline_s = replay_deadline_s
         self.chain = chain
         self.nodes = node_client or NodeClient()
