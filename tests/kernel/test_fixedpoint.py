@@ -29,6 +29,19 @@ def test_saturate16(v: int) -> None:
     assert I16_MIN <= s <= I16_MAX and (s == v or v > I16_MAX or v < I16_MIN)
 
 
+def test_int16_bounds_by_value() -> None:
+    """SPEC §1's int16 range written out, not read back from the module under test."""
+    assert (I16_MIN, I16_MAX) == (-32768, 32767)
+    assert saturate16(40000) == 32767 and saturate16(32767) == 32767 and saturate16(32768) == 32767
+    assert saturate16(-40000) == -32768 and saturate16(-32768) == -32768 and saturate16(-32769) == -32768
+
+
+def test_nlog2_smallest_nonzero_probability() -> None:
+    """p = 1/65536 is -log2 = 16.0 exactly; only p == 0 takes the 17.0 cap."""
+    assert nlog2_q16_q8(1) == 16 * 256
+    assert nlog2_q16_q8(2) == 15 * 256
+
+
 def test_exp2_table() -> None:
     assert exp2neg_q16(0) == ONE_Q16
     assert exp2neg_q16(256) == ONE_Q16 // 2

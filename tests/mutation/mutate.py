@@ -49,7 +49,7 @@ PLAN: dict[str, list[str]] = {
     "kernel/net_numpy.py": [FIXEDPOINT, VECTORS],
     "kernel/sources.py": [VECTORS, RULES],
     "kernel/payload.py": [STATE, VECTORS],
-    "kernel/prng.py": [VECTORS, "tests/curriculum/test_sampling.py"],
+    "kernel/prng.py": [VECTORS, "tests/curriculum/test_sampling.py", "tests/kernel/test_state_limits.py"],
     "kernel/observe.py": [VECTORS],
     "curriculum/sampling.py": ["tests/curriculum/test_sampling.py", VECTORS],
 }
