@@ -48,7 +48,7 @@ PLAN: dict[str, list[str]] = {
     "kernel/heads.py": [FIXEDPOINT, VECTORS],
     "kernel/net_numpy.py": [FIXEDPOINT, VECTORS],
     "kernel/sources.py": [VECTORS, RULES],
-    "kernel/payload.py": [STATE, VECTORS],
+    "kernel/payload.py": [STATE, VECTORS, "tests/kernel/test_payload_fields.py"],
     "kernel/prng.py": [VECTORS, "tests/curriculum/test_sampling.py", "tests/kernel/test_state_limits.py"],
     "kernel/observe.py": [VECTORS],
     "curriculum/sampling.py": ["tests/curriculum/test_sampling.py", VECTORS],
