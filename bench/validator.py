@@ -20,7 +20,7 @@ Figures (milliseconds unless named otherwise):
 * ``e2e_*_ms``: one ReplayWindow call as a client sees it: ``inline`` sends the start state,
   hatch data and claim in the request; ``node_fetch`` makes the validator fetch the state from
   the node (GetState) and read hatch data, words and epoch seed from the chain;
-  ``node_fetch_digests`` adds GetStepDigests; ``private`` sends a 512 KiB-class dataset too;
+  ``node_fetch_digests`` adds GetStepDigests; ``private`` sends a 256 KiB-class dataset too;
 * ``throughput_c<N>_per_s``: completed node-fetch replays per second with N concurrent
   clients over ``--duration`` seconds (all must succeed).
 

@@ -26,7 +26,7 @@ MAGIC: Final = b"CBDS"  # ChainBeasts DataSet
 FORMAT_VERSION: Final = 1
 HEADER_SIZE: Final = 12  # magic(4) | version u16 BE | record_size u16 BE | record_count u32 BE
 MAX_RECORDS: Final = 1 << 17  # 131072 records: 3,670,028 decompressed bytes at most
-MAX_DATASET_BYTES: Final = 524288  # season constant: 512 KiB compressed
+MAX_DATASET_BYTES: Final = 262144  # the season default (maxDatasetBytes): 256 KiB compressed (a season may set at most 384 KiB)
 MAX_CONTENT_SIZE: Final = HEADER_SIZE + MAX_RECORDS * RECORD_SIZE
 
 # Writer parameters (SPEC §10.2). Readers accept any frame meeting the format rules; these

@@ -23,6 +23,11 @@ UINT96_MAX = 2**96 - 1  # every value is stored as a uint96
 MIN_TIMELOCK_DELAY = 10  # SeasonRegistry.MIN_TIMELOCK_DELAY (blocks): no change in force before it can be seen
 MAX_TIMELOCK_DELAY = 1_000_000  # SeasonRegistry.MAX_TIMELOCK_DELAY (blocks)
 DEFAULT_TIMELOCK_DELAY = 10  # blocks
+# SeasonRegistry.MAX_DATASET_BYTES_LIMIT: the largest maxDatasetBytes a season may set (384 KiB), so that
+# openDispute with an incompressible dataset of that size fits under Osaka's 2^24 gas per transaction
+# (measured: 15,706,160 gas; tests/contracts/test_chain_dispute_size.py).
+MAX_DATASET_BYTES_LIMIT = 393_216
+DEFAULT_MAX_DATASET_BYTES = 262_144  # 256 KiB: curriculum.dataset.MAX_DATASET_BYTES, the loaders' default
 MAX_SEASON_FILE_BYTES = 1 << 20  # a dozen NAME = integer lines; anything near this is not a season file
 
 _MAX_PERIOD = 1_000_000
@@ -46,7 +51,8 @@ _SPEC: dict[Param, tuple[int, str, Callable[[int], bool]]] = {
     Param.VOTING_PERIOD: (20, "1..1000000 blocks", _between(1, _MAX_PERIOD)),
     Param.MIN_VALIDATOR_STAKE: (100 * 10**18, "0..2**96-1 (ENERGY wei)", _between(0, UINT96_MAX)),
     Param.VALIDATOR_WITHDRAW_DELAY: (20, "0..1000000 blocks", _between(0, _MAX_PERIOD)),
-    Param.MAX_DATASET_BYTES: (524_288, "1..8388608 (8 MiB)", _between(1, 8 * 1024 * 1024)),
+    Param.MAX_DATASET_BYTES: (DEFAULT_MAX_DATASET_BYTES, f"1..{MAX_DATASET_BYTES_LIMIT} (384 KiB: a dispute must fit one transaction)",
+                              _between(1, MAX_DATASET_BYTES_LIMIT)),
     Param.WRONG_VOTE_SLASH_BPS: (1000, "0..5000 (basis points of a wrong voter's stake)", _between(0, 5000)),
 }
 

@@ -20,6 +20,7 @@ from web3.types import TxReceipt
 from devnet.errors import ChainError, ErrorDecoder, TransactionReverted, revert_data
 
 TX_BASE_GAS = 21_000
+TX_GAS_CAP = 2**24  # Osaka (EIP-7825): no transaction may carry more gas; a larger one is never mined
 FLOOR_GAS_PER_TOKEN = 10  # EIP-7623: a zero byte is 1 token, a non-zero byte 4 tokens
 
 
@@ -28,6 +29,19 @@ def calldata_floor(data: bytes) -> int:
     nonzero = sum(1 for b in data if b)
     tokens = (len(data) - nonzero) + 4 * nonzero
     return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * tokens
+
+
+def gas_limit(estimate: int, data: bytes) -> int:
+    """The gas to send with a transaction estimated at ``estimate`` and carrying ``data``.
+
+    The estimate plus 20% and 10,000, at least the EIP-7623 floor plus 10,000, at most TX_GAS_CAP
+    (Osaka): the margin is cut at the cap rather than asking for gas no block may include. A
+    transaction whose estimate or floor is itself over the cap can never be mined: ChainError.
+    """
+    need = max(estimate, calldata_floor(data))
+    if need > TX_GAS_CAP:
+        raise ChainError(f"transaction needs {need} gas, over the {TX_GAS_CAP} gas cap per transaction (EIP-7825)")
+    return min(TX_GAS_CAP, max(int(estimate * 1.2) + 10_000, calldata_floor(data) + 10_000))
 
 
 class Sender:
@@ -94,14 +108,15 @@ class Sender:
              access_list: list[dict[str, Any]] | None = None) -> TxReceipt:
         """Sign and send; wait for the receipt; raise the decoded error when it reverted.
 
-        ``gas=None`` estimates, then raises the gas to the EIP-7623 calldata floor.
+        ``gas=None`` estimates, then raises the gas to the EIP-7623 calldata floor; the margin added
+        never takes it over TX_GAS_CAP, and a transaction that needs more is refused here (ChainError).
         ``access_list``: an EIP-2930 list to pre-warm slots (see devnet.access_list).
         """
         tx: dict[str, Any] = {"from": account.address, "data": data, "value": value, "chainId": self.chain_id}
         if to is not None:
             tx["to"] = to
         if gas is None:
-            gas = max(int(self.estimate(tx) * 1.2) + 10_000, calldata_floor(data) + 10_000)
+            gas = gas_limit(self.estimate(tx), data)
         tx["gas"] = gas
         tx.update(self._fees())
         if access_list:

@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gRPC ValidatorService",
                        description="Serve chainbeasts.v1.ValidatorService, grpc.health.v1 and reflection until SIGINT/SIGTERM. "
                                    "With --deployments, missing hatch data and window claims are read from the chain, and so is "
-                                   "the season's dataset limit (maxDatasetBytes; default 512 KiB). "
+                                   "the season's dataset limit (maxDatasetBytes; default 256 KiB). "
                                    "A request's node_address is dialed only when --allow-node allows it (default: "
                                    "a node on this machine at port 50551); others are refused with PERMISSION_DENIED. "
                                    "Each client (peer IP) may hold --calls-per-client calls and --streams-per-client "

@@ -23,7 +23,7 @@ It checks, in order:
    per-step digests are given — the first micro-step whose weights digest differs.
 
 The private dataset may be at most ``max_dataset_bytes`` (the season's ``maxDatasetBytes``,
-which the chain may raise above the 512 KiB default; callers that know it pass it).
+which the chain may raise above the 256 KiB default up to 384 KiB; callers that know it pass it).
 
 Example::
 
@@ -354,7 +354,7 @@ def replay(
     ``inputs`` picks how the window's boards are drawn and encoded: ``"spec"``, the scalar
     reference, or ``"fast"``, the kernel's vectorized drop-in (``kernel.train.train_window``).
     ``max_dataset_bytes`` is the season's ``maxDatasetBytes`` (SeasonRegistry; default the
-    season default, 512 KiB): a private dataset over it is refused.
+    season default, 256 KiB): a private dataset over it is refused.
 
     Raises a ValidatorError subclass when the inputs are refused. A committed word that is
     malformed, or whose mask/lr_shift is not a legal continuation of the start state, is a

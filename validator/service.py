@@ -85,7 +85,7 @@ def max_request_bytes(max_dataset_bytes: int = MAX_DATASET_BYTES) -> int:
     return MAX_STATE_BLOB_BYTES + max_dataset_bytes + REQUEST_OVERHEAD_BYTES
 
 
-MAX_REQUEST_BYTES: Final = max_request_bytes()  # 917,504 under the default dataset limit
+MAX_REQUEST_BYTES: Final = max_request_bytes()  # 655,360 under the default dataset limit
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 DEFAULT_REPLAY_DEADLINE_S: Final = 30.0
 DEFAULT_MAX_QUEUED: Final = 64

@@ -19,7 +19,7 @@ import {STEPS_PER_WINDOW} from "./CheckpointWord.sol";
 ///         effectiveAt == 0 means nothing is pending.
 contract SeasonRegistry is Ownable {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.3.0";
+    string public constant version = "1.4.0";
 
     /// @notice The season constants; ids are append-only.
     enum Param {
@@ -46,6 +46,11 @@ contract SeasonRegistry is Ownable {
     uint64 public constant MIN_TIMELOCK_DELAY = 10;
     /// @notice Longest timelock delay the registry accepts at deployment (blocks).
     uint64 public constant MAX_TIMELOCK_DELAY = 1_000_000;
+    /// @notice Largest maxDatasetBytes a season may set (384 KiB). openDispute carries the dataset
+    ///         as calldata; an incompressible dataset pays the EIP-7623 floor of 40 gas per byte, so
+    ///         at 384 KiB the call uses 15,706,160 gas (measured), 1.07M under Osaka's 2^24 cap per
+    ///         transaction (EIP-7825). A larger dataset could be hatched yet never disputed.
+    uint256 public constant MAX_DATASET_BYTES_LIMIT = 393_216;
 
     struct Slot {
         uint96 current;
@@ -205,7 +210,7 @@ contract SeasonRegistry is Ownable {
         else if (param == Param.ValidatorQuorum) ok = v >= 1 && v <= 32;
         else if (param == Param.ChallengePeriod || param == Param.VotingPeriod) ok = v >= 1 && v <= 1_000_000;
         else if (param == Param.ValidatorWithdrawDelay) ok = v <= 1_000_000;
-        else if (param == Param.MaxDatasetBytes) ok = v > 0 && v <= 8 * 1024 * 1024;
+        else if (param == Param.MaxDatasetBytes) ok = v > 0 && v <= MAX_DATASET_BYTES_LIMIT;
         // At most half of a stake, so a slashed stake (>= 1 at registration) never reaches 0.
         else if (param == Param.WrongVoteSlashBps) ok = v <= 5000;
         else ok = true; // BaseCost, SpurtCost, MinValidatorStake: any u96

@@ -175,7 +175,7 @@ def test_oversize_file(example_boards: list[Board], tmp_path: Path) -> None:
         decode_dataset(data, max_bytes=100)
     big = tmp_path / "big.zst"
     big.write_bytes(data + bytes(MAX_DATASET_BYTES))
-    with pytest.raises(DatasetTooLargeError, match="over the limit of 524288"):
+    with pytest.raises(DatasetTooLargeError, match=f"over the limit of {MAX_DATASET_BYTES}"):
         read_dataset_bytes(big)
     with pytest.raises(DatasetTooLargeError):
         load_dataset(big)

@@ -42,7 +42,7 @@ def over_limit(example_boards: list[Board]) -> bytes:
 
 def test_a_file_of_exactly_max_bytes_is_accepted(at_limit: tuple[bytes, int], tmp_path: Path) -> None:
     data, n = at_limit
-    assert len(data) == MAX_DATASET_BYTES == 524_288
+    assert len(data) == MAX_DATASET_BYTES == 262_144
     assert len(decode_dataset(data)) == n
     f = tmp_path / "max.zst"
     f.write_bytes(data)

@@ -27,7 +27,7 @@ def priv() -> Beast:
 
 @pytest.fixture(scope="session")
 def big() -> Beast:
-    """A private beast with 1 honest window on a dataset file over 512 KiB (legal where maxDatasetBytes is 600 KiB)."""
+    """A private beast with 1 honest window on a dataset file over 256 KiB (legal where maxDatasetBytes is 384 KiB)."""
     return private_beast(keccak256(b"validator tests: big dataset"), n=1, dataset=large_dataset())
 
 

@@ -355,18 +355,18 @@ def test_the_season_dataset_limit_comes_from_the_chain(world: World) -> None:
     """Runs last (it raises a season constant): a maxDatasetBytes raised through the timelock reaches the
     reader at once (never cached) and `cb-validator serve --deployments`, whose message limit grows with it."""
     from devnet.bindings import Param
-    from tests.validator.windows import LIMIT_600K
+    from tests.validator.windows import LIMIT_RAISED
     from validator.replay import MAX_DATASET_BYTES
     from validator.service import max_request_bytes
 
     cb = world.net.chain
     reader = LedgerChainReader(cb)
     assert reader.max_dataset_bytes() == MAX_DATASET_BYTES
-    receipt = cb.queue_param_change(world.net.accounts[0], Param.MAX_DATASET_BYTES, LIMIT_600K)
+    receipt = cb.queue_param_change(world.net.accounts[0], Param.MAX_DATASET_BYTES, LIMIT_RAISED)
     eta = next(e.args["effectiveAt"] for e in receipt.all("ParamChangeQueued"))
     cb.mine(eta - cb.block_number())
-    assert cb.param(Param.MAX_DATASET_BYTES) == LIMIT_600K
-    assert reader.max_dataset_bytes() == LIMIT_600K
+    assert cb.param(Param.MAX_DATASET_BYTES) == LIMIT_RAISED
+    assert reader.max_dataset_bytes() == LIMIT_RAISED
     script = Path(sys.executable).parent / "cb-validator"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
     proc = subprocess.Popen([*cmd, "serve", "--address", "127.0.0.1:0", "--max-concurrent", "1", "--deployments",
@@ -374,10 +374,10 @@ def test_the_season_dataset_limit_comes_from_the_chain(world: World) -> None:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert info["event"] == "serving" and info["chain"] is True and info["maxDatasetBytes"] == LIMIT_600K
+        assert info["event"] == "serving" and info["chain"] is True and info["maxDatasetBytes"] == LIMIT_RAISED
         with grpc.insecure_channel(info["address"]) as ch:
             got = pbg.ValidatorServiceStub(ch).GetValidatorInfo(pb.GetValidatorInfoRequest(), timeout=30)
-            assert got.max_request_bytes == max_request_bytes(LIMIT_600K)
+            assert got.max_request_bytes == max_request_bytes(LIMIT_RAISED)
         proc.terminate()
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err  # stopped by a signal: interrupted

@@ -17,7 +17,7 @@ from kernel.sources import PublicSource
 from kernel.state import encode_state_blob, genesis
 from kernel.train import train_window
 from kernel.window_settings import Illegal
-from tests.validator.windows import LIMIT_600K, OTHER_SECRET, Beast, SwitchingSource, private_beast, train
+from tests.validator.windows import LIMIT_RAISED, OTHER_SECRET, Beast, SwitchingSource, private_beast, train
 from validator.errors import (
     CommitmentMismatchError,
     InputTooLargeError,
@@ -255,8 +255,8 @@ def test_oversize_dataset_is_refused(priv: Beast) -> None:
 
 def test_dataset_over_the_default_limit_replays_under_the_season_limit(big: Beast) -> None:
     # a season whose maxDatasetBytes is 600 KiB accepts this dataset on chain; the validator must too
-    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_600K
-    report = replay(big.request(1), max_dataset_bytes=LIMIT_600K)
+    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_RAISED
+    report = replay(big.request(1), max_dataset_bytes=LIMIT_RAISED)
     assert report.match is True and report.computed == big.windows[0].payload
     with pytest.raises(InputTooLargeError, match=f"over the limit of {MAX_DATASET_BYTES}$"):
         replay(big.request(1))  # the default is the season default

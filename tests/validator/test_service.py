@@ -24,7 +24,7 @@ from chainbeasts.v1 import validator_pb2_grpc as pbg
 from kernel.payload import Payload
 from kernel.state import ZERO32
 from kernel.train import train_window
-from tests.validator.windows import LIMIT_600K, Beast, SwitchingSource
+from tests.validator.windows import LIMIT_RAISED, Beast, SwitchingSource
 from validator.replay import MAX_DATASET_BYTES, MAX_STATE_BLOB_BYTES, ReplayRequest
 from validator.service import MAX_REQUEST_BYTES, SERVICE_NAME, ValidatorServer, create_server, default_limits, max_request_bytes
 
@@ -181,28 +181,28 @@ def test_oversize_message_is_resource_exhausted(stub: pbg.ValidatorServiceStub, 
 
 
 def test_largest_allowed_inputs_fit_the_message_limit(stub: pbg.ValidatorServiceStub, priv: Beast) -> None:
-    # a 320 KiB state blob and a 512 KiB dataset pass the transport and reach the checks
-    msg = to_proto(priv.request(2, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(512 * 1024)))
+    # a 320 KiB state blob and a 256 KiB dataset pass the transport and reach the checks
+    msg = to_proto(priv.request(2, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(MAX_DATASET_BYTES)))
     code, details = code_of(stub, msg)
     assert code == Code.INVALID_ARGUMENT and "state blob" in details
 
 
 def test_the_season_dataset_limit_is_the_service_limit(stub: pbg.ValidatorServiceStub, big: Beast) -> None:
-    # a season whose maxDatasetBytes is 600 KiB: a dataset over 512 KiB is legal on chain, and replays
-    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_600K
+    # a season whose maxDatasetBytes is 384 KiB: a dataset over 256 KiB is legal on chain, and replays
+    assert big.dataset is not None and MAX_DATASET_BYTES < len(big.dataset) <= LIMIT_RAISED
     code, details = code_of(stub, to_proto(big.request(1)))  # a service left at the default limit
     assert code == Code.INVALID_ARGUMENT and f"over the limit of {MAX_DATASET_BYTES}" in details
-    with serving("numpy", max_concurrent=1, max_dataset_bytes=LIMIT_600K) as (_, season):
+    with serving("numpy", max_concurrent=1, max_dataset_bytes=LIMIT_RAISED) as (_, season):
         info = season.GetValidatorInfo(pb.GetValidatorInfoRequest())
-        assert info.max_request_bytes == max_request_bytes(LIMIT_600K) == MAX_STATE_BLOB_BYTES + LIMIT_600K + 64 * 1024
+        assert info.max_request_bytes == max_request_bytes(LIMIT_RAISED) == MAX_STATE_BLOB_BYTES + LIMIT_RAISED + 64 * 1024
         resp = call(season, to_proto(big.request(1)))
         assert resp.verdict == pb.VERDICT_MATCH and resp.computed_word == big.windows[0].word
         # the message limit grew with it: a 320 KiB state blob and a 600 KiB dataset reach the checks
-        msg = to_proto(big.request(1, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(LIMIT_600K)))
+        msg = to_proto(big.request(1, start_state=b"\x28\xb5\x2f\xfd" + bytes(320 * 1024 - 4), dataset=bytes(LIMIT_RAISED)))
         assert msg.ByteSize() > MAX_REQUEST_BYTES
         code, details = code_of(season, msg)
         assert code == Code.INVALID_ARGUMENT and "state blob" in details
-        code, _ = code_of(season, to_proto(big.request(1), dataset=bytes(LIMIT_600K + 1)))
+        code, _ = code_of(season, to_proto(big.request(1), dataset=bytes(LIMIT_RAISED + 1)))
         assert code == Code.INVALID_ARGUMENT
 
 
