@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curriculum.errors import CurriculumError
+from devnet.bindings import Param
 from kernel.params import KernelParams
 from kernel.state import ZERO32
 from node.beast_meta import BeastMeta
@@ -61,7 +62,10 @@ class Hatchery:
             from curriculum.secret import read_secret_file
 
             try:
-                dataset_c = load_dataset(dataset_path, cache_dir=self.data_dir / "cache").commitment
+                # A dataset the game would refuse in openDispute (over the season's maxDatasetBytes)
+                # or one no validator can decode would make every window of the beast undisputable.
+                max_bytes = self.ledger.season_value(Param.MAX_DATASET_BYTES)
+                dataset_c = load_dataset(dataset_path, max_bytes=max_bytes, cache_dir=self.data_dir / "cache").commitment
                 secret_c = read_secret_file(secret_path).commitment
             except CurriculumError as exc:
                 raise DataError(f"cannot use the private curriculum: {exc}") from exc
