@@ -39,6 +39,14 @@ class InputTooLargeError(InvalidInputError, exit_code=ExitCode.DATA):
     """Raised when a state blob or dataset exceeds the validator's size limits."""
 
 
+class DatasetInvalidError(InvalidInputError, exit_code=ExitCode.DATA):
+    """Raised when a private dataset matches the beast's C_dataset but is not a valid dataset file.
+
+    The trainer committed to it at hatch, so no honest replay of its windows exists: SPEC §10.6
+    counts it against the trainer (a watcher votes against the window), never for it.
+    """
+
+
 class StartStateMismatchError(ValidatorError):
     """Raised when the start state does not hash to the previous committed h128, or belongs
     to another beast or window than the one replayed.
@@ -113,6 +121,7 @@ __all__ = [
     "ChainError",
     "CommitmentMismatchError",
     "ConfigError",
+    "DatasetInvalidError",
     "InputTooLargeError",
     "InvalidInputError",
     "MissingInputError",

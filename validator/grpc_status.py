@@ -29,7 +29,7 @@ from validator.errors import (
 
 STATUS_OF_ERROR: Final[dict[type[ValidatorError], grpc.StatusCode]] = {
     ValidatorError: grpc.StatusCode.INTERNAL,
-    InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,  # and StartStateError, InputTooLargeError
+    InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,  # and StartStateError, InputTooLargeError, DatasetInvalidError
     StartStateMismatchError: grpc.StatusCode.FAILED_PRECONDITION,
     CommitmentMismatchError: grpc.StatusCode.FAILED_PRECONDITION,
     MissingInputError: grpc.StatusCode.FAILED_PRECONDITION,

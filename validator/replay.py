@@ -54,6 +54,7 @@ from kernel.state import ZERO16, ZERO32, KernelState, decode_state_blob, genesis
 from kernel.train import INPUTS, Backend, get_backend
 from validator.errors import (
     CommitmentMismatchError,
+    DatasetInvalidError,
     InputTooLargeError,
     InvalidInputError,
     MissingInputError,
@@ -264,7 +265,7 @@ def _decode_dataset_cached(data: bytes, commitment: bytes) -> object:
     try:
         dataset = decode_dataset(data, max_bytes=len(data))  # the caller checked the size against the season's limit
     except CurriculumError as exc:
-        raise InvalidInputError(f"dataset matches its commitment but is not a valid dataset file: {exc}") from None
+        raise DatasetInvalidError(f"dataset matches its commitment but is not a valid dataset file: {exc}") from None
     with _dataset_lock:
         _dataset_cache[commitment] = dataset
         while len(_dataset_cache) > _DATASET_CACHE_SIZE:

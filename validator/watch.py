@@ -12,7 +12,9 @@ that does not hash to the committed h128), the watcher retries on later rounds a
 ``STATE_UNAVAILABLE`` (0x00..00, a vote against the trainer) only once the voting deadline is
 ``unavailable_margin`` blocks away or less. When the challenger's dataset cannot be read from the
 dispute's opening transaction (not a direct ``openDispute`` call), nobody can replay; the
-watcher abstains (no vote), so the trainer is not slashed for the challenger's fault.
+watcher abstains (no vote), so the trainer is not slashed for the challenger's fault. When the
+dataset matches the beast's C_dataset but is not a valid dataset file, the fault is the
+trainer's (SPEC §10.6): the watcher votes ``DATASET_INVALID`` (0x00..00, against) at once.
 
 Each decision is one JSON line (``event``, ``dispute``, ``beast``, ``window``, ...); no secret
 or dataset byte is ever logged.
@@ -35,6 +37,7 @@ from kernel.state import ZERO32
 from validator.chain import LedgerChainReader, map_chain_error
 from validator.errors import (
     ConfigError,
+    DatasetInvalidError,
     NotFoundError,
     StartStateMismatchError,
     StartStateError,
@@ -47,6 +50,10 @@ from validator.replay import MAX_DATASET_BYTES, ReplayRequest, replay
 STATE_VERSION: Final = 1
 MAX_RECORD_BYTES: Final = 64 << 20  # one small JSON object per dispute ever seen
 STATE_UNAVAILABLE: Final = ZERO32
+# The vote on a window of a beast whose revealed dataset (matching C_dataset) is not a valid
+# dataset file: against the trainer (SPEC §10.6). A committed word is never zero (the ledger
+# refuses an empty activeMask), so this word never agrees.
+DATASET_INVALID: Final = ZERO32
 DEFAULT_UNAVAILABLE_MARGIN: Final = 2  # blocks before the voting deadline
 VOTED: Final = "voted"
 VOTING: Final = "voting"  # intent written before the transaction is sent
@@ -222,6 +229,10 @@ class Watcher:
             # vote "unavailable", which would slash the trainer for the challenger's fault.
             self.record.put(dispute_id, status=CLOSED, outcome="abstained", reason=str(exc))
             return {"event": "abstain", "reason": str(exc), **base}
+        except DatasetInvalidError as exc:
+            # The trainer committed at hatch to a file no one can train on or replay: its windows
+            # count as diverged at once (no retry would change the file).
+            word, details = DATASET_INVALID, {"verdict": "dataset_invalid", "reason": str(exc)}
         except (UpstreamError, NotFoundError, StartStateMismatchError, StartStateError) as exc:
             if d.voting_deadline - block > self.margin:
                 return {"event": "retry", "reason": f"start state unavailable: {exc}", "blocksLeft": d.voting_deadline - block, **base}
@@ -283,4 +294,4 @@ def _keeping(kept: type[LedgerError]) -> Callable[[str, Exception], Exception]:
     return lambda what, exc: exc if isinstance(exc, kept) else map_chain_error(what, exc)
 
 
-__all__ = ["STATE_UNAVAILABLE", "VoteRecord", "Watcher", "json_logger"]
+__all__ = ["DATASET_INVALID", "STATE_UNAVAILABLE", "VoteRecord", "Watcher", "json_logger"]

@@ -293,6 +293,37 @@ def test_unregistered_watcher_skips_without_voting(world: World) -> None:
     assert not record.exists() or str(dispute) not in json.loads(record.read_text())["disputes"]
 
 
+def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World) -> None:
+    """Issue 14 item 5: a private beast committed to the keccak of a file that is not a valid dataset.
+
+    The dispute reveals exactly that file (it matches C_dataset, so the game accepts it); no replay
+    is possible, and the fault is the trainer's (SPEC §10.6): the watcher votes against the window
+    in its first round instead of logging an error every round while the false word finalizes.
+    """
+    from devnet.bindings import Outcome, Vote
+    from eth_utils import keccak
+
+    cb = world.net.chain
+    trainer, challenger = world.net.accounts[2], world.net.accounts[3]
+    junk = b"CBDS" + bytes(range(1, 256)) * 8  # the magic, then no valid header or frame
+    bid = cb.hatch(trainer, keccak(junk), keccak(world.secret))
+    hatch = LedgerChainReader(cb).beast_commitments(bid)
+    word = train_window(genesis(hatch.seed_core, hatch.params), PublicSource(), epoch_seed=hatch.seed_core).payload.pack()
+    cb.commit(trainer, bid, word)  # a word that passes the ledger's checks; it trained on nothing it committed to
+    dispute = cb.open_dispute(challenger, bid, 0, junk, world.secret)
+    assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "4"]) == 0
+    record = world.tmp / "watch-invalid" / "votes.json"
+    out = run_cli("watch", "--once", "--deployments", str(world.deployments), "--account", "4", "--record", str(record),
+                  "--node", world.node_address)
+    assert out.returncode == 0, out.stderr
+    entries = [e for e in json_lines(out.stdout) if e.get("dispute") == dispute]
+    assert [e["event"] for e in entries] == ["vote"], out.stdout
+    assert entries[0]["agrees"] is False and entries[0]["verdict"] == "dataset_invalid", entries
+    assert cb.vote_of(dispute, world.net.accounts[4].address) == Vote.AGAINST
+    assert world.secret.hex() not in out.stdout + out.stderr
+    assert cb.resolve(challenger, dispute) == Outcome.DIVERGED
+
+
 def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     dep = str(world.deployments)
     base = ["--deployments", dep, "--account", "7"]

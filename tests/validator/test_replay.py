@@ -20,6 +20,7 @@ from kernel.window_settings import Illegal
 from tests.validator.windows import LIMIT_RAISED, OTHER_SECRET, Beast, SwitchingSource, private_beast, train
 from validator.errors import (
     CommitmentMismatchError,
+    DatasetInvalidError,
     InputTooLargeError,
     InvalidInputError,
     MissingInputError,
@@ -267,8 +268,13 @@ def test_dataset_over_the_default_limit_replays_under_the_season_limit(big: Beas
 def test_dataset_matching_commitment_but_malformed(priv: Beast) -> None:
     junk = b"not a dataset"
     beast = BeastCommitments(priv.commitments.seed_core, keccak256(junk), priv.commitments.secret_commitment)
-    with pytest.raises(InvalidInputError, match="not a valid dataset"):
+    # its own type: the trainer's fault (SPEC §10.6), which a watcher turns into a vote against
+    with pytest.raises(DatasetInvalidError, match="not a valid dataset") as info:
         replay(ReplayRequest(beast=beast, window=1, dataset=junk, owner_secret=priv.secret))
+    assert isinstance(info.value, InvalidInputError)
+    # a file that does not match C_dataset is the supplier's fault, not that error
+    with pytest.raises(CommitmentMismatchError):
+        replay(ReplayRequest(beast=beast, window=1, dataset=junk + b"x", owner_secret=priv.secret))
 
 
 @pytest.mark.parametrize(
