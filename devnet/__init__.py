@@ -14,23 +14,71 @@ Elsewhere (another process)::
     cb = devnet.connect("runs/devnet/deployments.json")   # or connect(path, rpc_url=...)
 """
 
-from devnet.bindings import ChainBeasts, DisputeInfo, HatchData, Outcome, TxResult, ValidatorInfo, WindowStatus
-from devnet.connect import connect, load_deployments
-from devnet.deploy import DEFAULT_PARAMS, deploy
-from devnet.embedded import EmbeddedDevnet, start
-from devnet.errors import (
-    ArtifactError,
-    BeastError,
-    ChainError,
-    ConfigError,
-    ContractError,
-    DisputeError,
-    LedgerError,
-    LedgerRevert,
-    RegistryError,
-    TokenError,
-    TransactionReverted,
-)
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+# Name -> module that defines it. Loaded on first use (PEP 562) so that ``import devnet.errors``
+# or ``devnet.records`` (the cb-devnet parser, cb-node's commands) does not import web3 and py-evm.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("ChainBeasts", "DisputeInfo", "HatchData", "Outcome", "TxResult", "ValidatorInfo", "WindowStatus"),
+                    "devnet.bindings"),
+    "connect": "devnet.connect", "load_deployments": "devnet.connect",
+    "DEFAULT_PARAMS": "devnet.deploy", "deploy": "devnet.deploy",
+    "EmbeddedDevnet": "devnet.embedded", "start": "devnet.embedded",
+    **dict.fromkeys(("ArtifactError", "BeastError", "ChainError", "ConfigError", "ContractError", "DisputeError",
+                     "LedgerError", "LedgerRevert", "RegistryError", "TokenError", "TransactionReverted"), "devnet.errors"),
+}
+
+if TYPE_CHECKING:
+    from devnet.bindings import ChainBeasts, DisputeInfo, HatchData, Outcome, TxResult, ValidatorInfo, WindowStatus
+    from devnet.connect import connect, load_deployments
+    from devnet.deploy import DEFAULT_PARAMS, deploy
+    from devnet.embedded import EmbeddedDevnet, start
+    from devnet.errors import (
+        ArtifactError,
+        BeastError,
+        ChainError,
+        ConfigError,
+        ContractError,
+        DisputeError,
+        LedgerError,
+        LedgerRevert,
+        RegistryError,
+        TokenError,
+        TransactionReverted,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use and cache the attribute here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    """``devnet.connect`` and ``devnet.deploy`` name functions, though modules of those names exist.
+
+    Importing a submodule sets the package attribute of its name to the module; when the
+    functions were imported eagerly here they were bound afterwards and won. Loaded lazily, the
+    submodule may be imported first, so that binding is skipped and the function stays the attribute.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("connect", "deploy") and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "ArtifactError",

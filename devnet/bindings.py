@@ -30,6 +30,7 @@ from web3.types import TxReceipt
 from kernel.params import KernelParams
 from devnet import artifacts
 from devnet.access_list import commit_access_list
+from devnet.records import HatchData, Param
 from devnet.errors import ChainError, ConfigError, DisputeCalldataError, ErrorDecoder, revert_data
 from devnet.tx import Sender
 
@@ -73,43 +74,6 @@ class Vote(enum.IntEnum):
     NONE = 0
     AGREE = 1
     AGAINST = 2
-
-
-class Param(enum.IntEnum):
-    """SeasonRegistry.Param (ids are append-only)."""
-
-    WINDOW_STEPS = 0
-    BASE_COST = 1
-    SLAB_PARAMS = 2
-    SPURT_COST = 3
-    EPOCH_STEPS = 4
-    CHALLENGE_PERIOD = 5
-    BOND_MULTIPLIER = 6
-    VALIDATOR_QUORUM = 7
-    VOTING_PERIOD = 8
-    MIN_VALIDATOR_STAKE = 9
-    VALIDATOR_WITHDRAW_DELAY = 10
-    MAX_DATASET_BYTES = 11
-    WRONG_VOTE_SLASH_BPS = 12
-
-
-@dataclass(frozen=True)
-class HatchData:
-    """Beast.HatchData: immutable data fixed at hatch."""
-
-    seed_core: bytes
-    dataset_commitment: bytes
-    secret_commitment: bytes
-    spec_version: int
-    hatch_block: int
-
-    @classmethod
-    def from_abi(cls, value: Any) -> HatchData:
-        """The struct ``Beast.hatchData`` returned (a tuple, or a dict keyed by field name)."""
-        if isinstance(value, Mapping):
-            value = (value["seedCore"], value["datasetCommitment"], value["secretCommitment"], value["specVersion"],
-                     value["hatchBlock"])
-        return cls(bytes(value[0]), bytes(value[1]), bytes(value[2]), int(value[3]), int(value[4]))
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ import ast
 from typing import Any, TypeVar
 from collections.abc import Callable, Mapping, Sequence
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
 
 
 class LedgerError(Exception):
@@ -132,6 +130,8 @@ class ErrorDecoder:
     """Maps 4-byte selectors of the ABIs' custom errors to exception instances."""
 
     def __init__(self, abis: Sequence[Sequence[Mapping[str, Any]]]) -> None:
+        from eth_utils import keccak  # lazy (also below): the exception classes load without eth-abi/eth-utils
+
         self._by_selector: dict[bytes, tuple[str, list[str], list[str]]] = {}
         for abi in abis:
             for item in abi:
@@ -144,6 +144,8 @@ class ErrorDecoder:
 
     def decode(self, data: bytes, *, tx_hash: str | None = None) -> TransactionReverted:
         """The exception for revert ``data`` (empty data gives a plain TransactionReverted)."""
+        from eth_abi import decode as abi_decode
+
         if len(data) >= 4 and data[:4] in self._by_selector:
             name, names, types = self._by_selector[data[:4]]
             try:

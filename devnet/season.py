@@ -15,7 +15,7 @@ from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 
 from kernel.payload import WINDOW_STEPS
-from devnet.bindings import Param
+from devnet.records import Param
 from devnet.errors import ConfigError
 from kernel.host import HostError, read_file
 

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from kernel.errors import KernelError
 from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, Payload
-from kernel.state import ZERO32, genesis
-from kernel.train import train_window
 
 EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.DATA, ExitCode.INTERRUPTED
 
@@ -36,6 +34,7 @@ def _source(args: argparse.Namespace, seed: bytes):
     """The sample source and genesis dataset commitment the arguments ask for."""
     if args.dataset is None and args.secret_file is None:
         from kernel.sources import PublicSource
+        from kernel.state import ZERO32
 
         return PublicSource(), ZERO32
     if args.dataset is None or args.secret_file is None:
@@ -48,6 +47,10 @@ def _source(args: argparse.Namespace, seed: bytes):
 
 def _train(args: argparse.Namespace):
     """Yield (window index, WindowResult) for the requested run, genesis first state kept."""
+    # numpy and the training code load here, not at import: `cb-kernel --help` starts without them.
+    from kernel.state import genesis
+    from kernel.train import train_window
+
     source, commitment = _source(args, args.seed)
     state = genesis(args.seed, dataset_commitment=commitment)
     if args.backend == "batched":

@@ -24,7 +24,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from devnet.bindings import HatchData
+from devnet.records import HatchData
 from kernel.state import ZERO32
 from node.errors import DataError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from collections.abc import Callable
 
@@ -21,21 +20,12 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from devnet.errors import ErrorDecoder, revert_data
 from devnet.tx import calldata_floor
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
+from node.signed_tx import SignedTx
 
 T = TypeVar("T")
 
 # RPC failures worth retrying: connection trouble and transient node errors.
 _TRANSIENT = (ConnectionError, TimeoutError, OSError)
-
-
-@dataclass(frozen=True)
-class SignedTx:
-    """A signed transaction ready to broadcast: its hash, nonce and raw bytes (hex)."""
-
-    tx_hash: str
-    nonce: int
-    raw: str
-    gas: int
 
 
 def _is_revert(exc: BaseException) -> bool:

@@ -15,17 +15,17 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from collections.abc import Callable
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
-from chainbeasts.rpc_guard import RpcLimits
+from chainbeasts.rpc_limits import RpcLimits
 from kernel import host
 from node.errors import ConfigError
-from node.service import DEFAULT_LIMITS
+from node.service_limits import DEFAULT_LIMITS
 from node.store import FILE_MODE, atomic_write
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 CONFIG_NAME: Final = "node.toml"
 MAX_CONFIG_BYTES: Final = 1 << 20  # a commented file of a few dozen keys
@@ -280,6 +280,8 @@ def create_keystore(path: Path, password: str, private_key: bytes | None = None,
     """Encrypt a new (or the given) private key into a 0600 keystore at ``path``; returns the address."""
     if path.exists():
         raise ConfigError(f"keystore {path} already exists; refusing to overwrite it")
+    from eth_account import Account  # lazy: `cb-node --help` and `status` must not import eth-account
+
     acct = Account.from_key(private_key) if private_key is not None else Account.create()
     ks = Account.encrypt(acct.key, password, iterations=iterations) if iterations else Account.encrypt(acct.key, password)
     atomic_write(path, json.dumps(ks).encode(), mode=FILE_MODE)

@@ -1,4 +1,8 @@
-"""The cb-node commands around the daemon: init, hatch, run, status, pause, resume, stop."""
+"""The cb-node commands around the daemon: init, hatch, run, status, pause, resume, stop.
+
+The parser and `status`/`pause`/`resume`/`stop` import no training, chain or gRPC code (node.control);
+`hatch` and `run` import node.daemon inside their handlers, so `cb-node --help` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from node.config import create_keystore, load_config, read_password, read_private_key_file, write_config
 from node.errors import ConfigError
 
 NODE_DIR_ENV = "CB_NODE_DIR"
@@ -20,6 +23,8 @@ def _node_dir(args: argparse.Namespace) -> Path:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from node.config import create_keystore, read_password, read_private_key_file, write_config
+
     node_dir: Path = args.dir
     node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (node_dir / "node.toml").exists():
@@ -39,6 +44,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_hatch(args: argparse.Namespace) -> int:
+    from node.config import load_config
     from node.daemon import hatch
 
     cfg = load_config(_node_dir(args))
@@ -55,6 +61,7 @@ def _cmd_hatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from node.config import load_config
     from node.daemon import RunOptions, run_daemon
 
     cfg = load_config(_node_dir(args))
@@ -64,7 +71,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from node.daemon import format_status, status
+    from node.config import load_config
+    from node.control import format_status, status
 
     doc = status(load_config(_node_dir(args)))
     print(json.dumps(doc, indent=2) if args.json else format_status(doc))
@@ -72,7 +80,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace, state: str) -> int:
-    from node.daemon import daemon_alive, wait_stopped, write_control
+    from node.config import load_config
+    from node.control import daemon_alive, wait_stopped, write_control
 
     cfg = load_config(_node_dir(args))
     pid = daemon_alive(cfg.data_dir)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kernel.host import HostError, atomic_write, fsync_dir, read_file
-from node.chain import SignedTx
+from node.signed_tx import SignedTx
 from node.errors import DataError
 
 JOURNAL_DIR = "hatching"

@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chainbeasts.rpc_guard import GuardedServer, RpcGuard, RpcLimits, guarded_server
+from node.service_limits import DEFAULT_LIMITS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES  # noqa: F401 - the latter two re-exported
 from chainbeasts.v1 import node_pb2, node_pb2_grpc
 from kernel.errors import KernelError
 from kernel.payload import Payload
@@ -31,15 +32,6 @@ SERVICE_NAME: Final = "chainbeasts.v1.NodeService"
 MAX_WINDOW: Final = 1 << 25  # the ledger holds at most 2^25 windows per beast
 DEFAULT_LIST_LIMIT: Final = 1000
 MAX_LIST_LIMIT: Final = 10000
-# Every NodeService request is a few integers; 64 KiB bounds what one queued request may hold.
-MAX_REQUEST_BYTES: Final = 64 * 1024
-# A response carries at most one state blob (<= 320 KiB) or 10,000 WindowInfo rows (~2.5 MiB).
-MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
-DEFAULT_LIMITS: Final = RpcLimits(
-    streams_per_client=4, streams_total=16, calls_per_client=8, calls_total=16, light_per_client=4, light_total=8,
-    stream_lifetime_s=3600.0, stream_idle_s=600.0, max_request_bytes=MAX_REQUEST_BYTES, max_response_bytes=MAX_RESPONSE_BYTES,
-)
-
 _STATUS: Final = {
     GENESIS: node_pb2.CHECKPOINT_STATUS_GENESIS,
     PERSISTED: node_pb2.CHECKPOINT_STATUS_PERSISTED,

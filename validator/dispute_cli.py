@@ -17,14 +17,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Sequence
 
 from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
-from validator.dispute.check import CheckResult, check_window
-from validator.dispute.claiming import claim
-from validator.dispute.connection import connect
-from validator.dispute.curriculum import load_curriculum
 from validator.dispute.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -33,12 +29,15 @@ from validator.dispute.errors import (
     RefusedError,
     UsageError,
 )
-from validator.dispute.following import watch_status
 from validator.dispute.formatting import format_energy
 from validator.dispute.keys import PASSWORD_ENV, load_account
-from validator.dispute.opening import open_dispute, preflight_open
-from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
-from validator.dispute.window import read_window
+
+if TYPE_CHECKING:
+    from validator.dispute.check import CheckResult
+    from validator.dispute.status import DisputeStatus
+
+# The chain, replay and web3 code is imported inside each command's handler, so that building the
+# parser (`cb-dispute --help`, a usage error) starts without web3, eth-account, numpy or torch.
 
 EXIT_CODES = ("1 from check: divergence found; from open/claim: refused before anything was spent (window not\n"
               "disputable, dataset/secret not matching the commitments, short balance, no confirmation, nothing\n"
@@ -106,6 +105,8 @@ def _check_which(args: argparse.Namespace, required: bool = True) -> None:
 def _dispute_id(args: argparse.Namespace, chain: Any) -> int | None:
     """ID from the positional argument or from --beast/--window (the latest dispute on that window)."""
     if args.beast is not None:
+        from validator.dispute.status import find_dispute
+
         return find_dispute(chain, args.beast, args.window)
     return args.dispute_id
 
@@ -216,6 +217,11 @@ def _check_text(r: CheckResult) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from validator.dispute.check import check_window
+    from validator.dispute.connection import connect
+    from validator.dispute.curriculum import load_curriculum
+    from validator.dispute.window import read_window
+
     if args.keystore or args.private_key_file:
         _account(args)  # validate the key source even though check sends nothing
     chain = connect(args.deployments, args.rpc)
@@ -236,6 +242,12 @@ def _confirm(prompt: str) -> bool:
 
 
 def _cmd_open(args: argparse.Namespace) -> int:
+    from validator.dispute.check import check_window
+    from validator.dispute.connection import connect
+    from validator.dispute.curriculum import load_curriculum
+    from validator.dispute.opening import open_dispute, preflight_open
+    from validator.dispute.window import read_window
+
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
@@ -283,6 +295,10 @@ def _status_text(st: DisputeStatus) -> str:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from validator.dispute.connection import connect
+    from validator.dispute.following import watch_status
+    from validator.dispute.status import dispute_status
+
     resolver = _account(args, required=args.resolve)
     if args.resolve and not args.watch:
         raise UsageError("--resolve only works with --watch (or use cb-dispute claim ID)")
@@ -307,6 +323,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_claim(args: argparse.Namespace) -> int:
+    from validator.dispute.claiming import claim
+    from validator.dispute.connection import connect
+
     account = _account(args)
     _check_which(args, required=False)
     chain = connect(args.deployments, args.rpc)

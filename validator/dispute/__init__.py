@@ -41,29 +41,82 @@ No function prints, logs or puts into an exception the owner secret, a private k
 keystore password; only public commitments and file names appear in messages.
 """
 
-from validator.dispute.check import CheckResult, check_window
-from validator.dispute.claiming import ClaimResult, claim, resolve
-from validator.dispute.connection import connect
-from validator.dispute.curriculum import Curriculum, load_curriculum
-from validator.dispute.errors import (
-    EXIT_CHAIN,
-    EXIT_DATA,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_USAGE,
-    ChainDataError,
-    DataError,
-    DisputeToolError,
-    RefusedError,
-    UsageError,
-)
-from validator.dispute.following import watch_status
-from validator.dispute.formatting import format_energy
-from validator.dispute.keys import PASSWORD_ENV, load_account
-from validator.dispute.opening import OpenResult, open_dispute, preflight_open
-from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
-from validator.dispute.window import WindowOnChain, read_window
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Name -> module that defines it, imported on first use (PEP 562): ``cb-dispute --help`` and the
+# light modules (errors, keys, formatting) must not pull in web3 and the replay kernel.
+_LAZY: dict[str, str] = {
+    "CheckResult": "validator.dispute.check",
+    "check_window": "validator.dispute.check",
+    "ClaimResult": "validator.dispute.claiming",
+    "claim": "validator.dispute.claiming",
+    "resolve": "validator.dispute.claiming",
+    "connect": "validator.dispute.connection",
+    "Curriculum": "validator.dispute.curriculum",
+    "load_curriculum": "validator.dispute.curriculum",
+    "EXIT_CHAIN": "validator.dispute.errors",
+    "EXIT_DATA": "validator.dispute.errors",
+    "EXIT_INTERRUPTED": "validator.dispute.errors",
+    "EXIT_OK": "validator.dispute.errors",
+    "EXIT_REFUSED": "validator.dispute.errors",
+    "EXIT_USAGE": "validator.dispute.errors",
+    "ChainDataError": "validator.dispute.errors",
+    "DataError": "validator.dispute.errors",
+    "DisputeToolError": "validator.dispute.errors",
+    "RefusedError": "validator.dispute.errors",
+    "UsageError": "validator.dispute.errors",
+    "watch_status": "validator.dispute.following",
+    "format_energy": "validator.dispute.formatting",
+    "PASSWORD_ENV": "validator.dispute.keys",
+    "load_account": "validator.dispute.keys",
+    "OpenResult": "validator.dispute.opening",
+    "open_dispute": "validator.dispute.opening",
+    "preflight_open": "validator.dispute.opening",
+    "DisputeStatus": "validator.dispute.status",
+    "dispute_status": "validator.dispute.status",
+    "find_dispute": "validator.dispute.status",
+    "WindowOnChain": "validator.dispute.window",
+    "read_window": "validator.dispute.window",
+}
+
+if TYPE_CHECKING:
+    from validator.dispute.check import CheckResult, check_window
+    from validator.dispute.claiming import ClaimResult, claim, resolve
+    from validator.dispute.connection import connect
+    from validator.dispute.curriculum import Curriculum, load_curriculum
+    from validator.dispute.errors import (
+        EXIT_CHAIN,
+        EXIT_DATA,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        EXIT_REFUSED,
+        EXIT_USAGE,
+        ChainDataError,
+        DataError,
+        DisputeToolError,
+        RefusedError,
+        UsageError,
+    )
+    from validator.dispute.following import watch_status
+    from validator.dispute.formatting import format_energy
+    from validator.dispute.keys import PASSWORD_ENV, load_account
+    from validator.dispute.opening import OpenResult, open_dispute, preflight_open
+    from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
+    from validator.dispute.window import WindowOnChain, read_window
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use and cache the attribute here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'validator.dispute' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXIT_CHAIN",

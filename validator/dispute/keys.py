@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Final
 
 from kernel import host
 from validator.dispute.errors import UsageError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 PASSWORD_ENV: Final = "CB_DISPUTE_PASSWORD"
 
