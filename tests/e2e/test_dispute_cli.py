@@ -341,3 +341,38 @@ def test_which_dispute_arguments_are_checked_before_connecting(tmp_path: Path, c
                           (["status", "1", "--resolve", "--private-key-file", key], "--resolve only works with --watch")):
         code, _, err = cli(capsys, *argv, "--deployments", nowhere)
         assert code == 2 and message in err, (argv, err)
+
+
+def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                                                 capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Issue 14 item 5: a trainer hatched with the keccak of a file that is not a valid dataset. The
+    challenger holds exactly that file: check says diverged (SPEC §10.6, the trainer's fault) and open
+    proceeds without --force, instead of refusing on a replay error."""
+    from eth_utils import keccak
+
+    from curriculum import new_secret_file
+    from kernel.sources import PublicSource
+    from kernel.state import genesis
+    from kernel.train import train_window
+    from validator.chain import LedgerChainReader
+
+    chain = net.chain
+    junk = tmp_path / "junk.cbd.zst"
+    junk.write_bytes(b"CBDS" + bytes(range(1, 256)) * 8)
+    secret_path = tmp_path / "owner.secret"
+    secret = new_secret_file(secret_path)
+    b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment)
+    hatch = LedgerChainReader(chain).beast_commitments(b)
+    chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params), PublicSource(),
+                                                  epoch_seed=hatch.seed_core).payload.pack())
+    common = ["--deployments", deployments, "--json"]
+    files = ["--dataset", junk, "--secret-file", secret_path]
+    code, out, err = cli(capsys, "check", "--beast", b, "--window", 1, *files, *common)
+    assert code == 1 and out["verdict"] == "diverged" and "not a valid dataset file" in out["reason"], (out, err)
+    code, out, err = cli(capsys, "open", "--beast", b, "--window", 1, *files, "--yes", "--private-key-file", challenger_key, *common)
+    assert code == 0, err
+    assert secret.reveal().hex() not in err
+    assert chain.dispute(out["disputeId"]).outcome == Outcome.OPEN
+    mine(net.url, PARAMS["voting_period"] + 1)  # nobody votes here (tests/validator/test_chain.py has the watcher's vote)
+    assert cli(capsys, "claim", out["disputeId"], "--private-key-file", challenger_key, *common)[0] == 0
+    audit_energy(chain)

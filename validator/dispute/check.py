@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.bindings import ChainBeasts
-from validator.dispute.curriculum import Curriculum
+from validator.dispute.curriculum import Curriculum, dataset_fault
 from validator.dispute.errors import ChainDataError, UsageError
 from validator.dispute.formatting import format_energy
 from validator.dispute.start import StartState, fetch_start, run_replay
@@ -68,6 +68,12 @@ def check_window(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, *
                  timeout_s: float = 60.0) -> CheckResult:
     """Replay window K locally (or through a validator's gRPC service) against its committed word."""
     t0 = time.perf_counter()
+    fault = dataset_fault(cur)
+    if fault is not None:
+        # No honest training on this file exists; the trainer committed to it (SPEC §10.6).
+        return CheckResult(w, "diverged", None, (), f"the committed dataset is not a valid dataset file ({fault}): "
+                           "that counts against the trainer (SPEC §10.6)", None, "nobody (no replay possible)",
+                           "not needed", w.window, time.perf_counter() - t0)
     start = fetch_start(chain, w, cur, state_file=state_file, node=node, backend=backend)
     if start.earlier_divergence is not None:
         rep = start.earlier_report

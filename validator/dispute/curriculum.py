@@ -65,6 +65,23 @@ def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, 
 
 
 
+def dataset_fault(cur: Curriculum | None) -> str | None:
+    """Why the committed dataset of ``cur`` is not a valid dataset file (None when it is, or for a public beast).
+
+    ``cur`` matched the hatch commitments (load_curriculum), so a file that does not decode is the one
+    the trainer committed to: SPEC §10.6 counts that against the trainer.
+    """
+    from curriculum import CurriculumError, decode_dataset
+
+    if cur is None:
+        return None
+    try:
+        decode_dataset(cur.dataset, max_bytes=len(cur.dataset))  # the size was checked against the season's limit
+    except CurriculumError as exc:
+        return str(exc)
+    return None
+
+
 def source_of(cur: Curriculum | None) -> Any:
     """The kernel's training-input source for a beast with curriculum ``cur`` (public when None)."""
     from curriculum import PrivateDatasetSource, decode_dataset
@@ -78,4 +95,4 @@ def source_of(cur: Curriculum | None) -> Any:
         raise DataError(f"the committed dataset does not decode: {exc}") from None
 
 
-__all__ = ["Curriculum", "load_curriculum", "source_of"]
+__all__ = ["Curriculum", "dataset_fault", "load_curriculum", "source_of"]
