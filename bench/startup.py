@@ -23,15 +23,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's packages, not bench/kernel.py, are `kernel`
 
-TOOLS = {  # console-script name -> module whose main() it runs (pyproject.toml [project.scripts])
-    "cb-kernel": "kernel.cli",
-    "cb-curriculum": "curriculum.cli",
-    "cb-devnet": "devnet.cli",
-    "cb-node": "node.cli",
-    "cb-validator": "validator.cli",
-    "cb-dispute": "validator.dispute_cli",
-}
+from kernel.host import tool_modules  # noqa: E402
+
+TOOLS = tool_modules()  # console-script name -> module whose main() it runs
 
 # (label, tool, arguments); "{node}" is replaced by a fresh node directory.
 COMMANDS: list[tuple[str, str, list[str]]] = [

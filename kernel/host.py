@@ -75,6 +75,18 @@ EXIT_MEANINGS: Final[dict[ExitCode, str]] = {
 }
 
 
+def tool_modules() -> dict[str, str]:
+    """Each console script of the chainbeasts distribution -> the module whose ``main()`` it runs.
+
+    Read from the installed metadata ([project.scripts] in pyproject.toml), so tests and benches
+    that run every tool cannot drift from the tools that exist.
+    """
+    from importlib.metadata import distribution
+
+    scripts = [ep for ep in distribution("chainbeasts").entry_points if ep.group == "console_scripts"]
+    return {ep.name: ep.value.split(":")[0] for ep in sorted(scripts, key=lambda ep: ep.name)}
+
+
 def exit_codes_epilog() -> str:
     """The exit-code table as an argparse epilog (use with :class:`HelpFormatter`), wrapped at 80 columns."""
     lines = ["exit codes:"]

@@ -22,18 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.host import ExitCode, exit_codes_epilog
+from kernel.host import ExitCode, exit_codes_epilog, tool_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "0x" + "11" * 32
-TOOLS = {  # tool -> module run with python -m
-    "cb-kernel": "kernel.cli",
-    "cb-curriculum": "curriculum.cli",
-    "cb-devnet": "devnet.cli",
-    "cb-node": "node.cli",
-    "cb-validator": "validator.cli",
-    "cb-dispute": "validator.dispute_cli",
-}
+TOOLS = tool_modules()  # console-script name -> module whose main() it runs
 
 
 def parsers() -> dict[str, argparse.ArgumentParser]:

@@ -17,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from kernel.host import tool_modules
+
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = {  # console-script name -> module whose main() it runs (pyproject.toml [project.scripts])
-    "cb-kernel": "kernel.cli",
-    "cb-curriculum": "curriculum.cli",
-    "cb-devnet": "devnet.cli",
-    "cb-node": "node.cli",
-    "cb-validator": "validator.cli",
-    "cb-dispute": "validator.dispute_cli",
-}
+TOOLS = tool_modules()  # console-script name -> module whose main() it runs
 HEAVY = ("torch", "web3", "grpc", "eth_account", "eth", "eth_abi")  # eth: py-evm
 
 # Runs main(ARGS) for each ARGS in argv[2] (a JSON list), then prints the heavy top-level
