@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curriculum.errors import CurriculumError
-from devnet.bindings import Param
+from devnet.records import Param
 from kernel.params import KernelParams
 from kernel.state import ZERO32
 from node.beast_meta import BeastMeta
