@@ -16,10 +16,11 @@ Elsewhere (another process)::
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from kernel.host import lazy_exports
 
 # Name -> module that defines it. Loaded on first use (PEP 562) so that ``import devnet.errors``
 # or ``devnet.records`` (the cb-devnet parser, cb-node's commands) does not import web3 and py-evm.
@@ -53,14 +54,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use and cache the attribute here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'devnet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())  # imports the defining module on first use
 
 
 class _Package(types.ModuleType):

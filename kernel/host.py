@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import importlib
 import os
 import signal
 import stat
@@ -73,6 +74,24 @@ EXIT_MEANINGS: Final[dict[ExitCode, str]] = {
     ExitCode.CHAIN: "chain or network error (RPC, trainer node or validator unreachable, revert, dropped transaction)",
     ExitCode.INTERRUPTED: "interrupted (SIGINT/SIGTERM)",
 }
+
+
+def lazy_exports(package: str, table: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: import the module ``table`` names for an attribute
+    on first use and cache it in ``namespace`` (the package's globals).
+
+    Packages whose exports pull in web3 or grpc use it so that building a CLI parser stays light.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
 
 
 def tool_modules() -> dict[str, str]:

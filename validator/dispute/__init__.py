@@ -43,8 +43,9 @@ keystore password; only public commitments and file names appear in messages.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kernel.host import lazy_exports
 
 # Name -> module that defines it, imported on first use (PEP 562): ``cb-dispute --help`` and the
 # light modules (errors, keys, formatting) must not pull in web3 and the replay kernel.
@@ -108,14 +109,7 @@ if TYPE_CHECKING:
     from validator.dispute.window import WindowOnChain, read_window
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use and cache the attribute here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'validator.dispute' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())  # imports the defining module on first use
 
 
 __all__ = [
