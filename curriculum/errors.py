@@ -56,3 +56,10 @@ class SamplingError(CurriculumError):
 
 class OutputExistsError(CurriculumError):
     """Raised when an output file already exists and overwriting was not asked for."""
+
+
+class RecordProofError(CurriculumError):
+    """Raised when a records commitment or a record's Merkle path is malformed or does not prove the record.
+
+    Messages name the index and the reason, never the record's bytes (private data).
+    """
