@@ -1,6 +1,7 @@
 """cb-devnet: a local chain with the ChainBeasts contracts, or a deployment to any RPC.
 
-    cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE] [SEASON]
+    cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE] [--block-time S] [SEASON]
+    cb-devnet mine [N] [--rpc URL | --deployments FILE] [--json]
     cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE] [SEASON]
 
     SEASON: [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
@@ -9,6 +10,11 @@ Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 2 usage or
 error (bad flag, file, keystore, password, season constant); 4 chain error (RPC unreachable,
 revert); 130 interrupted (SIGINT/SIGTERM; how ``up`` ends). Season constants are checked
 (devnet.season) before any chain is touched.
+
+``up`` talks like anvil: its first stdout line is a JSON summary (for scripts), then the dev
+accounts and their keys (public test keys, labelled so), then one line per transaction with its
+gas and decoded revert (devnet.txlog). ``mine N`` and ``up --block-time S`` drive the block clock
+(dispute and challenge periods are counted in blocks) without raw JSON-RPC.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devnet.errors import ChainError, ConfigError, LedgerError
+from devnet.txlog import MAX_MINE
 from devnet.season import DEFAULT_TIMELOCK_DELAY, check_timelock_delay, help_lines, season_params
 from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, run_tool, unlock_keystore
 
+DEFAULT_DEPLOYMENTS = "runs/devnet/deployments.json"
 EXIT_OK, EXIT_CONFIG, EXIT_CHAIN, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.CHAIN, ExitCode.INTERRUPTED
 PASSWORD_ENV = "CB_KEYSTORE_PASSWORD"
 
@@ -63,7 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--deployments", default=None, help="deployments JSON to write (default RUN_DIR/deployments.json)")
     up.add_argument("--run-dir", default="runs/devnet", help="folder for anvil state and logs (default runs/devnet)")
     up.add_argument("--accounts", type=int, default=10, help="funded dev accounts (default 10)")
+    up.add_argument("--block-time", type=float, default=None, metavar="SECONDS",
+                    help="also mine an empty block every SECONDS (automining stays on: each transaction still\n"
+                         "gets its own block); default: blocks only for transactions and `cb-devnet mine`")
+    up.add_argument("--no-tx-log", action="store_true", help="print no line per transaction")
     _season_args(up)
+    mine = sub.add_parser("mine", help="mine N empty blocks on a running devnet (advances dispute clocks)",
+                          description="Mine N empty blocks on the devnet at --rpc (default: the rpcUrl of the\n"
+                                      "deployments file) with anvil_mine, which anvil and the py-evm engine of\n"
+                                      "`cb-devnet up` both answer. Challenge periods, voting periods and dispute\n"
+                                      "deadlines are counted in blocks, so this is how a devnet user lets them pass.",
+                          epilog=exit_codes_epilog(), formatter_class=raw)
+    mine.add_argument("blocks", nargs="?", type=int, default=1, metavar="N", help=f"blocks to mine (1..{MAX_MINE:,}; default 1)")
+    mine.add_argument("--rpc", default=None, help="JSON-RPC URL (default: rpcUrl of --deployments)")
+    mine.add_argument("--deployments", default=None,
+                      help="deployments JSON naming the RPC (default $CB_DEPLOYMENTS, else runs/devnet/deployments.json)")
+    mine.add_argument("--json", action="store_true", help="print {from, to, mined} as JSON")
     dep = sub.add_parser("deploy", help="deploy the contracts to an RPC endpoint",
                          description="Deploy the five contracts (with the season constants asked for) with the key\n"
                                      "in an encrypted JSON keystore.", epilog=_epilog(), formatter_class=raw)
@@ -82,10 +105,13 @@ def _season(args: argparse.Namespace) -> tuple[dict[str, int], int]:
 
 def _up(args: argparse.Namespace) -> int:
     from devnet.launch import launch
+    from devnet.txlog import BlockTimer, TxLog, accounts_lines
 
     params, delay = _season(args)
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
+    if args.block_time is not None and not 0 < args.block_time <= 86_400:
+        raise ConfigError(f"--block-time must be a number of seconds in (0, 86400], got {args.block_time}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"cb-devnet: warning: binding {args.host}; dev keys are public", file=sys.stderr)
     net = launch(args.engine, host=args.host, port=args.port, run_dir=args.run_dir,
@@ -94,14 +120,52 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(json.dumps({"engine": net.engine, "rpcUrl": net.url, "chainId": net.deployments["chainId"],
-                      "deployments": out, "contracts": net.deployments["contracts"], "season": net.deployments["season"]}),
-          flush=True)
+    data = net.deployments
+    lines = [json.dumps({"engine": net.engine, "rpcUrl": net.url, "chainId": data["chainId"], "deployments": out,
+                         "contracts": data["contracts"], "season": data["season"]}), ""]
+    lines += accounts_lines(data["accounts"])
+    lines += ["", f"Listening on {net.url} (chain id {data['chainId']}); contracts deployed and accounts funded "
+                  f"by block {data['deployBlock']}"]
+    if args.block_time is not None:
+        lines.append(f"Mining an empty block every {args.block_time:g} s (--block-time); transactions still get their own")
+    print("\n".join(lines), flush=True)
+    workers: list[TxLog | BlockTimer] = []
+    if not args.no_tx_log:
+        workers.append(TxLog(net.url, data["contracts"], [a["address"] for a in data["accounts"]],
+                             int(data["deployBlock"])).start())
+    if args.block_time is not None:
+        workers.append(BlockTimer(net.url, args.block_time, lambda m: print(f"cb-devnet: {m}", file=sys.stderr)).start())
     try:
         stop.wait()
     finally:
+        for w in workers:
+            w.stop()
         net.stop()
     return EXIT_INTERRUPTED  # serving until a signal is how `up` ends; it still reports the signal, as every tool does
+
+
+def _mine(args: argparse.Namespace) -> int:
+    from devnet.txlog import Rpc
+
+    if not 1 <= args.blocks <= MAX_MINE:
+        raise ConfigError(f"N must be 1..{MAX_MINE:,}, got {args.blocks}")
+    url = args.rpc
+    if url is None:
+        from devnet.connect import load_deployments
+
+        path = args.deployments or os.environ.get("CB_DEPLOYMENTS") or DEFAULT_DEPLOYMENTS
+        url = load_deployments(path).get("rpcUrl")
+        if not url:
+            raise ConfigError(f"{path} names no rpcUrl; pass --rpc URL")
+    rpc = Rpc(url)
+    before = rpc.block_number()
+    rpc.call("anvil_mine", [hex(args.blocks)])
+    after = rpc.block_number()
+    if args.json:
+        print(json.dumps({"rpcUrl": url, "from": before, "to": after, "mined": after - before}))
+    else:
+        print(f"mined {after - before} block(s) on {url}: now at block {after} (was {before})")
+    return EXIT_OK
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -140,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> int:
         args = _parser().parse_args(argv)
-        return _up(args) if args.command == "up" else _deploy(args)
+        return {"up": _up, "mine": _mine, "deploy": _deploy}[args.command](args)
 
     return run_tool("cb-devnet", work, [((ConfigError, OSError), "config error", EXIT_CONFIG), (LedgerError, "chain error", EXIT_CHAIN)])
 

@@ -5,7 +5,8 @@ embedded devnet through an ordinary ``http://127.0.0.1:PORT`` URL. Requests are 
 web3's EthereumTesterProvider request pipeline (which speaks standard JSON-RPC parameters) under
 one lock, since py-evm is not thread-safe; results are re-encoded as JSON-RPC (quantities as hex).
 ``evm_mine`` and ``anvil_mine [n]`` mine empty blocks so tools can advance time as on anvil, and
-``anvil_getAutomine`` answers true (a block per transaction, none in between).
+``anvil_getAutomine`` answers true (a block per transaction, none in between). One request mines
+at most ``MAX_MINE`` blocks (a larger count is refused: it would hold the chain's lock for minutes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from eth_tester import EthereumTester
 from web3 import Web3
 
 from devnet.errors import revert_data
+from devnet.txlog import MAX_MINE
 
 
 def to_jsonrpc(value: Any) -> Any:
@@ -56,6 +58,9 @@ class RpcBridge:
                 if method in ("evm_mine", "anvil_mine"):
                     n = int(params[0], 16) if method == "anvil_mine" and params and isinstance(params[0], str) else (
                         int(params[0]) if method == "anvil_mine" and params else 1)
+                    if not 0 <= n <= MAX_MINE:
+                        return {"jsonrpc": "2.0", "id": rid,
+                                "error": {"code": -32602, "message": f"{method}: block count must be 0..{MAX_MINE}, got {n}"}}
                     self.tester.mine_blocks(max(n, 1))
                     return {"jsonrpc": "2.0", "id": rid, "result": "0x0"}
                 if method == "anvil_getAutomine":  # as on anvil: every transaction gets its own block
