@@ -1,4 +1,9 @@
-"""cb-curriculum: pack, commit and verify private datasets; owner secrets; sample indices.
+"""cb-curriculum: pack, commit and verify private datasets; owner secrets; sample indices; record proofs.
+
+``pack``, ``commit`` and ``verify`` print both dataset commitments: C_dataset (keccak256 of the
+file, SPEC §10.2) and the spec-version-2 records root R_dataset (SPEC §10.9) as
+``records_root 0x…``. ``index`` computes sampleIdx under ``--spec-version 1|2`` (default 2);
+``proof`` prints one record with its Merkle path as JSON (private data: the record's bytes).
 
 Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 1 mismatch / verification
 failed; 2 usage error; 3 data error (unreadable, malformed or unsafe input; a FIFO or device is
@@ -9,6 +14,7 @@ prints only the commitment. Run as ``cb-curriculum`` or ``python -m curriculum.c
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +23,8 @@ from curriculum.errors import CommitmentMismatchError, CurriculumError
 from curriculum.files import read_dataset_bytes, write_dataset
 from curriculum.hexutil import hex32, parse_hex32
 from curriculum.importers import read_csv, read_jsonl
-from curriculum.sampling import sample_index
+from curriculum.records import record_proof, records_root
+from curriculum.sampling import sample_index, sample_index_v2, sample_key_v2
 from curriculum.secret import OwnerSecret, new_secret_file, read_secret_file
 from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, run_tool
 
@@ -39,24 +46,39 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     boards = read_csv(args.csv) if args.csv else read_jsonl(args.jsonl)
     dataset = write_dataset(args.output, boards, max_bytes=args.max_bytes, overwrite=args.force)
     print(f"commitment {hex32(dataset.commitment)}")
+    print(f"records_root {hex32(records_root(dataset))}")
     print(f"records {len(dataset)}")
     return EXIT_OK
 
 
 def _cmd_commit(args: argparse.Namespace) -> int:
     dataset = decode_dataset(read_dataset_bytes(args.dataset, max_bytes=args.max_bytes), max_bytes=args.max_bytes)
-    print(hex32(dataset.commitment))
+    print(hex32(dataset.commitment))  # the first line stays the bare C_dataset (scripts read it)
+    print(f"records_root {hex32(records_root(dataset))}")
     return EXIT_OK
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     expected = _hex_arg(args.commitment, "--commitment")
+    expected_root = _hex_arg(args.records_root, "--records-root") if args.records_root is not None else None
     data = read_dataset_bytes(args.dataset, max_bytes=args.max_bytes)
     actual = dataset_commitment(data)
     if actual != expected:  # checked on the raw bytes first, as a loader does (SPEC §10.6)
         raise CommitmentMismatchError("dataset", expected, actual)
     dataset = decode_dataset(data, max_bytes=args.max_bytes)
+    root = records_root(dataset)
+    if expected_root is not None and root != expected_root:  # the two commitments disagree (SPEC §10.9)
+        raise CommitmentMismatchError("dataset records", expected_root, root)
     print(f"OK {args.dataset}: commitment {hex32(dataset.commitment)}, {len(dataset)} records")
+    print(f"records_root {hex32(root)}")
+    return EXIT_OK
+
+
+def _cmd_proof(args: argparse.Namespace) -> int:
+    dataset = decode_dataset(read_dataset_bytes(args.dataset, max_bytes=args.max_bytes), max_bytes=args.max_bytes)
+    if not 0 <= args.index < len(dataset):
+        raise _UsageError(f"--index must be in 0..{len(dataset) - 1} for this dataset, got {args.index}")
+    print(json.dumps(record_proof(dataset, args.index).to_json(), indent=2))
     return EXIT_OK
 
 
@@ -85,7 +107,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
         raise _UsageError(f"--step must be in 0..4294967295, got {args.step}")
     if args.len < 1:
         raise _UsageError(f"--len must be >= 1, got {args.len}")
-    print(sample_index(seed_core, secret, args.step, args.len))
+    if args.spec_version == 2:
+        print(sample_index_v2(sample_key_v2(seed_core, secret), args.step, args.len))
+    else:
+        print(sample_index(seed_core, secret, args.step, args.len))
     return EXIT_OK
 
 
@@ -107,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_pack)
 
-    p = sub.add_parser("commit", help="validate a dataset file and print its commitment C_dataset", **_HELP)
+    p = sub.add_parser("commit", help="validate a dataset file; print C_dataset, then 'records_root R_dataset'", **_HELP)
     p.add_argument("dataset", metavar="DATASET")
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_commit)
@@ -115,8 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a dataset file against a commitment (exit 1 on mismatch)", **_HELP)
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--commitment", required=True, metavar="0xHEX", help="expected C_dataset (0x + 64 hex digits)")
+    p.add_argument("--records-root", metavar="0xHEX", help="expected R_dataset, the hatch's recordsRoot (spec_version 2)")
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("proof", help="print record I with its Merkle path against R_dataset as JSON (SPEC §10.9)", **_HELP,
+                       description="Prints dataset_len, merkle_root, records_root, index, record (the private 28 bytes) "
+                                   "and path (the sibling hashes, bottom-up): what a dispute posts to open one record.")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--index", required=True, type=int, metavar="I", help="record index (0..DATASET_LEN-1)")
+    max_bytes_opt(p)
+    p.set_defaults(func=_cmd_proof)
 
     p = sub.add_parser("secret", help="owner secrets", **_HELP)
     ssub = p.add_subparsers(dest="secret_command", required=True, metavar="SUBCOMMAND")
@@ -127,13 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("secret_file", metavar="FILE")
     q.set_defaults(func=_cmd_secret_commit)
 
-    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1)", **_HELP)
+    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1 v1, §10.10 v2)", **_HELP)
     p.add_argument("--seed-core", required=True, metavar="0xHEX", help="the beast's seed_core (32 bytes)")
     sec = p.add_mutually_exclusive_group(required=True)
     sec.add_argument("--secret", metavar="0xHEX", help="S_owner (32 bytes); visible to other local users via ps, prefer --secret-file")
     sec.add_argument("--secret-file", metavar="FILE", help="owner secret file (mode 0600)")
     p.add_argument("--step", required=True, type=int, metavar="N", help="globalStep g (0..2^32-1)")
     p.add_argument("--len", required=True, type=int, metavar="L", help="DATASET_LEN (>= 1)")
+    p.add_argument("--spec-version", type=int, choices=(1, 2), default=2,
+                   help="kernel spec_version of the beast: 1 fold64/splitMix64, 2 keccak sample key (default 2)")
     p.set_defaults(func=_cmd_index)
     return parser
 

@@ -11,7 +11,17 @@ import pytest
 
 from kernel.hashing import keccak256
 
-from tests.curriculum.helpers import EXAMPLE_COMMITMENT, EXAMPLE_CSV, EXAMPLE_RECORDS, VECTORS_PATH, boards_to_jsonl, listing, run_cli
+from tests.curriculum.helpers import (
+    EXAMPLE_COMMITMENT,
+    EXAMPLE_CSV,
+    EXAMPLE_RECORDS,
+    EXAMPLE_RECORDS_ROOT,
+    VECTORS_PATH,
+    VECTORS_V2_PATH,
+    boards_to_jsonl,
+    listing,
+    run_cli,
+)
 
 ZERO = "0x" + "00" * 32
 
@@ -22,7 +32,8 @@ def work(tmp_path: Path) -> Path:
 
 
 def test_help_for_every_command(work: Path) -> None:
-    for args in ([], ["pack"], ["commit"], ["verify"], ["secret"], ["secret", "new"], ["secret", "commitment"], ["index"]):
+    for args in ([], ["pack"], ["commit"], ["verify"], ["secret"], ["secret", "new"], ["secret", "commitment"], ["index"],
+                 ["proof"]):
         r = run_cli(*args, "--help", cwd=work)
         assert r.returncode == 0 and "usage: cb-curriculum" in r.stdout, (args, r.stderr)
     assert "exit codes" in run_cli("--help", cwd=work).stdout
@@ -38,12 +49,17 @@ def test_python_dash_m(work: Path) -> None:
 def test_pack_commit_verify(work: Path) -> None:
     r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "dataset.zst", cwd=work)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"commitment {EXAMPLE_COMMITMENT}\nrecords {EXAMPLE_RECORDS}\n"
+    assert r.stdout == f"commitment {EXAMPLE_COMMITMENT}\nrecords_root {EXAMPLE_RECORDS_ROOT}\nrecords {EXAMPLE_RECORDS}\n"
     assert stat.S_IMODE(os.stat(work / "dataset.zst").st_mode) == 0o600
     r = run_cli("commit", "dataset.zst", cwd=work)
-    assert (r.returncode, r.stdout) == (0, EXAMPLE_COMMITMENT + "\n")
+    assert (r.returncode, r.stdout) == (0, f"{EXAMPLE_COMMITMENT}\nrecords_root {EXAMPLE_RECORDS_ROOT}\n")
     r = run_cli("verify", "dataset.zst", "--commitment", EXAMPLE_COMMITMENT, cwd=work)
     assert r.returncode == 0 and r.stdout.startswith("OK")
+    assert r.stdout.splitlines()[1] == f"records_root {EXAMPLE_RECORDS_ROOT}"
+    r = run_cli("verify", "dataset.zst", "--commitment", EXAMPLE_COMMITMENT, "--records-root", EXAMPLE_RECORDS_ROOT, cwd=work)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("verify", "dataset.zst", "--commitment", EXAMPLE_COMMITMENT, "--records-root", ZERO, cwd=work)
+    assert r.returncode == 1 and "dataset records commitment mismatch" in r.stderr and EXAMPLE_RECORDS_ROOT in r.stderr
     r = run_cli("verify", "dataset.zst", "--commitment", ZERO, cwd=work)
     assert r.returncode == 1 and "commitment mismatch" in r.stderr and EXAMPLE_COMMITMENT in r.stderr
     r = run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "dataset.zst", cwd=work)
@@ -95,6 +111,9 @@ def test_usage_errors_exit_2(work: Path) -> None:
         ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", str(2**32), "--len", "3"],
         ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", "1", "--len", "0"],
         ["index", "--seed-core", "nothex", "--secret", ZERO, "--step", "1", "--len", "3"],
+        ["index", "--seed-core", ZERO, "--secret", ZERO, "--step", "1", "--len", "3", "--spec-version", "3"],
+        ["proof", "d.zst"],
+        ["verify", "d.zst", "--commitment", ZERO, "--records-root", "0x12"],
     ):
         assert run_cli(*args, cwd=work).returncode == 2, args
 
@@ -119,6 +138,38 @@ def test_secret_new_and_index(work: Path) -> None:
     for case in vectors["sample_index"][::17]:
         r = run_cli(
             "index", "--seed-core", case["seed_core"], "--secret", case["secret"],
-            "--step", str(case["global_step"]), "--len", str(case["dataset_len"]), cwd=work,
+            "--step", str(case["global_step"]), "--len", str(case["dataset_len"]), "--spec-version", "1", cwd=work,
         )  # fmt: skip
         assert (r.returncode, r.stdout) == (0, f"{case['sample_index']}\n"), r.stderr
+    v2 = json.loads(VECTORS_V2_PATH.read_text())
+    for i, case in enumerate(v2["sample_index"][::13]):
+        version = ["--spec-version", "2"] if i % 2 else []  # 2 is the default
+        r = run_cli(
+            "index", "--seed-core", case["seed_core"], "--secret", case["secret"],
+            "--step", str(case["global_step"]), "--len", str(case["dataset_len"]), *version, cwd=work,
+        )  # fmt: skip
+        assert (r.returncode, r.stdout) == (0, f"{case['sample_index']}\n"), r.stderr
+    r = run_cli("index", "--seed-core", ZERO, "--secret-file", "owner.secret", "--step", "5", "--len", "332", cwd=work)
+    assert r.returncode == 3 and content[2:] not in r.stdout + r.stderr  # still 0644: refused, secret not shown
+
+
+def test_proof(work: Path) -> None:
+    import json
+
+    from curriculum.records import verify_path
+
+    assert run_cli("pack", "--csv", str(EXAMPLE_CSV), "-o", "d.zst", cwd=work).returncode == 0
+    for index in (0, 200, EXAMPLE_RECORDS - 1):
+        r = run_cli("proof", "d.zst", "--index", str(index), cwd=work)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert (doc["index"], doc["dataset_len"], doc["records_root"]) == (index, EXAMPLE_RECORDS, EXAMPLE_RECORDS_ROOT)
+        assert len(doc["path"]) == 9  # 2^9 = 512 >= 332
+        path = [bytes.fromhex(p[2:]) for p in doc["path"]]
+        verify_path(bytes.fromhex(EXAMPLE_RECORDS_ROOT[2:]), EXAMPLE_RECORDS, index, bytes.fromhex(doc["record"][2:]), path)
+        assert keccak256(EXAMPLE_RECORDS.to_bytes(4, "big") + bytes.fromhex(doc["merkle_root"][2:])).hex() == EXAMPLE_RECORDS_ROOT[2:]
+    for bad in ("-1", str(EXAMPLE_RECORDS)):
+        r = run_cli("proof", "d.zst", "--index", bad, cwd=work)
+        assert r.returncode == 2 and "--index must be in 0..331" in r.stderr
+    (work / "junk.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
+    assert run_cli("proof", "junk.zst", "--index", "0", cwd=work).returncode == 3
