@@ -1,7 +1,7 @@
 """cb-curriculum: pack, commit and verify private datasets; owner secrets; sample indices; record proofs.
 
-``pack``, ``commit`` and ``verify`` print both dataset commitments: C_dataset (keccak256 of the
-file, SPEC §10.2) and the spec-version-2 records root R_dataset (SPEC §10.9) as
+``pack``, ``commit`` and ``verify`` print both dataset commitments (SPEC §10.2): C_dataset (keccak256 of the
+file) and the spec-version-2 records root R_dataset (the Merkle commitment) as
 ``records_root 0x…``. ``index`` computes sampleIdx under ``--spec-version 1|2`` (default 2);
 ``proof`` prints one record with its Merkle path as JSON (private data: the record's bytes).
 
@@ -67,7 +67,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise CommitmentMismatchError("dataset", expected, actual)
     dataset = decode_dataset(data, max_bytes=args.max_bytes)
     root = records_root(dataset)
-    if expected_root is not None and root != expected_root:  # the two commitments disagree (SPEC §10.9)
+    if expected_root is not None and root != expected_root:  # the two commitments disagree (SPEC §10.2)
         raise CommitmentMismatchError("dataset records", expected_root, root)
     print(f"OK {args.dataset}: commitment {hex32(dataset.commitment)}, {len(dataset)} records")
     print(f"records_root {hex32(root)}")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     max_bytes_opt(p)
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("proof", help="print record I with its Merkle path against R_dataset as JSON (SPEC §10.9)", **_HELP,
+    p = sub.add_parser("proof", help="print record I with its Merkle path against R_dataset as JSON (SPEC §10.2)", **_HELP,
                        description="Prints dataset_len, merkle_root, records_root, index, record (the private 28 bytes) "
                                    "and path (the sibling hashes, bottom-up): what a dispute posts to open one record.")
     p.add_argument("dataset", metavar="DATASET")
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("secret_file", metavar="FILE")
     q.set_defaults(func=_cmd_secret_commit)
 
-    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1 v1, §10.10 v2)", **_HELP)
+    p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1 v1, §10.5 v2)", **_HELP)
     p.add_argument("--seed-core", required=True, metavar="0xHEX", help="the beast's seed_core (32 bytes)")
     sec = p.add_mutually_exclusive_group(required=True)
     sec.add_argument("--secret", metavar="0xHEX", help="S_owner (32 bytes); visible to other local users via ps, prefer --secret-file")

@@ -1,4 +1,4 @@
-"""The v2 records commitment R_dataset and Merkle paths of single records (SPEC §10.9).
+"""The v2 records commitment R_dataset and Merkle paths of single records (SPEC §10.2).
 
 C_dataset = keccak256(file bytes) cannot be opened one record at a time on chain, so a
 spec-version-2 beast also commits to its records by a Merkle tree:

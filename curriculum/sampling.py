@@ -4,7 +4,7 @@ spec_version 1 (SPEC §4.1):
 
     sampleIdx(g) = splitMix64(fold64(seed_core) ^ fold64(S_owner) ^ g) mod DATASET_LEN
 
-spec_version 2 (SPEC §10.10), every bit of S_owner counts:
+spec_version 2 (SPEC §10.5), every bit of S_owner counts:
 
     sample_key   = keccak256("chainbeasts/sample-key/v2" || seed_core || S_owner)
     sampleIdx(g) = uint256_be(keccak256(sample_key || u32_be(g))) mod DATASET_LEN
@@ -83,7 +83,7 @@ class SampleKey:
 
 
 def sample_key_v2(seed_core: bytes, secret: bytes | OwnerSecret) -> SampleKey:
-    """keccak256("chainbeasts/sample-key/v2" || seed_core || S_owner) (SPEC §10.10)."""
+    """keccak256("chainbeasts/sample-key/v2" || seed_core || S_owner) (SPEC §10.5)."""
     return SampleKey(keccak256(SAMPLE_KEY_TAG_V2 + _bytes32(seed_core, "seed_core") + _bytes32(secret, "owner secret")))
 
 
@@ -103,7 +103,7 @@ def _check_step_len(global_step: object, dataset_len: object) -> None:
 
 
 def sample_index_v2(key: SampleKey | bytes, global_step: int, dataset_len: int) -> int:
-    """uint256_be(keccak256(sample_key || u32_be(g))) mod dataset_len (SPEC §10.10)."""
+    """uint256_be(keccak256(sample_key || u32_be(g))) mod dataset_len (SPEC §10.5)."""
     _check_step_len(global_step, dataset_len)
     return int.from_bytes(keccak256(_key_bytes(key) + global_step.to_bytes(4, "big")), "big") % dataset_len
 

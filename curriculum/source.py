@@ -1,7 +1,7 @@
 """PrivateDatasetSource: the kernel SampleSource of a beast with a private curriculum.
 
 One class for both spec versions: ``spec_version=1`` samples by fold64/splitMix64 (SPEC §4.1),
-``spec_version=2`` by the keccak sample key (SPEC §10.10) and also exposes the records
+``spec_version=2`` by the keccak sample key (SPEC §10.5) and also exposes the records
 commitment R_dataset and the Merkle proof of the record any micro-step trained on, which
 a node needs to defend a dispute. The default stays 1 so that existing v1 callers keep
 training bit for bit as before; v2 callers pass ``spec_version=2``.
@@ -57,7 +57,7 @@ class PrivateDatasetSource:
 
     @property
     def records_root(self) -> bytes:
-        """R_dataset of the dataset (SPEC §10.9): what a v2 state's dataset_root holds."""
+        """R_dataset of the dataset (SPEC §10.2): what a v2 state's dataset_root holds."""
         return self.records_tree.records_root
 
     def _key_v2(self, seed_core: bytes) -> SampleKey:
@@ -120,7 +120,7 @@ def load_private_source(
     ``dataset_commitment`` / ``secret_commitment`` / ``records_root`` are the values from the
     beast's hatch data; pass them whenever they are known. The dataset commitment is checked
     on the file bytes before decompression; for spec_version 2 the records root R_dataset is
-    computed from the checked file and must equal ``records_root`` (SPEC §10.9: a file whose
+    computed from the checked file and must equal ``records_root`` (SPEC §10.2: a file whose
     two commitments disagree is refused). A spec_version 1 beast has no records root: a
     nonzero one is refused.
     """

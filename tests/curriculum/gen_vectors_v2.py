@@ -2,7 +2,7 @@
 
 Run ``python tests/curriculum/gen_vectors_v2.py`` from the repository root to rewrite the file;
 ``--check`` exits 1 when the committed file differs. Like gen_vectors.py (the v1 file, which
-stays unchanged), this re-implements SPEC §10.9 and §10.10 from the text on purpose and
+stays unchanged), this re-implements SPEC §10.2 and §10.5 from the text on purpose and
 imports neither kernel nor curriculum, so the tests that read these vectors compare two
 independent implementations. The Merkle tree here is the literal one (pad the leaf row
 with bytes32(0) to 2^D, hash pairs up to one node); curriculum.records skips padding work.
@@ -120,7 +120,7 @@ def build() -> dict[str, object]:
                     "sample_key": hx(step_key), "sample_index": step_idx, "record": hx(synthetic_record(332, step_idx)),
                     "path": proof(rows, step_idx), "records_root": hx(records_root(332, rows[-1][0]))}
     return {
-        "description": "ChainBeasts SPEC §10.9 (R_dataset, Merkle paths) and §10.10 (v2 sample key, sampleIdx); "
+        "description": "ChainBeasts SPEC §10.2 (R_dataset, Merkle paths) and §10.5 (v2 sample key, sampleIdx); "
                        "bytes as 0x-hex, integers as JSON integers; paths are sibling hashes bottom-up",
         "generator": "tests/curriculum/gen_vectors_v2.py",
         "sample_key_tag": hx(TAG),

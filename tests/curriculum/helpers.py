@@ -23,7 +23,7 @@ VECTORS_V2_PATH = REPO / "tests" / "vectors" / "sampling_v2.json"
 # example, the format or the compressor's output changed: all three need a conscious decision.
 EXAMPLE_COMMITMENT = "0x4e74111a1a930d6e6a7f6cb7100b914b728d5bf9d41cb49799635177177d387a"
 EXAMPLE_RECORDS = 332
-# R_dataset (SPEC §10.9) of the same records: independent of the compressor, fixed by the CSV alone.
+# R_dataset (SPEC §10.2) of the same records: independent of the compressor, fixed by the CSV alone.
 EXAMPLE_RECORDS_ROOT = "0xcd7d6f733cac2412a4070bedacbfd8899eaecddf9f2f7df3da7229e29b92050a"
 
 # One valid CSV row (wall at tile 9, hazard at tile 10) and the header it goes under: the

@@ -1,4 +1,4 @@
-"""R_dataset, Merkle paths and their abuse (SPEC §10.9), against a naive re-implementation."""
+"""R_dataset, Merkle paths and their abuse (SPEC §10.2), against a naive re-implementation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""spec_version 2 private sampling (SPEC §10.10) and the v2 PrivateDatasetSource."""
+"""spec_version 2 private sampling (SPEC §10.5) and the v2 PrivateDatasetSource."""
 
 from __future__ import annotations
 
