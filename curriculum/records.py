@@ -172,6 +172,7 @@ def root_from_path(record: bytes, index: int, path: Sequence[bytes]) -> bytes:
     """
     if not isinstance(record, (bytes, bytearray)) or len(record) != RECORD_SIZE:
         raise RecordProofError(f"a record is {RECORD_SIZE} bytes")
+    _check_path_type(path)
     if not isinstance(index, int) or isinstance(index, bool) or index < 0 or index >> len(path):
         raise RecordProofError(f"record index {index!r} does not fit a path of {len(path)} levels")
     node = keccak256(bytes(record))
@@ -180,6 +181,11 @@ def root_from_path(record: bytes, index: int, path: Sequence[bytes]) -> bytes:
             raise RecordProofError(f"path entry {level} is not 32 bytes")
         node = keccak256(node + bytes(sibling)) if (index >> level) & 1 == 0 else keccak256(bytes(sibling) + node)
     return node
+
+
+def _check_path_type(path: object) -> None:
+    if not isinstance(path, (list, tuple)):
+        raise RecordProofError(f"a Merkle path is a list of 32-byte hashes, got {type(path).__name__}")
 
 
 def verify_path(root: bytes, dataset_len: int, index: int, record: bytes, path: Sequence[bytes]) -> None:
@@ -193,6 +199,7 @@ def verify_path(root: bytes, dataset_len: int, index: int, record: bytes, path: 
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < dataset_len:
         raise RecordProofError(f"record index {index!r} out of range 0..{dataset_len - 1}")
     depth = tree_depth(dataset_len)
+    _check_path_type(path)
     if len(path) != depth:
         raise RecordProofError(f"a path for {dataset_len} records has {depth} entries, got {len(path)}")
     if not isinstance(root, (bytes, bytearray)) or len(root) != HASH_SIZE:

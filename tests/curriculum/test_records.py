@@ -170,6 +170,22 @@ def test_wrong_length_or_root_claim(five: tuple[list[bytes], bytes]) -> None:
             verify_path(root, n, 0, rs[0], [])
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    root=st.one_of(st.binary(max_size=40), st.none(), st.integers()),
+    n=st.one_of(st.integers(-2, 40), st.booleans(), st.none(), st.floats()),
+    index=st.one_of(st.integers(-3, 40), st.booleans(), st.none(), st.text(max_size=2)),
+    record=st.one_of(st.binary(max_size=40), st.text(max_size=28), st.none()),
+    path=st.one_of(st.lists(st.one_of(st.binary(min_size=30, max_size=33), st.text(max_size=3), st.none()), max_size=7),
+                   st.none(), st.binary(max_size=64), st.text(max_size=5)),
+)
+def test_garbage_proofs_raise_only_record_proof_error(root: object, n: object, index: object, record: object,
+                                                      path: object) -> None:
+    """Whatever a dispute poster sends, verification either proves or raises RecordProofError."""
+    with pytest.raises(RecordProofError):
+        verify_path(root, n, index, record, path)  # type: ignore[arg-type]
+
+
 def test_inner_node_is_not_a_record(five: tuple[list[bytes], bytes]) -> None:
     """Second-preimage shape: an inner node's 64 bytes are not a 28-byte record, so it cannot be opened as one."""
     rs, root = five
