@@ -120,7 +120,9 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
 
     dataset = keccak(b"bench") * (65_536 // 32)
     secret = b"\x07" * 32
-    b4 = cb.hatch(owner, keccak(dataset), keccak(secret))
+    # A version 2 season also commits to the records (R_dataset; any non-zero stand-in: the game never opens it).
+    records = keccak(b"records" + dataset) if cb.spec_version() >= 2 else b"\x00" * 32
+    b4 = cb.hatch(owner, keccak(dataset), keccak(secret), records)
     cb.commit(owner, b4, word(0, b4))
     r = cb.open_dispute_tx(ch, b4, 0, dataset, secret)
     row("openDispute (64 kB dataset)", r.gas_used, note="calldata dominates; EIP-7623 floor 21000+40/non-zero byte")

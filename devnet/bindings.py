@@ -231,6 +231,12 @@ def _b32(value: bytes | str | int, what: str) -> bytes:
     return bytes(value)
 
 
+def hatch_args(dataset_commitment: bytes | str, secret_commitment: bytes | str, records_root: bytes | str) -> list[bytes]:
+    """``Beast.hatch``'s arguments (datasetCommitment, secretCommitment, recordsRoot), each checked to be 32 bytes."""
+    return [_b32(dataset_commitment, "dataset_commitment"), _b32(secret_commitment, "secret_commitment"),
+            _b32(records_root, "records_root")]
+
+
 class ChainBeasts:
     """The deployed contracts on one chain, with a sender for signed transactions."""
 
@@ -379,20 +385,23 @@ class ChainBeasts:
 
     # ------------------------------------------------------------------ beasts
 
-    def hatch(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32) -> int:
-        """Hatch a beast for ``owner``; returns its id. Commitments are 32 bytes (0x0 = none)."""
-        r = self._send(
-            owner, self.beast, "hatch",
-            [_b32(dataset_commitment, "dataset_commitment"), _b32(secret_commitment, "secret_commitment")], GAS_HATCH,
-        )
-        return int(r.event("BeastHatched").args["beastId"])
+    def hatch(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32,
+              records_root: bytes | str = ZERO32) -> int:
+        """Hatch a beast for ``owner``; returns its id. Commitments are 32 bytes (0x0 = none).
 
-    def hatch_tx(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32) -> TxResult:
+        ``records_root`` is the dataset's R_dataset: required with a dataset on a spec version 2
+        deployment, refused on version 1 and without a dataset (Beast.hatch reverts).
+        """
+        return int(self.hatch_tx(owner, dataset_commitment, secret_commitment, records_root).event("BeastHatched").args["beastId"])
+
+    def hatch_tx(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32,
+                 records_root: bytes | str = ZERO32) -> TxResult:
         """Like :meth:`hatch` but returns the whole TxResult (events, gas)."""
-        return self._send(
-            owner, self.beast, "hatch",
-            [_b32(dataset_commitment, "dataset_commitment"), _b32(secret_commitment, "secret_commitment")], GAS_HATCH,
-        )
+        return self._send(owner, self.beast, "hatch", hatch_args(dataset_commitment, secret_commitment, records_root), GAS_HATCH)
+
+    def spec_version(self) -> int:
+        """The kernel spec version of every beast this deployment hatches (Beast.SPEC_VERSION)."""
+        return int(self._call(self.beast, "SPEC_VERSION"))
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The beast's immutable hatch data."""

@@ -4,7 +4,7 @@
     cb-devnet mine [N] [--rpc URL | --deployments FILE] [--json]
     cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE] [SEASON]
 
-    SEASON: [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
+    SEASON: [--spec-version 1|2] [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
 
 Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 2 usage or configuration
 error (bad flag, file, keystore, password, season constant); 4 chain error (RPC unreachable,
@@ -30,7 +30,8 @@ from pathlib import Path
 
 from devnet.errors import ChainError, ConfigError, LedgerError
 from devnet.txlog import MAX_MINE
-from devnet.season import DEFAULT_TIMELOCK_DELAY, check_timelock_delay, help_lines, season_params
+from devnet.season import (DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, SPEC_VERSIONS, check_spec_version, check_timelock_delay,
+                           help_lines, season_params)
 from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, run_tool, unlock_keystore
 
 DEFAULT_DEPLOYMENTS = "runs/devnet/deployments.json"
@@ -46,6 +47,9 @@ def _season_args(p: argparse.ArgumentParser) -> None:
                    help="set one constant (repeatable; overrides --season)")
     g.add_argument("--timelock-delay", metavar="BLOCKS", type=int, default=DEFAULT_TIMELOCK_DELAY,
                    help=f"blocks between queueing a change and its taking effect (default {DEFAULT_TIMELOCK_DELAY})")
+    g.add_argument("--spec-version", type=int, choices=SPEC_VERSIONS, default=DEFAULT_SPEC_VERSION,
+                   help="kernel spec version of every beast the deployment hatches (a new season is a new "
+                        f"deployment; default {DEFAULT_SPEC_VERSION})")
 
 
 def _epilog() -> str:
@@ -98,16 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _season(args: argparse.Namespace) -> tuple[dict[str, int], int]:
-    """The checked season constants and timelock delay asked for; ConfigError before any chain is touched."""
-    return season_params(args.season, args.param), check_timelock_delay(args.timelock_delay)
+def _season(args: argparse.Namespace) -> tuple[dict[str, int], int, int]:
+    """The checked season constants, timelock delay and spec version asked for; ConfigError before any chain is touched."""
+    return season_params(args.season, args.param), check_timelock_delay(args.timelock_delay), check_spec_version(args.spec_version)
 
 
 def _up(args: argparse.Namespace) -> int:
     from devnet.launch import launch
     from devnet.txlog import BlockTimer, TxLog, accounts_lines
 
-    params, delay = _season(args)
+    params, delay, version = _season(args)
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
     if args.block_time is not None and not 0 < args.block_time <= 86_400:
@@ -115,7 +119,8 @@ def _up(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"cb-devnet: warning: binding {args.host}; dev keys are public", file=sys.stderr)
     net = launch(args.engine, host=args.host, port=args.port, run_dir=args.run_dir,
-                 deployments_path=args.deployments, accounts=args.accounts, params=params, timelock_delay=delay)
+                 deployments_path=args.deployments, accounts=args.accounts, params=params, timelock_delay=delay,
+                 spec_version=version)
     out = args.deployments or str(Path(args.run_dir) / "deployments.json")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,7 +180,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from devnet.deploy import deploy
     from devnet.embedded import deployments_dict
 
-    params, delay = _season(args)
+    params, delay, version = _season(args)
     try:
         if args.password_file:
             password = read_password_file(args.password_file)
@@ -191,7 +196,7 @@ def _deploy(args: argparse.Namespace) -> int:
         _ = w3.eth.chain_id  # one round trip proves the RPC answers
     except Exception as exc:  # noqa: BLE001
         raise ChainError(f"cannot reach {args.rpc}: {exc}") from exc
-    chain = deploy(w3, account, params=params, timelock_delay=delay)
+    chain = deploy(w3, account, params=params, timelock_delay=delay, spec_version=version)
     data = deployments_dict(chain, [], int(w3.eth.block_number), rpc_url=args.rpc, engine="rpc")
     data["deployer"] = account.address
     write_deployments(args.deployments, data)

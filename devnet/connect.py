@@ -9,12 +9,13 @@ The file (written by ``cb-devnet up`` / ``cb-devnet deploy``)::
      "deployer": "0x..",
      "accounts": [{"address": "0x..", "privateKey": "0x.."}, ...],   # dev chains only
      "artifactsSourceHash": "0x..",
-     "season": {"timelockDelay": 10, "params": {"window_steps": 128, "base_cost": ..., ...}}}
+     "season": {"timelockDelay": 10, "specVersion": 2, "params": {"window_steps": 128, "base_cost": ..., ...}}}
 
 ``season`` holds the SeasonRegistry constants in force when the file was written, named as in
-``devnet.season`` (so ``params`` can be fed back as a ``cb-devnet --season`` file). Files
-written before it was added lack it; readers must treat it as optional (the registry is the
-authority either way: ``ChainBeasts.params()``).
+``devnet.season`` (so ``params`` can be fed back as a ``cb-devnet --season`` file), and the
+kernel spec version the deployment hatches (Beast.SPEC_VERSION). Files written before they
+were added lack them; readers must treat both as optional (the chain is the authority either
+way: ``ChainBeasts.params()``, ``ChainBeasts.spec_version()``).
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from web3 import Web3
 from devnet import artifacts
 from devnet.bindings import ChainBeasts, Param
 from devnet.errors import ChainError, ErrorDecoder
-from devnet.season import DEFAULT_PARAMS, DEFAULT_TIMELOCK_DELAY, check_timelock_delay, initial_values
+from devnet.season import (DEFAULT_PARAMS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, check_spec_version, check_timelock_delay,
+                           initial_values)
 from devnet.tx import Sender
 
-__all__ = ["DEFAULT_PARAMS", "DEFAULT_TIMELOCK_DELAY", "deploy", "fund"]
+__all__ = ["DEFAULT_PARAMS", "DEFAULT_SPEC_VERSION", "DEFAULT_TIMELOCK_DELAY", "deploy", "fund"]
 
 
 def _create(sender: Sender, deployer: LocalAccount, name: str, types: Sequence[str], args: Sequence[object]) -> str:
@@ -33,19 +34,23 @@ def deploy(
     *,
     params: Mapping[str, int] | None = None,
     timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
+    spec_version: int = DEFAULT_SPEC_VERSION,
 ) -> ChainBeasts:
     """Deploy Energy, Beast, SeasonRegistry, CheckpointLedger and DisputeGame; bind the game.
 
     ``deployer`` becomes ENERGY admin/minter and registry owner. ``params`` overrides
-    ``DEFAULT_PARAMS`` (names as in devnet.season); every value and ``timelock_delay`` is checked
-    (ConfigError) before the first transaction. Returns the bindings.
+    ``DEFAULT_PARAMS`` (names as in devnet.season); ``spec_version`` is the kernel spec version of
+    every beast the deployment hatches (Beast's constructor argument, fixed for the season). Every
+    value, ``timelock_delay`` and ``spec_version`` are checked (ConfigError) before the first
+    transaction. Returns the bindings.
     """
     initial = initial_values(params)
     timelock_delay = check_timelock_delay(timelock_delay)
+    spec_version = check_spec_version(spec_version)
     decoder = ErrorDecoder([a.abi for a in artifacts.load_all().values()])
     sender = Sender(w3, decoder)
     energy = _create(sender, deployer, "Energy", ["address"], [deployer.address])
-    beast = _create(sender, deployer, "Beast", [], [])
+    beast = _create(sender, deployer, "Beast", ["uint16"], [spec_version])
     registry = _create(sender, deployer, "SeasonRegistry", ["address", "uint64", f"uint96[{len(Param)}]"],
                        [deployer.address, timelock_delay, initial])
     ledger = _create(sender, deployer, "CheckpointLedger", ["address", "address", "address"], [energy, beast, registry])

@@ -16,7 +16,7 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
 from devnet.bindings import ChainBeasts
-from devnet.deploy import DEFAULT_TIMELOCK_DELAY, deploy, fund
+from devnet.deploy import DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
 
 DEFAULT_ENERGY = 10**6 * 10**18  # ENERGY minted to each test account
 
@@ -55,11 +55,12 @@ def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_bl
                      engine: str) -> dict[str, Any]:
     """Build the JSON-ready deployments description (see devnet.connect).
 
-    ``season`` records the registry's constants in force when this is called (read from the chain).
+    ``season`` records the registry's constants in force when this is called and the spec version
+    the deployment hatches (read from the chain).
     """
     from devnet import artifacts
 
-    season = {"timelockDelay": chain.timelock_delay(), "params": chain.params()}
+    season = {"timelockDelay": chain.timelock_delay(), "specVersion": chain.spec_version(), "params": chain.params()}
     return {
         "version": 1,
         "engine": engine,
@@ -81,15 +82,17 @@ def start(
     params: Mapping[str, int] | None = None,
     timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
     approve: bool = True,
+    spec_version: int = DEFAULT_SPEC_VERSION,
 ) -> EmbeddedDevnet:
-    """Start an in-process py-evm chain, deploy the contracts and fund ``accounts`` accounts."""
+    """Start an in-process py-evm chain, deploy the contracts (hatching beasts of ``spec_version``)
+    and fund ``accounts`` accounts."""
     genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
     state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
     backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
-    chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay)
+    chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version)
     fund(chain, keys[0], keys, energy_per_account, approve=approve)
     chain.accounts = keys
     return EmbeddedDevnet(w3=w3, chain=chain, accounts=keys, tester=tester, deploy_block=int(w3.eth.block_number))

@@ -28,6 +28,10 @@ DEFAULT_TIMELOCK_DELAY = 10  # blocks
 # (measured: 15,706,160 gas; tests/contracts/test_chain_dispute_size.py).
 MAX_DATASET_BYTES_LIMIT = 393_216
 DEFAULT_MAX_DATASET_BYTES = 262_144  # 256 KiB: curriculum.dataset.MAX_DATASET_BYTES, the loaders' default
+# Beast.MIN_SPEC_VERSION..MAX_SPEC_VERSION: the kernel spec versions a deployment may hatch. A season
+# (a deployment) fixes one; every beast it hatches trains and replays under it (docs/PROTOCOL.md §2).
+SPEC_VERSIONS = (1, 2)
+DEFAULT_SPEC_VERSION = 1
 MAX_SEASON_FILE_BYTES = 1 << 20  # a dozen NAME = integer lines; anything near this is not a season file
 
 _MAX_PERIOD = 1_000_000
@@ -100,6 +104,13 @@ def check_timelock_delay(delay: object) -> int:
     if isinstance(delay, bool) or not isinstance(delay, int) or not MIN_TIMELOCK_DELAY <= delay <= MAX_TIMELOCK_DELAY:
         raise ConfigError(f"timelock delay must be an integer {MIN_TIMELOCK_DELAY}..{MAX_TIMELOCK_DELAY} blocks, got {delay!r}")
     return delay
+
+
+def check_spec_version(version: object) -> int:
+    """The kernel spec version a deployment hatches, when Beast's constructor accepts it; else ConfigError."""
+    if isinstance(version, bool) or not isinstance(version, int) or version not in SPEC_VERSIONS:
+        raise ConfigError(f"spec version must be one of {', '.join(map(str, SPEC_VERSIONS))}, got {version!r}")
+    return version
 
 
 def initial_values(params: Mapping[str, object] | None) -> list[int]:

@@ -10,8 +10,9 @@ File format (JSON object, keys sorted, two-space indent, one trailing newline)::
     seed_core           "0x" + 64 hex digits  \\
     dataset_commitment  "0x" + 64 hex digits   } Beast.hatchData, as the chain fixed them
     secret_commitment   "0x" + 64 hex digits   }
-    spec_version        int >= 0               }
-    hatch_block         int >= 0              /
+    spec_version        int >= 0               }  (the version the beast trains and replays under)
+    hatch_block         int >= 0               }
+    records_root        "0x" + 64 hex digits  /   R_dataset; only when not zero (a version 2 private beast)
     owner, hatch_tx     strings, only when this node hatched the beast
     dataset_path, secret_path   strings, only for a private curriculum hatched here
     adopted             true, only when the beast was hatched elsewhere (``authorizeTrainer``)
@@ -33,6 +34,7 @@ META_MAX_BYTES: Final = 64 * 1024  # hatch data and two paths take well under 1 
 _BYTES32: Final = ("seed_core", "dataset_commitment", "secret_commitment")
 _INTS: Final = ("beast_id", "spec_version", "hatch_block")
 _OPTIONAL_STRINGS: Final = ("owner", "hatch_tx", "dataset_path", "secret_path")
+_RECORDS_ROOT: Final = "records_root"  # optional: absent = zero (every version 1 beast, files written before it)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class BeastMeta:
         """The JSON object of the file (bytes as 0x-hex; absent optional fields left out)."""
         doc: dict[str, Any] = {"beast_id": self.beast_id}
         doc.update({k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in asdict(self.hatch).items()})
+        if self.hatch.records_root == ZERO32:
+            del doc[_RECORDS_ROOT]  # a version 1 beast's file stays as it always was
         doc.update({k: getattr(self, k) for k in _OPTIONAL_STRINGS if getattr(self, k) is not None})
         if self.adopted:
             doc["adopted"] = True
@@ -74,7 +78,7 @@ class BeastMeta:
             raise DataError(f"{where} is not JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise DataError(f"{where} must hold a JSON object, got {type(doc).__name__}")
-        known = {*_BYTES32, *_INTS, *_OPTIONAL_STRINGS, "adopted"}
+        known = {*_BYTES32, *_INTS, *_OPTIONAL_STRINGS, _RECORDS_ROOT, "adopted"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise DataError(f"{where}: unknown keys {unknown}")
@@ -85,7 +89,8 @@ class BeastMeta:
         beast_id = ints.pop("beast_id")
         if beast_id < 1:
             raise DataError(f"{where}: beast_id must be >= 1, got {beast_id}")
-        hatch = HatchData(**{k: _bytes32(doc, k, where) for k in _BYTES32}, **ints)
+        records_root = _bytes32(doc, _RECORDS_ROOT, where) if _RECORDS_ROOT in doc else ZERO32
+        hatch = HatchData(**{k: _bytes32(doc, k, where) for k in _BYTES32}, **ints, records_root=records_root)
         fields: dict[str, Any] = {}
         for k in _OPTIONAL_STRINGS:
             if k in doc and not isinstance(doc[k], str):

@@ -26,9 +26,11 @@ from devnet.bindings import (
     GAS_HATCH,
     GAS_SMALL,
     MAX_UINT256,
+    ZERO32,
     HatchData,
     Param,
     WindowStatus,
+    hatch_args,
 )
 from node.chain import ChainClient, SignedTx
 from node.errors import ChainError, TxRevertedError
@@ -68,9 +70,16 @@ class Ledger:
 
     # ---- beasts --------------------------------------------------------------------
 
-    def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes) -> SignedTx:
-        """Sign (not send) a hatch of a beast owned by the node's account; reverts are raised here."""
-        call = self.beast.functions.hatch(dataset_commitment, secret_commitment)
+    def spec_version(self) -> int:
+        """The kernel spec version of every beast this deployment hatches (Beast.SPEC_VERSION)."""
+        return int(self.client.call("Beast.SPEC_VERSION", self.beast.functions.SPEC_VERSION()))
+
+    def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes, records_root: bytes = ZERO32) -> SignedTx:
+        """Sign (not send) a hatch of a beast owned by the node's account; reverts are raised here.
+
+        ``records_root`` is the dataset's R_dataset on a spec version 2 deployment (zero otherwise).
+        """
+        call = self.beast.functions.hatch(*hatch_args(dataset_commitment, secret_commitment, records_root))
         return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None)
 
     def hatched(self, rcpt: Any) -> tuple[int, HatchData]:

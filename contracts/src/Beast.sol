@@ -4,24 +4,36 @@ pragma solidity 0.8.37;
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 
 /// @title Beast — the ChainBeasts creature token (ERC-721) with immutable hatch data.
-/// @notice `hatch` mints a beast whose hatch data (seedCore, dataset and secret commitments,
-///         spec version) never changes afterwards. The owner may authorize one trainer address
+/// @notice `hatch` mints a beast whose hatch data (seedCore, dataset, records and secret
+///         commitments, spec version) never changes afterwards. A deployment hatches beasts of
+///         one kernel spec version, fixed at construction (a new season is a new deployment). The owner may authorize one trainer address
 ///         that may commit checkpoints for the beast; the authorization ends on revoke or when
 ///         the beast changes hands.
 contract Beast is ERC721 {
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.0";
+    string public constant version = "2.0.0";
 
-    /// @notice Kernel spec version stamped into every new beast (docs/SPEC.md).
-    uint16 public constant SPEC_VERSION = 1;
+    /// @notice Lowest kernel spec version a deployment may hatch.
+    uint16 public constant MIN_SPEC_VERSION = 1;
+    /// @notice Highest kernel spec version a deployment may hatch.
+    uint16 public constant MAX_SPEC_VERSION = 2;
+
+    /// @notice Kernel spec version stamped into every beast this deployment hatches (docs/SPEC.md).
+    /// @dev Immutable: the beasts of one season all train and replay under one version, and a
+    ///      value in the bytecode costs no storage read. Same getter name as the constant of 1.x.
+    uint16 public immutable SPEC_VERSION;
 
     /// @notice Immutable data fixed at hatch.
     struct HatchData {
-        bytes32 seedCore; // keccak256(blockhash(n-1), owner, beastId, datasetCommitment, secretCommitment)
+        bytes32 seedCore; // keccak256(blockhash(n-1), owner, beastId, datasetCommitment, secretCommitment[, recordsRoot if v2])
         bytes32 datasetCommitment; // keccak256(zstd dataset bytes); 0x0 = no private curriculum
         bytes32 secretCommitment; // keccak256(S_owner) for a 32-byte secret; 0x0 allowed without dataset
-        uint16 specVersion; // kernel spec version
+        uint16 specVersion; // kernel spec version (the deployment's SPEC_VERSION)
         uint64 hatchBlock; // block number of the hatch transaction
+        // R_dataset = keccak256(u32_be(records) || merkle root of the records) of the dataset file
+        // (SPEC v2); 0x0 = no private curriculum, and always 0x0 under spec version 1. Last, so a
+        // reader decoding the five fields of 1.x still reads them (static tuple, extra word ignored).
+        bytes32 recordsRoot;
     }
 
     /// @notice Raised when a beast id has never been hatched.
@@ -30,6 +42,12 @@ contract Beast is ERC721 {
     error BeastNotOwner(uint256 beastId, address caller);
     /// @notice Raised when a private dataset is committed without a secret commitment.
     error BeastSecretCommitmentRequired();
+    /// @notice Raised when a spec version 2 beast commits to a dataset without its records root.
+    error BeastRecordsRootRequired();
+    /// @notice Raised when a records root comes without a dataset, or under spec version 1.
+    error BeastRecordsRootUnexpected(bytes32 recordsRoot);
+    /// @notice Raised when deploying for a spec version outside MIN_SPEC_VERSION..MAX_SPEC_VERSION.
+    error BeastSpecVersionUnsupported(uint256 specVersion);
     /// @notice Raised when authorizing the zero address as trainer.
     error BeastInvalidTrainer(address trainer);
     /// @notice Raised when revoking while no trainer is authorized.
@@ -42,7 +60,8 @@ contract Beast is ERC721 {
         bytes32 seedCore,
         bytes32 datasetCommitment,
         bytes32 secretCommitment,
-        uint16 specVersion
+        uint16 specVersion,
+        bytes32 recordsRoot
     );
     /// @notice Emitted after the owner authorized `trainer` to commit for the beast.
     event TrainerAuthorized(uint256 indexed beastId, address indexed trainer);
@@ -58,33 +77,61 @@ contract Beast is ERC721 {
     mapping(uint256 beastId => HatchData) private _hatch;
     mapping(uint256 beastId => address trainer) private _trainer;
 
-    constructor() ERC721("ChainBeasts Beast", "BEAST") {}
+    /// @param specVersion the kernel spec version of every beast this deployment hatches.
+    constructor(uint16 specVersion) ERC721("ChainBeasts Beast", "BEAST") {
+        if (specVersion < MIN_SPEC_VERSION || specVersion > MAX_SPEC_VERSION) {
+            revert BeastSpecVersionUnsupported(specVersion);
+        }
+        SPEC_VERSION = specVersion;
+    }
 
     /// @notice Mint a new beast to the caller.
     /// @dev seedCore is derived on chain from the previous block hash so the owner cannot pick it.
-    function hatch(bytes32 datasetCommitment, bytes32 secretCommitment) external returns (uint256 beastId) {
+    /// @param datasetCommitment C_dataset = keccak256(dataset file); 0x0 = public sources only.
+    /// @param secretCommitment keccak256(S_owner); required with a dataset.
+    /// @param recordsRoot R_dataset of the same file; under spec version 2 nonzero exactly when
+    ///        datasetCommitment is, under spec version 1 always 0x0.
+    function hatch(bytes32 datasetCommitment, bytes32 secretCommitment, bytes32 recordsRoot)
+        external
+        returns (uint256 beastId)
+    {
         // INVARIANT: a private dataset is only usable with a committed owner secret.
         if (datasetCommitment != bytes32(0) && secretCommitment == bytes32(0)) {
             revert BeastSecretCommitmentRequired();
+        }
+        // INVARIANT: a version 2 private beast commits to its records (the one-step verifier opens
+        // one record at a time against recordsRoot); nothing else carries a records root.
+        if (SPEC_VERSION == 1 || datasetCommitment == bytes32(0)) {
+            if (recordsRoot != bytes32(0)) revert BeastRecordsRootUnexpected(recordsRoot);
+        } else if (recordsRoot == bytes32(0)) {
+            revert BeastRecordsRootRequired();
         }
         beastId = _nextId;
         // unchecked: one id per transaction, a uint256 counter cannot reach 2^256.
         unchecked {
             _nextId = beastId + 1;
         }
-        bytes32 seed = keccak256(
-            abi.encodePacked(blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment)
-        );
-        _hatch[beastId] = HatchData({
-            seedCore: seed,
-            datasetCommitment: datasetCommitment,
-            secretCommitment: secretCommitment,
-            specVersion: SPEC_VERSION,
-            hatchBlock: uint64(block.number)
-        });
+        // Version 1 keeps its preimage byte for byte; version 2 appends the records root.
+        bytes32 seed = SPEC_VERSION == 1
+            ? keccak256(
+                abi.encodePacked(blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment)
+            )
+            : keccak256(
+                abi.encodePacked(
+                    blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment, recordsRoot
+                )
+            );
+        HatchData storage h = _hatch[beastId];
+        h.seedCore = seed;
+        h.datasetCommitment = datasetCommitment;
+        h.secretCommitment = secretCommitment;
+        h.specVersion = SPEC_VERSION;
+        h.hatchBlock = uint64(block.number);
+        // A public beast (and every version 1 beast) leaves the slot untouched: no gas for a zero.
+        if (recordsRoot != bytes32(0)) h.recordsRoot = recordsRoot;
         // _mint (not _safeMint): no receiver callback, so no external call happens here.
         _mint(msg.sender, beastId);
-        emit BeastHatched(beastId, msg.sender, seed, datasetCommitment, secretCommitment, SPEC_VERSION);
+        emit BeastHatched(beastId, msg.sender, seed, datasetCommitment, secretCommitment, SPEC_VERSION, recordsRoot);
     }
 
     /// @notice Authorize `trainer` to commit checkpoints for `beastId` (replaces any previous one).

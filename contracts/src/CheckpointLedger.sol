@@ -57,7 +57,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.4.1";
+    string public constant version = "1.4.2";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;

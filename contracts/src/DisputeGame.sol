@@ -17,13 +17,16 @@ import {ENERGY_BURN_OFFSET} from "./CheckpointWord.sol";
 ///         trainer's start state was unavailable). Votes equal to the committed word agree with
 ///         the trainer; any other value votes against it. A decided dispute slashes the stake of
 ///         every voter on the losing side by WrongVoteSlashBps and pays that to the winners.
-///         Payouts are credited and claimed. Full rules: docs/PROTOCOL.md. The checkpoint word's
+///         Payouts are credited and claimed. The game is the same for every spec version:
+///         validators replay a window under its beast's hatch specVersion, and judge a version 2
+///         beast whose file's records root differs from its hatch recordsRoot as an invalid
+///         dataset (every window diverged). Full rules: docs/PROTOCOL.md. The checkpoint word's
 ///         layout has one home, CheckpointWord.sol.
 contract DisputeGame {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.5";
+    string public constant version = "1.1.6";
 
     /// @notice Most votes one dispute accepts (bounds the loop in resolve).
     uint256 public constant MAX_VOTERS = 64;

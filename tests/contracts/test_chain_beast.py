@@ -2,27 +2,87 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_utils import keccak
 
+import devnet
 from chain_helpers import ev, raises_error
+from devnet.deploy import _create
 
 ZERO = b"\x00" * 32
 
 
-def test_hatch_mints_with_seed_derived_on_chain(net) -> None:  # type: ignore[no-untyped-def]
+def _seed(net, r, owner, beast_id: int, ds: bytes, sec: bytes, records: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    """seedCore as Beast.hatch derives it: version 1's preimage, version 2's with the records root appended."""
+    parent = net.raw.w3.eth.get_block(r.block_number - 1)["hash"]
+    pre = bytes(parent) + bytes.fromhex(owner.address[2:]) + beast_id.to_bytes(32, "big") + ds + sec
+    return keccak(pre + (records if net.spec_version == 2 else b""))
+
+
+def test_hatch_mints_with_seed_derived_on_chain(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    net, v = versioned_net, versioned_net.spec_version
     owner = net.a[1]
     ds, sec = keccak(b"data"), keccak(b"\x05" * 32)
-    r = net.cb.hatch_tx(owner, ds, sec)
-    args = ev(r, "BeastHatched", beastId=1, owner=owner.address, datasetCommitment=ds, secretCommitment=sec, specVersion=1)
-    parent = net.raw.w3.eth.get_block(r.block_number - 1)["hash"]
-    expected = keccak(bytes(parent) + bytes.fromhex(owner.address[2:]) + (1).to_bytes(32, "big") + ds + sec)
+    records = keccak(b"records") if v == 2 else ZERO
+    r = net.cb.hatch_tx(owner, ds, sec, records)
+    args = ev(r, "BeastHatched", beastId=1, owner=owner.address, datasetCommitment=ds, secretCommitment=sec, specVersion=v,
+              recordsRoot=records)
+    expected = _seed(net, r, owner, 1, ds, sec, records)
     assert args["seedCore"] == expected
     h = net.cb.hatch_data(1)
-    assert (h.seed_core, h.dataset_commitment, h.secret_commitment, h.spec_version, h.hatch_block) == (expected, ds, sec, 1, r.block_number)
+    assert (h.seed_core, h.dataset_commitment, h.secret_commitment, h.spec_version, h.hatch_block, h.records_root) == (
+        expected, ds, sec, v, r.block_number, records)
+    assert h.dataset_root == (ds if v == 1 else records)  # what the beast's states carry at offset 64
     assert net.cb.owner_of(1) == owner.address
-    assert net.cb.hatch(owner) == 2  # ids are sequential
-    assert net.cb.beast.functions.totalHatched().call() == net.cb.total_hatched() == 2
+    r2 = net.cb.hatch_tx(owner)
+    assert ev(r2, "BeastHatched", beastId=2, specVersion=v, recordsRoot=ZERO)["seedCore"] == _seed(net, r2, owner, 2, ZERO, ZERO, ZERO)
+    assert net.cb.hatch_data(2).records_root == ZERO and net.cb.hatch_data(2).spec_version == v
+    assert net.cb.beast.functions.totalHatched().call() == net.cb.total_hatched() == 2  # ids are sequential
     assert net.cb.epoch_seed(1, 0) == expected
+
+
+def test_spec_version_is_fixed_per_deployment(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    """The getter 1.x had as a constant answers the deployment's version; every beast carries it."""
+    net = versioned_net
+    assert net.cb.beast.functions.SPEC_VERSION().call() == net.cb.spec_version() in (1, 2)
+    assert (net.cb.beast.functions.MIN_SPEC_VERSION().call(), net.cb.beast.functions.MAX_SPEC_VERSION().call()) == (1, 2)
+
+
+def test_version_1_refuses_a_records_root(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    """Abuse: a records root on a version 1 deployment (with or without a dataset) would be a hatch
+    field no version 1 replay reads; and on any deployment a records root without a dataset."""
+    net, bogus = versioned_net, keccak(b"records")
+    if net.spec_version == 1:
+        with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
+            net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"), bogus)
+    with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
+        net.cb.hatch(net.a[1], ZERO, ZERO, bogus)  # public beast: nothing to commit records of
+    with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
+        net.cb.hatch(net.a[1], ZERO, keccak(b"s"), bogus)
+    assert net.cb.total_hatched() == 0
+
+
+def test_version_2_private_hatch_requires_records_root(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    """Abuse: a version 2 private beast without R_dataset could never have a private sample proven
+    on chain, so the hatch reverts (version 1 accepts it as before)."""
+    net = versioned_net
+    if net.spec_version == 2:
+        with raises_error("BeastRecordsRootRequired"):
+            net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"))
+        assert net.cb.total_hatched() == 0
+    else:
+        assert net.cb.hatch_data(net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"))).records_root == ZERO
+    with raises_error("BeastSecretCommitmentRequired"):  # the secret rule comes first in both versions
+        net.cb.hatch(net.a[1], keccak(b"data"), ZERO, keccak(b"records"))
+
+
+@pytest.mark.parametrize("version", [0, 3, 65535])
+def test_deployment_refuses_unknown_spec_version(net, version: int) -> None:  # type: ignore[no-untyped-def]
+    """Beast's constructor reverts for a version it cannot hatch; devnet.deploy refuses it before any transaction."""
+    with pytest.raises(devnet.ConfigError, match="spec version must be one of 1, 2"):
+        devnet.deploy(net.raw.w3, net.admin, spec_version=version)
+    with raises_error("BeastSpecVersionUnsupported", specVersion=version):
+        _create(net.cb.sender, net.admin, "Beast", ["uint16"], [version])
 
 
 def test_hatch_without_dataset_allows_zero_secret(net) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ import devnet
 from devnet import artifacts, cli, season
 from devnet.bindings import Param
 from devnet.errors import revert_data
-from devnet.season import DEFAULT_PARAMS
+from devnet.season import DEFAULT_PARAMS, DEFAULT_SPEC_VERSION
 from kernel.host import exit_codes_epilog
 
 from chain_helpers import make_word
@@ -97,8 +97,10 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         assert data["engine"] == "pyevm" and data["rpcUrl"].startswith("http://127.0.0.1:")
         assert set(data["contracts"]) == {"Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"}
         cb = devnet.connect(out)
+        assert data["season"]["specVersion"] == cb.spec_version() == DEFAULT_SPEC_VERSION  # a new season's default
         owner = cb.accounts[1]
         bid = cb.hatch(owner)
+        assert cb.hatch_data(bid).spec_version == DEFAULT_SPEC_VERSION
         cb.commit(owner, bid, make_word(0))
         assert cb.window_count(bid) == 1
 
@@ -108,7 +110,7 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         (tmp_path / "pw").write_text("pw\n")
         dep_out = tmp_path / "second.json"
         res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
-                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13")
+                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13", "--spec-version", "1")
         assert res.returncode == 0, res.stderr
         second = devnet.connect(dep_out)
         assert second.addresses["CheckpointLedger"] != cb.addresses["CheckpointLedger"]
@@ -116,20 +118,21 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         assert second.params() == {**DEFAULT_PARAMS, "voting_period": 33}
         assert second.registry.functions.timelockDelay().call() == 13
         written = json.loads(dep_out.read_text())
-        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "params": second.params()}
+        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "specVersion": 1, "params": second.params()}
+        assert second.spec_version() == 1 and second.hatch_data(second.hatch(cb.accounts[2])).spec_version == 1
 
 
 def test_up_deploys_the_season_constants_asked_for(tmp_path: Path) -> None:
     season = tmp_path / "season.toml"
     season.write_text("CHALLENGE_PERIOD = 50  # --param wins\nvalidatorQuorum = 3\nepoch_steps = 1_024\nmin-validator-stake = 0\n")
     out = tmp_path / "deployments.json"
-    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "14") as data:
+    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "14", "--spec-version", "2") as data:
         want = {**DEFAULT_PARAMS, "challenge_period": 7, "validator_quorum": 3, "epoch_steps": 1024, "min_validator_stake": 0}
         cb = devnet.connect(out)
         assert cb.params() == want
         assert cb.ledger.functions.epochSteps().call() == 1024  # read once by the ledger at deployment
         assert cb.registry.functions.timelockDelay().call() == 14
-        assert data["season"] == {"timelockDelay": 14, "params": want}
+        assert data["season"] == {"timelockDelay": 14, "specVersion": 2, "params": want} and cb.spec_version() == 2
         # A file written before "season" was recorded still loads and connects.
         old = tmp_path / "old.json"
         old.write_text(json.dumps({k: v for k, v in data.items() if k != "season"}))
@@ -160,6 +163,8 @@ BAD_SEASON = [
     *((["--timelock-delay", bad], f"timelock delay must be an integer 10..1000000 blocks, got {bad}")
       for bad in ("-1", "0", "9", "1000001")),
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
+    *((["--spec-version", bad], f"argument --spec-version: invalid choice: {bad} (choose from 1, 2)") for bad in ("0", "3")),
+    (["--spec-version", "two"], "argument --spec-version: invalid int value: 'two'"),
 ]
 
 

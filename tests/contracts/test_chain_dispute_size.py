@@ -13,7 +13,6 @@ import random
 
 import pytest
 
-from eth_utils import keccak
 
 from curriculum.dataset import MAX_DATASET_BYTES
 from devnet.bindings import Param
@@ -34,7 +33,7 @@ def _dispute_gas(net, size: int) -> tuple[int, int]:  # type: ignore[no-untyped-
     """(gas used, gas limit sent) of openDispute with a random dataset of ``size`` bytes."""
     owner, challenger = net.a[1], net.a[2]
     dataset = _incompressible(size)
-    bid = net.cb.hatch(owner, keccak(dataset), keccak(SECRET))
+    bid = net.hatch(owner, dataset, SECRET)
     net.cb.commit(owner, bid, make_word(0))
     result = net.cb.open_dispute_tx(challenger, bid, 0, dataset, SECRET)
     sent = int(net.cb.w3.eth.get_transaction(result.tx_hash)["gas"])

@@ -17,7 +17,7 @@ SLASH_BPS = 1000  # devnet default of WrongVoteSlashBps
 
 
 def _private_beast(net, owner):  # type: ignore[no-untyped-def]
-    return net.cb.hatch(owner, keccak(DATASET), keccak(SECRET))
+    return net.hatch(owner, DATASET, SECRET)  # with a records root on a version 2 deployment
 
 
 def _setup(net, validators=2, private=True):  # type: ignore[no-untyped-def]
@@ -78,8 +78,11 @@ def test_validator_lifecycle(net) -> None:  # type: ignore[no-untyped-def]
             fn(v)
 
 
-def test_open_dispute_checks_curriculum(net) -> None:  # type: ignore[no-untyped-def]
+def test_open_dispute_checks_curriculum(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    """The game checks C_dataset and the secret the same way for beasts of every spec version."""
+    net = versioned_net
     owner, ch, _, bid = _setup(net)
+    assert net.cb.hatch_data(bid).spec_version == net.spec_version
     with raises_error("DisputeDatasetMismatch", expected=keccak(DATASET), got=keccak(DATASET[:-1])):
         net.cb.open_dispute(ch, bid, 0, DATASET[:-1], SECRET)
     with raises_error("DisputeSecretMismatch", expected=keccak(SECRET), got=keccak(b"\x00" * 32)):
@@ -185,7 +188,8 @@ def test_insufficient_bond_allowance(net) -> None:  # type: ignore[no-untyped-de
     assert net.cb.window_status(bid, 0) == WindowStatus.COMMITTED
 
 
-def test_diverged_slashes_escrow_to_challenger_and_voters(net) -> None:  # type: ignore[no-untyped-def]
+def test_diverged_slashes_escrow_to_challenger_and_voters(versioned_net) -> None:  # type: ignore[no-untyped-def]
+    net = versioned_net  # the vote-based game is the same for version 1 and version 2 beasts
     owner, ch, (v1, v2), bid = _setup(net)
     did = net.cb.open_dispute(ch, bid, 0, DATASET, SECRET)
     r = net.cb.vote(v1, did, b"\x99" * 32)

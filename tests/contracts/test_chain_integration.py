@@ -17,7 +17,7 @@ from devnet.bindings import ChainBeasts, Outcome, WindowStatus
 from devnet.errors import ConfigError
 from devnet.launch import launch
 
-from chain_helpers import BURN, make_word, raises_error
+from chain_helpers import BURN, make_word, raises_error, records_root_for
 
 STAKE = 100 * 10**18
 
@@ -95,7 +95,7 @@ def test_dispute_with_large_dataset(engine: Engine) -> None:
     cb, owner, ch, val = engine.cb, engine.a[1], engine.a[5], engine.a[6]
     dataset = keccak(b"seed") * (200_000 // 32)
     secret = b"\x11" * 32
-    bid = cb.hatch(owner, keccak(dataset), keccak(secret))
+    bid = cb.hatch(owner, keccak(dataset), keccak(secret), records_root_for(cb, dataset))
     cb.commit(owner, bid, make_word(0))
     if not cb.is_active_validator(val):
         cb.register_validator(val, STAKE)

@@ -9,7 +9,7 @@ from devnet.bindings import Param, WindowStatus
 from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import Payload
 
-from chain_helpers import BURN, GENESIS_MASK, ev, make_word, raises_error
+from chain_helpers import BURN, GENESIS_MASK, ev, make_word, raises_error, records_root_for
 
 
 def test_commit_stores_word_locks_escrow_and_emits(net) -> None:  # type: ignore[no-untyped-def]
@@ -183,8 +183,9 @@ def test_seed_core_cannot_be_chosen_by_commitments_alone(net) -> None:  # type: 
     # Same commitments, same owner: different ids and blocks give different seeds.
     owner = net.a[1]
     ds, sec = keccak(b"x"), keccak(b"y")
-    a = net.cb.hatch(owner, ds, sec)
-    b = net.cb.hatch(owner, ds, sec)
+    records = records_root_for(net.cb, b"x")
+    a = net.cb.hatch(owner, ds, sec, records)
+    b = net.cb.hatch(owner, ds, sec, records)
     assert net.cb.hatch_data(a).seed_core != net.cb.hatch_data(b).seed_core
 
 

@@ -36,7 +36,7 @@ from devnet.bindings import Outcome, Param, WindowStatus
 
 from kernel.params import DEFAULT_PARAMS
 
-from chain_helpers import GENESIS_MASK, make_word
+from chain_helpers import GENESIS_MASK, make_word, records_root_for
 
 STAKE = 100 * 10**18
 SLASH_RATES = (0, 1, 1000, 4999, 5000)  # WrongVoteSlashBps values the machine queues
@@ -209,7 +209,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def hatch(self, owner: int, private: bool) -> None:
         dataset = keccak(bytes([owner])) * 8 if private else b""
         secret = keccak(b"s" + bytes([owner])) if private else b"\x00" * 32
-        bid = self.cb.hatch(self.acc[owner], keccak(dataset), keccak(secret)) if private else self.cb.hatch(self.acc[owner])
+        bid = (self.cb.hatch(self.acc[owner], keccak(dataset), keccak(secret), records_root_for(self.cb, dataset)) if private
+               else self.cb.hatch(self.acc[owner]))
         assert bid == len(self.beasts) + 1
         self.beasts[bid] = BeastM(owner, None, dataset, secret)
         self.dirty_beasts.add(bid)

@@ -22,6 +22,8 @@ HATCHED_PRIVATE = {"beast_id": 7, "seed_core": SEED, "dataset_commitment": DATAS
                    "dataset_path": "/data/boards.cbd", "secret_path": "/data/owner.secret"}
 HATCHED_PUBLIC = {k: v for k, v in HATCHED_PRIVATE.items() if k not in ("dataset_path", "secret_path")} | {
     "dataset_commitment": ZERO, "secret_commitment": ZERO}
+# A spec version 2 private beast: its R_dataset is kept (version 1 files never carry the key).
+HATCHED_V2 = HATCHED_PRIVATE | {"spec_version": 2, "records_root": "0x" + "44" * 32}
 ADOPTED = {"beast_id": 3, "seed_core": SEED, "dataset_commitment": ZERO, "secret_commitment": ZERO, "spec_version": 1,
            "hatch_block": 5, "adopted": True}
 
@@ -30,11 +32,18 @@ def legacy(doc: dict[str, object]) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
-@pytest.mark.parametrize("doc", [HATCHED_PRIVATE, HATCHED_PUBLIC, ADOPTED])
+@pytest.mark.parametrize("doc", [HATCHED_PRIVATE, HATCHED_PUBLIC, ADOPTED, HATCHED_V2])
 def test_existing_files_read_and_write_back_byte_for_byte(doc: dict[str, object]) -> None:
     meta = BeastMeta.decode(legacy(doc), "f")
     assert meta.encode() == legacy(doc)
-    assert meta.hatch.seed_core == bytes.fromhex("11" * 32) and meta.is_private == (doc is HATCHED_PRIVATE)
+    assert meta.hatch.seed_core == bytes.fromhex("11" * 32) and meta.is_private == (doc in (HATCHED_PRIVATE, HATCHED_V2))
+    assert meta.hatch.records_root == bytes.fromhex(str(doc.get("records_root", ZERO))[2:])
+
+
+def test_dataset_root_follows_the_version() -> None:
+    """What the beast's states carry at offset 64: C_dataset under version 1, R_dataset under version 2."""
+    assert BeastMeta.decode(legacy(HATCHED_PRIVATE), "f").hatch.dataset_root == bytes.fromhex("22" * 32)
+    assert BeastMeta.decode(legacy(HATCHED_V2), "f").hatch.dataset_root == bytes.fromhex("44" * 32)
 
 
 def test_fields_are_typed() -> None:
@@ -59,6 +68,7 @@ def test_fields_are_typed() -> None:
     (legacy(ADOPTED | {"spec_version": -1}), "spec_version must be an integer >= 0, got -1"),
     (legacy(ADOPTED | {"owner": 1}), "owner must be a string, got 1"),
     (legacy(ADOPTED | {"adopted": "yes"}), "adopted must be true or false, got 'yes'"),
+    (legacy(HATCHED_V2 | {"records_root": "0x44"}), "records_root must be 0x and 64 hex digits, got '0x44'"),
 ])
 def test_a_malformed_file_is_a_data_error_naming_the_field(data: bytes, message: str) -> None:
     with pytest.raises(DataError) as info:
