@@ -1,6 +1,6 @@
 """``cb-node``: the ChainBeasts trainer node command line.
 
-Commands: demo, init, hatch, run, status, pause, resume, stop (``cb-node CMD --help``).
+Commands: demo, init, hatch, run, watch, eval, status, pause, resume, stop (``cb-node CMD --help``).
 """
 
 from __future__ import annotations

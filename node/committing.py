@@ -77,6 +77,7 @@ class Committer:
             run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
         crash_point("after_sign")
         try:
+            sent_at = time.perf_counter()
             client.broadcast(signed)
             crash_point("after_broadcast")
             rcpt = client.wait(signed, what)
@@ -95,6 +96,7 @@ class Committer:
             raise
         crash_point("after_mined")
         block = int(rcpt["blockNumber"])
+        latency_ms = int((time.perf_counter() - sent_at) * 1000)  # broadcast to receipt (and confirmations)
         now = int(time.time() * 1000)
         for run, row in items:
             run.store.mark_status(row.window, COMMITTED, block=block)
@@ -102,7 +104,7 @@ class Committer:
                             gas_used=int(rcpt["gasUsed"]))
             self.bus.publish({"kind": "window_committed", "beast_id": run.beast_id, "window": row.window,
                               "global_step": row.global_step, "loss": row.loss_sum, "commit_tx": signed.tx_hash,
-                              "time_unix_ms": now})
+                              "energy_burn": row.energy_burn, "commit_latency_ms": latency_ms, "time_unix_ms": now})
             crash_point("after_mark_committed")
         return len(items)
 

@@ -84,6 +84,11 @@ grpc_calls_per_client = {calls_per_client}
 grpc_max_calls = {calls_total}
 grpc_stream_lifetime_s = {stream_lifetime_s:g}
 grpc_stream_idle_s = {stream_idle_s:g}
+
+# Every this many windows, `cb-node run` scores the committed checkpoint on held-out boards (move
+# accuracy, attack error, block recall, battles won against the untrained beast), prints the
+# figures and adds them to the beast's metrics.jsonl ("kind": "eval"); 0 = never.
+eval_every = 8
 """
 
 
@@ -110,6 +115,7 @@ class NodeConfig:
     grpc_max_calls: int = DEFAULT_LIMITS.calls_total
     grpc_stream_lifetime_s: float = DEFAULT_LIMITS.stream_lifetime_s
     grpc_stream_idle_s: float = DEFAULT_LIMITS.stream_idle_s
+    eval_every: int = 8
 
     @property
     def root(self) -> Path:
@@ -184,6 +190,7 @@ KEYS: Final = (
     Key("grpc_max_calls", "integer", "1..256", _between(1, 256)),
     Key("grpc_stream_lifetime_s", "number", "1..86400 seconds", _between(1, 86400)),
     Key("grpc_stream_idle_s", "number", "1..86400 seconds", _between(1, 86400)),
+    Key("eval_every", "integer", "0..1000000 windows", _between(0, 1_000_000)),
 )
 # A per-client limit above its total could never be reached: refused so the file says what it means.
 _PER_CLIENT_AND_TOTAL: Final = (("grpc_streams_per_client", "grpc_max_streams"), ("grpc_calls_per_client", "grpc_max_calls"))

@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_o
 from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
+from node.live import LiveReporter
+from node.run_feed import RunFeed
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, known_beasts
 from node.trainer import Engine
@@ -176,7 +177,8 @@ class RunOptions:
     until_window: int = 0  # exit 0 once every beast has this many committed windows; 0 = run until stopped
     grpc: str | None = None  # override node.toml's address
     finalize_every: int = 8  # rounds between finalization sweeps
-    quiet: bool = False
+    quiet: bool = False  # same as output="quiet"
+    output: str = "human"  # node.live.MODES: human lines, JSON lines, or nothing
     ready_file: Path | None = None  # written (JSON: pid, grpc port) once serving, for scripts and tests
 
 
@@ -188,7 +190,8 @@ class _Signals:
 
 def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
     """Train, commit and serve until stopped. Returns 0 (done/stopped) or 130 (signal)."""
-    log = (lambda m: None) if opts.quiet else (lambda m: print(f"cb-node: {m}", file=sys.stderr, flush=True))
+    reporter = LiveReporter("quiet" if opts.quiet else opts.output)
+    log = reporter.log
     account = unlock(cfg, opts.password_file)
     sig = _Signals()
 
@@ -232,7 +235,15 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 f"training beasts {ids} as {account.address}")
             if opts.ready_file is not None:
                 atomic_write(opts.ready_file, json.dumps({"pid": os.getpid(), "grpcPort": port}).encode())
-            return _loop(cfg, opts, engine, runs, sig, port, account.address, log)
+            if opts.until_window:
+                reporter.set_total(sum(max(0, opts.until_window - _committed_upto(r)) for r in runs))
+            feed = RunFeed(engine.bus, {r.beast_id: r for r in runs}, reporter, cfg.eval_every)
+            try:
+                return _loop(cfg, opts, engine, runs, sig, port, account.address, log, feed)
+            finally:
+                feed.drain()
+                feed.close()
+                reporter.finish()
     except KeyboardInterrupt:
         log("interrupted; the current window was abandoned (it is retrained or recommitted on restart)")
         return Interrupted.exit_code
@@ -246,7 +257,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
 
 
 def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun], sig: _Signals, port: int,
-          address: str, log: Callable[[str], None]) -> int:
+          address: str, log: Callable[[str], None], feed: RunFeed) -> int:
     started = time.time()
     rounds = 0
     state = "running"
@@ -282,6 +293,7 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
         except RpcUnavailableError as exc:
             if not _wait_for_chain(engine, runs, sig, log, exc):
                 continue  # a signal arrived while waiting: the top of the loop handles it
+        feed.drain()
         _write_status(cfg, runs, "running", port, address, started, rounds, engine)
 
 

@@ -13,13 +13,36 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from kernel.host import positive_int
 from node.errors import ConfigError
 
 NODE_DIR_ENV = "CB_NODE_DIR"
+DEPLOYMENTS_ENV = "CB_DEPLOYMENTS"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def _node_dir(args: argparse.Namespace) -> Path:
     return Path(args.node_dir or os.environ.get(NODE_DIR_ENV) or ".")
+
+
+def _deployments_rpc(path: Path) -> str:
+    """The ``rpcUrl`` a deployments file names (``cb-devnet up`` writes it); ConfigError when it has none."""
+    from kernel.host import HostError, read_file
+
+    try:
+        doc = json.loads(read_file(path, limit=16 << 20, what="deployments file"))
+    except HostError as exc:
+        raise ConfigError(str(exc)) from None
+    except ValueError:
+        raise ConfigError(f"deployments file {path} is not JSON") from None
+    url = doc.get("rpcUrl") if isinstance(doc, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"deployments file {path} names no rpcUrl; pass --rpc URL")
+    return url
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -35,7 +58,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     # Paths given on the command line are relative to the current directory; node.toml
     # paths are relative to node.toml, so write an absolute path.
     deployments = str(args.deployments.resolve()) if args.deployments else "deployments.json"
-    rpc = args.rpc or ("embedded" if not args.deployments else "http://127.0.0.1:8545")
+    rpc = args.rpc or (_deployments_rpc(args.deployments) if args.deployments else "embedded")
     path = write_config(node_dir, rpc=rpc, deployments=deployments, backend=args.backend, grpc=args.grpc)
     (node_dir / "data").mkdir(mode=0o700, exist_ok=True)
     out = {"config": str(path), "keystore": str(node_dir / "keystore.json"), "address": address}
@@ -65,9 +88,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from node.daemon import RunOptions, run_daemon
 
     cfg = load_config(_node_dir(args))
+    output = "quiet" if args.quiet else "json" if args.json else "human"
     opts = RunOptions(password_file=args.password_file, hatch=args.hatch, until_window=args.until_window,
-                      grpc=args.grpc, quiet=args.quiet, ready_file=args.ready_file)
+                      grpc=args.grpc, output=output, ready_file=args.ready_file)
     return run_daemon(cfg, opts)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.evaluation import evaluate_window, format_evaluation
+    from node.store import BeastStore, beast_dir, known_beasts
+
+    cfg = load_config(_node_dir(args))
+    if args.beast not in known_beasts(cfg.data_dir):
+        raise ConfigError(f"this node holds no beast {args.beast} under {cfg.data_dir} "
+                          f"(beasts here: {known_beasts(cfg.data_dir) or 'none'})")
+    store = BeastStore(beast_dir(cfg.data_dir, args.beast), args.beast, readonly=True)
+    try:
+        fig = evaluate_window(store, args.window, boards=args.boards, battles=args.battles)
+    finally:
+        store.close()
+    print(json.dumps(fig) if args.json else format_evaluation(fig))
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from node.watch import resolve_address, watch
+
+    address = resolve_address(args.grpc, _node_dir(args))
+    return watch(address, args.beast or [], as_json=args.json, windows_only=args.windows_only, count=args.count,
+                 step_every=args.step_every)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -119,9 +169,10 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                                    "encrypted with your password; a new key unless --import-key) and DIR/data/.",
                        epilog=epilog, formatter_class=fmt)
     p.add_argument("dir", type=Path, help="node directory to create")
-    p.add_argument("--rpc", default=None, help='chain RPC URL or "embedded" (default: embedded, or '
-                                               'http://127.0.0.1:8545 when --deployments is given)')
-    p.add_argument("--deployments", type=Path, default=None, help="deployments JSON of the chain (cb-devnet writes one)")
+    p.add_argument("--rpc", default=None, help='chain RPC URL or "embedded" (default: the rpcUrl of the deployments '
+                                               'file when there is one, else embedded)')
+    p.add_argument("--deployments", type=Path, default=_env_path(DEPLOYMENTS_ENV),
+                   help=f"deployments JSON of the chain, written by cb-devnet up/deploy (default ${DEPLOYMENTS_ENV})")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--grpc", default="127.0.0.1:50551", help="gRPC address HOST:PORT (default 127.0.0.1:50551)")
     p.add_argument("--import-key", type=Path, default=None,
@@ -159,8 +210,44 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                    help="exit 0 once every beast has N committed windows (default: run until stopped)")
     p.add_argument("--grpc", default=None, metavar="HOST:PORT", help="override node.toml's gRPC address (port 0: any)")
     p.add_argument("--ready-file", type=Path, default=None, help="write {pid, grpcPort} JSON here once serving")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    out.add_argument("--json", action="store_true",
+                     help="one JSON object per committed window and per evaluation on stdout (no bar)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("eval", help="score a stored checkpoint: move accuracy, attack error, block recall, battles won",
+                       description="Load a beast's stored checkpoint (no chain needed) and measure what it learned: "
+                                   "move accuracy against A* labels and attack-power error on held-out public "
+                                   "boards, recall of the rare 'block' boards, and battles won against the "
+                                   "beast's untrained self (its genesis state). The window loss is a sum over the "
+                                   "trained heads, so it jumps when a head switches on (attack from epoch 3, "
+                                   "block from epoch 6); these figures do not.",
+                       epilog=epilog, formatter_class=fmt)
+    node_dir_opt(p)
+    p.add_argument("--beast", type=positive_int, required=True, metavar="N", help="beast id")
+    p.add_argument("--window", type=int, default=None, metavar="K",
+                   help="checkpoint window (0 = genesis; default: the latest stored window)")
+    p.add_argument("--boards", type=positive_int, default=1000, help="held-out boards (default 1000)")
+    p.add_argument("--battles", type=positive_int, default=100, help="battles against the untrained beast (default 100)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("watch", help="follow a running node: a line per step and window as it trains and commits",
+                       description="Stream a running node's metric events over gRPC (WatchMetrics): each window "
+                                   "trained, committed and finalized, and its micro-steps while it trains. The "
+                                   "address is --grpc, else the running daemon's port (from the node directory), "
+                                   "else node.toml's grpc. Ends when the node stops, or after --count commits.",
+                       epilog=epilog, formatter_class=fmt)
+    node_dir_opt(p)
+    p.add_argument("--grpc", default=None, metavar="HOST:PORT", help="the node's gRPC address")
+    p.add_argument("--beast", type=positive_int, action="append", metavar="N", help="watch this beast (repeat; default all)")
+    p.add_argument("--windows-only", action="store_true", help="leave out the step events")
+    p.add_argument("--step-every", type=positive_int, default=16, metavar="K",
+                   help="human output: a step line every K micro-steps (default 16; --json prints every step)")
+    p.add_argument("--count", type=int, default=0, metavar="N", help="exit 0 after N committed windows (default: follow)")
+    p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.set_defaults(func=_cmd_watch)
 
     p = sub.add_parser("status", help="beasts, windows and daemon state from the node directory (no chain needed)",
                        epilog=epilog, formatter_class=fmt)
