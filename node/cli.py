@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         daemon_cli = None  # type: ignore[assignment]
     if daemon_cli is not None:
         daemon_cli.add_commands(sub, fmt, EXIT_CODES)
+        from node import owner_cli
+
+        owner_cli.add_commands(sub, fmt, EXIT_CODES)
     return parser
 
 

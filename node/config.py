@@ -21,6 +21,7 @@ from collections.abc import Callable
 from chainbeasts.rpc_limits import RpcLimits
 from kernel import host
 from node.errors import ConfigError
+from node.owner_controls import Schedule, parse_lr_schedule
 from node.service_limits import DEFAULT_LIMITS
 from node.store import FILE_MODE, atomic_write
 
@@ -74,6 +75,15 @@ auto_finalize = true
 # small shared machines; raise it on a dedicated many-core host.
 torch_threads = 1
 
+# Learning-rate schedule per beast (owner control, SPEC §7.1): beast id (or "default") =
+# [[from_window, lr_shift], ...], windows strictly increasing from 1, lr_shift 0..24 (the step
+# size is 2^-lr_shift). Window N trains with the last entry whose from_window <= N; before the
+# first entry a beast keeps its current lr_shift (6 at hatch). Example:
+#   [lr_schedule]
+#   default = [[1, 6], [200, 8]]
+#   7 = [[1, 5]]
+# (Tables come last in a TOML file: keep [lr_schedule] below every plain key.)
+
 # gRPC service limits, per client (peer IP address) and for all clients together; the excess is
 # refused with RESOURCE_EXHAUSTED. Streams: WatchMetrics and reflection. Calls: GetState,
 # ListWindows, GetStepDigests (health checks have their own capacity). A stream is ended after
@@ -109,6 +119,7 @@ class NodeConfig:
     rpc_retries: int = 5
     auto_finalize: bool = True
     torch_threads: int = 1
+    lr_schedule: dict[str, Schedule] = field(default_factory=dict)
     grpc_streams_per_client: int = DEFAULT_LIMITS.streams_per_client
     grpc_max_streams: int = DEFAULT_LIMITS.streams_total
     grpc_calls_per_client: int = DEFAULT_LIMITS.calls_per_client
@@ -135,6 +146,7 @@ class NodeConfig:
 # integer or a number here (Python's bool is an int subclass).
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "list": (list,),
+    "table": (dict,),
 }
 
 
@@ -184,6 +196,7 @@ KEYS: Final = (
     Key("rpc_retries", "integer", "0..20", _between(0, 20)),
     Key("auto_finalize", "boolean"),
     Key("torch_threads", "integer", "0..256", _between(0, 256)),
+    Key("lr_schedule", "table"),  # its rules: node.owner_controls.parse_lr_schedule
     Key("grpc_streams_per_client", "integer", "1..256", _between(1, 256)),
     Key("grpc_max_streams", "integer", "1..256", _between(1, 256)),
     Key("grpc_calls_per_client", "integer", "1..256", _between(1, 256)),
@@ -206,6 +219,8 @@ def _setting(key: Key, value: Any, path: Path, root: Path) -> Any:
         raise ConfigError(f"{path}: {key.name} must be {key.rule}, got {value!r}")
     if key.is_path:
         return _resolve(Path(value), root)
+    if key.kind == "table":
+        return parse_lr_schedule(value, str(path))
     return float(value) if key.kind == "number" else value
 
 

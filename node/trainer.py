@@ -38,6 +38,7 @@ from node.hatch_journal import HatchJournal
 from node.hatching import Hatchery
 from node.ledger import Ledger
 from node.metrics import MetricsBus
+from node.owner_controls import WindowPlanner
 from node.reconcile import reconcile
 from node.store import BeastStore, WindowRow, beast_dir
 from node.training import WindowTrainer
@@ -57,6 +58,7 @@ class Engine:
         batched: bool = True,
         torch_threads: int = 1,
         log: Callable[[str], None] | None = None,
+        planner: WindowPlanner | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.ledger = ledger
@@ -67,7 +69,7 @@ class Engine:
         self.timings = {"train_s": 0.0, "chain_s": 0.0, "persist_s": 0.0}  # shared with trainer and committer
         self.hatchery = Hatchery(self.data_dir, ledger, self.hatches, self.params, self.log)
         self.trainer = WindowTrainer(ledger, self.bus, self.timings, backend=backend, want_digests=want_digests,
-                                     batched=batched, torch_threads=torch_threads)
+                                     batched=batched, torch_threads=torch_threads, planner=planner)
         self.committer = Committer(ledger, self.bus, self.timings)
         self._params: KernelParams | None = None
 

@@ -26,6 +26,7 @@ from node.beast_run import BeastRun
 from node.crash import crash_point
 from node.ledger import Ledger
 from node.metrics import MetricsBus
+from node.owner_controls import WindowPlanner, spurt_done
 from node.store import PERSISTED, SENT, WindowRow
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
@@ -35,7 +36,8 @@ class WindowTrainer:
     """Trains and persists the next window of each ready beast (batched over beasts when that pays)."""
 
     def __init__(self, ledger: Ledger, bus: MetricsBus, timings: dict[str, float], *, backend: str = "numpy",
-                 want_digests: bool = True, batched: bool = True, torch_threads: int = 1) -> None:
+                 want_digests: bool = True, batched: bool = True, torch_threads: int = 1,
+                 planner: WindowPlanner | None = None) -> None:
         self.ledger = ledger
         self.bus = bus
         self.timings = timings  # shared with the Engine: train_s, chain_s, persist_s
@@ -48,6 +50,7 @@ class WindowTrainer:
         self.torch_threads = torch_threads
         self._threads_set = False
         self._seeds: dict[tuple[int, int], bytes] = {}
+        self.planner = planner or WindowPlanner()  # the owner's spurts and lr schedule (node.owner_controls)
 
     def train_next(self, runs: list[BeastRun]) -> list[WindowRow]:
         """Train and persist the next window of each beast whose latest window is committed.
@@ -62,14 +65,16 @@ class WindowTrainer:
         seeds = [self._epoch_seed(r, s) for r, s in zip(ready, states, strict=True)]
         self.timings["chain_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        results = self._train_many(ready, states, seeds)
+        settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
+        results = self._train_many(ready, states, seeds, settings)
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
-        for run, res, seed in zip(ready, results, seeds, strict=True):
+        for run, start, res, seed in zip(ready, states, results, seeds, strict=True):
             row = run.store.persist(res.state, res.payload, epoch_seed=seed, losses=res.losses,
                                     digests=res.digests if self.want_digests else None)
             run.remember(res.state)
+            spurt_done(run.store, start, res.state)
             self._report(run, row, res)
             rows.append(row)
             crash_point("after_persist")
@@ -98,7 +103,10 @@ class WindowTrainer:
             seed = self._seeds[key] = self.ledger.epoch_seed(*key)
         return seed
 
-    def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes]) -> list[WindowResult]:
+    def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],
+                    settings: list[tuple[int, int]]) -> list[WindowResult]:
+        masks = [m for m, _ in settings]
+        shifts = [k for _, k in settings]
         if len(runs) >= BATCHED_MIN and self.batched:
             batched = _batched_trainer()
             if batched is not None:
@@ -107,9 +115,10 @@ class WindowTrainer:
 
                     torch.set_num_threads(self.torch_threads)
                     self._threads_set = True
-                return batched(states, [r.source for r in runs], seeds, self.backend_name, self.want_digests)
-        return [train_window(s, r.source, epoch_seed=seed, backend=self.backend, want_digests=self.want_digests)
-                for r, s, seed in zip(runs, states, seeds, strict=True)]
+                return batched(states, [r.source for r in runs], seeds, masks, shifts, self.want_digests)
+        return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k, backend=self.backend,
+                             want_digests=self.want_digests)
+                for r, s, seed, m, k in zip(runs, states, seeds, masks, shifts, strict=True)]
 
 
 def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
@@ -119,13 +128,13 @@ def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
     except ImportError:
         return None
 
-    def run(states: list[KernelState], sources: list[Any], seeds: list[bytes], backend: str,
+    def run(states: list[KernelState], sources: list[Any], seeds: list[bytes], masks: list[int], shifts: list[int],
             want_digests: bool) -> list[WindowResult]:
         # Same words, losses and digests as train_window per beast (kernel tests check that);
         # public sources take the vectorized board preparation, checked equal in kernel tests.
         fast = all(isinstance(s, PublicSource) for s in sources)
-        return train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests,
-                                     inputs="fast" if fast else "scalar")
+        return train_windows_batched(states, sources, epoch_seeds=seeds, active_masks=masks, lr_shifts=shifts,
+                                     want_digests=want_digests, inputs="fast" if fast else "scalar")
 
     return run
 
