@@ -1,6 +1,6 @@
 """``cb-node``: the ChainBeasts trainer node command line.
 
-Commands: demo, init, hatch, run, watch, eval, status, pause, resume, stop (``cb-node CMD --help``).
+Commands: demo, init, hatch, run, watch, eval, status, pause, resume, stop, tavern (``cb-node CMD --help``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         from node import owner_cli
 
         owner_cli.add_commands(sub, fmt, EXIT_CODES)
+    from node.tavern.cli import add_command as add_tavern  # the dashboard (node/tavern)
+
+    add_tavern(sub, fmt, EXIT_CODES)
     return parser
 
 

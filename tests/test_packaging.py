@@ -26,6 +26,9 @@ def test_wheel_ships_the_contract_artifacts_and_runs_the_devnet_without_the_chec
             assert z.read(f"chainbeasts/contracts/{artifact.name}") == artifact.read_bytes(), artifact.name
         # the server limits both gRPC services import (node.service, validator.service)
         assert z.read("chainbeasts/rpc_guard.py") == (ROOT / "proto" / "chainbeasts" / "rpc_guard.py").read_bytes()
+        # the Tavern's page and assets (package data: the dashboard works offline, from the install)
+        for asset in sorted((ROOT / "node" / "tavern" / "static").iterdir()):
+            assert z.read(f"node/tavern/static/{asset.name}") == asset.read_bytes(), asset.name
         # every module of the product packages, subpackages included (validator.dispute is one)
         names = set(z.namelist())
         for top in ("kernel", "curriculum", "devnet", "node", "validator"):

@@ -1,0 +1,170 @@
+"""The Tavern in a real headless browser: Debian's chromium driven by Selenium through Debian's chromedriver.
+
+A real `cb-node run` trains and commits windows on its embedded devnet while `cb-node tavern` serves the
+node directory; the page must show the beast, update as windows commit (no reload), draw the loss curve,
+list disputes, and play a battle on the 8x8 board. A screenshot of each view is kept under
+tests/artifacts/tavern/ (ignored by git; the path is printed). Without chromium, chromedriver or selenium
+the test is skipped with the reason (.ci/run installs the Debian packages chromium and chromium-driver).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.node.test_cli import ROOT, init_node
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+ARTIFACTS = ROOT / "tests" / "artifacts" / "tavern"
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                  "--window-size=1280,1000")
+
+
+def _missing() -> str | None:
+    if CHROMIUM is None:
+        return "chromium not installed (apt-get install chromium chromium-driver)"
+    if CHROMEDRIVER is None:
+        return "chromedriver not installed (apt-get install chromium-driver)"
+    if importlib.util.find_spec("selenium") is None:
+        return "selenium not installed (pip install -c constraints.txt -e '.[test]')"
+    return None
+
+
+pytestmark = [pytest.mark.skipif(_missing() is not None, reason=str(_missing())), pytest.mark.timeout(600)]
+
+
+@contextmanager
+def _process(args: list[str], out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(out, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "node.cli", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def _browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    with tempfile.TemporaryDirectory(prefix="tavern-chromium-") as profile:
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+            opts.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except Exception:  # noqa: BLE001 - the element may be replaced mid-read by the page's own refresh
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def _tavern_url(log: Path) -> str:
+    m = re.search(r"at (http://127\.0\.0\.1:\d+/)", log.read_text())
+    return m.group(1) if m else ""
+
+
+def _latest_window(driver: Any) -> int:
+    from selenium.webdriver.common.by import By
+
+    cells = driver.find_elements(By.CSS_SELECTOR, "#beasts-table tbody tr[data-beast='1'] td")
+    return int(cells[1].text) if len(cells) > 1 and cells[1].text.isdigit() else -1
+
+
+def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    node, pw = init_node(tmp_path)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nTavern screenshots: {ARTIFACTS}")
+    tavern_log, run_log = tmp_path / "tavern.log", tmp_path / "run.log"
+    with _process(["tavern", "--node-dir", str(node), "--http", "127.0.0.1:0"], tavern_log) as tavern, \
+            _process(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1", "--until-window", "40"],
+                     run_log) as run, _browser() as driver:
+        url = _wait("the Tavern's address", lambda: _tavern_url(tavern_log) or (tavern.poll() is not None and "exited"), 60)
+        assert url.startswith("http://"), tavern_log.read_text()
+        driver.get(url)
+        assert driver.title == "ChainBeasts Tavern"
+
+        # Beasts view: the beast appears, then its latest window grows while the page stays loaded.
+        first = _wait("beast 1 with a committed window", lambda: _latest_window(driver) >= 1 and _latest_window(driver))
+        assert run.poll() is None, run_log.read_text()[-2000:]
+        _wait("the page to show a newer window", lambda: _latest_window(driver) > first)
+        row = driver.find_element(By.CSS_SELECTOR, "#beasts-table tbody tr[data-beast='1']").text
+        assert "ENERGY" in row and "0x" in row
+        _wait("the windows table", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#windows-table tbody tr")) >= 2)
+        statuses = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "#windows-table tbody td:nth-child(2)")}
+        assert statuses & {"committed", "finalized"} and "genesis" in statuses
+        assert "running" in driver.find_element(By.ID, "node-line").text
+        driver.save_screenshot(str(ARTIFACTS / "beasts.png"))
+
+        # Curves view: an SVG polyline through one point per window, more as windows commit.
+        driver.find_element(By.CSS_SELECTOR, "nav a[data-view='curves']").click()
+        points = int(_wait("loss points", lambda: int(driver.find_element(By.ID, "loss-chart").get_attribute("data-points") or 0) >= 2
+                           and driver.find_element(By.ID, "loss-chart").get_attribute("data-points")))
+        _wait("a loss point more", lambda: int(driver.find_element(By.ID, "loss-chart").get_attribute("data-points") or 0) > points)
+        assert driver.find_elements(By.CSS_SELECTOR, "#loss-chart svg polyline.series")
+        driver.save_screenshot(str(ARTIFACTS / "curves.png"))
+
+        # Disputes view: nobody disputed this node's windows.
+        driver.find_element(By.CSS_SELECTOR, "nav a[data-view='disputes']").click()
+        _wait("the disputes note", lambda: "No disputes" in driver.find_element(By.ID, "disputes-note").text)
+        driver.save_screenshot(str(ARTIFACTS / "disputes.png"))
+
+        # Battle view: battle 2 of the latest window is drawn turn by turn on the 8x8 canvas.
+        driver.find_element(By.CSS_SELECTOR, "nav a[data-view='battle']").click()
+        idx = driver.find_element(By.ID, "battle-index")
+        idx.clear()
+        idx.send_keys("2")
+        driver.find_element(By.CSS_SELECTOR, "#battle-form button[type='submit']").click()
+        canvas = driver.find_element(By.ID, "battle-board")
+        _wait("the board to be drawn", lambda: canvas.get_attribute("data-drawn") == "1")
+        _wait("a played turn", lambda: int(canvas.get_attribute("data-turn") or 0) >= 2)
+        # The canvas holds the arena: tiles and both creatures' colours (trained blue, untrained red).
+        colours = driver.execute_script("""
+            const c = document.getElementById('battle-board'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const seen = {};
+            for (let i = 0; i < d.length; i += 4) seen[d[i] + ',' + d[i + 1] + ',' + d[i + 2]] = 1;
+            return Object.keys(seen);""")
+        assert {"29,79,145", "176,0,32", "239,230,207"} <= set(colours), sorted(colours)[:20]
+        assert "battle 2" in driver.find_element(By.ID, "battle-turn").text
+        assert driver.find_elements(By.CSS_SELECTOR, "#battle-log li")
+        driver.save_screenshot(str(ARTIFACTS / "battle.png"))
+        assert driver.find_element(By.ID, "error").text == ""
+    for name in ("beasts", "curves", "disputes", "battle"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
