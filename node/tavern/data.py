@@ -24,7 +24,6 @@ MAX_CURVE_POINTS: Final = 2000  # points per curve (the newest ones)
 METRICS_TAIL_BYTES: Final = 4 << 20  # of metrics.jsonl / events.jsonl read per answer
 BATTLE_CACHE: Final = 32
 CHAIN_REFRESH_S: Final = 5.0
-ENERGY_DECIMALS: Final = 18
 EVAL_KEYS: Final = ("move_accuracy", "attack_mae", "block_accuracy", "block_recall", "win_rate_vs_untrained")
 
 
@@ -37,13 +36,10 @@ class TavernError(Exception):
 
 
 def energy_text(wei: int) -> str:
-    """``wei`` as ENERGY with up to 4 decimals (``12.5 ENERGY``; ``<0.0001 ENERGY`` for dust)."""
-    unit = 10 ** (ENERGY_DECIMALS - 4)
-    scaled = (wei + unit // 2) // unit
-    if scaled == 0 and wei:
-        return "<0.0001 ENERGY"
-    whole, frac = divmod(scaled, 10**4)
-    return f"{whole:,}" + (("." + f"{frac:04d}".rstrip("0")) if frac else "") + " ENERGY"
+    """``wei`` as every tool writes ENERGY (chainbeasts.units.format_energy: ``12.5 ENERGY``, ``<0.0001 ENERGY``)."""
+    from chainbeasts.units import format_energy
+
+    return format_energy(wei)
 
 
 def _tail_lines(path: Path, limit: int = METRICS_TAIL_BYTES) -> list[dict[str, Any]]:

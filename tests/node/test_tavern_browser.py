@@ -110,11 +110,14 @@ def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_pat
     from selenium.webdriver.common.by import By
 
     node, pw = init_node(tmp_path)
+    toml = node / "node.toml"
+    toml.write_text(toml.read_text().replace("\neval_every = 8\n", "\neval_every = 4\n"))
+    assert "\neval_every = 4\n" in toml.read_text()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nTavern screenshots: {ARTIFACTS}")
     tavern_log, run_log = tmp_path / "tavern.log", tmp_path / "run.log"
     with _process(["tavern", "--node-dir", str(node), "--http", "127.0.0.1:0"], tavern_log) as tavern, \
-            _process(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1", "--until-window", "40"],
+            _process(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1", "--until-window", "200"],
                      run_log) as run, _browser() as driver:
         url = _wait("the Tavern's address", lambda: _tavern_url(tavern_log) or (tavern.poll() is not None and "exited"), 60)
         assert url.startswith("http://"), tavern_log.read_text()
@@ -139,6 +142,10 @@ def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_pat
                            and driver.find_element(By.ID, "loss-chart").get_attribute("data-points")))
         _wait("a loss point more", lambda: int(driver.find_element(By.ID, "loss-chart").get_attribute("data-points") or 0) > points)
         assert driver.find_elements(By.CSS_SELECTOR, "#loss-chart svg polyline.series")
+        # held-out figures the node records every eval_every windows (node.toml: 4 here) are drawn as they come
+        _wait("held-out points", lambda: int(driver.find_element(By.ID, "acc-chart").get_attribute("data-points") or 0) >= 3)
+        names = {e.get_attribute("data-name") for e in driver.find_elements(By.CSS_SELECTOR, "#acc-chart svg polyline.series")}
+        assert {"move accuracy", "battles won vs. untrained"} <= names
         driver.save_screenshot(str(ARTIFACTS / "curves.png"))
 
         # Disputes view: nobody disputed this node's windows.
