@@ -181,6 +181,7 @@ class RunOptions:
     quiet: bool = False  # same as output="quiet"
     output: str = "human"  # node.live.MODES: human lines, JSON lines, or nothing
     ready_file: Path | None = None  # written (JSON: pid, grpc port) once serving, for scripts and tests
+    http: str | None = None  # HOST:PORT of the Tavern dashboard (node.tavern), served beside gRPC
 
 
 @dataclass
@@ -204,6 +205,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     server: NodeServer | None = None
+    tavern: Any = None  # node.tavern.server.TavernServer with --http
     chain: ChainHandle | None = None
     try:
         with pid_lock(cfg.data_dir):
@@ -234,8 +236,15 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
             server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus, limits=cfg.rpc_limits())
             log(f"serving chainbeasts.v1.NodeService on {(opts.grpc or cfg.grpc).rpartition(':')[0]}:{port}; "
                 f"training beasts {ids} as {account.address}")
+            ready: dict[str, Any] = {"pid": os.getpid(), "grpcPort": port}
+            if opts.http:
+                from node.tavern.server import start as start_tavern
+
+                tavern = start_tavern(cfg, opts.http)
+                ready["httpPort"] = tavern.server_address[1]
+                log(f"Tavern dashboard at {tavern.url}")
             if opts.ready_file is not None:
-                atomic_write(opts.ready_file, json.dumps({"pid": os.getpid(), "grpcPort": port}).encode())
+                atomic_write(opts.ready_file, json.dumps(ready).encode())
             if opts.until_window:
                 reporter.set_total(sum(max(0, opts.until_window - _committed_upto(r)) for r in runs))
             feed = RunFeed(engine.bus, {r.beast_id: r for r in runs}, reporter, cfg.eval_every)
@@ -249,6 +258,10 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
         log("interrupted; the current window was abandoned (it is retrained or recommitted on restart)")
         return Interrupted.exit_code
     finally:
+        if tavern is not None:
+            from node.tavern.server import stop as stop_tavern
+
+            stop_tavern(tavern)
         if server is not None:
             server.stop(1.0)
         if chain is not None:

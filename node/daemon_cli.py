@@ -89,8 +89,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(_node_dir(args))
     output = "quiet" if args.quiet else "json" if args.json else "human"
+    if args.http:
+        from node.tavern.server import check_address
+
+        check_address(args.http)  # a bad --http is refused before anything is signed
     opts = RunOptions(password_file=args.password_file, hatch=args.hatch, until_window=args.until_window,
-                      grpc=args.grpc, output=output, ready_file=args.ready_file)
+                      grpc=args.grpc, output=output, ready_file=args.ready_file, http=args.http)
     return run_daemon(cfg, opts)
 
 
@@ -209,7 +213,10 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
     p.add_argument("--until-window", type=int, default=0, metavar="N",
                    help="exit 0 once every beast has N committed windows (default: run until stopped)")
     p.add_argument("--grpc", default=None, metavar="HOST:PORT", help="override node.toml's gRPC address (port 0: any)")
-    p.add_argument("--ready-file", type=Path, default=None, help="write {pid, grpcPort} JSON here once serving")
+    p.add_argument("--ready-file", type=Path, default=None,
+                   help="write {pid, grpcPort[, httpPort]} JSON here once serving")
+    p.add_argument("--http", default=None, metavar="HOST:PORT",
+                   help="also serve the Tavern dashboard here (loopback only; port 0: any; see `cb-node tavern`)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     out.add_argument("--json", action="store_true",

@@ -19,22 +19,18 @@ ADDRESS_HELP = "HOST:PORT to serve on (default 127.0.0.1:8600; port 0 picks a fr
 
 def _cmd_tavern(args: argparse.Namespace) -> int:
     from node.config import load_config
-    from node.tavern.server import make_server, parse_address
+    from node.tavern.server import start, stop
 
     cfg = load_config(Path(args.node_dir or os.environ.get("CB_NODE_DIR") or "."))
-    host, port = parse_address(args.http)
-    server = make_server(cfg, host, port, allow_remote=args.allow_remote)
-    stop = threading.Event()
+    done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: done.set())
+    server = start(cfg, args.http, allow_remote=args.allow_remote)
     print(f"Tavern of {cfg.root} at {server.url} (read-only; Ctrl-C stops it)", flush=True)
-    threading.Thread(target=server.serve_forever, name="cb-node-tavern", daemon=True).start()
     try:
-        stop.wait()
+        done.wait()
     finally:
-        server.shutdown()
-        server.server_close()
-        server.data.close()
+        stop(server)
     return EXIT_INTERRUPTED  # serving until a signal is how it ends, as `cb-devnet up`
 
 

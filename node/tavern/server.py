@@ -55,6 +55,15 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def check_address(text: str, *, allow_remote: bool = False) -> tuple[str, int]:
+    """``parse_address`` plus the loopback rule: ConfigError for a public host without ``allow_remote``."""
+    host, port = parse_address(text)
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(f"refusing to serve the Tavern on {host}: it binds loopback only unless --allow-remote "
+                          "is given (it shows your node's beasts, windows and disputes to anyone who can reach it)")
+    return host, port
+
+
 def _asset(name: str) -> bytes:
     return resources.files("node.tavern").joinpath("static", name).read_bytes()
 
@@ -195,9 +204,7 @@ def make_server(cfg: NodeConfig, host: str = "127.0.0.1", port: int = DEFAULT_PO
                 chain: bool = True) -> TavernServer:
     """A Tavern server for the node at ``cfg`` (not yet serving); ConfigError for a non-loopback host
     without ``allow_remote`` or an address that cannot be bound."""
-    if not is_loopback(host) and not allow_remote:
-        raise ConfigError(f"refusing to serve the Tavern on {host}: it binds loopback only unless --allow-remote "
-                          "is given (it shows your node's beasts, windows and disputes to anyone who can reach it)")
+    check_address(f"{host}:{port}", allow_remote=allow_remote)
     try:
         return TavernServer((host, port), TavernData(cfg, chain=chain), allow_remote=allow_remote)
     except OSError as exc:
@@ -211,4 +218,24 @@ def serve_in_thread(server: TavernServer) -> threading.Thread:
     return t
 
 
-__all__ = ["DEFAULT_PORT", "TavernServer", "is_loopback", "make_server", "parse_address", "serve_in_thread"]
+def start(cfg: NodeConfig, address: str, *, allow_remote: bool = False) -> TavernServer:
+    """Parse ``HOST:PORT``, make the server and serve it in a daemon thread (``cb-node run --http``).
+
+    Stop it with ``stop(server)``. On the embedded chain (which lives inside ``cb-node run`` and is not
+    thread-safe) it shows the node's own records only; with an RPC it asks the chain over its own connection.
+    """
+    host, port = check_address(address, allow_remote=allow_remote)
+    server = make_server(cfg, host, port, allow_remote=allow_remote)
+    serve_in_thread(server)
+    return server
+
+
+def stop(server: TavernServer) -> None:
+    """Stop serving and close the read-only stores."""
+    server.shutdown()
+    server.server_close()
+    server.data.close()
+
+
+__all__ = ["DEFAULT_PORT", "TavernServer", "check_address", "is_loopback", "make_server", "parse_address", "serve_in_thread", "start",
+           "stop"]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,36 @@ def test_cb_node_tavern_refuses_a_public_address_without_allow_remote(node: Path
         done = subprocess.run([sys.executable, "-m", "node.cli", "tavern", "--node-dir", str(node), "--http", address],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and needle in done.stderr, done.stderr
+
+
+def test_cb_node_tavern_serves_the_node_until_sigterm(node: Path, tmp_path: Path) -> None:
+    log = tmp_path / "tavern.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "node.cli", "tavern", "--node-dir", str(node), "--http", "127.0.0.1:0"],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"at http://127\.0\.0\.1:(\d+)/", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=30)
+        conn.request("GET", "/api/overview")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["beasts"][0]["latestWindow"] == WINDOWS
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130
+
+
+def test_cb_node_run_refuses_a_public_http_address_before_signing_anything(node: Path, tmp_path: Path) -> None:
+    pw = node.parent / "n.password"
+    done = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(node), "--password-file", str(pw),
+                           "--http", "0.0.0.0:0", "--until-window", str(WINDOWS + 1)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "loopback only unless --allow-remote" in done.stderr
+    store = BeastStore(beast_dir(load_config(node).data_dir, 1), 1, readonly=True)
+    try:
+        assert store.latest().window == WINDOWS  # nothing trained
+    finally:
+        store.close()

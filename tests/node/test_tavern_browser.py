@@ -1,7 +1,7 @@
 """The Tavern in a real headless browser: Debian's chromium driven by Selenium through Debian's chromedriver.
 
-A real `cb-node run` trains and commits windows on its embedded devnet while `cb-node tavern` serves the
-node directory; the page must show the beast, update as windows commit (no reload), draw the loss curve,
+A real `cb-node run --http` trains and commits windows on its embedded devnet and serves the Tavern;
+the page must show the beast, update as windows commit (no reload), draw the loss and held-out curves,
 list disputes, and play a battle on the 8x8 board. A screenshot of each view is kept under
 tests/artifacts/tavern/ (ignored by git; the path is printed). Without chromium, chromedriver or selenium
 the test is skipped with the reason (.ci/run installs the Debian packages chromium and chromium-driver).
@@ -10,7 +10,7 @@ the test is skipped with the reason (.ci/run installs the Debian packages chromi
 from __future__ import annotations
 
 import importlib.util
-import re
+import json
 import shutil
 import signal
 import subprocess
@@ -94,11 +94,6 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
         time.sleep(0.25)
 
 
-def _tavern_url(log: Path) -> str:
-    m = re.search(r"at (http://127\.0\.0\.1:\d+/)", log.read_text())
-    return m.group(1) if m else ""
-
-
 def _latest_window(driver: Any) -> int:
     from selenium.webdriver.common.by import By
 
@@ -115,12 +110,15 @@ def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_pat
     assert "\neval_every = 4\n" in toml.read_text()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nTavern screenshots: {ARTIFACTS}")
-    tavern_log, run_log = tmp_path / "tavern.log", tmp_path / "run.log"
-    with _process(["tavern", "--node-dir", str(node), "--http", "127.0.0.1:0"], tavern_log) as tavern, \
-            _process(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1", "--until-window", "200"],
-                     run_log) as run, _browser() as driver:
-        url = _wait("the Tavern's address", lambda: _tavern_url(tavern_log) or (tavern.poll() is not None and "exited"), 60)
-        assert url.startswith("http://"), tavern_log.read_text()
+    run_log, ready = tmp_path / "run.log", tmp_path / "ready.json"
+    # the node serves the Tavern itself (`cb-node run --http`) while it trains and commits on its embedded devnet
+    with _process(["run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1", "--until-window", "200",
+                   "--http", "127.0.0.1:0", "--ready-file", str(ready)], run_log) as run, _browser() as driver:
+        port = _wait("the ready file", lambda: (ready.exists() and json.loads(ready.read_text()).get("httpPort"))
+                     or (run.poll() is not None and "exited"), 120)
+        assert isinstance(port, int), run_log.read_text()[-2000:]
+        url = f"http://127.0.0.1:{port}/"
+        assert f"Tavern dashboard at {url}" in run_log.read_text()
         driver.get(url)
         assert driver.title == "ChainBeasts Tavern"
 
