@@ -219,3 +219,37 @@ def test_cb_node_run_refuses_a_public_http_address_before_signing_anything(node:
         assert store.latest().window == WINDOWS  # nothing trained
     finally:
         store.close()
+
+
+def test_disputes_on_a_chain_are_shown_with_their_state(tmp_path: Path) -> None:
+    """A node on a real RPC devnet; another account disputes its first window; the Tavern reads it from the chain."""
+    import devnet
+    from devnet.launch import launch
+    from node.config import create_keystore, write_config
+    from node.tavern.data import TavernData
+
+    with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
+        root = tmp_path / "rpc-node"
+        root.mkdir()
+        write_config(root, rpc=net.url, deployments=str(tmp_path / "devnet" / "deployments.json"), backend="numpy",
+                     grpc="127.0.0.1:0")
+        create_keystore(root / "keystore.json", "tavern-pw", bytes(net.accounts[1].key), iterations=1024)
+        pw = root / "password"
+        pw.write_text("tavern-pw\n")
+        pw.chmod(0o600)
+        done = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(root), "--password-file", str(pw),
+                               "--hatch", "1", "--until-window", "2", "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr[-2000:]
+        data = TavernData(load_config(root))
+        try:
+            assert data.disputes()["chain"] == {"note": "", "disputes": []}
+            cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
+            did = cb.open_dispute(cb.accounts[2], 1, 0)
+            data._chain_checked = 0.0  # the next answer asks the chain again instead of waiting CHAIN_REFRESH_S
+            (d,) = data.disputes()["chain"]["disputes"]
+            assert (d["disputeId"], d["beastId"], d["window"], d["outcome"]) == (did, 1, 1, "open")
+            assert d["challenger"] == cb.accounts[2].address and (d["agree"], d["against"]) == (0, 0)
+            assert int(d["bondWei"]) == cb.dispute(did).bond > 0 and d["bond"].endswith(" ENERGY")
+        finally:
+            data.close()
