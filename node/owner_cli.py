@@ -59,6 +59,52 @@ def _cmd_spurt(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from node.beast_run import build_source
+    from node.lineage import verify_lineage
+
+    cfg, store = _open_store(args)
+    try:
+        chain: Any = None
+        if not args.local:
+            if cfg.rpc == "embedded":
+                raise ConfigError('rpc = "embedded": that chain lived only inside `cb-node run`; pass --local to '
+                                  "compare with the words this node recorded instead")
+            chain = _connect(cfg)
+        meta = store.read_meta()
+        report = verify_lineage(store, meta, build_source(meta, cfg.data_dir / "cache"), chain,
+                                from_window=args.from_window, backend=cfg.backend)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    against = "the node's own index (chain not consulted)" if report.on_chain is None else \
+        f"the chain ({report.on_chain} windows on chain)"
+    start = "genesis, re-derived from the hatch data" if report.from_window == 0 else \
+        f"the kept checkpoint of window {report.from_window}"
+    print(f"beast {report.beast_id}: lineage verified from {start} to window {report.to_window}: "
+          f"{report.retrained} windows re-derived, every h128 and word equal to {against}; "
+          f"{report.kept_checked} kept checkpoints equal to their re-derived states")
+    for who, n in report.producers.items():
+        print(f"  {n:>6} windows produced by {who}")
+    return 0
+
+
+def _connect(cfg: Any) -> Any:
+    """The chain of node.toml as a lineage.ChainView (ChainError when unreachable)."""
+    import devnet
+    from node.errors import ChainError
+    from node.lineage import BindingsView
+
+    try:
+        return BindingsView(devnet.connect(cfg.deployments, rpc_url=cfg.rpc, timeout=10))
+    except devnet.ConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - devnet and web3 connection errors
+        raise ChainError(f"cannot reach the chain at {cfg.rpc}: {exc}") from exc
+
+
 def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> None:
     """Register spurt, verify and prune on cb-node's subparsers."""
     from node.daemon_cli import NODE_DIR_ENV
@@ -82,6 +128,21 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
     p.add_argument("--yes", action="store_true", help="confirm without asking (scripts)")
     p.add_argument("--cancel", action="store_true", help="cancel a pending spurt instead")
     p.set_defaults(func=_cmd_spurt)
+
+    p = sub.add_parser("verify", help="re-derive a beast's stored lineage and compare every h128 and word with the chain",
+                       description="Re-derive the beast's checkpoints from genesis (rebuilt from its hatch data) or "
+                                   "from a kept checkpoint (--from-window; its hash must be the chain's), retraining "
+                                   "every later window with its committed mask and lr_shift and the ledger's epoch "
+                                   "seed, and compare each word and h128 with the chain, the index and every kept "
+                                   "checkpoint file. Fails closed (exit 1) at the first disagreement. Also lists "
+                                   "what produced the windows (node version, spec, backend, config hash).",
+                       epilog=epilog, formatter_class=fmt)
+    common(p)
+    p.add_argument("--from-window", type=int, default=0, metavar="K",
+                   help="start from the kept checkpoint of window K (default 0: genesis)")
+    p.add_argument("--local", action="store_true",
+                   help="compare with the words this node recorded, not the chain (for rpc = \"embedded\")")
+    p.set_defaults(func=_cmd_verify)
 
 
 __all__ = ["add_commands"]

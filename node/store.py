@@ -67,9 +67,12 @@ CREATE TABLE IF NOT EXISTS windows (
     losses       TEXT NOT NULL DEFAULT '[]',
     digests      BLOB,
     created_at   REAL NOT NULL,
-    updated_at   REAL NOT NULL
+    updated_at   REAL NOT NULL,
+    produced_by  TEXT NOT NULL DEFAULT ''
 );
 """
+# Columns added after the first release, with their definitions: an older index gets them on open.
+_ADDED_COLUMNS: Final = (("produced_by", "TEXT NOT NULL DEFAULT ''"),)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,10 @@ class BeastStore:
             self._db.execute("PRAGMA synchronous=FULL")
             if not readonly:
                 self._db.executescript(_SCHEMA)
+                have = {r["name"] for r in self._db.execute("PRAGMA table_info(windows)")}
+                for name, decl in _ADDED_COLUMNS:
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE windows ADD COLUMN {name} {decl}")
         except sqlite3.Error as exc:
             raise DataError(f"cannot open the window index of beast {beast_id} under {self.root}: {exc}") from exc
 
@@ -196,8 +203,11 @@ class BeastStore:
         epoch_seed: bytes,
         losses: list[int] | None = None,
         digests: list[bytes] | None = None,
+        produced_by: dict[str, Any] | None = None,
     ) -> WindowRow:
         """Write the state blob atomically, then record the window as ``persisted`` (or genesis).
+
+        ``produced_by`` is the checkpoint's lineage metadata (:mod:`node.lineage`), stored with the row.
 
         Idempotent for an identical state: a crash after the file but before the row is
         repaired by writing the row again.
@@ -219,11 +229,12 @@ class BeastStore:
                 return existing
             self._db.execute(
                 "INSERT INTO windows (window, global_step, h128, word, energy_burn, active_mask, lr_shift, flags, "
-                "loss_sum, epoch_seed, file, status, losses, digests, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "loss_sum, epoch_seed, file, status, losses, digests, created_at, updated_at, produced_by) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (window, state.global_step, h.hex(), p.pack().hex() if p else "", p.energy_burn if p else 0,
                  state.active_mask, state.lr_shift, p.flags if p else 0, sum(losses or []), epoch_seed.hex(), name,
-                 status, json.dumps(losses or []), b"".join(digests or []), now, now),
+                 status, json.dumps(losses or []), b"".join(digests or []), now, now,
+                 json.dumps(produced_by, sort_keys=True) if produced_by else ""),
             )
         return self.get(window)  # type: ignore[return-value]
 
@@ -286,6 +297,23 @@ class BeastStore:
             return None
         raw = bytes(r["digests"] or b"")
         return json.loads(r["losses"]), [raw[i:i + 16] for i in range(0, len(raw), 16)]
+
+    def produced_by(self, window: int) -> dict[str, Any]:
+        """The lineage metadata recorded with ``window`` ({} when none was: genesis, an older node)."""
+        with self._lock:
+            try:
+                r = self._db.execute("SELECT produced_by FROM windows WHERE window = ?", (window,)).fetchone()
+            except sqlite3.OperationalError:  # an index from before the column, opened read-only
+                return {}
+        if r is None or not r["produced_by"]:
+            return {}
+        try:
+            doc = json.loads(r["produced_by"])
+        except ValueError:
+            raise DataError(f"beast {self.beast_id} window {window}: its lineage metadata is not JSON") from None
+        if not isinstance(doc, dict):
+            raise DataError(f"beast {self.beast_id} window {window}: its lineage metadata is not an object")
+        return doc
 
     def mark_sent(self, window: int, tx_hash: str, nonce: int, raw_tx: str) -> None:
         """Record the signed commit transaction of ``window`` before it is broadcast."""

@@ -25,6 +25,7 @@ from kernel.window_settings import window_epoch
 from node.beast_run import BeastRun
 from node.crash import crash_point
 from node.ledger import Ledger
+from node.lineage import produced_by
 from node.metrics import MetricsBus
 from node.owner_controls import WindowPlanner, spurt_done
 from node.store import PERSISTED, SENT, WindowRow
@@ -66,13 +67,15 @@ class WindowTrainer:
         self.timings["chain_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
-        results = self._train_many(ready, states, seeds, settings)
+        results, used_batched = self._train_many(ready, states, seeds, settings)
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
         for run, start, res, seed in zip(ready, states, results, seeds, strict=True):
             row = run.store.persist(res.state, res.payload, epoch_seed=seed, losses=res.losses,
-                                    digests=res.digests if self.want_digests else None)
+                                    digests=res.digests if self.want_digests else None,
+                                    produced_by=produced_by(run.meta, res.state, self.backend_name, used_batched,
+                                                            self.config(run.beast_id)))
             run.remember(res.state)
             spurt_done(run.store, start, res.state)
             self._report(run, row, res)
@@ -95,6 +98,11 @@ class WindowTrainer:
         self.bus.publish({"kind": "window_trained", "beast_id": run.beast_id, "window": row.window,
                           "global_step": row.global_step, "loss": row.loss_sum, "time_unix_ms": now})
 
+    def config(self, beast_id: int) -> dict[str, Any]:
+        """The training configuration of a beast whose hash a checkpoint's lineage records (node.lineage)."""
+        return {"backend": self.backend_name, "batched": self.batched,
+                "lr_schedule": [list(e) for e in self.planner.schedule(beast_id)]}
+
     def _epoch_seed(self, run: BeastRun, state: KernelState) -> bytes:
         """The ledger's seed of the epoch the next window lies in (cached: a snapshot never changes)."""
         key = (run.beast_id, window_epoch(state))
@@ -104,7 +112,8 @@ class WindowTrainer:
         return seed
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],
-                    settings: list[tuple[int, int]]) -> list[WindowResult]:
+                    settings: list[tuple[int, int]]) -> tuple[list[WindowResult], bool]:
+        """The trained windows, and whether kernel.batched trained them together."""
         masks = [m for m, _ in settings]
         shifts = [k for _, k in settings]
         if len(runs) >= BATCHED_MIN and self.batched:
@@ -115,10 +124,10 @@ class WindowTrainer:
 
                     torch.set_num_threads(self.torch_threads)
                     self._threads_set = True
-                return batched(states, [r.source for r in runs], seeds, masks, shifts, self.want_digests)
+                return batched(states, [r.source for r in runs], seeds, masks, shifts, self.want_digests), True
         return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k, backend=self.backend,
                              want_digests=self.want_digests)
-                for r, s, seed, m, k in zip(runs, states, seeds, masks, shifts, strict=True)]
+                for r, s, seed, m, k in zip(runs, states, seeds, masks, shifts, strict=True)], False
 
 
 def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
