@@ -190,3 +190,26 @@ def test_anvil_engine_prints_the_same_lines_and_mines(tmp_path: Path) -> None:
         res = _cli("mine", "5", "--rpc", up.info["rpcUrl"])
         assert res.returncode == 0, res.stderr
         assert _block(up.info["rpcUrl"]) == before + 5
+
+
+def test_a_reader_that_stops_reading_never_stalls_the_chain(tmp_path: Path) -> None:
+    """Scripts read only the JSON line; the transaction log filling the pipe must not block the chain or the exit."""
+    out = tmp_path / "deployments.json"
+    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
+                             "--run-dir", str(tmp_path / "run"), "--accounts", "3"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # then never read again
+        cb = devnet.connect(out)
+        sender, to = cb.accounts[1], cb.accounts[2].address
+        for _ in range(450):  # about 90 kB of log lines: more than a pipe buffer (64 kB)
+            cb.transfer(sender, to, 1)
+        assert cb.balance_of(to) == 10**6 * 10**18 + 450
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=30) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
