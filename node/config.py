@@ -75,6 +75,15 @@ auto_finalize = true
 # small shared machines; raise it on a dedicated many-core host.
 torch_threads = 1
 
+# Retention (`cb-node prune`): checkpoints of finalized windows are deleted unless the window is
+# a multiple of keep_every (0: none kept for that reason), among the newest keep_latest windows,
+# genesis, or a window a dispute could still need (every window inside its challenge period,
+# disputed, or not yet finalized, and the window before each). auto_prune: the daemon prunes
+# after every finalization sweep.
+keep_every = 64
+keep_latest = 8
+auto_prune = false
+
 # Learning-rate schedule per beast (owner control, SPEC §7.1): beast id (or "default") =
 # [[from_window, lr_shift], ...], windows strictly increasing from 1, lr_shift 0..24 (the step
 # size is 2^-lr_shift). Window N trains with the last entry whose from_window <= N; before the
@@ -119,6 +128,9 @@ class NodeConfig:
     rpc_retries: int = 5
     auto_finalize: bool = True
     torch_threads: int = 1
+    keep_every: int = 64
+    keep_latest: int = 8
+    auto_prune: bool = False
     lr_schedule: dict[str, Schedule] = field(default_factory=dict)
     grpc_streams_per_client: int = DEFAULT_LIMITS.streams_per_client
     grpc_max_streams: int = DEFAULT_LIMITS.streams_total
@@ -196,6 +208,9 @@ KEYS: Final = (
     Key("rpc_retries", "integer", "0..20", _between(0, 20)),
     Key("auto_finalize", "boolean"),
     Key("torch_threads", "integer", "0..256", _between(0, 256)),
+    Key("keep_every", "integer", "0..1000000 windows", _between(0, 1_000_000)),
+    Key("keep_latest", "integer", "1..1000000 windows", _between(1, 1_000_000)),
+    Key("auto_prune", "boolean"),
     Key("lr_schedule", "table"),  # its rules: node.owner_controls.parse_lr_schedule
     Key("grpc_streams_per_client", "integer", "1..256", _between(1, 256)),
     Key("grpc_max_streams", "integer", "1..256", _between(1, 256)),

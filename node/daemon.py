@@ -33,6 +33,7 @@ from node.ledger import Ledger
 from node.live import LiveReporter
 from node.run_feed import RunFeed
 from node.owner_controls import WindowPlanner
+from node.retention import KeepPolicy
 from node.service import NodeServer, StoreDirectory, create_server
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, known_beasts
 from node.trainer import Engine
@@ -128,7 +129,8 @@ def make_engine(cfg: NodeConfig, chain: ChainHandle, account: LocalAccount, log:
     client = ChainClient(chain.w3, account, decoder=chain.decoder, confirmations=cfg.confirmations,
                          gas_margin=cfg.gas_margin, retries=cfg.rpc_retries)
     return Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend,
-                  torch_threads=cfg.torch_threads, log=log, planner=WindowPlanner(cfg.lr_schedule))
+                  torch_threads=cfg.torch_threads, log=log, planner=WindowPlanner(cfg.lr_schedule),
+                  retention=KeepPolicy(cfg.keep_every, cfg.keep_latest) if cfg.auto_prune else None)
 
 
 # ---- hatch ----------------------------------------------------------------------------------

@@ -58,6 +58,10 @@ class DataError(NodeError):
     exit_code = EXIT_DATA
 
 
+class PrunedError(DataError):
+    """Raised when a checkpoint asked for was deleted by retention (node.retention); its index row remains."""
+
+
 class ReconcileError(DataError):
     """Raised when the chain holds a checkpoint the local index does not know or disagrees with."""
 

@@ -91,6 +91,52 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.daemon_cli import _node_dir
+    from node.retention import KeepPolicy, prune
+    from node.store import BeastStore, beast_dir, known_beasts
+
+    cfg = load_config(_node_dir(args))
+    if args.keep_every is not None and args.keep_every < 0:
+        raise ConfigError(f"--keep-every must be >= 0 (0: keep no window for being a multiple), got {args.keep_every}")
+    policy = KeepPolicy(cfg.keep_every if args.keep_every is None else args.keep_every,
+                        cfg.keep_latest if args.keep_latest is None else args.keep_latest)
+    ids = args.beast or known_beasts(cfg.data_dir)
+    missing = sorted(set(ids) - set(known_beasts(cfg.data_dir)))
+    if missing:
+        raise ConfigError(f"this node holds no beast {missing[0]} under {cfg.data_dir}")
+    results = []
+    for bid in ids:
+        store = BeastStore(beast_dir(cfg.data_dir, bid), bid, readonly=True)
+        try:
+            results.append(prune(store, policy, dry_run=args.dry_run))
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps({"dryRun": args.dry_run, "keepEvery": policy.keep_every, "keepLatest": policy.keep_latest,
+                          "beasts": [r.to_json() for r in results]}))
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for r in results:
+        ws = _ranges(r.windows)
+        print(f"beast {r.beast_id}: {verb} {len(r.windows)} checkpoints ({r.bytes_freed} bytes)"
+              + (f": windows {ws}" if ws else "") + f"; {r.kept} kept"
+              + (f"; removed {r.orphans} files an interrupted prune left" if r.orphans else ""))
+    return 0
+
+
+def _ranges(ws: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    out: list[str] = []
+    for w in ws:
+        if out and out[-1].split("-")[-1] == str(w - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{w}"
+        else:
+            out.append(str(w))
+    return ", ".join(out)
+
+
 def _connect(cfg: Any) -> Any:
     """The chain of node.toml as a lineage.ChainView (ChainError when unreachable)."""
     import devnet
@@ -143,6 +189,23 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
     p.add_argument("--local", action="store_true",
                    help="compare with the words this node recorded, not the chain (for rpc = \"embedded\")")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("prune", help="delete checkpoints of old finalized windows, keep what a dispute could need",
+                       description="Delete the checkpoint files of finalized windows, except genesis, every "
+                                   "keep_every-th window, the newest keep_latest windows and every window a dispute "
+                                   "could still need (not finalized, or followed by a window that is not). Index rows "
+                                   "stay (words, digests); GetState of a pruned window answers NOT_FOUND. Crash-safe: "
+                                   "the index forgets a file before it is deleted, and the next prune removes what a "
+                                   "killed one left. node.toml: keep_every, keep_latest, auto_prune.",
+                       epilog=epilog, formatter_class=fmt)
+    p.add_argument("--node-dir", type=Path, default=None,
+                   help=f"node directory holding node.toml (default ${NODE_DIR_ENV} or the current directory)")
+    p.add_argument("--beast", type=positive_int, action="append", metavar="N", help="only this beast (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    p.add_argument("--keep-every", type=int, default=None, metavar="N", help="override node.toml's keep_every")
+    p.add_argument("--keep-latest", type=positive_int, default=None, metavar="N", help="override node.toml's keep_latest")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_prune)
 
 
 __all__ = ["add_commands"]

@@ -24,7 +24,7 @@ from chainbeasts.v1 import node_pb2, node_pb2_grpc
 from kernel.errors import KernelError
 from kernel.payload import Payload
 from kernel.state import decode_state_blob
-from node.errors import ConfigError, DataError
+from node.errors import ConfigError, DataError, PrunedError
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
 from node.metrics import MetricsBus
 
@@ -162,7 +162,10 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         _check_window(request.window)
         store = self._store(request.beast_id)
         row = self._row(store, request.beast_id, request.window)
-        blob = store.read_blob(row)
+        try:
+            blob = store.read_blob(row)
+        except PrunedError as exc:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, str(exc)) from exc
         try:
             state = decode_state_blob(blob)
         except KernelError as exc:

@@ -32,7 +32,7 @@ from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
 from node.beast_meta import META_MAX_BYTES, META_NAME, BeastMeta
 from node.crash import crash_point
-from node.errors import DataError
+from node.errors import DataError, PrunedError
 
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
@@ -254,7 +254,10 @@ class BeastStore:
         return state
 
     def read_blob(self, row: WindowRow) -> bytes:
-        """The raw zstd blob of a window's checkpoint file."""
+        """The raw zstd blob of a window's checkpoint file (PrunedError when retention deleted it)."""
+        if not row.file:
+            raise PrunedError(f"beast {self.beast_id} window {row.window}: its checkpoint was pruned (node.retention); "
+                              "re-derive it from an earlier kept checkpoint (cb-node verify --from-window)")
         try:
             return (self.checkpoints / row.file).read_bytes()
         except OSError as exc:
@@ -314,6 +317,19 @@ class BeastStore:
         if not isinstance(doc, dict):
             raise DataError(f"beast {self.beast_id} window {window}: its lineage metadata is not an object")
         return doc
+
+    def mark_pruned(self, windows: list[int]) -> None:
+        """Empty ``file`` on the rows of ``windows`` that are finalized, in one transaction (node.retention)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for w in windows:
+                    self._db.execute("UPDATE windows SET file = '', updated_at = ? WHERE window = ? AND status = ?",
+                                     (time.time(), w, FINALIZED))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def mark_sent(self, window: int, tx_hash: str, nonce: int, raw_tx: str) -> None:
         """Record the signed commit transaction of ``window`` before it is broadcast."""

@@ -39,6 +39,7 @@ from node.hatching import Hatchery
 from node.ledger import Ledger
 from node.metrics import MetricsBus
 from node.owner_controls import WindowPlanner
+from node.retention import KeepPolicy, prune
 from node.reconcile import reconcile
 from node.store import BeastStore, WindowRow, beast_dir
 from node.training import WindowTrainer
@@ -59,6 +60,7 @@ class Engine:
         torch_threads: int = 1,
         log: Callable[[str], None] | None = None,
         planner: WindowPlanner | None = None,
+        retention: KeepPolicy | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.ledger = ledger
@@ -72,6 +74,8 @@ class Engine:
                                      batched=batched, torch_threads=torch_threads, planner=planner)
         self.committer = Committer(ledger, self.bus, self.timings)
         self._params: KernelParams | None = None
+        self.retention = retention  # prune after each finalization sweep (node.retention); None: keep all
+        self._swept: set[int] = set()  # beasts whose folders were swept for a killed prune's files
 
     @property
     def backend(self) -> Backend:
@@ -123,8 +127,14 @@ class Engine:
         return self.committer.commit_pending(runs, max_batch)
 
     def finalize_due(self, runs: list[BeastRun], max_batch: int = 64) -> int:
-        """Finalize committed windows whose challenge period has passed; returns how many."""
-        return self.committer.finalize_due(runs, max_batch)
+        """Finalize committed windows whose challenge period has passed, then prune under the retention
+        policy when there is one; returns how many windows were finalized."""
+        done = self.committer.finalize_due(runs, max_batch)
+        if self.retention is not None:
+            for run in runs:
+                prune(run.store, self.retention, sweep=run.beast_id not in self._swept)
+                self._swept.add(run.beast_id)
+        return done
 
     def step(self, runs: list[BeastRun]) -> list[WindowRow]:
         """One round: commit leftovers, train one window per ready beast, commit them together."""
