@@ -155,7 +155,8 @@ def _run_block(
     at = t(np.stack([i.attack for i in inps], 1), I64)
     bl = t(np.stack([i.block for i in inps], 1), I64)
     heads = t(np.array([i.heads for i in inps]), I64)  # (B,)
-    tg = head_targets_t(mv, at, bl, heads)  # label terms of all steps, computed once
+    wb = t(np.array([i.block_weight for i in inps]), I64)  # (B,)
+    tg = head_targets_t(mv, at, bl, heads, wb)  # label terms of all steps, computed once
     rounding = [update_round(i.lr_shift) for i in inps]
     C = t(np.array([r[0] for r in rounding]).reshape(B, 1, 1))  # addend <= 2**27
     S = t(np.array([r[1] for r in rounding]).reshape(B, 1, 1))

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from kernel import SPEC_VERSION, SPEC_VERSIONS
 from kernel.errors import KernelError
 from kernel.host import ExitCode, HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, Payload
@@ -31,7 +32,11 @@ def parse_bytes32(text: str) -> bytes:
 
 
 def _source(args: argparse.Namespace, seed: bytes):
-    """The sample source and genesis dataset commitment the arguments ask for."""
+    """The sample source and genesis dataset field the arguments ask for.
+
+    The genesis dataset field is C_dataset for spec_version 1 and R_dataset (the records
+    root) for spec_version 2; the private source samples under the same version.
+    """
     if args.dataset is None and args.secret_file is None:
         from kernel.sources import PublicSource
         from kernel.state import ZERO32
@@ -41,8 +46,11 @@ def _source(args: argparse.Namespace, seed: bytes):
         raise KernelError("--dataset and --secret-file go together")
     from curriculum import load_private_source  # the curriculum plugs into the kernel's source interface
 
-    source = load_private_source(args.dataset, args.secret_file)
-    return source, source.dataset_commitment
+    if args.spec_version == 1:
+        source = load_private_source(args.dataset, args.secret_file)
+        return source, source.dataset_commitment
+    source = load_private_source(args.dataset, args.secret_file, spec_version=args.spec_version)
+    return source, source.records_root
 
 
 def _train(args: argparse.Namespace):
@@ -52,7 +60,7 @@ def _train(args: argparse.Namespace):
     from kernel.train import train_window
 
     source, commitment = _source(args, args.seed)
-    state = genesis(args.seed, dataset_commitment=commitment)
+    state = genesis(args.seed, dataset_commitment=commitment, spec_version=args.spec_version)
     if args.backend == "batched":
         from kernel.batched import train_windows_batched
 
@@ -150,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="growth spurt: switch on a dormant slot in window K (windows count from 1)")
         p.add_argument("--dataset", help="private dataset file (.zst, see cb-curriculum pack)")
         p.add_argument("--secret-file", help="owner secret file (0600, see cb-curriculum secret new)")
+        p.add_argument("--spec-version", type=int, choices=SPEC_VERSIONS, default=SPEC_VERSION,
+                       help=f"kernel spec version the beast is hatched and trained under (default {SPEC_VERSION})")
         p.add_argument("--json", action="store_true", help="JSON output")
 
     p_train = sub.add_parser("train", help="train from genesis and print one line per window",

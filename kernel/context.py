@@ -45,4 +45,18 @@ class SampleSource(Protocol):
         ...
 
 
-__all__ = ["WindowContext", "SampleSource", "WINDOW_STEPS"]
+def board_at(source: SampleSource, ctx: WindowContext, j: int) -> Board:
+    """The board of micro-step j of the window: ``source.board(ctx, j)`` when the source has it
+    (one board, as a one-step check wants), else ``source.window_boards(ctx)[j]``."""
+    if not 0 <= j < WINDOW_STEPS:
+        raise KernelError(f"micro-step index must be 0..{WINDOW_STEPS - 1}, got {j}")
+    one = getattr(source, "board", None)
+    if callable(one):
+        return one(ctx, j)
+    boards = source.window_boards(ctx)
+    if len(boards) != WINDOW_STEPS:
+        raise KernelError(f"a sample source must yield {WINDOW_STEPS} boards per window, got {len(boards)}")
+    return boards[j]
+
+
+__all__ = ["WindowContext", "SampleSource", "WINDOW_STEPS", "board_at"]

@@ -26,7 +26,7 @@ import numpy as np
 from kernel.board import BOARD_SIZE, EMPTY, HAZARD, N_TILES, WALL, Board
 from kernel.context import SampleSource
 from kernel.errors import KernelError
-from kernel.heads import heads_for_epoch
+from kernel.heads import block_weight_for, heads_for_epoch
 from kernel.observe import D_IN, ONE, VIEW_RADIUS
 from kernel.payload import WINDOW_STEPS
 from kernel.prng import GOLDEN_GAMMA, MIX_C1, MIX_C2, fold64
@@ -293,7 +293,7 @@ def prepare_windows_fast(
         off = s.stop
         p = st.params
         out.append((WindowInputs(xs[s], move[s], attack[s], block[s], heads_for_epoch(window_epoch(st)),
-                                 _unit_mask(m, p.slot_width, p.n_slots), k), spurt))
+                                 _unit_mask(m, p.slot_width, p.n_slots), k, block_weight_for(st.spec_version)), spurt))
     return out
 
 

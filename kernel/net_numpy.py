@@ -6,6 +6,8 @@ the same weights bit for bit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from kernel.fixedpoint import I16_MAX, I16_MIN
@@ -35,6 +37,39 @@ def digest(w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> by
     return keccak256(b"".join(np.ascontiguousarray(a, dtype="<i2").tobytes() for a in (w1, b1, w2, b2)))[:16]
 
 
+@dataclass
+class StepTrace:
+    """Every intermediate of one micro-step's SGD (what a differential test compares)."""
+
+    a1: np.ndarray  # pre-activations (hidden,)
+    h: np.ndarray  # hidden activations (hidden,)
+    z: np.ndarray  # logits (n_out,)
+    gz: np.ndarray  # head gradients (n_out,)
+    gh: np.ndarray  # hidden gradients (hidden,)
+    loss: int  # the step loss (Q8)
+
+
+def sgd_step(
+    w: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], x: np.ndarray, unit_mask: np.ndarray,
+    move: int, attack: int, block: int, heads: int, lr_shift: int, block_weight: int = 1,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], StepTrace]:
+    """One micro-step (SPEC §8): forward, heads, backward and the saturating SGD update.
+
+    Returns the new weights (new arrays) and the step's intermediates.
+    """
+    w1, b1, w2, b2 = w
+    k = lr_shift
+    a1, h, z = forward(w1, b1, w2, b2, x, unit_mask)
+    gz_list, loss = head_grads([int(v) for v in z], move, attack, block, heads, block_weight)
+    gz = np.array(gz_list, dtype=np.int64)
+    gw2 = np.outer(gz, h) >> 4
+    gh = _sat16((w2.T @ gz) >> 12) * (a1 > 0) * unit_mask
+    gw1 = np.outer(gh, x) >> 4
+    new = (_sat16(w1 - _rshift_round(gw1, k)), _sat16(b1 - _rshift_round(gh, k)),
+           _sat16(w2 - _rshift_round(gw2, k)), _sat16(b2 - _rshift_round(gz, k)))
+    return new, StepTrace(a1, h, z, gz, gh, loss)
+
+
 class NumpyBackend:
     """Single-beast numpy reference."""
 
@@ -42,26 +77,13 @@ class NumpyBackend:
 
     def run_window(self, w: tuple[np.ndarray, ...], inp: WindowInputs, want_digests: bool = False) -> WindowOutcome:
         """Train the 128 micro-steps of ``inp`` starting from weights ``w``."""
-        w1, b1, w2, b2 = (a.copy() for a in w)
-        k = inp.lr_shift
-        unit_mask = inp.unit_mask
+        cur = tuple(a.copy() for a in w)
         losses: list[int] = []
         digests: list[bytes] = []
         for j in range(inp.xs.shape[0]):
-            x = inp.xs[j]
-            a1, h, z = forward(w1, b1, w2, b2, x, unit_mask)
-            gz_list, loss = head_grads(
-                [int(v) for v in z], int(inp.move[j]), int(inp.attack[j]), int(inp.block[j]), inp.heads
-            )
-            gz = np.array(gz_list, dtype=np.int64)
-            gw2 = np.outer(gz, h) >> 4
-            gh = _sat16((w2.T @ gz) >> 12) * (a1 > 0) * unit_mask
-            gw1 = np.outer(gh, x) >> 4
-            w2 = _sat16(w2 - _rshift_round(gw2, k))
-            b2 = _sat16(b2 - _rshift_round(gz, k))
-            w1 = _sat16(w1 - _rshift_round(gw1, k))
-            b1 = _sat16(b1 - _rshift_round(gh, k))
-            losses.append(loss)
+            cur, trace = sgd_step(cur, inp.xs[j], inp.unit_mask, int(inp.move[j]), int(inp.attack[j]),  # type: ignore[arg-type]
+                                  int(inp.block[j]), inp.heads, inp.lr_shift, inp.block_weight)
+            losses.append(trace.loss)
             if want_digests:
-                digests.append(digest(w1, b1, w2, b2))
-        return WindowOutcome((w1, b1, w2, b2), losses, digests)
+                digests.append(digest(*cur))
+        return WindowOutcome(cur, losses, digests)  # type: ignore[arg-type]

@@ -91,12 +91,18 @@ class HeadTargets:
     on_atk: torch.Tensor  # (B,) 1 when the attack head trains
     blk_target: torch.Tensor  # (..., B) block label << 16
     on_blk: torch.Tensor  # (B,) 1 when the block head trains
+    blk_scale: torch.Tensor  # (..., B) on_blk times the block weight (the positive-class weight on "block" boards)
 
 
-def head_targets_t(move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor) -> HeadTargets:
-    """HeadTargets of labels shaped (..., B) and HEAD_* bits (B,), all int64."""
+def head_targets_t(
+    move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor,
+    block_weight: torch.Tensor | None = None,
+) -> HeadTargets:
+    """HeadTargets of labels shaped (..., B), HEAD_* bits (B,) and block weights (B,; None: 1), all int64."""
     ar = torch.arange(4, device=move.device)
     mv = move.clamp_min(0).unsqueeze(-1)
+    on_blk = ((heads & HEAD_BLOCK) != 0).to(I64)
+    wb = torch.where(block != 0, block_weight, 1) if block_weight is not None else torch.ones_like(block)
     return HeadTargets(
         target=(ar == mv).to(I64) << 16,
         on_move=(((heads & HEAD_MOVE) != 0) & (move >= 0)).to(I64).unsqueeze(-1),
@@ -104,7 +110,8 @@ def head_targets_t(move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor
         atk_target=attack * ATK_TARGET_SCALE,
         on_atk=((heads & HEAD_ATTACK) != 0).to(I64),
         blk_target=block << 16,
-        on_blk=((heads & HEAD_BLOCK) != 0).to(I64),
+        on_blk=on_blk,
+        blk_scale=wb * on_blk,
     )
 
 
@@ -112,8 +119,8 @@ def head_step_t(z: torch.Tensor, tg: HeadTargets, j: int | None, gz: torch.Tenso
     """Write the head gradients of logits z (B, 6) int64 into gz (B, 6); step j of tg (None: tg is (B,)).
 
     Returns (p_move, d, s) for ``head_losses_t``: p of the labelled move (B,), the attack
-    error (B,) and the block sigmoid (B,). |gz| <= 256 always, so the reference's final
-    saturate16 is the identity and is left out.
+    error (B,) and the block sigmoid (B,). |gz| <= 256 for the move and attack heads, so the
+    reference's final saturate16 is applied to the (weighted) block gradient only.
     """
     def at(t: torch.Tensor) -> torch.Tensor:
         return t if j is None else t[j]
@@ -125,7 +132,8 @@ def head_step_t(z: torch.Tensor, tg: HeadTargets, j: int | None, gz: torch.Tenso
     d = z[:, 4] - at(tg.atk_target)
     torch.mul(d.clamp(-ATK_GRAD_CLIP, ATK_GRAD_CLIP), tg.on_atk, out=gz[:, 4])
     s = sigmoid2_q16_t(z[:, 5])
-    torch.mul((s - at(tg.blk_target)) >> 8, tg.on_blk, out=gz[:, 5])
+    torch.mul((s - at(tg.blk_target)) >> 8, at(tg.blk_scale), out=gz[:, 5])
+    gz[:, 5].clamp_(I16_MIN, I16_MAX)
     return p.gather(1, at(tg.move_idx)).squeeze(1), d, s
 
 
@@ -133,18 +141,19 @@ def head_losses_t(p_move: torch.Tensor, d: torch.Tensor, s: torch.Tensor, block:
     """The step losses (Q8, int64) from what ``head_step_t`` returned, for any leading shape."""
     loss = nlog2_q16_q8_t(p_move) * tg.on_move.squeeze(-1)
     loss += ((d * d) >> 8).clamp_max(LOSS_TERM_MAX) * tg.on_atk
-    loss += nlog2_q16_q8_t(torch.where(block != 0, s, ONE_Q16 - s)) * tg.on_blk
+    loss += nlog2_q16_q8_t(torch.where(block != 0, s, ONE_Q16 - s)) * tg.blk_scale
     return loss
 
 
 def head_grads_t(
-    z: torch.Tensor, move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor
+    z: torch.Tensor, move: torch.Tensor, attack: torch.Tensor, block: torch.Tensor, heads: torch.Tensor,
+    block_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """heads.head_grads for a batch: z (B, 6) int64, labels and HEAD_* bits (B,) int64.
+    """heads.head_grads for a batch: z (B, 6) int64, labels, HEAD_* bits and block weights (B,) int64.
 
     Returns gz (B, 6) and the step losses (B,), both int64.
     """
-    tg = head_targets_t(move, attack, block, heads)
+    tg = head_targets_t(move, attack, block, heads, block_weight)
     gz = torch.empty_like(z)
     p_move, d, s = head_step_t(z, tg, None, gz)
     return gz, head_losses_t(p_move, d, s, block, tg)
@@ -232,7 +241,8 @@ class TorchBackend:
             block_t = torch.from_numpy(np.asarray(inp.block, dtype=np.int64)).to(dev).unsqueeze(1)  # (n, 1)
             tg = head_targets_t(torch.from_numpy(np.asarray(inp.move, dtype=np.int64)).to(dev).unsqueeze(1),
                                 torch.from_numpy(np.asarray(inp.attack, dtype=np.int64)).to(dev).unsqueeze(1),
-                                block_t, torch.full((1,), inp.heads, dtype=I64, device=dev))
+                                block_t, torch.full((1,), inp.heads, dtype=I64, device=dev),
+                                torch.full((1,), inp.block_weight, dtype=I64, device=dev))
             rec = [torch.empty((n, 1), dtype=I64, device=dev) for _ in range(3)]  # p_move, d, s per step
             gz = torch.empty((1, 6), dtype=dt, device=dev)
             b2v = W2a[:, ha]
@@ -254,7 +264,7 @@ class TorchBackend:
                 g_t = gz[0]
             else:
                 z = [min(max((v + (FWD_ONE - BWD_ONE) * b) >> 12, I16_MIN), I16_MAX) for v, b in zip(zr.tolist(), b2_py, strict=True)]
-                g, loss = head_grads(z, move[j], attack[j], block[j], heads)
+                g, loss = head_grads(z, move[j], attack[j], block[j], heads, inp.block_weight)
                 losses.append(loss)
                 b2_py = [min(max(b - ((v + half) >> k), I16_MIN), I16_MAX) for b, v in zip(b2_py, g, strict=True)]
                 g_t = torch.tensor(g, dtype=dt, device=dev)

@@ -92,6 +92,10 @@ class PublicSource:
 
     private = False
 
+    def board(self, ctx: WindowContext, j: int) -> Board:
+        """The board of micro-step j of the window (one board, for a single micro-step)."""
+        return public_board(ctx, j)
+
     def window_boards(self, ctx: WindowContext) -> list[Board]:
         """The 128 boards of the window in micro-step order."""
         return [public_board(ctx, j) for j in range(WINDOW_STEPS)]

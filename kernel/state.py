@@ -2,6 +2,11 @@
 
 The canonical bytes are the only thing hashed; the blob is those bytes in one zstd frame
 for serving to validators. Decoding validates everything and raises StateBlobError.
+
+A state carries its spec_version in its bytes (offset 4) and is trained under it. Version 1
+is frozen. Version 2 (the "step state") inserts ``step`` (u8), ``flags`` (u16) and
+``loss_acc`` (u64) after the counters, so that the state after every micro-step of a window
+has bytes and a hash (kernel.step); a v2 checkpoint state has step 0 and loss_acc 0.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from typing import Final
 import numpy as np
 import zstandard
 
-from kernel import SPEC_VERSION
-from kernel.errors import StateBlobError, ZstdFrameError
+from kernel import SPEC_VERSION, SPEC_VERSIONS
+from kernel.errors import KernelError, StateBlobError, ZstdFrameError
 from kernel.hashing import keccak256
 from kernel.params import DEFAULT_PARAMS, MAX_LR_SHIFT, KernelParams
+from kernel.payload import FLAGS_KNOWN, WINDOW_STEPS
 from kernel.prng import SplitMix64Stream, fold64
 from kernel.zstd_frame import single_frame_parameters
 
@@ -33,6 +39,9 @@ LARGEST_PARAMS: Final = KernelParams(slot_width=256, n_slots=8)  # bounds every 
 _HEAD = struct.Struct("<4sHHHBBIQQ")
 # global_step, window, active_mask, lr_shift, loss_sum_prev
 _COUNTERS = struct.Struct("<IIBBQ")
+# spec_version 2 only, right after the counters: step, flags, loss_acc
+_STEP = struct.Struct("<BHQ")
+U64_MAX: Final = (1 << 64) - 1
 
 
 def _i16(a: np.ndarray) -> np.ndarray:
@@ -57,11 +66,26 @@ class KernelState:
     b1: np.ndarray = field(repr=False)  # int64 (hidden,)
     w2: np.ndarray = field(repr=False)  # int64 (n_out, hidden)
     b2: np.ndarray = field(repr=False)  # int64 (n_out,)
+    spec_version: int = 1  # the version the state is trained under (in its bytes)
+    # spec_version 2 only (v1 states: 0, 0, 0 and not serialized):
+    step: int = 0  # u8, micro-steps done in the current window: 0 at a checkpoint, 1..127 mid-window
+    flags: int = 0  # u16, FLAG_* of the current window so far / of the last completed window at a checkpoint
+    loss_acc: int = 0  # u64, loss sum of the current window's steps done so far (0 at a checkpoint)
 
     @property
     def private(self) -> bool:
         """True when the beast trains on a committed private dataset."""
         return self.dataset_commitment != ZERO32
+
+    @property
+    def dataset_root(self) -> bytes:
+        """The dataset field: C_dataset in a v1 state, R_dataset (SPEC v2 records root) in a v2 state."""
+        return self.dataset_commitment
+
+    @property
+    def checkpoint(self) -> bool:
+        """True at a window boundary (always for v1; step == 0 for v2)."""
+        return self.step == 0
 
     def weight_bytes(self) -> bytes:
         """W1, b1, W2, b2 as little-endian i16, row-major, in that order."""
@@ -71,9 +95,11 @@ class KernelState:
         """Canonical state bytes (SPEC §6.3)."""
         p = self.params
         head = _HEAD.pack(
-            STATE_MAGIC, SPEC_VERSION, p.d_in, p.slot_width, p.n_slots, p.n_out, p.epoch_steps, p.base_cost, p.spurt_cost
+            STATE_MAGIC, self.spec_version, p.d_in, p.slot_width, p.n_slots, p.n_out, p.epoch_steps, p.base_cost, p.spurt_cost
         )
         counters = _COUNTERS.pack(self.global_step, self.window, self.active_mask, self.lr_shift, self.loss_sum_prev)
+        if self.spec_version >= 2:
+            counters += _STEP.pack(self.step, self.flags, self.loss_acc)
         return head + self.seed_core + self.dataset_commitment + self.parent_h128 + self.epoch_seed + counters + self.weight_bytes()
 
     def h128(self) -> bytes:
@@ -85,10 +111,22 @@ class KernelState:
         return replace(self, w1=self.w1.copy(), b1=self.b1.copy(), w2=self.w2.copy(), b2=self.b2.copy())
 
 
-def state_size(params: KernelParams) -> int:
-    """Length of the canonical bytes for these parameters."""
+def state_size(params: KernelParams, spec_version: int = SPEC_VERSION) -> int:
+    """Length of the canonical bytes for these parameters under ``spec_version``."""
+    _check_version(spec_version, KernelError)
     h, d, o = params.hidden, params.d_in, params.n_out
-    return _HEAD.size + 32 + 32 + 16 + 32 + _COUNTERS.size + 2 * (h * d + h + o * h + o)
+    extra = _STEP.size if spec_version >= 2 else 0
+    return _HEAD.size + 32 + 32 + 16 + 32 + _COUNTERS.size + extra + 2 * (h * d + h + o * h + o)
+
+
+def max_state_size(params: KernelParams) -> int:
+    """The longest canonical bytes of any spec version for these parameters (a blob's size bound)."""
+    return max(state_size(params, v) for v in SPEC_VERSIONS)
+
+
+def _check_version(version: object, error: type[Exception]) -> None:
+    if isinstance(version, bool) or version not in SPEC_VERSIONS:
+        raise error(f"state has spec_version {version}, this kernel implements {', '.join(map(str, SPEC_VERSIONS))}")
 
 
 def from_bytes(data: bytes) -> KernelState:
@@ -100,13 +138,12 @@ def from_bytes(data: bytes) -> KernelState:
     magic, version, d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost = _HEAD.unpack_from(data, 0)
     if magic != STATE_MAGIC:
         raise StateBlobError(f"bad state magic {magic!r}, expected {STATE_MAGIC!r}")
-    if version != SPEC_VERSION:
-        raise StateBlobError(f"state has spec_version {version}, this kernel implements {SPEC_VERSION}")
+    _check_version(version, StateBlobError)
     try:
         params = KernelParams(d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost)
     except Exception as exc:
         raise StateBlobError(f"state parameters are invalid: {exc}") from exc
-    need = state_size(params)
+    need = state_size(params, version)
     if len(data) != need:
         raise StateBlobError(f"state bytes have length {len(data)}, expected {need} for these parameters")
     off = _HEAD.size
@@ -120,6 +157,16 @@ def from_bytes(data: bytes) -> KernelState:
         raise StateBlobError(f"active_mask 0x{mask:02x} is empty or names slots beyond n_slots={params.n_slots}")
     if lr_shift > MAX_LR_SHIFT:
         raise StateBlobError(f"lr_shift {lr_shift} exceeds {MAX_LR_SHIFT}")
+    step = flags = loss_acc = 0
+    if version >= 2:
+        step, flags, loss_acc = _STEP.unpack_from(data, off)
+        off += _STEP.size
+        if step >= WINDOW_STEPS:
+            raise StateBlobError(f"step {step} exceeds {WINDOW_STEPS - 1}: a window has {WINDOW_STEPS} micro-steps")
+        if flags & ~FLAGS_KNOWN:
+            raise StateBlobError(f"flags 0x{flags:04x} set reserved bits (known: 0x{FLAGS_KNOWN:04x})")
+        if step == 0 and loss_acc != 0:
+            raise StateBlobError(f"a checkpoint state (step 0) has loss_acc 0, got {loss_acc}")
     h, d, o = params.hidden, params.d_in, params.n_out
     arrays = []
     for shape in ((h, d), (h,), (o, h), (o,)):
@@ -127,7 +174,8 @@ def from_bytes(data: bytes) -> KernelState:
         arrays.append(np.frombuffer(data, dtype="<i2", count=n, offset=off).astype(np.int64).reshape(shape))
         off += 2 * n
     return KernelState(params, bytes(seed_core), bytes(dataset_commitment), bytes(parent), bytes(epoch_seed),
-                       global_step, window, mask, lr_shift, loss_prev, *arrays)
+                       global_step, window, mask, lr_shift, loss_prev, *arrays,
+                       spec_version=version, step=step, flags=flags, loss_acc=loss_acc)
 
 
 def encode_state_blob(state: KernelState) -> bytes:
@@ -151,7 +199,7 @@ def decode_state_blob(blob: bytes, max_params: KernelParams | None = None) -> Ke
         fp = single_frame_parameters(data)
     except ZstdFrameError as exc:
         raise StateBlobError(f"a state blob must be exactly one zstd frame: {exc}") from None
-    limit = state_size(max_params or LARGEST_PARAMS)
+    limit = max_state_size(max_params or LARGEST_PARAMS)
     if fp.content_size in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR) or fp.content_size > limit:
         raise StateBlobError(f"state blob declares {fp.content_size} bytes; expected a known size of at most {limit}")
     try:
@@ -168,12 +216,16 @@ def genesis(
     params: KernelParams = DEFAULT_PARAMS,
     *,
     dataset_commitment: bytes = ZERO32,
+    spec_version: int = SPEC_VERSION,
 ) -> KernelState:
     """The deterministic genesis state of a beast (SPEC §6.4).
 
     The genesis activeMask (0b0011) and lrShift (6) are protocol constants, so anyone can
     regenerate a beast's genesis from its hatch data alone; a window changes them.
+    ``dataset_commitment`` is the hatch's C_dataset for a v1 beast and its R_dataset (records
+    root) for a v2 beast; the weights and counters are the same under both versions.
     """
+    _check_version(spec_version, StateBlobError)
     if len(seed_core) != 32 or len(dataset_commitment) != 32:
         raise StateBlobError("seed_core and dataset_commitment must be 32 bytes each")
     if params.n_slots < 2:
@@ -188,4 +240,5 @@ def genesis(
     w2 = draw(o * h).reshape(o, h)
     zeros = np.zeros
     return KernelState(params, bytes(seed_core), bytes(dataset_commitment), ZERO16, bytes(seed_core),
-                       0, 0, DEFAULT_MASK, DEFAULT_LR_SHIFT, 0, w1, zeros(h, dtype=np.int64), w2, zeros(o, dtype=np.int64))
+                       0, 0, DEFAULT_MASK, DEFAULT_LR_SHIFT, 0, w1, zeros(h, dtype=np.int64), w2, zeros(o, dtype=np.int64),
+                       spec_version=spec_version)

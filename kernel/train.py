@@ -16,7 +16,7 @@ from kernel.context import SampleSource
 from kernel.errors import KernelError
 from kernel.fast_inputs import prepare_window_fast
 from kernel.hashing import keccak256
-from kernel.heads import heads_for_epoch
+from kernel.heads import block_weight_for, heads_for_epoch
 from kernel.payload import FLAG_GROWTH_SPURT, FLAG_LOSS_DROPPED, FLAG_PRIVATE, WINDOW_STEPS, Payload
 from kernel.state import ZERO32, KernelState
 from kernel.window_inputs import WindowInputs, WindowOutcome, encode_boards, unit_mask
@@ -67,14 +67,18 @@ def prepare_window(
     xs, move, attack, block = encode_boards(boards)
     p = state.params
     inp = WindowInputs(xs, move, attack, block, heads_for_epoch(window_epoch(state)),
-                       unit_mask(active_mask, p.slot_width, p.n_slots), lr_shift)
+                       unit_mask(active_mask, p.slot_width, p.n_slots), lr_shift, block_weight_for(state.spec_version))
     return inp, spurt
 
 
 def finish_window(
     state: KernelState, outcome: WindowOutcome, epoch_seed: bytes, active_mask: int, lr_shift: int, spurt: bool
 ) -> WindowResult:
-    """Assemble the new state and payload from a backend's outcome."""
+    """Assemble the new state and payload from a backend's outcome.
+
+    A v2 state's checkpoint is the state after the window's 128th micro-step (kernel.step):
+    step 0, loss_acc 0 and the window's flags in the state; everything else is as in v1.
+    """
     p = state.params
     loss_sum = sum(outcome.losses)
     energy = p.window_energy_burn(active_mask, spurt)
@@ -97,6 +101,8 @@ def finish_window(
         loss_sum_prev=min(loss_sum, (1 << 64) - 1),
         w1=w1, b1=b1, w2=w2, b2=b2,
     )
+    if state.spec_version >= 2:
+        new = replace(new, step=0, flags=flags, loss_acc=0)
     payload = Payload(new.h128(), new.global_step, energy, active_mask, lr_shift, flags)
     return WindowResult(new, payload, outcome.losses, outcome.digests)
 

@@ -22,6 +22,7 @@ class WindowInputs:
     heads: int  # HEAD_* bits trained in this window
     unit_mask: np.ndarray  # int64 (hidden,) 1 for units of active slots, else 0
     lr_shift: int
+    block_weight: int = 1  # block head's positive-class weight (heads.block_weight_for the spec_version)
 
 
 @dataclass

@@ -76,17 +76,33 @@ def check_window_settings(state: KernelState, active_mask: int, lr_shift: int) -
     return active_mask != state.active_mask
 
 
+def check_source(state: KernelState, source: SampleSource) -> None:
+    """Refuse (KernelError) a source of the wrong kind for ``state``: public vs private, and a private
+    source that samples under another spec_version (its ``spec_version``, 1 when it has none)."""
+    if source.private != state.private:
+        kind = "a private dataset" if state.private else "the public sources"
+        raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
+    if source.private:
+        version = getattr(source, "spec_version", 1)
+        if version != state.spec_version:
+            raise KernelError(f"the private source samples under spec_version {version}, "
+                              f"the state is spec_version {state.spec_version}")
+        root = getattr(source, "records_root", None)
+        if state.spec_version >= 2 and isinstance(root, bytes) and root != state.dataset_root:
+            raise KernelError("the private source's records root is not the state's dataset_root (R_dataset)")
+
+
 def window_context(
     state: KernelState, source: SampleSource, epoch_seed: bytes, active_mask: int, lr_shift: int
 ) -> tuple[WindowContext, bool]:
     """Check a window's inputs against the state (SPEC §7.1 steps 1-3); returns (context, spurt)."""
     if len(epoch_seed) != 32:
         raise KernelError(f"epoch_seed must be 32 bytes, got {len(epoch_seed)}")
-    if source.private != state.private:
-        kind = "a private dataset" if state.private else "the public sources"
-        raise KernelError(f"this beast trains on {kind}; the source given is {'private' if source.private else 'public'}")
+    if state.step != 0:
+        raise KernelError(f"a window starts at a checkpoint state; this state is at step {state.step} of a window")
+    check_source(state, source)
     spurt = check_window_settings(state, active_mask, lr_shift)
     return WindowContext(state.seed_core, state.h128(), epoch_seed, state.global_step), spurt
 
 
-__all__ = ["Illegal", "IllegalCommit", "check_window_settings", "settings_problem", "window_context", "window_epoch"]
+__all__ = ["Illegal", "IllegalCommit", "check_source", "check_window_settings", "settings_problem", "window_context", "window_epoch"]

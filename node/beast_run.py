@@ -60,7 +60,8 @@ def write_genesis(store: BeastStore, meta: BeastMeta, params: KernelParams) -> K
     """Persist the genesis state when the index has none; returns it, or None when it was there."""
     if store.get(0) is not None:
         return None
-    g = genesis(meta.hatch.seed_core, params, dataset_commitment=meta.hatch.dataset_commitment)
+    g = genesis(meta.hatch.seed_core, params, dataset_commitment=meta.hatch.dataset_commitment,
+                spec_version=meta.hatch.spec_version)
     store.persist(g, None, epoch_seed=meta.hatch.seed_core)
     return g
 

@@ -194,7 +194,7 @@ def genesis_state(beast: BeastCommitments, params: KernelParams | None = None) -
     """
     try:
         return genesis(bytes(beast.seed_core), beast.params or params or DEFAULT_PARAMS,
-                       dataset_commitment=bytes(beast.dataset_commitment))
+                       dataset_commitment=bytes(beast.dataset_commitment), spec_version=1)  # BeastCommitments: v1
     except KernelError as exc:
         raise InvalidInputError(f"cannot build genesis: {exc}") from None
 

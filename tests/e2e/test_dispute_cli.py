@@ -363,7 +363,7 @@ def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDev
     secret = new_secret_file(secret_path)
     b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment)
     hatch = LedgerChainReader(chain).beast_commitments(b)
-    chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params), PublicSource(),
+    chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(),
                                                   epoch_seed=hatch.seed_core).payload.pack())
     common = ["--deployments", deployments, "--json"]
     files = ["--dataset", junk, "--secret-file", secret_path]

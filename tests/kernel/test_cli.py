@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kernel.payload import Payload
 
 SEED = "0x" + "11" * 32
@@ -29,11 +31,31 @@ def test_train_json_lines_decode_back() -> None:
     assert dec.returncode == 0 and json.loads(dec.stdout)["globalStep"] == 384
 
 
-def test_backends_print_the_same_words() -> None:
-    a = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", "numpy")
-    b = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", "torch")
-    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
-    assert [json.loads(x)["word"] for x in a.stdout.splitlines()] == [json.loads(x)["word"] for x in b.stdout.splitlines()]
+def test_spec_version_1_prints_the_committed_v1_words() -> None:
+    """``--spec-version 1`` trains exactly the frozen version: the words of tests/vectors/kernel.json's default run."""
+    committed = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "kernel.json").read_text())
+    default = next(r for r in committed["runs"] if r["name"] == "default")
+    out = run("train", "--seed", default["seed_core"], "--windows", "2", "--json", "--spec-version", "1")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(x)["word"] for x in out.stdout.splitlines()] == [w["word"] for w in default["windows"][:2]]
+    v2 = run("train", "--seed", default["seed_core"], "--windows", "1", "--json")  # the default is version 2
+    assert v2.returncode == 0, v2.stderr
+    assert json.loads(v2.stdout)["word"] != default["windows"][0]["word"]
+
+
+def test_unknown_spec_version_is_a_usage_error() -> None:
+    out = run("train", "--seed", SEED, "--windows", "1", "--spec-version", "3")
+    assert out.returncode == 2 and "spec-version" in out.stderr
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_backends_print_the_same_words(version: str) -> None:
+    words = []
+    for backend in ("numpy", "torch", "batched"):
+        out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend, "--spec-version", version)
+        assert out.returncode == 0, out.stderr
+        words.append([json.loads(x)["word"] for x in out.stdout.splitlines()])
+    assert words[0] == words[1] == words[2]
 
 
 def test_bad_input_is_refused_clearly() -> None:
@@ -65,13 +87,13 @@ def test_train_from_a_private_dataset(tmp_path) -> None:
     assert sec.returncode == 0, sec.stderr
     words = []
     for backend in ("numpy", "torch"):
-        out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend,
+        out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend, "--spec-version", "1",
                   "--dataset", str(tmp_path / "d.zst"), "--secret-file", str(tmp_path / "s"))
         assert out.returncode == 0, out.stderr
         words.append([json.loads(x)["word"] for x in out.stdout.splitlines()])
     assert words[0] == words[1]
     assert all(Payload.from_hex(w).flags & 4 for w in words[0])  # PRIVATE flag
     (tmp_path / "s").chmod(0o644)
-    refused = run("train", "--seed", SEED, "--windows", "1", "--dataset", str(tmp_path / "d.zst"),
+    refused = run("train", "--seed", SEED, "--windows", "1", "--spec-version", "1", "--dataset", str(tmp_path / "d.zst"),
                   "--secret-file", str(tmp_path / "s"))
     assert refused.returncode == 3 and "secret" in refused.stderr.lower()

@@ -3,7 +3,9 @@
 8 beasts x 10 windows x 128 micro-steps = 10,240 micro-steps per backend. The schedules
 change lr_shift every window (0 and 24 included), switch on one slot mid-way (a growth
 spurt), and use short epochs so the attack (epoch >= 3) and block (epoch >= 6) heads train.
-One beast trains on a private source, one has another network shape. Every payload word,
+One beast trains on a private source, one has another network shape; the odd beasts are
+spec_version 2 (block head weighted), the even ones spec_version 1, so every batch mixes
+both versions. Every payload word,
 every per-step loss and the per-step digests of two windows must be identical. The same
 chains are recomputed in a subprocess with another PYTHONHASHSEED and one thread.
 
@@ -41,10 +43,18 @@ PRIVATE_BEAST = 3  # in the middle, so the batched inputs interleave public and 
 REPO = Path(__file__).resolve().parents[2]
 
 
+def version_of(i: int) -> int:
+    """Beast i's spec_version: 2 for odd beasts, 1 for even ones."""
+    return 2 if i % 2 else 1
+
+
 class ToyPrivateSource:
     """A private-flagged source: boards keyed by keccak(seed_core, g), half of them on templates."""
 
     private = True
+
+    def __init__(self, spec_version: int) -> None:
+        self.spec_version = spec_version
 
     def window_boards(self, ctx: WindowContext) -> list[Board]:
         out = []
@@ -65,9 +75,10 @@ def beasts() -> list[tuple[KernelState, object]]:
         else:
             params = KernelParams(epoch_steps=128 if i < 4 or i == 7 else 256)
         if i == PRIVATE_BEAST:
-            out.append((genesis(seed, params, dataset_commitment=keccak256(b"toy dataset")), ToyPrivateSource()))
+            out.append((genesis(seed, params, dataset_commitment=keccak256(b"toy dataset"), spec_version=version_of(i)),
+                        ToyPrivateSource(version_of(i))))
         else:
-            out.append((genesis(seed, params), PublicSource()))
+            out.append((genesis(seed, params, spec_version=version_of(i)), PublicSource()))
     return out
 
 
@@ -154,6 +165,8 @@ def test_schedule_covers_spurts_heads_and_shifts() -> None:
     pairs = beasts()
     epochs = {((w + 1) * 128 - 1) // p[0].params.epoch_steps for p in pairs for w in range(N_WINDOWS)}
     assert max(epochs) >= 6 and 3 in epochs
+    block_epochs = {version_of(i) for i, p in enumerate(pairs) if (N_WINDOWS * 128 - 1) // p[0].params.epoch_steps >= 6}
+    assert block_epochs == {1, 2}, "both versions must train the block head"
     assert N_BEASTS * N_WINDOWS * 128 >= 10_000
 
 

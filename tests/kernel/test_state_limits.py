@@ -9,6 +9,7 @@ length and ``fold64`` of lengths SPEC §3 leaves undefined.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -98,19 +99,28 @@ def largest():
     return st
 
 
-def test_largest_legal_state_round_trips(largest) -> None:
-    raw = largest.to_bytes()
-    assert len(raw) == state_size(LARGEST) == 290_990
-    blob = encode_state_blob(largest)
+@pytest.mark.parametrize(("version", "size"), [(1, 290_990), (2, 291_001)])
+def test_largest_legal_state_round_trips(largest, version: int, size: int) -> None:
+    st = replace(largest, spec_version=version)
+    raw = st.to_bytes()
+    assert len(raw) == state_size(LARGEST, version) == size
+    blob = encode_state_blob(st)
     back = decode_state_blob(blob)
-    assert back.to_bytes() == raw and back.h128() == largest.h128()
-    assert decode_state_blob(blob, LARGEST).h128() == largest.h128()  # the explicit bound equals the default
+    assert back.spec_version == version
+    assert back.to_bytes() == raw and back.h128() == st.h128()
+    assert decode_state_blob(blob, LARGEST).h128() == st.h128()  # the explicit bound equals the default
 
 
 def test_one_byte_over_the_largest_state_is_refused(largest) -> None:
+    """The blob bound is the largest state of any version (v2's, 11 bytes longer than v1's)."""
+    assert largest.spec_version == 2
     over = zstandard.ZstdCompressor(write_content_size=True).compress(largest.to_bytes() + b"\x00")
-    with pytest.raises(StateBlobError, match=f"declares {290_991} bytes; expected a known size of at most {290_990}"):
+    with pytest.raises(StateBlobError, match=f"declares {291_002} bytes; expected a known size of at most {291_001}"):
         decode_state_blob(over)
+    v1_over = zstandard.ZstdCompressor(write_content_size=True).compress(replace(largest, spec_version=1).to_bytes()
+                                                                          + b"\x00")
+    with pytest.raises(StateBlobError, match="length 290991, expected 290990"):
+        decode_state_blob(v1_over)
 
 
 def test_a_smaller_bound_refuses_a_larger_state(largest, state) -> None:

@@ -165,7 +165,7 @@ def check_agreement(net: Devnet, node: Path, target: int) -> int:
             rows = store.rows()
             assert [r.window for r in rows] == list(range(target + 1)), f"beast {bid}: index windows {rows}"
             hd = cb.hatch_data(bid)
-            state = genesis(hd.seed_core, params)
+            state = genesis(hd.seed_core, params, spec_version=hd.spec_version)
             assert rows[0].h128 == state.h128()
             for r in rows[1:]:
                 assert r.status in (COMMITTED, FINALIZED), f"beast {bid} window {r.window} is {r.status}"

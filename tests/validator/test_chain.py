@@ -73,7 +73,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cheater = net.accounts[2]
     cheat_id = cb.hatch(cheater)
     hatch = LedgerChainReader(cb).beast_commitments(cheat_id)
-    honest = train_window(genesis(hatch.seed_core, hatch.params), PublicSource(), epoch_seed=hatch.seed_core)
+    honest = train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(), epoch_seed=hatch.seed_core)
     cb.commit(cheater, cheat_id, replace(honest.payload, h128=b"\x01" * 16).pack())
     try:
         yield World(tmp, net, deployments, f"127.0.0.1:{nport}", public.beast_id, private.beast_id, cheat_id,
@@ -239,7 +239,7 @@ def test_watch_state_unavailable_waits_then_votes_zero(world: World) -> None:
     hatch = LedgerChainReader(cb).beast_commitments(world.cheat_id)
     word1 = cb.word(world.cheat_id, 0)
     # Window 2 continues the (bogus) checkpoint 1 that no node can serve.
-    state = genesis(hatch.seed_core, hatch.params)
+    state = genesis(hatch.seed_core, hatch.params, spec_version=1)
     honest = train_window(state, PublicSource(), epoch_seed=hatch.seed_core)
     w2 = train_window(honest.state, PublicSource(), epoch_seed=hatch.seed_core)
     cb.commit(cheater, world.cheat_id, replace(w2.payload, h128=word1[:16]).pack())
@@ -308,7 +308,7 @@ def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World) -> N
     junk = b"CBDS" + bytes(range(1, 256)) * 8  # the magic, then no valid header or frame
     bid = cb.hatch(trainer, keccak(junk), keccak(world.secret))
     hatch = LedgerChainReader(cb).beast_commitments(bid)
-    word = train_window(genesis(hatch.seed_core, hatch.params), PublicSource(), epoch_seed=hatch.seed_core).payload.pack()
+    word = train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(), epoch_seed=hatch.seed_core).payload.pack()
     cb.commit(trainer, bid, word)  # a word that passes the ledger's checks; it trained on nothing it committed to
     dispute = cb.open_dispute(challenger, bid, 0, junk, world.secret)
     assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "4"]) == 0

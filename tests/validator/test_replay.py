@@ -63,7 +63,7 @@ def test_honest_private_windows_match(priv: Beast, backend: str, inputs: str) ->
 
 
 def test_window_one_accepts_an_explicit_genesis_blob(pub: Beast) -> None:
-    blob = encode_state_blob(genesis(pub.commitments.seed_core))
+    blob = encode_state_blob(genesis(pub.commitments.seed_core, spec_version=1))
     assert replay(pub.request(1, start_state=blob, prev_h128=None)).match is True
 
 
@@ -176,14 +176,14 @@ def test_wrong_previous_h128_is_refused(pub: Beast) -> None:
 
 
 def test_start_state_of_another_beast_is_refused(pub: Beast) -> None:
-    other = train(genesis(keccak256(b"another beast")), PublicSource(), 1)[0]
+    other = train(genesis(keccak256(b"another beast"), spec_version=1), PublicSource(), 1)[0]
     with pytest.raises(StartStateMismatchError, match="seed_core"):
         replay(pub.request(2, start_state=encode_state_blob(other.result.state), prev_h128=other.result.state.h128()))
 
 
 def test_genesis_of_another_beast_is_refused(pub: Beast) -> None:
     with pytest.raises(StartStateMismatchError, match="genesis"):
-        replay(pub.request(1, start_state=encode_state_blob(genesis(keccak256(b"another beast"))), prev_h128=None))
+        replay(pub.request(1, start_state=encode_state_blob(genesis(keccak256(b"another beast"), spec_version=1)), prev_h128=None))
 
 
 def test_window_numbering_checked(pub: Beast) -> None:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from chainbeasts.v1 import validator_pb2 as pb
 from chainbeasts.v1 import validator_pb2_grpc as pbg
+from kernel import SPEC_VERSION
 from kernel.payload import Payload
 from kernel.state import ZERO32
 from kernel.train import train_window
@@ -264,7 +265,7 @@ def test_stop_marks_not_serving(pub: Beast) -> None:
 
 def test_info_reports_limits(stub: pbg.ValidatorServiceStub) -> None:
     info = stub.GetValidatorInfo(pb.GetValidatorInfoRequest())
-    assert info.spec_version == 1 and info.backend == "numpy"
+    assert info.spec_version == SPEC_VERSION and info.backend == "numpy"  # the latest version it implements
     assert info.max_concurrent_replays == 2 and info.max_queued_replays == 64
     assert info.max_request_bytes == MAX_REQUEST_BYTES and not info.chain_connected
 

@@ -86,7 +86,7 @@ def train(state: KernelState, source: object, n: int) -> list[TrainedWindow]:
 
 def public_beast(seed: bytes = keccak256(b"validator tests: public beast"), n: int = 3) -> Beast:
     """A public beast trained honestly for n windows."""
-    return Beast(BeastCommitments(seed), train(genesis(seed), PublicSource(), n))
+    return Beast(BeastCommitments(seed), train(genesis(seed, spec_version=1), PublicSource(), n))
 
 
 def example_dataset() -> bytes:
@@ -126,7 +126,7 @@ def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), se
     data = example_dataset() if dataset is None else dataset
     c_data = keccak256(data)
     source = PrivateDatasetSource(decode_dataset(data, max_bytes=len(data)), trained_with or secret)
-    windows = train(genesis(seed, dataset_commitment=c_data), source, n)
+    windows = train(genesis(seed, dataset_commitment=c_data, spec_version=1), source, n)
     return Beast(BeastCommitments(seed, c_data, keccak256(secret)), windows, data, secret)
 
 
