@@ -46,13 +46,17 @@ class SampleSource(Protocol):
 
 
 def board_at(source: SampleSource, ctx: WindowContext, j: int) -> Board:
-    """The board of micro-step j of the window: ``source.board(ctx, j)`` when the source has it
-    (one board, as a one-step check wants), else ``source.window_boards(ctx)[j]``."""
+    """The board of micro-step j of the window, drawing only that board when the source can:
+    ``source.board(ctx, j)`` (the public sources) or ``source.board_at(seed_core, g)`` (the
+    private curriculum source), else ``source.window_boards(ctx)[j]``."""
     if not 0 <= j < WINDOW_STEPS:
         raise KernelError(f"micro-step index must be 0..{WINDOW_STEPS - 1}, got {j}")
     one = getattr(source, "board", None)
     if callable(one):
         return one(ctx, j)
+    at = getattr(source, "board_at", None)
+    if callable(at):
+        return at(ctx.seed_core, ctx.step(j))
     boards = source.window_boards(ctx)
     if len(boards) != WINDOW_STEPS:
         raise KernelError(f"a sample source must yield {WINDOW_STEPS} boards per window, got {len(boards)}")

@@ -149,7 +149,7 @@ def micro_step(pre: KernelState, source: SampleSource, w: WindowStart | None = N
     um = unit_mask(sc.active_mask, p.slot_width, p.n_slots)
     (w1, b1, w2, b2), trace = sgd_step((pre.w1, pre.b1, pre.w2, pre.b2), x, um, lab.move, lab.attack, lab.block,
                                        sc.heads, sc.lr_shift, block_weight_for(pre.spec_version))
-    acc = pre.loss_acc + trace.loss if sc.j else trace.loss
+    acc = min((pre.loss_acc if sc.j else 0) + trace.loss, U64_MAX)  # saturates only for a crafted loss_acc
     common = dict(parent_h128=sc.window.parent_h128, epoch_seed=sc.window.epoch_seed, active_mask=sc.active_mask,
                   lr_shift=sc.lr_shift, global_step=(sc.g + 1) & U32, w1=w1, b1=b1, w2=w2, b2=b2)
     if sc.j < WINDOW_STEPS - 1:
@@ -157,7 +157,7 @@ def micro_step(pre: KernelState, source: SampleSource, w: WindowStart | None = N
     else:
         flags = sc.flags | (FLAG_LOSS_DROPPED if pre.loss_sum_prev and acc < pre.loss_sum_prev else 0)
         post = replace(pre, **common, step=0, window=(pre.window + 1) & U32, flags=flags,  # type: ignore[arg-type]
-                       loss_sum_prev=min(acc, U64_MAX), loss_acc=0)
+                       loss_sum_prev=acc, loss_acc=0)
     return StepResult(post, pre.h128(), sc, board, lab, [int(v) for v in x], trace)
 
 

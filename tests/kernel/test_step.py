@@ -362,3 +362,18 @@ def test_block_head_weights_the_positive_class(z5: int) -> None:
     blk1 = l1 - head_grads(z, 2, 3, 1, HEAD_MOVE | HEAD_ATTACK)[1]
     assert lw - l1 == blk1 * (BLOCK_POS_WEIGHT - 1)
     assert block_weight_for(1) == 1 and block_weight_for(2) == BLOCK_POS_WEIGHT
+
+
+@pytest.mark.parametrize("step", [1, 126, 127])
+def test_loss_acc_saturates_at_u64(step: int) -> None:
+    """A crafted mid-window state with loss_acc near 2**64 (the parser accepts it) still has a post-state."""
+    st = genesis(keccak256(b"saturating loss_acc"))
+    w = WindowStart(3, 6, bytes(32))
+    s = micro_step(st, PublicSource(), w).state
+    crafted = from_bytes(replace(s, step=step, global_step=step, loss_acc=2**64 - 1).to_bytes())
+    q = micro_step(crafted, PublicSource()).state
+    if step < 127:
+        assert q.loss_acc == 2**64 - 1 and q.step == step + 1
+    else:
+        assert q.loss_acc == 0 and q.loss_sum_prev == 2**64 - 1 and q.step == 0
+    assert from_bytes(q.to_bytes()).to_bytes() == q.to_bytes()
