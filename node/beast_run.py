@@ -60,7 +60,7 @@ def write_genesis(store: BeastStore, meta: BeastMeta, params: KernelParams) -> K
     """Persist the genesis state when the index has none; returns it, or None when it was there."""
     if store.get(0) is not None:
         return None
-    g = genesis(meta.hatch.seed_core, params, dataset_commitment=meta.hatch.dataset_commitment,
+    g = genesis(meta.hatch.seed_core, params, dataset_commitment=meta.hatch.dataset_root,
                 spec_version=meta.hatch.spec_version)
     store.persist(g, None, epoch_seed=meta.hatch.seed_core)
     return g
@@ -85,7 +85,8 @@ def build_source(meta: BeastMeta, cache_dir: Path) -> Any:
 
     try:
         return load_private_source(meta.dataset_path, meta.secret_path, dataset_commitment=meta.hatch.dataset_commitment,
-                                   secret_commitment=meta.hatch.secret_commitment, cache_dir=cache_dir)
+                                   secret_commitment=meta.hatch.secret_commitment, cache_dir=cache_dir,
+                                   spec_version=meta.hatch.spec_version, records_root=meta.hatch.records_root)
     except CurriculumError as exc:
         raise DataError(f"beast {meta.beast_id}: private curriculum unusable: {exc}") from exc
 

@@ -134,7 +134,7 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
                 "lossFirstWindow": table[0]["lossSum"] if table else None,
                 "lossLastWindow": table[-1]["lossSum"] if table else None,
                 "winRateVsGenesis": win_rate(last, genesis(run.seed_core, run.params,
-                                                           dataset_commitment=run.dataset_commitment,
+                                                           dataset_commitment=run.meta.hatch.dataset_root,
                                                            spec_version=run.meta.hatch.spec_version),
                                              WIN_RATE_BATTLES),
                 "winRateBattles": WIN_RATE_BATTLES,

@@ -62,7 +62,7 @@ class BindingTrainer:
         c_secret = keccak256(secret) if secret else ZERO32
         beast_id = chain.hatch(account, c_data, c_secret)
         hatch = chain.hatch_data(beast_id)
-        state = genesis(hatch.seed_core, chain_params(chain), dataset_commitment=hatch.dataset_commitment,
+        state = genesis(hatch.seed_core, chain_params(chain), dataset_commitment=hatch.dataset_root,
                         spec_version=hatch.spec_version)
         source: Any = PublicSource()
         if dataset:

@@ -85,14 +85,18 @@ def test_train_from_a_private_dataset(tmp_path) -> None:
     sec = subprocess.run([sys.executable, "-m", "curriculum.cli", "secret", "new", "-o", str(tmp_path / "s")],
                          capture_output=True, text=True, timeout=60)
     assert sec.returncode == 0, sec.stderr
-    words = []
-    for backend in ("numpy", "torch"):
-        out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend, "--spec-version", "1",
-                  "--dataset", str(tmp_path / "d.zst"), "--secret-file", str(tmp_path / "s"))
-        assert out.returncode == 0, out.stderr
-        words.append([json.loads(x)["word"] for x in out.stdout.splitlines()])
-    assert words[0] == words[1]
-    assert all(Payload.from_hex(w).flags & 4 for w in words[0])  # PRIVATE flag
+    by_version = {}
+    for version in ("1", "2"):
+        words = []
+        for backend in ("numpy", "torch"):
+            out = run("train", "--seed", SEED, "--windows", "2", "--json", "--backend", backend,
+                      "--spec-version", version, "--dataset", str(tmp_path / "d.zst"), "--secret-file", str(tmp_path / "s"))
+            assert out.returncode == 0, out.stderr
+            words.append([json.loads(x)["word"] for x in out.stdout.splitlines()])
+        assert words[0] == words[1]
+        assert all(Payload.from_hex(w).flags & 4 for w in words[0])  # PRIVATE flag
+        by_version[version] = words[0]
+    assert by_version["1"] != by_version["2"]
     (tmp_path / "s").chmod(0o644)
     refused = run("train", "--seed", SEED, "--windows", "1", "--spec-version", "1", "--dataset", str(tmp_path / "d.zst"),
                   "--secret-file", str(tmp_path / "s"))

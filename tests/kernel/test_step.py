@@ -72,6 +72,13 @@ def _scenario(name: str) -> tuple[KernelState, object, WindowStart]:
     elif name == "private":
         st = replace(genesis(seed, p128, dataset_commitment=keccak256(b"a records root")), global_step=6 * 128)
         src = ToyPrivateV2()
+    elif name == "private-curriculum":  # the real private source, v2 keccak sampling over a records root
+        from curriculum import PrivateDatasetSource, decode_dataset
+
+        from tests.kernel.kernel_vectors import PRIVATE_SECRET, _private_dataset
+
+        src = PrivateDatasetSource(decode_dataset(_private_dataset()), PRIVATE_SECRET, spec_version=2)
+        st = replace(genesis(seed, p128, dataset_commitment=src.records_root), global_step=6 * 128 - 32)
     elif name == "wrap":  # globalStep wraps past 2**32 in the middle of the window
         st = replace(genesis(seed), global_step=2**32 - 64)
     elif name == "saturating":
@@ -87,7 +94,7 @@ def _scenario(name: str) -> tuple[KernelState, object, WindowStart]:
     return st, src, WindowStart(st.active_mask, 6, offline_epoch_seed(seed, st.global_step // st.params.epoch_steps))
 
 
-SCENARIOS = ["epoch0", "epoch3", "epoch6", "spurt", "private", "wrap", "saturating", "shift24", "wide"]
+SCENARIOS = ["epoch0", "epoch3", "epoch6", "spurt", "private", "private-curriculum", "wrap", "saturating", "shift24", "wide"]
 
 
 @pytest.fixture(scope="module", params=SCENARIOS)
@@ -162,7 +169,7 @@ def test_loss_acc_is_the_running_loss_sum(stepped) -> None:  # type: ignore[no-u
 
 def test_flags_of_the_window(stepped) -> None:  # type: ignore[no-untyped-def]
     name, st, src, w, states = stepped
-    want = (FLAG_GROWTH_SPURT if name == "spurt" else 0) | (FLAG_PRIVATE if name == "private" else 0)
+    want = (FLAG_GROWTH_SPURT if name == "spurt" else 0) | (FLAG_PRIVATE if name.startswith("private") else 0)
     assert all(s.flags == want for s in states[1:-1])
     assert states[-1].flags & ~FLAG_LOSS_DROPPED == want
     assert not states[-1].flags & FLAG_LOSS_DROPPED  # no previous window: loss_sum_prev was 0
@@ -377,3 +384,27 @@ def test_loss_acc_saturates_at_u64(step: int) -> None:
     else:
         assert q.loss_acc == 0 and q.loss_sum_prev == 2**64 - 1 and q.step == 0
     assert from_bytes(q.to_bytes()).to_bytes() == q.to_bytes()
+
+
+def test_private_boards_are_the_v2_sampled_records() -> None:
+    """micro_step's board of a private beast is dataset[sample_index_v2(sample_key_v2, g, n)] (V2-4)."""
+    from curriculum import PrivateDatasetSource, decode_dataset
+    from curriculum.sampling import sample_index_v2, sample_key_v2
+
+    from tests.kernel.kernel_vectors import PRIVATE_SECRET, _private_dataset
+
+    ds = decode_dataset(_private_dataset())
+    src = PrivateDatasetSource(ds, PRIVATE_SECRET, spec_version=2)
+    seed = keccak256(b"private boards")
+    st = replace(genesis(seed, dataset_commitment=src.records_root), global_step=2**32 - 2)
+    key = sample_key_v2(seed, PRIVATE_SECRET)
+    s = st
+    for _ in range(4):  # across the u32 wrap
+        r = micro_step(s, src, WindowStart(3, 6, seed))
+        assert r.board == ds.board(sample_index_v2(key, r.context.g, len(ds)))
+        s = r.state
+    v1 = PrivateDatasetSource(ds, PRIVATE_SECRET, spec_version=1)
+    with pytest.raises(KernelError, match="samples under spec_version 1"):
+        micro_step(st, v1, WindowStart(3, 6, seed))
+    with pytest.raises(KernelError, match="records root"):
+        micro_step(replace(st, dataset_commitment=keccak256(b"another root")), src, WindowStart(3, 6, seed))

@@ -30,7 +30,7 @@ def test_demo_ledger_matches_reference_replay(tmp_path: Path) -> None:
     assert "0x" + hd.dataset_commitment.hex() == report["datasetCommitment"] != "0x" + "00" * 32
     source = load_private_source(tmp_path / "run" / "dataset.cbd.zst", tmp_path / "run" / "owner.secret",
                                  dataset_commitment=hd.dataset_commitment, secret_commitment=hd.secret_commitment)
-    state = genesis(hd.seed_core, ledger.kernel_params(), dataset_commitment=hd.dataset_commitment,
+    state = genesis(hd.seed_core, ledger.kernel_params(), dataset_commitment=hd.dataset_root,
                     spec_version=hd.spec_version)
     count = ledger.window_count(bid)
     assert count == 6 == len(report["windows"])

@@ -54,7 +54,7 @@ def rebuild_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, 
     from kernel.replay import replay_window
 
     try:
-        state: KernelState = genesis(w.hatch.seed_core, w.params, dataset_commitment=w.hatch.dataset_commitment,
+        state: KernelState = genesis(w.hatch.seed_core, w.params, dataset_commitment=w.hatch.dataset_root,
                                      spec_version=w.hatch.spec_version)
     except KernelError as exc:
         raise ChainDataError(f"cannot build the genesis of beast {w.beast_id}: {exc}") from None

@@ -85,7 +85,7 @@ def read_window(chain: ChainBeasts, beast_id: int, window: int) -> WindowOnChain
         payload = None
     if claim.prev_h128 is None:
         try:
-            prev = genesis(hatch.seed_core, params, dataset_commitment=hatch.dataset_commitment,
+            prev = genesis(hatch.seed_core, params, dataset_commitment=hatch.dataset_root,
                            spec_version=hatch.spec_version).h128()
         except KernelError as exc:
             raise ChainDataError(f"cannot build the genesis of beast {beast_id}: {exc}") from None
