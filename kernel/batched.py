@@ -12,9 +12,10 @@ summed, which on CPU is faster than integer ``bmm``. Everything is int32 when th
 provably exact, else int64:
 
 * |x| <= 256 for every observation (checked per window), |w| <= 2**15 (i16 weights),
-  |gz| <= 256, |gh| <= 2**15, d_in == 64, addend <= 2**27 (lr_shift <= 24):
+  |gz_0..4| <= 256, |gz_5| <= 2**15 (the v2 block head's weighted gradient, saturated),
+  |gh| <= 2**15, d_in == 64, addend <= 2**27 (lr_shift <= 24):
   W1 @ [x, 4096] <= 64 * 2**23 + 2**27 < 2**31; gh (x) xb + addend <= 2**23 + 2**27;
-  W2^T gz <= 6 * 2**23; gz (x) hb + addend <= 2**23 + 2**27.
+  W2^T gz <= 5 * 2**23 + 2**30 < 2**31; gz (x) hb + addend <= 2**30 + 2**27 < 2**31.
 * W2 @ [h, 4096] can exceed 2**31 (hidden * 2**30), so its products (each < 2**30) are
   summed into int64.
 """

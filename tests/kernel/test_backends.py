@@ -13,7 +13,7 @@ from kernel.errors import KernelError
 from kernel.fast_inputs import BoardArrays, draw_boards_np, encode_np, prepare_window_fast, public_boards_np
 from kernel.fixedpoint import I16_MAX, I16_MIN, nlog2_q16_q8, sigmoid2_q16
 from kernel.hashing import keccak256
-from kernel.heads import HEAD_ATTACK, HEAD_BLOCK, HEAD_MOVE, head_grads
+from kernel.heads import BLOCK_POS_WEIGHT, HEAD_ATTACK, HEAD_BLOCK, HEAD_MOVE, head_grads
 from kernel.net_torch import head_grads_t, nlog2_q16_q8_t, sigmoid2_q16_t
 from kernel.params import KernelParams
 from kernel.prng import SplitMix64Stream
@@ -30,13 +30,20 @@ ALL_HEADS = HEAD_MOVE | HEAD_ATTACK | HEAD_BLOCK
 # ---------------------------------------------------------------- heads
 
 
+BLOCK_WEIGHTS = (1, BLOCK_POS_WEIGHT, 200)  # v1, v2, and one large enough that the block gradient saturates
+
+
 def _heads_both(zs: list[list[int]], labels: list[tuple[int, int, int, int]]) -> None:
+    """head_grads_t equals the scalar head_grads row by row, for each block weight and for mixed weights."""
     z = torch.tensor(zs, dtype=torch.int64)
     lab = [torch.tensor([lb[i] for lb in labels], dtype=torch.int64) for i in range(4)]
-    gz, loss = head_grads_t(z, *lab)
-    for r, (zr, (m, a, b, h)) in enumerate(zip(zs, labels, strict=True)):
-        g_ref, l_ref = head_grads(zr, m, a, b, h)
-        assert gz[r].tolist() == g_ref and int(loss[r]) == l_ref, (zr, m, a, b, h)
+    mixed = [BLOCK_WEIGHTS[r % len(BLOCK_WEIGHTS)] for r in range(len(zs))]
+    for weights in [[w] * len(zs) for w in BLOCK_WEIGHTS] + [mixed]:
+        gz, loss = head_grads_t(z, *lab, torch.tensor(weights, dtype=torch.int64))
+        for r, (zr, (m, a, b, h)) in enumerate(zip(zs, labels, strict=True)):
+            g_ref, l_ref = head_grads(zr, m, a, b, h, weights[r])
+            assert gz[r].tolist() == g_ref and int(loss[r]) == l_ref, (zr, m, a, b, h, weights[r])
+    assert head_grads_t(z, *lab)[0].tolist() == [head_grads(zr, *lb)[0] for zr, lb in zip(zs, labels, strict=True)]
 
 
 def test_nlog2_and_sigmoid_tensor_forms_exhaustive() -> None:
