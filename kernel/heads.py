@@ -18,7 +18,7 @@ HEAD_BLOCK: Final = 4
 ATK_TARGET_SCALE: Final = ATK_SCALE  # attack label 0..15 -> Q8 target 0..960
 ATK_GRAD_CLIP: Final = 256
 LOSS_TERM_MAX: Final = 65535
-BLOCK_POS_WEIGHT: Final = 16  # spec_version 2 block head: weight of a board labelled "block" (placeholder)
+BLOCK_POS_WEIGHT: Final = 8  # spec_version 2 block head: weight of a board labelled "block" (fixed by the block-head experiment)
 
 
 def block_weight_for(spec_version: int) -> int:

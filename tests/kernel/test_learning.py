@@ -30,3 +30,5 @@ def test_learns_moves_and_beats_untrained(tag: bytes) -> None:
     # the move-only epochs (windows 0..11) show the loss falling
     assert sum(losses[8:12]) < 0.8 * sum(losses[0:4])
     assert win_rate(state, start, 100) >= 0.80
+    # spec_version 2's weighted block head learns the rare class (v1's only learned the prior: recall 0.03-0.12)
+    assert state.spec_version == 2 and after.block_recall >= 0.6
