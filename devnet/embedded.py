@@ -83,12 +83,21 @@ def start(
     timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
     approve: bool = True,
     spec_version: int = DEFAULT_SPEC_VERSION,
+    genesis_timestamp: int | None = None,
 ) -> EmbeddedDevnet:
     """Start an in-process py-evm chain, deploy the contracts (hatching beasts of ``spec_version``)
-    and fund ``accounts`` accounts."""
-    genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
+    and fund ``accounts`` accounts. ``genesis_timestamp`` in the future makes the chain reproducible:
+    py-evm stamps a block max(now, parent + 1), so every block hash (and each beast's seedCore)
+    repeats from run to run (``cb-node demo --seed``)."""
+    overrides = {"gas_limit": 60_000_000} | ({"timestamp": genesis_timestamp} if genesis_timestamp else {})
+    genesis = PyEVMBackend.generate_genesis_params(overrides=overrides)
     state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
-    backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
+    if genesis_timestamp:
+        from devnet.reproducible import ReproducibleBackend
+
+        backend = ReproducibleBackend(genesis_parameters=genesis, genesis_state=state)
+    else:
+        backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]

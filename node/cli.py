@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from collections.abc import Callable, Sequence
 
+from chainbeasts.tooling import closed_stdout, quiet_grpc_logs
 from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from node.errors import EXIT_DATA, EXIT_INTERRUPTED, NodeError
 
@@ -19,7 +20,18 @@ EXIT_CODES = exit_codes_epilog()  # the table every tool shares (kernel.host.Exi
 def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import main_demo
 
-    return main_demo(args.windows, args.data_dir, args.backend, args.json, private=not args.public)
+    return main_demo(args.windows, args.data_dir, args.backend, args.json, private=not args.public, seed=args.seed)
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``demo --seed``: an integer 0..2^32-1."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be 0..{2**32 - 1}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directory to write into (default: a new temporary directory, kept and printed)")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--public", action="store_true", help="hatch without a private dataset (public sources)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S",
+                   help="reproduce a run: the same seed (0..2^32-1) gives the same beast, windows and figures "
+                        "(default: a fresh chain and owner secret each time)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.set_defaults(func=_cmd_demo)
 
@@ -64,11 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cb-node; returns the exit code (see EXIT_CODES)."""
+    quiet_grpc_logs()
     try:
         with sigterm_interrupts():  # `run` installs its own handlers: finish the window, then 130
             args = build_parser().parse_args(argv)
             func: Callable[[argparse.Namespace], int] = args.func
             return int(func(args))
+    except BrokenPipeError:  # `cb-node status | head`: the reader has what it wanted
+        return closed_stdout()
     except KeyboardInterrupt:
         print("cb-node: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

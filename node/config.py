@@ -297,7 +297,7 @@ def read_password(password_file: Path | None, *, confirm: bool = False) -> str:
     """The keystore password from a file, $CB_NODE_PASSWORD, or a getpass prompt (in that order)."""
     if password_file is not None:
         try:  # kernel.host: the first line; a FIFO or device is refused, not waited on
-            pw = host.read_password_file(password_file)
+            pw = host.read_password_file(password_file, private=True)  # mode 0600, ours, no symlink
         except host.HostError as exc:
             raise ConfigError(str(exc)) from None
     elif os.environ.get(PASSWORD_ENV):

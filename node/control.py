@@ -87,7 +87,9 @@ def _chain_counts(cfg: NodeConfig, ids: list[int]) -> dict[int, int] | str:
         cb = devnet.connect(cfg.deployments, rpc_url=cfg.rpc, timeout=5)  # type: ignore[arg-type]
         return {b: cb.window_count(b) for b in ids}
     except Exception as exc:  # noqa: BLE001 - status must work while the chain is down
-        return f"chain unreachable: {exc}"
+        from chainbeasts.hints import is_unreachable, unreachable
+
+        return unreachable(cfg.rpc, exc, "`rpc` in node.toml") if is_unreachable(exc) else f"chain unreachable: {exc}"
 
 
 def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:

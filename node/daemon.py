@@ -27,7 +27,8 @@ from node.beast_run import BeastRun
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
-from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError
+from chainbeasts.hints import beast_missing
+from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError, TxRevertedError
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
 from node.live import LiveReporter
@@ -133,6 +134,24 @@ def make_engine(cfg: NodeConfig, chain: ChainHandle, account: LocalAccount, log:
                   retention=KeepPolicy(cfg.keep_every, cfg.keep_latest) if cfg.auto_prune else None)
 
 
+def check_on_chain(engine: Engine, run: BeastRun, address: str) -> None:
+    """Refuse a beast the chain does not have, or has as another beast (a devnet restarted under
+    the node: its run directory outlived the chain), before the authorization check, whose "may
+    not commit" would send the user the wrong way; then refuse an account that may not commit."""
+    try:
+        on_chain = engine.ledger.hatch_data(run.beast_id)
+    except TxRevertedError as exc:
+        if "BeastNotFound" in f"{exc.reason} {exc}":
+            raise ChainError(beast_missing(run.beast_id)) from None
+        raise
+    if on_chain.seed_core != run.meta.hatch.seed_core:
+        raise ChainError(beast_missing(run.beast_id, f"on this chain is not the beast in {run.store.root} "
+                                                     "(another seedCore)"))
+    if not engine.ledger.is_committer(run.beast_id):
+        raise ChainError(f"account {address} may not commit for beast {run.beast_id} "
+                         "(neither owner nor authorized trainer)")
+
+
 # ---- hatch ----------------------------------------------------------------------------------
 
 
@@ -230,9 +249,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 raise ConfigError("no beasts to train: list them in node.toml, `cb-node hatch`, or `run --hatch N`")
             runs = [engine.open(b) for b in ids]
             for run in runs:
-                if not engine.ledger.is_committer(run.beast_id):
-                    raise ChainError(f"account {account.address} may not commit for beast {run.beast_id} "
-                                     "(neither owner nor authorized trainer)")
+                check_on_chain(engine, run, account.address)
                 engine.reconcile(run)
             stores = StoreDirectory(cfg.data_dir, shared=lambda b: engine.runs[b].store if b in engine.runs else None)
             server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus, limits=cfg.rpc_limits())

@@ -13,11 +13,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from chainbeasts.tooling import DEPLOYMENTS_ENV
 from kernel.host import positive_int
 from node.errors import ConfigError
 
 NODE_DIR_ENV = "CB_NODE_DIR"
-DEPLOYMENTS_ENV = "CB_DEPLOYMENTS"
 
 
 def _env_path(name: str) -> Path | None:

@@ -28,6 +28,11 @@ from node.trainer import Engine
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "curriculum" / "examples" / "battles.csv"
 HELDOUT_BOARDS = 256
+# `--seed S`: the embedded chain starts at this time + S (in 2100: py-evm then stamps every block
+# parent + 1, so block hashes, seedCore and epoch seeds repeat) and the owner secret derives from S.
+SEED_GENESIS_TIMESTAMP = 4_102_444_800
+SEED_SECRET_TAG = b"chainbeasts/demo-secret/v1"
+MAX_SEED = 2**32 - 1
 WIN_RATE_BATTLES = 40
 
 
@@ -51,27 +56,39 @@ class ProgressBar:
         self.stream.flush()
 
 
-def prepare_curriculum(run_dir: Path) -> tuple[Path, Path]:
-    """Pack the example battles into run_dir/dataset.cbd.zst and write a fresh 0600 secret."""
+def seeded_secret(seed: int) -> bytes:
+    """The owner secret of ``cb-node demo --seed SEED`` (a demo value, public by construction: never use it for a real beast)."""
+    from kernel.hashing import keccak256
+
+    return keccak256(SEED_SECRET_TAG + seed.to_bytes(8, "big"))
+
+
+def prepare_curriculum(run_dir: Path, seed: int | None = None) -> tuple[Path, Path]:
+    """Pack the example battles into run_dir/dataset.cbd.zst and write a 0600 secret (fresh, or from ``seed``)."""
     from curriculum.files import write_dataset
     from curriculum.importers import read_csv
-    from curriculum.secret import new_secret_file
+    from curriculum.secret import OwnerSecret, new_secret_file, write_secret_file
 
     if not EXAMPLE_CSV.exists():
         raise DataError(f"the example battles are missing: {EXAMPLE_CSV}")
     dataset = run_dir / "dataset.cbd.zst"
     secret = run_dir / "owner.secret"
     write_dataset(dataset, read_csv(EXAMPLE_CSV))
-    new_secret_file(secret)
+    if seed is None:
+        new_secret_file(secret)
+    else:
+        write_secret_file(secret, OwnerSecret(seeded_secret(seed)))
     return dataset, secret
 
 
 def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "numpy",
-             progress: bool = True, private: bool = True, chain: ChainHandle | None = None) -> dict[str, Any]:
+             progress: bool = True, private: bool = True, chain: ChainHandle | None = None,
+             seed: int | None = None) -> dict[str, Any]:
     """Run the demo and return its report (ledger rows, figures, timings).
 
     ``chain``: an embedded chain to use and leave running (tests replay against it);
-    by default a new one is started and closed at the end.
+    by default a new one is started and closed at the end. ``seed``: the same seed gives the
+    same beast, windows and figures (a reproducible chain and owner secret); None: fresh ones.
     """
     t_start = time.perf_counter()
     run_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cb-node-demo-"))
@@ -81,7 +98,7 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
 
     say(0, "starting embedded py-evm devnet")
     own_chain = chain is None
-    chain = chain or embedded_chain()
+    chain = chain or embedded_chain(genesis_timestamp=None if seed is None else SEED_GENESIS_TIMESTAMP + seed)
     try:
         # A funded devnet account trains; the devnet already approved the ledger for it.
         account = chain.accounts[1]
@@ -91,7 +108,7 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
         engine = Engine(run_dir, ledger, backend=backend)
         dataset = secret = None
         if private:
-            dataset, secret = prepare_curriculum(run_dir)
+            dataset, secret = prepare_curriculum(run_dir, seed)
         say(1, "hatching a beast")
         run = engine.hatch(dataset, secret)
         for i in range(windows):
@@ -119,6 +136,7 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
         f0, f1 = figures(first, boards), figures(last, boards)
         report = {
             "chain": "embedded py-evm",
+            "seed": seed,
             "beastId": bid,
             "trainer": account.address,
             "seedCore": "0x" + run.meta.hatch.seed_core.hex(),
@@ -152,7 +170,8 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable ledger table and learning figures."""
     lines = [
-        f"beast {report['beastId']} on {report['chain']}  (trainer {report['trainer']})",
+        f"beast {report['beastId']} on {report['chain']}  (trainer {report['trainer']})"
+        + (f"  seed {report['seed']}" if report.get("seed") is not None else ""),
         f"  seedCore          {report['seedCore']}",
         f"  C_dataset         {report['datasetCommitment']}",
         f"  run directory     {report['runDir']}",
@@ -179,9 +198,10 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main_demo(windows: int, data_dir: Path | None, backend: str, as_json: bool, private: bool = True) -> int:
+def main_demo(windows: int, data_dir: Path | None, backend: str, as_json: bool, private: bool = True,
+              seed: int | None = None) -> int:
     """Entry for the CLI: run, then print the table (or JSON) on stdout."""
-    report = run_demo(windows, data_dir, backend, progress=True, private=private)
+    report = run_demo(windows, data_dir, backend, progress=True, private=private, seed=seed)
     if as_json:
         print(json.dumps(report, indent=2))
     else:

@@ -13,6 +13,7 @@ from typing import Any, Final
 from collections.abc import Callable
 
 import devnet
+from chainbeasts.hints import is_unreachable, unreachable
 from devnet.errors import ErrorDecoder
 from devnet.errors import LedgerError as DevnetError
 from eth_account.signers.local import LocalAccount
@@ -43,10 +44,11 @@ def _handle(cb: Any, embedded: bool) -> ChainHandle:
     return ChainHandle(cb.w3, contracts, cb.decoder, embedded, accounts=list(cb.accounts), bindings=cb)
 
 
-def embedded_chain(accounts: int = 4) -> ChainHandle:
-    """Start the embedded py-evm devnet (contracts deployed, ``accounts`` accounts funded and approved)."""
+def embedded_chain(accounts: int = 4, genesis_timestamp: int | None = None) -> ChainHandle:
+    """Start the embedded py-evm devnet (contracts deployed, ``accounts`` accounts funded and approved);
+    a future ``genesis_timestamp`` makes its block hashes repeat from run to run (devnet.start)."""
     try:
-        net = devnet.start(accounts=accounts)
+        net = devnet.start(accounts=accounts, genesis_timestamp=genesis_timestamp)
     except DevnetError as exc:
         raise ChainError(f"cannot start the embedded devnet: {exc}") from exc
     h = _handle(net.chain, embedded=True)
@@ -62,6 +64,8 @@ def connect_rpc(url: str | None, deployments: Path) -> ChainHandle:
     except devnet.ConfigError as exc:
         raise ConfigError(str(exc)) from exc
     except DevnetError as exc:
+        if is_unreachable(exc):
+            raise ChainError(unreachable(str(url or "the deployments file's rpcUrl"), exc, "`rpc` in node.toml")) from exc
         raise ChainError(str(exc)) from exc
     h = _handle(cb, embedded=False)
     h.mine = lambda n: _rpc_mine(cb.w3, n)

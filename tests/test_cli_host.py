@@ -225,6 +225,7 @@ def test_node_hatch_interrupted_while_waiting_for_the_rpc(tmp_path: Path) -> Non
 def test_node_status_ignores_fifos_planted_in_its_data_dir(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("a long passphrase\n")
+    pw.chmod(0o600)
     node = tmp_path / "node"
     assert run("cb-node", "init", str(node), "--password-file", str(pw)).returncode == 0
     for name in ("status.json", "control.json", "node.pid"):

@@ -61,9 +61,28 @@ def map_chain_error(what: str, exc: Exception) -> Exception:
 def connect(deployments: str | os.PathLike[str], rpc_url: str | None = None) -> Any:
     """devnet.connect with our error types (ConfigError for a bad file, UpstreamError when unreachable)."""
     import devnet
+    from chainbeasts.hints import is_unreachable, unreachable
+
+    def to_error(what: str, exc: Exception) -> Exception:
+        if is_unreachable(exc):
+            return UpstreamError(unreachable(rpc_url or _file_rpc(deployments), exc, RPC_WHERE))
+        return map_chain_error(what, exc)
 
     return chain_call(f"connecting to the chain of {deployments}", lambda: devnet.connect(deployments, rpc_url=rpc_url),
-                      map_chain_error)
+                      to_error)
+
+
+RPC_WHERE = "--rpc, or rpcUrl in the deployments file"
+
+
+def _file_rpc(deployments: str | os.PathLike[str]) -> str:
+    """The deployments file's rpcUrl, for a message (the file was readable a moment ago)."""
+    from devnet.connect import load_deployments
+
+    try:
+        return str(load_deployments(deployments).get("rpcUrl") or "?")
+    except Exception:  # noqa: BLE001 - only a message depends on it
+        return "?"
 
 
 class LedgerChainReader:

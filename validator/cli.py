@@ -17,6 +17,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import signal
@@ -27,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
+from chainbeasts.tooling import DEPLOYMENTS_ENV, closed_stdout, quiet_grpc_logs
 from kernel.host import (
     ExitCode,
     HelpFormatter,
@@ -313,8 +315,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _chain_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--deployments", required=required, metavar="FILE",
-                   help="deployments JSON written by cb-devnet up / deploy (contract addresses, rpcUrl)")
+    env = os.environ.get(DEPLOYMENTS_ENV) or None
+    p.add_argument("--deployments", required=required and env is None, default=env, metavar="FILE",
+                   help=f"deployments JSON written by cb-devnet up / deploy (contract addresses, rpcUrl; "
+                        f"default ${DEPLOYMENTS_ENV})")
     p.add_argument("--rpc", metavar="URL", default=None, help="JSON-RPC URL (default: the file's rpcUrl)")
 
 
@@ -427,12 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cb-validator; returns the exit code (kernel.host.ExitCode)."""
+    quiet_grpc_logs()
     try:
         with sigterm_interrupts():  # serve and watch install their own handlers and still end with 130
             args = build_parser().parse_args(argv)
             return int(args.fn(args))
     except ValidatorError as exc:
         return _fail(exc)
+    except BrokenPipeError:  # `cb-validator replay ... | head`
+        return closed_stdout()
     except KeyboardInterrupt:
         print("cb-validator: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Sequence
 
+from chainbeasts.tooling import DEPLOYMENTS_ENV, closed_stdout, quiet_grpc_logs
 from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from validator.dispute.errors import (
     EXIT_INTERRUPTED,
@@ -59,7 +60,7 @@ def _seconds(text: str) -> float:
 
 def _common(p: argparse.ArgumentParser, *, key: bool) -> None:
     g = p.add_argument_group("chain")
-    g.add_argument("--deployments", type=Path, default=Path(os.environ.get("CB_DEPLOYMENTS", "deployments.json")),
+    g.add_argument("--deployments", type=Path, default=Path(os.environ.get(DEPLOYMENTS_ENV) or "deployments.json"),
                    help="deployments JSON written by cb-devnet up / deploy (default $CB_DEPLOYMENTS or ./deployments.json)")
     g.add_argument("--rpc", metavar="URL", default=None, help="JSON-RPC URL (default: the deployments file's rpcUrl)")
     g.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -343,11 +344,14 @@ def _cmd_claim(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cb-dispute; returns the exit code (see EXIT_CODES)."""
+    quiet_grpc_logs()
     try:
         with sigterm_interrupts():
             args = build_parser().parse_args(argv)
             func: Callable[[argparse.Namespace], int] = args.func
             return int(func(args))
+    except BrokenPipeError:  # `cb-dispute status ... | head`
+        return closed_stdout()
     except KeyboardInterrupt:
         print("cb-dispute: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

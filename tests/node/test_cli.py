@@ -70,6 +70,7 @@ def test_config_and_password_errors_exit_1(tmp_path: Path, capsys: pytest.Captur
     node, pw = init_node(tmp_path)
     wrong = tmp_path / "wrong"
     wrong.write_text("nope\n")
+    wrong.chmod(0o600)  # a loose password file is refused before it is read (test_tools_uniform)
     assert main(["run", "--node-dir", str(node), "--password-file", str(wrong)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "wrong password" in err and "nope" not in err

@@ -14,7 +14,8 @@ from typing import TypeVar
 import devnet
 from devnet import errors as devnet_errors
 from devnet.bindings import ChainBeasts
-from validator.chain import LedgerChainReader
+from chainbeasts.hints import is_unreachable, unreachable
+from validator.chain import RPC_WHERE, LedgerChainReader, _file_rpc
 from validator.dispute.errors import ChainDataError, UsageError, tool_error
 
 T = TypeVar("T")
@@ -31,6 +32,8 @@ def connect(deployments: Path, rpc_url: str | None = None) -> ChainBeasts:
     except devnet.ConfigError as exc:
         raise UsageError(str(exc)) from None
     except devnet.LedgerError as exc:
+        if is_unreachable(exc):
+            raise ChainDataError(unreachable(rpc_url or _file_rpc(deployments), exc, RPC_WHERE)) from None
         raise ChainDataError(str(exc)) from None
     chain.accounts = []
     return chain

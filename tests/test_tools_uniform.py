@@ -1,0 +1,146 @@
+"""The tools behave as one (issue 17 item 5), each run as a user runs it (a subprocess of the real CLI):
+
+- a closed stdout (``cb-node status | head``) ends a tool quietly, exit 0, no traceback;
+- a dead RPC endpoint gets the same actionable hint, and exit 4 (a chain error), from every tool;
+- a beast the chain does not have (a devnet restarted under the node) is named as such, not as
+  an authorization problem;
+- a password file others may read is refused (exit 2) before anything is decrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "a long enough passphrase"
+HINT = "is `cb-devnet up` running? check"
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if k not in ("CB_NODE_PASSWORD", "CB_DEPLOYMENTS", "GRPC_VERBOSITY")}
+    e["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "proto"), e.get("PYTHONPATH", "")])
+    return e
+
+
+def tool(module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env(), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def password_file(folder: Path, mode: int = 0o600) -> Path:
+    pw = folder / "password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(mode)
+    return pw
+
+
+@contextmanager
+def devnet(deployments: Path, port: int) -> Iterator[str]:
+    """`cb-devnet up --engine pyevm --port PORT` in the background writing ``deployments``; its RPC URL."""
+    deployments.unlink(missing_ok=True)
+    log = deployments.with_suffix(".log")
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", str(port),
+                                 "--deployments", str(deployments), "--run-dir", str(deployments.parent / "devnet-run")],
+                                cwd=ROOT, env=env(), stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (deployments.exists() and deployments.stat().st_size) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert deployments.exists(), log.read_text()
+        yield json.loads(deployments.read_text())["rpcUrl"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.parametrize("module,args", [
+    ("node.cli", ["--help"]), ("node.cli", ["status"]), ("node.cli", ["status", "--json"]),
+    ("validator.cli", ["--help"]), ("validator.dispute_cli", ["--help"]),
+])
+def test_a_closed_stdout_ends_a_tool_quietly(tmp_path: Path, module: str, args: list[str]) -> None:
+    node = tmp_path / "node"
+    if module == "node.cli" and args[0] == "status":
+        assert tool("node.cli", "init", str(node), "--password-file", str(password_file(tmp_path))).returncode == 0
+        args = [*args, "--node-dir", str(node)]
+    # The reader closes its end before the tool writes a byte, as `| head -0` would.
+    r, w = os.pipe()
+    os.close(r)
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env(), stdout=w,
+                          stderr=subprocess.PIPE, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    os.close(w)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_a_dead_rpc_gets_one_hint_and_exit_4_from_every_tool(tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    dep = tmp_path / "deployments.json"
+    dep.write_text(json.dumps({"version": 1, "engine": "pyevm", "rpcUrl": dead, "chainId": 1, "deployBlock": 0,
+                               "contracts": {n: "0x" + "11" * 20 for n in ("Energy", "Beast", "SeasonRegistry",
+                                                                           "CheckpointLedger", "DisputeGame")}}))
+    pw = password_file(tmp_path)
+    node = tmp_path / "node"
+    init = tool("node.cli", "init", str(node), "--deployments", str(dep), "--password-file", str(pw))
+    assert init.returncode == 0, init.stderr
+    assert f'rpc = "{dead}"' in (node / "node.toml").read_text()  # taken from the deployments file
+    runs = {
+        "cb-node run": tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--until-window", "1"),
+        "cb-node hatch": tool("node.cli", "hatch", "--node-dir", str(node), "--password-file", str(pw)),
+        "cb-validator replay": tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1"),
+        "cb-dispute check": tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1",
+                                 "--window", "1"),
+    }
+    for name, out in runs.items():
+        assert out.returncode == 4, (name, out.stderr)
+        assert f"cannot reach the chain at {dead} (connection refused): {HINT}" in out.stderr, (name, out.stderr)
+        assert "HTTPConnectionPool" not in out.stderr and "Traceback" not in out.stderr, (name, out.stderr)
+    assert "`rpc` in node.toml" in runs["cb-node run"].stderr
+    status = tool("node.cli", "status", "--node-dir", str(node))
+    assert status.returncode == 0  # status works while the chain is down; no beasts, so it never asked
+
+
+def test_a_beast_missing_from_a_restarted_devnet_is_named_as_such(tmp_path: Path) -> None:
+    dep = tmp_path / "deployments.json"
+    pw = password_file(tmp_path)
+    node = tmp_path / "node"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with devnet(dep, port):
+        assert tool("node.cli", "init", str(node), "--deployments", str(dep), "--password-file", str(pw),
+                    "--grpc", "127.0.0.1:0").returncode == 0
+        first = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1",
+                     "--until-window", "1", "--quiet")
+        assert first.returncode == 0, first.stderr
+    with devnet(dep, port):  # the same deployments path, a fresh chain: the beast is gone
+        again = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--until-window", "2")
+    assert again.returncode == 4, again.stderr
+    assert "beast 1 does not exist on this chain: devnet restarted?" in again.stderr, again.stderr
+    assert "may not commit" not in again.stderr
+
+
+def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    loose = password_file(tmp_path, 0o644)
+    out = tool("node.cli", "init", str(tmp_path / "node"), "--password-file", str(loose))
+    assert out.returncode == 2 and "chmod 600" in out.stderr and PASSWORD not in out.stderr + out.stdout
+    assert not (tmp_path / "node" / "keystore.json").exists()
+    loose.chmod(0o600)
+    assert tool("node.cli", "init", str(tmp_path / "node"), "--password-file", str(loose)).returncode == 0
+    loose.chmod(0o640)
+    run = tool("node.cli", "run", "--node-dir", str(tmp_path / "node"), "--password-file", str(loose))
+    assert run.returncode == 2 and "chmod 600" in run.stderr
