@@ -14,6 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from kernel import SPEC_VERSION, SPEC_VERSIONS
 from kernel.board import Board
@@ -408,3 +410,22 @@ def test_private_boards_are_the_v2_sampled_records() -> None:
         micro_step(st, v1, WindowStart(3, 6, seed))
     with pytest.raises(KernelError, match="records root"):
         micro_step(replace(st, dataset_commitment=keccak256(b"another root")), src, WindowStart(3, 6, seed))
+
+
+@settings(max_examples=300, deadline=None)
+@given(step=hst.integers(0, 255), flags=hst.integers(0, 0xFFFF), loss_acc=hst.integers(0, 2**64 - 1))
+def test_v2_step_fields_are_accepted_exactly_by_the_rules(step: int, flags: int, loss_acc: int) -> None:
+    """Any step/flags/loss_acc bytes: the parser accepts exactly step <= 127, flags < 8 and (step > 0 or loss_acc == 0),
+    and what it accepts serializes back to the same bytes."""
+    raw = _patched(_patched(_patched(_GENESIS_V2, STEP_OFFSET, "<B", step), FLAGS_OFFSET, "<H", flags),
+                   LOSS_ACC_OFFSET, "<Q", loss_acc)
+    legal = step <= 127 and flags < 8 and (step > 0 or loss_acc == 0)
+    try:
+        s = from_bytes(raw)
+    except StateBlobError:
+        assert not legal
+        return
+    assert legal and s.to_bytes() == raw and (s.step, s.flags, s.loss_acc) == (step, flags, loss_acc)
+
+
+_GENESIS_V2 = genesis(keccak256(b"hypothesis step fields")).to_bytes()
