@@ -90,6 +90,7 @@ class StepResult:
     labels: Labels
     observation: list[int]  # the Q8 input x
     trace: StepTrace  # a1, h, logits z, head gradients gz, gh, loss
+    sample_index: int | None = None  # a private beast's dataset index sampleIdx(g) (from the source's ``index``)
 
     @property
     def post_h128(self) -> bytes:
@@ -158,7 +159,9 @@ def micro_step(pre: KernelState, source: SampleSource, w: WindowStart | None = N
         flags = sc.flags | (FLAG_LOSS_DROPPED if pre.loss_sum_prev and acc < pre.loss_sum_prev else 0)
         post = replace(pre, **common, step=0, window=(pre.window + 1) & U32, flags=flags,  # type: ignore[arg-type]
                        loss_sum_prev=acc, loss_acc=0)
-    return StepResult(post, pre.h128(), sc, board, lab, [int(v) for v in x], trace)
+    index = getattr(source, "index", None) if source.private else None
+    idx = index(pre.seed_core, sc.g) if callable(index) else None
+    return StepResult(post, pre.h128(), sc, board, lab, [int(v) for v in x], trace, idx)
 
 
 def window_step_states(start: KernelState, source: SampleSource, w: WindowStart) -> list[KernelState]:

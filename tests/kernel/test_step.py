@@ -209,6 +209,7 @@ def test_step_result_exposes_what_a_differential_test_compares() -> None:
     assert r.context.j == 0 and r.context.g == 0 and r.context.heads == HEAD_MOVE
     assert r.loss == r.state.loss_acc and r.state.step == 1
     assert r.board == PublicSource().window_boards(r.context.window)[0]
+    assert r.sample_index is None  # public boards have no dataset index
 
 
 def test_window_step_hashes_end_in_the_words_h128() -> None:
@@ -403,7 +404,8 @@ def test_private_boards_are_the_v2_sampled_records() -> None:
     s = st
     for _ in range(4):  # across the u32 wrap
         r = micro_step(s, src, WindowStart(3, 6, seed))
-        assert r.board == ds.board(sample_index_v2(key, r.context.g, len(ds)))
+        assert r.sample_index == sample_index_v2(key, r.context.g, len(ds))
+        assert r.board == ds.board(r.sample_index)
         s = r.state
     v1 = PrivateDatasetSource(ds, PRIVATE_SECRET, spec_version=1)
     with pytest.raises(KernelError, match="samples under spec_version 1"):
