@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 
+from kernel import SPEC_VERSION
 from kernel.payload import WINDOW_STEPS
 from devnet.records import Param
 from devnet.errors import ConfigError
@@ -30,8 +31,9 @@ MAX_DATASET_BYTES_LIMIT = 393_216
 DEFAULT_MAX_DATASET_BYTES = 262_144  # 256 KiB: curriculum.dataset.MAX_DATASET_BYTES, the loaders' default
 # Beast.MIN_SPEC_VERSION..MAX_SPEC_VERSION: the kernel spec versions a deployment may hatch. A season
 # (a deployment) fixes one; every beast it hatches trains and replays under it (docs/PROTOCOL.md §2).
+# A new season hatches the kernel's latest version unless told otherwise.
 SPEC_VERSIONS = (1, 2)
-DEFAULT_SPEC_VERSION = 1
+DEFAULT_SPEC_VERSION = SPEC_VERSION
 MAX_SEASON_FILE_BYTES = 1 << 20  # a dozen NAME = integer lines; anything near this is not a season file
 
 _MAX_PERIOD = 1_000_000

@@ -75,7 +75,8 @@ def open_run(store: BeastStore, params: KernelParams, cache_dir: Path) -> BeastR
 
 
 def build_source(meta: BeastMeta, cache_dir: Path) -> Any:
-    """The sample source the beast trains on: public boards, or its private curriculum."""
+    """The sample source the beast trains on: public boards, or its private curriculum, built for
+    the beast's spec version (a version 2 file must also match the hatch's recordsRoot)."""
     if not meta.is_private:
         return PublicSource()
     if meta.dataset_path is None or meta.secret_path is None:

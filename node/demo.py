@@ -86,9 +86,10 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
              seed: int | None = None) -> dict[str, Any]:
     """Run the demo and return its report (ledger rows, figures, timings).
 
-    ``chain``: an embedded chain to use and leave running (tests replay against it);
-    by default a new one is started and closed at the end. ``seed``: the same seed gives the
-    same beast, windows and figures (a reproducible chain and owner secret); None: fresh ones.
+    ``chain``: an embedded chain to use and leave running (tests replay against it, and choose
+    its season's spec version); by default a new one is started (the latest spec version) and
+    closed at the end. ``seed``: the same seed gives the same beast, windows and figures (a
+    reproducible chain and owner secret); None: fresh ones.
     """
     t_start = time.perf_counter()
     run_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cb-node-demo-"))
@@ -142,6 +143,8 @@ def run_demo(windows: int = 48, data_dir: Path | None = None, backend: str = "nu
             "seedCore": "0x" + run.meta.hatch.seed_core.hex(),
             "datasetCommitment": "0x" + run.meta.hatch.dataset_commitment.hex(),
             "secretCommitment": "0x" + run.meta.hatch.secret_commitment.hex(),
+            "specVersion": run.meta.hatch.spec_version,
+            "recordsRoot": "0x" + run.meta.hatch.records_root.hex(),
             "runDir": str(run_dir),
             "backend": backend,
             "windows": table,

@@ -16,6 +16,7 @@ import devnet
 from chainbeasts.hints import is_unreachable, unreachable
 from devnet.errors import ErrorDecoder
 from devnet.errors import LedgerError as DevnetError
+from devnet.season import DEFAULT_SPEC_VERSION
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -44,11 +45,13 @@ def _handle(cb: Any, embedded: bool) -> ChainHandle:
     return ChainHandle(cb.w3, contracts, cb.decoder, embedded, accounts=list(cb.accounts), bindings=cb)
 
 
-def embedded_chain(accounts: int = 4, genesis_timestamp: int | None = None) -> ChainHandle:
-    """Start the embedded py-evm devnet (contracts deployed, ``accounts`` accounts funded and approved);
-    a future ``genesis_timestamp`` makes its block hashes repeat from run to run (devnet.start)."""
+def embedded_chain(accounts: int = 4, genesis_timestamp: int | None = None,
+                   spec_version: int = DEFAULT_SPEC_VERSION) -> ChainHandle:
+    """Start the embedded py-evm devnet (contracts deployed, ``accounts`` accounts funded and approved),
+    a season hatching beasts of ``spec_version``; a future ``genesis_timestamp`` makes its block
+    hashes repeat from run to run (devnet.start)."""
     try:
-        net = devnet.start(accounts=accounts, genesis_timestamp=genesis_timestamp)
+        net = devnet.start(accounts=accounts, genesis_timestamp=genesis_timestamp, spec_version=spec_version)
     except DevnetError as exc:
         raise ChainError(f"cannot start the embedded devnet: {exc}") from exc
     h = _handle(net.chain, embedded=True)

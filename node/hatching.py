@@ -52,9 +52,12 @@ class Hatchery:
     def hatch(self, dataset_path: Path | None = None, secret_path: Path | None = None) -> int:
         """Hatch a beast (with a private curriculum when both files are given); returns its id.
 
-        The signed transaction is journaled before it is broadcast (module docstring).
+        The beast gets the deployment's spec version (Beast.SPEC_VERSION); on a version 2
+        deployment a private beast also commits to its records root R_dataset, computed here
+        from the checked file. The signed transaction is journaled before it is broadcast
+        (module docstring).
         """
-        dataset_c = secret_c = ZERO32
+        dataset_c = secret_c = records_r = ZERO32
         if (dataset_path is None) != (secret_path is None):
             raise DataError("a private curriculum needs both --dataset and --secret-file")
         if dataset_path is not None and secret_path is not None:
@@ -65,11 +68,16 @@ class Hatchery:
                 # A dataset the game would refuse in openDispute (over the season's maxDatasetBytes)
                 # or one no validator can decode would make every window of the beast undisputable.
                 max_bytes = self.ledger.season_value(Param.MAX_DATASET_BYTES)
-                dataset_c = load_dataset(dataset_path, max_bytes=max_bytes, cache_dir=self.data_dir / "cache").commitment
+                dataset = load_dataset(dataset_path, max_bytes=max_bytes, cache_dir=self.data_dir / "cache")
                 secret_c = read_secret_file(secret_path).commitment
+                if self.ledger.spec_version() >= 2:
+                    from curriculum.records import records_root
+
+                    records_r = records_root(dataset)
             except CurriculumError as exc:
                 raise DataError(f"cannot use the private curriculum: {exc}") from exc
-        signed = self.ledger.sign_hatch(dataset_c, secret_c)
+            dataset_c = dataset.commitment
+        signed = self.ledger.sign_hatch(dataset_c, secret_c, records_r)
         pending = PendingHatch(
             signed.tx_hash, signed.nonce, signed.raw, signed.gas, "0x" + dataset_c.hex(), "0x" + secret_c.hex(),
             str(Path(dataset_path).resolve()) if dataset_path is not None else None,
@@ -130,8 +138,9 @@ class Hatchery:
         crash_point("hatch_after_meta")
         g = write_genesis(store, meta, self.params())
         if g is not None:
+            extra = {"records_root": "0x" + hd.records_root.hex()} if hd.records_root != ZERO32 else {}
             store.event("hatched", seed_core="0x" + hd.seed_core.hex(), dataset_commitment="0x" + hd.dataset_commitment.hex(),
-                        h128="0x" + g.h128().hex(), tx=pending.tx_hash)
+                        spec_version=hd.spec_version, **extra, h128="0x" + g.h128().hex(), tx=pending.tx_hash)
         store.close()
         self.journal.done(pending.tx_hash)
         return meta.beast_id

@@ -146,12 +146,13 @@ class LedgerChainReader:
         return self._cached(("hatch", beast_id), f"Beast.hatchData({beast_id})", lambda: self.chain.hatch_data(beast_id))
 
     def beast_commitments(self, beast_id: int) -> BeastCommitments:
-        """Hatch data of ``beast_id`` with the season constants; NotFoundError when unknown."""
+        """Hatch data of ``beast_id`` (its spec version and records root included) with the season
+        constants; NotFoundError when unknown."""
         if beast_id < 1:
             raise NotFoundError(f"beast {beast_id} does not exist (ids start at 1)")
         hd = self.hatch(beast_id)
         return BeastCommitments(hd.seed_core, hd.dataset_commitment or ZERO32, hd.secret_commitment or ZERO32,
-                                self.season_params())
+                                self.season_params(), spec_version=hd.spec_version, records_root=hd.records_root or ZERO32)
 
     def committed_word(self, beast_id: int, window: int) -> bytes:
         """The word committed for window ``window`` (ledger index window - 1)."""

@@ -47,6 +47,21 @@ class DatasetInvalidError(InvalidInputError, exit_code=ExitCode.DATA):
     """
 
 
+class RecordsRootMismatchError(DatasetInvalidError):
+    """Raised when a spec version 2 beast's dataset file (matching C_dataset) has another records
+    root R_dataset than the recordsRoot of its hatch data.
+
+    The owner supplied both commitments at hatch, so the beast was hatched wrong and no honest
+    replay of its windows exists: judged like an invalid dataset file (SPEC §10.2, §10.6).
+    ``expected`` is the hatch's recordsRoot, ``actual`` the file's R_dataset (public values).
+    """
+
+    def __init__(self, message: str, expected: bytes, actual: bytes) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
 class StartStateMismatchError(ValidatorError):
     """Raised when the start state does not hash to the previous committed h128, or belongs
     to another beast or window than the one replayed.
@@ -122,6 +137,7 @@ __all__ = [
     "CommitmentMismatchError",
     "ConfigError",
     "DatasetInvalidError",
+    "RecordsRootMismatchError",
     "InputTooLargeError",
     "InvalidInputError",
     "MissingInputError",

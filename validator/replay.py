@@ -12,12 +12,16 @@ beast carries window ``k``. Replaying window ``K >= 1`` trains from checkpoint `
 It checks, in order:
 
 1. the start state (checkpoint ``K - 1``): the state blob decodes, belongs to this beast
-   (seed_core, C_dataset) and holds ``K - 1`` windows, and its h128 equals the h128 committed
-   by window ``K - 1``. At ``K == 1`` genesis is regenerated from ``seed_core`` and
-   ``C_dataset`` when no blob is given, and the previous h128 is the genesis h128;
+   (seed_core, the dataset root of its version, its spec version) and holds ``K - 1`` windows,
+   and its h128 equals the h128 committed by window ``K - 1``. At ``K == 1`` genesis is
+   regenerated from the hatch data (``seed_core``, the dataset root, ``spec_version``) when no
+   blob is given, and the previous h128 is the genesis h128;
 2. for private beasts: ``keccak256(dataset file bytes) == C_dataset`` and
-   ``keccak256(S_owner) == secret commitment`` (checked before anything is decoded);
-3. the 128 micro-steps on the chosen backend (numpy reference or torch), with the
+   ``keccak256(S_owner) == secret commitment`` (checked before anything is decoded); for a
+   spec version 2 beast also ``R_dataset(file) == recordsRoot`` (a file that differs, like one
+   that does not decode, was committed by its owner: RecordsRootMismatchError, a
+   DatasetInvalidError);
+3. the 128 micro-steps under the beast's spec version (the state's, checked in 1) on the chosen backend (numpy reference or torch), with the
    committed word's ``activeMask`` and ``lrShift`` (the kernel says why, when they are illegal);
 4. the computed word against the committed one, field by field, and — when the trainer's
    per-step digests are given — the first micro-step whose weights digest differs.
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from curriculum.dataset import MAX_DATASET_BYTES
+from kernel import SPEC_VERSIONS
 from kernel.context import SampleSource
 from kernel.errors import KernelError, StateBlobError
 from kernel.hashing import keccak256
@@ -58,6 +63,7 @@ from validator.errors import (
     InputTooLargeError,
     InvalidInputError,
     MissingInputError,
+    RecordsRootMismatchError,
     StartStateError,
     StartStateMismatchError,
 )
@@ -72,25 +78,40 @@ Inputs = Literal["spec", "fast"]
 
 @dataclass(frozen=True, slots=True)
 class BeastCommitments:
-    """What the beast token's immutable hatch data commits to (all 32 bytes)."""
+    """What the beast token's immutable hatch data commits to (all 32 bytes), and its spec version."""
 
     seed_core: bytes
     dataset_commitment: bytes = ZERO32  # C_dataset; zero when the beast trains on public sources
     secret_commitment: bytes = ZERO32  # keccak256(S_owner); zero when the beast has no private curriculum
     params: KernelParams | None = None  # season constants the beast trains under; None = the start state's own
+    spec_version: int = 1  # Beast.hatchData specVersion: the version its windows are trained and replayed under
+    records_root: bytes = ZERO32  # R_dataset (version 2 private beasts); zero otherwise
 
     def __post_init__(self) -> None:
-        for name in ("seed_core", "dataset_commitment", "secret_commitment"):
+        for name in ("seed_core", "dataset_commitment", "secret_commitment", "records_root"):
             value = getattr(self, name)
             if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
                 raise InvalidInputError(f"{name} must be 32 bytes, got {_describe(value)}")
         if self.params is not None and not isinstance(self.params, KernelParams):
             raise InvalidInputError("params must be a kernel.params.KernelParams")
+        v = self.spec_version
+        if isinstance(v, bool) or not isinstance(v, int) or v not in SPEC_VERSIONS:
+            raise InvalidInputError(f"spec_version must be one of {', '.join(map(str, SPEC_VERSIONS))}, got {v!r}")
+        # The rule Beast.hatch enforces: hatch data that breaks it never came from the chain.
+        if v == 1 and self.records_root != ZERO32:
+            raise InvalidInputError("a spec version 1 beast has no records root (it must be zero)")
+        if v >= 2 and (self.records_root != ZERO32) != self.private:
+            raise InvalidInputError("a spec version 2 beast has a records root exactly when it has a dataset commitment")
 
     @property
     def private(self) -> bool:
         """True when the beast trains on a committed private dataset."""
         return self.dataset_commitment != ZERO32
+
+    @property
+    def dataset_root(self) -> bytes:
+        """What the beast's states carry at offset 64: C_dataset under version 1, R_dataset under 2."""
+        return bytes(self.dataset_commitment if self.spec_version == 1 else self.records_root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +209,13 @@ def _check_len(name: str, value: bytes | None, n: int) -> None:
 
 
 def genesis_state(beast: BeastCommitments, params: KernelParams | None = None) -> KernelState:
-    """The beast's genesis state, regenerated from its hatch data (SPEC §6.4).
+    """The beast's genesis state, regenerated from its hatch data (SPEC §6.4) under its spec version.
 
     Parameters come from ``beast.params``, else ``params``, else the kernel defaults.
     """
     try:
         return genesis(bytes(beast.seed_core), beast.params or params or DEFAULT_PARAMS,
-                       dataset_commitment=bytes(beast.dataset_commitment), spec_version=1)  # BeastCommitments: v1
+                       dataset_commitment=beast.dataset_root, spec_version=beast.spec_version)
     except KernelError as exc:
         raise InvalidInputError(f"cannot build genesis: {exc}") from None
 
@@ -234,8 +255,12 @@ def load_start_state(req: ReplayRequest) -> KernelState:
     # Verify it belongs to this beast and this window (the chain context could name another).
     if start.seed_core != bytes(req.beast.seed_core):
         raise StartStateMismatchError("start state has another seed_core than the beast's hatch data")
-    if start.dataset_commitment != bytes(req.beast.dataset_commitment):
-        raise StartStateMismatchError("start state has another C_dataset than the beast's hatch data")
+    if start.spec_version != req.beast.spec_version:
+        raise StartStateMismatchError(f"start state is spec version {start.spec_version}; the beast's hatch data "
+                                      f"says {req.beast.spec_version}")
+    if start.dataset_commitment != req.beast.dataset_root:
+        what = "C_dataset" if req.beast.spec_version == 1 else "records root (R_dataset)"
+        raise StartStateMismatchError(f"start state has another {what} than the beast's hatch data")
     if req.beast.params is not None and start.params != req.beast.params:
         raise StartStateMismatchError(f"start state was trained under other season constants ({start.params}) "
                                       f"than the chain's ({req.beast.params})")
@@ -273,6 +298,22 @@ def _decode_dataset_cached(data: bytes, commitment: bytes) -> object:
     return dataset
 
 
+def check_records_root(dataset: object, records_root: bytes) -> None:
+    """Refuse a spec version 2 beast's dataset whose R_dataset differs from its hatch recordsRoot.
+
+    RecordsRootMismatchError (a DatasetInvalidError): the owner committed both values at hatch,
+    so a disagreement is the owner's fault and no replay of the beast exists (SPEC §10.2).
+    """
+    from curriculum.records import records_root as r_dataset
+
+    actual = r_dataset(dataset)  # type: ignore[arg-type]
+    if actual != records_root:
+        raise RecordsRootMismatchError(
+            f"the dataset matches C_dataset but its records root is 0x{actual.hex()}, not the hatch's recordsRoot "
+            f"0x{records_root.hex()}: the beast was hatched with commitments that disagree (its owner's fault, SPEC §10.2)",
+            records_root, actual)
+
+
 def sample_source(req: ReplayRequest, *, max_dataset_bytes: int = MAX_DATASET_BYTES) -> SampleSource:
     """The window's sample source: public sources, or the private dataset after checking its size
     (at most ``max_dataset_bytes``, the season's limit) and both commitments."""
@@ -302,7 +343,10 @@ def sample_source(req: ReplayRequest, *, max_dataset_bytes: int = MAX_DATASET_BY
         raise CommitmentMismatchError("owner secret", bytes(beast.secret_commitment), c_secret)
     from curriculum import PrivateDatasetSource
 
-    return PrivateDatasetSource(_decode_dataset_cached(data, c_data), bytes(req.owner_secret))  # type: ignore[arg-type]
+    dataset = _decode_dataset_cached(data, c_data)
+    if beast.spec_version >= 2:
+        check_records_root(dataset, bytes(beast.records_root))
+    return PrivateDatasetSource(dataset, bytes(req.owner_secret), spec_version=beast.spec_version)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,6 +458,7 @@ __all__ = [
     "ZERO32",
     "backend_for",
     "check_digests",
+    "check_records_root",
     "genesis_state",
     "load_start_state",
     "replay",

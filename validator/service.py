@@ -235,8 +235,10 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                     params = KernelParams.for_season(epoch_steps=b.epoch_steps, base_cost=b.base_cost, spurt_cost=b.spurt_cost)
                 except KernelError as exc:
                     raise InvalidInputError(f"beast season constants are invalid: {exc}") from None
+            # spec_version 0: a client written before version 2, whose beasts are all version 1.
             return BeastCommitments(bytes(b.seed_core), bytes(b.dataset_commitment) or ZERO32,
-                                    bytes(b.secret_commitment) or ZERO32, params)
+                                    bytes(b.secret_commitment) or ZERO32, params, spec_version=b.spec_version or 1,
+                                    records_root=bytes(b.records_root) or ZERO32)
         if self.chain is None:
             raise MissingInputError("no hatch data: send `beast` (seed_core and commitments) or run the service with a chain")
         return self.chain.beast_commitments(request.beast_id)

@@ -60,7 +60,13 @@ class BindingTrainer:
 
         c_data = keccak256(dataset) if dataset else ZERO32
         c_secret = keccak256(secret) if secret else ZERO32
-        beast_id = chain.hatch(account, c_data, c_secret)
+        records = ZERO32
+        if dataset and chain.spec_version() >= 2:
+            from curriculum import decode_dataset
+            from curriculum.records import records_root
+
+            records = records_root(decode_dataset(dataset))
+        beast_id = chain.hatch(account, c_data, c_secret, records)
         hatch = chain.hatch_data(beast_id)
         state = genesis(hatch.seed_core, chain_params(chain), dataset_commitment=hatch.dataset_root,
                         spec_version=hatch.spec_version)
@@ -69,7 +75,7 @@ class BindingTrainer:
             from curriculum import PrivateDatasetSource, decode_dataset
 
             assert secret is not None
-            source = PrivateDatasetSource(decode_dataset(dataset), secret)
+            source = PrivateDatasetSource(decode_dataset(dataset), secret, spec_version=hatch.spec_version)
         return cls(chain, account, beast_id, state, source, states=[state])
 
     def commit_next(self, *, tamper: str | None = None) -> bytes:

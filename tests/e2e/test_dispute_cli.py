@@ -343,32 +343,43 @@ def test_which_dispute_arguments_are_checked_before_connecting(tmp_path: Path, c
         assert code == 2 and message in err, (argv, err)
 
 
+@pytest.mark.parametrize("fault", ["invalid file", "records root"])
 def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDevnet, deployments: Path, challenger_key: Path,
-                                                                 capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+                                                                 capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                 fault: str) -> None:
     """Issue 14 item 5: a trainer hatched with the keccak of a file that is not a valid dataset. The
     challenger holds exactly that file: check says diverged (SPEC §10.6, the trainer's fault) and open
-    proceeds without --force, instead of refusing on a replay error."""
+    proceeds without --force, instead of refusing on a replay error. The same for a spec version 2
+    beast hatched with a valid file but another recordsRoot than the file's (SPEC §10.2)."""
     from eth_utils import keccak
 
-    from curriculum import new_secret_file
+    from curriculum import new_secret_file, write_dataset
+    from curriculum.importers import read_csv
     from kernel.sources import PublicSource
     from kernel.state import genesis
     from kernel.train import train_window
+    from node.demo import EXAMPLE_CSV
     from validator.chain import LedgerChainReader
 
     chain = net.chain
+    assert chain.spec_version() == 2  # the devnet's default season
     junk = tmp_path / "junk.cbd.zst"
-    junk.write_bytes(b"CBDS" + bytes(range(1, 256)) * 8)
+    if fault == "invalid file":
+        junk.write_bytes(b"CBDS" + bytes(range(1, 256)) * 8)
+    else:
+        write_dataset(junk, read_csv(EXAMPLE_CSV))  # a valid file: only its records root is wrong
     secret_path = tmp_path / "owner.secret"
     secret = new_secret_file(secret_path)
-    b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment)
+    # Beast.hatch cannot see the file: any non-zero recordsRoot passes, the owner's own fault.
+    b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment, keccak(b"not this file's records"))
     hatch = LedgerChainReader(chain).beast_commitments(b)
-    chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(),
-                                                  epoch_seed=hatch.seed_core).payload.pack())
+    chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version),
+                                                  PublicSource(), epoch_seed=hatch.seed_core).payload.pack())
     common = ["--deployments", deployments, "--json"]
     files = ["--dataset", junk, "--secret-file", secret_path]
     code, out, err = cli(capsys, "check", "--beast", b, "--window", 1, *files, *common)
-    assert code == 1 and out["verdict"] == "diverged" and "not a valid dataset file" in out["reason"], (out, err)
+    why = "not a valid dataset file" if fault == "invalid file" else "not the hatch's recordsRoot"
+    assert code == 1 and out["verdict"] == "diverged" and why in out["reason"] and "SPEC §10.6" in out["reason"], (out, err)
     code, out, err = cli(capsys, "open", "--beast", b, "--window", 1, *files, "--yes", "--private-key-file", challenger_key, *common)
     assert code == 0, err
     assert secret.reveal().hex() not in err

@@ -26,6 +26,18 @@ def priv() -> Beast:
 
 
 @pytest.fixture(scope="session")
+def pub2() -> Beast:
+    """A spec version 2 public beast with 2 honest windows."""
+    return public_beast(keccak256(b"validator tests: v2 public beast"), n=2, spec_version=2)
+
+
+@pytest.fixture(scope="session")
+def priv2() -> Beast:
+    """A spec version 2 private beast (committed to its records root) with 2 honest windows."""
+    return private_beast(keccak256(b"validator tests: v2 private beast"), spec_version=2)
+
+
+@pytest.fixture(scope="session")
 def big() -> Beast:
     """A private beast with 1 honest window on a dataset file over 256 KiB (legal where maxDatasetBytes is 384 KiB)."""
     return private_beast(keccak256(b"validator tests: big dataset"), n=1, dataset=large_dataset())

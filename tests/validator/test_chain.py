@@ -73,7 +73,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cheater = net.accounts[2]
     cheat_id = cb.hatch(cheater)
     hatch = LedgerChainReader(cb).beast_commitments(cheat_id)
-    honest = train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(), epoch_seed=hatch.seed_core)
+    assert hatch.spec_version == 2  # the devnet's default season: every beast here is version 2
+    honest = train_window(genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version), PublicSource(),
+                          epoch_seed=hatch.seed_core)
     cb.commit(cheater, cheat_id, replace(honest.payload, h128=b"\x01" * 16).pack())
     try:
         yield World(tmp, net, deployments, f"127.0.0.1:{nport}", public.beast_id, private.beast_id, cheat_id,
@@ -239,7 +241,7 @@ def test_watch_state_unavailable_waits_then_votes_zero(world: World) -> None:
     hatch = LedgerChainReader(cb).beast_commitments(world.cheat_id)
     word1 = cb.word(world.cheat_id, 0)
     # Window 2 continues the (bogus) checkpoint 1 that no node can serve.
-    state = genesis(hatch.seed_core, hatch.params, spec_version=1)
+    state = genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version)
     honest = train_window(state, PublicSource(), epoch_seed=hatch.seed_core)
     w2 = train_window(honest.state, PublicSource(), epoch_seed=hatch.seed_core)
     cb.commit(cheater, world.cheat_id, replace(w2.payload, h128=word1[:16]).pack())
@@ -293,26 +295,33 @@ def test_unregistered_watcher_skips_without_voting(world: World) -> None:
     assert not record.exists() or str(dispute) not in json.loads(record.read_text())["disputes"]
 
 
-def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World) -> None:
+@pytest.mark.parametrize("fault", ["invalid file", "records root"])
+def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World, fault: str) -> None:
     """Issue 14 item 5: a private beast committed to the keccak of a file that is not a valid dataset.
 
     The dispute reveals exactly that file (it matches C_dataset, so the game accepts it); no replay
     is possible, and the fault is the trainer's (SPEC §10.6): the watcher votes against the window
     in its first round instead of logging an error every round while the false word finalizes.
+    The same for a version 2 beast whose valid file has another records root than its hatch's
+    recordsRoot (SPEC §10.2: the owner hatched it with commitments that disagree).
     """
     from devnet.bindings import Outcome, Vote
     from eth_utils import keccak
 
     cb = world.net.chain
     trainer, challenger = world.net.accounts[2], world.net.accounts[3]
-    junk = b"CBDS" + bytes(range(1, 256)) * 8  # the magic, then no valid header or frame
-    bid = cb.hatch(trainer, keccak(junk), keccak(world.secret))
+    # the magic, then no valid header or frame; or the world's valid dataset file
+    data = b"CBDS" + bytes(range(1, 256)) * 8 if fault == "invalid file" else world.dataset
+    # Beast.hatch cannot see the file: any non-zero recordsRoot passes, and it is not this file's.
+    bid = cb.hatch(trainer, keccak(data), keccak(world.secret), keccak(b"not this file's records"))
     hatch = LedgerChainReader(cb).beast_commitments(bid)
-    word = train_window(genesis(hatch.seed_core, hatch.params, spec_version=1), PublicSource(), epoch_seed=hatch.seed_core).payload.pack()
+    word = train_window(genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version), PublicSource(),
+                        epoch_seed=hatch.seed_core).payload.pack()
     cb.commit(trainer, bid, word)  # a word that passes the ledger's checks; it trained on nothing it committed to
-    dispute = cb.open_dispute(challenger, bid, 0, junk, world.secret)
-    assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "4"]) == 0
-    record = world.tmp / "watch-invalid" / "votes.json"
+    dispute = cb.open_dispute(challenger, bid, 0, data, world.secret)
+    if cb.validator(world.net.accounts[4].address).stake == 0:
+        assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "4"]) == 0
+    record = world.tmp / f"watch-invalid-{fault.replace(' ', '-')}" / "votes.json"
     out = run_cli("watch", "--once", "--deployments", str(world.deployments), "--account", "4", "--record", str(record),
                   "--node", world.node_address)
     assert out.returncode == 0, out.stderr

@@ -24,6 +24,7 @@ from validator.errors import (
     InputTooLargeError,
     InvalidInputError,
     MissingInputError,
+    RecordsRootMismatchError,
     StartStateError,
     StartStateMismatchError,
     ValidatorError,
@@ -275,6 +276,64 @@ def test_dataset_matching_commitment_but_malformed(priv: Beast) -> None:
     # a file that does not match C_dataset is the supplier's fault, not that error
     with pytest.raises(CommitmentMismatchError):
         replay(ReplayRequest(beast=beast, window=1, dataset=junk + b"x", owner_secret=priv.secret))
+
+
+# -- spec version 2 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inputs", INPUTS)
+def test_version_2_windows_replay_under_version_2(pub2: Beast, priv2: Beast, inputs: str) -> None:
+    """A beast's windows replay under its hatch's spec version: genesis regenerated as version 2
+    (with R_dataset at offset 64 for a private beast), the private source sampling by the v2 key."""
+    for beast in (pub2, priv2):
+        assert beast.windows[0].start.spec_version == 2
+        for k in (1, 2):
+            report = replay(beast.request(k, trainer_digests=beast.windows[k - 1].digests), inputs=inputs)  # type: ignore[arg-type]
+            assert report.match is True and report.computed == beast.windows[k - 1].payload
+    assert priv2.windows[0].start.dataset_commitment == priv2.commitments.records_root != priv2.commitments.dataset_commitment
+
+
+def test_a_version_1_replay_of_a_version_2_beast_is_refused(pub2: Beast, pub: Beast) -> None:
+    """Abuse: hatch data naming the wrong version cannot make a validator replay a state under
+    another version's rules (the state carries its version; the hatch data must agree)."""
+    as_v1 = replace(pub2.commitments, spec_version=1)
+    with pytest.raises(StartStateMismatchError, match="start state is spec version 2; the beast's hatch data says 1"):
+        replay(pub2.request(2, beast=as_v1))
+    with pytest.raises(StartStateMismatchError, match="start state is spec version 1; the beast's hatch data says 2"):
+        replay(pub.request(2, beast=replace(pub.commitments, spec_version=2)))
+    # At window 1 genesis is rebuilt under the hatch's version: another version is another h128.
+    assert replay(pub2.request(1, beast=as_v1, prev_h128=None)).computed != pub2.windows[0].payload
+
+
+def test_version_2_dataset_with_another_records_root_is_dataset_invalid(priv2: Beast) -> None:
+    """SPEC §10.2: a file matching C_dataset whose R_dataset is not the hatch's recordsRoot was hatched
+    wrong by its owner: like an invalid file (DatasetInvalidError, a vote against), not a supplier error."""
+    bogus = keccak256(b"not the file's records")
+    beast = replace(priv2.commitments, records_root=bogus)
+    # Window 1: genesis is rebuilt with the hatch's (bogus) root, then the file is checked against it.
+    with pytest.raises(RecordsRootMismatchError, match="not the hatch's recordsRoot") as info:
+        replay(priv2.request(1, beast=beast, prev_h128=None))
+    assert isinstance(info.value, DatasetInvalidError)
+    assert (info.value.expected, info.value.actual) == (bogus, priv2.commitments.records_root)
+    assert priv2.secret is not None and priv2.secret.hex() not in str(info.value)
+    # A later window's honest state carries the file's root, not the hatch's: that start is refused.
+    with pytest.raises(StartStateMismatchError, match="records root"):
+        replay(priv2.request(2, beast=beast))
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"spec_version": 3}, "spec_version must be one of 1, 2, got 3"),
+    ({"spec_version": True}, "spec_version must be one of 1, 2"),
+    ({"records_root": b"\x01" * 32}, "a spec version 1 beast has no records root"),
+    ({"spec_version": 2}, "records root exactly when it has a dataset commitment"),  # private, no root
+    ({"spec_version": 2, "dataset_commitment": bytes(32), "records_root": b"\x01" * 32},
+     "records root exactly when it has a dataset commitment"),  # public, with a root
+    ({"spec_version": 2, "records_root": b"\x01" * 31}, "records_root must be 32 bytes"),
+])
+def test_hatch_data_the_chain_never_holds_is_refused(priv: Beast, fields: dict[str, object], message: str) -> None:
+    """BeastCommitments enforces Beast.hatch's rules: a client cannot ask for a replay of hatch data no deployment holds."""
+    with pytest.raises(InvalidInputError, match=message):
+        replace(priv.commitments, **fields)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from chainbeasts.v1 import validator_pb2 as pb
 from chainbeasts.v1 import validator_pb2_grpc as pbg
 from kernel import SPEC_VERSION
+from kernel.hashing import keccak256
 from kernel.payload import Payload
 from kernel.state import ZERO32
 from kernel.train import train_window
@@ -55,6 +56,8 @@ def to_proto(req: ReplayRequest, beast_id: int = 1, **extra: object) -> pb.Repla
             seed_core=b.seed_core,
             dataset_commitment=b.dataset_commitment if b.dataset_commitment != ZERO32 else b"",
             secret_commitment=b.secret_commitment if b.secret_commitment != ZERO32 else b"",
+            spec_version=b.spec_version,
+            records_root=b.records_root if b.records_root != ZERO32 else b"",
         ),
         claim=pb.WindowClaim(
             prev_h128=req.prev_h128 or b"", committed_word=req.committed_word or b"", epoch_seed=req.epoch_seed or b""
@@ -93,6 +96,31 @@ def test_honest_window_matches(stub: pbg.ValidatorServiceStub, pub: Beast, k: in
 
 def test_private_window_matches(stub: pbg.ValidatorServiceStub, priv: Beast) -> None:
     assert call(stub, to_proto(priv.request(2))).match
+
+
+def test_spec_version_2_windows_match_and_0_means_1(stub: pbg.ValidatorServiceStub, pub: Beast, pub2: Beast,
+                                                    priv2: Beast) -> None:
+    """The hatch data's spec_version and records_root travel in BeastCommitments; a request without
+    them (a client written before version 2) is a version 1 beast's."""
+    for beast in (pub2, priv2):
+        resp = call(stub, to_proto(beast.request(2)))
+        assert resp.match and resp.computed_word == beast.windows[1].word
+    old = to_proto(pub.request(2))
+    old.beast.ClearField("spec_version")
+    assert call(stub, old).match
+    wrong = to_proto(pub2.request(2))
+    wrong.beast.spec_version = 1  # a version 2 start state replayed as a version 1 beast's
+    code, details = code_of(stub, wrong)
+    assert code == Code.FAILED_PRECONDITION and "spec version 2" in details
+    bogus = to_proto(priv2.request(1))
+    bogus.beast.records_root = keccak256(b"not the file's records")  # genesis rebuilt with it; the file disagrees
+    bogus.claim.prev_h128 = b""  # window 1: the genesis of that hatch data
+    code, details = code_of(stub, bogus)
+    assert code == Code.INVALID_ARGUMENT and "recordsRoot" in details
+    bad = to_proto(pub2.request(1))
+    bad.beast.spec_version = 3
+    code, details = code_of(stub, bad)
+    assert code == Code.INVALID_ARGUMENT and "spec_version must be one of 1, 2" in details
 
 
 def test_divergence_with_first_step(stub: pbg.ValidatorServiceStub, pub: Beast) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from curriculum import PrivateDatasetSource, decode_dataset, encode_dataset
 from curriculum.importers import read_csv
+from curriculum.records import records_root
 from kernel.board import EMPTY, N_TILES, Board, Creature
 from kernel.context import WindowContext
 from kernel.hashing import keccak256
 from kernel.payload import Payload
 from kernel.sources import PublicSource
-from kernel.state import KernelState, encode_state_blob, genesis
+from kernel.state import ZERO32, KernelState, encode_state_blob, genesis
 from kernel.train import WindowResult, train_window
 from validator.replay import BeastCommitments, ReplayRequest
 
@@ -84,9 +85,10 @@ def train(state: KernelState, source: object, n: int) -> list[TrainedWindow]:
     return out
 
 
-def public_beast(seed: bytes = keccak256(b"validator tests: public beast"), n: int = 3) -> Beast:
-    """A public beast trained honestly for n windows."""
-    return Beast(BeastCommitments(seed), train(genesis(seed, spec_version=1), PublicSource(), n))
+def public_beast(seed: bytes = keccak256(b"validator tests: public beast"), n: int = 3, *, spec_version: int = 1) -> Beast:
+    """A public beast of ``spec_version`` trained honestly for n windows."""
+    return Beast(BeastCommitments(seed, spec_version=spec_version),
+                 train(genesis(seed, spec_version=spec_version), PublicSource(), n))
 
 
 def example_dataset() -> bytes:
@@ -118,16 +120,21 @@ def large_dataset(n_records: int = 13_000, *, max_bytes: int = LIMIT_RAISED) -> 
 
 
 def private_beast(seed: bytes = keccak256(b"validator tests: private beast"), secret: bytes = SECRET, n: int = 2, *,
-                  trained_with: bytes | None = None, dataset: bytes | None = None) -> Beast:
-    """A private beast committed to ``secret``; ``trained_with`` lets the trainer cheat with another secret.
+                  trained_with: bytes | None = None, dataset: bytes | None = None, spec_version: int = 1) -> Beast:
+    """A private beast of ``spec_version`` committed to ``secret``; ``trained_with`` lets the trainer cheat
+    with another secret.
 
     ``dataset`` replaces the example dataset file (any size: the trainer decodes it without a limit).
+    A version 2 beast also commits to the file's records root R_dataset, which its states carry.
     """
     data = example_dataset() if dataset is None else dataset
     c_data = keccak256(data)
-    source = PrivateDatasetSource(decode_dataset(data, max_bytes=len(data)), trained_with or secret)
-    windows = train(genesis(seed, dataset_commitment=c_data, spec_version=1), source, n)
-    return Beast(BeastCommitments(seed, c_data, keccak256(secret)), windows, data, secret)
+    decoded = decode_dataset(data, max_bytes=len(data))
+    source = PrivateDatasetSource(decoded, trained_with or secret, spec_version=spec_version)
+    records = records_root(decoded) if spec_version >= 2 else ZERO32
+    beast = BeastCommitments(seed, c_data, keccak256(secret), spec_version=spec_version, records_root=records)
+    windows = train(genesis(seed, dataset_commitment=beast.dataset_root, spec_version=spec_version), source, n)
+    return Beast(beast, windows, data, secret)
 
 
 class SwitchingSource:

@@ -68,12 +68,11 @@ def check_window(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, *
                  timeout_s: float = 60.0) -> CheckResult:
     """Replay window K locally (or through a validator's gRPC service) against its committed word."""
     t0 = time.perf_counter()
-    fault = dataset_fault(cur)
+    fault = dataset_fault(cur, w.hatch)
     if fault is not None:
         # No honest training on this file exists; the trainer committed to it (SPEC §10.6).
-        return CheckResult(w, "diverged", None, (), f"the committed dataset is not a valid dataset file ({fault}): "
-                           "that counts against the trainer (SPEC §10.6)", None, "nobody (no replay possible)",
-                           "not needed", w.window, time.perf_counter() - t0)
+        return CheckResult(w, "diverged", None, (), f"{fault}: that counts against the trainer (SPEC §10.6)", None,
+                           "nobody (no replay possible)", "not needed", w.window, time.perf_counter() - t0)
     start = fetch_start(chain, w, cur, state_file=state_file, node=node, backend=backend)
     if start.earlier_divergence is not None:
         rep = start.earlier_report
@@ -110,7 +109,8 @@ def _check_remote(w: WindowOnChain, cur: Curriculum | None, start: StartState, a
         beast=validator_pb2.BeastCommitments(seed_core=w.hatch.seed_core, dataset_commitment=w.hatch.dataset_commitment,
                                              secret_commitment=w.hatch.secret_commitment,
                                              epoch_steps=w.params.epoch_steps, base_cost=w.params.base_cost,
-                                             spurt_cost=w.params.spurt_cost),
+                                             spurt_cost=w.params.spurt_cost, spec_version=w.hatch.spec_version,
+                                             records_root=w.hatch.records_root),
         claim=validator_pb2.WindowClaim(prev_h128=w.prev_h128, committed_word=w.word, epoch_seed=w.epoch_seed),
         start_state=start.blob or b"",
         dataset=cur.dataset if cur else b"", owner_secret=cur.owner_secret if cur else b"",

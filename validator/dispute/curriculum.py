@@ -65,32 +65,41 @@ def load_curriculum(hatch: HatchData, beast_id: int, dataset_path: Path | None, 
 
 
 
-def dataset_fault(cur: Curriculum | None) -> str | None:
-    """Why the committed dataset of ``cur`` is not a valid dataset file (None when it is, or for a public beast).
+def dataset_fault(cur: Curriculum | None, hatch: HatchData) -> str | None:
+    """Why no replay of the committed dataset of ``cur`` exists (None when one does, or for a public beast):
+    the file is not a valid dataset file, or (spec version 2) its records root R_dataset is not the
+    hatch's recordsRoot.
 
-    ``cur`` matched the hatch commitments (load_curriculum), so a file that does not decode is the one
-    the trainer committed to: SPEC §10.6 counts that against the trainer.
+    ``cur`` matched the hatch commitments C_dataset and keccak256(S_owner) (load_curriculum), so
+    either fault is in what the owner committed to at hatch: SPEC §10.2 and §10.6 count it against
+    the trainer.
     """
     from curriculum import CurriculumError, decode_dataset
+    from curriculum.records import records_root
 
     if cur is None:
         return None
     try:
-        decode_dataset(cur.dataset, max_bytes=len(cur.dataset))  # the size was checked against the season's limit
+        dataset = decode_dataset(cur.dataset, max_bytes=len(cur.dataset))  # the size was checked against the season's limit
     except CurriculumError as exc:
-        return str(exc)
+        return f"the committed dataset is not a valid dataset file ({exc})"
+    if hatch.spec_version >= 2:
+        actual = records_root(dataset)
+        if actual != hatch.records_root:
+            return (f"the committed dataset's records root is 0x{actual.hex()}, not the hatch's recordsRoot "
+                    f"0x{hatch.records_root.hex()} (the owner hatched the beast with commitments that disagree, SPEC §10.2)")
     return None
 
 
-def source_of(cur: Curriculum | None) -> Any:
-    """The kernel's training-input source for a beast with curriculum ``cur`` (public when None)."""
+def source_of(cur: Curriculum | None, spec_version: int) -> Any:
+    """The kernel's training-input source for a beast of ``spec_version`` with curriculum ``cur`` (public when None)."""
     from curriculum import PrivateDatasetSource, decode_dataset
     from kernel.sources import PublicSource
 
     if cur is None:
         return PublicSource()
     try:
-        return PrivateDatasetSource(decode_dataset(cur.dataset), cur.owner_secret)
+        return PrivateDatasetSource(decode_dataset(cur.dataset), cur.owner_secret, spec_version=spec_version)
     except Exception as exc:  # noqa: BLE001 - CurriculumError / KernelError
         raise DataError(f"the committed dataset does not decode: {exc}") from None
 

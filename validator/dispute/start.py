@@ -60,7 +60,7 @@ def rebuild_start(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, 
         raise ChainDataError(f"cannot build the genesis of beast {w.beast_id}: {exc}") from None
     if w.window == 1:
         return StartState(encode_state_blob(state), "genesis")
-    source = source_of(cur)
+    source = source_of(cur, w.hatch.spec_version)
     rd = reader(chain)
     for j in range(1, w.window):
         word_j = rd.committed_word(w.beast_id, j)

@@ -51,7 +51,7 @@ class WindowOnChain:
     @property
     def commitments(self) -> BeastCommitments:
         return BeastCommitments(self.hatch.seed_core, self.hatch.dataset_commitment, self.hatch.secret_commitment,
-                                self.params)
+                                self.params, spec_version=self.hatch.spec_version, records_root=self.hatch.records_root)
 
     @property
     def disputable(self) -> bool:

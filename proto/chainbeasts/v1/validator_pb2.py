@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hainbeasts/v1/validator.proto\x12\x0e\x63hainbeasts.v1\"\x98\x01\n\x10\x42\x65\x61stCommitments\x12\x11\n\tseed_core\x18\x01 \x01(\x0c\x12\x1a\n\x12\x64\x61taset_commitment\x18\x02 \x01(\x0c\x12\x19\n\x11secret_commitment\x18\x03 \x01(\x0c\x12\x13\n\x0b\x65poch_steps\x18\x04 \x01(\r\x12\x11\n\tbase_cost\x18\x05 \x01(\x04\x12\x12\n\nspurt_cost\x18\x06 \x01(\x04\"L\n\x0bWindowClaim\x12\x11\n\tprev_h128\x18\x01 \x01(\x0c\x12\x16\n\x0e\x63ommitted_word\x18\x02 \x01(\x0c\x12\x12\n\nepoch_seed\x18\x03 \x01(\x0c\"\xa3\x02\n\x13ReplayWindowRequest\x12\x10\n\x08\x62\x65\x61st_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12\x15\n\x0bstart_state\x18\x03 \x01(\x0cH\x00\x12\x16\n\x0cnode_address\x18\x04 \x01(\tH\x00\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\x0c\x12\x14\n\x0cowner_secret\x18\x06 \x01(\x0c\x12/\n\x05\x62\x65\x61st\x18\x07 \x01(\x0b\x32 .chainbeasts.v1.BeastCommitments\x12*\n\x05\x63laim\x18\x08 \x01(\x0b\x32\x1b.chainbeasts.v1.WindowClaim\x12\x17\n\x0ftrainer_digests\x18\t \x03(\x0c\x12\x15\n\rfetch_digests\x18\n \x01(\x08\x42\x07\n\x05start\"\xa5\x02\n\x14ReplayWindowResponse\x12\x10\n\x08\x62\x65\x61st_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12(\n\x07verdict\x18\x03 \x01(\x0e\x32\x17.chainbeasts.v1.Verdict\x12\x15\n\rcomputed_word\x18\x04 \x01(\x0c\x12\r\n\x05match\x18\x05 \x01(\x08\x12\x1c\n\x14\x66irst_divergent_step\x18\x06 \x01(\x05\x12\x19\n\x11mismatched_fields\x18\x07 \x03(\t\x12\x16\n\x0e\x63ommitted_word\x18\x08 \x01(\x0c\x12\x12\n\nstart_h128\x18\t \x01(\x0c\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0b \x01(\t\x12\x15\n\rreplay_micros\x18\x0c \x01(\x04\"\x19\n\x17GetValidatorInfoRequest\"\xf0\x02\n\x18GetValidatorInfoResponse\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x1e\n\x16max_concurrent_replays\x18\x03 \x01(\r\x12\x1a\n\x12max_queued_replays\x18\x04 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x05 \x01(\r\x12\x1a\n\x12replay_deadline_ms\x18\x06 \x01(\r\x12\x17\n\x0f\x63hain_connected\x18\x07 \x01(\x08\x12\x12\n\nreplays_ok\x18\x08 \x01(\x04\x12\x16\n\x0ereplays_failed\x18\t \x01(\x04\x12\x1d\n\x15replays_rejected_busy\x18\n \x01(\x04\x12\x17\n\x0freplays_running\x18\x0b \x01(\r\x12\x1c\n\x14replays_running_peak\x18\x0c \x01(\r\x12\x0e\n\x06inputs\x18\r \x01(\t\x12\x0f\n\x07workers\x18\x0e \x01(\t*a\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_MATCH\x10\x01\x12\x14\n\x10VERDICT_DIVERGED\x10\x02\x12\x14\n\x10VERDICT_COMPUTED\x10\x03\x32\xd4\x01\n\x10ValidatorService\x12Y\n\x0cReplayWindow\x12#.chainbeasts.v1.ReplayWindowRequest\x1a$.chainbeasts.v1.ReplayWindowResponse\x12\x65\n\x10GetValidatorInfo\x12\'.chainbeasts.v1.GetValidatorInfoRequest\x1a(.chainbeasts.v1.GetValidatorInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hainbeasts/v1/validator.proto\x12\x0e\x63hainbeasts.v1\"\xc4\x01\n\x10\x42\x65\x61stCommitments\x12\x11\n\tseed_core\x18\x01 \x01(\x0c\x12\x1a\n\x12\x64\x61taset_commitment\x18\x02 \x01(\x0c\x12\x19\n\x11secret_commitment\x18\x03 \x01(\x0c\x12\x13\n\x0b\x65poch_steps\x18\x04 \x01(\r\x12\x11\n\tbase_cost\x18\x05 \x01(\x04\x12\x12\n\nspurt_cost\x18\x06 \x01(\x04\x12\x14\n\x0cspec_version\x18\x07 \x01(\r\x12\x14\n\x0crecords_root\x18\x08 \x01(\x0c\"L\n\x0bWindowClaim\x12\x11\n\tprev_h128\x18\x01 \x01(\x0c\x12\x16\n\x0e\x63ommitted_word\x18\x02 \x01(\x0c\x12\x12\n\nepoch_seed\x18\x03 \x01(\x0c\"\xa3\x02\n\x13ReplayWindowRequest\x12\x10\n\x08\x62\x65\x61st_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12\x15\n\x0bstart_state\x18\x03 \x01(\x0cH\x00\x12\x16\n\x0cnode_address\x18\x04 \x01(\tH\x00\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\x0c\x12\x14\n\x0cowner_secret\x18\x06 \x01(\x0c\x12/\n\x05\x62\x65\x61st\x18\x07 \x01(\x0b\x32 .chainbeasts.v1.BeastCommitments\x12*\n\x05\x63laim\x18\x08 \x01(\x0b\x32\x1b.chainbeasts.v1.WindowClaim\x12\x17\n\x0ftrainer_digests\x18\t \x03(\x0c\x12\x15\n\rfetch_digests\x18\n \x01(\x08\x42\x07\n\x05start\"\xa5\x02\n\x14ReplayWindowResponse\x12\x10\n\x08\x62\x65\x61st_id\x18\x01 \x01(\x04\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12(\n\x07verdict\x18\x03 \x01(\x0e\x32\x17.chainbeasts.v1.Verdict\x12\x15\n\rcomputed_word\x18\x04 \x01(\x0c\x12\r\n\x05match\x18\x05 \x01(\x08\x12\x1c\n\x14\x66irst_divergent_step\x18\x06 \x01(\x05\x12\x19\n\x11mismatched_fields\x18\x07 \x03(\t\x12\x16\n\x0e\x63ommitted_word\x18\x08 \x01(\x0c\x12\x12\n\nstart_h128\x18\t \x01(\x0c\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0b \x01(\t\x12\x15\n\rreplay_micros\x18\x0c \x01(\x04\"\x19\n\x17GetValidatorInfoRequest\"\xf0\x02\n\x18GetValidatorInfoResponse\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x1e\n\x16max_concurrent_replays\x18\x03 \x01(\r\x12\x1a\n\x12max_queued_replays\x18\x04 \x01(\r\x12\x19\n\x11max_request_bytes\x18\x05 \x01(\r\x12\x1a\n\x12replay_deadline_ms\x18\x06 \x01(\r\x12\x17\n\x0f\x63hain_connected\x18\x07 \x01(\x08\x12\x12\n\nreplays_ok\x18\x08 \x01(\x04\x12\x16\n\x0ereplays_failed\x18\t \x01(\x04\x12\x1d\n\x15replays_rejected_busy\x18\n \x01(\x04\x12\x17\n\x0freplays_running\x18\x0b \x01(\r\x12\x1c\n\x14replays_running_peak\x18\x0c \x01(\r\x12\x0e\n\x06inputs\x18\r \x01(\t\x12\x0f\n\x07workers\x18\x0e \x01(\t*a\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_MATCH\x10\x01\x12\x14\n\x10VERDICT_DIVERGED\x10\x02\x12\x14\n\x10VERDICT_COMPUTED\x10\x03\x32\xd4\x01\n\x10ValidatorService\x12Y\n\x0cReplayWindow\x12#.chainbeasts.v1.ReplayWindowRequest\x1a$.chainbeasts.v1.ReplayWindowResponse\x12\x65\n\x10GetValidatorInfo\x12\'.chainbeasts.v1.GetValidatorInfoRequest\x1a(.chainbeasts.v1.GetValidatorInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chainbeasts.v1.validator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERDICT']._serialized_start=1271
-  _globals['_VERDICT']._serialized_end=1368
+  _globals['_VERDICT']._serialized_start=1315
+  _globals['_VERDICT']._serialized_end=1412
   _globals['_BEASTCOMMITMENTS']._serialized_start=51
-  _globals['_BEASTCOMMITMENTS']._serialized_end=203
-  _globals['_WINDOWCLAIM']._serialized_start=205
-  _globals['_WINDOWCLAIM']._serialized_end=281
-  _globals['_REPLAYWINDOWREQUEST']._serialized_start=284
-  _globals['_REPLAYWINDOWREQUEST']._serialized_end=575
-  _globals['_REPLAYWINDOWRESPONSE']._serialized_start=578
-  _globals['_REPLAYWINDOWRESPONSE']._serialized_end=871
-  _globals['_GETVALIDATORINFOREQUEST']._serialized_start=873
-  _globals['_GETVALIDATORINFOREQUEST']._serialized_end=898
-  _globals['_GETVALIDATORINFORESPONSE']._serialized_start=901
-  _globals['_GETVALIDATORINFORESPONSE']._serialized_end=1269
-  _globals['_VALIDATORSERVICE']._serialized_start=1371
-  _globals['_VALIDATORSERVICE']._serialized_end=1583
+  _globals['_BEASTCOMMITMENTS']._serialized_end=247
+  _globals['_WINDOWCLAIM']._serialized_start=249
+  _globals['_WINDOWCLAIM']._serialized_end=325
+  _globals['_REPLAYWINDOWREQUEST']._serialized_start=328
+  _globals['_REPLAYWINDOWREQUEST']._serialized_end=619
+  _globals['_REPLAYWINDOWRESPONSE']._serialized_start=622
+  _globals['_REPLAYWINDOWRESPONSE']._serialized_end=915
+  _globals['_GETVALIDATORINFOREQUEST']._serialized_start=917
+  _globals['_GETVALIDATORINFOREQUEST']._serialized_end=942
+  _globals['_GETVALIDATORINFORESPONSE']._serialized_start=945
+  _globals['_GETVALIDATORINFORESPONSE']._serialized_end=1313
+  _globals['_VALIDATORSERVICE']._serialized_start=1415
+  _globals['_VALIDATORSERVICE']._serialized_end=1627
 # @@protoc_insertion_point(module_scope)

@@ -59,7 +59,9 @@ class ValidatorServiceServicer:
         Errors:
         INVALID_ARGUMENT     a malformed field: window 0, a byte field of the wrong length,
         a state blob that does not decode, a dataset over the season's
-        dataset limit or not a dataset file, a dataset or secret sent for a public beast, more
+        dataset limit or not a dataset file (or, for a spec version 2 beast, whose records
+        root differs from records_root: like an invalid file, the owner's fault), a dataset
+        or secret sent for a public beast, a spec_version the service does not implement, more
         than 128 digests, an empty or oversize node_address. The message
         names the field.
         FAILED_PRECONDITION  the inputs do not belong to the committed window: the start state
