@@ -444,7 +444,7 @@ def commit_window3(c: Cluster, beast: int, tamper: str | None, *, private_secret
         from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
 
         secret = private_secret or read_secret_file(c.secret).reveal()
-        source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), secret)
+        source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), secret, spec_version=start.spec_version)
     else:
         from kernel.sources import PublicSource
 
@@ -453,7 +453,8 @@ def commit_window3(c: Cluster, beast: int, tamper: str | None, *, private_secret
     if tamper == "secret":
         from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
 
-        honest_source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), read_secret_file(c.secret).reveal())
+        honest_source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), read_secret_file(c.secret).reveal(),
+                                             spec_version=start.spec_version)
     honest = train_window(start, honest_source, epoch_seed=seed).payload
     p = train_window(start, source, epoch_seed=seed).payload
     if tamper == "h128":
