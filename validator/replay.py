@@ -21,8 +21,9 @@ It checks, in order:
    spec version 2 beast also ``R_dataset(file) == recordsRoot`` (a file that differs, like one
    that does not decode, was committed by its owner: RecordsRootMismatchError, a
    DatasetInvalidError);
-3. the 128 micro-steps under the beast's spec version (the state's, checked in 1) on the chosen backend (numpy reference or torch), with the
-   committed word's ``activeMask`` and ``lrShift`` (the kernel says why, when they are illegal);
+3. the 128 micro-steps under the beast's spec version (the state's, checked in 1) on the
+   chosen backend (numpy reference or torch), with the committed word's ``activeMask`` and
+   ``lrShift`` (the kernel says why, when they are illegal);
 4. the computed word against the committed one, field by field, and — when the trainer's
    per-step digests are given — the first micro-step whose weights digest differs.
 
