@@ -46,19 +46,26 @@ def _deployments_rpc(path: Path) -> str:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from node.config import create_keystore, read_password, read_private_key_file, write_config
+    from chainbeasts.keys import KeyChoiceError, deployments_dev_accounts, load_key
+    from node.config import PASSWORD_ENV, create_keystore, read_password, write_config
 
     node_dir: Path = args.dir
-    node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (node_dir / "node.toml").exists():
         raise ConfigError(f"{node_dir / 'node.toml'} already exists; refusing to overwrite it")
-    key = read_private_key_file(args.import_key) if args.import_key else None
-    password = read_password(args.password_file, confirm=True)
-    address = create_keystore(node_dir / "keystore.json", password, key)
     # Paths given on the command line are relative to the current directory; node.toml
     # paths are relative to node.toml, so write an absolute path.
     deployments = str(args.deployments.resolve()) if args.deployments else "deployments.json"
     rpc = args.rpc or (_deployments_rpc(args.deployments) if args.deployments else "embedded")
+    # The node's key: a new one, or the one the shared key options name (a keystore given here is
+    # unlocked with --password-file's password, which then protects the node's keystore too).
+    try:
+        account = load_key(args, password_env=PASSWORD_ENV, dev_accounts=deployments_dev_accounts(args.deployments),
+                           required=False)
+    except KeyChoiceError as exc:
+        raise ConfigError(str(exc)) from None
+    password = read_password(args.password_file, confirm=account is None or args.keystore is None)
+    node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    address = create_keystore(node_dir / "keystore.json", password, bytes(account.key) if account is not None else None)
     path = write_config(node_dir, rpc=rpc, deployments=deployments, backend=args.backend, grpc=args.grpc)
     (node_dir / "data").mkdir(mode=0o700, exist_ok=True)
     out = {"config": str(path), "keystore": str(node_dir / "keystore.json"), "address": address}
@@ -179,9 +186,11 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                    help=f"deployments JSON of the chain, written by cb-devnet up/deploy (default ${DEPLOYMENTS_ENV})")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--grpc", default="127.0.0.1:50551", help="gRPC address HOST:PORT (default 127.0.0.1:50551)")
-    p.add_argument("--import-key", type=Path, default=None,
-                   help="file (mode 0600) holding a hex private key to put in the keystore instead of a new key")
     password_opt(p)
+    from chainbeasts.keys import add_key_options
+
+    add_key_options(p, password_env="CB_NODE_PASSWORD", title="key (optional: default a new key)", password_option=False)
+    p.add_argument("--import-key", dest="key_file", type=Path, help=argparse.SUPPRESS)  # the old name of --key-file
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_init)
 

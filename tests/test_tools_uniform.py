@@ -144,3 +144,59 @@ def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:
     loose.chmod(0o640)
     run = tool("node.cli", "run", "--node-dir", str(tmp_path / "node"), "--password-file", str(loose))
     assert run.returncode == 2 and "chmod 600" in run.stderr
+
+
+def test_one_way_to_name_a_key_in_every_tool(tmp_path: Path) -> None:
+    dep = tmp_path / "deployments.json"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pw = password_file(tmp_path)
+    with devnet(dep, port):
+        accounts = json.loads(dep.read_text())["accounts"]
+        key = tmp_path / "four.key"
+        key.write_text(accounts[4]["privateKey"] + "\n")
+        key.chmod(0o600)
+
+        def init(name: str, *key_args: str) -> subprocess.CompletedProcess[str]:
+            return tool("node.cli", "init", str(tmp_path / name), "--deployments", str(dep), "--password-file", str(pw),
+                        "--json", *key_args)
+
+        # cb-node init: a dev account, a key file (and its old name), a keystore (unlocked with --password-file)
+        for name, args, n in (("dev", ["--dev-account", "3"], 3), ("file", ["--key-file", str(key)], 4),
+                              ("old", ["--import-key", str(key)], 4), ("five", ["--dev-account", "5"], 5)):
+            out = init(name, *args)
+            assert out.returncode == 0, (name, out.stderr)
+            assert json.loads(out.stdout)["address"] == accounts[n]["address"], name
+        ks = init("ks", "--keystore", str(tmp_path / "file" / "keystore.json"))
+        assert ks.returncode == 0 and json.loads(ks.stdout)["address"] == accounts[4]["address"], ks.stderr
+
+        # cb-validator: the same flags; human output by default, --json on request
+        reg = tool("validator.cli", "register", "--stake", "100", "--deployments", str(dep), "--dev-account", "5")
+        assert reg.returncode == 0, reg.stderr
+        assert reg.stdout.startswith(f"registered validator {accounts[5]['address']} with a stake of 100 ENERGY (tx 0x")
+        st = tool("validator.cli", "status", "--deployments", str(dep), "--keystore",
+                  str(tmp_path / "five" / "keystore.json"), "--password-file", str(pw), "--json")
+        assert st.returncode == 0, st.stderr
+        doc = json.loads(st.stdout)
+        assert doc["validator"] == accounts[5]["address"] and doc["stakeWei"] == 100 * 10**18 and doc["active"]
+
+        # cb-dispute: the same flags, checked before anything is sent
+        base = ["check", "--deployments", str(dep), "--beast", "1", "--window", "1"]
+        two = tool("validator.dispute_cli", *base, "--key-file", str(key), "--dev-account", "1")
+        assert two.returncode == 2 and "give one key, not --key-file and --dev-account" in two.stderr
+        far = tool("validator.dispute_cli", *base, "--dev-account", "99")
+        assert far.returncode == 2 and f"lists {len(accounts)} dev accounts" in far.stderr
+        key.chmod(0o644)
+        loose = tool("validator.dispute_cli", *base, "--key-file", str(key))
+        assert loose.returncode == 2 and "chmod 600" in loose.stderr
+        assert accounts[4]["privateKey"][2:] not in loose.stderr + two.stderr
+
+    # A real chain's deployments file lists no dev accounts: --dev-account is refused there.
+    real = json.loads(dep.read_text())
+    real.pop("accounts")
+    (tmp_path / "real.json").write_text(json.dumps(real))
+    out = tool("node.cli", "init", str(tmp_path / "real"), "--deployments", str(tmp_path / "real.json"),
+               "--password-file", str(pw), "--dev-account", "0")
+    assert out.returncode == 2 and "only a devnet has them" in out.stderr
+    assert not (tmp_path / "real").exists()

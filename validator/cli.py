@@ -9,8 +9,8 @@ Examples::
     cb-validator serve --address 127.0.0.1:50061 --backend numpy
     cb-validator serve --address 0.0.0.0:50061 --allow-node node1.example:50551 --allow-node 10.0.0.7:*
     cb-validator replay --beast 1 --window 3 --deployments runs/devnet/deployments.json --node 127.0.0.1:50051
-    cb-validator register --stake 100 --deployments runs/devnet/deployments.json --account 2
-    cb-validator watch --deployments runs/devnet/deployments.json --account 2 --node 127.0.0.1:50051 \\
+    cb-validator register --stake 100 --deployments runs/devnet/deployments.json --dev-account 2
+    cb-validator watch --deployments runs/devnet/deployments.json --dev-account 2 --node 127.0.0.1:50051 \\
         --record runs/validator/votes.json
 """
 
@@ -25,15 +25,14 @@ import sys
 import threading
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, Final
 
+from chainbeasts.units import format_energy
 from chainbeasts.tooling import DEPLOYMENTS_ENV, closed_stdout, quiet_grpc_logs
 from kernel.host import (
     ExitCode,
     HelpFormatter,
     HostError,
-    account_from_key_file,
     exit_codes_epilog,
     positive_int,
     read_file,
@@ -41,6 +40,7 @@ from kernel.host import (
 )
 from validator.errors import ConfigError, InvalidInputError, ValidatorError
 
+PASSWORD_ENV: Final = "CB_VALIDATOR_PASSWORD"  # keystore password when --password-file is not given
 EXIT_OK: Final = ExitCode.OK
 EXIT_DIVERGED: Final = ExitCode.NO
 EXIT_DATA: Final = ExitCode.DATA
@@ -100,17 +100,14 @@ def read_secret(path: str) -> bytes:
 
 
 def load_account(args: argparse.Namespace, chain: Any) -> Any:
-    """The signing account: --key-file (0x + 64 hex, mode 0600) or --account N (dev accounts of the deployments file)."""
-    if args.key_file:
-        try:
-            return account_from_key_file(Path(args.key_file))
-        except HostError as exc:
-            raise ConfigError(str(exc)) from None
-    if args.account is not None:
-        if not 0 <= args.account < len(chain.accounts):
-            raise ConfigError(f"--account {args.account}: the deployments file lists {len(chain.accounts)} dev accounts")
-        return chain.accounts[args.account]
-    raise ConfigError("give --key-file FILE or --account N to sign transactions")
+    """The signing account named by the shared key options (chainbeasts.keys): --key-file, --keystore
+    with --password-file or $CB_VALIDATOR_PASSWORD, or --dev-account N of the deployments file (devnets)."""
+    from chainbeasts.keys import KeyChoiceError, load_key
+
+    try:
+        return load_key(args, password_env=PASSWORD_ENV, dev_accounts=lambda: chain.accounts)
+    except KeyChoiceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def connect_chain(args: argparse.Namespace) -> Any:
@@ -236,13 +233,19 @@ def _record(chain: Any, account: Any) -> Any:
     return _tx_call("validatorOf", lambda: chain.validator(account.address))
 
 
+def _say(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
+    """Human text by default, one JSON object with --json."""
+    print(json.dumps(doc) if getattr(args, "json", False) else text, flush=True)
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     chain, account = _operator(args)
     stake = parse_energy(args.stake)
     _tx_call("approving the dispute game", lambda: chain.ensure_approvals(account))
     tx = _tx_call("registerValidator", lambda: chain.register_validator(account, stake))
     info = _record(chain, account)
-    print(json.dumps({"event": "registered", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash}))
+    _say(args, {"event": "registered", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash},
+         f"registered validator {account.address} with a stake of {format_energy(info.stake)} (tx {tx.tx_hash})")
     return EXIT_OK
 
 
@@ -254,11 +257,14 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     if info.withdrawable_at == 0:
         tx = _tx_call("requestWithdrawal", lambda: chain.request_withdrawal(account))
         info = _record(chain, account)
-        print(json.dumps({"event": "withdrawal_requested", "validator": account.address,
-                          "withdrawableAtBlock": info.withdrawable_at, "tx": tx.tx_hash}))
+        _say(args, {"event": "withdrawal_requested", "validator": account.address,
+                    "withdrawableAtBlock": info.withdrawable_at, "tx": tx.tx_hash},
+             f"withdrawal of {account.address}'s stake requested; withdraw again from block {info.withdrawable_at} "
+             f"(tx {tx.tx_hash})")
         return EXIT_OK
     tx = _tx_call("withdraw", lambda: chain.withdraw(account))
-    print(json.dumps({"event": "withdrawn", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash}))
+    _say(args, {"event": "withdrawn", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash},
+         f"withdrew {format_energy(info.stake)} to {account.address} (tx {tx.tx_hash})")
     return EXIT_OK
 
 
@@ -266,9 +272,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     chain, account = _operator(args)
     info = _record(chain, account)
     active = _tx_call("isActiveValidator", lambda: chain.is_active_validator(account.address))
-    print(json.dumps({"validator": account.address, "stakeWei": info.stake, "active": active,
-                      "withdrawableAtBlock": info.withdrawable_at, "openVotes": info.open_votes,
-                      "block": _tx_call("blockNumber", chain.block_number)}))
+    doc = {"validator": account.address, "stakeWei": info.stake, "active": active,
+           "withdrawableAtBlock": info.withdrawable_at, "openVotes": info.open_votes,
+           "block": _tx_call("blockNumber", chain.block_number)}
+    withdraw = f", withdrawable from block {info.withdrawable_at}" if info.withdrawable_at else ""
+    _say(args, doc, f"validator {account.address}: stake {format_energy(info.stake)}, "
+                    f"{'active' if active else 'not active'}, {info.open_votes} open vote(s){withdraw} (block {doc['block']})")
     return EXIT_OK
 
 
@@ -323,9 +332,9 @@ def _chain_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _signer_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--key-file", metavar="FILE", help="file with the validator's private key (0x + 64 hex, mode 0600)")
-    g.add_argument("--account", type=int, metavar="N", help="use dev account N of the deployments file (devnets only)")
+    from chainbeasts.keys import add_key_options
+
+    add_key_options(p, password_env=PASSWORD_ENV)
 
 
 def _backend_flag(p: argparse.ArgumentParser) -> None:
@@ -396,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stake", required=True, metavar="N", help="stake in ENERGY (whole tokens, decimals allowed)")
     _chain_flags(p)
     _signer_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(fn=cmd_register)
 
     p = sub.add_parser("withdraw", help="request withdrawal of the stake, or withdraw it once due",
@@ -403,11 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "validatorWithdrawDelay blocks and with no unresolved votes: withdraw the stake.", **common)
     _chain_flags(p)
     _signer_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(fn=cmd_withdraw)
 
-    p = sub.add_parser("status", help="print the validator's stake and state", description="Print validatorOf as JSON.", **common)
+    p = sub.add_parser("status", help="print the validator's stake and state",
+                       description="Print the validator's stake, state and open votes (--json: validatorOf as JSON).",
+                       **common)
     _chain_flags(p)
     _signer_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(fn=cmd_status)
 
     p = sub.add_parser("watch", help="answer disputes: replay and vote, once per dispute",

@@ -31,7 +31,7 @@ from validator.dispute.errors import (
     UsageError,
 )
 from validator.dispute.formatting import format_energy
-from validator.dispute.keys import PASSWORD_ENV, load_account
+from validator.dispute.keys import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from validator.dispute.check import CheckResult
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 EXIT_CODES = ("1 from check: divergence found; from open/claim: refused before anything was spent (window not\n"
               "disputable, dataset/secret not matching the commitments, short balance, no confirmation, nothing\n"
               "to claim, dispute not yet resolvable).\n\n" + exit_codes_epilog())  # the table every tool shares
-
-KEY_HELP = (f"keys: --keystore FILE with the password in --password-file FILE or ${PASSWORD_ENV}, or "
-            "--private-key-file FILE (0x + 64 hex digits, mode 0600; for devnets). Secrets are never printed.")
-
 
 def _seconds(text: str) -> float:
     try:
@@ -64,10 +60,9 @@ def _common(p: argparse.ArgumentParser, *, key: bool) -> None:
                    help="deployments JSON written by cb-devnet up / deploy (default $CB_DEPLOYMENTS or ./deployments.json)")
     g.add_argument("--rpc", metavar="URL", default=None, help="JSON-RPC URL (default: the deployments file's rpcUrl)")
     g.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    k = p.add_argument_group("key" + ("" if key else " (optional here)"), KEY_HELP)
-    k.add_argument("--keystore", type=Path, default=None, help="Ethereum keystore (V3 JSON) of the account to use")
-    k.add_argument("--password-file", type=Path, default=None, help="file holding the keystore password (mode 0600)")
-    k.add_argument("--private-key-file", type=Path, default=None, help="file holding a raw private key (mode 0600)")
+    from chainbeasts.keys import add_key_options
+
+    add_key_options(p, password_env=PASSWORD_ENV, title="key" + ("" if key else " (optional here)"))
 
 
 def _curriculum_args(p: argparse.ArgumentParser) -> None:
@@ -186,9 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _account(args: argparse.Namespace, required: bool = True) -> Any:
-    if not required and args.keystore is None and args.private_key_file is None:
-        return None
-    return load_account(keystore=args.keystore, password_file=args.password_file, private_key_file=args.private_key_file)
+    """The signing account of the shared key options (chainbeasts.keys); --dev-account reads the
+    deployments file's dev accounts (a devnet's only)."""
+    from chainbeasts.keys import KeyChoiceError, deployments_dev_accounts, load_key
+
+    try:
+        return load_key(args, password_env=PASSWORD_ENV, dev_accounts=deployments_dev_accounts(args.deployments),
+                        required=required)
+    except KeyChoiceError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _out(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -223,8 +224,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from validator.dispute.curriculum import load_curriculum
     from validator.dispute.window import read_window
 
-    if args.keystore or args.private_key_file:
-        _account(args)  # validate the key source even though check sends nothing
+    _account(args, required=False)  # validate a key source given, even though check sends nothing
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
     cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)

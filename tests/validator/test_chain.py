@@ -202,7 +202,7 @@ def test_watch_votes_once_per_dispute_across_restarts(world: World) -> None:
     private = cb.open_dispute(challenger, world.private_id, 1, world.dataset, world.secret)  # window 2
     cheat = cb.open_dispute(challenger, world.cheat_id, 0)  # window 1
 
-    reg = run_cli("register", "--stake", "100", "--deployments", dep, "--account", "5")
+    reg = run_cli("register", "--stake", "100", "--deployments", dep, "--account", "5", "--json")
     assert reg.returncode == 0, reg.stderr
     me = world.net.accounts[5].address
     assert json.loads(reg.stdout)["validator"] == me and cb.is_active_validator(me)
@@ -335,7 +335,7 @@ def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World, faul
 
 def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     dep = str(world.deployments)
-    base = ["--deployments", dep, "--account", "7"]
+    base = ["--deployments", dep, "--account", "7", "--json"]
     assert cli_main(["register", "--stake", "150.5", *base]) == 0
     assert cli_main(["status", *base]) == 0
     assert cli_main(["withdraw", *base]) == 0  # requests the withdrawal
@@ -353,6 +353,11 @@ def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -
     assert cli_main(["withdraw", *base]) == 2  # no longer registered: a usage/config error
     assert cli_main(["register", "--stake", "1", *base]) == 4  # below the minimum stake: the contract refuses
     assert "DisputeStakeTooLow" in capsys.readouterr().err
+    # human output by default: the stake in ENERGY, not wei
+    assert cli_main(["register", "--stake", "150.5", "--deployments", dep, "--dev-account", "7"]) == 0
+    assert cli_main(["status", "--deployments", dep, "--dev-account", "7"]) == 0
+    text = capsys.readouterr().out
+    assert "stake of 150.5 ENERGY" in text and ": stake 150.5 ENERGY, active, 0 open vote(s)" in text, text
 
 
 def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:

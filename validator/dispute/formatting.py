@@ -1,20 +1,11 @@
-"""How cb-dispute writes amounts of ENERGY."""
+"""How cb-dispute writes amounts of ENERGY: the one rendering every tool uses (chainbeasts.units).
+
+Tokens with thousands separators, rounded half up to 4 decimals (``1,234.5 ENERGY``); ``--json``
+output keeps integer wei, so exact amounts are always there for scripts.
+"""
 
 from __future__ import annotations
 
-from typing import Final
-
-ENERGY_DECIMALS: Final = 18
-
-
-def format_energy(wei: int) -> str:
-    """``1.5 ENERGY`` style rendering of an amount in ENERGY wei (exact, trailing zeros dropped)."""
-    sign = "-" if wei < 0 else ""
-    whole, frac = divmod(abs(wei), 10**ENERGY_DECIMALS)
-    text = f"{whole}"
-    if frac:
-        text += "." + f"{frac:0{ENERGY_DECIMALS}d}".rstrip("0")
-    return f"{sign}{text} ENERGY"
-
+from chainbeasts.units import ENERGY_DECIMALS, format_energy
 
 __all__ = ["ENERGY_DECIMALS", "format_energy"]
