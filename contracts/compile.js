@@ -13,16 +13,24 @@ const solc = require("solc");
 const ROOT = __dirname;
 const SRC = path.join(ROOT, "src");
 const BUILD = path.join(ROOT, "build");
-const CONTRACTS = ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"];
 const SETTINGS = {
   optimizer: { enabled: true, runs: 20000 },
   evmVersion: "prague",
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"] } },
 };
+// Compilation units: each is compiled on its own and its artifacts carry its own source hash. The
+// StepVerifier (spec-version-2 one-step verifier) is a unit of its own so that adding or changing it
+// leaves the ledger contracts' artifacts (and the source hash deployments files record) untouched.
+const UNITS = [
+  { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"], files: null, settings: SETTINGS },
+  { contracts: ["StepVerifier"], files: ["StepVerifier.sol"], settings: SETTINGS },
+];
+const OWN_UNIT_FILES = new Set(UNITS.flatMap((u) => u.files || []));
 
-function sources() {
+function sources(files) {
   const out = {};
-  for (const file of fs.readdirSync(SRC).filter((f) => f.endsWith(".sol")).sort()) {
+  const all = fs.readdirSync(SRC).filter((f) => f.endsWith(".sol")).sort();
+  for (const file of files || all.filter((f) => !OWN_UNIT_FILES.has(f))) {
     out[`src/${file}`] = { content: fs.readFileSync(path.join(SRC, file), "utf8") };
   }
   return out;
@@ -37,7 +45,15 @@ function findImport(name) {
 }
 
 function compile() {
-  const input = { language: "Solidity", sources: sources(), settings: SETTINGS };
+  const artifacts = {};
+  for (const unit of UNITS) Object.assign(artifacts, compileUnit(unit));
+  return artifacts;
+}
+
+function compileUnit(unit) {
+  const SETTINGS = unit.settings;
+  const CONTRACTS = unit.contracts;
+  const input = { language: "Solidity", sources: sources(unit.files), settings: SETTINGS };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
   const errors = (output.errors || []).filter((e) => e.severity === "error");
   for (const e of output.errors || []) process.stderr.write(e.formattedMessage + "\n");
