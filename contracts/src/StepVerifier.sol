@@ -48,7 +48,7 @@ contract StepVerifier {
     string public constant version = "1.0.0";
 
     /// @dev SPEC v2 V2-5: the block head's weight on boards labelled "block" (kernel.heads.BLOCK_POS_WEIGHT).
-    uint256 internal constant BLOCK_POS_WEIGHT = 16;
+    uint256 internal constant BLOCK_POS_WEIGHT = 8;
 
     // State byte offsets (SPEC v2 V2-1, little-endian fields).
     uint256 internal constant OFF_SEED = 32;
@@ -81,9 +81,19 @@ contract StepVerifier {
     uint256 internal constant TPL_WALL_1 = 0x42000000420000080808f70808080000000000000000;
     uint256 internal constant TPL_HAZARD_1 = 0x3c24243c00000000000000000000000000000000000000000000ff000000;
 
-    // Where the feature lists live: 4 segments (one per 32-byte word of a W1 row), each a count word
-    // then up to 16 entries of two words (bit shift of the lane in the byte-swapped word, x value).
-    uint256 internal constant SEG = 1056;
+    // The feature table (memory at Ctx.feats): words 0-3 the lane masks of the features equal to 256 (the
+    // "binary" ones) in each 32-byte word of a W1 row, words 4-7 32768 times their count, words 8-15 the
+    // values of features 54, 55, 57, 58, 59, 60, 61 and 62 (never 256; all in row word 3), 0 when zero.
+    uint256 internal constant FT_BIAS = 0x80;
+    uint256 internal constant FT_OTHER = 0x100;
+    uint256 internal constant FT_SIZE = 0x200;
+    // SWAR constants: 16-bit lanes of a 256-bit word.
+    uint256 internal constant LANE_LO = 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF;
+    uint256 internal constant LANE_HI = 0xFF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00;
+    uint256 internal constant LANE_ONES = 0x0001000100010001000100010001000100010001000100010001000100010001;
+    uint256 internal constant LANE_SIGN = 0x0080008000800080008000800080008000800080008000800080008000800080;
+    uint256 internal constant WIDE_LO = 0x0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF;
+    uint256 internal constant WIDE_ONES = 0x0000000100000001000000010000000100000001000000010000000100000001;
 
     /// @dev Everything the step needs besides the board, kept in memory so no function runs out of stack.
     struct Ctx {
@@ -108,8 +118,7 @@ contract StepVerifier {
         bytes32 parent; // the window's parent_h128 (left-aligned)
         bytes32 epochSeed; // the window's epoch seed E
         uint256 feats; // memory pointer of the feature lists
-        uint256 units; // memory pointer of the positive-unit list
-        uint256 nUnits;
+        uint256 hd; // memory pointer of h (one word per hidden unit, 16 zero words after them)
     }
 
     /// @dev One board (SPEC §2): tiles as wall/hazard bitboards, positions, both creatures.
@@ -307,6 +316,19 @@ contract StepVerifier {
         }
     }
 
+    /// @dev Bit i set iff nibble i (bits 4i..4i+3) of the 64-bit word is zero: a SWAR zero test of all 16
+    /// nibbles, then the 16 flags (every fourth bit) gathered into 16 adjacent bits, instead of a 64-step loop.
+    function _zeroNibbles(uint256 w) private pure returns (uint256 x) {
+        unchecked {
+            uint256 z = ~w & M64;
+            x = z & (z >> 1) & (z >> 2) & (z >> 3) & 0x1111111111111111;
+            x = (x | (x >> 3)) & 0x0303030303030303;
+            x = (x | (x >> 6)) & 0x000F000F000F000F;
+            x = (x | (x >> 12)) & 0x000000FF000000FF;
+            x = (x | (x >> 24)) & 0xFFFF;
+        }
+    }
+
     /// @dev XOR of the big-endian 64-bit words of a 32-byte value.
     function _fold64(bytes32 v) private pure returns (uint256) {
         uint256 x = uint256(v);
@@ -330,11 +352,8 @@ contract StepVerifier {
                 for (uint256 q = 0; q < 4; q++) {
                     st = (st + GOLDEN_GAMMA) & M64;
                     uint256 word = _mix64(st);
-                    for (uint256 i = 0; i < 16; i++) {
-                        uint256 v = (word >> (4 * i)) & 15;
-                        if (v == 0) wall |= 1 << (16 * q + i);
-                        else if (v == 1) hazard |= 1 << (16 * q + i);
-                    }
+                    wall |= _zeroNibbles(word) << (16 * q);
+                    hazard |= _zeroNibbles(word ^ 0x1111111111111111) << (16 * q);
                 }
             }
             st = (st + GOLDEN_GAMMA) & M64;
@@ -498,37 +517,47 @@ contract StepVerifier {
 
     // ------------------------------------------------------------------ observation (SPEC §6.2)
 
-    /// @dev The non-zero features of observe(board), grouped by the 32-byte word of a W1 row that holds
-    /// their weights: segment q (features 16q..16q+15) is a count then (lane shift, value) pairs.
+    /// @dev The non-zero features of observe(board) as the feature table (see FT_*).
     function _features(Ctx memory c, Board memory b, uint256 enemyAtk, uint256 expDmg) private pure {
         uint256 f;
         assembly ("memory-safe") {
             f := mload(0x40)
-            mstore(0x40, add(f, mul(4, SEG)))
-            mstore(f, 0)
-            mstore(add(f, SEG), 0)
-            mstore(add(f, mul(2, SEG)), 0)
-            mstore(add(f, mul(3, SEG)), 0)
+            mstore(0x40, add(f, FT_SIZE))
+            for { let i := 0 } lt(i, FT_SIZE) { i := add(i, 32) } { mstore(add(f, i), 0) }
         }
         c.feats = f;
         int256 x0 = int256(b.selfPos & 7);
         int256 y0 = int256(b.selfPos >> 3);
-        unchecked {
-            uint256 ci = 0;
-            for (int256 dy = -2; dy <= 2; dy++) {
-                for (int256 dx = -2; dx <= 2; dx++) {
-                    int256 x = x0 + dx;
-                    int256 y = y0 + dy;
-                    if (x < 0 || x > 7 || y < 0 || y > 7) {
-                        _feat(f, 2 * ci, 256);
-                    } else {
-                        uint256 t = uint256(y * 8 + x);
-                        if ((b.wall >> t) & 1 == 1) _feat(f, 2 * ci, 256);
-                        else if ((b.hazard >> t) & 1 == 1) _feat(f, 2 * ci + 1, 256);
+        {
+            uint256 wall = b.wall;
+            uint256 hazard = b.hazard;
+            uint256 sp = b.selfPos;
+            assembly ("memory-safe") {
+                // features 0..49, the 5x5 view: cell c = 5 (dy + 2) + dx + 2 sets feature 2c (WALL or off the
+                // board) or 2c + 1 (HAZARD); all are 0 or 256, so they only set lane masks (see _feat)
+                function setBin(ft, j) {
+                    let q := shl(5, shr(4, j))
+                    mstore(add(ft, q), or(mload(add(ft, q)), shl(sub(240, shl(4, and(j, 15))), 0xFFFF)))
+                    mstore(add(add(ft, FT_BIAS), q), add(mload(add(add(ft, FT_BIAS), q)), 32768))
+                }
+                let sx := and(sp, 7)
+                let sy := shr(3, sp)
+                for { let ci := 0 } lt(ci, 25) { ci := add(ci, 1) } {
+                    // x = sx + (c mod 5) - 2 and y = sy + (c div 5) - 2, off the board when not in 0..7 (unsigned)
+                    let x := sub(add(sx, mod(ci, 5)), 2)
+                    let y := sub(add(sy, div(ci, 5)), 2)
+                    switch and(lt(x, 8), lt(y, 8))
+                    case 0 { setBin(f, shl(1, ci)) }
+                    default {
+                        let t := add(shl(3, y), x)
+                        switch and(shr(t, wall), 1)
+                        case 1 { setBin(f, shl(1, ci)) }
+                        default { if and(shr(t, hazard), 1) { setBin(f, add(shl(1, ci), 1)) } }
                     }
-                    ci++;
                 }
             }
+        }
+        unchecked {
             int256 ddx = int256(b.enemyPos & 7) - x0;
             int256 ddy = int256(b.enemyPos >> 3) - y0;
             if (ddx < 0) _feat(f, 50, 256);
@@ -548,91 +577,119 @@ contract StepVerifier {
         }
     }
 
-    /// @dev Append feature j with (two's complement) value v to its segment.
+    /// @dev Record feature j with (two's complement) value v: a 256 joins its word's lane mask; the others
+    /// (features 54, 55 and 57..62) go to their slot 0..7 of the table.
     function _feat(uint256 f, uint256 j, uint256 v) private pure {
+        if (v != 256) {
+            uint256 slot = j < 56 ? j - 54 : j - 55;
+            assert(j >= 54 && j <= 62 && j != 56);
+            assembly ("memory-safe") {
+                mstore(add(add(f, FT_OTHER), shl(5, slot)), v)
+            }
+            return;
+        }
         assembly ("memory-safe") {
-            let seg := add(f, mul(shr(4, j), SEG))
-            let cnt := mload(seg)
-            let e := add(add(seg, 32), shl(6, cnt))
-            // lane (j & 15) of a byte-swapped row word sits at bits [240 - 16 lane, 256 - 16 lane)
-            mstore(e, sub(240, shl(4, and(j, 15))))
-            mstore(add(e, 32), v)
-            mstore(seg, add(cnt, 1))
+            let q := shl(5, shr(4, j))
+            mstore(add(f, q), or(mload(add(f, q)), shl(sub(240, shl(4, and(j, 15))), 0xFFFF)))
+            mstore(add(add(f, FT_BIAS), q), add(mload(add(add(f, FT_BIAS), q)), 32768))
         }
     }
 
     // ------------------------------------------------------------------ network (SPEC §8)
 
-    /// @dev a1 = sat16((W1 x >> 12) + b1) for every active unit; the units with a1 > 0 (h = a1) go to the
-    /// unit list as (u << 128) | h. Dormant units are skipped (h = 0, gh = 0).
-    /// Assembly: a row word is loaded once and byte-swapped once (7 ops), after which each of its
-    /// little-endian i16 weights is two ops (shr, signextend) instead of seven per byte-wise read.
+    /// @dev h = max(sat16((W1 x >> 12) + b1), 0) of every active unit into the h array (0 for dormant
+    /// units: h = 0, gh = 0, so they need no arithmetic).
+    /// Assembly, SWAR over the four 32-byte words of a row: the weights of the features equal to 256 are
+    /// summed sixteen lanes at a time (mask, flip each i16's sign bit, then one multiply each sums the high
+    /// and the low bytes of all lanes), about 15 operations per word instead of about 15 per feature; the
+    /// eight other features are read from the byte-swapped word 3 in straight-line code.
     function _forward(Ctx memory c) private pure {
-        uint256 list;
-        uint256 cnt;
+        uint256 hd;
         uint256 f = c.feats;
         uint256 w1 = c.w1;
         uint256 b1 = c.b1;
         uint256 sw = c.sw;
         uint256 mask = c.mask;
-        uint256 nSlots = c.nSlots;
+        uint256 hidden = c.hidden;
         assembly ("memory-safe") {
-            list := mload(0x40)
-            for { let s := 0 } lt(s, nSlots) { s := add(s, 1) } {
-                if and(shr(s, mask), 1) {
-                    let u := mul(s, sw)
-                    for { let uEnd := add(u, sw) } lt(u, uEnd) { u := add(u, 1) } {
-                        let row := add(w1, shl(7, u))
-                        let acc := 0
-                        for { let q := 0 } lt(q, 4) { q := add(q, 1) } {
-                            let seg := add(f, mul(q, SEG))
-                            let e := add(seg, 32)
-                            let end := add(e, shl(6, mload(seg)))
-                            if lt(e, end) {
-                                let wd := mload(add(row, shl(5, q)))
-                                wd := or(shr(8, and(wd, 0xFF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00)), shl(8, and(wd, 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF)))
-                                for { } lt(e, end) { e := add(e, 64) } {
-                                    acc := add(acc, mul(signextend(1, shr(mload(e), wd)), mload(add(e, 32))))
-                                }
-                            }
-                        }
-                        let bp := add(b1, shl(1, u))
-                        let bv := mload(sub(bp, 30))
-                        let a := add(sar(12, acc), signextend(1, or(shl(8, byte(31, bv)), byte(30, bv))))
-                        if sgt(a, 0) {
-                            if sgt(a, 32767) { a := 32767 }
-                            mstore(add(list, shl(5, cnt)), or(shl(128, u), a))
-                            cnt := add(cnt, 1)
-                        }
-                    }
+            // sum over the lanes of word q of row `row` selected by the table's mask, times 256
+            function binSum(ft, row, q) -> acc {
+                let m := mload(add(ft, q))
+                if m {
+                    let bw := xor(and(mload(add(row, q)), m), and(m, LANE_SIGN))
+                    acc := add(shl(8, shr(240, mul(and(bw, LANE_LO), LANE_ONES))),
+                        shr(240, mul(and(shr(8, bw), LANE_LO), LANE_ONES)))
+                    acc := shl(8, sub(acc, mload(add(add(ft, FT_BIAS), q))))
                 }
             }
-            mstore(0x40, add(list, shl(5, cnt)))
+            function unitH(ft, row, bp) -> a {
+                let acc := add(add(binSum(ft, row, 0), binSum(ft, row, 32)), add(binSum(ft, row, 64), binSum(ft, row, 96)))
+                {
+                    let t := mload(add(row, 96))
+                    t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
+                    acc := add(acc, mul(signextend(1, shr(144, t)), mload(add(ft, 0x100))))  // feature 54
+                    acc := add(acc, mul(signextend(1, shr(128, t)), mload(add(ft, 0x120))))  // feature 55
+                    acc := add(acc, mul(signextend(1, shr(96, t)), mload(add(ft, 0x140))))  // feature 57
+                    acc := add(acc, mul(signextend(1, shr(80, t)), mload(add(ft, 0x160))))  // feature 58
+                    acc := add(acc, mul(signextend(1, shr(64, t)), mload(add(ft, 0x180))))  // feature 59
+                    acc := add(acc, mul(signextend(1, shr(48, t)), mload(add(ft, 0x1a0))))  // feature 60
+                    acc := add(acc, mul(signextend(1, shr(32, t)), mload(add(ft, 0x1c0))))  // feature 61
+                    acc := add(acc, mul(signextend(1, shr(16, t)), mload(add(ft, 0x1e0))))  // feature 62
+                }
+                let bv := mload(sub(bp, 30))
+                a := add(sar(12, acc), signextend(1, or(shl(8, byte(31, bv)), byte(30, bv))))
+                switch sgt(a, 0)
+                case 0 { a := 0 }
+                default { if sgt(a, 32767) { a := 32767 } }
+            }
+            hd := mload(0x40)
+            mstore(0x40, add(hd, shl(5, add(hidden, 16))))
+            for { let u := 0 } lt(u, hidden) { u := add(u, 1) } {
+                let a := 0
+                if and(shr(div(u, sw), mask), 1) { a := unitH(f, add(w1, shl(7, u)), add(b1, shl(1, u))) }
+                mstore(add(hd, shl(5, u)), a)
+            }
+            for { let i := 0 } lt(i, 16) { i := add(i, 1) } { mstore(add(hd, shl(5, add(hidden, i))), 0) }
         }
-        c.units = list;
-        c.nUnits = cnt;
+        c.hd = hd;
     }
 
-    /// @dev z = sat16((W2 h >> 12) + b2) over the positive units.
+    /// @dev z = sat16((W2 h >> 12) + b2). Assembly: each W2 row is read a 32-byte word (16 units) at a time,
+    /// byte-swapped once, and its lanes multiplied in straight-line code (lanes past the last unit meet h's
+    /// zero padding); about a fifth of the cost of reading each weight on its own.
     function _logits(Ctx memory c) private pure returns (int256[6] memory z) {
-        uint256 list = c.units;
-        uint256 cnt = c.nUnits;
+        uint256 hd = c.hd;
         uint256 w2 = c.w2;
         uint256 b2 = c.b2;
         uint256 hidden = c.hidden;
         assembly ("memory-safe") {
-            let end := add(list, shl(5, cnt))
-            for { let o := 0 } lt(o, 6) { o := add(o, 1) } {
-                let row := add(w2, mul(shl(1, o), hidden))
-                let acc := 0
-                for { let e := list } lt(e, end) { e := add(e, 32) } {
-                    let ent := mload(e)
-                    let p := add(row, shl(1, shr(128, ent)))
-                    let v := mload(sub(p, 30))
-                    acc := add(acc, mul(signextend(1, or(shl(8, byte(31, v)), byte(30, v))), and(ent, 0xFFFF)))
+            function rowDot(row, hp, end) -> acc {
+                for { } lt(hp, end) { hp := add(hp, 512) } {
+                    let t := mload(row)
+                    t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
+                    acc := add(acc, mul(signextend(1, shr(240, t)), mload(add(hp, 0))))
+                    acc := add(acc, mul(signextend(1, shr(224, t)), mload(add(hp, 32))))
+                    acc := add(acc, mul(signextend(1, shr(208, t)), mload(add(hp, 64))))
+                    acc := add(acc, mul(signextend(1, shr(192, t)), mload(add(hp, 96))))
+                    acc := add(acc, mul(signextend(1, shr(176, t)), mload(add(hp, 128))))
+                    acc := add(acc, mul(signextend(1, shr(160, t)), mload(add(hp, 160))))
+                    acc := add(acc, mul(signextend(1, shr(144, t)), mload(add(hp, 192))))
+                    acc := add(acc, mul(signextend(1, shr(128, t)), mload(add(hp, 224))))
+                    acc := add(acc, mul(signextend(1, shr(112, t)), mload(add(hp, 256))))
+                    acc := add(acc, mul(signextend(1, shr(96, t)), mload(add(hp, 288))))
+                    acc := add(acc, mul(signextend(1, shr(80, t)), mload(add(hp, 320))))
+                    acc := add(acc, mul(signextend(1, shr(64, t)), mload(add(hp, 352))))
+                    acc := add(acc, mul(signextend(1, shr(48, t)), mload(add(hp, 384))))
+                    acc := add(acc, mul(signextend(1, shr(32, t)), mload(add(hp, 416))))
+                    acc := add(acc, mul(signextend(1, shr(16, t)), mload(add(hp, 448))))
+                    acc := add(acc, mul(signextend(1, shr(0, t)), mload(add(hp, 480))))
+                    row := add(row, 32)
                 }
-                let bp := add(b2, shl(1, o))
-                let bv := mload(sub(bp, 30))
+            }
+            let hEnd := add(hd, shl(5, hidden))
+            for { let o := 0 } lt(o, 6) { o := add(o, 1) } {
+                let acc := rowDot(add(w2, mul(shl(1, o), hidden)), hd, hEnd)
+                let bv := mload(sub(add(b2, shl(1, o)), 30))
                 let zz := add(sar(12, acc), signextend(1, or(shl(8, byte(31, bv)), byte(30, bv))))
                 if sgt(zz, 32767) { zz := 32767 }
                 if slt(zz, sub(0, 32768)) { zz := sub(0, 32768) }
@@ -707,38 +764,26 @@ contract StepVerifier {
 
     // ------------------------------------------------------------------ backward and update (SPEC §8.4)
 
-    /// @dev For each positive unit: gh from the old W2 column, then that column's W2 update, then b1 and
-    /// the W1 row when gh != 0; finally b2. Weights of units with h = 0 or features with x = 0 have a zero
-    /// gradient, and rshift_round(0, k) = 0, so they are left as they are.
+    /// @dev The update (SPEC §8.4) for the outputs with gz != 0: each W2 row (gh of every unit accumulated on
+    /// the way from the old weights), then b1 and the W1 row of every unit with h > 0 and gh != 0, then b2.
+    /// Weights of units with h = 0 or features with x = 0 have a zero gradient, and rshift_round(0, k) = 0,
+    /// so they are left as they are.
     function _backward(Ctx memory c, int256[6] memory gz) private pure {
-        uint256 half = (uint256(1) << c.k) >> 1;
         uint256 k = c.k;
-        // outputs with a non-zero gradient: (row pointer, gz) pairs
-        uint256 outs;
-        uint256 nOut;
-        {
-            uint256 w2 = c.w2;
-            uint256 hidden = c.hidden;
-            assembly ("memory-safe") {
-                outs := mload(0x40)
-                for { let o := 0 } lt(o, 6) { o := add(o, 1) } {
-                    let gv := mload(add(gz, shl(5, o)))
-                    if gv {
-                        let e := add(outs, shl(6, nOut))
-                        mstore(e, add(w2, mul(shl(1, o), hidden)))
-                        mstore(add(e, 32), gv)
-                        nOut := add(nOut, 1)
-                    }
-                }
-                mstore(0x40, add(outs, shl(6, nOut)))
-            }
+        uint256 half = (uint256(1) << k) >> 1;
+        bool any;
+        for (uint256 o = 0; o < 6; o++) {
+            if (gz[o] != 0) any = true;
         }
-        if (nOut == 0) return;
+        if (!any) return;
         assembly ("memory-safe") {
-            mstore(0, k)
+            mstore(0, k) // k and rshift_round's half, read by the row updates from scratch space
             mstore(0x20, half)
         }
-        _updateUnits(c.units, c.units + 32 * c.nUnits, outs, outs + 64 * nOut, c.feats, c.w1, c.b1);
+        for (uint256 o = 0; o < 6; o++) {
+            if (gz[o] != 0) _w2Row(c.w2 + 2 * o * c.hidden, c.hd, c.hd + 32 * c.hidden, gz[o]);
+        }
+        _w1Rows(c.hd, c.hidden, c.feats, c.w1, c.b1);
         uint256 b2 = c.b2;
         for (uint256 o = 0; o < 6; o++) {
             if (gz[o] != 0) _sub16(b2 + 2 * o, gz[o], k, half);
@@ -757,64 +802,253 @@ contract StepVerifier {
         }
     }
 
-    /// @dev k and rshift_round's half are in scratch words 0x00 and 0x20 (set by the caller).
-    function _updateUnits(uint256 list, uint256 end, uint256 outs, uint256 outEnd, uint256 f, uint256 w1, uint256 b1)
-        private
-        pure
-    {
+    /// @dev One W2 row with gradient g: W2[o][u] -= rshift_round((g h[u]) >> 4, k), saturated, and
+    /// g * W2_old[o][u] added to the upper bits (above bit 32) of h's word u, where gh accumulates.
+    /// Assembly: a row word (16 units) is loaded and byte-swapped once and its lanes updated in
+    /// straight-line code; lanes past the last unit meet h's zero padding (zero delta, stored back as read).
+    function _w2Row(uint256 row, uint256 hp, uint256 end, int256 g) private pure {
         assembly ("memory-safe") {
-            // W1[u] -= rshift_round((gh x) >> 4, k), saturated, over the non-zero features. Each touched
-            // row word is loaded, byte-swapped, updated lane by lane in registers and stored once.
-            function updateRow(fs, row, g, kk, hf) {
-                for { let q := 0 } lt(q, 4) { q := add(q, 1) } {
-                    let fe := add(fs, mul(q, SEG))
-                    let fend := add(add(fe, 32), shl(6, mload(fe)))
-                    fe := add(fe, 32)
-                    if lt(fe, fend) {
-                        let wp := add(row, shl(5, q))
-                        let wd := mload(wp)
-                        wd := or(shr(8, and(wd, 0xFF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00)), shl(8, and(wd, 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF)))
-                        for { } lt(fe, fend) { fe := add(fe, 64) } {
-                            let sh := mload(fe)
-                            let nv := sub(signextend(1, shr(sh, wd)), sar(kk, add(sar(4, mul(g, mload(add(fe, 32)))), hf)))
-                            if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
-                            wd := or(and(wd, not(shl(sh, 0xFFFF))), shl(sh, and(nv, 0xFFFF)))
-                        }
-                        mstore(wp, or(shr(8, and(wd, 0xFF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00)), shl(8, and(wd, 0x00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF00FF))))
+            let kk := mload(0)
+            let hf := mload(0x20)
+            for { } lt(hp, end) { hp := add(hp, 512) } {
+                let t := mload(row)
+                t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
+                    {
+                        let hw := mload(add(hp, 0))
+                        let w := signextend(1, shr(240, t))
+                        mstore(add(hp, 0), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff), shl(240, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 32))
+                        let w := signextend(1, shr(224, t))
+                        mstore(add(hp, 32), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffff0000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff), shl(224, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 64))
+                        let w := signextend(1, shr(208, t))
+                        mstore(add(hp, 64), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffff0000ffffffffffffffffffffffffffffffffffffffffffffffffffff), shl(208, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 96))
+                        let w := signextend(1, shr(192, t))
+                        mstore(add(hp, 96), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffff0000ffffffffffffffffffffffffffffffffffffffffffffffff), shl(192, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 128))
+                        let w := signextend(1, shr(176, t))
+                        mstore(add(hp, 128), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffff0000ffffffffffffffffffffffffffffffffffffffffffff), shl(176, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 160))
+                        let w := signextend(1, shr(160, t))
+                        mstore(add(hp, 160), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffff0000ffffffffffffffffffffffffffffffffffffffff), shl(160, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 192))
+                        let w := signextend(1, shr(144, t))
+                        mstore(add(hp, 192), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffff0000ffffffffffffffffffffffffffffffffffff), shl(144, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 224))
+                        let w := signextend(1, shr(128, t))
+                        mstore(add(hp, 224), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffff0000ffffffffffffffffffffffffffffffff), shl(128, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 256))
+                        let w := signextend(1, shr(112, t))
+                        mstore(add(hp, 256), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffff0000ffffffffffffffffffffffffffff), shl(112, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 288))
+                        let w := signextend(1, shr(96, t))
+                        mstore(add(hp, 288), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffff0000ffffffffffffffffffffffff), shl(96, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 320))
+                        let w := signextend(1, shr(80, t))
+                        mstore(add(hp, 320), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffff0000ffffffffffffffffffff), shl(80, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 352))
+                        let w := signextend(1, shr(64, t))
+                        mstore(add(hp, 352), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffff0000ffffffffffffffff), shl(64, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 384))
+                        let w := signextend(1, shr(48, t))
+                        mstore(add(hp, 384), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffff0000ffffffffffff), shl(48, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 416))
+                        let w := signextend(1, shr(32, t))
+                        mstore(add(hp, 416), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffff0000ffffffff), shl(32, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 448))
+                        let w := signextend(1, shr(16, t))
+                        mstore(add(hp, 448), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffff0000ffff), shl(16, and(w, 0xFFFF)))
+                    }
+                    {
+                        let hw := mload(add(hp, 480))
+                        let w := signextend(1, shr(0, t))
+                        mstore(add(hp, 480), add(hw, shl(32, mul(w, g))))
+                        w := sub(w, sar(kk, add(sar(4, mul(g, and(hw, 0xFFFFFFFF))), hf)))
+                        if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
+                        t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0000), shl(0, and(w, 0xFFFF)))
+                    }
+                mstore(row, or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO))))
+                row := add(row, 32)
+            }
+        }
+    }
+
+    /// @dev b1 and the W1 row of every unit with h > 0 and gh = sat16(acc >> 12) != 0.
+    function _w1Rows(uint256 hd, uint256 hidden, uint256 f, uint256 w1, uint256 b1) private pure {
+        assembly ("memory-safe") {
+            // W1[u] -= rshift_round((gh x) >> 4, k), saturated, over the non-zero features.
+            // Features equal to 256 share one delta d = rshift_round(16 gh, k); SWAR per 32-byte row word:
+            // the word is biased (i16 + 32768, byte-swapped into 16-bit lanes), spread into 32-bit lanes,
+            // 2^17 - d is added to every lane and bits 17 and 16 of each lane tell underflow, in range and
+            // overflow, so sat16(w - d) of sixteen weights costs about 50 operations instead of 16 x 30.
+            // The eight other features (row word 3) are updated lane by lane in straight-line code.
+            function clampLanes(r) -> v {
+                let b17 := and(shr(17, r), WIDE_ONES)
+                let b16 := and(shr(16, r), WIDE_ONES)
+                v := or(and(r, mul(and(b17, xor(b16, WIDE_ONES)), 0xFFFF)), mul(and(b17, b16), 0xFFFF))
+            }
+            function binUpdate(wp, m, d) {
+                let wd := mload(wp)
+                let t := xor(wd, LANE_SIGN)
+                t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
+                switch slt(d, 65536)
+                case 0 { t := 0 }
+                default {
+                    switch sgt(d, sub(0, 65536))
+                    case 0 { t := not(0) }
+                    default {
+                        let cc := mul(sub(0x20000, d), WIDE_ONES)
+                        t := or(clampLanes(add(and(t, WIDE_LO), cc)), shl(16, clampLanes(add(and(shr(16, t), WIDE_LO), cc))))
                     }
                 }
+                t := xor(or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO))), LANE_SIGN)
+                mstore(wp, or(and(wd, not(m)), and(t, m)))
             }
-            // gh of unit u from the old W2 column (outputs with gz != 0), updating that column on the way
-            function column(os, oe, u, h) -> gh {
-                for { let o := os } lt(o, oe) { o := add(o, 64) } {
-                    let p := add(mload(o), shl(1, u))
-                    let w := mload(sub(p, 30))
-                    w := signextend(1, or(shl(8, byte(31, w)), byte(30, w)))
-                    gh := add(gh, mul(w, mload(add(o, 32))))
-                    // k and rshift_round's half live in scratch words 0x00 and 0x20
-                    w := sub(w, sar(mload(0), add(sar(4, mul(mload(add(o, 32)), h)), mload(0x20))))
-                    if gt(add(w, 0x8000), 0xFFFF) { w := xor(0x7FFF, sub(0, slt(w, 0))) }
-                    mstore8(p, w)
-                    mstore8(add(p, 1), shr(8, w))
+            function updateRow(fs, row, g) {
+                let kk := mload(0)
+                let hf := mload(0x20)
+                let d := sar(kk, add(shl(4, g), hf))
+                if d {
+                    if mload(fs) { binUpdate(row, mload(fs), d) }
+                    if mload(add(fs, 32)) { binUpdate(add(row, 32), mload(add(fs, 32)), d) }
+                    if mload(add(fs, 64)) { binUpdate(add(row, 64), mload(add(fs, 64)), d) }
+                    if mload(add(fs, 96)) { binUpdate(add(row, 96), mload(add(fs, 96)), d) }
                 }
-                gh := sar(12, gh)
-                if gt(add(gh, 0x8000), 0xFFFF) { gh := xor(0x7FFF, sub(0, slt(gh, 0))) }
+                let t := mload(add(row, 96))
+                t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
+                {
+                    let nv := sub(signextend(1, shr(144, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x100)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffff0000ffffffffffffffffffffffffffffffffffff), shl(144, and(nv, 0xFFFF)))  // feature 54
+                }
+                {
+                    let nv := sub(signextend(1, shr(128, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x120)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffff0000ffffffffffffffffffffffffffffffff), shl(128, and(nv, 0xFFFF)))  // feature 55
+                }
+                {
+                    let nv := sub(signextend(1, shr(96, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x140)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffff0000ffffffffffffffffffffffff), shl(96, and(nv, 0xFFFF)))  // feature 57
+                }
+                {
+                    let nv := sub(signextend(1, shr(80, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x160)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffff0000ffffffffffffffffffff), shl(80, and(nv, 0xFFFF)))  // feature 58
+                }
+                {
+                    let nv := sub(signextend(1, shr(64, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x180)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffff0000ffffffffffffffff), shl(64, and(nv, 0xFFFF)))  // feature 59
+                }
+                {
+                    let nv := sub(signextend(1, shr(48, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x1a0)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffff0000ffffffffffff), shl(48, and(nv, 0xFFFF)))  // feature 60
+                }
+                {
+                    let nv := sub(signextend(1, shr(32, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x1c0)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffff0000ffffffff), shl(32, and(nv, 0xFFFF)))  // feature 61
+                }
+                {
+                    let nv := sub(signextend(1, shr(16, t)), sar(kk, add(sar(4, mul(g, mload(add(fs, 0x1e0)))), hf)))
+                    if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
+                    t := or(and(t, 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffff0000ffff), shl(16, and(nv, 0xFFFF)))  // feature 62
+                }
+                mstore(add(row, 96), or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO))))
             }
             // the i16 at p minus rshift_round(g, k), saturated
-            function sub16(p, g, kk, hf) {
+            function sub16(p, g) {
                 let v := mload(sub(p, 30))
-                let nv := sub(signextend(1, or(shl(8, byte(31, v)), byte(30, v))), sar(kk, add(g, hf)))
+                let nv := sub(signextend(1, or(shl(8, byte(31, v)), byte(30, v))), sar(mload(0), add(g, mload(0x20))))
                 if gt(add(nv, 0x8000), 0xFFFF) { nv := xor(0x7FFF, sub(0, slt(nv, 0))) }
                 mstore8(p, nv)
                 mstore8(add(p, 1), shr(8, nv))
             }
-            for { let e := list } lt(e, end) { e := add(e, 32) } {
-                let ent := mload(e)
-                let u := shr(128, ent)
-                let gh := column(outs, outEnd, u, and(ent, 0xFFFF))
-                if gh {
-                    sub16(add(b1, shl(1, u)), gh, mload(0), mload(0x20))
-                    updateRow(f, add(w1, shl(7, u)), gh, mload(0), mload(0x20))
+            for { let u := 0 } lt(u, hidden) { u := add(u, 1) } {
+                let hw := mload(add(hd, shl(5, u)))
+                if and(hw, 0xFFFFFFFF) {
+                    let gh := sar(12, sar(32, hw))
+                    if gt(add(gh, 0x8000), 0xFFFF) { gh := xor(0x7FFF, sub(0, slt(gh, 0))) }
+                    if gh {
+                        sub16(add(b1, shl(1, u)), gh)
+                        updateRow(f, add(w1, shl(7, u)), gh)
+                    }
                 }
             }
         }
