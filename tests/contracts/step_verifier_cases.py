@@ -82,7 +82,7 @@ def cases(draw: st.DrawFn, widths: st.SearchStrategy[int] = SMALL_WIDTHS, n_slot
           private: st.SearchStrategy[bool] | None = None, step: st.SearchStrategy[int] | None = None) -> Case:
     """One verifier input (see the module docstring)."""
     sw = draw(widths)
-    ns = draw(n_slots or st.integers(2, 8))
+    ns = draw(n_slots if n_slots is not None else st.integers(2, 8))
     epoch_steps = 128 * draw(st.sampled_from([1, 2, 3, 1 << 20]))
     params = KernelParams(slot_width=sw, n_slots=ns, epoch_steps=epoch_steps,
                           base_cost=draw(st.sampled_from([0, 10**15])), spurt_cost=draw(st.sampled_from([0, 10**17])))
