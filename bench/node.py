@@ -1,6 +1,12 @@
-"""Trainer-node benchmark: windows committed per minute for 1, 8 and 64 beasts.
+"""Trainer-node benchmark: windows committed per minute for 1, 8 and 64 beasts, and the ratio to the batched kernel.
 
     python bench/node.py [--json] [--engines pyevm,anvil] [--beasts 1,8,64] [--seconds S]
+
+Every configuration also times ``kernel.batched.train_windows_batched`` alone on the same beasts'
+states in the same run (``kernel``: with per-step digests and the vectorized inputs, as the node
+trains), so ``ratio`` = the node's beast-micro-steps/s over the kernel's: the share of the kernel's
+speed the node passes on. Ratios are comparable between runs on a busy shared machine; absolute
+figures are not.
 
 What is timed is the node's own loop (``Engine.train_next`` + ``Engine.commit_pending``):
 train one window per beast, persist every checkpoint (atomic write + fsync + SQLite row),
@@ -81,13 +87,33 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     rounds, windows, wall, t = best["rounds"], best["windows"], best["wall"], best["t"]
     for r in runs:
         assert r.store.with_status("persisted", "sent") == [], "every trained window must be committed"
+    kernel = kernel_steps_per_s(engine, runs, seconds / repeats)
+    steps = windows * 128 / wall
     return {
         "beasts": n_beasts, "mode": mode, "rounds": rounds, "windows": windows, "wall_s": round(wall, 3),
         "windows_per_min": round(windows / wall * 60, 1),
+        "steps_per_s": round(steps, 1), "kernel_steps_per_s": round(kernel, 1), "ratio": round(steps / kernel, 3),
         "share_train": round(t["train_s"] / wall, 3), "share_chain": round(t["chain_s"] / wall, 3),
         "share_persist": round(t["persist_s"] / wall, 3),
         "tx_per_round": -(-n_beasts // batch),
     }
+
+
+def kernel_steps_per_s(engine: Engine, runs: list[Any], seconds: float) -> float:
+    """Beast-micro-steps/s of the batched kernel alone on these beasts' next windows (best of two segments)."""
+    from kernel.batched import train_windows_batched
+
+    states = [r.latest_state() for r in runs]
+    seeds = [engine.trainer._epoch_seed(r, s) for r, s in zip(runs, states, strict=True)]
+    sources = [r.source for r in runs]
+    best = 0.0
+    for _ in range(2):
+        n, t0 = 0, time.perf_counter()
+        while n < 1 or time.perf_counter() - t0 < seconds / 2:
+            train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=True, inputs="fast")
+            n += 1
+        best = max(best, n * len(states) * 128 / (time.perf_counter() - t0))
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                         results.append(r)
                         if not args.json:
                             print(f"{eng:6} {n:3} beasts {mode:8} {r['windows_per_min']:9.1f} windows/min  "
+                                  f"{r['steps_per_s']:8.0f} steps/s = {r['ratio']:.0%} of the kernel's  "
                                   f"train {r['share_train']:.0%} chain {r['share_chain']:.0%} "
                                   f"persist {r['share_persist']:.0%}  ({r['windows']} windows in {r['wall_s']}s)",
                                   file=sys.stderr, flush=True)
@@ -129,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{'chain':6} {'beasts':>6} {'mode':8} {'windows/min':>11} {'train':>6} {'chain':>6} {'persist':>7}")
+        print(f"{'chain':6} {'beasts':>6} {'mode':8} {'windows/min':>11} {'steps/s':>8} {'kernel':>8} {'ratio':>6} "
+              f"{'train':>6} {'chain':>6} {'persist':>7}")
         for r in results:
-            print(f"{r['chain']:6} {r['beasts']:>6} {r['mode']:8} {r['windows_per_min']:>11.1f} "
+            print(f"{r['chain']:6} {r['beasts']:>6} {r['mode']:8} {r['windows_per_min']:>11.1f} {r['steps_per_s']:>8.0f} "
+                  f"{r['kernel_steps_per_s']:>8.0f} {r['ratio']:>6.0%} "
                   f"{r['share_train']:>6.0%} {r['share_chain']:>6.0%} {r['share_persist']:>7.0%}")
         for k, v in skipped.items():
             print(f"{k}: skipped ({v})")

@@ -32,6 +32,7 @@ from kernel.payload import Payload
 from kernel.state import KernelState, decode_state_blob, encode_state_blob
 from node.beast_meta import META_MAX_BYTES, META_NAME, BeastMeta
 from node.crash import crash_point
+from node.durable import sync_files, write_replace
 from node.errors import DataError, PrunedError
 
 DIR_MODE: Final = 0o700
@@ -205,21 +206,24 @@ class BeastStore:
         digests: list[bytes] | None = None,
         produced_by: dict[str, Any] | None = None,
     ) -> WindowRow:
-        """Write the state blob atomically, then record the window as ``persisted`` (or genesis).
+        """Write the state blob durably, then record the window as ``persisted`` (or genesis).
 
         ``produced_by`` is the checkpoint's lineage metadata (:mod:`node.lineage`), stored with the row.
-
         Idempotent for an identical state: a crash after the file but before the row is
-        repaired by writing the row again.
+        repaired by writing the row again. (:func:`persist_round` does this for many beasts at once.)
         """
-        window = state.window
-        h = state.h128()
-        name = self.checkpoint_name(window, h)
-        atomic_write(self.checkpoints / name, encode_state_blob(state))
-        crash_point("mid_persist")
-        status = GENESIS if payload is None else PERSISTED
+        return persist_round([(self, Checkpoint(state, payload, epoch_seed, losses, digests, produced_by))])[0]
+
+    def _write_file(self, item: Checkpoint) -> Path:
+        path = self.checkpoints / self.checkpoint_name(item.state.window, item.state.h128())
+        write_replace(path, encode_state_blob(item.state), FILE_MODE)
+        return path
+
+    def _insert_row(self, item: Checkpoint) -> WindowRow:
+        state, p = item.state, item.payload
+        window, h = state.window, state.h128()
+        status = GENESIS if p is None else PERSISTED
         now = time.time()
-        p = payload
         with self._lock:
             existing = self.get(window)
             if existing is not None:
@@ -227,14 +231,15 @@ class BeastStore:
                     raise DataError(f"beast {self.beast_id} window {window}: index holds h128 0x{existing.h128.hex()}, "
                                     f"refusing to replace it with 0x{h.hex()}")
                 return existing
+            losses, digests = item.losses or [], item.digests or []
             self._db.execute(
                 "INSERT INTO windows (window, global_step, h128, word, energy_burn, active_mask, lr_shift, flags, "
                 "loss_sum, epoch_seed, file, status, losses, digests, created_at, updated_at, produced_by) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (window, state.global_step, h.hex(), p.pack().hex() if p else "", p.energy_burn if p else 0,
-                 state.active_mask, state.lr_shift, p.flags if p else 0, sum(losses or []), epoch_seed.hex(), name,
-                 status, json.dumps(losses or []), b"".join(digests or []), now, now,
-                 json.dumps(produced_by, sort_keys=True) if produced_by else ""),
+                 state.active_mask, state.lr_shift, p.flags if p else 0, sum(losses), item.epoch_seed.hex(),
+                 self.checkpoint_name(window, h), status, json.dumps(losses), b"".join(digests), now, now,
+                 json.dumps(item.produced_by, sort_keys=True) if item.produced_by else ""),
             )
         return self.get(window)  # type: ignore[return-value]
 
@@ -350,6 +355,20 @@ class BeastStore:
 
     def _update(self, window: int, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
+        # committed/finalized marks are facts of the chain that reconcile re-reads on start
+        # (node.reconcile): they need no fsync of their own (the next FULL commit carries them).
+        # A process kill never loses them (WAL); power loss may, and the next start restores them.
+        relaxed = fields.get("status") in (COMMITTED, FINALIZED)
+        with self._lock:
+            if relaxed:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return self._update_locked(window, sets, fields)
+            finally:
+                if relaxed:
+                    self._db.execute("PRAGMA synchronous=FULL")
+
+    def _update_locked(self, window: int, sets: str, fields: dict[str, Any]) -> None:
         with self._lock:
             cur = self._db.execute(f"UPDATE windows SET {sets}, updated_at = ? WHERE window = ?",
                                    (*fields.values(), time.time(), window))
@@ -382,6 +401,29 @@ class BeastStore:
             for line in path.read_text().splitlines():
                 if line.strip():
                     yield json.loads(line)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One window to persist: its state and word (None for genesis) and what its index row records."""
+
+    state: KernelState
+    payload: Payload | None
+    epoch_seed: bytes
+    losses: list[int] | None = None
+    digests: list[bytes] | None = None
+    produced_by: dict[str, Any] | None = None
+
+
+def persist_round(items: list[tuple[BeastStore, Checkpoint]]) -> list[WindowRow]:
+    """Persist the checkpoints of one round, of any number of beasts: every state file is written
+    (temp file, rename), then all are made durable with one sync (node.durable), and only then is
+    each index row added. An index row therefore always names a complete, durable file.
+    """
+    paths = [store._write_file(item) for store, item in items]
+    sync_files(paths)
+    crash_point("mid_persist")
+    return [store._insert_row(item) for store, item in items]
 
 
 def beast_dir(data_dir: Path, beast_id: int) -> Path:

@@ -1,9 +1,9 @@
 """One training round: the next window of every ready beast, trained and persisted.
 
-Order of operations per beast (the first step of a window's crash-safety order, see
-:mod:`node.trainer`): train the window in memory, then :meth:`node.store.BeastStore.persist`
-writes its checkpoint file atomically *before* the index row that names it (``persisted``);
-only then are its events, metrics and bus messages emitted.
+Order of operations per round (the first step of a window's crash-safety order, see
+:mod:`node.trainer`): train the windows in memory, then :func:`node.store.persist_round` writes
+every checkpoint file, makes them all durable with one sync, and only then adds the index rows
+that name them (``persisted``); only then are events, metrics and bus messages emitted.
 
 Crash safety: a node killed while training loses only work in memory and retrains the same
 window (training is deterministic). Killed after the file but before the row, the next persist
@@ -28,7 +28,7 @@ from node.ledger import Ledger
 from node.lineage import produced_by
 from node.metrics import MetricsBus
 from node.owner_controls import WindowPlanner, spurt_done
-from node.store import PERSISTED, SENT, WindowRow
+from node.store import PERSISTED, SENT, Checkpoint, WindowRow, persist_round
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
@@ -71,11 +71,13 @@ class WindowTrainer:
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
-        for run, start, res, seed in zip(ready, states, results, seeds, strict=True):
-            row = run.store.persist(res.state, res.payload, epoch_seed=seed, losses=res.losses,
-                                    digests=res.digests if self.want_digests else None,
-                                    produced_by=produced_by(run.meta, res.state, self.backend_name, used_batched,
-                                                            self.config(run.beast_id)))
+        items = [(run.store, Checkpoint(res.state, res.payload, seed, res.losses,
+                                        res.digests if self.want_digests else None,
+                                        produced_by(run.meta, res.state, self.backend_name, used_batched,
+                                                    self.config(run.beast_id))))
+                 for run, res, seed in zip(ready, results, seeds, strict=True)]
+        persisted = persist_round(items)  # every file written, one sync, then the index rows
+        for run, start, res, row in zip(ready, states, results, persisted, strict=True):
             run.remember(res.state)
             spurt_done(run.store, start, res.state)
             self._report(run, row, res)
