@@ -41,12 +41,29 @@ class Committer:
         self.bus = bus
         self.timings = timings  # shared with the Engine: chain_s
         self._cp: int | None = None
+        self._batch: int | None = None
 
-    def commit_pending(self, runs: list[BeastRun], max_batch: int = 64) -> int:
-        """Commit every ``persisted`` window (oldest first per beast), several per transaction.
+    def batch_size(self) -> int:
+        """Windows per ``commitMany``: as many as the gas bound of a batch lets into one transaction under
+        the block gas limit and the per-transaction cap (EIP-7825, devnet.tx.TX_GAS_CAP); read once."""
+        if self._batch is None:
+            from devnet.tx import TX_GAS_CAP
 
-        Returns the number of windows committed.
+            limit = int(self.ledger.client.rpc("eth_getBlock", lambda: self.ledger.client.w3.eth.get_block("latest"))
+                        ["gasLimit"])
+            cap = min(limit, TX_GAS_CAP)
+            n = 1
+            while self.ledger.commit_gas(n + 1) <= cap:
+                n += 1
+            self._batch = n
+        return self._batch
+
+    def commit_pending(self, runs: list[BeastRun], max_batch: int | None = None) -> int:
+        """Commit every ``persisted`` window (oldest first per beast), several per transaction
+        (``max_batch`` per transaction; None: :meth:`batch_size`). Returns the number of windows committed.
         """
+        if max_batch is None:
+            max_batch = self.batch_size()
         items: list[tuple[BeastRun, WindowRow]] = []
         for run in runs:
             for row in run.store.with_status(PERSISTED):

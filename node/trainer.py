@@ -122,8 +122,9 @@ class Engine:
         """Train and persist the next window of each beast whose latest window is committed."""
         return self.trainer.train_next(runs)
 
-    def commit_pending(self, runs: list[BeastRun], max_batch: int = 64) -> int:
-        """Commit every ``persisted`` window, several per transaction; returns how many."""
+    def commit_pending(self, runs: list[BeastRun], max_batch: int | None = None) -> int:
+        """Commit every ``persisted`` window, several per transaction (None: as many as a transaction's
+        gas allows, node.committing); returns how many."""
         return self.committer.commit_pending(runs, max_batch)
 
     def finalize_due(self, runs: list[BeastRun], max_batch: int = 64) -> int:
