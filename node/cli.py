@@ -1,6 +1,7 @@
 """``cb-node``: the ChainBeasts trainer node command line.
 
-Commands: demo, init, hatch, run, watch, eval, status, pause, resume, stop, tavern (``cb-node CMD --help``).
+Commands: demo, init, hatch, run, watch, eval, status, pause, resume, stop, tavern, spurt, verify, prune
+(``cb-node CMD --help``).
 """
 
 from __future__ import annotations
