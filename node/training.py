@@ -29,6 +29,7 @@ from node.lineage import produced_by
 from node.metrics import MetricsBus
 from node.owner_controls import WindowPlanner, spurt_done
 from node.store import PERSISTED, SENT, Checkpoint, WindowRow, persist_round
+from node.streaming import StreamingBackend
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
@@ -51,6 +52,7 @@ class WindowTrainer:
         self.torch_threads = torch_threads
         self._threads_set = False
         self._seeds: dict[tuple[int, int], bytes] = {}
+        self._streamed: set[tuple[int, int]] = set()  # (beast, window) whose step events went out while training
         self.planner = planner or WindowPlanner()  # the owner's spurts and lr schedule (node.owner_controls)
 
     def train_next(self, runs: list[BeastRun]) -> list[WindowRow]:
@@ -93,7 +95,9 @@ class WindowTrainer:
                          loss_first=res.losses[0], loss_last=res.losses[-1], energy_burn=row.energy_burn)
         now = int(time.time() * 1000)
         first_step = row.global_step - WINDOW_STEPS + 1  # global step of the window's first micro-step
-        for j, loss in enumerate(res.losses):
+        streamed = (run.beast_id, row.window) in self._streamed  # its steps went out while it trained
+        self._streamed.discard((run.beast_id, row.window))
+        for j, loss in enumerate([] if streamed else res.losses):
             self.bus.publish({"kind": "step", "beast_id": run.beast_id, "window": row.window,
                               "global_step": (first_step + j) & 0xFFFFFFFF, "loss": loss, "step": j,
                               "time_unix_ms": now})
@@ -127,9 +131,24 @@ class WindowTrainer:
                     torch.set_num_threads(self.torch_threads)
                     self._threads_set = True
                 return batched(states, [r.source for r in runs], seeds, masks, shifts, self.want_digests), True
-        return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k, backend=self.backend,
+        return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k, backend=self._streaming(r, s),
                              want_digests=self.want_digests)
                 for r, s, seed, m, k in zip(runs, states, seeds, masks, shifts, strict=True)], False
+
+    def _streaming(self, run: BeastRun, start: KernelState) -> StreamingBackend:
+        """The backend, run in chunks whose step events go on the bus as each chunk is trained (node.streaming)."""
+        window = (start.window + 1) & 0xFFFFFFFF
+
+        def on_steps(first: int, losses: list[int]) -> None:
+            now = int(time.time() * 1000)
+            for i, loss in enumerate(losses):
+                j = first + i
+                self.bus.publish({"kind": "step", "beast_id": run.beast_id, "window": window,
+                                  "global_step": (start.global_step + j + 1) & 0xFFFFFFFF, "loss": loss, "step": j,
+                                  "time_unix_ms": now})
+
+        self._streamed.add((run.beast_id, window))
+        return StreamingBackend(self.backend, on_steps)
 
 
 def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
