@@ -147,21 +147,23 @@ def _control(args: argparse.Namespace, state: str) -> int:
     cfg = load_config(_node_dir(args))
     pid = daemon_alive(cfg.data_dir)
     write_control(cfg.data_dir, state)
-    if pid is None:
-        print(f"no cb-node is running on {cfg.data_dir}; the next `cb-node run` starts {state}")
+
+    def say(outcome: str, text: str) -> int:
+        doc = {"dataDir": str(cfg.data_dir), "requested": state, "pid": pid, "outcome": outcome}
+        print(json.dumps(doc) if args.json else text)
         return 0
+
+    if pid is None:
+        return say("not_running", f"no cb-node is running on {cfg.data_dir}; the next `cb-node run` starts {state}")
     if state == "stopping":
         if not wait_stopped(cfg.data_dir, args.timeout):
             if args.force and pid > 0:
                 os.kill(pid, signal.SIGTERM)
                 if wait_stopped(cfg.data_dir, args.timeout):
-                    print(f"cb-node (pid {pid}) stopped after SIGTERM")
-                    return 0
+                    return say("stopped_after_sigterm", f"cb-node (pid {pid}) stopped after SIGTERM")
             raise ConfigError(f"cb-node (pid {pid}) did not stop within {args.timeout}s")
-        print(f"cb-node (pid {pid}) stopped")
-    else:
-        print(f"cb-node (pid {pid}) asked to be {state} (takes effect after the current window)")
-    return 0
+        return say("stopped", f"cb-node (pid {pid}) stopped")
+    return say("requested", f"cb-node (pid {pid}) asked to be {state} (takes effect after the current window)")
 
 
 def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> None:
@@ -279,4 +281,5 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
         if name == "stop":
             p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
             p.add_argument("--force", action="store_true", help="send SIGTERM when it does not stop in time")
+        p.add_argument("--json", action="store_true", help="print the outcome as JSON")
         p.set_defaults(func=lambda a, s=state: _control(a, s))

@@ -104,6 +104,9 @@ def test_a_dead_rpc_gets_one_hint_and_exit_4_from_every_tool(tmp_path: Path) -> 
         "cb-validator replay": tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1"),
         "cb-dispute check": tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1",
                                  "--window", "1"),
+        "cb-validator status": tool("validator.cli", "status", "--deployments", str(dep), "--dev-account", "0"),
+        "cb-dispute status": tool("validator.dispute_cli", "status", "--deployments", str(dep), "--beast", "1",
+                                  "--window", "1"),
     }
     for name, out in runs.items():
         assert out.returncode == 4, (name, out.stderr)
@@ -200,3 +203,15 @@ def test_one_way_to_name_a_key_in_every_tool(tmp_path: Path) -> None:
                "--password-file", str(pw), "--dev-account", "0")
     assert out.returncode == 2 and "only a devnet has them" in out.stderr
     assert not (tmp_path / "real").exists()
+
+
+def test_control_commands_print_text_or_json(tmp_path: Path) -> None:
+    pw = password_file(tmp_path)
+    node = tmp_path / "node"
+    assert tool("node.cli", "init", str(node), "--password-file", str(pw)).returncode == 0
+    text = tool("node.cli", "pause", "--node-dir", str(node))
+    assert text.returncode == 0 and text.stdout.startswith("no cb-node is running on ")
+    js = tool("node.cli", "resume", "--node-dir", str(node), "--json")
+    assert js.returncode == 0, js.stderr
+    assert json.loads(js.stdout) == {"dataDir": str((node / "data").resolve()), "requested": "running", "pid": None,
+                                     "outcome": "not_running"}
