@@ -31,14 +31,16 @@ from kernel.params import KernelParams
 from devnet import artifacts
 from devnet.access_list import commit_access_list
 from devnet.records import HatchData, Param
-from devnet.errors import ChainError, ConfigError, DisputeCalldataError, ErrorDecoder, revert_data
+from devnet.errors import ChainError, ConfigError, ContractError, DisputeCalldataError, ErrorDecoder, revert_data
 from devnet.tx import Sender
 
 ZERO32 = b"\x00" * 32
 MAX_UINT256 = 2**256 - 1
 
 # Fixed gas limits for calls whose cost is bounded (saves an estimate per transaction).
-GAS_HATCH = 250_000
+GAS_HATCH = 250_000  # Beast.hatch, the request (about 100k with a dataset and records root)
+GAS_FINALIZE_HATCH = 150_000  # Beast.finalizeHatch: seedCore and the mint (about 85k)
+GAS_SEAL_EACH = 40_000  # CheckpointLedger.sealEpochSeeds per epoch seed (about 27k), on top of GAS_SMALL
 GAS_SMALL = 120_000
 GAS_COMMIT = 180_000
 GAS_COMMIT_MANY_BASE = 120_000
@@ -387,17 +389,37 @@ class ChainBeasts:
 
     def hatch(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32,
               records_root: bytes | str = ZERO32) -> int:
-        """Hatch a beast for ``owner``; returns its id. Commitments are 32 bytes (0x0 = none).
+        """Hatch a beast for ``owner`` (request, then finalize in the next block); returns its id.
 
-        ``records_root`` is the dataset's R_dataset: required with a dataset on a spec version 2
-        deployment, refused on version 1 and without a dataset (Beast.hatch reverts).
+        Commitments are 32 bytes (0x0 = none). ``records_root`` is the dataset's R_dataset:
+        required with a dataset on a spec version 2 deployment, refused on version 1 and without
+        a dataset (Beast.hatch reverts).
         """
         return int(self.hatch_tx(owner, dataset_commitment, secret_commitment, records_root).event("BeastHatched").args["beastId"])
 
     def hatch_tx(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32, secret_commitment: bytes | str = ZERO32,
                  records_root: bytes | str = ZERO32) -> TxResult:
-        """Like :meth:`hatch` but returns the whole TxResult (events, gas)."""
+        """Like :meth:`hatch` but returns the finalizing TxResult (BeastHatched, gas).
+
+        The two steps are two transactions, so the finalize lands in a later block than the
+        request, as Beast.finalizeHatch requires (automining devnets make one block per transaction).
+        """
+        req = self.request_hatch_tx(owner, dataset_commitment, secret_commitment, records_root)
+        return self.finalize_hatch_tx(owner, int(req.event("HatchRequested").args["beastId"]))
+
+    def request_hatch_tx(self, owner: LocalAccount, dataset_commitment: bytes | str = ZERO32,
+                         secret_commitment: bytes | str = ZERO32, records_root: bytes | str = ZERO32) -> TxResult:
+        """``Beast.hatch``: request a beast for ``owner`` (HatchRequested; its seedCore is fixed by the finalize)."""
         return self._send(owner, self.beast, "hatch", hatch_args(dataset_commitment, secret_commitment, records_root), GAS_HATCH)
+
+    def finalize_hatch_tx(self, sender: LocalAccount, beast_id: int) -> TxResult:
+        """``Beast.finalizeHatch``: fix the requested beast's seedCore and mint it (anyone, a later block)."""
+        return self._send(sender, self.beast, "finalizeHatch", [beast_id], GAS_FINALIZE_HATCH)
+
+    def pending_hatch_owner(self, beast_id: int) -> str | None:
+        """The requester of a hatch not finalized yet, or None."""
+        owner = str(self._call(self.beast, "pendingHatchOwner", beast_id))
+        return None if int(owner, 16) == 0 else owner
 
     def spec_version(self) -> int:
         """The kernel spec version of every beast this deployment hatches (Beast.SPEC_VERSION)."""
@@ -497,8 +519,27 @@ class ChainBeasts:
         return int(self._call(self.ledger, "challengeDeadline", beast_id, index))
 
     def epoch_seed(self, beast_id: int, epoch: int) -> bytes:
-        """Seed of curriculum epoch ``epoch`` (seedCore for 0; LedgerEpochSeedUnknown if not yet)."""
+        """Seed of curriculum epoch ``epoch`` (seedCore for 0; LedgerEpochSeedUnknown if not sealed yet)."""
         return bytes(self._call(self.ledger, "epochSeed", beast_id, epoch))
+
+    def seal_epoch_seeds(self, sender: LocalAccount, beast_ids: Sequence[int], epochs: Sequence[int]) -> TxResult:
+        """``sealEpochSeeds``: fix each (beast, epoch)'s seed from the hash of its closing commit's block (anyone)."""
+        return self._send(sender, self.ledger, "sealEpochSeeds", [list(beast_ids), list(epochs)],
+                          GAS_SMALL + GAS_SEAL_EACH * len(epochs))
+
+    def ensure_epoch_seed(self, sender: LocalAccount, beast_id: int, epoch: int) -> bytes:
+        """The seed of ``epoch``, sealing it first (as ``sender``) when the ledger has not fixed it yet.
+
+        Call it after the closing window's commit is mined: the seal then lands in a later block.
+        """
+        if epoch > 0:
+            try:
+                return self.epoch_seed(beast_id, epoch)
+            except ContractError as exc:
+                if exc.name != "LedgerEpochSeedUnknown":
+                    raise
+            self.seal_epoch_seeds(sender, [beast_id], [epoch])
+        return self.epoch_seed(beast_id, epoch)
 
     def finalize(self, sender: LocalAccount, beast_id: int, index: int) -> TxResult:
         """Finalize a window after its challenge deadline; burns its escrow."""

@@ -4,14 +4,18 @@ pragma solidity 0.8.37;
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 
 /// @title Beast — the ChainBeasts creature token (ERC-721) with immutable hatch data.
-/// @notice `hatch` mints a beast whose hatch data (seedCore, dataset, records and secret
-///         commitments, spec version) never changes afterwards. A deployment hatches beasts of
+/// @notice Hatching takes two transactions. `hatch` records the request (the owner, the dataset,
+///         records and secret commitments) and reserves the beast's id; `finalizeHatch`, which
+///         anyone may send in any later block, derives seedCore from the hash of the request's
+///         block and mints the beast. No hatch data changes afterwards. The request's block hash
+///         does not exist when the owner signs, so the owner cannot grind its commitments for a
+///         seedCore it likes (docs/PROTOCOL.md §2). A deployment hatches beasts of
 ///         one kernel spec version, fixed at construction (a new season is a new deployment). The owner may authorize one trainer address
 ///         that may commit checkpoints for the beast; the authorization ends on revoke or when
 ///         the beast changes hands.
 contract Beast is ERC721 {
     /// @notice Semantic version of this contract.
-    string public constant version = "2.0.0";
+    string public constant version = "3.0.0";
 
     /// @notice Lowest kernel spec version a deployment may hatch.
     uint16 public constant MIN_SPEC_VERSION = 1;
@@ -25,11 +29,11 @@ contract Beast is ERC721 {
 
     /// @notice Immutable data fixed at hatch.
     struct HatchData {
-        bytes32 seedCore; // keccak256(blockhash(n-1), owner, beastId, datasetCommitment, secretCommitment[, recordsRoot if v2])
+        bytes32 seedCore; // keccak256(blockhash(B), owner, beastId, datasetCommitment, secretCommitment[, recordsRoot if v2]), B = _seedBlock(hatchBlock)
         bytes32 datasetCommitment; // keccak256(zstd dataset bytes); 0x0 = no private curriculum
         bytes32 secretCommitment; // keccak256(S_owner) for a 32-byte secret; 0x0 allowed without dataset
         uint16 specVersion; // kernel spec version (the deployment's SPEC_VERSION)
-        uint64 hatchBlock; // block number of the hatch transaction
+        uint64 hatchBlock; // block number of the hatch request (`hatch`)
         // R_dataset = keccak256(u32_be(records) || merkle root of the records) of the dataset file
         // (SPEC v2); 0x0 = no private curriculum, and always 0x0 under spec version 1. Last, so a
         // reader decoding the five fields of 1.x still reads them (static tuple, extra word ignored).
@@ -48,12 +52,26 @@ contract Beast is ERC721 {
     error BeastRecordsRootUnexpected(bytes32 recordsRoot);
     /// @notice Raised when deploying for a spec version outside MIN_SPEC_VERSION..MAX_SPEC_VERSION.
     error BeastSpecVersionUnsupported(uint256 specVersion);
+    /// @notice Raised when finalizing a hatch nobody requested, or one already finalized.
+    error BeastHatchNotPending(uint256 beastId);
+    /// @notice Raised when finalizing a hatch in its request's block (that block's hash is not known yet).
+    error BeastHatchNotReady(uint256 beastId, uint256 hatchBlock);
     /// @notice Raised when authorizing the zero address as trainer.
     error BeastInvalidTrainer(address trainer);
     /// @notice Raised when revoking while no trainer is authorized.
     error BeastNoTrainer(uint256 beastId);
 
-    /// @notice Emitted after a beast was minted with its hatch data.
+    /// @notice Emitted after `owner` requested a hatch: beast `beastId` is minted by `finalizeHatch`
+    ///         in a later block, with its seedCore fixed then.
+    event HatchRequested(
+        uint256 indexed beastId,
+        address indexed owner,
+        bytes32 datasetCommitment,
+        bytes32 secretCommitment,
+        uint16 specVersion,
+        bytes32 recordsRoot
+    );
+    /// @notice Emitted after a beast was minted with its hatch data (by `finalizeHatch`).
     event BeastHatched(
         uint256 indexed beastId,
         address indexed owner,
@@ -76,6 +94,8 @@ contract Beast is ERC721 {
     uint256 private _nextId = 1;
     mapping(uint256 beastId => HatchData) private _hatch;
     mapping(uint256 beastId => address trainer) private _trainer;
+    /// @dev The owner of a requested hatch until `finalizeHatch` mints it (then cleared).
+    mapping(uint256 beastId => address owner) private _requester;
 
     /// @param specVersion the kernel spec version of every beast this deployment hatches.
     constructor(uint16 specVersion) ERC721("ChainBeasts Beast", "BEAST") {
@@ -85,12 +105,15 @@ contract Beast is ERC721 {
         SPEC_VERSION = specVersion;
     }
 
-    /// @notice Mint a new beast to the caller.
-    /// @dev seedCore is derived on chain from the previous block hash so the owner cannot pick it.
+    /// @notice Request a new beast for the caller; `finalizeHatch(beastId)` mints it in a later block.
+    /// @dev seedCore is not derived here: its preimage takes the hash of this transaction's own
+    ///      block, which the caller cannot know when it signs, so no choice of commitments made
+    ///      before sending predicts the seed. The id is reserved now (the seed's preimage holds it).
     /// @param datasetCommitment C_dataset = keccak256(dataset file); 0x0 = public sources only.
     /// @param secretCommitment keccak256(S_owner); required with a dataset.
     /// @param recordsRoot R_dataset of the same file; under spec version 2 nonzero exactly when
     ///        datasetCommitment is, under spec version 1 always 0x0.
+    /// @return beastId the id the beast will have.
     function hatch(bytes32 datasetCommitment, bytes32 secretCommitment, bytes32 recordsRoot)
         external
         returns (uint256 beastId)
@@ -111,27 +134,59 @@ contract Beast is ERC721 {
         unchecked {
             _nextId = beastId + 1;
         }
-        // Version 1 keeps its preimage byte for byte; version 2 appends the records root.
-        bytes32 seed = SPEC_VERSION == 1
-            ? keccak256(
-                abi.encodePacked(blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment)
-            )
-            : keccak256(
-                abi.encodePacked(
-                    blockhash(block.number - 1), msg.sender, beastId, datasetCommitment, secretCommitment, recordsRoot
-                )
-            );
         HatchData storage h = _hatch[beastId];
-        h.seedCore = seed;
         h.datasetCommitment = datasetCommitment;
         h.secretCommitment = secretCommitment;
         h.specVersion = SPEC_VERSION;
         h.hatchBlock = uint64(block.number);
         // A public beast (and every version 1 beast) leaves the slot untouched: no gas for a zero.
         if (recordsRoot != bytes32(0)) h.recordsRoot = recordsRoot;
+        _requester[beastId] = msg.sender;
+        emit HatchRequested(beastId, msg.sender, datasetCommitment, secretCommitment, SPEC_VERSION, recordsRoot);
+    }
+
+    /// @notice Fix the seedCore of requested beast `beastId` and mint it to its requester. Anyone
+    ///         may call it, in any block after the request's.
+    /// @dev seedCore = keccak256(blockhash(B), owner, beastId, datasetCommitment, secretCommitment
+    ///      [, recordsRoot under version 2]) with B = the request block when finalized within 256
+    ///      blocks of it (the EVM keeps the last 256 block hashes), otherwise the newest block
+    ///      request + 256 j still readable (_seedBlock): a late finalization never fails and never
+    ///      falls back to a value known at the request.
+    function finalizeHatch(uint256 beastId) external {
+        address owner = _requester[beastId];
+        if (owner == address(0)) revert BeastHatchNotPending(beastId);
+        HatchData storage h = _hatch[beastId];
+        uint256 requested = h.hatchBlock;
+        if (block.number <= requested) revert BeastHatchNotReady(beastId, requested);
+        bytes32 blockHash = blockhash(_seedBlock(requested));
+        bytes32 datasetCommitment = h.datasetCommitment;
+        bytes32 secretCommitment = h.secretCommitment;
+        bytes32 recordsRoot = h.recordsRoot;
+        // Version 1 keeps its preimage layout byte for byte; version 2 appends the records root.
+        bytes32 seed = SPEC_VERSION == 1
+            ? keccak256(abi.encodePacked(blockHash, owner, beastId, datasetCommitment, secretCommitment))
+            : keccak256(abi.encodePacked(blockHash, owner, beastId, datasetCommitment, secretCommitment, recordsRoot));
+        h.seedCore = seed;
+        delete _requester[beastId];
         // _mint (not _safeMint): no receiver callback, so no external call happens here.
-        _mint(msg.sender, beastId);
-        emit BeastHatched(beastId, msg.sender, seed, datasetCommitment, secretCommitment, SPEC_VERSION, recordsRoot);
+        _mint(owner, beastId);
+        emit BeastHatched(beastId, owner, seed, datasetCommitment, secretCommitment, SPEC_VERSION, recordsRoot);
+    }
+
+    /// @notice The requester of a hatch not finalized yet (address(0) when none is pending).
+    function pendingHatchOwner(uint256 beastId) external view returns (address) {
+        return _requester[beastId];
+    }
+
+    /// @dev The block whose hash seeds a hatch requested in `requested` and finalized now (block.number
+    ///      > requested): requested + 256 * floor((block.number - 1 - requested) / 256), the request
+    ///      block itself within the EVM's 256-block horizon, else the newest block of that form, which
+    ///      lies in [block.number - 256, block.number - 1] and so always has a readable hash.
+    function _seedBlock(uint256 requested) private view returns (uint256) {
+        // unchecked: block.number > requested.
+        unchecked {
+            return requested + (((block.number - 1 - requested) >> 8) << 8);
+        }
     }
 
     /// @notice Authorize `trainer` to commit checkpoints for `beastId` (replaces any previous one).
@@ -207,7 +262,8 @@ contract Beast is ERC721 {
         return _hatch[beastId].seedCore;
     }
 
-    /// @notice Number of beasts hatched so far (ids are 1..totalHatched).
+    /// @notice Number of hatches requested so far (ids 1..totalHatched; an id is a beast once its
+    ///         hatch is finalized, `pendingHatchOwner` names the requester until then).
     function totalHatched() external view returns (uint256) {
         return _nextId - 1;
     }

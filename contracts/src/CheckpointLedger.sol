@@ -57,7 +57,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.4.2";
+    string public constant version = "2.0.0";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
@@ -111,8 +111,14 @@ contract CheckpointLedger {
     error LedgerChallengePeriodActive(uint256 beastId, uint256 index, uint256 deadline);
     /// @notice Raised when disputing after the challenge deadline.
     error LedgerChallengePeriodOver(uint256 beastId, uint256 index, uint256 deadline);
-    /// @notice Raised when an epoch seed has not been snapshotted yet.
+    /// @notice Raised when an epoch seed has not been sealed yet (`sealEpochSeeds`), and by a
+    ///         commit of an epoch's first window in the block of the epoch-closing commit.
     error LedgerEpochSeedUnknown(uint256 beastId, uint256 epoch);
+    /// @notice Raised when sealing the seed of an epoch whose previous epoch has no closing window yet.
+    error LedgerEpochNotClosed(uint256 beastId, uint256 epoch);
+    /// @notice Raised when sealing an epoch seed in the block of the closing commit (its hash is not known yet).
+    /// @param closeBlock the block of the closing commit; seal from closeBlock + 1 on.
+    error LedgerEpochSeedNotReady(uint256 beastId, uint256 epoch, uint256 closeBlock);
     /// @notice Raised when a dispute-only function is called by anyone but the dispute game.
     error LedgerOnlyDisputeGame(address caller);
     /// @notice Raised when binding the dispute game a second time or by a non-deployer.
@@ -126,7 +132,8 @@ contract CheckpointLedger {
 
     /// @notice Emitted after window `index` of `beastId` was stored and its escrow locked.
     event CheckpointCommitted(uint256 indexed beastId, uint256 indexed index, bytes32 word);
-    /// @notice Emitted after a commit closed an epoch and snapshotted the next epoch's seed.
+    /// @notice Emitted after the seed of `epoch` (>= 1) was fixed (`sealEpochSeeds`, or the
+    ///         commit of the epoch's first window when nobody sealed it before).
     event EpochSeeded(uint256 indexed beastId, uint256 indexed epoch, bytes32 seed);
     /// @notice Emitted after a window was finalized and its escrow burned.
     event WindowFinalized(uint256 indexed beastId, uint256 indexed index, uint256 burned);
@@ -171,6 +178,7 @@ contract CheckpointLedger {
     uint256 private constant FAULT_ORDER = 0;
     uint256 private constant FAULT_MASK = 1;
     uint256 private constant FAULT_BURN = 2;
+    uint256 private constant FAULT_SEED = 3;
 
     /// @dev The word with globalStep replaced by the commit block (layout above); 0 = none. A
     ///      fixed-size array per beast puts window k at keccak256(beastId . slot) + k, so the
@@ -306,7 +314,8 @@ contract CheckpointLedger {
     ///      `stoppedAt = 0`; or stops at the first window out of order or breaking a rule of its
     ///      word, with `stoppedAt` = the calldata offset of its beast id (idsAt + 32 i, never 0),
     ///      `fault` = which rule (FAULT_*) and, in `total`, the datum its error reports
-    ///      (FAULT_MASK: the previous mask; FAULT_BURN: the expected energyBurn); then the caller
+    ///      (FAULT_MASK: the previous mask; FAULT_BURN: the expected energyBurn; FAULT_SEED: the
+    ///      epoch); then the caller
     ///      must revert (earlier windows of the batch were already stored). The caller has
     ///      checked the committer and the clock (block.number fits u32).
     ///
@@ -327,11 +336,14 @@ contract CheckpointLedger {
     ///          _slotBurn), else FAULT_BURN (no overflow: baseCost and spurtCost are u96);
     ///        only then slot(k) = w with bits 96..127 replaced by block.number; a committed slot is never
     ///          zero because transactions run in blocks >= 1;
+    ///        when k > 0 is a multiple of perEpoch = epochSteps / 128 (> 0, registry-checked),
+    ///          window k opens epoch e = k / perEpoch: if its seed is not sealed yet
+    ///          (_epochSeeds[beastId][e] == 0), it is sealed here exactly as sealEpochSeeds
+    ///          does (blockhash(C + 256 floor((block.number - 1 - C) / 256)), C = the commit
+    ///          block of window k - 1, log EpochSeeded), and when C == block.number (the closing
+    ///          window in the same block) FAULT_SEED: no window is trained on a seed that does
+    ///          not exist yet;
     ///        log CheckpointCommitted(beastId, k, w);
-    ///        when step = 128 (k + 1) is a multiple of epochSteps (> 0, registry-checked), window
-    ///          k closes epoch step / epochSteps - 1: _epochSeeds[beastId][step / epochSteps] =
-    ///          blockhash(block.number - 1), a seed the committer cannot choose, and log
-    ///          EpochSeeded(beastId, step / epochSteps, seed);
     ///        total += energyBurn (a u64, so n of them cannot overflow).
     function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n)
         private
@@ -407,23 +419,34 @@ contract CheckpointLedger {
                         break
                     }
                 }
+                // Window k > 0 opens epoch k / perEpoch when perEpoch divides it: its seed is the
+                // one sealed already, or sealed now by the rule of sealEpochSeeds (never in the
+                // closing commit's own block, whose hash does not exist yet).
+                if iszero(mod(k, perEpoch)) {
+                    if k {
+                        mstore(0x00, beastId)
+                        mstore(0x20, _epochSeeds.slot)
+                        mstore(0x20, keccak256(0x00, 0x40))
+                        mstore(0x00, div(k, perEpoch))
+                        let seedSlot := keccak256(0x00, 0x40)
+                        if iszero(sload(seedSlot)) {
+                            let closedAt := and(shr(GLOBAL_STEP_OFFSET, sload(sub(slot, 1))), GLOBAL_STEP_MASK)
+                            if iszero(lt(closedAt, number())) {
+                                mstore(0x00, FAULT_SEED)
+                                mstore(0x20, div(k, perEpoch))
+                                break
+                            }
+                            let seed := blockhash(add(closedAt, shl(8, shr(8, sub(sub(number(), 1), closedAt)))))
+                            sstore(seedSlot, seed)
+                            mstore(0x00, seed)
+                            log3(0x00, 0x20, seeded, beastId, div(k, perEpoch))
+                        }
+                        mstore(0x20, _words.slot)
+                    }
+                }
                 sstore(slot, or(and(w, not(GLOBAL_STEP_FIELD)), commitBlock))
                 mstore(0x00, w)
                 log3(0x00, 0x20, committed, beastId, k)
-                // 128 (k + 1) % epochSteps == 0 <=> (k + 1) % (epochSteps / 128) == 0; then
-                // 128 (k + 1) / epochSteps == (k + 1) / (epochSteps / 128) exactly.
-                if iszero(mod(add(k, 1), perEpoch)) {
-                    let next := div(add(k, 1), perEpoch)
-                    let seed := blockhash(sub(number(), 1))
-                    mstore(0x00, beastId)
-                    mstore(0x20, _epochSeeds.slot)
-                    mstore(0x20, keccak256(0x00, 0x40))
-                    mstore(0x00, next)
-                    sstore(keccak256(0x00, 0x40), seed)
-                    mstore(0x00, seed)
-                    log3(0x00, 0x20, seeded, beastId, next)
-                    mstore(0x20, _words.slot)
-                }
                 total := add(total, burn)
             }
             // A break left idsAt at the window it refused, and its fault and datum in scratch.
@@ -461,6 +484,7 @@ contract CheckpointLedger {
     function _revertWindow(uint256 beastId, bytes32 w, uint256 fault, uint256 datum) private view {
         uint32 step = uint32(uint256(w) >> GLOBAL_STEP_OFFSET);
         if (fault == FAULT_ORDER) _revertOutOfOrder(beastId, step);
+        if (fault == FAULT_SEED) revert LedgerEpochSeedUnknown(beastId, datum);
         uint256 index;
         // unchecked: the u32 step wraps as the ledger derives k, ((step - 128) mod 2^32) / 128.
         unchecked {
@@ -479,6 +503,37 @@ contract CheckpointLedger {
         uint256 count = windowCount(beastId);
         if (count >= MAX_WINDOWS) revert LedgerLineageFull(beastId);
         revert LedgerStepOutOfOrder(beastId, CheckpointWord.stepOfWindow(count), got);
+    }
+
+    // ------------------------------------------------------------------ epoch seeds
+
+    /// @notice Fix the seed of epoch epochs[i] of beast beastIds[i], for each i; anyone may call it.
+    /// @dev The seed of epoch e >= 1 is blockhash(B) with C = the commit block of window
+    ///      e * epochSteps / 128 - 1 (the window closing epoch e - 1) and B = C + 256 *
+    ///      floor((block.number - 1 - C) / 256): the closing commit's own block when sealed within
+    ///      256 blocks of it (the EVM keeps 256 block hashes), otherwise the newest block of that
+    ///      form, always readable. C's hash does not exist when the closer signs its commit, so
+    ///      holding the commit back chooses nothing; the commit of epoch e's first window seals
+    ///      it by the same rule if nobody did (a trainer seals first to know the seed it trains
+    ///      on, whatever block its commit lands in). A seed already sealed is kept (and epoch 0, whose
+    ///      seed is seedCore, needs none), so the call is idempotent.
+    function sealEpochSeeds(uint256[] calldata beastIds, uint256[] calldata epochs) external {
+        uint256 n = beastIds.length;
+        if (n == 0 || n != epochs.length) revert LedgerBatchMismatch(n, epochs.length);
+        uint256 perEpoch = epochSteps >> STEPS_PER_WINDOW_LOG2;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 beastId = beastIds[i];
+            uint256 epoch = epochs[i];
+            if (epoch == 0 || _epochSeeds[beastId][epoch] != bytes32(0)) continue;
+            if (epoch > MAX_WINDOWS / perEpoch) revert LedgerEpochNotClosed(beastId, epoch);
+            uint256 stored = _stored(beastId, epoch * perEpoch - 1);
+            if (stored == 0) revert LedgerEpochNotClosed(beastId, epoch);
+            uint256 closedAt = _commitBlock(stored);
+            if (block.number <= closedAt) revert LedgerEpochSeedNotReady(beastId, epoch, closedAt);
+            bytes32 seed = blockhash(closedAt + (((block.number - 1 - closedAt) >> 8) << 8));
+            _epochSeeds[beastId][epoch] = seed;
+            emit EpochSeeded(beastId, epoch, seed);
+        }
     }
 
     // ------------------------------------------------------------------ finalization
@@ -605,7 +660,7 @@ contract CheckpointLedger {
     }
 
     /// @notice The seed of curriculum epoch `epoch` of `beastId`: seedCore for epoch 0, otherwise
-    ///         the block hash snapshotted by the commit that closed epoch `epoch - 1`.
+    ///         the block hash `sealEpochSeeds` fixed after the commit that closed epoch `epoch - 1`.
     function epochSeed(uint256 beastId, uint256 epoch) external view returns (bytes32) {
         if (epoch == 0) return beast.seedCore(beastId);
         bytes32 seed = _epochSeeds[beastId][epoch];

@@ -15,9 +15,11 @@ ZERO = b"\x00" * 32
 
 
 def _seed(net, r, owner, beast_id: int, ds: bytes, sec: bytes, records: bytes) -> bytes:  # type: ignore[no-untyped-def]
-    """seedCore as Beast.hatch derives it: version 1's preimage, version 2's with the records root appended."""
-    parent = net.raw.w3.eth.get_block(r.block_number - 1)["hash"]
-    pre = bytes(parent) + bytes.fromhex(owner.address[2:]) + beast_id.to_bytes(32, "big") + ds + sec
+    """seedCore as Beast.finalizeHatch derives it (finalized within 256 blocks of the request): the
+    request block's hash in version 1's preimage, version 2's with the records root appended."""
+    request_block = net.cb.hatch_data(beast_id).hatch_block
+    assert request_block < r.block_number <= request_block + 256
+    pre = bytes(net.raw.w3.eth.get_block(request_block)["hash"]) + bytes.fromhex(owner.address[2:]) + beast_id.to_bytes(32, "big") + ds + sec
     return keccak(pre + (records if net.spec_version == 2 else b""))
 
 
@@ -33,7 +35,7 @@ def test_hatch_mints_with_seed_derived_on_chain(versioned_net) -> None:  # type:
     assert args["seedCore"] == expected
     h = net.cb.hatch_data(1)
     assert (h.seed_core, h.dataset_commitment, h.secret_commitment, h.spec_version, h.hatch_block, h.records_root) == (
-        expected, ds, sec, v, r.block_number, records)
+        expected, ds, sec, v, r.block_number - 1, records)  # the request, the block before the finalize
     assert h.dataset_root == (ds if v == 1 else records)  # what the beast's states carry at offset 64
     assert net.cb.owner_of(1) == owner.address
     r2 = net.cb.hatch_tx(owner)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from chain_helpers import make_word, raises_error
+from chain_helpers import ev, make_word, raises_error
 
 ZERO = b"\x00" * 32
 CANDIDATES = 4096  # the review searched 16,384 in 0.35 s; a few thousand show the same
@@ -66,7 +66,7 @@ def test_trainer_cannot_choose_the_next_epochs_template_by_holding_back_its_clos
         net.mine(1)
     assert predicted[31] % 8 == want
     net.cb.commit(owner, bid, make_word(3))
-    seed = net.cb.ensure_epoch_seed(owner, bid, 1) if hasattr(net.cb, "ensure_epoch_seed") else net.cb.epoch_seed(bid, 1)
+    seed = net.cb.ensure_epoch_seed(owner, bid, 1)
     assert seed != predicted, "the trainer chose the next epoch's seed (and its template) by timing its commit"
 
 
@@ -79,3 +79,78 @@ def test_next_epoch_cannot_be_committed_in_the_closing_block(net) -> None:  # ty
     with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
         net.cb.commit_many(owner, [bid, bid], [make_word(3), make_word(4)])
     assert net.cb.window_count(bid) == 3
+    r = net.cb.commit(owner, bid, make_word(3))
+    opening = net.cb.commit(owner, bid, make_word(4))  # a later block: nobody sealed, so the commit does
+    closing_hash = bytes(net.raw.w3.eth.get_block(r.block_number)["hash"])
+    ev(opening, "EpochSeeded", beastId=bid, epoch=1, seed=closing_hash)
+    assert net.cb.epoch_seed(bid, 1) == closing_hash and net.cb.window_count(bid) == 5
+
+
+def test_epoch_seed_sealing_rules(net) -> None:  # type: ignore[no-untyped-def]
+    """Anyone seals; a seal is final (idempotent); epoch 0 needs none; an epoch not closed yet cannot
+    be sealed; past the EVM's 256-block horizon the seed is the hash of the newest block C + 256 j."""
+    owner, anyone = net.a[1], net.a[6]
+    bid = net.cb.hatch(owner)
+    assert net.cb.seal_epoch_seeds(anyone, [bid], [0]).all("EpochSeeded") == []
+    with raises_error("LedgerEpochNotClosed", beastId=bid, epoch=1):
+        net.cb.seal_epoch_seeds(anyone, [bid], [1])
+    with raises_error("LedgerEpochNotClosed", beastId=bid, epoch=2**40):
+        net.cb.seal_epoch_seeds(anyone, [bid], [2**40])
+    with raises_error("LedgerBatchMismatch", beastIds=1, words=2):
+        net.cb.seal_epoch_seeds(anyone, [bid], [1, 2])
+    closes = net.commit_windows(owner, bid, 4)
+    close_block = closes[-1].block_number
+    w3 = net.raw.w3
+    net.mine(300 - (net.cb.block_number() - close_block))  # the next transaction lands in close + 301
+    r = net.cb.seal_epoch_seeds(anyone, [bid, bid], [1, 1])
+    assert r.block_number == close_block + 301
+    late = bytes(w3.eth.get_block(close_block + 256)["hash"])
+    assert len(r.all("EpochSeeded")) == 1 and net.cb.epoch_seed(bid, 1) == late
+    assert net.cb.seal_epoch_seeds(owner, [bid], [1]).all("EpochSeeded") == []  # kept, whoever asks
+    assert net.cb.epoch_seed(bid, 1) == late
+    net.commit_windows(owner, bid, 1, start=4)  # the commit uses the sealed seed
+    assert net.cb.epoch_seed(bid, 1) == late
+
+
+def test_hatch_takes_two_steps(net) -> None:  # type: ignore[no-untyped-def]
+    """A requested beast does not exist until finalized: no owner, no trainer, no commit; anyone
+    finalizes it for its requester, once; seedCore takes the hash of the request's block."""
+    owner, anyone = net.a[1], net.a[6]
+    ds, sec = keccak(b"data"), keccak(b"secret")
+    records = keccak(b"records") if net.spec_version == 2 else ZERO
+    req = net.cb.request_hatch_tx(owner, ds, sec, records)
+    bid = ev(req, "HatchRequested", owner=owner.address, datasetCommitment=ds, secretCommitment=sec,
+             recordsRoot=records)["beastId"]
+    assert net.cb.pending_hatch_owner(bid) == owner.address and net.cb.total_hatched() == bid
+    with raises_error("BeastNotFound", beastId=bid):
+        net.cb.hatch_data(bid)
+    with raises_error("BeastNotFound", beastId=bid):
+        net.cb.epoch_seed(bid, 0)  # the ledger reads seedCore from Beast
+    with raises_error("LedgerNotAuthorized", beastId=bid, caller=owner.address):
+        net.cb.commit(owner, bid, make_word(0))
+    with raises_error("BeastHatchNotPending", beastId=bid + 1):
+        net.cb.finalize_hatch_tx(anyone, bid + 1)
+    fin = net.cb.finalize_hatch_tx(anyone, bid)
+    tail = records if net.spec_version == 2 else b""
+    seed = keccak(bytes(net.raw.w3.eth.get_block(req.block_number)["hash"]) + bytes.fromhex(owner.address[2:])
+                  + bid.to_bytes(32, "big") + ds + sec + tail)
+    ev(fin, "BeastHatched", beastId=bid, owner=owner.address, seedCore=seed)
+    assert net.cb.owner_of(bid) == owner.address and net.cb.pending_hatch_owner(bid) is None
+    h = net.cb.hatch_data(bid)
+    assert (h.seed_core, h.hatch_block, h.dataset_commitment, h.records_root) == (seed, req.block_number, ds, records)
+    with raises_error("BeastHatchNotPending", beastId=bid):
+        net.cb.finalize_hatch_tx(owner, bid)
+
+
+def test_late_hatch_finalization_takes_a_later_block_hash(net) -> None:  # type: ignore[no-untyped-def]
+    """Past the 256-block horizon the request's block hash is gone: the finalize still works and takes
+    the hash of the newest block request + 256 j, never a value known at the request."""
+    owner = net.a[1]
+    req = net.cb.request_hatch_tx(owner)
+    bid = req.event("HatchRequested").args["beastId"]
+    net.mine(600 - (net.cb.block_number() - req.block_number))
+    fin = net.cb.finalize_hatch_tx(owner, bid)
+    assert fin.block_number == req.block_number + 601
+    used = bytes(net.raw.w3.eth.get_block(req.block_number + 512)["hash"])
+    assert net.cb.hatch_data(bid).seed_core == keccak(used + bytes.fromhex(owner.address[2:]) + bid.to_bytes(32, "big")
+                                                      + ZERO + ZERO + (ZERO if net.spec_version == 2 else b""))

@@ -72,7 +72,8 @@ def test_commit_lifecycle(engine: Engine) -> None:
     for k in range(4):
         cb.commit(trainer if k % 2 else owner, bid, make_word(k))
     assert cb.window_count(bid) == 4 and cb.word(bid, 3) == make_word(3)
-    assert cb.epoch_seed(bid, 1) != b"\x00" * 32  # window 3 closed epoch 0 (epochSteps 512)
+    # Window 3 closed epoch 0 (epochSteps 512); anyone seals epoch 1's seed from its block's hash.
+    assert cb.ensure_epoch_seed(engine.a[3], bid, 1) == bytes(cb.w3.eth.get_block(cb.commit_block(bid, 3))["hash"])
     with raises_error("LedgerStepOutOfOrder", beastId=bid, expected=640, got=768):
         cb.commit(owner, bid, make_word(5))
     with raises_error("LedgerNotAuthorized", beastId=bid, caller=engine.a[3].address):

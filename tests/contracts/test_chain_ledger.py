@@ -119,15 +119,18 @@ def test_epoch_seeds(net) -> None:  # type: ignore[no-untyped-def]
     bid = net.hatch(owner)
     assert net.cb.epoch_seed(bid, 0) == net.cb.hatch_data(bid).seed_core
     results = net.commit_windows(owner, bid, 8)  # epochSteps 512 = 4 windows
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=2):  # window 7 closed epoch 1; nobody sealed 2 yet
+        net.cb.epoch_seed(bid, 2)
+    results += net.commit_windows(owner, bid, 1, start=8)
     with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=3):
         net.cb.epoch_seed(bid, 3)
     for k, r in enumerate(results):
         seeded = r.all("EpochSeeded")
-        if (k + 1) % 4 == 0:
-            epoch = (k + 1) // 4
-            parent = bytes(net.raw.w3.eth.get_block(r.block_number - 1)["hash"])
-            ev(r, "EpochSeeded", beastId=bid, epoch=epoch, seed=parent)
-            assert net.cb.epoch_seed(bid, epoch) == parent
+        if k % 4 == 0 and k > 0:  # the epoch's first window seals its seed: the closing block's hash
+            epoch = k // 4
+            closing = bytes(net.raw.w3.eth.get_block(results[k - 1].block_number)["hash"])
+            ev(r, "EpochSeeded", beastId=bid, epoch=epoch, seed=closing)
+            assert net.cb.epoch_seed(bid, epoch) == closing
         else:
             assert seeded == []
 
