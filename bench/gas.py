@@ -2,8 +2,9 @@
 
     python bench/gas.py [--json] [--engine pyevm|anvil]
 
-Rows: hatch; commit (first commit into an empty ledger, first window of a beast, a later
-window, an epoch boundary, by the trainer), each with the escrow pulled by transferFrom and,
+Rows: hatch (the request) and finalizeHatch; sealEpochSeeds; commit (first commit into an empty
+ledger, first window of a beast, a later window, an epoch's first window sealing its seed or
+with the seed sealed before, by the trainer), each with the escrow pulled by transferFrom and,
 after a `deposit`, locked from the prepaid deposit; commitMany at 1, 8 and 32 beasts (gas per
 checkpoint) both ways, sent as the node sends them (with an EIP-2930 access list from 8 beasts
 on, devnet.access_list) and, for comparison, without the list; deposit and withdrawDeposit; finalize; dispute open (no dataset and with
@@ -50,30 +51,37 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
         rows.append({"call": name, "gas": gas, "checkpoints": per, "gas_per_checkpoint": gas // per, "note": note})
 
     owner, ch, val = accounts[1], accounts[2], accounts[3]
-    r = cb.hatch_tx(owner)
-    row("hatch", r.gas_used, note="mint + immutable hatch data (3 fresh slots)")
+    req = cb.request_hatch_tx(owner)
+    row("hatch (request)", req.gas_used, note="hatch data and requester (fresh slots), id reserved")
+    r = cb.finalize_hatch_tx(owner, req.event("HatchRequested").args["beastId"])
+    row("finalizeHatch", r.gas_used, note="seedCore from the request block's hash, mint; requester slot cleared")
     b1 = r.event("BeastHatched").args["beastId"]
     row("commit: first ever (empty ledger)", cb.commit(owner, b1, word(0, b1)).gas_used,
         note="ledger's ENERGY balance 0 -> non-zero (+17.1k)")
     b2 = cb.hatch(owner)
     row("commit: first window of a beast", cb.commit(owner, b2, word(0, b2)).gas_used,
         note="no previous window to read")
-    gas = {k: cb.commit(owner, b2, word(k, b2)).gas_used for k in range(1, 8)}
-    later = [g for k, g in gas.items() if (k + 1) % 4]  # epochSteps 512 = 4 windows
-    row("commit: later window (k=1..7)", max(later), note=f"min {min(later)}; escrow by transferFrom")
-    row("commit: epoch boundary (k=3, 7)", max(gas[3], gas[7]), note="+ snapshot of the next epoch seed (fresh slot)")
+    gas = {k: cb.commit(owner, b2, word(k, b2)).gas_used for k in range(1, 7)}
+    later = [g for k, g in gas.items() if k % 4]  # epochSteps 512 = 4 windows: k = 4 opens epoch 1
+    row("commit: later window (k=1..6)", max(later), note=f"min {min(later)}; escrow by transferFrom")
+    row("commit: epoch's first window, seals its seed (k=4)", gas[4],
+        note="nobody sealed epoch 1: the commit stores the closing block's hash (fresh slot)")
+    cb.commit(owner, b2, word(7, b2))
+    row("sealEpochSeeds (1 epoch)", cb.seal_epoch_seeds(accounts[7], [b2], [2]).gas_used,
+        note="anyone; what the node sends before training an epoch's first window")
     trainer = accounts[4]
     cb.authorize_trainer(owner, b2, trainer.address)
-    row("commit: later window by trainer", cb.commit(trainer, b2, word(8, b2)).gas_used, note="one more SLOAD (trainer)")
+    row("commit: epoch's first window, sealed before (k=8)", cb.commit(trainer, b2, word(8, b2)).gas_used,
+        note="by the trainer: one more SLOAD (trainer) and the seed's cold SLOAD")
 
     r = cb.deposit(owner, 1000 * BURN)
     row("deposit (first)", r.gas_used, note="prepay ENERGY for later escrow locks (fresh deposit slot)")
     row("deposit (top-up)", cb.deposit(owner, 1000 * BURN).gas_used)
     row("withdrawDeposit", cb.withdraw_deposit(owner, 1000 * BURN).gas_used, note="part of the deposit back")
     gas = {k: cb.commit(owner, b2, word(k, b2)).gas_used for k in range(9, 14)}
-    later = [g for k, g in gas.items() if (k + 1) % 4]
+    later = [g for k, g in gas.items() if k % 4]
     row("commit: later window, from deposit", max(later), note=f"min {min(later)}; escrow debited from the deposit")
-    row("commit: epoch boundary, from deposit", gas[11], note="+ next epoch seed")
+    row("commit: epoch's first window, seals its seed, from deposit (k=12)", gas[12], note="+ the seed (fresh slot)")
     cb.deposit(trainer, 10 * BURN)
     row("commit: later window by trainer, from deposit", cb.commit(trainer, b2, word(14, b2)).gas_used)
     b5 = cb.hatch(owner)
@@ -89,17 +97,21 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
         cb.deposit(owner, held)
         k = 2
         if n >= 8:
-            # Windows 2 (sent without a list) and 4 (as the bindings send it) are both ordinary
-            # windows; window 3 closes an epoch (epochSteps 512) and is not measured.
+            # Windows 2 (sent without a list) and 3 (as the bindings send it) are both ordinary
+            # windows (window 4 opens epoch 1, epochSteps 512: measured below at 32 beasts).
             r = cb.commit_many(owner, ids, [word(2, i) for i in ids], access_list=False)
             row(f"commitMany: {n} beasts, from deposit, no access list", r.gas_used, n,
                 note="the same call sent without an EIP-2930 list")
-            cb.commit_many(owner, ids, [word(3, i) for i in ids])
-            k = 4
+            k = 3
         r = cb.commit_many(owner, ids, [word(k, i) for i in ids])
         listed = "with an access list" if n >= 8 else "no access list (would not pay)"
         row(f"commitMany: {n} beasts, from deposit", r.gas_used, n, note=f"escrow debited from the deposit; {listed}")
         if n == 32:
+            r = cb.seal_epoch_seeds(owner, ids, [1] * n)
+            row("sealEpochSeeds: 32 beasts", r.gas_used, n, note="epoch 1's seed of each (fresh slots)")
+            r = cb.commit_many(owner, ids, [word(4, i) for i in ids])
+            row("commitMany: 32 beasts, epoch's first windows, sealed before", r.gas_used, n,
+                note="+ each seed's cold SLOAD; from deposit, with an access list")
             ids2 = [cb.hatch(owner) for _ in range(32)]
             r0 = cb.commit_many(owner, ids2, [word(0, i) for i in ids2])
             row("commitMany: 32 beasts (first windows), from deposit", r0.gas_used, 32, note="no previous window to read")
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "engine": engine,
         "targets": {
             "commit_later_le_65000": {"value": later, "met": later <= TARGET_COMMIT,
-                                      "transferFrom_path": gas_of("commit: later window (k=1..7)")},
+                                      "transferFrom_path": gas_of("commit: later window (k=1..6)")},
             "commitMany32_per_checkpoint_le_30000": {
                 "value": many32, "met": many32 <= TARGET_MANY_32,
                 "without_access_list": gas_of("commitMany: 32 beasts, from deposit, no access list", "gas_per_checkpoint"),

@@ -4,13 +4,15 @@ Order of operations of a hatch (each step durable before the next starts):
 
 1. sign the hatch transaction locally (its hash and nonce are known before broadcast);
 2. record the signed bytes in the hatch journal (``DATA_DIR/hatching/<tx>.json``, atomic);
-3. broadcast them and wait for the receipt;
+3. broadcast them and wait for the receipt (the request: Beast 3.0.0 reserves the id), then
+   send ``finalizeHatch`` unless someone already did (it lands in a later block; seedCore takes
+   the request block's hash, docs/PROTOCOL.md §2);
 4. write ``beast.json`` (atomic), then the genesis checkpoint and its index row;
 5. forget the journal record.
 
 Crash safety: a node killed before 2 has sent nothing; killed after 2, the next start finds the
 record (:meth:`Hatchery.recover`) and broadcasts the same signed bytes again if the chain never
-saw them -- one nonce, so at most one beast is minted -- then finishes 4 and 5, which are
+saw them -- one nonce, so at most one beast is minted -- then finishes 3's finalize, 4 and 5, which are
 idempotent (beast.json is rewritten with the same content, genesis is written only when its row
 is missing). A record whose nonce went to another transaction, or whose hatch reverted, is
 dropped with a log line. So a killed hatch never loses the beast nor mints a second one.

@@ -22,8 +22,10 @@ from devnet.bindings import (
     GAS_COMMIT_MANY_BASE,
     GAS_COMMIT_MANY_EACH,
     GAS_FINALIZE,
+    GAS_FINALIZE_HATCH,
     GAS_FINALIZE_MANY_EACH,
     GAS_HATCH,
+    GAS_SEAL_EACH,
     GAS_SMALL,
     MAX_UINT256,
     ZERO32,
@@ -75,7 +77,9 @@ class Ledger:
         return int(self.client.call("Beast.SPEC_VERSION", self.beast.functions.SPEC_VERSION()))
 
     def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes, records_root: bytes = ZERO32) -> SignedTx:
-        """Sign (not send) a hatch of a beast owned by the node's account; reverts are raised here.
+        """Sign (not send) a hatch request for a beast owned by the node's account; reverts are raised here.
+
+        The request only reserves the id; :meth:`hatched` finalizes it in a later block (Beast 3.0.0).
 
         ``records_root`` is the dataset's R_dataset on a spec version 2 deployment (zero otherwise).
         """
@@ -83,12 +87,32 @@ class Ledger:
         return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None)
 
     def hatched(self, rcpt: Any) -> tuple[int, HatchData]:
-        """The id and hatch data of the beast a mined hatch transaction minted."""
-        events = self.beast.events.BeastHatched().process_receipt(rcpt, errors=DISCARD)
+        """The id and hatch data of the beast a mined hatch request asked for, finalized first if nobody has.
+
+        Idempotent: a node killed between the request and its finalize finishes it on the next start.
+        """
+        events = self.beast.events.HatchRequested().process_receipt(rcpt, errors=DISCARD)
         if not events:
-            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no BeastHatched event")
+            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no HatchRequested event")
         beast_id = int(events[0]["args"]["beastId"])
+        self.finalize_hatch(beast_id)
         return beast_id, self.hatch_data(beast_id)
+
+    def finalize_hatch(self, beast_id: int) -> None:
+        """Send ``Beast.finalizeHatch(beast_id)`` unless the hatch is finalized already (anyone may finalize).
+
+        Called after the request's receipt, so the transaction lands in a later block, as the
+        contract requires; seedCore then takes the request block's hash.
+        """
+        pending = self.client.call("Beast.pendingHatchOwner", self.beast.functions.pendingHatchOwner(beast_id))
+        if int(str(pending), 16) == 0:
+            return
+        try:
+            self.client.transact(f"Beast.finalizeHatch({beast_id})", self.beast.functions.finalizeHatch(beast_id),
+                                 gas=GAS_FINALIZE_HATCH)
+        except TxRevertedError as exc:
+            if not exc.reason.startswith("BeastHatchNotPending"):  # someone finalized it first: fine
+                raise
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The hatch data of ``beast_id`` (TxRevertedError with BeastNotFound when unknown)."""
@@ -119,8 +143,28 @@ class Ledger:
                                     self.ledger.functions.challengeDeadline(beast_id, window - 1)))
 
     def epoch_seed(self, beast_id: int, epoch: int) -> bytes:
-        """The curriculum epoch seed the ledger fixed for ``epoch``."""
+        """The curriculum epoch seed the ledger fixed for ``epoch`` (TxRevertedError when not sealed yet)."""
         return bytes(self.client.call("CheckpointLedger.epochSeed", self.ledger.functions.epochSeed(beast_id, epoch)))
+
+    def sealed_epoch_seed(self, beast_id: int, epoch: int) -> bytes | None:
+        """The seed of ``epoch`` if the ledger has sealed it, else None (LedgerEpochSeedUnknown)."""
+        try:
+            return self.epoch_seed(beast_id, epoch)
+        except TxRevertedError as exc:
+            if exc.reason.startswith("LedgerEpochSeedUnknown"):
+                return None
+            raise
+
+    def seal_epoch_seeds(self, keys: list[tuple[int, int]]) -> None:
+        """Send ``sealEpochSeeds`` for ``keys`` = [(beast_id, epoch)]: each seed becomes the hash of the
+        block of the commit that closed the epoch before (sealed ones are kept).
+
+        The node calls it once the closing commits are mined (so the seal lands in a later block)
+        and before it trains the epochs' first windows, so the seed it trains on is the ledger's
+        whatever block its commit lands in (docs/PROTOCOL.md §4).
+        """
+        call = self.ledger.functions.sealEpochSeeds([b for b, _ in keys], [e for _, e in keys])
+        self.client.transact(f"CheckpointLedger.sealEpochSeeds({len(keys)})", call, gas=GAS_SMALL + GAS_SEAL_EACH * len(keys))
 
     def commit_call(self, items: list[tuple[int, bytes]]) -> Any:
         """The contract call committing ``items`` = [(beast_id, word)]: commit for one, commitMany for several."""

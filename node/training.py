@@ -65,7 +65,7 @@ class WindowTrainer:
             return []
         states = [r.latest_state() for r in ready]
         t0 = time.perf_counter()
-        seeds = [self._epoch_seed(r, s) for r, s in zip(ready, states, strict=True)]
+        seeds = self._epoch_seeds(ready, states)
         self.timings["chain_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
@@ -109,13 +109,27 @@ class WindowTrainer:
         return {"backend": self.backend_name, "batched": self.batched,
                 "lr_schedule": [list(e) for e in self.planner.schedule(beast_id)]}
 
-    def _epoch_seed(self, run: BeastRun, state: KernelState) -> bytes:
-        """The ledger's seed of the epoch the next window lies in (cached: a snapshot never changes)."""
-        key = (run.beast_id, window_epoch(state))
-        seed = self._seeds.get(key)
-        if seed is None:
-            seed = self._seeds[key] = self.ledger.epoch_seed(*key)
-        return seed
+    def _epoch_seeds(self, runs: list[BeastRun], states: list[KernelState]) -> list[bytes]:
+        """The ledger's seed of the epoch each next window lies in (cached: a sealed seed never changes).
+
+        A seed the ledger has not sealed yet (the closing window is committed, the next epoch
+        not begun) is sealed first with one ``sealEpochSeeds`` for the round, so the node trains
+        on the value the chain fixed, never on a guess of it.
+        """
+        keys = [(run.beast_id, window_epoch(state)) for run, state in zip(runs, states, strict=True)]
+        missing = []
+        for key in dict.fromkeys(keys):  # unique, in order
+            if key not in self._seeds:
+                seed = self.ledger.sealed_epoch_seed(*key)
+                if seed is None:
+                    missing.append(key)
+                else:
+                    self._seeds[key] = seed
+        if missing:
+            self.ledger.seal_epoch_seeds(missing)
+            for key in missing:
+                self._seeds[key] = self.ledger.epoch_seed(*key)
+        return [self._seeds[key] for key in keys]
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],
                     settings: list[tuple[int, int]]) -> tuple[list[WindowResult], bool]:

@@ -19,7 +19,8 @@ def _seed(net, r, owner, beast_id: int, ds: bytes, sec: bytes, records: bytes) -
     request block's hash in version 1's preimage, version 2's with the records root appended."""
     request_block = net.cb.hatch_data(beast_id).hatch_block
     assert request_block < r.block_number <= request_block + 256
-    pre = bytes(net.raw.w3.eth.get_block(request_block)["hash"]) + bytes.fromhex(owner.address[2:]) + beast_id.to_bytes(32, "big") + ds + sec
+    pre = (bytes(net.raw.w3.eth.get_block(request_block)["hash"]) + bytes.fromhex(owner.address[2:])
+           + beast_id.to_bytes(32, "big") + ds + sec)
     return keccak(pre + (records if net.spec_version == 2 else b""))
 
 
