@@ -104,15 +104,34 @@ class Ledger:
         Called after the request's receipt, so the transaction lands in a later block, as the
         contract requires; seedCore then takes the request block's hash.
         """
-        pending = self.client.call("Beast.pendingHatchOwner", self.beast.functions.pendingHatchOwner(beast_id))
-        if int(str(pending), 16) == 0:
+        if not self._hatch_pending(beast_id):
             return
         try:
-            self.client.transact(f"Beast.finalizeHatch({beast_id})", self.beast.functions.finalizeHatch(beast_id),
-                                 gas=GAS_FINALIZE_HATCH)
-        except TxRevertedError as exc:
-            if not exc.reason.startswith("BeastHatchNotPending"):  # someone finalized it first: fine
-                raise
+            self._send_next_block(f"Beast.finalizeHatch({beast_id})", self.beast.functions.finalizeHatch(beast_id),
+                                  GAS_FINALIZE_HATCH)
+        except TxRevertedError:
+            if self._hatch_pending(beast_id):
+                raise  # else someone finalized it first: fine
+
+    def _hatch_pending(self, beast_id: int) -> bool:
+        owner = self.client.call("Beast.pendingHatchOwner", self.beast.functions.pendingHatchOwner(beast_id))
+        return int(str(owner), 16) != 0
+
+    def _send_next_block(self, what: str, call: Any, gas: int) -> Any:
+        """Sign ``call`` with a fixed gas limit and no preflight, broadcast it and wait for its receipt.
+
+        For the calls that need a block after the one just mined (finalizeHatch, sealEpochSeeds):
+        an ``eth_call`` or gas estimate runs in the latest block, where they revert (NotReady),
+        while the transaction itself can only land in a later block. A real failure still shows
+        as a reverted receipt (TxRevertedError).
+        """
+        signed = self.client.sign(what, call, gas=gas, preflight=False)
+        try:
+            self.client.broadcast(signed)
+        except ChainError:
+            self.client.resync_nonce()
+            raise
+        return self.client.wait(signed, what)
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The hatch data of ``beast_id`` (TxRevertedError with BeastNotFound when unknown)."""
@@ -164,7 +183,11 @@ class Ledger:
         whatever block its commit lands in (docs/PROTOCOL.md §4).
         """
         call = self.ledger.functions.sealEpochSeeds([b for b, _ in keys], [e for _, e in keys])
-        self.client.transact(f"CheckpointLedger.sealEpochSeeds({len(keys)})", call, gas=GAS_SMALL + GAS_SEAL_EACH * len(keys))
+        try:
+            self._send_next_block(f"CheckpointLedger.sealEpochSeeds({len(keys)})", call, GAS_SMALL + GAS_SEAL_EACH * len(keys))
+        except TxRevertedError:
+            if any(self.sealed_epoch_seed(*key) is None for key in keys):
+                raise  # else others sealed them meanwhile (a seal is final): fine
 
     def commit_call(self, items: list[tuple[int, bytes]]) -> Any:
         """The contract call committing ``items`` = [(beast_id, word)]: commit for one, commitMany for several."""

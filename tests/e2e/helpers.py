@@ -82,7 +82,7 @@ class BindingTrainer:
         """Train and commit the next window; ``tamper``: None, "h128" or "loss-flag" (claims the opposite
         LOSS_DROPPED flag: a lie only a replay finds, unlike energyBurn, which the ledger checks since 1.3.0)."""
         epoch = self.state.global_step // self.state.params.epoch_steps
-        seed = self.chain.epoch_seed(self.beast_id, epoch)
+        seed = self.chain.ensure_epoch_seed(self.account, self.beast_id, epoch)  # sealed first when the epoch is new
         result = train_window(self.state, self.source, epoch_seed=seed)
         p = result.payload
         if tamper == "h128":
