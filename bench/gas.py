@@ -9,7 +9,9 @@ after a `deposit`, locked from the prepaid deposit; commitMany at 1, 8 and 32 be
 checkpoint) both ways, sent as the node sends them (with an EIP-2930 access list from 8 beasts
 on, devnet.access_list) and, for comparison, without the list; deposit and withdrawDeposit; finalize; dispute open (no dataset and with
 a 64 kB dataset), vote, resolve (diverged with one voter; upheld with a wrong voter, slashed since
-DisputeGame 1.1.0), claim. Baseline: the targets in the issue — a later single
+DisputeGame 1.1.0), claim; the one-step verifier (StepVerifier.step, SPEC v2 V2-6) on the default state and on
+the largest legal state, public and private, with the share of calldata, hashing and the rest (arithmetic,
+memory, control). Baseline: the targets in the issue — a later single
 commit <= 65,000 gas, commitMany <= 30,000 gas per checkpoint at 32 beasts (checked on the
 deposit path, the cheap path the ledger offers; the transferFrom path is reported beside it).
 All ENERGY allowances are unlimited (OpenZeppelin then skips the allowance write), as the
@@ -26,18 +28,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
 import devnet  # noqa: E402
-from kernel.params import DEFAULT_PARAMS  # noqa: E402
+from devnet import artifacts  # noqa: E402
+from kernel.board import EMPTY, HAZARD, WALL, Board, Creature, encode_record  # noqa: E402
+from kernel.params import DEFAULT_PARAMS, KernelParams  # noqa: E402
 from kernel.payload import Payload  # noqa: E402
-from kernel.state import DEFAULT_MASK  # noqa: E402
+from kernel.state import DEFAULT_MASK, genesis  # noqa: E402
 
 # The energyBurn the ledger requires (since 1.3.0) of a window that keeps the genesis mask 0b0011
 # under the devnet season: 128 x baseCost x 2 slabs.
 BURN = DEFAULT_PARAMS.window_energy_burn(DEFAULT_MASK, spurt=False)
 TARGET_COMMIT = 65_000
 TARGET_MANY_32 = 30_000
+TARGET_VERIFIER_DEFAULT = 3_000_000  # issue 12: one micro-step of the default state
+TARGET_VERIFIER_LARGEST = 25_000_000  # issue 12: one micro-step of the largest legal state
+TX_GAS_CAP = 1 << 24  # EIP-7825 (Osaka): the most gas one transaction may use
 
 
 def word(k: int, tag: int) -> bytes:
@@ -155,6 +165,79 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
     return rows
 
 
+def _verifier_state(params: KernelParams, mask: int, seed: int, root: bytes = b"\x00" * 32) -> bytes:
+    """A v2 state in epoch 6 (every head trains) whose active units all have h > 0: genesis-range weights
+    (|w| <= 1024) and b1 in 8000..12000, so every row of W1 and every column of W2 is visited."""
+    g = genesis(keccak(b"bench verifier %d" % seed), params, dataset_commitment=root, spec_version=2)
+    rng = np.random.default_rng(seed)
+    return replace(g, global_step=6 * params.epoch_steps + 1, active_mask=mask,
+                   b1=rng.integers(8000, 12000, size=g.b1.shape)).to_bytes()
+
+
+def _worst_record() -> bytes:
+    """A board that makes the most work: not adjacent but reachable (a move label, so all six heads have a
+    gradient), walls and hazards in every word of the 5x5 view, six non-binary features and crit."""
+    tiles = [EMPTY] * 64
+    for t in (9, 10, 12, 17, 20, 25, 35, 41, 43, 44):
+        tiles[t] = WALL
+    for t in (11, 19, 26, 34, 36, 42):
+        tiles[t] = HAZARD
+    me = Creature(hp=200, stamina=10, defense=50, temp_def=64, crit=1, last_action=0)
+    enemy = Creature(hp=180, stamina=5, defense=40, temp_def=32, crit=0, last_action=2)
+    return encode_record(Board(tuple(tiles), 27, 54, me, enemy))
+
+
+def _calldata_gas(data: bytes) -> tuple[int, int]:
+    """(EIP-2028 calldata gas, EIP-7623 floor of the whole transaction)."""
+    zeros = data.count(0)
+    nonzero = len(data) - zeros
+    return 16 * nonzero + 4 * zeros, 21_000 + 10 * (zeros + 4 * nonzero)
+
+
+def verifier_rows(w3) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Gas of StepVerifier.step transactions: the default state and the largest legal state, public and
+    private. Shares: calldata (EIP-2028), hashing (every keccak256 the step does, by the opcode's formula:
+    the pre- and post-state hashes, and for a private step the root binding, sample key, index, leaf and
+    Merkle path) and the rest (arithmetic, memory, control flow), each of the transaction's gasUsed."""
+    from curriculum.records import records_tree
+
+    art = artifacts.load("StepVerifier")
+    sender = w3.eth.accounts[0]
+    deploy = w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor().transact({"from": sender, "gas": 8_000_000})
+    verifier = w3.eth.contract(address=w3.eth.wait_for_transaction_receipt(deploy).contractAddress, abi=art.abi)
+    rows: list[dict[str, object]] = []
+    record = _worst_record()
+    tree = records_tree([record])
+    private = (b"\x07" * 32, 1, tree.merkle_root, record, [])
+    public = (b"\x00" * 32, 0, b"\x00" * 32, b"", [])
+    largest = KernelParams(slot_width=256, n_slots=8, epoch_steps=128)
+    cases = [
+        ("verifier: default state (public)", _verifier_state(DEFAULT_PARAMS, DEFAULT_MASK, 1), DEFAULT_MASK, public, 0),
+        ("verifier: default state (private)", _verifier_state(DEFAULT_PARAMS, DEFAULT_MASK, 1, tree.records_root),
+         DEFAULT_MASK, private, 0),
+        ("verifier: largest state (public)", _verifier_state(largest, 0xFF, 2), 0xFF, public, 0),
+        ("verifier: largest state (private, worst board)", _verifier_state(largest, 0xFF, 2, tree.records_root), 0xFF,
+         private, 0),
+    ]
+    for name, pre, mask, sample, depth in cases:
+        fn = verifier.functions.step(pre, (mask, 0, b"\x05" * 32), sample)
+        data = bytes.fromhex(fn._encode_transaction_data()[2:])
+        receipt = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": 40_000_000}))
+        assert receipt.status == 1, name
+        gas = int(receipt.gasUsed)
+        calldata, floor = _calldata_gas(data)
+        words = (len(pre) + 31) // 32
+        hashing = 2 * (30 + 6 * words)
+        if sample is private:  # root binding (36 B), sample key (89 B), index (36 B), leaf (28 B), path levels
+            hashing += (30 + 6 * 2) + (30 + 6 * 3) + (30 + 6 * 2) + (30 + 6 * 1) + depth * (30 + 6 * 2)
+        rest = gas - 21_000 - calldata - hashing
+        rows.append({"call": name, "gas": gas, "checkpoints": 1, "gas_per_checkpoint": gas,
+                     "note": f"{len(pre):,} B state; calldata {100 * calldata / gas:.0f}%, hashing {100 * hashing / gas:.1f}%, "
+                             f"arithmetic/memory/control {100 * rest / gas:.0f}%, base 21,000; EIP-7623 floor {floor:,}",
+                     "shares": {"calldata": calldata, "hashing": hashing, "rest": rest, "base": 21_000, "floor": floor}})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -162,18 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.engine == "pyevm":
         net = devnet.start(accounts=8)
-        rows = measure(net.chain, net.accounts, net.mine)
+        rows = measure(net.chain, net.accounts, net.mine) + verifier_rows(net.w3)
         engine = "py-evm 0.12.1b1 (eth-tester, Prague)"
     else:
         from devnet.launch import launch
 
         with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=8) as run:
-            rows = measure(run.chain, run.accounts, run.chain.mine)
+            rows = measure(run.chain, run.accounts, run.chain.mine) + verifier_rows(run.chain.w3)
         engine = "anvil 1.7.1 (--hardfork prague)"
     def gas_of(call: str, key: str = "gas") -> int:
         return int(next(r[key] for r in rows if r["call"] == call))  # type: ignore[call-overload]
 
     later = gas_of("commit: later window, from deposit")
+    v_default = max(gas_of("verifier: default state (public)"), gas_of("verifier: default state (private)"))
+    v_largest = max(gas_of("verifier: largest state (public)"), gas_of("verifier: largest state (private, worst board)"))
     many32 = gas_of("commitMany: 32 beasts, from deposit", "gas_per_checkpoint")
     summary = {
         "engine": engine,
@@ -184,18 +269,25 @@ def main(argv: list[str] | None = None) -> int:
                 "value": many32, "met": many32 <= TARGET_MANY_32,
                 "without_access_list": gas_of("commitMany: 32 beasts, from deposit, no access list", "gas_per_checkpoint"),
                 "transferFrom_path": gas_of("commitMany: 32 beasts (later windows)", "gas_per_checkpoint")},
+            "verifier_default_le_3000000": {"value": v_default, "met": v_default <= TARGET_VERIFIER_DEFAULT},
+            "verifier_largest_lt_25000000": {"value": v_largest, "met": v_largest < TARGET_VERIFIER_LARGEST,
+                                             "under_eip7825_cap": v_largest <= TX_GAS_CAP},
         },
     }
     if args.json:
         print(json.dumps({"rows": rows, **summary}, indent=2))
         return 0
     print(f"engine: {engine}")
-    print(f"| {'call':50} | {'gas':>9} | {'gas/checkpoint':>14} | note")
-    print(f"|{'-' * 52}|{'-' * 11}|{'-' * 16}|------")
+    print(f"| {'call':50} | {'gas':>10} | {'gas/checkpoint':>14} | note")
+    print(f"|{'-' * 52}|{'-' * 12}|{'-' * 16}|------")
     for r in rows:
         per = f"{r['gas_per_checkpoint']:,}" if r["checkpoints"] != 1 or str(r["call"]).startswith("commit") else ""
-        print(f"| {r['call']:50} | {r['gas']:>9,} | {per:>14} | {r['note']}")
+        print(f"| {r['call']:50} | {r['gas']:>10,} | {per:>14} | {r['note']}")
     for name, t in summary["targets"].items():
+        if "transferFrom_path" not in t:
+            cap = f" (within the EIP-7825 cap 2^24: {'yes' if t['under_eip7825_cap'] else 'no'})" if "under_eip7825_cap" in t else ""
+            print(f"target {name}: {t['value']:,} -> {'met' if t['met'] else 'NOT met'}{cap}")
+            continue
         plain = f", without access list: {t['without_access_list']:,}" if "without_access_list" in t else ""
         print(f"target {name}: {t['value']:,} from deposit -> {'met' if t['met'] else 'NOT met'}"
               f" (transferFrom path: {t['transferFrom_path']:,}{plain})")

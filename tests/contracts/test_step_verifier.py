@@ -9,12 +9,17 @@ counters cost the same as in a large one; a few use the default shape and one th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kernel.params import DEFAULT_PARAMS, KernelParams
+from kernel.state import DEFAULT_MASK, genesis
+from kernel.step import WindowStart
 from step_verifier_cases import cases
 from step_verifier_chain import Case, VerifierChain
 
@@ -49,3 +54,26 @@ def test_private_steps_match_reference(chain: VerifierChain, case: Case) -> None
 @given(case=cases(widths=st.just(16), n_slots=st.just(4)))
 def test_default_shape_steps_match_reference(chain: VerifierChain, case: Case) -> None:
     check(chain, case)
+
+
+def test_default_state_gas_on_pyevm(chain: VerifierChain) -> None:
+    """Issue 12's target, on a whole transaction: at most 3,000,000 gas for the default state (every head
+    training, every active unit with h > 0)."""
+    g = genesis(keccak(b"gas"), DEFAULT_PARAMS, spec_version=2)
+    pre = replace(g, global_step=6 * 512, b1=np.full(g.b1.shape, 9000)).to_bytes()
+    w = WindowStart(DEFAULT_MASK, 6, bytes(32))
+    assert chain.call(pre, w).post_hash == Case(pre, w).expected()
+    assert chain.transact(pre, w) <= 3_000_000
+
+
+def test_largest_state_on_pyevm(chain: VerifierChain) -> None:
+    """One largest legal state (slot_width 256, n_slots 8, every slot active, every unit h > 0) in py-evm."""
+    params = KernelParams(slot_width=256, n_slots=8, epoch_steps=128)
+    g = genesis(keccak(b"largest"), params, spec_version=2)
+    rng = np.random.default_rng(5)
+    pre = replace(g, global_step=6 * 128 + 3, step=3, active_mask=0xFF, lr_shift=4, loss_acc=99,
+                  b1=rng.integers(8000, 12000, size=g.b1.shape)).to_bytes()
+    w = WindowStart(0xFF, 0, bytes(32))
+    out = chain.call(pre, w)
+    assert out.ok and out.post_hash == Case(pre, w).expected()
+    assert out.gas < 25_000_000
