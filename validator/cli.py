@@ -59,7 +59,8 @@ def _exit_code(exc: ValidatorError) -> int:
 
 
 def _fail(exc: ValidatorError) -> int:
-    print(f"cb-validator: {type(exc).__name__}: {exc}", file=sys.stderr)
+    # "error" for what went wrong, as cb-node and cb-dispute say it; the exit code tells the kind (ExitCode)
+    print(f"cb-validator: error: {exc}", file=sys.stderr)
     return _exit_code(exc)
 
 

@@ -238,4 +238,4 @@ def test_malformed_allow_node_exits_2(capsys: pytest.CaptureFixture[str], tmp_pa
     # refused before the deployments file is read or anything is bound
     assert main(["serve", "--allow-node", "node.example", "--deployments", str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
-    assert "ConfigError" in err and "'node.example'" in err and "host:*" in err
+    assert "cb-validator: error: " in err and "'node.example'" in err and "host:*" in err
