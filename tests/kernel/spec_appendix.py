@@ -93,9 +93,9 @@ def version2() -> Iterator[str]:
     yield f"v2.genesis.bytes[96:173] = {_hex(raw[96:173])}"
     yield f"v2.genesis.W1[0][0:8] = {_ints([int(v) for v in g0.w1[0, :8]])}"
     yield f"v2.genesis.W2[5][60:64] = {_ints([int(v) for v in g0.w2[5, 60:64]])}"
-    yield f"v2.genesis.h128 = h_0 = {_hex(g0.h128())}"
+    yield f"v2.genesis.h128 = {_hex(g0.h128())}"
     w = WindowStart(g0.active_mask, LR_SHIFT, offline_epoch_seed(SEED_CORE, 0))
-    yield f"window 1: M = {w.active_mask}, k = {w.lr_shift}, E = seed_core (epoch 0), first_step = 0"
+    yield f"-- window 1 (h_0 = v2.genesis.h128): M = {w.active_mask}, k = {w.lr_shift}, E = seed_core (epoch 0), first_step = 0"
     steps = _v2_window(g0, w, source)
     yield from _step_lines(steps[0], "v2.w1.step0")
     yield from _step_lines(steps[3], "v2.w1.step3")
@@ -124,10 +124,11 @@ def block_head() -> Iterator[str]:
         state = train_window(state, source).state
     yield f"v2e.w6.h128 = {_hex(state.h128())}"
     w = WindowStart(state.active_mask, LR_SHIFT, offline_epoch_seed(SEED_CORE, 6))
-    yield f"window 7: M = {w.active_mask}, k = {w.lr_shift}, E = offline seed of epoch 6 = {_hex(w.epoch_seed)}"
+    yield f"-- window 7: M = {w.active_mask}, k = {w.lr_shift}, E = the offline seed of epoch 6 (v2e.E6)"
+    yield f"v2e.E6 = {_hex(w.epoch_seed)}"
     steps = _v2_window(state, w, source)
     first_block = next(i for i, r in enumerate(steps) if r.labels.block == 1)
-    yield f"v2e.w7: first step with block label 1 is j = {first_block}"
+    yield f"v2e.w7.first_block_step = {first_block}"
     yield from _step_lines(steps[first_block], f"v2e.w7.step{first_block}")
     yield f"v2e.w7.word = {train_window(state, source).payload.hex()}"
 
@@ -149,14 +150,15 @@ def private_v2() -> Iterator[str]:
     yield f"-- version 2, default parameters, private curriculum of {PRIVATE_RECORDS} records (DATASET_LEN = {PRIVATE_RECORDS})"
     for i, rec in enumerate(records):
         yield f"p2.record[{i}] = {_hex(rec)}"
-    yield f"p2.leaf[0] = keccak256(record[0]) = {_hex(keccak256(records[0]))}"
+    yield f"p2.leaf[0] = {_hex(keccak256(records[0]))}"
     yield f"p2.merkle_root = {_hex(merkle_root(records))}"
     yield f"p2.R_dataset = {_hex(root)}"
-    yield f"p2.S_owner = keccak256(\"{SECRET_TAG.decode()}\") = {_hex(secret)}"
+    yield f"-- S_owner = keccak256(\"{SECRET_TAG.decode()}\")"
+    yield f"p2.S_owner = {_hex(secret)}"
     yield f"p2.sample_key = {_hex(key)}"
     idx = [sample_index_v2(key, g, PRIVATE_RECORDS) for g in range(8)]
-    yield f"p2.sampleIdx(g = 0..7) = {_ints(idx)}"
-    yield f"p2.path(record {idx[0]}) = [{', '.join(_hex(h) for h in merkle_path(records, idx[0]))}]"
+    yield f"p2.sampleIdx[0:8] = {_ints(idx)}"
+    yield f"p2.path[{idx[0]}] = [{', '.join(_hex(h) for h in merkle_path(records, idx[0]))}]"
     dataset = Dataset(commitment=keccak256(b"".join(records)), records=b"".join(records))  # C_dataset is not in a v2 state
     source = PrivateDatasetSource(dataset, secret, spec_version=2)
     g0 = genesis(SEED_CORE, spec_version=2, dataset_commitment=root)
@@ -191,9 +193,10 @@ def version1() -> Iterator[str]:
 def lines() -> list[str]:
     """Every line of the appendix block, in order."""
     out = [
-        f"seed_core = keccak256(\"{SEED_TAG.decode()}\") = {_hex(SEED_CORE)}",
+        f"-- seed_core = keccak256(\"{SEED_TAG.decode()}\")",
+        f"seed_core = {_hex(SEED_CORE)}",
         f"fold64(seed_core) = 0x{fold64(SEED_CORE):016x}",
-        f"default parameters: {DEFAULT_PARAMS.slot_width} x {DEFAULT_PARAMS.n_slots} slots, epoch_steps {DEFAULT_PARAMS.epoch_steps}",
+        f"-- default parameters: {DEFAULT_PARAMS.slot_width} x {DEFAULT_PARAMS.n_slots} slots, epoch_steps {DEFAULT_PARAMS.epoch_steps}",
     ]
     out += version2()
     out += private_v2()

@@ -108,3 +108,9 @@ def test_max_dataset_bytes_is_in_no_state() -> None:
     from kernel.params import KernelParams
 
     assert "max_dataset_bytes" not in {f.name for f in fields(KernelParams)}
+
+
+def test_every_line_is_a_heading_or_one_name_value_pair() -> None:
+    """Appendix A's stated format: '-- ' headings, else exactly one ' = ' (a reader compares mechanically)."""
+    for line in lines():
+        assert line.startswith("-- ") or line.count(" = ") == 1, line
