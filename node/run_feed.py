@@ -27,7 +27,7 @@ class RunFeed:
         self.runs = runs
         self.reporter = reporter
         self.eval_every = eval_every
-        self._q = bus.subscribe()
+        self._q = bus.subscribe({"window_committed"})
         # ENERGY burned by the windows committed before this run started; each event adds its window.
         self._totals = {b: sum(r.energy_burn for r in run.store.with_status(COMMITTED, FINALIZED, DISPUTED))
                         for b, run in runs.items()}

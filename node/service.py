@@ -26,7 +26,7 @@ from kernel.payload import Payload
 from kernel.state import decode_state_blob
 from node.errors import ConfigError, DataError, PrunedError
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
-from node.metrics import MetricsBus
+from node.metrics import STEPS, MetricsBus, step_events
 
 SERVICE_NAME: Final = "chainbeasts.v1.NodeService"
 MAX_WINDOW: Final = 1 << 25  # the ledger holds at most 2^25 windows per beast
@@ -213,7 +213,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         if any(b == 0 for b in request.beast_ids):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "beast_ids must all be >= 1")
         wanted = set(request.beast_ids)
-        q = self.bus.subscribe()
+        q = self.bus.subscribe(None if not request.windows_only else set(_KINDS) - {"step"})
         try:
             while context.is_active() and not self._stopping.is_set():
                 try:
@@ -224,16 +224,24 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
                     return
                 if wanted and ev.get("beast_id") not in wanted:
                     continue
+                if ev.get("kind") == STEPS:  # one bus event per chunk of steps; the stream carries each step
+                    if not request.windows_only:
+                        yield from (_event(e) for e in step_events(ev))
+                    continue
                 if request.windows_only and ev.get("kind") == "step":
                     continue
-                yield node_pb2.MetricEvent(
-                    kind=_KINDS.get(ev.get("kind", ""), node_pb2.METRIC_KIND_UNSPECIFIED),
-                    beast_id=int(ev.get("beast_id", 0)), window=int(ev.get("window", 0)),
-                    global_step=int(ev.get("global_step", 0)), loss=int(ev.get("loss", 0)),
-                    step=int(ev.get("step", 0)), commit_tx=str(ev.get("commit_tx", "")),
-                    time_unix_ms=int(ev.get("time_unix_ms", 0)))
+                yield _event(ev)
         finally:
             self.bus.unsubscribe(q)
+
+
+def _event(ev: dict[str, Any]) -> node_pb2.MetricEvent:
+    return node_pb2.MetricEvent(
+        kind=_KINDS.get(ev.get("kind", ""), node_pb2.METRIC_KIND_UNSPECIFIED),
+        beast_id=int(ev.get("beast_id", 0)), window=int(ev.get("window", 0)),
+        global_step=int(ev.get("global_step", 0)), loss=int(ev.get("loss", 0)),
+        step=int(ev.get("step", 0)), commit_tx=str(ev.get("commit_tx", "")),
+        time_unix_ms=int(ev.get("time_unix_ms", 0)))
 
 
 class NodeServer(GuardedServer[NodeServicer]):

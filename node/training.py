@@ -94,13 +94,10 @@ class WindowTrainer:
         run.store.metric(window=row.window, global_step=row.global_step, loss_sum=row.loss_sum,
                          loss_first=res.losses[0], loss_last=res.losses[-1], energy_burn=row.energy_burn)
         now = int(time.time() * 1000)
-        first_step = row.global_step - WINDOW_STEPS + 1  # global step of the window's first micro-step
         streamed = (run.beast_id, row.window) in self._streamed  # its steps went out while it trained
         self._streamed.discard((run.beast_id, row.window))
-        for j, loss in enumerate([] if streamed else res.losses):
-            self.bus.publish({"kind": "step", "beast_id": run.beast_id, "window": row.window,
-                              "global_step": (first_step + j) & 0xFFFFFFFF, "loss": loss, "step": j,
-                              "time_unix_ms": now})
+        if not streamed:  # one event for the window's 128 steps (node.metrics), none when nobody listens
+            self.bus.publish_steps(run.beast_id, row.window, 0, row.global_step - WINDOW_STEPS + 1, res.losses, now)
         self.bus.publish({"kind": "window_trained", "beast_id": run.beast_id, "window": row.window,
                           "global_step": row.global_step, "loss": row.loss_sum, "time_unix_ms": now})
 
@@ -154,12 +151,8 @@ class WindowTrainer:
         window = (start.window + 1) & 0xFFFFFFFF
 
         def on_steps(first: int, losses: list[int]) -> None:
-            now = int(time.time() * 1000)
-            for i, loss in enumerate(losses):
-                j = first + i
-                self.bus.publish({"kind": "step", "beast_id": run.beast_id, "window": window,
-                                  "global_step": (start.global_step + j + 1) & 0xFFFFFFFF, "loss": loss, "step": j,
-                                  "time_unix_ms": now})
+            self.bus.publish_steps(run.beast_id, window, first, start.global_step + first + 1, losses,
+                                   int(time.time() * 1000))
 
         self._streamed.add((run.beast_id, window))
         return StreamingBackend(self.backend, on_steps)
