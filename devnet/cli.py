@@ -183,7 +183,7 @@ def _deploy(args: argparse.Namespace) -> int:
     params, delay, version = _season(args)
     try:
         if args.password_file:
-            password = read_password_file(args.password_file)
+            password = read_password_file(args.password_file, private=True)  # 0600 and ours, as every tool
         else:
             password = os.environ.get(PASSWORD_ENV)
             if password is None:

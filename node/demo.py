@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from chainbeasts.units import format_energy
 from kernel.evaluate import figures, heldout_boards, win_rate
 from kernel.payload import Payload
 from kernel.state import genesis
@@ -179,10 +180,10 @@ def format_report(report: dict[str, Any]) -> str:
         f"  C_dataset         {report['datasetCommitment']}",
         f"  run directory     {report['runDir']}",
         "",
-        f"{'window':>6}  {'globalStep':>10}  {'h128':<34}  {'energy (ENERGY)':>15}  {'mask':>4}  {'status':<10}",
+        f"{'window':>6}  {'globalStep':>10}  {'h128':<34}  {'burned':>15}  {'mask':>4}  {'status':<10}",
     ]
     for r in report["windows"]:
-        lines.append(f"{r['window']:>6}  {r['globalStep']:>10}  {r['h128']:<34}  {r['energyBurn'] / 1e18:>15.3f}  "
+        lines.append(f"{r['window']:>6}  {r['globalStep']:>10}  {r['h128']:<34}  {format_energy(r['energyBurn']):>15}  "
                      f"{r['activeMask']:#06b}  {r['status']:<10}")
     f = report["figures"]
     g, fin = f["genesis"], f["final"]

@@ -49,7 +49,13 @@ def test_config_errors_exit_2(tmp_path: Path) -> None:
     assert _cli("deploy", "--keystore", "x").returncode == 2  # --rpc missing
     proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"), "--password-file", "/dev/null")
     assert proc.returncode == 2 and "password file /dev/null is not a regular file" in proc.stderr
+    loose = tmp_path / "loose"
+    loose.write_text("pw\n")
+    loose.chmod(0o644)
+    proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"), "--password-file", str(loose))
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr  # a password file others may read: refused, as in every tool
     (tmp_path / "pw").write_text("pw\n")
+    (tmp_path / "pw").chmod(0o600)
     proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(tmp_path / "missing.json"),
                 "--password-file", str(tmp_path / "pw"))
     assert proc.returncode == 2 and "cannot open keystore" in proc.stderr and "No such file" in proc.stderr
@@ -64,6 +70,7 @@ def test_unreachable_rpc_exits_4(tmp_path: Path) -> None:
     ks = tmp_path / "ks.json"
     ks.write_text(json.dumps(Account.encrypt(b"\x01" * 32, "pw")))
     (tmp_path / "pw").write_text("pw\n")
+    (tmp_path / "pw").chmod(0o600)
     proc = _cli("deploy", "--rpc", "http://127.0.0.1:9", "--keystore", str(ks), "--password-file", str(tmp_path / "pw"))
     assert proc.returncode == 4 and "cannot reach" in proc.stderr
 
@@ -108,6 +115,7 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         ks = tmp_path / "ks.json"
         ks.write_text(json.dumps(Account.encrypt(cb.accounts[2].key, "pw")))
         (tmp_path / "pw").write_text("pw\n")
+        (tmp_path / "pw").chmod(0o600)
         dep_out = tmp_path / "second.json"
         res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
                    "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13", "--spec-version", "1")
