@@ -104,7 +104,8 @@ def start_daemon(node: Path, pw: Path, ready: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "CB_NODE_PASSWORD"}
     proc = subprocess.Popen([sys.executable, "-m", "node.cli", "run", "--node-dir", str(node), "--password-file",
                              str(pw), "--hatch", "1", "--ready-file", str(ready)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            # its line per window is not read here: an unread pipe would fill and stall the daemon
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
