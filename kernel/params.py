@@ -11,6 +11,13 @@ from kernel.payload import WINDOW_STEPS
 
 N_OUT: Final = 6  # move N, S, E, W, atk_power, block_flag
 MAX_LR_SHIFT: Final = 24
+MAX_SLOT_WIDTH: Final = 256
+MAX_SLOTS: Final = 8
+# Largest hidden = slot_width * n_slots a state of each spec_version may have (SPEC §6.3, "largest legal
+# state"). Version 2 may be bounded lower than KernelParams allows, so that the one-step verifier of the
+# largest state fits a transaction; a bound is checked wherever a v2 state is made (genesis, parsing).
+MAX_HIDDEN_V1: Final = MAX_SLOT_WIDTH * MAX_SLOTS
+MAX_HIDDEN_V2: Final = MAX_SLOT_WIDTH * MAX_SLOTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +35,7 @@ class KernelParams:
     def __post_init__(self) -> None:
         if self.d_in != D_IN or self.n_out != N_OUT:
             raise KernelError(f"spec_version 1 fixes d_in={D_IN} and n_out={N_OUT}")
-        if not 1 <= self.slot_width <= 256 or not 2 <= self.n_slots <= 8:
+        if not 1 <= self.slot_width <= MAX_SLOT_WIDTH or not 2 <= self.n_slots <= MAX_SLOTS:
             raise KernelError("slot_width must be 1..256 and n_slots 2..8 (genesis switches on slots 0 and 1)")
         if self.epoch_steps <= 0 or self.epoch_steps % WINDOW_STEPS or self.epoch_steps >= 1 << 32:
             raise KernelError(f"epoch_steps must be a positive multiple of {WINDOW_STEPS} below 2**32")
@@ -81,6 +88,24 @@ class KernelParams:
         values from SeasonRegistry (devnet.bindings) or from a beast's hatch record.
         """
         return cls(epoch_steps=epoch_steps, base_cost=base_cost, spurt_cost=spurt_cost)
+
+
+def max_hidden(spec_version: int) -> int:
+    """The largest slot_width * n_slots of a spec_version's states."""
+    return MAX_HIDDEN_V1 if spec_version == 1 else MAX_HIDDEN_V2
+
+
+def version_problem(params: KernelParams, spec_version: int) -> str | None:
+    """Why ``params`` may not be the parameters of a ``spec_version`` state; None when they may."""
+    if params.hidden > max_hidden(spec_version):
+        return (f"spec_version {spec_version} allows at most {max_hidden(spec_version)} hidden units "
+                f"(slot_width * n_slots), got {params.hidden}")
+    return None
+
+
+def largest_params(spec_version: int) -> KernelParams:
+    """The parameters of the largest legal state of ``spec_version`` (8 slots of the widest allowed width)."""
+    return KernelParams(slot_width=min(MAX_SLOT_WIDTH, max_hidden(spec_version) // MAX_SLOTS), n_slots=MAX_SLOTS)
 
 
 DEFAULT_PARAMS: Final = KernelParams()

@@ -21,7 +21,7 @@ import zstandard
 from kernel import SPEC_VERSION, SPEC_VERSIONS
 from kernel.errors import KernelError, StateBlobError, ZstdFrameError
 from kernel.hashing import keccak256
-from kernel.params import DEFAULT_PARAMS, MAX_LR_SHIFT, KernelParams
+from kernel.params import DEFAULT_PARAMS, MAX_LR_SHIFT, KernelParams, largest_params, version_problem
 from kernel.payload import FLAGS_KNOWN, WINDOW_STEPS
 from kernel.prng import SplitMix64Stream, fold64
 from kernel.zstd_frame import single_frame_parameters
@@ -33,7 +33,7 @@ DEFAULT_MASK: Final = 0b0011  # genesis activeMask: slots 0 and 1
 DEFAULT_LR_SHIFT: Final = 6  # genesis lrShift
 GENESIS_TAG: Final = b"chainbeasts/genesis/v1"
 ZSTD_LEVEL: Final = 3
-LARGEST_PARAMS: Final = KernelParams(slot_width=256, n_slots=8)  # bounds every state blob (SPEC §6.3)
+LARGEST_PARAMS: Final = KernelParams(slot_width=256, n_slots=8)  # the largest KernelParams (SPEC §6.3)
 
 # magic, spec_version, d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost
 _HEAD = struct.Struct("<4sHHHBBIQQ")
@@ -119,8 +119,11 @@ def state_size(params: KernelParams, spec_version: int = SPEC_VERSION) -> int:
     return _HEAD.size + 32 + 32 + 16 + 32 + _COUNTERS.size + extra + 2 * (h * d + h + o * h + o)
 
 
-def max_state_size(params: KernelParams) -> int:
-    """The longest canonical bytes of any spec version for these parameters (a blob's size bound)."""
+def max_state_size(params: KernelParams | None = None) -> int:
+    """The longest canonical bytes of any spec version for these parameters (a blob's size bound);
+    None: the largest legal state of any version (each version's largest parameters)."""
+    if params is None:
+        return max(state_size(largest_params(v), v) for v in SPEC_VERSIONS)
     return max(state_size(params, v) for v in SPEC_VERSIONS)
 
 
@@ -143,6 +146,9 @@ def from_bytes(data: bytes) -> KernelState:
         params = KernelParams(d_in, slot_width, n_slots, n_out, epoch_steps, base_cost, spurt_cost)
     except Exception as exc:
         raise StateBlobError(f"state parameters are invalid: {exc}") from exc
+    problem = version_problem(params, version)
+    if problem is not None:
+        raise StateBlobError(f"state parameters are invalid: {problem}")
     need = state_size(params, version)
     if len(data) != need:
         raise StateBlobError(f"state bytes have length {len(data)}, expected {need} for these parameters")
@@ -199,7 +205,7 @@ def decode_state_blob(blob: bytes, max_params: KernelParams | None = None) -> Ke
         fp = single_frame_parameters(data)
     except ZstdFrameError as exc:
         raise StateBlobError(f"a state blob must be exactly one zstd frame: {exc}") from None
-    limit = max_state_size(max_params or LARGEST_PARAMS)
+    limit = max_state_size(max_params)
     if fp.content_size in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR) or fp.content_size > limit:
         raise StateBlobError(f"state blob declares {fp.content_size} bytes; expected a known size of at most {limit}")
     try:
@@ -226,6 +232,9 @@ def genesis(
     root) for a v2 beast; the weights and counters are the same under both versions.
     """
     _check_version(spec_version, StateBlobError)
+    problem = version_problem(params, spec_version)
+    if problem is not None:
+        raise StateBlobError(problem)
     if len(seed_core) != 32 or len(dataset_commitment) != 32:
         raise StateBlobError("seed_core and dataset_commitment must be 32 bytes each")
     if params.n_slots < 2:

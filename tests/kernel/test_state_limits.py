@@ -175,3 +175,27 @@ def test_the_largest_incompressible_state_fits_the_validators_transport_limit(la
     blob = encode_state_blob(worst)
     assert state_size(LARGEST) < len(blob) <= MAX_STATE_BLOB_BYTES
     assert decode_state_blob(blob).to_bytes() == worst.to_bytes()
+
+
+def test_v2_hidden_bound_mechanism(monkeypatch: pytest.MonkeyPatch, largest) -> None:  # type: ignore[no-untyped-def]
+    """A lower v2 bound on slot_width * n_slots (kernel.params.MAX_HIDDEN_V2, SPEC §6.3) is refused by genesis and
+    the parser for v2 only, and the blob bound follows each version's largest state. Checked here with the bound
+    the verifier's gas would need (1792), whatever the constant is today."""
+    import kernel.params as kp
+    from kernel.params import largest_params, version_problem
+    from kernel.state import max_state_size
+
+    assert kp.MAX_HIDDEN_V1 == 2048 and largest_params(1) == LARGEST
+    raw = largest.to_bytes()  # a v2 state of 2048 hidden units
+    monkeypatch.setattr(kp, "MAX_HIDDEN_V2", 1792)
+    assert largest_params(2) == KernelParams(slot_width=224, n_slots=8)
+    assert version_problem(KernelParams(slot_width=256, n_slots=7), 2) is None  # 1792 units in 7 slots
+    with pytest.raises(StateBlobError, match="at most 1792 hidden units"):
+        genesis(bytes(32), LARGEST)
+    assert genesis(bytes(32), LARGEST, spec_version=1).params == LARGEST
+    with pytest.raises(StateBlobError, match="at most 1792 hidden units"):
+        from_bytes(raw)
+    with pytest.raises(StateBlobError, match="declares 291001 bytes; expected a known size of at most 290990"):
+        decode_state_blob(encode_state_blob(largest))  # the blob bound refuses it before the parser
+    assert state_size(largest_params(2), 2) == 254_649
+    assert max_state_size() == 290_990  # now v1's largest state bounds every blob
