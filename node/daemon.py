@@ -27,7 +27,7 @@ from node.beast_run import BeastRun
 from node.chain import ChainClient
 from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
-from chainbeasts.hints import beast_missing
+from chainbeasts.hints import DEVNET_HINT, beast_missing, is_unreachable, reason
 from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError, TxRevertedError
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
@@ -338,7 +338,8 @@ def _wait_for_chain(engine: Engine, runs: list[BeastRun], sig: _Signals,
     reconcile marks what reached the chain and requeues what did not, and the order check of
     the ledger turns any late duplicate into a revert, never a second commit.
     """
-    log(f"chain unreachable ({exc}); waiting for it to come back")
+    why = f"{reason(exc)}: {DEVNET_HINT} check `rpc` in node.toml" if is_unreachable(exc) else str(exc)
+    log(f"chain unreachable ({why}); waiting for it to come back")
     for run in runs:
         run.store.event("chain_unreachable", reason=str(exc))
     delay = 0.5

@@ -9,8 +9,8 @@ Three modes, chosen by the command line:
 - ``json``: the same records as one JSON object per line on stdout (integers in wei, no bar);
 - ``quiet``: nothing but errors.
 
-A closed stdout (``cb-node run | head``) turns the reporter quiet instead of stopping the node:
-the windows are the record, the lines only show them. Only formatting lives here; the daemon
+A closed stdout (``cb-node run | head``) only ends the lines there (stderr keeps its messages)
+instead of stopping the node: the windows are the record, the lines only show them. Only formatting lives here; the daemon
 (node.daemon) feeds it from the metric bus and the beasts' stores.
 """
 
@@ -110,6 +110,7 @@ class LiveReporter:
         self.done = 0
         self.started = clock()
         self._bar_shown = False
+        self._closed: list[TextIO] = []  # streams whose reader went away
         self.bar = False
         self.set_total(total)
 
@@ -163,12 +164,15 @@ class LiveReporter:
         self._draw_bar()
 
     def _write(self, stream: TextIO, text: str) -> None:
+        if stream in self._closed:
+            return
         try:
             stream.write(text + "\n")
             stream.flush()
-        except BrokenPipeError:  # `cb-node run | head`: keep training, stop printing
-            self.mode = "quiet"
-            self.bar = False
+        except BrokenPipeError:  # `cb-node run | head`: keep training, stop printing there
+            self._closed.append(stream)
+            if stream is self.err:
+                self.bar = False
             _silence(stream)
 
     def _clear_bar(self) -> None:

@@ -215,3 +215,20 @@ def test_control_commands_print_text_or_json(tmp_path: Path) -> None:
     assert js.returncode == 0, js.stderr
     assert json.loads(js.stdout) == {"dataDir": str((node / "data").resolve()), "requested": "running", "pid": None,
                                      "outcome": "not_running"}
+
+
+def test_a_closed_stdout_does_not_stop_a_training_node(tmp_path: Path) -> None:
+    """`cb-node run | head -1`: the node stops printing, not training (embedded chain, so no devnet here)."""
+    pw = password_file(tmp_path)
+    node = tmp_path / "node"
+    assert tool("node.cli", "init", str(node), "--password-file", str(pw), "--grpc", "127.0.0.1:0").returncode == 0
+    r, w = os.pipe()
+    os.close(r)
+    proc = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(node), "--password-file", str(pw),
+                           "--hatch", "1", "--until-window", "2"], cwd=ROOT, env=env(), stdout=w,
+                          stderr=subprocess.PIPE, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    os.close(w)
+    assert proc.returncode == 0, proc.stderr
+    assert "every beast reached window 2" in proc.stderr and "Traceback" not in proc.stderr
+    status = json.loads(tool("node.cli", "status", "--node-dir", str(node), "--json").stdout)
+    assert status["beasts"][0]["windows"]["committed"] + status["beasts"][0]["windows"]["finalized"] == 2

@@ -127,12 +127,14 @@ def test_a_closed_stdout_silences_the_reporter_without_stopping_it() -> None:
         def write(self, s: str) -> int:
             raise BrokenPipeError
 
-    rep = LiveReporter("human", out=Closed(), err=io.StringIO())
+    err = io.StringIO()
+    rep = LiveReporter("human", out=Closed(), err=err)
     line = WindowLine(1, 1, 100, None, 10**18, 10**18, "0x" + "ab" * 32, 0.5)
     rep.window(line)  # no exception
-    assert rep.mode == "quiet"
     rep.window(line)
     assert rep.done == 2
+    rep.log("still here")  # stderr still carries the progress messages
+    assert err.getvalue() == "cb-node: still here\n"
 
 
 # ---- cb-node run ----------------------------------------------------------------------------
