@@ -8,7 +8,8 @@ generator and the numpy reference.
 What it holds:
 * ``steps``: single micro-steps (``kernel.step.micro_step``) with every intermediate value: at a
   checkpoint in each head epoch, mid-window, the window's last step, a growth spurt, a
-  "block"-labelled board (the weighted block head), lr_shift 0 on saturating weights;
+  "block"-labelled board (the weighted block head), lr_shift 0 on saturating weights (drawn from a
+  stream, and given in full as ``pre_state``);
 * ``illegal``: window starts that have no post-state;
 * ``runs``: windows trained from v2 genesis states (the same schedules as the v1 vectors) with
   their words, and for the first window of each run the 129 step-state hashes;
@@ -28,6 +29,7 @@ import numpy as np
 from kernel.hashing import keccak256
 from kernel.heads import BLOCK_POS_WEIGHT
 from kernel.params import KernelParams
+from kernel.prng import SplitMix64Stream, fold64
 from kernel.sources import PublicSource
 from kernel.state import ZERO32, KernelState, genesis
 from kernel.step import IllegalTransition, WindowStart, micro_step, window_step_hashes
@@ -54,11 +56,18 @@ def _window_start(st: KernelState, mask: int | None = None, shift: int | None = 
                        offline_epoch_seed(st.seed_core, e))
 
 
+SATURATING_VALUES = (-32768, -32767, 32766, 32767, 0, 1)
+SATURATING_TAG = b"v2-saturating"
+
+
 def _saturated(st: KernelState) -> KernelState:
-    rng = np.random.default_rng(11)
+    """``st`` with every weight replaced, in canonical order (W1 row-major, b1, W2, b2), by
+    SATURATING_VALUES[r mod 6] for the successive draws r of stream(fold64(keccak256("v2-saturating")))."""
+    rng = SplitMix64Stream(fold64(keccak256(SATURATING_TAG)))
     out = st.copy()
     for a in (out.w1, out.b1, out.w2, out.b2):
-        a[...] = rng.choice(np.array([-32768, -32767, 32766, 32767, 0, 1]), size=a.shape)
+        flat = [SATURATING_VALUES[rng.next() % len(SATURATING_VALUES)] for _ in range(a.size)]
+        a[...] = np.array(flat, dtype=np.int64).reshape(a.shape)
     return out
 
 
@@ -117,6 +126,8 @@ def step_vectors() -> list[dict]:
             "hidden": [int(v) for v in t.h], "logits": r.logits, "grad_logits": [int(v) for v in t.gz],
             "loss": r.loss, "post": _state_keys(r.state),
         })
+        if name == "saturating-lr0":  # its pre-state in full too: the exact calldata a verifier is given
+            out[-1]["pre_state"] = _hex(pre.to_bytes())
     return out
 
 

@@ -48,6 +48,24 @@ def test_step_vectors_cover_the_verifiers_corners(committed: dict) -> None:
     assert steps["saturating-lr0"]["window_start"]["lr_shift"] == 0
 
 
+def test_saturating_pre_state_is_given_and_rebuilt(committed: dict) -> None:
+    """The saturating step's pre-state is in the file, and it is the genesis state with its weights from the stream."""
+    from dataclasses import replace
+
+    from kernel.hashing import keccak256
+    from kernel.params import KernelParams
+    from kernel.state import from_bytes, genesis
+    from tests.kernel.kernel_v2_vectors import SATURATING_VALUES, _saturated
+
+    v = next(s for s in committed["steps"] if s["name"] == "saturating-lr0")
+    raw = bytes.fromhex(v["pre_state"][2:])
+    assert "0x" + keccak256(raw).hex() == v["pre"]["keccak"]
+    pre = from_bytes(raw)
+    g = replace(genesis(keccak256(b"v2-step-vectors"), KernelParams(epoch_steps=128)), global_step=768)
+    assert _saturated(g).to_bytes() == raw
+    assert set(pre.w1.ravel().tolist()) == set(SATURATING_VALUES)
+
+
 def test_illegal_vectors(committed: dict) -> None:
     assert illegal_vectors() == committed["illegal"]
     assert {v["kind"] for v in committed["illegal"]} == {
