@@ -14,6 +14,10 @@ Invariants (docs/PROTOCOL.md §7):
   a word claiming any other amount, an empty mask, a mask that drops a slot or switches on more
   than one is refused with its own error, whoever sends it (issue 14: a trainer chose its own
   escrow with energyBurn = 0);
+* an epoch's seed is the hash of its closing commit's block (or of block C + 256 j when sealed
+  past the 256-block horizon), sealed once by anyone's ``sealEpochSeeds`` or by the epoch's first
+  commit, and never in the closing block: a batch holding an epoch's closing and opening window
+  is refused (issue 14: a trainer chose the next template by timing its closing commit);
 * every dispute resolves once its deadline has passed, and at the end every token held by the
   contracts can be taken out (no funds stuck).
 """
@@ -39,6 +43,7 @@ from kernel.params import DEFAULT_PARAMS
 from chain_helpers import GENESIS_MASK, make_word, records_root_for
 
 STAKE = 100 * 10**18
+EPOCH_WINDOWS = 4  # the devnet season's epochSteps 512 / 128
 SLASH_RATES = (0, 1, 1000, 4999, 5000)  # WrongVoteSlashBps values the machine queues
 ACTORS = range(1, 10)
 _NET: devnet.EmbeddedDevnet | None = None
@@ -59,6 +64,7 @@ class BeastM:
     secret: bytes
     count: int = 0
     mask: int = GENESIS_MASK  # activeMask of the last committed window (genesis until then)
+    seeds: dict[int, bytes] = field(default_factory=dict)  # sealed epoch seeds (epoch >= 1)
 
 
 @dataclass
@@ -187,6 +193,23 @@ class LedgerMachine(RuleBasedStateMachine):
         assert info.value.name == name, f"expected {name}, got {info.value}"
         return None
 
+    def _seal_block(self, bid: int, epoch: int, block: int) -> int:
+        """The block whose hash seals ``epoch`` of ``bid`` in ``block``: C + 256 floor((block - 1 - C) / 256)."""
+        closed_at = self.windows[(bid, epoch * EPOCH_WINDOWS - 1)].block
+        assert block > closed_at
+        return closed_at + ((block - 1 - closed_at) // 256) * 256
+
+    def _sealed(self, bid: int, epoch: int, result) -> None:  # type: ignore[no-untyped-def]
+        """Model of a seal in ``result``'s block; checks its EpochSeeded event."""
+        want = bytes(self.net.w3.eth.get_block(self._seal_block(bid, epoch, result.block_number))["hash"])
+        got = [e.args for e in result.all("EpochSeeded") if e.args["beastId"] == bid and e.args["epoch"] == epoch]
+        assert [bytes(a["seed"]) for a in got] == [want]
+        self.beasts[bid].seeds[epoch] = want
+        event("epoch seed sealed")
+
+    def _opens_unsealed(self, bid: int, k: int) -> bool:
+        return k > 0 and k % EPOCH_WINDOWS == 0 and k // EPOCH_WINDOWS not in self.beasts[bid].seeds
+
     def _may_commit(self, bid: int, who: int) -> bool:
         b = self.beasts[bid]
         return who == b.owner or who == b.trainer
@@ -264,6 +287,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if err is None:
             self._lock(sender, burn, r)
             self.windows[(bid, k)] = WindowM(burn, r.block_number, word)
+            if self._opens_unsealed(bid, k):  # the epoch's first commit seals its seed when nobody did
+                self._sealed(bid, k // EPOCH_WINDOWS, r)
+            else:
+                assert r.all("EpochSeeded") == []
             b.count += 1
             b.mask = mask
             self.dirty_windows.add((bid, k))
@@ -287,10 +314,16 @@ class LedgerMachine(RuleBasedStateMachine):
             words.append(make_word(b.count + i, burn, tag=bid, mask=b.mask))
         with pytest.raises(devnet.ContractError) as info:
             self.cb.commit_many(self.acc[sender], [bid] * n, words)
-        assert info.value.name == "LedgerEnergyBurnInvalid"
-        assert info.value["index"] == b.count + bad
-        assert info.value["expected"] == _claim(b.mask, False, "due")
-        event("cheap batch refused")
+        # A window before the cheat that opens an epoch closed in this batch stops it first.
+        crossing = [i for i in range(1, bad) if self._opens_unsealed(bid, b.count + i)]
+        if crossing:
+            assert (info.value.name, info.value["epoch"]) == ("LedgerEpochSeedUnknown", (b.count + crossing[0]) // EPOCH_WINDOWS)
+            event("cheap batch refused at an epoch boundary")
+        else:
+            assert info.value.name == "LedgerEnergyBurnInvalid"
+            assert info.value["index"] == b.count + bad
+            assert info.value["expected"] == _claim(b.mask, False, "due")
+            event("cheap batch refused")
         self.dirty_beasts.add(bid)
         self.dirty_accounts.add(sender)
 
@@ -304,6 +337,7 @@ class LedgerMachine(RuleBasedStateMachine):
         counts = {i: self.beasts[i].count for i in ids}
         masks = {i: self.beasts[i].mask for i in ids}
         words, ks, burns = [], [], []
+        fault = None  # the first window that opens an epoch whose closing window is in this batch
         for i in ids:
             # Mostly the same mask, sometimes a growth spurt (which a later element of the batch keeps).
             grown = _next_mask(masks[i], data.draw(st.sampled_from(["keep"] * 3 + ["spurt"])), counts[i])
@@ -311,11 +345,23 @@ class LedgerMachine(RuleBasedStateMachine):
             masks[i] = grown
             ks.append(counts[i])
             words.append(make_word(counts[i], burns[-1], tag=i, mask=grown))
+            if fault is None and self._opens_unsealed(i, counts[i]) and counts[i] > self.beasts[i].count:
+                fault = (i, counts[i] // EPOCH_WINDOWS)
             counts[i] += 1
+        if fault is not None:
+            # Issue 14 item 3: the seed of the epoch the batch opens would be the hash of this very block.
+            with pytest.raises(devnet.ContractError) as info:
+                self.cb.commit_many(self.acc[sender], ids, words)
+            assert (info.value.name, info.value["beastId"], info.value["epoch"]) == ("LedgerEpochSeedUnknown", *fault)
+            event("batch across an epoch boundary refused")
+            self.dirty_beasts.update(ids)
+            return
         r = self.cb.commit_many(self.acc[sender], ids, words)
         self._lock(sender, sum(burns), r)
         for i, k, burn, word in zip(ids, ks, burns, words, strict=True):
             self.windows[(i, k)] = WindowM(burn, r.block_number, word)
+            if self._opens_unsealed(i, k):
+                self._sealed(i, k // EPOCH_WINDOWS, r)
             self.beasts[i].count = k + 1
             self.beasts[i].mask = masks[i]
             self.dirty_windows.add((i, k))
@@ -344,6 +390,50 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(n=st.integers(1, 8))
     def mine(self, n: int) -> None:
         self.net.mine(n)
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data())
+    def close_epoch(self, data: st.DataObject) -> None:
+        """The owner commits single windows up to the end of the beast's current epoch (so the
+        machine often reaches the epoch boundaries the seal rules are about)."""
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        while True:
+            k = b.count
+            burn = DEFAULT_PARAMS.window_energy_burn(b.mask, False)
+            word = make_word(k, burn, tag=bid, mask=b.mask)
+            r = self.cb.commit(self.acc[b.owner], bid, word)
+            self._lock(b.owner, burn, r)
+            self.windows[(bid, k)] = WindowM(burn, r.block_number, word)
+            if self._opens_unsealed(bid, k):
+                self._sealed(bid, k // EPOCH_WINDOWS, r)
+            b.count += 1
+            self.dirty_windows.add((bid, k))
+            if b.count % EPOCH_WINDOWS == 0:
+                break
+        self.dirty_beasts.add(bid)
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS), wait=st.sampled_from([0] * 7 + [300]))
+    def seal_epoch_seed(self, data: st.DataObject, sender: int, wait: int) -> None:
+        """Anyone seals an epoch's seed, maybe after waiting out the 256-block horizon; epoch 0 and
+        sealed epochs are no-ops, an epoch whose closing window is not committed is refused."""
+        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+        b = self.beasts[bid]
+        epoch = data.draw(st.integers(0, b.count // EPOCH_WINDOWS + 1))
+        if wait:
+            self.net.mine(wait)
+        if epoch > 0 and epoch not in b.seeds and epoch * EPOCH_WINDOWS > b.count:
+            self._expect("LedgerEpochNotClosed", self.cb.seal_epoch_seeds, self.acc[sender], [bid], [epoch])
+            return
+        r = self.cb.seal_epoch_seeds(self.acc[sender], [bid], [epoch])
+        if epoch == 0 or epoch in b.seeds:
+            assert r.all("EpochSeeded") == []
+        else:
+            if wait:
+                event("epoch seed sealed past the horizon")
+            self._sealed(bid, epoch, r)
+        self.dirty_beasts.add(bid)
 
     @rule(bps=st.sampled_from(SLASH_RATES))
     def queue_slash_rate(self, bps: int) -> None:
@@ -593,6 +683,8 @@ class LedgerMachine(RuleBasedStateMachine):
         """
         for bid in self.dirty_beasts:
             assert self.cb.window_count(bid) == self.beasts[bid].count
+            for epoch, sealed in self.beasts[bid].seeds.items():
+                assert self.cb.epoch_seed(bid, epoch) == sealed
         for bid, k in self.dirty_windows:
             assert self.cb.window_status(bid, k) == self.windows[(bid, k)].status
         for who in self.dirty_accounts:
