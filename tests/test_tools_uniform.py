@@ -132,9 +132,13 @@ def test_a_beast_missing_from_a_restarted_devnet_is_named_as_such(tmp_path: Path
         assert first.returncode == 0, first.stderr
     with devnet(dep, port):  # the same deployments path, a fresh chain: the beast is gone
         again = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--until-window", "2")
+        replay = tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1")
+        check = tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1", "--window", "1")
     assert again.returncode == 4, again.stderr
     assert "beast 1 does not exist on this chain: devnet restarted?" in again.stderr, again.stderr
     assert "may not commit" not in again.stderr
+    for out in (replay, check):  # the validator's and the challenger's tools say the same
+        assert out.returncode == 4 and "no such beast on this chain: devnet restarted?" in out.stderr, out.stderr
 
 
 def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ ErrorMap = Callable[[str, Exception], BaseException]
 """Turns the error of the read described by ``what`` (a devnet LedgerError, or a KernelError for
 season constants that are no valid kernel parameters) into the caller's exception."""
 
+# The beast is not on this chain: most often a devnet that was restarted (it forgets its beasts).
+BEAST_MISSING_HINT = "no such beast on this chain: devnet restarted?"
 _NOT_FOUND_ERRORS = frozenset({"BeastNotFound", "ERC721NonexistentToken", "LedgerWindowNotFound", "LedgerEpochSeedUnknown",
                                "DisputeNotFound"})
 
@@ -42,6 +44,8 @@ _NOT_FOUND_ERRORS = frozenset({"BeastNotFound", "ERC721NonexistentToken", "Ledge
 def map_chain_error(what: str, exc: Exception) -> Exception:
     """Our error for a devnet error: NotFoundError for unknown beasts/windows/disputes, else ChainError."""
     name = getattr(exc, "name", None)
+    if name in ("BeastNotFound", "ERC721NonexistentToken"):
+        return NotFoundError(f"{what}: {exc} ({BEAST_MISSING_HINT})")
     if name in _NOT_FOUND_ERRORS:
         return NotFoundError(f"{what}: {exc}")
     from devnet.errors import ConfigError as DevnetConfigError

@@ -53,6 +53,10 @@ def tool_error(what: str, exc: Exception) -> DisputeToolError:
     ``devnet.errors.chain_call`` and ``validator.chain.LedgerChainReader``): ChainDataError."""
     from devnet.errors import ContractError
 
+    if getattr(exc, "name", None) in ("BeastNotFound", "ERC721NonexistentToken"):
+        from validator.chain import BEAST_MISSING_HINT
+
+        return ChainDataError(f"{what}: {exc} ({BEAST_MISSING_HINT})")
     if isinstance(exc, ContractError):
         return ChainDataError(f"{what}: the contract refused: {exc}")
     return ChainDataError(f"{what}: {exc}")
