@@ -22,7 +22,7 @@ const SETTINGS = {
 // StepVerifier (spec-version-2 one-step verifier) is a unit of its own so that adding or changing it
 // leaves the ledger contracts' artifacts (and the source hash deployments files record) untouched.
 const UNITS = [
-  { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"], files: null, settings: SETTINGS },
+  { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame", "BisectionGame"], files: null, settings: SETTINGS },
   { contracts: ["StepVerifier"], files: ["StepVerifier.sol"], settings: SETTINGS },
 ];
 const OWN_UNIT_FILES = new Set(UNITS.flatMap((u) => u.files || []));

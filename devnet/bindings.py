@@ -59,6 +59,7 @@ class WindowStatus(enum.IntEnum):
     FINALIZED = 2
     DISPUTED = 3
     SLASHED = 4
+    CHALLENGED = 5  # bisection games open on it (docs/PROTOCOL.md §10)
 
 
 class Outcome(enum.IntEnum):

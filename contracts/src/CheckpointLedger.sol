@@ -57,7 +57,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "2.0.0";
+    string public constant version = "2.1.0";
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
@@ -73,7 +73,8 @@ contract CheckpointLedger {
         Committed, // escrow locked; disputable until its challenge deadline
         Finalized, // escrow burned; final
         Disputed, // a dispute is open on it
-        Slashed // a dispute found divergence; escrow paid to the dispute game
+        Slashed, // a dispute found divergence; escrow paid to the vote game, or burned (bisection game)
+        Challenged // one or more bisection games are open on it (docs/PROTOCOL.md §10)
     }
 
     /// @notice Raised when the caller is neither the beast's owner nor its authorized trainer.
@@ -143,6 +144,10 @@ contract CheckpointLedger {
     event WindowSlashed(uint256 indexed beastId, uint256 indexed index, uint256 amount);
     /// @notice Emitted after the dispute game was bound (once).
     event DisputeGameBound(address game);
+    /// @notice Emitted after the bisection game was bound (once).
+    event BisectionGameBound(address game);
+    /// @notice Emitted after a bisection game opened on a window (`open` games now).
+    event WindowChallenged(uint256 indexed beastId, uint256 indexed index, uint256 open);
     /// @notice Emitted after `account` deposited `amount` ENERGY to pay future escrow locks.
     event Deposited(address indexed account, uint256 amount);
     /// @notice Emitted after `account` withdrew `amount` ENERGY of its deposit.
@@ -189,6 +194,11 @@ contract CheckpointLedger {
     mapping(address account => uint256 amount) private _deposits;
     mapping(uint256 beastId => mapping(uint256 index => WindowStatus)) private _status;
     mapping(uint256 beastId => mapping(uint256 epoch => bytes32 seed)) private _epochSeeds;
+    /// @dev Open bisection games per window (read only while its status is Challenged or Slashed).
+    mapping(uint256 beastId => mapping(uint256 index => uint256 open)) private _openGames;
+    /// @notice The bisection game (dispute game v2, docs/PROTOCOL.md §10); bound once. Declared
+    ///         after the 2.0 variables so that their storage slots stay where they were.
+    address public bisectionGame;
 
     constructor(Energy energy_, Beast beast_, SeasonRegistry registry_) {
         energy = energy_;
@@ -212,6 +222,15 @@ contract CheckpointLedger {
         }
         disputeGame = game;
         emit DisputeGameBound(game);
+    }
+
+    /// @notice Bind the bisection game; once, by the deployer.
+    function bindBisectionGame(address game) external {
+        if (msg.sender != _deployer || bisectionGame != address(0) || game == address(0)) {
+            revert LedgerDisputeGameBinding(msg.sender);
+        }
+        bisectionGame = game;
+        emit BisectionGameBound(game);
     }
 
     // ------------------------------------------------------------------ deposits
@@ -603,6 +622,57 @@ contract CheckpointLedger {
             emit WindowFinalized(beastId, index, amount);
             if (amount != 0) energy.burn(amount);
         }
+    }
+
+    // ------------------------------------------------------------------ bisection game hooks
+
+    /// @notice Count a new bisection game on a window inside its challenge period; returns the
+    ///         word and h_0 (the previous word's h128; 0 for window 0, whose h_0 is the genesis h128).
+    function beginGame(uint256 beastId, uint256 index) external returns (bytes32 committed, bytes16 h0) {
+        if (msg.sender != bisectionGame) revert LedgerOnlyDisputeGame(msg.sender);
+        uint256 stored = _stored(beastId, index);
+        WindowStatus s = _statusOf(beastId, index, stored);
+        // INVARIANT: games only on a live window (not final, not slashed, not in a vote dispute).
+        if (s != WindowStatus.Committed && s != WindowStatus.Challenged) revert LedgerWindowNotOpen(beastId, index, s);
+        uint256 deadline = _deadline(stored);
+        if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
+        _status[beastId][index] = WindowStatus.Challenged;
+        uint256 open = ++_openGames[beastId][index];
+        committed = _wordOf(stored, index);
+        if (index != 0) h0 = bytes16(bytes32(_stored(beastId, index - 1)));
+        emit WindowChallenged(beastId, index, open);
+    }
+
+    /// @notice A bisection game on the window ended. `slash` (the challenger won) on a Challenged
+    ///         window slashes it and burns its escrow; the last game of an unslashed window returns
+    ///         it to Committed (finalizable after its deadline).
+    function endGame(uint256 beastId, uint256 index, bool slash) external {
+        if (msg.sender != bisectionGame) revert LedgerOnlyDisputeGame(msg.sender);
+        uint256 stored = _stored(beastId, index);
+        WindowStatus s = _statusOf(beastId, index, stored);
+        uint256 open = _openGames[beastId][index];
+        if ((s != WindowStatus.Challenged && s != WindowStatus.Slashed) || open == 0) {
+            revert LedgerWindowNotOpen(beastId, index, s);
+        }
+        // unchecked: open > 0 was just checked.
+        unchecked {
+            _openGames[beastId][index] = open - 1;
+        }
+        if (s != WindowStatus.Challenged) return;
+        if (slash) {
+            _status[beastId][index] = WindowStatus.Slashed;
+            uint256 amount = uint64(stored >> ENERGY_BURN_OFFSET);
+            emit WindowSlashed(beastId, index, amount);
+            // Burning our own balance on our own token: nothing to re-enter.
+            if (amount != 0) energy.burn(amount);
+        } else if (open == 1) {
+            delete _status[beastId][index]; // Committed again
+        }
+    }
+
+    /// @notice Bisection games open on window `index` of `beastId`.
+    function openGames(uint256 beastId, uint256 index) external view returns (uint256) {
+        return _openGames[beastId][index];
     }
 
     // ------------------------------------------------------------------ views

@@ -26,7 +26,7 @@ contract DisputeGame {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "1.1.6";
+    string public constant version = "1.1.7";
 
     /// @notice Most votes one dispute accepts (bounds the loop in resolve).
     uint256 public constant MAX_VOTERS = 64;

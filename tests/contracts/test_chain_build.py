@@ -22,14 +22,14 @@ needs_npm = pytest.mark.skipif(
 def test_artifacts_rebuild_byte_for_byte() -> None:
     proc = subprocess.run(["node", "compile.js", "--check"], cwd=CONTRACTS, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "6 artifacts match" in proc.stdout  # the five ledger contracts and the StepVerifier
+    assert "7 artifacts match" in proc.stdout  # the five ledger contracts, BisectionGame and the StepVerifier
 
 
 def test_artifacts_pin_compiler_and_settings() -> None:
     pkg = json.loads((CONTRACTS / "package.json").read_text())
     assert pkg["dependencies"] == {"@openzeppelin/contracts": "5.7.0", "solc": "0.8.37"}
     assert pkg["devDependencies"] == {"@foundry-rs/anvil": "1.7.1"}
-    for name in (*artifacts.CONTRACT_NAMES, "StepVerifier"):
+    for name in (*artifacts.CONTRACT_NAMES, "BisectionGame", "StepVerifier"):
         raw = json.loads((CONTRACTS / "build" / f"{name}.json").read_text())
         assert raw["compiler"]["version"].startswith("0.8.37+")
         assert raw["compiler"]["settings"]["evmVersion"] == "prague"
@@ -41,7 +41,7 @@ def test_artifacts_pin_compiler_and_settings() -> None:
 
 
 def test_every_contract_has_a_version(net) -> None:  # type: ignore[no-untyped-def]
-    expected = {"Energy": "1.0.0", "Beast": "3.0.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "2.0.0", "DisputeGame": "1.1.6"}
+    expected = {"Energy": "1.0.0", "Beast": "3.0.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "2.1.0", "DisputeGame": "1.1.7"}
     for name, c in zip(expected, (net.cb.energy, net.cb.beast, net.cb.registry, net.cb.ledger, net.cb.game), strict=True):
         assert c.functions.version().call() == expected[name], name
 
