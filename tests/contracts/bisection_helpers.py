@@ -1,9 +1,12 @@
 """The bisection game (docs/PROTOCOL.md §10) on the embedded devnet, and Python players for it.
 
-Until the real StepVerifier is on main the game is deployed with ``ToyStepVerifier``
+``start_game_net(verifier="StepVerifier")`` deploys the real one-step verifier (its committed
+artifact), which test_bisection_real.py plays against with kernel.step states. The logic tests
+(clocks, bonds, fifty sybils, the state machine) deploy ``ToyStepVerifier`` instead
 (tests/contracts/solidity/, compiled here with the project's pinned solc): a stand-in transition
-``toy_step`` that the players compute exactly. Everything else is the real thing: the committed
-BisectionGame and CheckpointLedger artifacts, a spec-version-2 deployment, real bonds and clocks.
+``toy_step`` on 32-byte states that the players compute in microseconds, so hundreds of games fit
+the CI budget. Everything else is the real thing in both: the committed BisectionGame and
+CheckpointLedger artifacts, a spec-version-2 deployment, real bonds and clocks.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """BisectionGame (docs/PROTOCOL.md §10) on py-evm: outcomes, clocks, bonds, sybils, copies, self-challenges.
 
-The transition is the stand-in ToyStepVerifier (bisection_helpers) until StepVerifier is on main;
-the game, the ledger hooks, the genesis rebuild and the money are the committed contracts.
+The transition is the stand-in ToyStepVerifier (bisection_helpers), so that many games stay cheap;
+the game, the ledger hooks, the genesis rebuild and the money are the committed contracts. The
+same game against the real StepVerifier and kernel step states: test_bisection_real.py.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A trainer whose window 1 (ledger index 0) is right except one weight nudged after micro-step 77
 loses: the honest challenger's hashes come from ``kernel.step.window_step_states``, the one-step
-runs in the EVM. And an honest trainer's window beats a challenger who disputes the last step.
-Skipped until contracts/build/StepVerifier.json exists (the verifier helper lands it).
+runs in the EVM. An honest trainer beats a challenger who disagrees with everything (the one-step
+at step 0 starts from the genesis the game rebuilds). A private beast's owner beats its hired
+trainer with one record and its Merkle path.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from eth_utils import keccak
 
 from bisection_helpers import BURN, GameNet, empty_sample, play_challenger, play_defender, start_game_net
-from devnet import artifacts
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
 from kernel.sources import PublicSource
 from kernel.state import KernelState, from_bytes, genesis
 from kernel.step import WindowStart, micro_step, window_step_states
 
-pytestmark = pytest.mark.skipif(not (artifacts.build_dir() / "StepVerifier.json").exists(),
-                                reason="StepVerifier is not built yet")
 CHALLENGER_WON, DEFENDER_WON = 2, 1
 
 
@@ -74,7 +73,57 @@ def test_real_one_step(gn: GameNet, lie_at: int | None) -> None:
             assert g["outcome"] == DEFENDER_WON and (g["lo"], g["hi"]) == (0, 1)
         else:
             assert g["outcome"] == CHALLENGER_WON and (g["lo"], g["hi"]) == (lie_at - 1, lie_at)
-        print("\nproveStep gas with StepVerifier:", gn.gas.get("proveStep (StepVerifier)") or gn.gas.get("proveStep"))
+        tag = "proveStep (StepVerifier)" if lie_at is not None else "proveStep"
+        where = f"step {lie_at - 1}" if lie_at else "step 0, genesis rebuilt"
+        print(f"\n{tag} gas ({where}):", gn.gas[tag][-1])
+    finally:
+        gn.raw.tester.revert_to_snapshot(snap)
+        gn.cb.sender._nonces.clear()
+
+
+def test_real_private_beast_owner_disputes_hired_trainer(gn: GameNet) -> None:
+    """A private version-2 beast: the hired trainer is wrong from micro-step 40 on; the owner, who
+    holds the dataset and S_owner, wins with one record and its Merkle path (not the dataset)."""
+    from curriculum.dataset import Dataset
+    from curriculum.source import PrivateDatasetSource
+    from kernel.board import encode_record
+    from kernel.sources import draw_board
+
+    snap = gn.raw.tester.take_snapshot()
+    gn.cb.sender._nonces.clear()
+    try:
+        owner, trainer = gn.a[1], gn.a[2]
+        records = [encode_record(draw_board(i + 1, None)) for i in range(5)]
+        secret = bytes(range(32))
+        source = PrivateDatasetSource(Dataset(keccak(b"".join(records)), b"".join(records)), secret, spec_version=2)
+        beast = gn.cb.hatch(owner, keccak(b"the dataset file"), keccak(secret), source.records_root)
+        gn.cb.authorize_trainer(owner, beast, trainer.address)
+        seed_core = bytes(gn.cb.hatch_data(beast).seed_core)
+        g0 = genesis(seed_core, DEFAULT_PARAMS, dataset_commitment=source.records_root, spec_version=2)
+        w = WindowStart(3, 6, seed_core)
+        truth = window_step_states(g0, source, w)
+        bad = truth[40].copy()
+        bad.b2[0] = int(bad.b2[0]) + 1
+        mine = [*truth[:40], bad]
+        for _ in range(40, 128):
+            mine.append(micro_step(mine[-1], source, w).state)
+        final = mine[-1]
+        gn.cb.commit(trainer, beast, Payload(final.h128(), final.global_step, BURN, final.active_mask,
+                                             final.lr_shift, final.flags).pack())
+        gid = gn.challenge(owner, beast, 0)
+        mine_b, truth_b = [s.to_bytes() for s in mine], [s.to_bytes() for s in truth]
+        while gn.game_of(gid)["hi"] - gn.game_of(gid)["lo"] > 1:
+            play_defender(gn, trainer, gid, mine_b)
+            play_challenger(gn, owner, gid, truth_b)
+        lo = gn.game_of(gid)["lo"]
+        assert lo == 39
+        pre = truth[lo]
+        proof = source.proof(pre.seed_core, pre.global_step)
+        sample = (secret, proof.dataset_len, proof.merkle_root, proof.record, list(proof.path))
+        r = gn.prove_step(owner, gid, truth_b[lo], sample, tag="proveStep (StepVerifier, private)")
+        assert r.named("GameEnded")[0]["outcome"] == CHALLENGER_WON
+        assert gn.status(beast, 0) == 4  # Slashed
+        print("\nproveStep gas, private step with its record proof:", r.gas)
     finally:
         gn.raw.tester.revert_to_snapshot(snap)
         gn.cb.sender._nonces.clear()

@@ -6,7 +6,8 @@ random hashes; honest players answer every turn at once (as a watcher would). Af
 ENERGY is conserved (the game holds exactly the bonds of open games, the ledger the escrow of live
 windows, the supply fell by exactly the burned escrows). At the end every game is driven to its
 end (stalling sides time out) and the honest side, where there is one, won every game.
-The transition is the stand-in ToyStepVerifier until StepVerifier is on main (bisection_helpers).
+The transition is the stand-in ToyStepVerifier (bisection_helpers) so that the machine's hundreds of
+moves fit the CI budget; test_bisection_real.py plays the real StepVerifier.
 """
 
 from __future__ import annotations
