@@ -154,3 +154,43 @@ def test_late_hatch_finalization_takes_a_later_block_hash(net) -> None:  # type:
     used = bytes(net.raw.w3.eth.get_block(req.block_number + 512)["hash"])
     assert net.cb.hatch_data(bid).seed_core == keccak(used + bytes.fromhex(owner.address[2:]) + bid.to_bytes(32, "big")
                                                       + ZERO + ZERO + (ZERO if net.spec_version == 2 else b""))
+
+
+def _raw_send(net, account, contract, fn: str, args: list, nonce: int) -> bytes:  # type: ignore[no-untyped-def]
+    """Sign and send without waiting (the test mines the block itself)."""
+    w3 = net.raw.w3
+    tx = {"to": contract.address, "data": contract.encode_abi(fn, args=args), "gas": 300_000, "nonce": nonce,
+          "chainId": w3.eth.chain_id, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+    return bytes(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+
+
+def test_second_steps_refused_in_the_first_steps_block(net) -> None:  # type: ignore[no-untyped-def]
+    """Abuse: a finalize in the request's own block, or a seal in the closing commit's block, would read
+    a block hash that does not exist yet (0 in the EVM): both revert, and the first step stands."""
+    owner, requester, anyone, other = net.a[1], net.a[3], net.a[6], net.a[7]  # one transaction each: eth-tester
+    bid = net.cb.hatch(owner)                                                # queues no second one per sender
+    net.commit_windows(owner, bid, 3)
+    w3, tester = net.raw.w3, net.raw.tester
+    nonces = [w3.eth.get_transaction_count(a.address) for a in (requester, anyone, owner, other)]
+    tester.disable_auto_mine_transactions()
+    try:
+        txs = [_raw_send(net, requester, net.cb.beast, "hatch", [ZERO, ZERO, ZERO], nonces[0]),
+               _raw_send(net, anyone, net.cb.beast, "finalizeHatch", [bid + 1], nonces[1]),
+               _raw_send(net, owner, net.cb.ledger, "commit", [bid, make_word(3)], nonces[2]),
+               _raw_send(net, other, net.cb.ledger, "sealEpochSeeds", [[bid], [1]], nonces[3])]
+        tester.mine_blocks(1)
+    finally:
+        tester.enable_auto_mine_transactions()
+    receipts = [w3.eth.get_transaction_receipt(h) for h in txs]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    assert [r["status"] for r in receipts] == [1, 0, 1, 0]
+    assert net.cb.pending_hatch_owner(bid + 1) == requester.address and net.cb.window_count(bid) == 4
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
+        net.cb.epoch_seed(bid, 1)
+    # One block later both second steps work, with the first steps' block hash.
+    first = bytes(w3.eth.get_block(receipts[0]["blockNumber"])["hash"])
+    assert net.cb.ensure_epoch_seed(anyone, bid, 1) == first
+    net.cb.finalize_hatch_tx(anyone, bid + 1)
+    assert net.cb.hatch_data(bid + 1).seed_core == keccak(first + bytes.fromhex(requester.address[2:])
+                                                          + (bid + 1).to_bytes(32, "big") + ZERO + ZERO
+                                                          + (ZERO if net.spec_version == 2 else b""))
