@@ -210,7 +210,7 @@ def verifier_rows(w3) -> list[dict[str, object]]:  # type: ignore[no-untyped-def
     tree = records_tree([record])
     private = (b"\x07" * 32, 1, tree.merkle_root, record, [])
     public = (b"\x00" * 32, 0, b"\x00" * 32, b"", [])
-    largest = KernelParams(slot_width=256, n_slots=8, epoch_steps=128)
+    largest = KernelParams(slot_width=192, n_slots=8, epoch_steps=128)
     cases = [
         ("verifier: default state (public)", _verifier_state(DEFAULT_PARAMS, DEFAULT_MASK, 1), DEFAULT_MASK, public, 0),
         ("verifier: default state (private)", _verifier_state(DEFAULT_PARAMS, DEFAULT_MASK, 1, tree.records_root),

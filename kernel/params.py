@@ -17,7 +17,7 @@ MAX_SLOTS: Final = 8
 # state"). Version 2 may be bounded lower than KernelParams allows, so that the one-step verifier of the
 # largest state fits a transaction; a bound is checked wherever a v2 state is made (genesis, parsing).
 MAX_HIDDEN_V1: Final = MAX_SLOT_WIDTH * MAX_SLOTS
-MAX_HIDDEN_V2: Final = MAX_SLOT_WIDTH * MAX_SLOTS
+MAX_HIDDEN_V2: Final = 1536  # lead decision 16:15: the verifier of the largest v2 state fits 2^24 gas with margin
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,8 +67,8 @@ def test_default_state_gas_on_pyevm(chain: VerifierChain) -> None:
 
 
 def test_largest_state_on_pyevm(chain: VerifierChain) -> None:
-    """One largest legal state (slot_width 256, n_slots 8, every slot active, every unit h > 0) in py-evm."""
-    params = KernelParams(slot_width=256, n_slots=8, epoch_steps=128)
+    """One largest legal v2 state (slot_width 192, n_slots 8: the 1536-unit bound, every slot active, every unit h > 0) in py-evm."""
+    params = KernelParams(slot_width=192, n_slots=8, epoch_steps=128)
     g = genesis(keccak(b"largest"), params, spec_version=2)
     rng = np.random.default_rng(5)
     pre = replace(g, global_step=6 * 128 + 3, step=3, active_mask=0xFF, lr_shift=4, loss_acc=99,

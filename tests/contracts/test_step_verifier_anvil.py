@@ -23,7 +23,7 @@ from step_verifier_chain import AnvilVerifier, Case
 
 TARGET_DEFAULT = 3_000_000
 TARGET_LARGEST = 25_000_000
-LARGEST = KernelParams(slot_width=256, n_slots=8, epoch_steps=128)
+LARGEST = KernelParams(slot_width=192, n_slots=8, epoch_steps=128)
 
 
 def _anvil_available() -> bool:

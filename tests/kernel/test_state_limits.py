@@ -92,35 +92,70 @@ def test_lr_shift_limit(state) -> None:
             decode_state_blob(zstandard.ZstdCompressor().compress(_with_lr_shift(state, bad)))
 
 
-@pytest.fixture(scope="module")
-def largest():
-    st = genesis(keccak256(b"largest legal state"), LARGEST)
+LARGEST_V2 = KernelParams(slot_width=192, n_slots=8)  # v2 bounds hidden = slot_width * n_slots to 1536 (SPEC §6.3)
+
+
+def _busy(params: KernelParams, version: int):  # type: ignore[no-untyped-def]
+    st = genesis(keccak256(b"largest legal state"), params, spec_version=version)
     st.b1[:] = np.arange(st.b1.size) % 2048 - 1024  # non-zero everywhere: nothing compresses away
     return st
 
 
-@pytest.mark.parametrize(("version", "size"), [(1, 290_990), (2, 291_001)])
-def test_largest_legal_state_round_trips(largest, version: int, size: int) -> None:
-    st = replace(largest, spec_version=version)
+@pytest.fixture(scope="module")
+def largest():  # type: ignore[no-untyped-def]
+    """The largest legal state of all: version 1's (v2 is bounded lower)."""
+    return _busy(LARGEST, 1)
+
+
+@pytest.fixture(scope="module")
+def largest_v2():  # type: ignore[no-untyped-def]
+    return _busy(LARGEST_V2, 2)
+
+
+def test_largest_parameters_per_version() -> None:
+    from kernel.params import MAX_HIDDEN_V1, MAX_HIDDEN_V2, largest_params
+    from kernel.state import LARGEST_PARAMS, max_state_size
+
+    assert (MAX_HIDDEN_V1, MAX_HIDDEN_V2) == (2048, 1536)
+    assert largest_params(1) == LARGEST == LARGEST_PARAMS and largest_params(2) == LARGEST_V2
+    assert state_size(LARGEST, 1) == 290_990 and state_size(LARGEST_V2, 2) == 218_297
+    assert max_state_size() == 290_990
+
+
+@pytest.mark.parametrize(("version", "size"), [(1, 290_990), (2, 218_297)])
+def test_largest_legal_state_round_trips(largest, largest_v2, version: int, size: int) -> None:  # type: ignore[no-untyped-def]
+    st = largest if version == 1 else largest_v2
     raw = st.to_bytes()
-    assert len(raw) == state_size(LARGEST, version) == size
+    assert len(raw) == state_size(st.params, version) == size
     blob = encode_state_blob(st)
     back = decode_state_blob(blob)
     assert back.spec_version == version
     assert back.to_bytes() == raw and back.h128() == st.h128()
-    assert decode_state_blob(blob, LARGEST).h128() == st.h128()  # the explicit bound equals the default
+    assert decode_state_blob(blob, st.params).h128() == st.h128()  # the explicit bound equals the state
 
 
-def test_one_byte_over_the_largest_state_is_refused(largest) -> None:
-    """The blob bound is the largest state of any version (v2's, 11 bytes longer than v1's)."""
-    assert largest.spec_version == 2
+def test_one_byte_over_the_largest_state_is_refused(largest) -> None:  # type: ignore[no-untyped-def]
+    """The blob bound is the largest legal state of any version (v1's 290,990 bytes)."""
     over = zstandard.ZstdCompressor(write_content_size=True).compress(largest.to_bytes() + b"\x00")
-    with pytest.raises(StateBlobError, match=f"declares {291_002} bytes; expected a known size of at most {291_001}"):
+    with pytest.raises(StateBlobError, match=f"declares {290_991} bytes; expected a known size of at most {290_990}"):
         decode_state_blob(over)
-    v1_over = zstandard.ZstdCompressor(write_content_size=True).compress(replace(largest, spec_version=1).to_bytes()
-                                                                          + b"\x00")
-    with pytest.raises(StateBlobError, match="length 290991, expected 290990"):
-        decode_state_blob(v1_over)
+
+
+@pytest.mark.parametrize(("slot_width", "n_slots"), [(256, 8), (193, 8), (256, 7), (220, 7)])
+def test_v2_refuses_more_than_1536_hidden_units(slot_width: int, n_slots: int) -> None:
+    """genesis and the parser refuse a v2 state over the bound (v1 keeps 2048), whatever its length."""
+    params = KernelParams(slot_width=slot_width, n_slots=n_slots)
+    with pytest.raises(StateBlobError, match="at most 1536 hidden units"):
+        genesis(bytes(32), params)
+    v1 = genesis(bytes(32), params, spec_version=1)
+    assert from_bytes(v1.to_bytes()).params == params
+    raw = replace(v1, spec_version=2).to_bytes()  # the v2 bytes of an over-bound net, as an attacker would send
+    with pytest.raises(StateBlobError, match="parameters are invalid: spec_version 2 allows at most 1536"):
+        from_bytes(raw)
+    with pytest.raises(StateBlobError, match="parameters are invalid"):
+        from_bytes(raw[:-1])  # refused for the parameters, not the length
+    for ok in (KernelParams(slot_width=192, n_slots=8), KernelParams(slot_width=256, n_slots=6)):
+        assert from_bytes(genesis(bytes(32), ok).to_bytes()).params == ok
 
 
 def test_a_smaller_bound_refuses_a_larger_state(largest, state) -> None:
@@ -177,25 +212,19 @@ def test_the_largest_incompressible_state_fits_the_validators_transport_limit(la
     assert decode_state_blob(blob).to_bytes() == worst.to_bytes()
 
 
-def test_v2_hidden_bound_mechanism(monkeypatch: pytest.MonkeyPatch, largest) -> None:  # type: ignore[no-untyped-def]
-    """A lower v2 bound on slot_width * n_slots (kernel.params.MAX_HIDDEN_V2, SPEC §6.3) is refused by genesis and
-    the parser for v2 only, and the blob bound follows each version's largest state. Checked here with the bound
-    the verifier's gas would need (1792), whatever the constant is today."""
+def test_v2_hidden_bound_mechanism(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound is one constant (kernel.params.MAX_HIDDEN_V2): lowered further, genesis, the parser and the
+    largest v2 parameters follow it, and version 1 never does."""
     import kernel.params as kp
     from kernel.params import largest_params, version_problem
-    from kernel.state import max_state_size
 
-    assert kp.MAX_HIDDEN_V1 == 2048 and largest_params(1) == LARGEST
-    raw = largest.to_bytes()  # a v2 state of 2048 hidden units
-    monkeypatch.setattr(kp, "MAX_HIDDEN_V2", 1792)
-    assert largest_params(2) == KernelParams(slot_width=224, n_slots=8)
-    assert version_problem(KernelParams(slot_width=256, n_slots=7), 2) is None  # 1792 units in 7 slots
-    with pytest.raises(StateBlobError, match="at most 1792 hidden units"):
-        genesis(bytes(32), LARGEST)
-    assert genesis(bytes(32), LARGEST, spec_version=1).params == LARGEST
-    with pytest.raises(StateBlobError, match="at most 1792 hidden units"):
+    raw = genesis(bytes(32), LARGEST_V2).to_bytes()  # 1536 units: legal today
+    monkeypatch.setattr(kp, "MAX_HIDDEN_V2", 1024)
+    assert largest_params(2) == KernelParams(slot_width=128, n_slots=8)
+    assert version_problem(KernelParams(slot_width=256, n_slots=4), 2) is None
+    with pytest.raises(StateBlobError, match="at most 1024 hidden units"):
+        genesis(bytes(32), LARGEST_V2)
+    with pytest.raises(StateBlobError, match="at most 1024 hidden units"):
         from_bytes(raw)
-    with pytest.raises(StateBlobError, match="declares 291001 bytes; expected a known size of at most 290990"):
-        decode_state_blob(encode_state_blob(largest))  # the blob bound refuses it before the parser
-    assert state_size(largest_params(2), 2) == 254_649
-    assert max_state_size() == 290_990  # now v1's largest state bounds every blob
+    assert genesis(bytes(32), LARGEST, spec_version=1).params == LARGEST
+    assert state_size(largest_params(2), 2) == 173 + 2 * (1024 * 65 + 6 * 1025)
