@@ -207,11 +207,11 @@ class GameNet:
 
 
 def start_game_net(accounts: int = 10, clock: int = CLOCK, params: dict[str, int] | None = None,
-                   verifier: str = "toy") -> GameNet:
+                   verifier: str = "toy", spec_version: int = 2) -> GameNet:
     """A spec-version-2 embedded devnet, the verifier (the stand-in, or ``"StepVerifier"`` from its
     committed artifact) and the game, bound to the ledger."""
     # Accounts 0..9 get ENERGY and every approval; the rest (sybils) ENERGY and the game's approval.
-    raw = devnet.start(accounts=accounts, spec_version=2, params=params, energy_per_account=0, approve=False)
+    raw = devnet.start(accounts=accounts, spec_version=spec_version, params=params, energy_per_account=0, approve=False)
     cb = raw.chain
     deployer = raw.accounts[0]
     fund(cb, deployer, raw.accounts[:10], ENERGY)

@@ -392,3 +392,12 @@ def test_gas_per_move(gn: GameNet) -> None:
     assert report["bisect"][1] < 60_000
     assert report["respond"][1] < 60_000
     assert report["timeout"][1] < 100_000
+
+
+def test_a_version_1_deployment_cannot_be_bisected() -> None:
+    """Version-1 windows are not 128 micro-steps of step states: the game refuses them outright."""
+    gn1 = start_game_net(accounts=2, params={"challenge_period": 600}, spec_version=1)
+    beast = gn1.cb.hatch(gn1.a[1])
+    gn1.cb.commit(gn1.a[1], beast, word_for(0, b"\x11" * 16))
+    with raises_error("GameSpecVersion", specVersion=1):
+        gn1.challenge(gn1.a[1], beast, 0)
