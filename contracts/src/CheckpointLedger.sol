@@ -120,6 +120,8 @@ contract CheckpointLedger {
     /// @notice Raised when sealing an epoch seed in the block of the closing commit (its hash is not known yet).
     /// @param closeBlock the block of the closing commit; seal from closeBlock + 1 on.
     error LedgerEpochSeedNotReady(uint256 beastId, uint256 epoch, uint256 closeBlock);
+    /// @notice Raised when the vote game opens a dispute on a deployment whose bisection game is bound.
+    error LedgerVoteDisputesClosed(uint256 beastId, uint256 index);
     /// @notice Raised when a dispute-only function is called by anyone but the dispute game.
     error LedgerOnlyDisputeGame(address caller);
     /// @notice Raised when binding the dispute game a second time or by a non-deployer.
@@ -595,6 +597,10 @@ contract CheckpointLedger {
 
     /// @notice Mark a window disputed; only the dispute game, only inside the challenge period.
     function beginDispute(uint256 beastId, uint256 index) external onlyDisputeGame returns (bytes32 committed) {
+        // INVARIANT: one dispute mechanism per deployment. Once the bisection game is bound, a vote
+        // dispute could hold a false window in Disputed (where no game can open) past its deadline
+        // and end NoQuorum, shielding it: the vote game is closed.
+        if (bisectionGame != address(0)) revert LedgerVoteDisputesClosed(beastId, index);
         uint256 stored = _stored(beastId, index);
         WindowStatus s = _statusOf(beastId, index, stored);
         if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);

@@ -214,14 +214,15 @@ def test_challenge_rules_on_the_ledger(gn: GameNet) -> None:
         gn.challenge(c, lin.beast, 5)  # never committed
 
 
-def test_vote_game_and_bisection_do_not_share_a_window(gn: GameNet) -> None:
+def test_binding_the_bisection_game_closes_the_vote_game(gn: GameNet) -> None:
+    """A vote dispute would hold a false window Disputed (no game can open there) past its deadline
+    and end NoQuorum: once the bisection game is bound, the deployment takes no vote disputes."""
     lin, _ = honest_lineage(gn, windows=2)
     gn.challenge(gn.a[4], lin.beast, 0)
-    with raises_error("LedgerWindowNotOpen", status=CHALLENGED):
+    with raises_error("LedgerVoteDisputesClosed", index=1):
+        gn.cb.open_dispute(gn.a[5], lin.beast, 1)
+    with raises_error("LedgerVoteDisputesClosed", index=0):
         gn.cb.open_dispute(gn.a[5], lin.beast, 0)
-    gn.cb.open_dispute(gn.a[5], lin.beast, 1)
-    with raises_error("LedgerWindowNotOpen"):
-        gn.challenge(gn.a[4], lin.beast, 1)
 
 
 def test_only_the_bound_game_calls_the_hooks(gn: GameNet) -> None:
