@@ -30,7 +30,7 @@ from node.crash import crash_point
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
 from node.ledger import Ledger
 from node.metrics import MetricsBus
-from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow
+from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow, sync_indexes
 
 
 class Committer:
@@ -62,12 +62,17 @@ class Committer:
         """Commit every ``persisted`` window (oldest first per beast), several per transaction
         (``max_batch`` per transaction; None: :meth:`batch_size`). Returns the number of windows committed.
         """
+        return self.commit_items(self.pending(runs), max_batch)
+
+    def pending(self, runs: list[BeastRun]) -> list[tuple[BeastRun, WindowRow]]:
+        """The ``persisted`` windows of ``runs``, oldest first per beast."""
+        return [(run, row) for run in runs for row in run.store.with_status(PERSISTED)]
+
+    def commit_items(self, items: list[tuple[BeastRun, WindowRow]], max_batch: int | None = None) -> int:
+        """Commit ``items`` (persisted windows, oldest first per beast) in batches of ``max_batch``
+        (None: :meth:`batch_size`), one transaction after the other; returns how many."""
         if max_batch is None:
             max_batch = self.batch_size()
-        items: list[tuple[BeastRun, WindowRow]] = []
-        for run in runs:
-            for row in run.store.with_status(PERSISTED):
-                items.append((run, row))
         done = 0
         for i in range(0, len(items), max_batch):
             done += self._commit_batch(items[i:i + max_batch])
@@ -91,7 +96,8 @@ class Committer:
         signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
                              access_list=self.ledger.commit_access_list(pairs))
         for run, row in items:
-            run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw)
+            run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw, durable=False)
+        sync_indexes([run.store for run, _ in items])  # every sent record durable (one sync) before the broadcast
         crash_point("after_sign")
         try:
             sent_at = time.perf_counter()

@@ -27,6 +27,7 @@ CRASH_POINTS: Final[dict[str, str]] = {
     "after_broadcast": "node.committing: commit broadcast, receipt not seen",
     "after_mined": "node.committing: commit mined, windows still sent locally",
     "after_mark_committed": "node.committing: a window of a mined batch marked committed, the next not yet",
+    "in_flight_trained": "node.pipeline: the next round persisted while the previous round's commit may be in flight",
 }
 
 _counts: dict[str, int] = {}

@@ -296,11 +296,13 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
     state = "running"
     while True:
         if sig.event.is_set():
+            _flush(engine, runs, log)
             log("signal received; stopped after finishing the current window")
             _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
             return Interrupted.exit_code
         state = read_control(cfg.data_dir)
         if state == "stopping":
+            _flush(engine, runs, log)
             log("stop requested")
             _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
             return 0
@@ -317,9 +319,8 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
                 _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
                 log(f"every beast reached window {opts.until_window}")
                 return 0
-            engine.commit_pending(runs)
-            engine.train_next(active)
-            engine.commit_pending(runs)
+            # this round's commits in flight while the next windows train (node.pipeline)
+            engine.pipelined_round(runs, active)
             rounds += 1
             if cfg.auto_finalize and rounds % opts.finalize_every == 0:
                 engine.finalize_due(runs)
@@ -328,6 +329,17 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
                 continue  # a signal arrived while waiting: the top of the loop handles it
         feed.drain()
         _write_status(cfg, runs, "running", port, address, started, rounds, engine)
+
+
+def _flush(engine: Engine, runs: list[BeastRun], log: Callable[[str], None]) -> None:
+    """Commit the windows the last pipelined round trained before stopping (an unreachable chain
+    leaves them persisted or sent: the next start's reconcile settles them)."""
+    try:
+        engine.commit_pending(runs)
+    except RpcUnavailableError as exc:
+        log(f"stopping with uncommitted windows (the chain is unreachable: {exc}); the next start commits them")
+    finally:
+        engine.close()
 
 
 def _wait_for_chain(engine: Engine, runs: list[BeastRun], sig: _Signals,

@@ -26,7 +26,9 @@ from kernel.payload import Payload
 from kernel.state import decode_state_blob
 from node.errors import ConfigError, DataError, PrunedError
 from node.store import COMMITTED, DISPUTED, FINALIZED, GENESIS, PERSISTED, SENT, BeastStore, WindowRow, beast_dir
+from node.beast_run import build_source
 from node.metrics import STEPS, MetricsBus, step_events
+from node.step_digests import StepDigests
 
 SERVICE_NAME: Final = "chainbeasts.v1.NodeService"
 MAX_WINDOW: Final = 1 << 25  # the ledger holds at most 2^25 windows per beast
@@ -135,6 +137,15 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         self.stores = stores
         self.bus = bus or MetricsBus()
         self._stopping = threading.Event()
+        self._sources: dict[int, Any] = {}
+        self.digests = StepDigests(self._source)
+
+    def _source(self, store: BeastStore) -> Any:
+        """The sample source of a beast (built from its beast.json once; private files are the node's own)."""
+        src = self._sources.get(store.beast_id)
+        if src is None:
+            src = self._sources[store.beast_id] = build_source(store.read_meta(), self.stores.data_dir / "cache")
+        return src
 
     def stop(self) -> None:
         """Make open WatchMetrics streams end."""
@@ -199,10 +210,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         _check_window(request.window, minimum=1)
         store = self._store(request.beast_id)
         self._row(store, request.beast_id, request.window)
-        data = store.step_data(request.window)
-        if data is None or not data[1]:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"beast {request.beast_id} window {request.window} was trained "
-                                                    "without step digests")
+        try:
+            data = self.digests.get(store, request.window)  # stored, else re-derived from window N-1 (node.step_digests)
+        except PrunedError as exc:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"beast {request.beast_id} window {request.window}: its step digests "
+                                                    f"need the checkpoint before it: {exc}") from exc
+        if data is None:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"beast {request.beast_id} has no window {request.window}")
         losses, digests = data
         return node_pb2.GetStepDigestsResponse(beast_id=request.beast_id, window=request.window, digests=digests,
                                                losses=losses)

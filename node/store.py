@@ -8,8 +8,9 @@ Layout under ``<data_dir>/beasts/<beast_id>/``::
     logs/events.jsonl     one JSON object per event (hatched, persisted, sent, committed ...)
     metrics.jsonl         one JSON object per trained window (loss sum, timings)
 
-Checkpoint files are written atomically (temp file, fsync, rename, fsync folder) *before*
-the index row that names them, so an index row always points at a complete file. The
+Checkpoint files are written (temp file, rename) and made durable *before* the index row that
+names them, so an index row always points at a complete file; a round's files and then its rows
+are made durable with one sync each (node.durable, :func:`persist_round`). The
 index uses SQLite in WAL mode so ``cb-node status`` and the gRPC service can read while
 the daemon writes.
 """
@@ -219,7 +220,21 @@ class BeastStore:
         write_replace(path, encode_state_blob(item.state), FILE_MODE)
         return path
 
+    @property
+    def wal_path(self) -> Path:
+        """The index's write-ahead log: what :func:`sync_indexes` makes durable after relaxed writes."""
+        return self.root / "index.sqlite-wal"
+
     def _insert_row(self, item: Checkpoint) -> WindowRow:
+        """Add the row without an fsync of its own: :func:`persist_round` syncs the round's indexes at once."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return self._insert_row_locked(item)
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+    def _insert_row_locked(self, item: Checkpoint) -> WindowRow:
         state, p = item.state, item.payload
         window, h = state.window, state.h128()
         status = GENESIS if p is None else PERSISTED
@@ -336,9 +351,10 @@ class BeastStore:
                 raise
             self._db.execute("COMMIT")
 
-    def mark_sent(self, window: int, tx_hash: str, nonce: int, raw_tx: str) -> None:
-        """Record the signed commit transaction of ``window`` before it is broadcast."""
-        self._update(window, status=SENT, tx_hash=tx_hash, tx_nonce=nonce, raw_tx=raw_tx)
+    def mark_sent(self, window: int, tx_hash: str, nonce: int, raw_tx: str, *, durable: bool = True) -> None:
+        """Record the signed commit transaction of ``window`` before it is broadcast. ``durable=False``
+        skips its own fsync: the caller runs :func:`sync_indexes` before the broadcast (node.committing)."""
+        self._update(window, durable=durable, status=SENT, tx_hash=tx_hash, tx_nonce=nonce, raw_tx=raw_tx)
 
     def mark_status(self, window: int, status: str, *, block: int | None = None, tx_hash: str | None = None) -> None:
         """Move ``window`` to ``status`` (committed, finalized, persisted again after a dropped tx ...)."""
@@ -353,12 +369,12 @@ class BeastStore:
             fields["raw_tx"] = ""
         self._update(window, **fields)
 
-    def _update(self, window: int, **fields: Any) -> None:
+    def _update(self, window: int, *, durable: bool = True, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
         # committed/finalized marks are facts of the chain that reconcile re-reads on start
-        # (node.reconcile): they need no fsync of their own (the next FULL commit carries them).
+        # (node.reconcile): they need no fsync of their own (the next synced write carries them).
         # A process kill never loses them (WAL); power loss may, and the next start restores them.
-        relaxed = fields.get("status") in (COMMITTED, FINALIZED)
+        relaxed = not durable or fields.get("status") in (COMMITTED, FINALIZED)
         with self._lock:
             if relaxed:
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -423,7 +439,18 @@ def persist_round(items: list[tuple[BeastStore, Checkpoint]]) -> list[WindowRow]
     paths = [store._write_file(item) for store, item in items]
     sync_files(paths)
     crash_point("mid_persist")
-    return [store._insert_row(item) for store, item in items]
+    rows = [store._insert_row(item) for store, item in items]
+    sync_indexes([store for store, _ in items])
+    return rows
+
+
+def sync_indexes(stores: list[BeastStore]) -> int:
+    """Make the index rows written without their own fsync durable, for many beasts with one sync
+    (node.durable: one syncfs per filesystem, else an fsync of each write-ahead log). SQLite in WAL
+    mode commits a transaction by appending its frames to the log; once the log is on disk the
+    transaction survives power loss, exactly as with synchronous=FULL. A process kill never loses
+    a committed transaction either way (the frames are in the page cache). Returns the sync calls made."""
+    return sync_files(list(dict.fromkeys(s.wal_path for s in stores if s.wal_path.exists())))
 
 
 def beast_dir(data_dir: Path, beast_id: int) -> Path:

@@ -5,7 +5,8 @@ Each job lives in its own module, which states its part of the order and why it 
 :mod:`node.hatching` (hatch, finish interrupted hatches, adopt), :mod:`node.beast_run` (open a
 run directory), :mod:`node.reconcile` (local index vs. ledger on start), :mod:`node.training`
 (train and persist a window), :mod:`node.committing` (commit, finalize), :mod:`node.metrics`
-(the metric event bus). The order for every window, each step durable before the next starts:
+(the metric event bus), :mod:`node.pipeline` (the next round trains while this round's commits are
+in flight; the order below holds per window). The order for every window, each step durable before the next starts:
 
 1. train the window, write its checkpoint file atomically, add the index row (``persisted``);
 2. sign the commit transaction locally and record its hash, nonce and raw bytes (``sent``)
@@ -39,6 +40,7 @@ from node.hatching import Hatchery
 from node.ledger import Ledger
 from node.metrics import MetricsBus
 from node.owner_controls import WindowPlanner
+from node.pipeline import Pipeline
 from node.retention import KeepPolicy, prune
 from node.reconcile import reconcile
 from node.store import BeastStore, WindowRow, beast_dir
@@ -55,7 +57,7 @@ class Engine:
         *,
         backend: str = "numpy",
         bus: MetricsBus | None = None,
-        want_digests: bool = True,
+        want_digests: bool = False,
         batched: bool = True,
         torch_threads: int = 1,
         log: Callable[[str], None] | None = None,
@@ -76,6 +78,7 @@ class Engine:
         self._params: KernelParams | None = None
         self.retention = retention  # prune after each finalization sweep (node.retention); None: keep all
         self._swept: set[int] = set()  # beasts whose folders were swept for a killed prune's files
+        self.pipeline = Pipeline(self)
 
     @property
     def backend(self) -> Backend:
@@ -136,6 +139,15 @@ class Engine:
                 prune(run.store, self.retention, sweep=run.beast_id not in self._swept)
                 self._swept.add(run.beast_id)
         return done
+
+    def pipelined_round(self, runs: list[BeastRun], train: list[BeastRun] | None = None) -> list[WindowRow]:
+        """One round of ``cb-node run``: commit every persisted window of ``runs`` on a commit thread while
+        the next window of each ready beast of ``train`` (default ``runs``) trains (:mod:`node.pipeline`)."""
+        return self.pipeline.round(runs, train)
+
+    def close(self) -> None:
+        """Stop the pipeline's commit thread."""
+        self.pipeline.close()
 
     def step(self, runs: list[BeastRun]) -> list[WindowRow]:
         """One round: commit leftovers, train one window per ready beast, commit them together."""

@@ -14,6 +14,7 @@ trained further, so at most one uncommitted window per beast waits for :mod:`nod
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -34,11 +35,20 @@ from node.streaming import StreamingBackend
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
 
 
+@dataclass(frozen=True)
+class RoundPlan:
+    """The beasts one round trains, their start states and the epoch seeds of their next windows."""
+
+    runs: list[BeastRun]
+    states: list[KernelState]
+    seeds: list[bytes]
+
+
 class WindowTrainer:
     """Trains and persists the next window of each ready beast (batched over beasts when that pays)."""
 
     def __init__(self, ledger: Ledger, bus: MetricsBus, timings: dict[str, float], *, backend: str = "numpy",
-                 want_digests: bool = True, batched: bool = True, torch_threads: int = 1,
+                 want_digests: bool = False, batched: bool = True, torch_threads: int = 1,
                  planner: WindowPlanner | None = None) -> None:
         self.ledger = ledger
         self.bus = bus
@@ -60,13 +70,44 @@ class WindowTrainer:
 
         Beasts with uncommitted windows are skipped (their windows are committed first).
         """
-        ready = [r for r in runs if (row := r.store.latest()) is not None and row.status not in (PERSISTED, SENT)]
+        return self.train_planned(self.plan(runs))
+
+    def plan(self, runs: list[BeastRun], *, pipelined: bool = False) -> RoundPlan:
+        """The beasts to train this round with their start states and epoch seeds (the round's chain reads).
+
+        Sequential: every window on top of a committed one. ``pipelined`` (node.pipeline): a beast
+        whose latest window is still uncommitted (its commit in flight) is trained too, as long as
+        the window before that one is settled -- at most two uncommitted windows per beast -- and
+        its next window's epoch seed is already sealed: a window that opens an epoch waits until
+        the commit closing the epoch before is mined (the seed is that block's hash, PROTOCOL §4).
+        Seals are sent here, never while a commit is in flight.
+        """
+        ready, behind = [], []
+        for r in runs:
+            row = r.store.latest()
+            if row is None:
+                continue
+            if row.status not in (PERSISTED, SENT):
+                ready.append(r)
+                behind.append(False)
+            elif pipelined and row.window > 0 and (prev := r.store.get(row.window - 1)) is not None \
+                    and prev.status not in (PERSISTED, SENT):
+                ready.append(r)
+                behind.append(True)
         if not ready:
-            return []
+            return RoundPlan([], [], [])
         states = [r.latest_state() for r in ready]
         t0 = time.perf_counter()
-        seeds = self._epoch_seeds(ready, states)
+        seeds = self._epoch_seeds(ready, states, behind)
         self.timings["chain_s"] += time.perf_counter() - t0
+        keep = [i for i, seed in enumerate(seeds) if seed is not None]
+        return RoundPlan([ready[i] for i in keep], [states[i] for i in keep], [seeds[i] for i in keep])  # type: ignore[misc]
+
+    def train_planned(self, plan: RoundPlan) -> list[WindowRow]:
+        """Train and persist the planned windows (no chain access: safe while a commit is in flight)."""
+        ready, states, seeds = plan.runs, plan.states, plan.seeds
+        if not ready:
+            return []
         t0 = time.perf_counter()
         settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
         results, used_batched = self._train_many(ready, states, seeds, settings)
@@ -106,27 +147,29 @@ class WindowTrainer:
         return {"backend": self.backend_name, "batched": self.batched,
                 "lr_schedule": [list(e) for e in self.planner.schedule(beast_id)]}
 
-    def _epoch_seeds(self, runs: list[BeastRun], states: list[KernelState]) -> list[bytes]:
+    def _epoch_seeds(self, runs: list[BeastRun], states: list[KernelState], behind: list[bool]) -> list[bytes | None]:
         """The ledger's seed of the epoch each next window lies in (cached: a sealed seed never changes).
 
         A seed the ledger has not sealed yet (the closing window is committed, the next epoch
         not begun) is sealed first with one ``sealEpochSeeds`` for the round, so the node trains
-        on the value the chain fixed, never on a guess of it.
+        on the value the chain fixed, never on a guess of it. A beast ``behind`` (its latest window
+        not yet committed) gets None for an unsealed seed: its closing commit is not mined yet.
         """
         keys = [(run.beast_id, window_epoch(state)) for run, state in zip(runs, states, strict=True)]
-        missing = []
-        for key in dict.fromkeys(keys):  # unique, in order
-            if key not in self._seeds:
+        missing: dict[tuple[int, int], bool] = {}  # unsealed key -> may it be sealed now
+        for key, late in zip(keys, behind, strict=True):
+            if key not in self._seeds and key not in missing:
                 seed = self.ledger.sealed_epoch_seed(*key)
                 if seed is None:
-                    missing.append(key)
+                    missing[key] = not late
                 else:
                     self._seeds[key] = seed
-        if missing:
-            self.ledger.seal_epoch_seeds(missing)
-            for key in missing:
+        sealable = [k for k, ok in missing.items() if ok]
+        if sealable:
+            self.ledger.seal_epoch_seeds(sealable)
+            for key in sealable:
                 self._seeds[key] = self.ledger.epoch_seed(*key)
-        return [self._seeds[key] for key in keys]
+        return [self._seeds.get(key) for key in keys]
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],
                     settings: list[tuple[int, int]]) -> tuple[list[WindowResult], bool]:
@@ -176,4 +219,4 @@ def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
     return run
 
 
-__all__ = ["BATCHED_MIN", "WindowTrainer"]
+__all__ = ["BATCHED_MIN", "RoundPlan", "WindowTrainer"]

@@ -50,6 +50,8 @@ SCENARIOS = [
     ("after_mined", 1, 1), ("after_mined", 4, 1), ("after_mined", 3, 2),
     ("after_mark_committed", 1, 1), ("after_mark_committed", 3, 2), ("after_mark_committed", 5, 1),
     ("after_persist", 5, 1), ("after_mined", 5, 2),
+    # Killed after the next round persisted while the previous round's commit was in flight (node.pipeline).
+    ("in_flight_trained", 1, 1), ("in_flight_trained", 3, 2), ("in_flight_trained", 2, 1),
     # Killed while hatching: the restart (without --hatch) must finish the hatch, not lose the
     # beast, and the account must own exactly as many beasts as the node trains.
     ("hatch_after_sign", 1, 1), ("hatch_after_broadcast", 1, 1), ("hatch_after_mined", 1, 1),

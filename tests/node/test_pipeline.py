@@ -1,0 +1,85 @@
+"""The pipelined round (node.pipeline) on the embedded chain: commits in flight while the next round
+trains, the same lineage as the sequential loop, at most two uncommitted windows per beast, and no
+window opening an epoch trained before the commit closing the epoch before is mined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernel.sources import PublicSource
+from kernel.train import train_window
+from kernel.window_settings import window_epoch
+from node.beast_run import BeastRun
+from node.embedded import embedded_chain
+from node.store import COMMITTED, PERSISTED, SENT
+from node.trainer import Engine
+
+from tests.node.conftest import make_engine
+
+
+def _uncommitted(run: BeastRun) -> list[int]:
+    return [r.window for r in run.store.with_status(PERSISTED, SENT)]
+
+
+def _replay(engine: Engine, run: BeastRun) -> None:
+    """Every window of ``run`` is committed, on chain with our word, and the reference lineage (numpy, chain seeds)."""
+    state = run.store.load_state(0)
+    ledger = engine.ledger
+    rows = run.store.rows(1)
+    assert ledger.window_count(run.beast_id) == len(rows)
+    for row in rows:
+        assert row.status == COMMITTED, (row.window, row.status)
+        ref = train_window(state, PublicSource(), epoch_seed=ledger.epoch_seed(run.beast_id, window_epoch(state)))
+        assert ref.payload.pack() == row.word == ledger.word(run.beast_id, row.window)
+        state = ref.state
+
+
+@pytest.fixture(scope="module")
+def chain():  # type: ignore[no-untyped-def]
+    h = embedded_chain()
+    yield h
+    h.close()
+
+
+def test_pipelined_rounds_commit_the_reference_lineage_across_an_epoch(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(chain, tmp_path / "data", account_index=1)
+    runs = [engine.hatch() for _ in range(2)]
+    epoch_windows = runs[0].params.epoch_steps // 128
+    skipped_at_boundary = 0
+    for _ in range(epoch_windows + 3):
+        trained = engine.pipelined_round(runs)
+        for r in runs:
+            assert len(_uncommitted(r)) <= 1  # the commit thread finished: only this round's window waits
+        got = {row.window for row in trained}
+        skipped_at_boundary += len(runs) - len(trained)
+        assert len(got) <= 1  # the beasts move in step
+    engine.commit_pending(runs)
+    engine.close()
+    assert skipped_at_boundary >= len(runs)  # the epoch-opening windows waited one round for their seed
+    for r in runs:
+        _replay(engine, r)
+
+
+def test_two_windows_of_a_beast_in_one_commit_and_no_epoch_opening_behind(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(chain, tmp_path / "data", account_index=2)
+    run = engine.hatch()
+    trainer = engine.trainer
+    assert [r.window for r in trainer.train_next([run])] == [1]
+    # window 1 is persisted, uncommitted: the sequential plan waits, the pipelined one trains window 2 on it
+    assert trainer.plan([run]).runs == []
+    assert [r.window for r in trainer.train_planned(trainer.plan([run], pipelined=True))] == [2]
+    assert trainer.plan([run], pipelined=True).runs == []  # never a third uncommitted window
+    assert engine.commit_pending([run]) == 2  # both in order in one commitMany
+    assert _uncommitted(run) == []
+    # up to the last window of the epoch, committed; then the closing window uncommitted
+    epoch_windows = run.params.epoch_steps // 128
+    while run.store.latest().window < epoch_windows - 1:
+        engine.step([run])
+    assert [r.window for r in trainer.train_next([run])] == [epoch_windows]  # closes epoch 0, not committed
+    assert trainer.plan([run], pipelined=True).runs == []  # epoch 1's seed is the closing commit's block hash
+    engine.commit_pending([run])
+    assert trainer.plan([run], pipelined=True).runs == [run]  # now it is sealed first and trained
+    engine.step([run])
+    _replay(engine, run)
