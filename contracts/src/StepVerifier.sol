@@ -612,18 +612,20 @@ contract StepVerifier {
         uint256 mask = c.mask;
         uint256 hidden = c.hidden;
         assembly ("memory-safe") {
-            // sum over the lanes of word q of row `row` selected by the table's mask, times 256
-            function binSum(ft, row, q) -> acc {
-                let m := mload(add(ft, q))
-                if m {
-                    let bw := xor(and(mload(add(row, q)), m), and(m, LANE_SIGN))
-                    acc := add(shl(8, shr(240, mul(and(bw, LANE_LO), LANE_ONES))),
-                        shr(240, mul(and(shr(8, bw), LANE_LO), LANE_ONES)))
-                    acc := shl(8, sub(acc, mload(add(add(ft, FT_BIAS), q))))
-                }
-            }
             function unitH(ft, row, bp) -> a {
-                let acc := add(add(binSum(ft, row, 0), binSum(ft, row, 32)), add(binSum(ft, row, 64), binSum(ft, row, 96)))
+                // the lanes of each row word selected by the table's mask, summed: flip each selected i16's
+                // sign bit (i16 + 32768 as bytes), sum the high and the low bytes of all lanes with one
+                // multiply each, take away 32768 per lane; times 256 at the end
+                let acc := 0
+                for { let q := 0 } lt(q, 128) { q := add(q, 32) } {
+                    let m := mload(add(ft, q))
+                    if m {
+                        let bw := xor(and(mload(add(row, q)), m), and(m, LANE_SIGN))
+                        acc := add(acc, sub(add(shl(8, shr(240, mul(and(bw, LANE_LO), LANE_ONES))),
+                            shr(240, mul(and(shr(8, bw), LANE_LO), LANE_ONES))), mload(add(add(ft, FT_BIAS), q))))
+                    }
+                }
+                acc := shl(8, acc)
                 {
                     let t := mload(add(row, 96))
                     t := or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO)))
@@ -956,11 +958,6 @@ contract StepVerifier {
             // 2^17 - d is added to every lane and bits 17 and 16 of each lane tell underflow, in range and
             // overflow, so sat16(w - d) of sixteen weights costs about 50 operations instead of 16 x 30.
             // The eight other features (row word 3) are updated lane by lane in straight-line code.
-            function clampLanes(r) -> v {
-                let b17 := and(shr(17, r), WIDE_ONES)
-                let b16 := and(shr(16, r), WIDE_ONES)
-                v := or(and(r, mul(and(b17, xor(b16, WIDE_ONES)), 0xFFFF)), mul(and(b17, b16), 0xFFFF))
-            }
             function binUpdate(wp, m, d) {
                 let wd := mload(wp)
                 let t := xor(wd, LANE_SIGN)
@@ -971,8 +968,13 @@ contract StepVerifier {
                     switch sgt(d, sub(0, 65536))
                     case 0 { t := not(0) }
                     default {
+                        // each 32-bit lane r = u + 2^17 - d; bit 17 clear: underflow (0); bits 17 and 16 set:
+                        // overflow (0xFFFF); else r's low 16 bits are u - d
                         let cc := mul(sub(0x20000, d), WIDE_ONES)
-                        t := or(clampLanes(add(and(t, WIDE_LO), cc)), shl(16, clampLanes(add(and(shr(16, t), WIDE_LO), cc))))
+                        let r := add(and(t, WIDE_LO), cc)
+                        let lo := and(or(r, mul(and(shr(16, r), WIDE_ONES), 0xFFFF)), mul(and(shr(17, r), WIDE_ONES), 0xFFFF))
+                        r := add(and(shr(16, t), WIDE_LO), cc)
+                        t := or(lo, shl(16, and(or(r, mul(and(shr(16, r), WIDE_ONES), 0xFFFF)), mul(and(shr(17, r), WIDE_ONES), 0xFFFF))))
                     }
                 }
                 t := xor(or(shr(8, and(t, LANE_HI)), shl(8, and(t, LANE_LO))), LANE_SIGN)

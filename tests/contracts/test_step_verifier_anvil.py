@@ -56,7 +56,7 @@ def busy_state(params: KernelParams, mask: int, seed: int, global_step: int) -> 
                    b1=rng.integers(8000, 12000, size=g.b1.shape)).to_bytes()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=cases())
 def test_anvil_matches_reference(anvil: AnvilVerifier, case: Case) -> None:
     out = anvil.call(case.pre, case.w, case.sample())
