@@ -33,7 +33,7 @@ contract StepVerifier {
     }
 
     /// @notice The pre-state is not a parsable spec-version-2 state; `reason` says which rule failed
-    /// (1 length, 2 magic, 3 version, 4 parameters, 5 activeMask, 6 lrShift, 7 step, 8 flags, 9 lossAcc).
+    /// (1 length, 2 magic, 3 version, 4 parameters (hidden units over 1536 included), 5 activeMask, 6 lrShift, 7 step, 8 flags, 9 lossAcc).
     error MalformedState(uint256 reason);
     /// @notice keccak256(u32_be(datasetLen) || merkleRoot) differs from the state's dataset_root.
     error DatasetRootMismatch();
@@ -66,6 +66,8 @@ contract StepVerifier {
     uint256 internal constant HEADER = 173;
 
     uint256 internal constant WINDOW_LAST = 127;
+    /// @dev SPEC v2: at most 1536 hidden units (kernel.params.MAX_HIDDEN_V2), so the largest step fits 2^24 gas.
+    uint256 internal constant MAX_HIDDEN = 1536;
     uint256 internal constant MAX_LR_SHIFT = 24;
     uint256 internal constant FLAG_LOSS_DROPPED = 1;
     uint256 internal constant FLAG_GROWTH_SPURT = 2;
@@ -222,7 +224,7 @@ contract StepVerifier {
             if (
                 _le(p + 6, 2) != 64 || _le(p + 11, 1) != 6 || sw == 0 || sw > 256 || nSlots < 2 || nSlots > 8
                     || epochSteps == 0 || epochSteps % 128 != 0
-                    || 128 * _le(p + 16, 8) * nSlots + _le(p + 24, 8) >= 1 << 64
+                    || 128 * _le(p + 16, 8) * nSlots + _le(p + 24, 8) >= 1 << 64 || sw * nSlots > MAX_HIDDEN
             ) revert MalformedState(4);
             uint256 hidden = sw * nSlots;
             if (c.n != HEADER + 2 * (hidden * 64 + hidden + 6 * hidden + 6)) revert MalformedState(1);

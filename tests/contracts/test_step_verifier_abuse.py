@@ -104,6 +104,23 @@ def test_malformed_pre_state_reverts_like_the_parser(chain: VerifierChain, name:
     assert reason(chain.call(bad, W)) == code
 
 
+@pytest.mark.parametrize(("slot_width", "n_slots", "ok"), [(192, 8, True), (193, 8, False), (256, 8, False), (256, 6, True),
+                                                          (256, 7, False)])
+def test_hidden_bound(chain: VerifierChain, slot_width: int, n_slots: int, ok: bool) -> None:
+    """SPEC v2 bounds a state at 1536 hidden units: a longer state with consistent length is refused like the parser does."""
+    small = genesis(SEED, KernelParams(slot_width=1, n_slots=n_slots), spec_version=2)
+    hidden = slot_width * n_slots
+    weights = bytes(2 * (hidden * 64 + hidden + 6 * hidden + 6))
+    pre = patched(small.to_bytes()[:173], 8, "<H", slot_width) + weights
+    if ok:
+        assert from_bytes(pre).params.hidden == hidden
+        assert chain.call(pre, WindowStart(small.active_mask, 6, bytes(32))).ok
+        return
+    with pytest.raises(StateBlobError):
+        from_bytes(pre)
+    assert reason(chain.call(pre, W)) == 4
+
+
 def test_version_1_state_is_refused(chain: VerifierChain) -> None:
     v1 = genesis(SEED, SMALL, spec_version=1).to_bytes()
     assert reason(chain.call(v1, W)) == 3
