@@ -1,0 +1,121 @@
+"""Outside review (issue 13): attacks on the bisection game (docs/PROTOCOL.md §10).
+
+Each test asserts the claimed property ("one honest party with the data always wins, against any
+number of dishonest accounts; ENERGY is conserved") in a situation where the current contracts
+break it, so each FAILS on the reviewed code and passes once the finding is fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_utils import keccak
+
+from bisection_helpers import (
+    GameNet,
+    Lineage,
+    h16,
+    play_out,
+    start_game_net,
+)
+
+CHALLENGED, COMMITTED, SLASHED, FINALIZED = 5, 1, 4, 2
+DEFENDER_WON, CHALLENGER_WON = 1, 2
+
+
+@pytest.fixture(scope="module")
+def _gn() -> GameNet:
+    return start_game_net(accounts=12, clock=200, params={"challenge_period": 600})
+
+
+@pytest.fixture
+def gn(_gn: GameNet) -> Iterator[GameNet]:
+    tester = _gn.raw.tester
+    snap = tester.take_snapshot()
+    _gn.cb.sender._nonces.clear()
+    yield _gn
+    tester.revert_to_snapshot(snap)
+    _gn.cb.sender._nonces.clear()
+
+
+def _try(fn, *args) -> Exception | None:  # noqa: ANN001
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - report what the chain said
+        return exc
+    return None
+
+
+def test_seller_with_the_data_cannot_defend_its_windows_after_a_transfer(gn: GameNet) -> None:
+    """Finding 1: the defender seat is checked against the committers *now*. The account that
+    committed (and holds the states) of a window still inside its challenge period loses the right
+    to defend it when the beast changes hands (or its trainer is revoked); anyone then slashes the
+    true window for gas only (no defender bond posted: the challenger's own bond comes back)."""
+    seller, buyer, griefer = gn.a[1], gn.a[3], gn.a[4]
+    truth: list[list[bytes]] = []
+    lin = Lineage(gn.cb.hatch(seller))
+    lin.commit(gn, seller, honest_view=truth)
+    k = lin.commit(gn, seller, honest_view=truth)  # a true window, still challengeable
+    gn.cb.transfer_beast(seller, seller.address, buyer.address, lin.beast)
+    before = gn.cb.balance_of(griefer.address)
+    gid = gn.challenge(griefer, lin.beast, k)
+    # The seller has the true states and tries to defend its own true window.
+    err = _try(gn.bisect, seller, gid, h16(lin.windows[k][64]))
+    if err is None:
+        g = play_out(gn, gid, (seller, lin.windows[k]), (griefer, None), __import__("random").Random(1))
+        assert g["outcome"] == DEFENDER_WON
+        return
+    # It cannot sit; the buyer never trained it (no states). The true window is slashed for free.
+    gn.mine(gn.clock + 1)
+    gn.timeout(gn.a[9], gid)
+    assert gn.status(lin.beast, k) == SLASHED
+    assert gn.cb.balance_of(griefer.address) == before
+    pytest.fail(f"the committer holding the data could not defend its true window ({err!r}); "
+                "window slashed, griefer paid nothing")
+
+
+def test_revoked_trainer_with_the_data_cannot_defend_its_windows(gn: GameNet) -> None:
+    """Finding 1b: same with a trainer change. The owner switches trainers; the old trainer's
+    windows inside their challenge period can be slashed for free, their only data holder barred."""
+    owner, old_trainer, new_trainer, griefer = gn.a[1], gn.a[2], gn.a[5], gn.a[4]
+    beast = gn.cb.hatch(owner)
+    gn.cb.authorize_trainer(owner, beast, old_trainer.address)
+    lin = Lineage(beast)
+    truth: list[list[bytes]] = []
+    k = lin.commit(gn, old_trainer, honest_view=truth)
+    gn.cb.authorize_trainer(owner, beast, new_trainer.address)  # replaces (revokes) the old one
+    gid = gn.challenge(griefer, beast, k)
+    err = _try(gn.bisect, old_trainer, gid, h16(lin.windows[k][64]))
+    if err is None:
+        return
+    gn.mine(gn.clock + 1)
+    gn.timeout(gn.a[9], gid)
+    assert gn.status(beast, k) == SLASHED
+    pytest.fail(f"the old trainer holding the data could not defend its true window ({err!r}); slashed")
+
+
+def test_hired_trainer_takes_the_seat_and_throws_the_owners_true_window(gn: GameNet) -> None:
+    """Finding 2: the seat goes to whichever committer moves first. A hired trainer (or any
+    authorized trainer turned hostile) colluding with a sybil challenger sits first in a game on a
+    window the OWNER trained and committed itself, loses on purpose, and the owner — the honest
+    party with the data — cannot sit in that game. PROTOCOL §10 states only the reverse direction
+    (owner vs its trainer) and argues "the committers are the only accounts that hold the states"."""
+    owner, trainer, sybil = gn.a[1], gn.a[2], gn.a[6]
+    beast = gn.cb.hatch(owner)
+    gn.cb.authorize_trainer(owner, beast, trainer.address)
+    lin = Lineage(beast)
+    truth: list[list[bytes]] = []
+    k = lin.commit(gn, owner, honest_view=truth)  # the owner trains and commits, a true window
+    gid = gn.challenge(sybil, beast, k)
+    gn.bisect(trainer, gid, keccak(b"garbage")[:16])  # the trainer front-runs the owner for the seat
+    err = _try(gn.bisect, owner, gid, h16(lin.windows[k][64]))
+    assert err is not None  # GameNotYourMove: the seat is taken
+    gn.respond(sybil, gid, False)
+    while (g := gn.game_of(gid))["outcome"] == 0:
+        if g["challengerToMove"]:
+            gn.respond(sybil, gid, False)
+        else:
+            gn.mine(gn.clock + 1)
+            gn.timeout(gn.a[9], gid)
+    assert gn.status(beast, k) != SLASHED, "the owner's true window was slashed by its trainer's throw"
