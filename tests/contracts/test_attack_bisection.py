@@ -119,3 +119,32 @@ def test_hired_trainer_takes_the_seat_and_throws_the_owners_true_window(gn: Game
             gn.mine(gn.clock + 1)
             gn.timeout(gn.a[9], gid)
     assert gn.status(beast, k) != SLASHED, "the owner's true window was slashed by its trainer's throw"
+
+
+def test_capital_exhaustion_slashes_a_true_window(gn: GameNet) -> None:
+    """Finding 3: every game asks the defender for a fresh bond, locked until that game ends, and
+    ONE lost game slashes the window. An attacker with more ENERGY than the honest committer opens
+    one game more than the committer can bond (all in the same block), stalls the games it is
+    bonded in on its own clock, and the unanswered game times out: a true window slashed. The
+    attacker's cost is about the defender's free ENERGY (the bonds of the games it did answer); in
+    the unanswered one it gets its own bond back."""
+    from devnet.records import Param
+    from bisection_helpers import BURN
+
+    owner, attacker, sink = gn.a[1], gn.a[4], gn.a[8]
+    truth: list[list[bytes]] = []
+    lin = Lineage(gn.cb.hatch(owner))
+    k = lin.commit(gn, owner, honest_view=truth)
+    b = gn.cb.param(Param.BOND_MULTIPLIER) * BURN
+    # The honest committer keeps two bonds' worth of free ENERGY; the attacker has far more.
+    gn.cb.transfer(owner, sink.address, gn.cb.balance_of(owner.address) - 2 * b)
+    gids = [gn.challenge(attacker, lin.beast, k) for _ in range(3)]
+    for gid in gids[:2]:
+        gn.bisect(owner, gid, h16(lin.windows[k][64]))  # honest, and bonded
+    err = _try(gn.bisect, owner, gids[2], h16(lin.windows[k][64]))
+    assert err is not None  # ERC20InsufficientBalance: no third bond
+    # The attacker sits on games 1 and 2 (its clock, not yet spent); game 3's defender clock runs out.
+    gn.mine(gn.clock + 1)
+    gn.timeout(gn.a[9], gids[2])
+    assert gn.status(lin.beast, k) != SLASHED, (
+        f"a true window was slashed because its honest committer could not post a {2 + 1}rd bond ({err!r})")
