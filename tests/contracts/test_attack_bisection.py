@@ -148,3 +148,29 @@ def test_capital_exhaustion_slashes_a_true_window(gn: GameNet) -> None:
     gn.timeout(gn.a[9], gids[2])
     assert gn.status(lin.beast, k) != SLASHED, (
         f"a true window was slashed because its honest committer could not post a {2 + 1}rd bond ({err!r})")
+
+
+def test_a_rational_cheater_never_sits_so_the_finder_earns_nothing(gn: GameNet) -> None:
+    """Finding 4: the finder's only possible reward is the defender's bond, and the defender bonds
+    only when it chooses to sit. A trainer that committed a false window simply never sits in a
+    game against it: the finder wins by timeout and gets back exactly its own bond (zero reward,
+    its gas and a locked bond for clockBlocks as cost), and the cheater's loss is the escrow, which
+    an honest window burns too. Cheating costs nothing over honesty and catching it pays nothing,
+    so the claim "the honest challenger's game slashes a false window" holds but nobody is paid to
+    play it (PROTOCOL §10 'Incentives': "its only possible gain is its own defender's bond")."""
+    cheater, finder, honest = gn.a[1], gn.a[2], gn.a[3]
+    truth: list[list[bytes]] = []
+    lin = Lineage(gn.cb.hatch(cheater))
+    h_lin = Lineage(gn.cb.hatch(honest))
+    c0, h0 = gn.cb.balance_of(cheater.address), gn.cb.balance_of(honest.address)
+    k = lin.commit(gn, cheater, lie_at=1, honest_view=truth)  # a false window
+    h_lin.commit(gn, honest)                                  # a true one, for comparison
+    f0 = gn.cb.balance_of(finder.address)
+    gid = gn.challenge(finder, lin.beast, k)
+    gn.mine(gn.clock + 1)  # the cheater stays away
+    gn.timeout(gn.a[9], gid)
+    assert gn.status(lin.beast, k) == SLASHED
+    cheater_cost = c0 - gn.cb.balance_of(cheater.address)
+    honest_cost = h0 - gn.cb.balance_of(honest.address)
+    assert cheater_cost == honest_cost  # the lie cost exactly what the truth did
+    assert gn.cb.balance_of(finder.address) > f0, "the finder of a false window earned nothing"
