@@ -174,3 +174,32 @@ def test_a_rational_cheater_never_sits_so_the_finder_earns_nothing(gn: GameNet) 
     honest_cost = h0 - gn.cb.balance_of(honest.address)
     assert cheater_cost == honest_cost  # the lie cost exactly what the truth did
     assert gn.cb.balance_of(finder.address) > f0, "the finder of a false window earned nothing"
+
+
+def test_any_challenger_forces_a_private_owner_to_publish_its_secret(gn: GameNet) -> None:
+    """Finding 5: for one bond (lost to the defender), anyone forces the owner of a private beast to
+    publish S_owner (and one record with its path) on chain: the challenger disagrees with every
+    claim, the game reaches hi - lo == 1 on the defender's clock, and the defender's only winning
+    move is proveStep with the preimage of secretCommitment (anything else: GameSecretMismatch, or
+    a timeout that slashes its true window). S_owner keys the private sampling of every window of
+    the beast (and of every beast hatched with the same secret), so once public the private
+    curriculum's sample order is public for good."""
+    from bisection_helpers import empty_sample
+
+    owner, attacker = gn.a[1], gn.a[4]
+    secret = keccak(b"the owner's private secret")
+    beast = gn.cb.hatch(owner, keccak(b"dataset"), keccak(secret), keccak(b"records root"))
+    lin = Lineage(beast)
+    k = lin.commit(gn, owner, s_owner=secret)  # a true window
+    gid = gn.challenge(attacker, beast, k)
+    while (g := gn.game_of(gid))["hi"] - g["lo"] > 1:
+        if g["challengerToMove"]:
+            gn.respond(attacker, gid, False)
+        else:
+            gn.bisect(owner, gid, h16(lin.windows[k][(g["lo"] + g["hi"]) // 2]))
+    assert _try(gn.prove_step, owner, gid, lin.windows[k][0], empty_sample(keccak(b"decoy"))) is not None
+    gn.prove_step(owner, gid, lin.windows[k][0], empty_sample(secret))  # the only way to win
+    assert gn.game_of(gid)["outcome"] == DEFENDER_WON
+    w3 = gn.raw.w3
+    tx = w3.eth.get_block(w3.eth.block_number, full_transactions=True)["transactions"][-1]
+    assert secret not in bytes(tx.get("input", tx.get("data", b""))), "S_owner is now public calldata, forced by a stranger"
