@@ -203,3 +203,39 @@ def test_any_challenger_forces_a_private_owner_to_publish_its_secret(gn: GameNet
     w3 = gn.raw.w3
     tx = w3.eth.get_block(w3.eth.block_number, full_transactions=True)["transactions"][-1]
     assert secret not in bytes(tx.get("input", tx.get("data", b""))), "S_owner is now public calldata, forced by a stranger"
+
+
+def test_a_vote_dispute_opened_before_the_binding_shields_a_false_window() -> None:
+    """Finding 6 (transitional): LedgerVoteDisputesClosed only stops vote disputes opened AFTER
+    bindBisectionGame. On a deployment whose vote game is live (devnet.start binds it), a cheater
+    opens a vote dispute on its own false window before (or by front-running) the binding; the
+    window sits in Disputed, where beginGame refuses every challenge, until its challenge deadline
+    passes — exactly the shield PROTOCOL §10 says the closure prevents."""
+    import devnet
+    from web3 import Web3
+    from devnet import artifacts
+    from devnet.deploy import _create, fund
+    from bisection_helpers import ENERGY, compile_toy, GameNet
+
+    raw = devnet.start(accounts=10, spec_version=2, params={"challenge_period": 600}, energy_per_account=0,
+                       approve=False)
+    cb = raw.chain
+    deployer, cheater, finder = raw.accounts[0], raw.accounts[1], raw.accounts[2]
+    fund(cb, deployer, raw.accounts[:10], ENERGY)
+    toy = compile_toy()
+    receipt = cb.sender.send(deployer, None, bytes.fromhex(toy["bytecode"][2:]), gas=None)
+    toy_address = Web3.to_checksum_address(receipt["contractAddress"])
+    game_addr = _create(cb.sender, deployer, "BisectionGame", ["address", "address", "uint32"],
+                        [cb.addresses["CheckpointLedger"], toy_address, 200])
+    game = raw.w3.eth.contract(address=game_addr, abi=artifacts.load("BisectionGame").abi)
+    gn = GameNet(raw, game, toy_address, 200)
+    for acct in raw.accounts:
+        cb.approve(acct, game_addr)
+    # The cheater's false window, committed while only the vote game is bound.
+    lin = Lineage(cb.hatch(cheater))
+    k = lin.commit(gn, cheater, lie_at=5)
+    cb.open_dispute(cheater, lin.beast, k)  # its own vote dispute, before the binding
+    data = bytes.fromhex(cb.ledger.encode_abi("bindBisectionGame", args=[game_addr]).removeprefix("0x"))
+    cb.sender.send(deployer, cb.ledger.address, data, gas=200_000)
+    err = _try(gn.challenge, finder, lin.beast, k)
+    assert err is None, f"the honest finder cannot open a game on the false window ({err!r})"
