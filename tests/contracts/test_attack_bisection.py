@@ -2,7 +2,9 @@
 
 Each test asserts the claimed property ("one honest party with the data always wins, against any
 number of dishonest accounts; ENERGY is conserved") in a situation where the current contracts
-break it, so each FAILS on the reviewed code and passes once the finding is fixed.
+break it, so each FAILS on the reviewed code and passes once the finding is fixed. Each is marked
+``xfail(strict=True)``: it documents an open hole of issue 13 and turns into a failure (XPASS) the
+day the hole is closed, so whoever fixes it must remove the marker and keep the test.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def _try(fn, *args) -> Exception | None:  # noqa: ANN001
     return None
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 1: a seller holding the data cannot defend its windows)")
 def test_seller_with_the_data_cannot_defend_its_windows_after_a_transfer(gn: GameNet) -> None:
     """Finding 1: the defender seat is checked against the committers *now*. The account that
     committed (and holds the states) of a window still inside its challenge period loses the right
@@ -75,6 +78,7 @@ def test_seller_with_the_data_cannot_defend_its_windows_after_a_transfer(gn: Gam
                 "window slashed, griefer paid nothing")
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 1: a replaced trainer holding the data cannot defend its own windows)")
 def test_revoked_trainer_with_the_data_cannot_defend_its_windows(gn: GameNet) -> None:
     """Finding 1b: same with a trainer change. The owner switches trainers; the old trainer's
     windows inside their challenge period can be slashed for free, their only data holder barred."""
@@ -95,6 +99,7 @@ def test_revoked_trainer_with_the_data_cannot_defend_its_windows(gn: GameNet) ->
     pytest.fail(f"the old trainer holding the data could not defend its true window ({err!r}); slashed")
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 2: any committer may take the seat and lose on purpose)")
 def test_hired_trainer_takes_the_seat_and_throws_the_owners_true_window(gn: GameNet) -> None:
     """Finding 2: the seat goes to whichever committer moves first. A hired trainer (or any
     authorized trainer turned hostile) colluding with a sybil challenger sits first in a game on a
@@ -121,6 +126,7 @@ def test_hired_trainer_takes_the_seat_and_throws_the_owners_true_window(gn: Game
     assert gn.status(beast, k) != SLASHED, "the owner's true window was slashed by its trainer's throw"
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 3: a bond per game lets an attacker exhaust the defender)")
 def test_capital_exhaustion_slashes_a_true_window(gn: GameNet) -> None:
     """Finding 3: every game asks the defender for a fresh bond, locked until that game ends, and
     ONE lost game slashes the window. An attacker with more ENERGY than the honest committer opens
@@ -150,6 +156,7 @@ def test_capital_exhaustion_slashes_a_true_window(gn: GameNet) -> None:
         f"a true window was slashed because its honest committer could not post a {2 + 1}rd bond ({err!r})")
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 4: the finder of a false window is paid nothing)")
 def test_a_rational_cheater_never_sits_so_the_finder_earns_nothing(gn: GameNet) -> None:
     """Finding 4: the finder's only possible reward is the defender's bond, and the defender bonds
     only when it chooses to sit. A trainer that committed a false window simply never sits in a
@@ -176,6 +183,7 @@ def test_a_rational_cheater_never_sits_so_the_finder_earns_nothing(gn: GameNet) 
     assert gn.cb.balance_of(finder.address) > f0, "the finder of a false window earned nothing"
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 5: proveStep on a private beast reveals S_owner itself)")
 def test_any_challenger_forces_a_private_owner_to_publish_its_secret(gn: GameNet) -> None:
     """Finding 5: for one bond (lost to the defender), anyone forces the owner of a private beast to
     publish S_owner (and one record with its path) on chain: the challenger disagrees with every
@@ -205,6 +213,7 @@ def test_any_challenger_forces_a_private_owner_to_publish_its_secret(gn: GameNet
     assert secret not in bytes(tx.get("input", tx.get("data", b""))), "S_owner is now public calldata, forced by a stranger"
 
 
+@pytest.mark.xfail(strict=True, reason="open hole, issue 13 (finding 6: a vote dispute opened before bindBisectionGame shields the window)")
 def test_a_vote_dispute_opened_before_the_binding_shields_a_false_window() -> None:
     """Finding 6 (transitional): LedgerVoteDisputesClosed only stops vote disputes opened AFTER
     bindBisectionGame. On a deployment whose vote game is live (devnet.start binds it), a cheater
