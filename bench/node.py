@@ -139,8 +139,11 @@ def kernel_steps_per_s(engine: Engine, runs: list[Any], seconds: float, *, want_
     ``want_digests=False`` is what the node trains (it recomputes per-step digests only when asked,
     node.step_digests), so that is the baseline of ``ratio``; with digests is reported beside it.
     """
+    import torch
+
     from kernel.batched import train_windows_batched
 
+    torch.set_num_threads(engine.trainer.torch_threads)  # as the node trains (a baseline loop never set it)
     plan = engine.trainer.plan(runs)
     states, seeds, sources = plan.states, plan.seeds, [r.source for r in plan.runs]
     best = 0.0

@@ -8,7 +8,9 @@ that name them (``persisted``); only then are events, metrics and bus messages e
 Crash safety: a node killed while training loses only work in memory and retrains the same
 window (training is deterministic). Killed after the file but before the row, the next persist
 of the identical state writes the row. A beast whose latest window is not yet committed is not
-trained further, so at most one uncommitted window per beast waits for :mod:`node.committing`.
+trained further, so at most one uncommitted window per beast waits for :mod:`node.committing`;
+the pipelined plan (:mod:`node.pipeline`) trains on top of one window in flight, so at most two.
+Per-step digests are not computed here by default (:mod:`node.step_digests` recomputes them on request).
 """
 
 from __future__ import annotations
