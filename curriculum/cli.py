@@ -4,6 +4,8 @@
 file) and the spec-version-2 records root R_dataset (the Merkle commitment) as
 ``records_root 0x…``. ``index`` computes sampleIdx under ``--spec-version 1|2`` (default 2);
 ``proof`` prints one record with its Merkle path as JSON (private data: the record's bytes).
+Human lines by default; ``--json`` on every command prints one JSON object instead (``proof`` is JSON
+either way and accepts ``--json`` for uniformity).
 
 Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 1 mismatch / verification
 failed; 2 usage error; 3 data error (unreadable, malformed or unsafe input; a FIFO or device is
@@ -45,6 +47,9 @@ class _UsageError(Exception):
 def _cmd_pack(args: argparse.Namespace) -> int:
     boards = read_csv(args.csv) if args.csv else read_jsonl(args.jsonl)
     dataset = write_dataset(args.output, boards, max_bytes=args.max_bytes, overwrite=args.force)
+    if args.json:
+        return _print_json({"dataset": str(args.output), "commitment": hex32(dataset.commitment),
+                            "recordsRoot": hex32(records_root(dataset)), "records": len(dataset)})
     print(f"commitment {hex32(dataset.commitment)}")
     print(f"records_root {hex32(records_root(dataset))}")
     print(f"records {len(dataset)}")
@@ -53,6 +58,9 @@ def _cmd_pack(args: argparse.Namespace) -> int:
 
 def _cmd_commit(args: argparse.Namespace) -> int:
     dataset = decode_dataset(read_dataset_bytes(args.dataset, max_bytes=args.max_bytes), max_bytes=args.max_bytes)
+    if args.json:
+        return _print_json({"dataset": str(args.dataset), "commitment": hex32(dataset.commitment),
+                            "recordsRoot": hex32(records_root(dataset)), "records": len(dataset)})
     print(hex32(dataset.commitment))  # the first line stays the bare C_dataset (scripts read it)
     print(f"records_root {hex32(records_root(dataset))}")
     return EXIT_OK
@@ -69,6 +77,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     root = records_root(dataset)
     if expected_root is not None and root != expected_root:  # the two commitments disagree (SPEC §10.2)
         raise CommitmentMismatchError("dataset records", expected_root, root)
+    if args.json:
+        return _print_json({"ok": True, "dataset": str(args.dataset), "commitment": hex32(dataset.commitment),
+                            "recordsRoot": hex32(root), "records": len(dataset)})
     print(f"OK {args.dataset}: commitment {hex32(dataset.commitment)}, {len(dataset)} records")
     print(f"records_root {hex32(root)}")
     return EXIT_OK
@@ -84,12 +95,23 @@ def _cmd_proof(args: argparse.Namespace) -> int:
 
 def _cmd_secret_new(args: argparse.Namespace) -> int:
     secret = new_secret_file(args.output)
+    if args.json:  # the commitment only: the secret itself is never printed
+        return _print_json({"secretFile": str(args.output), "commitment": hex32(secret.commitment)})
     print(hex32(secret.commitment))
     return EXIT_OK
 
 
 def _cmd_secret_commit(args: argparse.Namespace) -> int:
-    print(hex32(read_secret_file(args.secret_file).commitment))
+    commitment = hex32(read_secret_file(args.secret_file).commitment)
+    if args.json:
+        return _print_json({"secretFile": str(args.secret_file), "commitment": commitment})
+    print(commitment)
+    return EXIT_OK
+
+
+def _print_json(doc: dict[str, object]) -> int:
+    """``--json``: one JSON object on one line (keys in camelCase, as the other tools print)."""
+    print(json.dumps(doc, sort_keys=True))
     return EXIT_OK
 
 
@@ -108,9 +130,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if args.len < 1:
         raise _UsageError(f"--len must be >= 1, got {args.len}")
     if args.spec_version == 2:
-        print(sample_index_v2(sample_key_v2(seed_core, secret), args.step, args.len))
+        index = sample_index_v2(sample_key_v2(seed_core, secret), args.step, args.len)
     else:
-        print(sample_index(seed_core, secret, args.step, args.len))
+        index = sample_index(seed_core, secret, args.step, args.len)
+    if args.json:
+        return _print_json({"specVersion": args.spec_version, "step": args.step, "len": args.len, "index": index})
+    print(index)
     return EXIT_OK
 
 
@@ -130,11 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset file to write (e.g. dataset.zst)")
     p.add_argument("--force", action="store_true", help="replace DATASET if it exists")
     max_bytes_opt(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.set_defaults(func=_cmd_pack)
 
     p = sub.add_parser("commit", help="validate a dataset file; print C_dataset, then 'records_root R_dataset'", **_HELP)
     p.add_argument("dataset", metavar="DATASET")
     max_bytes_opt(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.set_defaults(func=_cmd_commit)
 
     p = sub.add_parser("verify", help="check a dataset file against a commitment (exit 1 on mismatch)", **_HELP)
@@ -142,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commitment", required=True, metavar="0xHEX", help="expected C_dataset (0x + 64 hex digits)")
     p.add_argument("--records-root", metavar="0xHEX", help="expected R_dataset, the hatch's recordsRoot (spec_version 2)")
     max_bytes_opt(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("proof", help="print record I with its Merkle path against R_dataset as JSON (SPEC §10.2)", **_HELP,
@@ -150,15 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--index", required=True, type=int, metavar="I", help="record index (0..DATASET_LEN-1)")
     max_bytes_opt(p)
+    p.add_argument("--json", action="store_true", help="accepted for uniformity: the output is JSON already")
     p.set_defaults(func=_cmd_proof)
 
     p = sub.add_parser("secret", help="owner secrets", **_HELP)
     ssub = p.add_subparsers(dest="secret_command", required=True, metavar="SUBCOMMAND")
     q = ssub.add_parser("new", help="write a new 32-byte owner secret (mode 0600) and print its commitment", **_HELP)
     q.add_argument("-o", "--output", required=True, metavar="FILE", help="secret file to create (never overwritten)")
+    q.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     q.set_defaults(func=_cmd_secret_new)
     q = ssub.add_parser("commitment", help="print keccak256 of the secret in FILE", **_HELP)
     q.add_argument("secret_file", metavar="FILE")
+    q.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     q.set_defaults(func=_cmd_secret_commit)
 
     p = sub.add_parser("index", help="print sampleIdx for one micro-step (SPEC §4.1 v1, §10.5 v2)", **_HELP)
@@ -170,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--len", required=True, type=int, metavar="L", help="DATASET_LEN (>= 1)")
     p.add_argument("--spec-version", type=int, choices=(1, 2), default=2,
                    help="kernel spec_version of the beast: 1 fold64/splitMix64, 2 keccak sample key (default 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.set_defaults(func=_cmd_index)
     return parser
 

@@ -173,3 +173,36 @@ def test_proof(work: Path) -> None:
         assert r.returncode == 2 and "--index must be in 0..331" in r.stderr
     (work / "junk.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
     assert run_cli("proof", "junk.zst", "--index", "0", cwd=work).returncode == 3
+
+
+def test_json_on_every_command(work: Path) -> None:
+    """Human lines by default (unchanged above); ``--json`` prints one JSON object, never the secret."""
+    import json
+
+    def js(*args: str) -> dict[str, object]:
+        r = run_cli(*args, "--json", cwd=work)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("\n") == 1  # one object on one line
+        return json.loads(r.stdout)
+
+    facts = {"commitment": EXAMPLE_COMMITMENT, "recordsRoot": EXAMPLE_RECORDS_ROOT, "records": EXAMPLE_RECORDS}
+    assert js("pack", "--csv", str(EXAMPLE_CSV), "-o", "d.zst") == {"dataset": "d.zst", **facts}
+    assert js("commit", "d.zst") == {"dataset": "d.zst", **facts}
+    assert js("verify", "d.zst", "--commitment", EXAMPLE_COMMITMENT, "--records-root", EXAMPLE_RECORDS_ROOT) == {
+        "ok": True, "dataset": "d.zst", **facts}
+    r = run_cli("verify", "d.zst", "--commitment", ZERO, "--json", cwd=work)
+    assert r.returncode == 1 and r.stdout == ""  # a mismatch is still an error on stderr, exit 1
+    proof = run_cli("proof", "d.zst", "--index", "3", cwd=work).stdout
+    assert run_cli("proof", "d.zst", "--index", "3", "--json", cwd=work).stdout == proof  # JSON either way
+
+    new = js("secret", "new", "-o", "owner.secret")
+    secret = (work / "owner.secret").read_text().strip()[2:]
+    assert new == {"secretFile": "owner.secret", "commitment": new["commitment"]}
+    assert new["commitment"] == "0x" + keccak256(bytes.fromhex(secret)).hex()
+    assert js("secret", "commitment", "owner.secret") == new
+    index = js("index", "--seed-core", ZERO, "--secret-file", "owner.secret", "--step", "5", "--len", "332")
+    human = run_cli("index", "--seed-core", ZERO, "--secret-file", "owner.secret", "--step", "5", "--len", "332",
+                    cwd=work)
+    assert index == {"specVersion": 2, "step": 5, "len": 332, "index": int(human.stdout)}
+    everything = json.dumps([new, index])
+    assert secret not in everything and secret.lower() not in everything.lower()
