@@ -2,7 +2,7 @@
 
     cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE] [--block-time S] [SEASON]
     cb-devnet mine [N] [--rpc URL | --deployments FILE] [--json]
-    cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE] [SEASON]
+    cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE] [--json] [SEASON]
 
     SEASON: [--spec-version 1|2] [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
 
@@ -14,7 +14,8 @@ revert); 130 interrupted (SIGINT/SIGTERM; how ``up`` ends). Season constants are
 ``up`` talks like anvil: its first stdout line is a JSON summary (for scripts), then the dev
 accounts and their keys (public test keys, labelled so), then one line per transaction with its
 gas and decoded revert (devnet.txlog). ``mine N`` and ``up --block-time S`` drive the block clock
-(dispute and challenge periods are counted in blocks) without raw JSON-RPC.
+(dispute and challenge periods are counted in blocks) without raw JSON-RPC. ``mine`` and ``deploy``
+print text by default and one JSON object with ``--json``.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     dep.add_argument("--keystore", required=True, help="encrypted JSON keystore of the deployer")
     dep.add_argument("--password-file", default=None, help=f"file whose first line is the keystore password (else ${PASSWORD_ENV})")
     dep.add_argument("--deployments", default="deployments.json", help="deployments JSON to write (default ./deployments.json)")
+    dep.add_argument("--json", action="store_true",
+                     help="print {deployments, rpcUrl, chainId, deployBlock, deployer, specVersion, contracts} as JSON")
     _season_args(dep)
     return p
 
@@ -200,7 +203,16 @@ def _deploy(args: argparse.Namespace) -> int:
     data = deployments_dict(chain, [], int(w3.eth.block_number), rpc_url=args.rpc, engine="rpc")
     data["deployer"] = account.address
     write_deployments(args.deployments, data)
-    print(json.dumps({"deployments": args.deployments, "contracts": data["contracts"]}))
+    if args.json:
+        print(json.dumps({"deployments": args.deployments, "rpcUrl": args.rpc, "chainId": data["chainId"],
+                          "deployBlock": data["deployBlock"], "deployer": account.address, "specVersion": version,
+                          "contracts": data["contracts"]}))
+        return EXIT_OK
+    lines = [f"deployed the contracts to {args.rpc} (chain id {data['chainId']}, spec version {version}) by "
+             f"{account.address}, done by block {data['deployBlock']}"]
+    lines += [f"  {name:<17} {address}" for name, address in data["contracts"].items()]
+    lines.append(f"wrote {args.deployments} (point the tools at it: export CB_DEPLOYMENTS={args.deployments})")
+    print("\n".join(lines))
     return EXIT_OK
 
 

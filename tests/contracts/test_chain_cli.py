@@ -128,6 +128,17 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         written = json.loads(dep_out.read_text())
         assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "specVersion": 1, "params": second.params()}
         assert second.spec_version() == 1 and second.hatch_data(second.hatch(cb.accounts[2])).spec_version == 1
+        # Text by default (above), one JSON object with --json
+        assert res.stdout.startswith(f"deployed the contracts to {data['rpcUrl']} (chain id {data['chainId']}, spec version 1)")
+        assert all(address in res.stdout for address in written["contracts"].values()) and str(dep_out) in res.stdout
+        third_out = tmp_path / "third.json"
+        res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
+                   "--deployments", str(third_out), "--json")
+        assert res.returncode == 0, res.stderr
+        third = json.loads(third_out.read_text())
+        assert json.loads(res.stdout) == {"deployments": str(third_out), "rpcUrl": data["rpcUrl"], "chainId": data["chainId"],
+                                          "deployBlock": third["deployBlock"], "deployer": cb.accounts[2].address,
+                                          "specVersion": DEFAULT_SPEC_VERSION, "contracts": third["contracts"]}
 
 
 def test_up_deploys_the_season_constants_asked_for(tmp_path: Path) -> None:
