@@ -255,7 +255,7 @@ def _event(ev: dict[str, Any]) -> node_pb2.MetricEvent:
         beast_id=int(ev.get("beast_id", 0)), window=int(ev.get("window", 0)),
         global_step=int(ev.get("global_step", 0)), loss=int(ev.get("loss", 0)),
         step=int(ev.get("step", 0)), commit_tx=str(ev.get("commit_tx", "")),
-        time_unix_ms=int(ev.get("time_unix_ms", 0)))
+        time_unix_ms=int(ev.get("time_unix_ms", 0)), energy_burn=int(ev.get("energy_burn", 0)))
 
 
 class NodeServer(GuardedServer[NodeServicer]):

@@ -142,7 +142,8 @@ class WindowTrainer:
         if not streamed:  # one event for the window's 128 steps (node.metrics), none when nobody listens
             self.bus.publish_steps(run.beast_id, row.window, 0, row.global_step - WINDOW_STEPS + 1, res.losses, now)
         self.bus.publish({"kind": "window_trained", "beast_id": run.beast_id, "window": row.window,
-                          "global_step": row.global_step, "loss": row.loss_sum, "time_unix_ms": now})
+                          "global_step": row.global_step, "loss": row.loss_sum, "energy_burn": row.energy_burn,
+                          "time_unix_ms": now})
 
     def config(self, beast_id: int) -> dict[str, Any]:
         """The training configuration of a beast whose hash a checkpoint's lineage records (node.lineage)."""

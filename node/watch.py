@@ -2,7 +2,8 @@
 
 The node publishes a step event for each micro-step of a window as it is trained, then one event
 when the window is trained (persisted), committed and finalized (node.metrics). Human output
-prints each window event on one line and, while a window trains, a step line every ``step_every``
+prints each window event on one line (a commit with the ENERGY the window burned, in tokens via
+chainbeasts.units; ``--json``: ``energyBurnWei``, integer wei) and, while a window trains, a step line every ``step_every``
 steps; ``--json`` prints every event as one JSON object per line. The address is ``--grpc``, else
 the port the running daemon wrote into its status file, else node.toml's ``grpc``.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, TextIO
 
+from chainbeasts.units import format_energy
 from node.errors import ChainError, ConfigError
 
 KIND_NAMES: Final = {1: "step", 2: "window_trained", 3: "window_committed", 4: "window_finalized"}
@@ -28,6 +30,8 @@ def event_record(ev: Any) -> dict[str, Any]:
                            "timeUnixMs": int(ev.time_unix_ms)}
     if rec["kind"] == "step":
         rec["step"] = int(ev.step)
+    elif ev.energy_burn:  # window kinds; 0 from a node that predates the field: left out, not shown as free
+        rec["energyBurnWei"] = int(ev.energy_burn)
     if ev.commit_tx:
         rec["tx"] = ev.commit_tx
     return rec
@@ -46,7 +50,8 @@ def format_event(rec: dict[str, Any], step_every: int = STEP_EVERY) -> str | Non
     if kind == "window_trained":
         return f"{head}  trained    loss {rec['loss']:,}  (global step {rec['globalStep']})"
     if kind == "window_committed":
-        return f"{head}  committed  tx {rec.get('tx', '')}"
+        energy = f"  burned {format_energy(rec['energyBurnWei'])}" if "energyBurnWei" in rec else ""
+        return f"{head}  committed{energy}  tx {rec.get('tx', '')}"
     if kind == "window_finalized":
         return f"{head}  finalized"
     return f"{head}  {kind}"

@@ -229,12 +229,24 @@ def test_watch_follows_a_running_node_and_eval_scores_its_checkpoints(tmp_path: 
         assert steps == list(range(128))
         human = cb_node("watch", "--node-dir", str(node), "--count", "2")  # the port from the node directory
         assert human.returncode == 0, human.stderr
-        assert re.search(r"^\d\d:\d\d:\d\d  beast \d+  window \d+  training step  16/128  loss [\d,]+$", human.stdout, re.M)
-        assert re.search(r"^\d\d:\d\d:\d\d  beast \d+  window \d+  committed  tx 0x[0-9a-f]{64}$", human.stdout, re.M)
+        assert re.search(r"^\d\d:\d\d:\d\d  beast \d+  window \d+  training step  16/128  loss [\d,]+$", human.stdout, re.M), human.stdout
+        committed = re.findall(r"^\d\d:\d\d:\d\d  beast \d+  window (\d+)  committed  burned ([\d.,<]+ ENERGY)  "
+                               r"tx 0x[0-9a-f]{64}$", human.stdout, re.M)
+        assert committed, human.stdout
         assert "step   1/128" not in human.stdout  # one step line every 16
     finally:
         proc.terminate()
         assert proc.wait(60) in (0, 130)
+    # the ENERGY of each trained and committed window is the one the node stored (the word's energyBurn)
+    burned = {m["window"]: m["energy_burn"] for m in map(json.loads, (beast_dir(node) / "metrics.jsonl").read_text().splitlines())
+              if "energy_burn" in m}
+    for e in events:
+        if e["kind"] in ("window_trained", "window_committed"):
+            assert e["energyBurnWei"] == burned[e["window"]] > 0, e
+        else:
+            assert "energyBurnWei" not in e
+    for window, text in committed:
+        assert text == format_energy(burned[int(window)])
     dead = cb_node("watch", "--grpc", f"127.0.0.1:{port}", "--count", "1")
     assert dead.returncode == 4 and "no cb-node answers" in dead.stderr and "Traceback" not in dead.stderr
 

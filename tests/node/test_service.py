@@ -137,6 +137,10 @@ def test_watch_metrics_streams_training(served) -> None:  # type: ignore[no-unty
     assert kinds.count(node_pb2.METRIC_KIND_STEP) == 128
     assert node_pb2.METRIC_KIND_WINDOW_TRAINED in kinds and kinds[-1] == node_pb2.METRIC_KIND_WINDOW_COMMITTED
     assert got[-1].window == 4 and got[-1].commit_tx.startswith("0x")
+    # window events carry the window's ENERGY burn (the stored word's), step events none
+    burn = t.run.store.get(4).energy_burn
+    assert burn > 0 and {e.energy_burn for e in got if e.kind != node_pb2.METRIC_KIND_STEP} == {burn}
+    assert {e.energy_burn for e in got if e.kind == node_pb2.METRIC_KIND_STEP} == {0}
 
 
 def test_corrupt_checkpoint_is_never_served(served) -> None:  # type: ignore[no-untyped-def]
