@@ -4,7 +4,8 @@
 - a dead RPC endpoint gets the same actionable hint, and exit 4 (a chain error), from every tool;
 - a beast the chain does not have (a devnet restarted under the node) is named as such, not as
   an authorization problem;
-- a password file others may read is refused (exit 2) before anything is decrypted.
+- a password file others may read is refused (exit 2) before anything is decrypted;
+- every command that prints a result takes ``--json`` (the services that run until stopped excepted).
 """
 
 from __future__ import annotations
@@ -236,3 +237,39 @@ def test_a_closed_stdout_does_not_stop_a_training_node(tmp_path: Path) -> None:
     assert "every beast reached window 2" in proc.stderr and "Traceback" not in proc.stderr
     status = json.loads(tool("node.cli", "status", "--node-dir", str(node), "--json").stdout)
     assert status["beasts"][0]["windows"]["committed"] + status["beasts"][0]["windows"]["finalized"] == 2
+
+
+# Services that run until stopped and log as they go (JSON lines always, or anvil-like text whose first
+# line is already a JSON summary): the only commands without --json.
+SERVICES = {("cb-node", "tavern"), ("cb-validator", "serve"), ("cb-validator", "watch"), ("cb-devnet", "up")}
+
+
+def _commands(parser: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_that_prints_a_result_takes_json() -> None:
+    """Human output by default and ``--json`` everywhere (issue 17 item 5): every leaf command of every tool
+    has the flag, except the long-running services above; a new command without it fails here."""
+    import importlib
+
+    tools = {"cb-node": ("node.cli", "build_parser"), "cb-validator": ("validator.cli", "build_parser"),
+             "cb-dispute": ("validator.dispute_cli", "build_parser"), "cb-devnet": ("devnet.cli", "_parser"),
+             "cb-curriculum": ("curriculum.cli", "build_parser"), "cb-kernel": ("kernel.cli", "build_parser")}
+    missing, seen = [], set()
+    for tool_name, (module, factory) in tools.items():
+        for path, parser in _commands(getattr(importlib.import_module(module), factory)()):
+            seen.add((tool_name, *path))
+            if not any("--json" in a.option_strings for a in parser._actions) and (tool_name, *path) not in SERVICES:  # type: ignore[attr-defined]
+                missing.append(" ".join((tool_name, *path)))
+    assert not missing, f"commands without --json: {missing}"
+    assert seen >= SERVICES  # the exemptions name real commands
+    assert seen >= {("cb-curriculum", "secret", "new"), ("cb-devnet", "deploy"), ("cb-devnet", "mine")}
