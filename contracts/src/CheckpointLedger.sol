@@ -58,6 +58,9 @@ contract CheckpointLedger {
 
     /// @notice Semantic version of this contract.
     string public constant version = "2.1.0";
+    /// @dev log2 of the 256 blocks blockhash reaches back: an epoch seed is the hash of the newest block
+    ///      closedAt + 256j that is readable (docs/PROTOCOL.md §4).
+    uint256 private constant BLOCKHASH_HORIZON_LOG2 = 8;
 
     /// @notice Micro-steps per window (spec version 1).
     uint256 public constant WINDOW_STEPS = STEPS_PER_WINDOW;
@@ -457,7 +460,7 @@ contract CheckpointLedger {
                                 mstore(0x20, div(k, perEpoch))
                                 break
                             }
-                            let seed := blockhash(add(closedAt, shl(8, shr(8, sub(sub(number(), 1), closedAt)))))
+                            let seed := blockhash(add(closedAt, shl(BLOCKHASH_HORIZON_LOG2, shr(BLOCKHASH_HORIZON_LOG2, sub(sub(number(), 1), closedAt)))))
                             sstore(seedSlot, seed)
                             mstore(0x00, seed)
                             log3(0x00, 0x20, seeded, beastId, div(k, perEpoch))

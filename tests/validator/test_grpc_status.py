@@ -15,6 +15,7 @@ DOCUMENTED = {  # validator.proto, ReplayWindow's error table (and INTERNAL for 
     "StartStateError": Code.INVALID_ARGUMENT,
     "InputTooLargeError": Code.INVALID_ARGUMENT,
     "DatasetInvalidError": Code.INVALID_ARGUMENT,
+    "RecordsRootMismatchError": Code.INVALID_ARGUMENT,
     "StartStateMismatchError": Code.FAILED_PRECONDITION,
     "CommitmentMismatchError": Code.FAILED_PRECONDITION,
     "MissingInputError": Code.FAILED_PRECONDITION,
