@@ -36,16 +36,16 @@ def test_a_changed_value_is_caught() -> None:
 
 
 def test_state_sizes_printed_in_spec() -> None:
-    """§6.3: 9,262 / 9,273 bytes by default, 290,990 / 291,001 for the largest legal parameters."""
-    from kernel.params import DEFAULT_PARAMS
-    from kernel.state import LARGEST_PARAMS, max_state_size, state_size
+    """§6.3: 9,262 / 9,273 bytes by default, 290,990 / 218,297 for each version's largest legal parameters."""
+    from kernel.params import DEFAULT_PARAMS, KernelParams, max_hidden
+    from kernel.state import max_state_size, state_size
 
     text = SPEC.read_text()
-    for version, default, largest in ((1, 9262, 290990), (2, 9273, 291001)):
+    for version, default, largest in ((1, 9262, 290990), (2, 9273, 218297)):
         assert state_size(DEFAULT_PARAMS, version) == default
-        assert state_size(LARGEST_PARAMS, version) == largest
+        assert state_size(KernelParams(slot_width=max_hidden(version) // 8, n_slots=8), version) == largest
         assert f"{largest:,} bytes" in text and f"{default:,} bytes" in text
-    assert max_state_size(LARGEST_PARAMS) == 291001
+    assert max_hidden(2) == 1536 and max_state_size() == 290990
 
 
 def test_offline_lr_shift_is_the_genesis_value() -> None:
