@@ -16,6 +16,7 @@ import random
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -27,6 +28,7 @@ from web3.contract import Contract
 import devnet
 from devnet import artifacts
 from devnet.deploy import _create, fund
+from devnet.bindings import WindowStatus
 from devnet.errors import ErrorDecoder
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
@@ -43,6 +45,12 @@ BURN = DEFAULT_PARAMS.window_energy_burn(MASK, spurt=False)
 GAS_MOVE = 600_000
 GAS_PROVE = 12_000_000
 ENERGY = 10**24
+
+
+# The ledger's window statuses the games move through, and BisectionGame's outcomes.
+COMMITTED, FINALIZED, SLASHED, CHALLENGED = (WindowStatus.COMMITTED, WindowStatus.FINALIZED, WindowStatus.SLASHED,
+                                             WindowStatus.CHALLENGED)
+OPEN, DEFENDER_WON, CHALLENGER_WON = 0, 1, 2
 
 
 def compile_toy() -> dict[str, Any]:
@@ -305,3 +313,13 @@ def play_out(gn: GameNet, gid: int, defender: tuple[LocalAccount, list[bytes]] |
         else:
             play_defender(gn, defender[0], gid, defender[1], sample, g)
     return g
+
+
+def each_test_reverted(net: GameNet) -> Iterator[GameNet]:
+    """Body of a per-test fixture over a module's GameNet: every test starts from the same chain snapshot."""
+    tester = net.raw.tester
+    snap = tester.take_snapshot()
+    net.cb.sender._nonces.clear()
+    yield net
+    tester.revert_to_snapshot(snap)
+    net.cb.sender._nonces.clear()

@@ -15,16 +15,15 @@ import pytest
 from eth_utils import keccak
 
 from bisection_helpers import (
+    DEFENDER_WON,
+    SLASHED,
+    each_test_reverted,
     GameNet,
     Lineage,
     h16,
     play_out,
     start_game_net,
 )
-
-CHALLENGED, COMMITTED, SLASHED, FINALIZED = 5, 1, 4, 2
-DEFENDER_WON, CHALLENGER_WON = 1, 2
-
 
 @pytest.fixture(scope="module")
 def _gn() -> GameNet:
@@ -33,12 +32,7 @@ def _gn() -> GameNet:
 
 @pytest.fixture
 def gn(_gn: GameNet) -> Iterator[GameNet]:
-    tester = _gn.raw.tester
-    snap = tester.take_snapshot()
-    _gn.cb.sender._nonces.clear()
-    yield _gn
-    tester.revert_to_snapshot(snap)
-    _gn.cb.sender._nonces.clear()
+    yield from each_test_reverted(_gn)
 
 
 def _try(fn, *args) -> Exception | None:  # noqa: ANN001

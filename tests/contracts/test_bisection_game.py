@@ -15,6 +15,12 @@ from eth_utils import keccak
 
 from devnet.records import Param
 from bisection_helpers import (
+    CHALLENGED,
+    CHALLENGER_WON,
+    COMMITTED,
+    DEFENDER_WON,
+    SLASHED,
+    each_test_reverted,
     BURN,
     GameNet,
     Lineage,
@@ -29,10 +35,6 @@ from bisection_helpers import (
 )
 from chain_helpers import raises_error
 
-CHALLENGED, COMMITTED, SLASHED, FINALIZED = 5, 1, 4, 2
-DEFENDER_WON, CHALLENGER_WON = 1, 2
-
-
 @pytest.fixture(scope="module")
 def _gn() -> GameNet:
     return start_game_net(accounts=60, clock=200, params={"challenge_period": 600})
@@ -40,12 +42,7 @@ def _gn() -> GameNet:
 
 @pytest.fixture
 def gn(_gn: GameNet) -> Iterator[GameNet]:
-    tester = _gn.raw.tester
-    snap = tester.take_snapshot()
-    _gn.cb.sender._nonces.clear()
-    yield _gn
-    tester.revert_to_snapshot(snap)
-    _gn.cb.sender._nonces.clear()
+    yield from each_test_reverted(_gn)
 
 
 def bond(gn: GameNet) -> int:

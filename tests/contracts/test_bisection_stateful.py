@@ -20,10 +20,20 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bisection_helpers import BURN, GameNet, Lineage, h16, start_game_net
+from bisection_helpers import (
+    BURN,
+    CHALLENGED,
+    CHALLENGER_WON,
+    COMMITTED,
+    DEFENDER_WON,
+    OPEN,
+    SLASHED,
+    GameNet,
+    Lineage,
+    h16,
+    start_game_net,
+)
 
-COMMITTED, SLASHED, FINALIZED, CHALLENGED = 1, 4, 2, 5
-OPEN, DEFENDER_WON, CHALLENGER_WON = 0, 1, 2
 _NET: GameNet | None = None
 
 
