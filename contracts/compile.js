@@ -23,9 +23,10 @@ const SETTINGS = {
 // leaves the ledger contracts' artifacts (and the source hash deployments files record) untouched.
 const UNITS = [
   { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame", "BisectionGame"], files: null, settings: SETTINGS },
-  { contracts: ["StepVerifier"], files: ["StepVerifier.sol"], settings: SETTINGS },
+  // IStepVerifier.sol is shared: the verifier implements it, BisectionGame calls through it.
+  { contracts: ["StepVerifier"], files: ["StepVerifier.sol", "IStepVerifier.sol"], own: ["StepVerifier.sol"], settings: SETTINGS },
 ];
-const OWN_UNIT_FILES = new Set(UNITS.flatMap((u) => u.files || []));
+const OWN_UNIT_FILES = new Set(UNITS.flatMap((u) => u.own || []));
 
 function sources(files) {
   const out = {};

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
+import {IStepVerifier} from "./IStepVerifier.sol";
+
 /// @title StepVerifier: one spec-version-2 micro-step of a ChainBeasts kernel, re-executed on chain
 /// @notice Stateless. Given the agreed pre-state bytes (SPEC v2 "step state"), the window start
 /// (read only at a checkpoint, step == 0) and, for a beast with a private curriculum, the owner's
@@ -9,29 +11,12 @@ pragma solidity 0.8.37;
 /// board draw or private record, labels (BFS distance field, A* tie-break, attack and block labels),
 /// observation, forward, heads (block head weighted by BLOCK_POS_WEIGHT), backward, SGD with
 /// saturation, counters. The caller (the dispute game) checks preHash against the agreed hash and
-/// keccak256(sOwner) against the beast's secret commitment.
+/// keccak256(sOwner) against the beast's secret commitment. Its ABI and structs are IStepVerifier's.
 /// @dev Memory plan: the pre-state is copied once into memory, hashed, updated in place (only the
 /// header counters and the weights a step can change) and hashed again. A weight changes only where
 /// its gradient is non-zero: W1[u][j] needs gh[u] != 0 and x[j] != 0, and x is sparse (at most 38 of
 /// 64 features are non-zero), so forward and update visit only the non-zero features of each row.
-contract StepVerifier {
-    /// @notice The shape of the window that starts at a checkpoint (ignored mid-window).
-    struct WindowStart {
-        uint8 activeMask;
-        uint8 lrShift;
-        bytes32 epochSeed;
-    }
-
-    /// @notice A private curriculum's sample: the revealed owner secret and record `sampleIdx(g)` of
-    /// the committed dataset with its Merkle path (siblings bottom-up). Ignored for public beasts.
-    struct PrivateSample {
-        bytes32 sOwner;
-        uint32 datasetLen;
-        bytes32 merkleRoot;
-        bytes record;
-        bytes32[] path;
-    }
-
+contract StepVerifier is IStepVerifier {
     /// @notice The pre-state is not a parsable spec-version-2 state; `reason` says which rule failed
     /// (1 length, 2 magic, 3 version, 4 parameters (hidden units over 1536 included), 5 activeMask, 6 lrShift, 7 step, 8 flags, 9 lossAcc).
     error MalformedState(uint256 reason);

@@ -55,10 +55,12 @@ OPEN, DEFENDER_WON, CHALLENGER_WON = 0, 1, 2
 
 def compile_toy() -> dict[str, Any]:
     """ABI and bytecode of ToyStepVerifier, compiled by contracts/node_modules' pinned solc."""
-    src = (HERE / "solidity" / "ToyStepVerifier.sol").read_text()
+    src = json.dumps({"toy": (HERE / "solidity" / "ToyStepVerifier.sol").read_text(),
+                      "iface": (CONTRACTS / "src" / "IStepVerifier.sol").read_text()})
     script = (
-        "const solc=require('solc');const src=require('fs').readFileSync(0,'utf8');"
-        "const input={language:'Solidity',sources:{'Toy.sol':{content:src}},settings:{optimizer:{enabled:true,runs:200},"
+        "const solc=require('solc');const src=JSON.parse(require('fs').readFileSync(0,'utf8'));"
+        "const input={language:'Solidity',sources:{'Toy.sol':{content:src.toy},'IStepVerifier.sol':{content:src.iface}},"
+        "settings:{optimizer:{enabled:true,runs:200},"
         "evmVersion:'prague',outputSelection:{'*':{'*':['abi','evm.bytecode.object']}}}};"
         "const out=JSON.parse(solc.compile(JSON.stringify(input)));"
         "if((out.errors||[]).some(e=>e.severity==='error')){console.error(JSON.stringify(out.errors));process.exit(1)}"

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
+import {IStepVerifier} from "./IStepVerifier.sol";
+
 /// @title ToyStepVerifier — a stand-in one-step verifier, compiled only by the bisection tests.
 /// @notice NOT the kernel: a "state" is any byte string and its successor is the 32 bytes
 ///         keccak256(abi.encode(keccak256(pre), activeMask, lrShift, epochSeed, sOwner)). It has
@@ -8,21 +10,7 @@ pragma solidity 0.8.37;
 ///         checks it makes before calling the verifier (pre hash, genesis, window start from the
 ///         word and the ledger, owner secret) are tested against a transition the Python players
 ///         compute exactly. activeMask 0 is ILLEGAL (post hash 0), as an illegal window start is.
-contract ToyStepVerifier {
-    struct WindowStart {
-        uint8 activeMask;
-        uint8 lrShift;
-        bytes32 epochSeed;
-    }
-
-    struct PrivateSample {
-        bytes32 sOwner;
-        uint32 datasetLen;
-        bytes32 merkleRoot;
-        bytes record;
-        bytes32[] path;
-    }
-
+contract ToyStepVerifier is IStepVerifier {
     function step(bytes calldata pre, WindowStart calldata w, PrivateSample calldata s)
         external
         pure
