@@ -22,7 +22,7 @@ const SETTINGS = {
 // StepVerifier (spec-version-2 one-step verifier) is a unit of its own so that adding or changing it
 // leaves the ledger contracts' artifacts (and the source hash deployments files record) untouched.
 const UNITS = [
-  { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame", "BisectionGame"], files: null, settings: SETTINGS },
+  { contracts: ["Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "BisectionGame"], files: null, settings: SETTINGS },
   // IStepVerifier.sol is shared: the verifier implements it, BisectionGame calls through it.
   { contracts: ["StepVerifier"], files: ["StepVerifier.sol", "IStepVerifier.sol"], own: ["StepVerifier.sol"], settings: SETTINGS },
 ];

@@ -12,10 +12,12 @@ import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 ///         seedCore it likes (docs/PROTOCOL.md §2). A deployment hatches beasts of
 ///         one kernel spec version, fixed at construction (a new season is a new deployment). The owner may authorize one trainer address
 ///         that may commit checkpoints for the beast; the authorization ends on revoke or when
-///         the beast changes hands.
+///         the beast changes hands. Every owner and trainer change is kept in a per-beast role
+///         history, so `holderAt` names who held a role in any past block: the ledger attributes
+///         each committed window to the account that committed it (docs/PROTOCOL.md §10).
 contract Beast is ERC721 {
     /// @notice Semantic version of this contract.
-    string public constant version = "3.0.0";
+    string public constant version = "4.0.0";
 
     /// @notice Lowest kernel spec version a deployment may hatch.
     uint16 public constant MIN_SPEC_VERSION = 1;
@@ -96,6 +98,20 @@ contract Beast is ERC721 {
     mapping(uint256 beastId => address trainer) private _trainer;
     /// @dev The owner of a requested hatch until `finalizeHatch` mints it (then cleared).
     mapping(uint256 beastId => address owner) private _requester;
+    /// @dev Role histories: one entry per block in which the role changed, each (block << 160) |
+    ///      holder (holder 0 = nobody); a block with several changes keeps one entry, the holder
+    ///      after the block's last change. The newest entry is the role's head, which also counts
+    ///      the older entries in its top 32 bits (HISTORY_COUNT_OFFSET); the older ones sit in
+    ///      `_*Past[beastId][i]`, oldest first. So a mint writes one slot, a change two.
+    mapping(uint256 beastId => uint256 head) private _ownerHead;
+    mapping(uint256 beastId => mapping(uint256 i => uint256 entry)) private _ownerPast;
+    mapping(uint256 beastId => uint256 head) private _trainerHead;
+    mapping(uint256 beastId => mapping(uint256 i => uint256 entry)) private _trainerPast;
+    /// @dev A history entry: holder in bits 0..159, block in bits 160..223, (head only) the count
+    ///      of older entries in bits 224..255.
+    uint256 private constant HISTORY_BLOCK_OFFSET = 160;
+    uint256 private constant HISTORY_COUNT_OFFSET = 224;
+    uint256 private constant HISTORY_BLOCK_MASK = 0xffffffffffffffff;
 
     /// @param specVersion the kernel spec version of every beast this deployment hatches.
     constructor(uint16 specVersion) ERC721("ChainBeasts Beast", "BEAST") {
@@ -195,6 +211,7 @@ contract Beast is ERC721 {
         if (trainer == address(0)) revert BeastInvalidTrainer(trainer);
         address previous = _trainer[beastId];
         _trainer[beastId] = trainer;
+        _recordRole(_trainerHead, _trainerPast[beastId], beastId, trainer);
         if (previous != address(0) && previous != trainer) emit TrainerRevoked(beastId, previous);
         emit TrainerAuthorized(beastId, trainer);
     }
@@ -205,6 +222,7 @@ contract Beast is ERC721 {
         address previous = _trainer[beastId];
         if (previous == address(0)) revert BeastNoTrainer(beastId);
         delete _trainer[beastId];
+        _recordRole(_trainerHead, _trainerPast[beastId], beastId, address(0));
         emit TrainerRevoked(beastId, previous);
     }
 
@@ -250,6 +268,71 @@ contract Beast is ERC721 {
         }
     }
 
+    /// @notice Which role `account` commits `beastIds[i]` in, for each leading i it may commit for:
+    ///         0 as the beast's owner, 1 as its authorized trainer. The array stops at the first
+    ///         beast `account` may not commit for, so its length is `beastIds.length` exactly when
+    ///         `account` may commit for all of them (the rule of `firstNonCommitter`).
+    /// @dev The ledger's commit and commitMany call this once per transaction and store the role
+    ///      bit with each window (`CheckpointLedger.committerOf`). Assembly, for the reason given at
+    ///      `firstNonCommitter`: one owner read per beast (and the trainer read only when `account`
+    ///      is not the owner), one memory word per beast; the ABI result is written in place.
+    function committerRoles(address account, uint256[] calldata beastIds) external view returns (uint256[] memory) {
+        uint256 n = beastIds.length;
+        assembly ("memory-safe") {
+            let mask := 0xffffffffffffffffffffffffffffffffffffffff
+            let out := mload(0x40)
+            let at := beastIds.offset
+            let end := add(at, shl(5, n))
+            let put := add(out, 0x40)
+            mstore(0x20, _OWNERS_SLOT)
+            for {} lt(at, end) { at := add(at, 0x20) } {
+                mstore(0x00, calldataload(at))
+                let owner := and(sload(keccak256(0x00, 0x40)), mask)
+                let role := 0
+                if iszero(and(iszero(iszero(owner)), eq(owner, account))) {
+                    mstore(0x20, _trainer.slot)
+                    let trainer := and(sload(keccak256(0x00, 0x40)), mask)
+                    mstore(0x20, _OWNERS_SLOT)
+                    // "No trainer" is stored as 0, so a zero trainer matches nobody (not even 0).
+                    if iszero(and(and(iszero(iszero(owner)), iszero(iszero(trainer))), eq(trainer, account))) { break }
+                    role := 1
+                }
+                mstore(put, role)
+                put := add(put, 0x20)
+            }
+            mstore(out, 0x20)
+            mstore(add(out, 0x20), shr(5, sub(at, beastIds.offset)))
+            return(out, sub(put, out))
+        }
+    }
+
+    /// @notice The holder of a role of `beastId` after all transactions of block `blockNumber`:
+    ///         its owner (`trainerRole` false) or its authorized trainer (true); address(0) for
+    ///         none (no trainer then, or the beast not minted yet).
+    /// @dev The head first (the usual question is about a recent block), then a binary search
+    ///      over the older entries.
+    function holderAt(uint256 beastId, uint256 blockNumber, bool trainerRole) external view returns (address) {
+        uint256 head = trainerRole ? _trainerHead[beastId] : _ownerHead[beastId];
+        if (head == 0) return address(0);
+        if (((head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK) <= blockNumber) return address(uint160(head));
+        mapping(uint256 => uint256) storage past = trainerRole ? _trainerPast[beastId] : _ownerPast[beastId];
+        uint256 lo = 0;
+        uint256 hi = head >> HISTORY_COUNT_OFFSET;
+        // Invariant: entries [0, lo) are at or before blockNumber, entries [hi, count) after it.
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            if ((past[mid] >> HISTORY_BLOCK_OFFSET) <= blockNumber) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo == 0 ? address(0) : address(uint160(past[lo - 1]));
+    }
+
+    /// @notice How many role changes (blocks) `beastId`'s history holds for the role.
+    function roleChanges(uint256 beastId, bool trainerRole) external view returns (uint256) {
+        uint256 head = trainerRole ? _trainerHead[beastId] : _ownerHead[beastId];
+        return head == 0 ? 0 : (head >> HISTORY_COUNT_OFFSET) + 1;
+    }
+
     /// @notice All hatch data of `beastId`.
     function hatchData(uint256 beastId) external view returns (HatchData memory) {
         if (_ownerOf(beastId) == address(0)) revert BeastNotFound(beastId);
@@ -268,13 +351,45 @@ contract Beast is ERC721 {
         return _nextId - 1;
     }
 
-    /// @dev Clears the trainer when the beast changes hands, so a buyer never inherits one.
+    /// @dev Clears the trainer when the beast changes hands, so a buyer never inherits one, and
+    ///      records the new owner (and the cleared trainer) in the role histories.
     function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
         from = super._update(to, tokenId, auth);
+        if (from != to) _recordRole(_ownerHead, _ownerPast[tokenId], tokenId, to);
         address trainer = _trainer[tokenId];
         if (from != address(0) && from != to && trainer != address(0)) {
             delete _trainer[tokenId];
+            _recordRole(_trainerHead, _trainerPast[tokenId], tokenId, address(0));
             emit TrainerRevoked(tokenId, trainer);
+        }
+    }
+
+    /// @dev Records `holder` as of this block in a role history (`heads[beastId]` and `past`); a
+    ///      second change in the same block replaces the block's entry (holderAt answers "after
+    ///      the block"), and a change to the holder already there records nothing.
+    function _recordRole(
+        mapping(uint256 => uint256) storage heads,
+        mapping(uint256 => uint256) storage past,
+        uint256 beastId,
+        address holder
+    ) private {
+        uint256 head = heads[beastId];
+        uint256 entry = (block.number << HISTORY_BLOCK_OFFSET) | uint160(holder);
+        if (head == 0) {
+            heads[beastId] = entry; // blocks are >= 1: a recorded head is never 0
+            return;
+        }
+        uint256 count = head >> HISTORY_COUNT_OFFSET;
+        if (((head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK) == block.number) {
+            heads[beastId] = (count << HISTORY_COUNT_OFFSET) | entry;
+            return;
+        }
+        if (uint160(head) == uint160(holder)) return;
+        // The head (without its count) becomes the newest older entry.
+        past[count] = head & ((1 << HISTORY_COUNT_OFFSET) - 1);
+        // unchecked: one entry per block, and block numbers fit 64 bits: count < 2^32.
+        unchecked {
+            heads[beastId] = ((count + 1) << HISTORY_COUNT_OFFSET) | entry;
         }
     }
 

@@ -73,6 +73,8 @@ contract BisectionGame {
         uint128 bond; // each side's bond
         // slot 5
         bytes32 word; // the challenged word
+        // slot 6
+        uint256 stored; // the ledger's stored slot of the window (CheckpointLedger 3.0.0 endGame)
     }
 
     /// @notice Raised when the beast is not of SPEC_VERSION.
@@ -145,7 +147,7 @@ contract BisectionGame {
         uint256 v = beast.SPEC_VERSION();
         if (v != SPEC_VERSION) revert GameSpecVersion(beastId, v);
         // The ledger checks status and challenge period, counts the game and gives h_0.
-        (bytes32 word, bytes16 h0) = ledger.beginGame(beastId, index);
+        (bytes32 word, bytes16 h0, uint256 stored) = ledger.beginGame(beastId, index);
         uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(word) >> ENERGY_BURN_OFFSET);
         unchecked {
             gameId = ++gameCount;
@@ -162,6 +164,7 @@ contract BisectionGame {
         g.hiHash = bytes16(word);
         g.bond = uint128(bond);
         g.word = word;
+        g.stored = stored;
         emit GameOpened(gameId, beastId, index, msg.sender, bond);
         if (bond != 0) energy.safeTransferFrom(msg.sender, address(this), bond);
     }
@@ -305,7 +308,8 @@ contract BisectionGame {
         uint256 payout = d == address(0) ? g.bond : 2 * uint256(g.bond);
         emit GameEnded(gameId, outcome, reason, d, winner, payout);
         // The ledger is our own contract: slash burns the escrow; no call back into the game.
-        ledger.endGame(g.beastId, g.index, outcome == Outcome.ChallengerWon);
+        // Stopgap for CheckpointLedger 3.0.0 until BisectionGame 2.0.0: a slash's reward stays here.
+        ledger.endGame(g.beastId, g.index, g.stored, outcome == Outcome.ChallengerWon);
         if (payout != 0) energy.safeTransfer(winner, payout);
     }
 

@@ -23,6 +23,11 @@ import {
     WINDOW_INDEX_MASK
 } from "./CheckpointWord.sol";
 
+/// @dev What the ledger needs of the bisection game at binding: its clock (immutable there).
+interface IGameClock {
+    function clockBlocks() external view returns (uint256);
+}
+
 /// @title CheckpointLedger — one storage slot per training window, with its ENERGY in escrow.
 /// @notice A beast's owner or authorized trainer commits the 32-byte checkpoint word of each
 ///         128-micro-step window. The ledger checks the window order and that the word's
@@ -31,10 +36,15 @@ import {
 ///         and locks that energyBurn into escrow in the same transaction: from the committer's
 ///         prepaid deposit when it covers the amount, otherwise with an ERC-20 transferFrom of the
 ///         whole amount. Deposits (`deposit`, `withdrawDeposit`) are the committer's own ENERGY
-///         held by the ledger and withdrawable at any time. After the challenge
-///         period anyone finalizes the window, which burns the escrow. The DisputeGame may open a
-///         dispute on a window inside its challenge period and settles it: slashed (escrow paid
-///         to the game for the challenger and validators) or finalized (escrow burned).
+///         held by the ledger and withdrawable at any time. Every commit also needs the
+///         committer's stake (`stake`) to cover the call's energyBurn: a slash takes its reward
+///         from it, and unstaking waits out an unbonding delay longer than any game on a window
+///         committed before. After the challenge period anyone finalizes the window, parent
+///         first, which burns the escrow. The bisection game (the only dispute game) counts its
+///         games on a window through `beginGame` / `endGame`; a game the challenger wins slashes
+///         the window (escrow burned, reward from the committer's stake to the game) and rewinds
+///         the lineage to the window before it: the later windows are voided, their slots cleared
+///         lazily by anyone (`clearVoided`, which burns their escrow), docs/PROTOCOL.md §10.
 ///
 ///         The checkpoint word is the `bytes32` argument; its layout (h128, globalStep u32,
 ///         energyBurn u64, activeMask, lrShift, flags) has one home, CheckpointWord.sol.
@@ -43,21 +53,23 @@ import {
 ///         k is derived from the word itself: k = ((globalStep - 128) mod 2^32) / 128. A beast
 ///         therefore holds at most 2^25 windows (2^32 micro-steps; its last window wraps to
 ///         globalStep 0). Because globalStep is implied by k, the ledger stores the word with the
-///         globalStep field replaced by the window's commit block (u32), so one slot per window
-///         holds both; `word()` puts globalStep back:
+///         globalStep field replaced by the window's commit block (u31) and the committer's role
+///         (bit 127: 1 = the beast's trainer, 0 = its owner), so one slot per window holds all;
+///         `word()` puts globalStep back, `committerOf` names the committer (Beast.holderAt):
 ///
 ///         stored slot _words[beastId][k]:
-///         bit 255             128 127      96 95            32 31                      0
-///            +-------------------+----------+----------------+-------------------------+
-///            |       h128        |commitBlk |   energyBurn   | activeMask,lrShift,flags|
-///            +-------------------+----------+----------------+-------------------------+
-///         Transactions run in blocks >= 1, so a committed window's slot is never zero; a zero
-///         slot means "not committed".
+///         bit 255             128 127 126      96 95            32 31                      0
+///            +-------------------+---+----------+----------------+-------------------------+
+///            |       h128        |T  |commitBlk |   energyBurn   | activeMask,lrShift,flags|
+///            +-------------------+---+----------+----------------+-------------------------+
+///         Transactions run in blocks >= 1, so a committed window's commit block is never zero; a
+///         zero slot means "not committed", and a non-zero slot with commit block 0 is the
+///         VOID_MARK `clearVoided` may leave at the low end of a voided range (no window).
 contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "2.1.0";
+    string public constant version = "3.0.0";
     /// @dev log2 of the 256 blocks blockhash reaches back: an epoch seed is the hash of the newest block
     ///      closedAt + 256j that is readable (docs/PROTOCOL.md §4).
     uint256 private constant BLOCKHASH_HORIZON_LOG2 = 8;
@@ -75,10 +87,20 @@ contract CheckpointLedger {
         None, // not committed
         Committed, // escrow locked; disputable until its challenge deadline
         Finalized, // escrow burned; final
-        Disputed, // a dispute is open on it
-        Slashed, // a dispute found divergence; escrow paid to the vote game, or burned (bisection game)
+        Voided, // after a slash of an earlier window: off the lineage, escrow burned when cleared
+        Slashed, // a bisection game found divergence; escrow burned, reward from the committer's stake
         Challenged // one or more bisection games are open on it (docs/PROTOCOL.md §10)
     }
+
+    /// @dev The stored slot's commit block: bits 96..126 (31 bits; bit 127 is the role bit).
+    uint256 private constant COMMIT_BLOCK_MASK = 0x7fffffff;
+    /// @dev Bit 127 of the stored slot: the window was committed by the beast's trainer.
+    uint256 private constant ROLE_BIT_OFFSET = 127;
+    /// @dev Left at the low end of a pending voided range when `clearVoided` stops on an empty
+    ///      slot there, so that no commit lands inside the range (commit block 0: no window).
+    uint256 private constant VOID_MARK = 1;
+    /// @dev _rewind[beastId]: `from` in bits 0..31, `to` in bits 32..63; 0 = nothing voided.
+    uint256 private constant RANGE_TO_OFFSET = 32;
 
     /// @notice Raised when the caller is neither the beast's owner nor its authorized trainer.
     error LedgerNotAuthorized(uint256 beastId, address caller);
@@ -123,18 +145,27 @@ contract CheckpointLedger {
     /// @notice Raised when sealing an epoch seed in the block of the closing commit (its hash is not known yet).
     /// @param closeBlock the block of the closing commit; seal from closeBlock + 1 on.
     error LedgerEpochSeedNotReady(uint256 beastId, uint256 epoch, uint256 closeBlock);
-    /// @notice Raised when the vote game opens a dispute on a deployment whose bisection game is bound.
-    error LedgerVoteDisputesClosed(uint256 beastId, uint256 index);
-    /// @notice Raised when a dispute-only function is called by anyone but the dispute game.
-    error LedgerOnlyDisputeGame(address caller);
-    /// @notice Raised when binding the dispute game a second time or by a non-deployer.
-    error LedgerDisputeGameBinding(address caller);
-    /// @notice Raised when block.number no longer fits the u32 commit-block entries.
+    /// @notice Raised when a game hook is called by anyone but the bound bisection game.
+    error LedgerOnlyGame(address caller);
+    /// @notice Raised when binding the bisection game a second time or by a non-deployer.
+    error LedgerGameBinding(address caller);
+    /// @notice Raised when block.number no longer fits the u31 commit-block entries.
     error LedgerClockOverflow(uint256 blockNumber);
-    /// @notice Raised when depositing or withdrawing a zero amount.
+    /// @notice Raised when depositing, withdrawing, staking, unstaking or clearing a zero amount.
     error LedgerZeroAmount();
     /// @notice Raised when withdrawing more than the caller's deposit.
     error LedgerDepositInsufficient(address account, uint256 balance, uint256 needed);
+    /// @notice Raised when a deposit or stake would exceed 2^128 - 1 wei (its half of the slot).
+    error LedgerAmountTooLarge(address account, uint256 amount);
+    /// @notice Raised when a commit's energyBurn exceeds the caller's stake, or when unstaking
+    ///         more than is staked.
+    error LedgerStakeInsufficient(address account, uint256 staked, uint256 needed);
+    /// @notice Raised by withdrawStake before the unbonding stake unlocks (or with none unbonding).
+    error LedgerStakeLocked(address account, uint256 unbonding, uint256 unlockBlock);
+    /// @notice Raised by finalize when the window's parent is not finalized yet.
+    error LedgerParentNotFinal(uint256 beastId, uint256 index);
+    /// @notice Raised by clearVoided when the beast has no voided range to clear.
+    error LedgerNothingVoided(uint256 beastId);
 
     /// @notice Emitted after window `index` of `beastId` was stored and its escrow locked.
     event CheckpointCommitted(uint256 indexed beastId, uint256 indexed index, bytes32 word);
@@ -143,12 +174,15 @@ contract CheckpointLedger {
     event EpochSeeded(uint256 indexed beastId, uint256 indexed epoch, bytes32 seed);
     /// @notice Emitted after a window was finalized and its escrow burned.
     event WindowFinalized(uint256 indexed beastId, uint256 indexed index, uint256 burned);
-    /// @notice Emitted after the dispute game opened a dispute on a window.
-    event WindowDisputed(uint256 indexed beastId, uint256 indexed index);
-    /// @notice Emitted after a dispute slashed a window; its escrow went to the dispute game.
-    event WindowSlashed(uint256 indexed beastId, uint256 indexed index, uint256 amount);
-    /// @notice Emitted after the dispute game was bound (once).
-    event DisputeGameBound(address game);
+    /// @notice Emitted after a bisection game slashed a window: its escrow `amount` was burned
+    ///         and `reward` (from the committer's stake) went to the game.
+    event WindowSlashed(uint256 indexed beastId, uint256 indexed index, uint256 amount, uint256 reward);
+    /// @notice Emitted after a slash rewound the lineage: windows 0..tip-1 stay (`windowCount` is
+    ///         tip, the slashed window's index), windows tip..voidedTo-1 await `clearVoided`.
+    event LineageRewound(uint256 indexed beastId, uint256 tip, uint256 voidedTo);
+    /// @notice Emitted by clearVoided for each voided (or slashed) window it cleared; `burned` is
+    ///         the escrow it burned (0 for the slashed window, burned at the slash).
+    event WindowVoided(uint256 indexed beastId, uint256 indexed index, uint256 burned);
     /// @notice Emitted after the bisection game was bound (once).
     event BisectionGameBound(address game);
     /// @notice Emitted after a bisection game opened on a window (`open` games now).
@@ -157,12 +191,20 @@ contract CheckpointLedger {
     event Deposited(address indexed account, uint256 amount);
     /// @notice Emitted after `account` withdrew `amount` ENERGY of its deposit.
     event DepositWithdrawn(address indexed account, uint256 amount);
+    /// @notice Emitted after `account` staked `amount` ENERGY.
+    event Staked(address indexed account, uint256 amount);
+    /// @notice Emitted after `account` moved `amount` of its stake to unbonding; all of its
+    ///         unbonding stake unlocks at `unlockBlock`.
+    event UnstakeRequested(address indexed account, uint256 amount, uint256 unlockBlock);
+    /// @notice Emitted after `account` withdrew its unlocked unbonding stake.
+    event StakeWithdrawn(address indexed account, uint256 amount);
+    /// @notice Emitted after a slash took `amount` of `account`'s stake (unbonding first) as reward.
+    event StakeSlashed(address indexed account, uint256 amount);
 
     Energy public immutable energy;
     Beast public immutable beast;
     SeasonRegistry public immutable registry;
     address private immutable _deployer;
-    address public disputeGame;
     /// @notice Micro-steps per curriculum epoch; fixed for the season (read from the registry).
     uint256 public immutable epochSteps;
     /// @dev The energyBurn of one active slot over a window: 128 * baseCost. The kernel charges
@@ -184,6 +226,12 @@ contract CheckpointLedger {
     uint256 private constant LOW_5_BITS = 0x1f;
     uint256 private constant HIGH_3_BITS_OFFSET = 29;
 
+    /// @dev The log topics of CheckpointCommitted and EpochSeeded (keccak256 of their signatures;
+    ///      tests/contracts/test_chain_ledger.py checks them): literals, because the commit loop
+    ///      has no stack slot left to hold `Event.selector` values.
+    uint256 private constant COMMITTED_TOPIC = 0xe992df1184f0e0cf144fb7f3cf74df4677e54a9a081f16300778e94c504f3984;
+    uint256 private constant SEEDED_TOPIC = 0x48c98fd0f7028a64e6b374cbeedd49d90c2e87c19ed5dc6e25a23452a6bd2922;
+
     /// @dev Why `_recordAll` stopped at a window (its `fault` result).
     uint256 private constant FAULT_ORDER = 0;
     uint256 private constant FAULT_MASK = 1;
@@ -195,15 +243,26 @@ contract CheckpointLedger {
     ///      order check finds window k-1 next to window k without a second hash. Never `delete`
     ///      or copy a whole `_words[beastId]`: that would touch 2^25 slots.
     mapping(uint256 beastId => uint256[MAX_WINDOWS] stored) private _words;
-    /// @dev ENERGY each committer prepaid; escrow locks debit it before falling back to transferFrom.
-    mapping(address account => uint256 amount) private _deposits;
+    /// @dev Per account, one slot: the deposit in bits 0..127 (ENERGY prepaid for escrow; locks
+    ///      debit it before falling back to transferFrom) and the stake in bits 128..255, so a
+    ///      commit checks its stake in the read that finds its deposit. (The name is the 2.x one:
+    ///      clients compute this slot for their access lists.)
+    mapping(address account => uint256 depositAndStake) private _deposits;
     mapping(uint256 beastId => mapping(uint256 index => WindowStatus)) private _status;
     mapping(uint256 beastId => mapping(uint256 epoch => bytes32 seed)) private _epochSeeds;
     /// @dev Open bisection games per window (read only while its status is Challenged or Slashed).
     mapping(uint256 beastId => mapping(uint256 index => uint256 open)) private _openGames;
-    /// @notice The bisection game (dispute game v2, docs/PROTOCOL.md §10); bound once. Declared
-    ///         after the 2.0 variables so that their storage slots stay where they were.
+    /// @notice The bisection game (dispute game v2, docs/PROTOCOL.md §10); bound once.
     address public bisectionGame;
+    /// @dev The bound game's clockBlocks (immutable there), read once at binding.
+    uint256 private _gameClock;
+    /// @dev Per account: unbonding stake in bits 0..127, the block it unlocks at in bits 128..255.
+    mapping(address account => uint256 amountAndUnlock) private _unbonding;
+    /// @dev Per beast, the pending voided range [from, to) (RANGE_TO_OFFSET); 0 = none. While one
+    ///      is pending every window at index >= from is off the lineage, and slot `from` is never
+    ///      empty, so a commit can only land below it (as the next live window) or above
+    ///      non-empty slots of the range (voided with it).
+    mapping(uint256 beastId => uint256 range) private _rewind;
 
     constructor(Energy energy_, Beast beast_, SeasonRegistry registry_) {
         energy = energy_;
@@ -215,26 +274,19 @@ contract CheckpointLedger {
         _deployer = msg.sender;
     }
 
-    modifier onlyDisputeGame() {
-        if (msg.sender != disputeGame) revert LedgerOnlyDisputeGame(msg.sender);
+    modifier onlyGame() {
+        if (msg.sender != bisectionGame) revert LedgerOnlyGame(msg.sender);
         _;
     }
 
-    /// @notice Bind the dispute game; once, by the deployer (the game needs the ledger's address).
-    function bindDisputeGame(address game) external {
-        if (msg.sender != _deployer || disputeGame != address(0) || game == address(0)) {
-            revert LedgerDisputeGameBinding(msg.sender);
-        }
-        disputeGame = game;
-        emit DisputeGameBound(game);
-    }
-
-    /// @notice Bind the bisection game; once, by the deployer.
+    /// @notice Bind the bisection game; once, by the deployer (the game needs the ledger's
+    ///         address). Reads the game's clockBlocks for the unbonding delay.
     function bindBisectionGame(address game) external {
         if (msg.sender != _deployer || bisectionGame != address(0) || game == address(0)) {
-            revert LedgerDisputeGameBinding(msg.sender);
+            revert LedgerGameBinding(msg.sender);
         }
         bisectionGame = game;
+        _gameClock = IGameClock(game).clockBlocks();
         emit BisectionGameBound(game);
     }
 
@@ -243,7 +295,12 @@ contract CheckpointLedger {
     /// @notice Prepay `amount` ENERGY; later commits by the caller lock their escrow from it.
     function deposit(uint256 amount) external {
         if (amount == 0) revert LedgerZeroAmount();
-        _deposits[msg.sender] += amount;
+        uint256 packed = _deposits[msg.sender];
+        if (amount > type(uint128).max - uint128(packed)) revert LedgerAmountTooLarge(msg.sender, amount);
+        // unchecked: the deposit half stays below 2^128 (just checked), so no carry into the stake.
+        unchecked {
+            _deposits[msg.sender] = packed + amount;
+        }
         emit Deposited(msg.sender, amount);
         // Interaction last; Energy has no hooks, and transferFrom reverts on shortfall (then the
         // credit above is reverted with it).
@@ -253,11 +310,12 @@ contract CheckpointLedger {
     /// @notice Take back `amount` of the caller's deposit (never escrow: locked ENERGY has left it).
     function withdrawDeposit(uint256 amount) external {
         if (amount == 0) revert LedgerZeroAmount();
-        uint256 balance = _deposits[msg.sender];
+        uint256 packed = _deposits[msg.sender];
+        uint256 balance = uint128(packed);
         if (amount > balance) revert LedgerDepositInsufficient(msg.sender, balance, amount);
-        // unchecked: amount <= balance was just checked.
+        // unchecked: amount <= the deposit half was just checked (no borrow from the stake).
         unchecked {
-            _deposits[msg.sender] = balance - amount;
+            _deposits[msg.sender] = packed - amount;
         }
         emit DepositWithdrawn(msg.sender, amount);
         // Interaction after the debit (checks-effects-interactions); no hooks.
@@ -266,7 +324,61 @@ contract CheckpointLedger {
 
     /// @notice ENERGY `account` has deposited and not yet spent on escrow or withdrawn.
     function depositOf(address account) external view returns (uint256) {
-        return _deposits[account];
+        return uint128(_deposits[account]);
+    }
+
+    // ------------------------------------------------------------------ stake
+
+    /// @notice Stake `amount` ENERGY: every commit needs the caller's stake to cover the call's
+    ///         energyBurn, and a slash of a window takes its reward from its committer's stake.
+    function stake(uint256 amount) external {
+        if (amount == 0) revert LedgerZeroAmount();
+        uint256 packed = _deposits[msg.sender];
+        if (amount > type(uint128).max - (packed >> 128)) revert LedgerAmountTooLarge(msg.sender, amount);
+        // unchecked: the stake half stays below 2^128 (just checked).
+        unchecked {
+            _deposits[msg.sender] = packed + (amount << 128);
+        }
+        emit Staked(msg.sender, amount);
+        // Interaction last; no hooks, and a shortfall reverts the credit with it.
+        IERC20(address(energy)).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Move `amount` of the caller's stake to unbonding. All of the caller's unbonding
+    ///         stake (earlier requests included) unlocks at block.number + challengePeriod +
+    ///         2 * the game's clockBlocks + 1: after the last block in which a game on a window
+    ///         the caller committed so far can still end. Unbonding stake is still slashable.
+    function requestUnstake(uint256 amount) external {
+        if (amount == 0) revert LedgerZeroAmount();
+        uint256 packed = _deposits[msg.sender];
+        uint256 staked = packed >> 128;
+        if (amount > staked) revert LedgerStakeInsufficient(msg.sender, staked, amount);
+        uint256 unlock = block.number + registry.value(SeasonRegistry.Param.ChallengePeriod) + 2 * _gameClock + 1;
+        uint256 unbonding = uint128(_unbonding[msg.sender]) + amount; // < 2^128: it came from a stake
+        // unchecked: amount <= staked was just checked.
+        unchecked {
+            _deposits[msg.sender] = packed - (amount << 128);
+        }
+        _unbonding[msg.sender] = (unlock << 128) | unbonding;
+        emit UnstakeRequested(msg.sender, amount, unlock);
+    }
+
+    /// @notice Withdraw all of the caller's unbonding stake once it has unlocked.
+    function withdrawStake() external {
+        uint256 u = _unbonding[msg.sender];
+        uint256 amount = uint128(u);
+        uint256 unlock = u >> 128;
+        if (amount == 0 || block.number < unlock) revert LedgerStakeLocked(msg.sender, amount, unlock);
+        delete _unbonding[msg.sender];
+        emit StakeWithdrawn(msg.sender, amount);
+        // Interaction after the effects; no hooks.
+        IERC20(address(energy)).safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice `account`'s stake, its unbonding stake and the block that unlocks (0 when none).
+    function stakeOf(address account) external view returns (uint256 staked, uint256 unbonding, uint256 unlockBlock) {
+        uint256 u = _unbonding[account];
+        return (_deposits[account] >> 128, uint128(u), u >> 128);
     }
 
     // ------------------------------------------------------------------ commits
@@ -274,11 +386,12 @@ contract CheckpointLedger {
     /// @notice Commit the next window of `beastId` and lock its energyBurn ENERGY.
     function commit(uint256 beastId, bytes32 checkpoint) external {
         _checkClock();
-        // INVARIANT: only the owner or the authorized trainer commits.
-        if (!_isCommitter(beastId)) revert LedgerNotAuthorized(beastId, msg.sender);
         // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one. (Only
         // true while commit stays external with exactly these two static parameters.)
-        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(0x04, 0x24, 1);
+        // INVARIANT: only the owner or the authorized trainer commits.
+        (uint256 roles, uint256 good) = _roles(0x04, 1);
+        if (good == 0) revert LedgerNotAuthorized(beastId, msg.sender);
+        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(0x04, 0x24, 1, roles);
         if (stoppedAt != 0) _revertWindow(beastId, checkpoint, fault, total);
         _lock(total);
     }
@@ -289,17 +402,17 @@ contract CheckpointLedger {
         uint256 n = beastIds.length;
         if (n == 0 || n != words.length) revert LedgerBatchMismatch(n, words.length);
         _checkClock();
-        // INVARIANT: only the owner or the authorized trainer commits; one call into Beast
-        // authorizes the whole batch (a view on our own immutable contract: nothing to re-enter).
-        uint256 bad = beast.firstNonCommitter(msg.sender, beastIds);
-        if (bad < n) revert LedgerNotAuthorized(beastIds[bad], msg.sender);
         uint256 idsAt;
         uint256 wordsAt;
         assembly ("memory-safe") {
             idsAt := beastIds.offset
             wordsAt := words.offset
         }
-        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(idsAt, wordsAt, n);
+        // INVARIANT: only the owner or the authorized trainer commits; one call into Beast
+        // authorizes the whole batch and tells each window's role.
+        (uint256 roles, uint256 bad) = _roles(idsAt, n);
+        if (bad < n) revert LedgerNotAuthorized(beastIds[bad], msg.sender);
+        (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(idsAt, wordsAt, n, roles);
         if (stoppedAt != 0) {
             // unchecked: stoppedAt is the calldata offset of an element of beastIds.
             unchecked {
@@ -310,16 +423,19 @@ contract CheckpointLedger {
         _lock(total);
     }
 
-    /// @dev Locks `amount` into escrow: from the caller's deposit when it covers the whole amount,
+    /// @dev Checks that the caller's stake covers `amount`, the call's energyBurn, then locks
+    ///      `amount` into escrow: from the caller's deposit when it covers the whole amount,
     ///      otherwise by pulling the whole amount with transferFrom. Runs after the words are
-    ///      stored (interaction last).
+    ///      stored (interaction last); one slot read for stake and deposit.
     function _lock(uint256 amount) private {
+        uint256 packed = _deposits[msg.sender];
+        // INVARIANT: no window without stake behind it (a slash's reward comes from it).
+        if (packed >> 128 < amount) revert LedgerStakeInsufficient(msg.sender, packed >> 128, amount);
         if (amount == 0) return;
-        uint256 prepaid = _deposits[msg.sender];
-        if (prepaid >= amount) {
-            // unchecked: prepaid >= amount was just checked.
+        if (uint128(packed) >= amount) {
+            // unchecked: the deposit half covers amount (no borrow from the stake half).
             unchecked {
-                _deposits[msg.sender] = prepaid - amount;
+                _deposits[msg.sender] = packed - amount;
             }
         } else {
             // Energy is our OpenZeppelin ERC-20 without hooks, so transferFrom cannot re-enter;
@@ -328,9 +444,37 @@ contract CheckpointLedger {
         }
     }
 
-    /// @dev Commit blocks are stored as u32; past block 2^32 - 1 the ledger stops taking commits.
+    /// @dev Commit blocks are stored as u31; from block 2^31 on the ledger stops taking commits.
     function _checkClock() private view {
-        if (block.number > type(uint32).max) revert LedgerClockOverflow(block.number);
+        if (block.number > COMMIT_BLOCK_MASK) revert LedgerClockOverflow(block.number);
+    }
+
+    /// @dev `beast.committerRoles(msg.sender, ids)` for the `n` beast ids at calldata `idsAt`,
+    ///      without the ABI helpers: returns the memory address of its role words (word i: 0 =
+    ///      owner, 1 = trainer) and how many leading beasts the caller may commit for. Beast is our
+    ///      own immutable contract and the function a view; a failed call (out of gas) reverts with
+    ///      its data, and an answer shorter than it says reverts.
+    function _roles(uint256 idsAt, uint256 n) private view returns (uint256 roles, uint256 good) {
+        address target = address(beast);
+        bytes4 selector = Beast.committerRoles.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), caller())
+            mstore(add(p, 0x24), 0x40)
+            mstore(add(p, 0x44), n)
+            calldatacopy(add(p, 0x64), idsAt, shl(5, n))
+            if iszero(staticcall(gas(), target, p, add(0x64, shl(5, n)), 0, 0)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            // The answer is (0x20, length, words...): keep it where the call data was.
+            returndatacopy(p, 0, returndatasize())
+            good := mload(add(p, 0x20))
+            if or(gt(good, n), lt(returndatasize(), add(0x40, shl(5, good)))) { revert(0, 0) }
+            roles := add(p, 0x40)
+            mstore(0x40, add(p, returndatasize()))
+        }
     }
 
     /// @dev Records windows (beastId_i, w_i), i < n, read as 32-byte words straight from calldata
@@ -341,7 +485,7 @@ contract CheckpointLedger {
     ///      (FAULT_MASK: the previous mask; FAULT_BURN: the expected energyBurn; FAULT_SEED: the
     ///      epoch); then the caller
     ///      must revert (earlier windows of the batch were already stored). The caller has
-    ///      checked the committer and the clock (block.number fits u32).
+    ///      checked the committer and the clock (block.number fits u31).
     ///
     ///      Assembly, because this loop runs once per window of every batch: it costs about 1,000
     ///      gas per window less than the same steps written with Solidity's checked helpers
@@ -358,8 +502,10 @@ contract CheckpointLedger {
     ///          kernel's 128 * (baseCost * activeParams(mask) / slabParams) + spurt
     ///          (kernel.params.KernelParams.window_energy_burn, docs/SPEC.md §7.1 step 6; see
     ///          _slotBurn), else FAULT_BURN (no overflow: baseCost and spurtCost are u96);
-    ///        only then slot(k) = w with bits 96..127 replaced by block.number; a committed slot is never
-    ///          zero because transactions run in blocks >= 1;
+    ///        only then slot(k) = w with bits 96..126 replaced by block.number and bit 127 by the
+    ///          window's role word (memory `roles + 32 i`: 1 when the caller commits it as the
+    ///          beast's trainer); a committed slot is never zero because transactions run in
+    ///          blocks >= 1;
     ///        when k > 0 is a multiple of perEpoch = epochSteps / 128 (> 0, registry-checked),
     ///          window k opens epoch e = k / perEpoch: if its seed is not sealed yet
     ///          (_epochSeeds[beastId][e] == 0), it is sealed here exactly as sealEpochSeeds
@@ -369,21 +515,19 @@ contract CheckpointLedger {
     ///          not exist yet;
     ///        log CheckpointCommitted(beastId, k, w);
     ///        total += energyBurn (a u64, so n of them cannot overflow).
-    function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n)
+    function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n, uint256 roles)
         private
         returns (uint256 total, uint256 stoppedAt, uint256 fault)
     {
         uint256 slotBurn = _slotBurn;
         uint256 spurtCost = _spurtCost;
         uint256 perEpoch = epochSteps >> STEPS_PER_WINDOW_LOG2;
-        bytes32 committed = CheckpointCommitted.selector;
-        bytes32 seeded = EpochSeeded.selector;
         assembly ("memory-safe") {
             // To spare stack slots the loop walks `idsAt` itself over the beast ids, reads each
             // word `wordsAt` bytes further on, and stops at `n`, the end of the ids.
             wordsAt := sub(wordsAt, idsAt)
+            roles := sub(roles, idsAt) // memory and calldata offsets: only their difference is used
             n := add(idsAt, shl(5, n))
-            let commitBlock := shl(GLOBAL_STEP_OFFSET, number())
             // Scratch word 0x20 holds the mapping slot of `_words` throughout the loop (the epoch
             // branch, which needs it for `_epochSeeds`, puts it back).
             mstore(0x20, _words.slot)
@@ -397,50 +541,54 @@ contract CheckpointLedger {
                 let k := and(shr(WINDOW_INDEX_OFFSET, sub(w, shl(WINDOW_INDEX_OFFSET, 1))), WINDOW_INDEX_MASK)
                 mstore(0x00, beastId)
                 let slot := add(keccak256(0x00, 0x40), k)
-                // The previous window's stored slot; for window 0, the genesis mask in its place.
-                let prev := GENESIS_ACTIVE_MASK_FIELD
-                {
-                    // Reading slot k costs nothing extra: the write below then finds it warm.
-                    // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
-                    let fresh := and(iszero(and(w, STEP_IN_WINDOW_FIELD)), iszero(sload(slot)))
-                    if and(fresh, gt(k, 0)) {
-                        prev := sload(sub(slot, 1))
-                        fresh := iszero(iszero(prev))
-                    }
-                    if iszero(fresh) {
-                        mstore(0x00, FAULT_ORDER)
-                        break
-                    }
-                }
-                // The masks stay in place (bits 24..31): the set operations need no shift.
-                prev := and(prev, ACTIVE_MASK_FIELD)
                 let burn := and(w, ACTIVE_MASK_FIELD) // the mask, for now
+                // `prev` lives in a block of its own: the loop has no stack slot to spare for it
+                // once the window is written.
                 {
-                    let added := and(burn, not(prev))
-                    // Non-zero when the mask drops a slot of prev or adds more than one.
-                    let wrongMask := or(and(prev, not(burn)), and(added, sub(added, 1)))
-                    // popcount(mask) = popcount(its low 5 bits) + popcount(its high 3 bits), each
-                    // a byte of POPCOUNTS_5 (byte j, counted from the left as BYTE does, holds popcount(j)).
-                    burn := add(
-                        mul(
-                            slotBurn,
-                            add(
-                                byte(and(shr(ACTIVE_MASK_OFFSET, burn), LOW_5_BITS), POPCOUNTS_5),
-                                byte(shr(HIGH_3_BITS_OFFSET, burn), POPCOUNTS_5)
-                            )
-                        ),
-                        mul(spurtCost, iszero(iszero(added)))
-                    )
-                    // One branch for both rules (the common path pays one test); the fault is
-                    // told apart only on the way out.
-                    if or(wrongMask, xor(shl(ENERGY_BURN_OFFSET, burn), and(w, ENERGY_BURN_FIELD))) {
-                        mstore(0x00, FAULT_BURN)
-                        mstore(0x20, burn)
-                        if wrongMask {
-                            mstore(0x00, FAULT_MASK)
-                            mstore(0x20, shr(ACTIVE_MASK_OFFSET, prev))
+                    // The previous window's stored slot; for window 0, the genesis mask in its place.
+                    let prev := GENESIS_ACTIVE_MASK_FIELD
+                    {
+                        // Reading slot k costs nothing extra: the write below then finds it warm.
+                        // globalStep % 128 == 0 <=> bits 96..102 of w are zero.
+                        let fresh := and(iszero(and(w, STEP_IN_WINDOW_FIELD)), iszero(sload(slot)))
+                        if and(fresh, gt(k, 0)) {
+                            prev := sload(sub(slot, 1))
+                            fresh := iszero(iszero(prev))
                         }
-                        break
+                        if iszero(fresh) {
+                            mstore(0x00, FAULT_ORDER)
+                            break
+                        }
+                    }
+                    // The masks stay in place (bits 24..31): the set operations need no shift.
+                    prev := and(prev, ACTIVE_MASK_FIELD)
+                    {
+                        let added := and(burn, not(prev))
+                        // Non-zero when the mask drops a slot of prev or adds more than one.
+                        let wrongMask := or(and(prev, not(burn)), and(added, sub(added, 1)))
+                        // popcount(mask) = popcount(its low 5 bits) + popcount(its high 3 bits), each
+                        // a byte of POPCOUNTS_5 (byte j, counted from the left as BYTE does, holds popcount(j)).
+                        burn := add(
+                            mul(
+                                slotBurn,
+                                add(
+                                    byte(and(shr(ACTIVE_MASK_OFFSET, burn), LOW_5_BITS), POPCOUNTS_5),
+                                    byte(shr(HIGH_3_BITS_OFFSET, burn), POPCOUNTS_5)
+                                )
+                            ),
+                            mul(spurtCost, iszero(iszero(added)))
+                        )
+                        // One branch for both rules (the common path pays one test); the fault is
+                        // told apart only on the way out.
+                        if or(wrongMask, xor(shl(ENERGY_BURN_OFFSET, burn), and(w, ENERGY_BURN_FIELD))) {
+                            mstore(0x00, FAULT_BURN)
+                            mstore(0x20, burn)
+                            if wrongMask {
+                                mstore(0x00, FAULT_MASK)
+                                mstore(0x20, shr(ACTIVE_MASK_OFFSET, prev))
+                            }
+                            break
+                        }
                     }
                 }
                 // Window k > 0 opens epoch k / perEpoch when perEpoch divides it: its seed is the
@@ -454,8 +602,9 @@ contract CheckpointLedger {
                         mstore(0x00, div(k, perEpoch))
                         let seedSlot := keccak256(0x00, 0x40)
                         if iszero(sload(seedSlot)) {
-                            let closedAt := and(shr(GLOBAL_STEP_OFFSET, sload(sub(slot, 1))), GLOBAL_STEP_MASK)
-                            if iszero(lt(closedAt, number())) {
+                            let closedAt := and(shr(GLOBAL_STEP_OFFSET, sload(sub(slot, 1))), COMMIT_BLOCK_MASK)
+                            // closedAt 0: window k - 1 is a VOID_MARK (k lands in a voided range).
+                            if or(iszero(closedAt), iszero(lt(closedAt, number()))) {
                                 mstore(0x00, FAULT_SEED)
                                 mstore(0x20, div(k, perEpoch))
                                 break
@@ -463,14 +612,14 @@ contract CheckpointLedger {
                             let seed := blockhash(add(closedAt, shl(BLOCKHASH_HORIZON_LOG2, shr(BLOCKHASH_HORIZON_LOG2, sub(sub(number(), 1), closedAt)))))
                             sstore(seedSlot, seed)
                             mstore(0x00, seed)
-                            log3(0x00, 0x20, seeded, beastId, div(k, perEpoch))
+                            log3(0x00, 0x20, SEEDED_TOPIC, beastId, div(k, perEpoch))
                         }
                         mstore(0x20, _words.slot)
                     }
                 }
-                sstore(slot, or(and(w, not(GLOBAL_STEP_FIELD)), commitBlock))
+                sstore(slot, or(and(w, not(GLOBAL_STEP_FIELD)), or(shl(GLOBAL_STEP_OFFSET, number()), shl(ROLE_BIT_OFFSET, mload(add(idsAt, roles))))))
                 mstore(0x00, w)
-                log3(0x00, 0x20, committed, beastId, k)
+                log3(0x00, 0x20, COMMITTED_TOPIC, beastId, k)
                 total := add(total, burn)
             }
             // A break left idsAt at the window it refused, and its fault and datum in scratch.
@@ -479,27 +628,6 @@ contract CheckpointLedger {
                 fault := mload(0x00)
                 total := mload(0x20)
             }
-        }
-    }
-
-    /// @dev `beast.isCommitter(beastId, msg.sender)` without the ABI helpers (about 150 gas less
-    ///      per window). Beast is our own immutable contract and isCommitter a view that never
-    ///      reverts and returns one bool word; a failed call (out of gas) reverts with its data
-    ///      rather than reading as "not authorized"; any answer other than true reads as false.
-    function _isCommitter(uint256 beastId) private view returns (bool ok) {
-        address target = address(beast);
-        bytes4 selector = Beast.isCommitter.selector;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, selector)
-            mstore(add(p, 0x04), beastId)
-            mstore(add(p, 0x24), caller())
-            mstore(0x00, 0) // scratch space receives the answer
-            if iszero(staticcall(gas(), target, p, 0x44, 0x00, 0x20)) {
-                returndatacopy(p, 0, returndatasize())
-                revert(p, returndatasize())
-            }
-            ok := and(eq(returndatasize(), 0x20), eq(mload(0x00), 1))
         }
     }
 
@@ -550,8 +678,10 @@ contract CheckpointLedger {
             uint256 epoch = epochs[i];
             if (epoch == 0 || _epochSeeds[beastId][epoch] != bytes32(0)) continue;
             if (epoch > MAX_WINDOWS / perEpoch) revert LedgerEpochNotClosed(beastId, epoch);
-            uint256 stored = _stored(beastId, epoch * perEpoch - 1);
-            if (stored == 0) revert LedgerEpochNotClosed(beastId, epoch);
+            uint256 closing = epoch * perEpoch - 1;
+            uint256 stored = _stored(beastId, closing);
+            // A voided closing window closes nothing (the re-committed one will).
+            if (!_isWindow(stored) || _isVoided(beastId, closing)) revert LedgerEpochNotClosed(beastId, epoch);
             uint256 closedAt = _commitBlock(stored);
             if (block.number <= closedAt) revert LedgerEpochSeedNotReady(beastId, epoch, closedAt);
             bytes32 seed = blockhash(closedAt + (((block.number - 1 - closedAt) >> 8) << 8));
@@ -587,7 +717,13 @@ contract CheckpointLedger {
     function _finalize(uint256 beastId, uint256 index) private returns (uint256 burned) {
         uint256 stored = _stored(beastId, index);
         WindowStatus s = _statusOf(beastId, index, stored);
+        // Committed excludes a voided window (and one a game is open on, or slashed).
         if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
+        // INVARIANT: a window never finalizes before its parent, so a slash (which voids the
+        // windows after the slashed one) never has to void a finalized window.
+        if (index != 0 && _status[beastId][index - 1] != WindowStatus.Finalized) {
+            revert LedgerParentNotFinal(beastId, index);
+        }
         uint256 deadline = _deadline(stored);
         // INVARIANT: a window is final only after its challenge period (deadline inclusive).
         if (block.number <= deadline) revert LedgerChallengePeriodActive(beastId, index, deadline);
@@ -596,52 +732,19 @@ contract CheckpointLedger {
         emit WindowFinalized(beastId, index, burned);
     }
 
-    // ------------------------------------------------------------------ dispute hooks
-
-    /// @notice Mark a window disputed; only the dispute game, only inside the challenge period.
-    function beginDispute(uint256 beastId, uint256 index) external onlyDisputeGame returns (bytes32 committed) {
-        // INVARIANT: one dispute mechanism per deployment. Once the bisection game is bound, a vote
-        // dispute could hold a false window in Disputed (where no game can open) past its deadline
-        // and end NoQuorum, shielding it: the vote game is closed.
-        if (bisectionGame != address(0)) revert LedgerVoteDisputesClosed(beastId, index);
-        uint256 stored = _stored(beastId, index);
-        WindowStatus s = _statusOf(beastId, index, stored);
-        if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
-        uint256 deadline = _deadline(stored);
-        if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
-        _status[beastId][index] = WindowStatus.Disputed;
-        committed = _wordOf(stored, index);
-        emit WindowDisputed(beastId, index);
-    }
-
-    /// @notice Settle a disputed window: slash pays its escrow to the game, otherwise it is burned.
-    function settleDispute(uint256 beastId, uint256 index, bool slash) external onlyDisputeGame returns (uint256 amount) {
-        uint256 stored = _stored(beastId, index);
-        WindowStatus s = _statusOf(beastId, index, stored);
-        if (s != WindowStatus.Disputed) revert LedgerWindowNotOpen(beastId, index, s);
-        amount = uint64(stored >> ENERGY_BURN_OFFSET);
-        if (slash) {
-            _status[beastId][index] = WindowStatus.Slashed;
-            emit WindowSlashed(beastId, index, amount);
-            // Interaction after the status change; the receiver is the trusted game and the
-            // token has no hooks.
-            if (amount != 0) IERC20(address(energy)).safeTransfer(msg.sender, amount);
-        } else {
-            _status[beastId][index] = WindowStatus.Finalized;
-            emit WindowFinalized(beastId, index, amount);
-            if (amount != 0) energy.burn(amount);
-        }
-    }
-
     // ------------------------------------------------------------------ bisection game hooks
 
-    /// @notice Count a new bisection game on a window inside its challenge period; returns the
-    ///         word and h_0 (the previous word's h128; 0 for window 0, whose h_0 is the genesis h128).
-    function beginGame(uint256 beastId, uint256 index) external returns (bytes32 committed, bytes16 h0) {
-        if (msg.sender != bisectionGame) revert LedgerOnlyDisputeGame(msg.sender);
-        uint256 stored = _stored(beastId, index);
+    /// @notice Count a new bisection game on a live window inside its challenge period; returns
+    ///         the word, h_0 (the previous word's h128; 0 for window 0, whose h_0 is the genesis
+    ///         h128) and the raw stored slot, which names this very window for `endGame`.
+    function beginGame(uint256 beastId, uint256 index)
+        external
+        onlyGame
+        returns (bytes32 committed, bytes16 h0, uint256 stored)
+    {
+        stored = _stored(beastId, index);
         WindowStatus s = _statusOf(beastId, index, stored);
-        // INVARIANT: games only on a live window (not final, not slashed, not in a vote dispute).
+        // INVARIANT: games only on a live window (not final, not slashed, not voided).
         if (s != WindowStatus.Committed && s != WindowStatus.Challenged) revert LedgerWindowNotOpen(beastId, index, s);
         uint256 deadline = _deadline(stored);
         if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
@@ -652,31 +755,123 @@ contract CheckpointLedger {
         emit WindowChallenged(beastId, index, open);
     }
 
-    /// @notice A bisection game on the window ended. `slash` (the challenger won) on a Challenged
-    ///         window slashes it and burns its escrow; the last game of an unslashed window returns
-    ///         it to Committed (finalizable after its deadline).
-    function endGame(uint256 beastId, uint256 index, bool slash) external {
-        if (msg.sender != bisectionGame) revert LedgerOnlyDisputeGame(msg.sender);
-        uint256 stored = _stored(beastId, index);
-        WindowStatus s = _statusOf(beastId, index, stored);
+    /// @notice A bisection game on the window `stored` (beginGame's answer) ended. When the slot
+    ///         no longer holds `stored` (cleared after a rewind, perhaps committed again) or the
+    ///         window has no game counted, nothing happens and the reward is 0. Otherwise the game
+    ///         is uncounted; `slash` (the challenger won) on a Challenged live window slashes it:
+    ///         its escrow is burned, `reward` = min(energyBurn, the committer's stake + unbonding
+    ///         stake) is taken from that stake and transferred to the game, and the lineage
+    ///         rewinds to the window before it (the later windows are voided). The last game of
+    ///         an unslashed window returns it to Committed (finalizable after its deadline). A
+    ///         game on a voided or already slashed window only uncounts.
+    function endGame(uint256 beastId, uint256 index, uint256 stored, bool slash)
+        external
+        onlyGame
+        returns (uint256 reward)
+    {
+        if (stored == 0 || _stored(beastId, index) != stored) return 0;
         uint256 open = _openGames[beastId][index];
-        if ((s != WindowStatus.Challenged && s != WindowStatus.Slashed) || open == 0) {
-            revert LedgerWindowNotOpen(beastId, index, s);
-        }
+        if (open == 0) return 0;
         // unchecked: open > 0 was just checked.
         unchecked {
             _openGames[beastId][index] = open - 1;
         }
-        if (s != WindowStatus.Challenged) return;
+        if (_statusOf(beastId, index, stored) != WindowStatus.Challenged) return 0;
         if (slash) {
-            _status[beastId][index] = WindowStatus.Slashed;
-            uint256 amount = uint64(stored >> ENERGY_BURN_OFFSET);
-            emit WindowSlashed(beastId, index, amount);
-            // Burning our own balance on our own token: nothing to re-enter.
-            if (amount != 0) energy.burn(amount);
+            reward = _slash(beastId, index, stored);
         } else if (open == 1) {
             delete _status[beastId][index]; // Committed again
         }
+    }
+
+    /// @dev Slashes live Challenged window `index` (stored slot `stored`): burns its escrow, takes
+    ///      the reward from its committer's stake (unbonding first) for the game, rewinds.
+    function _slash(uint256 beastId, uint256 index, uint256 stored) private returns (uint256 reward) {
+        uint256 live = windowCount(beastId); // > index: the window is live
+        _status[beastId][index] = WindowStatus.Slashed;
+        // The new range starts at the slashed window; it ends where the old one did or at the
+        // old tip, whichever is higher (slots between the old tip and the old range were
+        // cleared: empty, inside the merged range).
+        uint256 range = _rewind[beastId];
+        uint256 to = range >> RANGE_TO_OFFSET;
+        if (to < live) to = live;
+        _rewind[beastId] = (to << RANGE_TO_OFFSET) | index;
+        uint256 amount = uint64(stored >> ENERGY_BURN_OFFSET);
+        address committer = beast.holderAt(beastId, _commitBlock(stored), (stored >> ROLE_BIT_OFFSET) & 1 == 1);
+        reward = _takeStake(committer, amount);
+        emit WindowSlashed(beastId, index, amount, reward);
+        emit LineageRewound(beastId, index, to);
+        // Interactions last: burning our own balance and paying the trusted game; Energy has no hooks.
+        if (amount != 0) energy.burn(amount);
+        if (reward != 0) IERC20(address(energy)).safeTransfer(msg.sender, reward);
+    }
+
+    /// @dev Takes up to `amount` from `account`'s unbonding stake, then its stake; returns what it took.
+    function _takeStake(address account, uint256 amount) private returns (uint256 taken) {
+        uint256 u = _unbonding[account];
+        uint256 fromUnbonding = uint128(u);
+        if (fromUnbonding > amount) fromUnbonding = amount;
+        uint256 packed = _deposits[account];
+        uint256 fromStake = amount - fromUnbonding;
+        if (fromStake > packed >> 128) fromStake = packed >> 128;
+        // unchecked: each part is at most what its half of the slot holds.
+        unchecked {
+            if (fromUnbonding != 0) _unbonding[account] = u - fromUnbonding;
+            if (fromStake != 0) _deposits[account] = packed - (fromStake << 128);
+            taken = fromUnbonding + fromStake;
+        }
+        if (taken != 0) emit StakeSlashed(account, taken);
+    }
+
+    // ------------------------------------------------------------------ voided windows
+
+    /// @notice Clear up to `count` slots of `beastId`'s voided range from its low end; anyone may
+    ///         call it (the owner needs slot k empty to commit window k again). Each voided window's
+    ///         escrow is burned (the slashed window's was burned at the slash), its status and game
+    ///         count reset, and WindowVoided logged. Windows committed above the range while it was
+    ///         pending are voided with it. Returns the ENERGY burned.
+    function clearVoided(uint256 beastId, uint256 count) external returns (uint256 burned) {
+        if (count == 0) revert LedgerZeroAmount();
+        uint256 range = _rewind[beastId];
+        if (range == 0) revert LedgerNothingVoided(beastId);
+        uint256 from = uint32(range);
+        uint256 to = range >> RANGE_TO_OFFSET;
+        uint256 stored = _stored(beastId, from);
+        for (uint256 i = 0; i < count; ++i) {
+            // Past the range, an empty slot ends it (windows above it would need this one).
+            if (stored == 0 && from >= to) break;
+            if (_isWindow(stored)) {
+                uint256 amount;
+                if (_status[beastId][from] != WindowStatus.Slashed) amount = uint64(stored >> ENERGY_BURN_OFFSET);
+                delete _status[beastId][from];
+                delete _openGames[beastId][from];
+                burned += amount;
+                emit WindowVoided(beastId, from, amount);
+            }
+            if (stored != 0) _words[beastId][from] = 0;
+            ++from;
+            stored = _stored(beastId, from);
+        }
+        if (stored == 0 && from >= to) {
+            delete _rewind[beastId]; // done: nothing at or above `from`
+        } else {
+            // INVARIANT: slot `from` of a pending range is never empty, so no commit lands in it.
+            if (stored == 0) _words[beastId][from] = VOID_MARK;
+            _rewind[beastId] = (to << RANGE_TO_OFFSET) | from;
+        }
+        // Burning our own balance on our own token: no callback, nothing to re-enter.
+        if (burned != 0) energy.burn(burned);
+    }
+
+    /// @notice The voided range of `beastId` still to clear: [from, to) (from == to: none). Slots
+    ///         above `to` that were committed on top of the range count in it.
+    function voidedRange(uint256 beastId) external view returns (uint256 from, uint256 to) {
+        uint256 range = _rewind[beastId];
+        if (range == 0) return (0, 0);
+        from = uint32(range);
+        to = range >> RANGE_TO_OFFSET;
+        if (to < from) to = from;
+        while (_stored(beastId, to) != 0) ++to;
     }
 
     /// @notice Bisection games open on window `index` of `beastId`.
@@ -689,21 +884,42 @@ contract CheckpointLedger {
     /// @notice The committed word of window `index` (reverts when not committed).
     function word(uint256 beastId, uint256 index) external view returns (bytes32) {
         uint256 stored = _stored(beastId, index);
-        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        if (!_isWindow(stored)) revert LedgerWindowNotFound(beastId, index);
         return _wordOf(stored, index);
     }
 
-    /// @notice Number of committed windows of `beastId` (windows are 0..count-1).
-    /// @dev Exponential then binary search over the window slots; O(log count) reads.
+    /// @notice The account that committed window `index` of `beastId` (the holder, at the end of
+    ///         the commit block, of the role it committed in: Beast.holderAt), that block, and
+    ///         whether it committed as the beast's trainer (else as its owner). Reverts when not
+    ///         committed. A role change in the very block of a commit names the holder after it.
+    function committerOf(uint256 beastId, uint256 index)
+        external
+        view
+        returns (address committer, uint256 commitBlock, bool asTrainer)
+    {
+        uint256 stored = _stored(beastId, index);
+        if (!_isWindow(stored)) revert LedgerWindowNotFound(beastId, index);
+        commitBlock = _commitBlock(stored);
+        asTrainer = (stored >> ROLE_BIT_OFFSET) & 1 == 1;
+        committer = beast.holderAt(beastId, commitBlock, asTrainer);
+    }
+
+    /// @notice Number of windows on `beastId`'s lineage (windows 0..count-1): the committed ones
+    ///         below its voided range, if any (after a slash of window k, count is k until
+    ///         windows are committed again).
+    /// @dev Exponential then binary search over the window slots below the voided range; O(log
+    ///      count) reads.
     function windowCount(uint256 beastId) public view returns (uint256) {
-        if (_stored(beastId, 0) == 0) return 0;
+        uint256 range = _rewind[beastId];
+        uint256 cap = range == 0 ? MAX_WINDOWS : uint32(range);
+        if (cap == 0 || _stored(beastId, 0) == 0) return 0;
         uint256 lo = 0; // committed
         uint256 hi = 1; // probe
-        while (hi < MAX_WINDOWS && _stored(beastId, hi) != 0) {
+        while (hi < cap && _stored(beastId, hi) != 0) {
             lo = hi;
             hi <<= 1;
         }
-        if (hi > MAX_WINDOWS) hi = MAX_WINDOWS;
+        if (hi > cap) hi = cap;
         // lo committed, hi not committed (or the cap): find the last committed index.
         while (hi - lo > 1) {
             uint256 mid = (lo + hi) >> 1;
@@ -726,7 +942,7 @@ contract CheckpointLedger {
     /// @notice Block in which window `index` was committed (reverts when not committed).
     function commitBlockOf(uint256 beastId, uint256 index) external view returns (uint256) {
         uint256 stored = _stored(beastId, index);
-        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        if (!_isWindow(stored)) revert LedgerWindowNotFound(beastId, index);
         return _commitBlock(stored);
     }
 
@@ -734,7 +950,7 @@ contract CheckpointLedger {
     ///         plus the challenge period in force in that block, so fixed when it is committed.
     function challengeDeadline(uint256 beastId, uint256 index) external view returns (uint256) {
         uint256 stored = _stored(beastId, index);
-        if (stored == 0) revert LedgerWindowNotFound(beastId, index);
+        if (!_isWindow(stored)) revert LedgerWindowNotFound(beastId, index);
         return _deadline(stored);
     }
 
@@ -753,11 +969,24 @@ contract CheckpointLedger {
         return _words[beastId][index];
     }
 
-    /// @dev Status from a stored slot already read.
+    /// @dev Status from a stored slot already read: a window inside a pending voided range is
+    ///      Voided (the slashed one Slashed) until cleared.
     function _statusOf(uint256 beastId, uint256 index, uint256 stored) private view returns (WindowStatus) {
-        if (stored == 0) return WindowStatus.None;
+        if (!_isWindow(stored)) return WindowStatus.None;
         WindowStatus s = _status[beastId][index];
+        if (s != WindowStatus.Slashed && _isVoided(beastId, index)) return WindowStatus.Voided;
         return s == WindowStatus.None ? WindowStatus.Committed : s;
+    }
+
+    /// @dev Whether window `index` lies in `beastId`'s pending voided range (index >= its from).
+    function _isVoided(uint256 beastId, uint256 index) private view returns (bool) {
+        uint256 range = _rewind[beastId];
+        return range != 0 && index >= uint32(range);
+    }
+
+    /// @dev Whether a stored slot holds a window (not empty, not a VOID_MARK: commit block >= 1).
+    function _isWindow(uint256 stored) private pure returns (bool) {
+        return (stored >> GLOBAL_STEP_OFFSET) & COMMIT_BLOCK_MASK != 0;
     }
 
     /// @dev Commit block + the challenge period in force in the commit block (stored != 0). A
@@ -767,9 +996,9 @@ contract CheckpointLedger {
         return committedAt + registry.valueAt(SeasonRegistry.Param.ChallengePeriod, committedAt);
     }
 
-    /// @dev The commit block of a stored slot: it sits in the word's globalStep field.
+    /// @dev The commit block of a stored slot: bits 96..126 of the word's globalStep field.
     function _commitBlock(uint256 stored) private pure returns (uint256) {
-        return uint32(stored >> GLOBAL_STEP_OFFSET);
+        return (stored >> GLOBAL_STEP_OFFSET) & COMMIT_BLOCK_MASK;
     }
 
     /// @dev The committed word: the stored slot with globalStep 128(index+1) mod 2^32 put back.

@@ -1,182 +1,365 @@
-"""Beast token: hatch data, trainer authorization, and every revert path."""
+"""Beast 4.0.0: hatch data, trainer authorization, the role history (holderAt), the batch
+authorization with roles the ledger calls, and every revert path.
+
+Runs on :class:`ledger_chain.LedgerChain` (the committed artifacts, deployed by this module).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-import devnet
 import kernel
-from chain_helpers import ev, raises_error
-from devnet.deploy import _create
+from devnet import artifacts
 from devnet.season import DEFAULT_SPEC_VERSION, SPEC_VERSIONS
 
+from chain_helpers import make_word, raises_error
+from ledger_chain import LedgerChain
+
 ZERO = b"\x00" * 32
+ZERO_ADDR = "0x" + "00" * 20
 
 
-def _seed(net, r, owner, beast_id: int, ds: bytes, sec: bytes, records: bytes) -> bytes:  # type: ignore[no-untyped-def]
-    """seedCore as Beast.finalizeHatch derives it (finalized within 256 blocks of the request): the
-    request block's hash in version 1's preimage, version 2's with the records root appended."""
-    request_block = net.cb.hatch_data(beast_id).hatch_block
-    assert request_block < r.block_number <= request_block + 256
-    pre = (bytes(net.raw.w3.eth.get_block(request_block)["hash"]) + bytes.fromhex(owner.address[2:])
+@pytest.fixture(scope="module")
+def _chains() -> dict[int, LedgerChain]:
+    return {}
+
+
+def _chain_of(chains: dict[int, LedgerChain], version: int) -> LedgerChain:
+    if version not in chains:
+        chain = LedgerChain.start(spec_version=version)
+        for acct in chain.accounts[1:6]:
+            chain.stake(acct, 10**21)  # the ledger commits in the attribution tests need stake
+        chains[version] = chain
+    return chains[version]
+
+
+@pytest.fixture
+def ch(_chains: dict[int, LedgerChain]) -> Iterator[LedgerChain]:
+    yield from _chain_of(_chains, DEFAULT_SPEC_VERSION).fresh()
+
+
+@pytest.fixture(params=SPEC_VERSIONS, ids=[f"v{v}" for v in SPEC_VERSIONS])
+def vch(request: pytest.FixtureRequest, _chains: dict[int, LedgerChain]) -> Iterator[LedgerChain]:
+    """Like ``ch``, once per season spec version (a deployment hatching beasts of that version)."""
+    yield from _chain_of(_chains, request.param).fresh()
+
+
+def ev(args: dict[str, Any], **expected: Any) -> None:
+    for k, v in expected.items():
+        got = args[k]
+        if isinstance(got, str) and isinstance(v, str):
+            assert got.lower() == v.lower(), f"{k}: {got} != {v}"
+        else:
+            assert got == v, f"{k}: {got!r} != {v!r}"
+
+
+def version(ch: LedgerChain) -> int:
+    return int(ch.call(ch.beast, "SPEC_VERSION"))
+
+
+def hatch_data(ch: LedgerChain, bid: int) -> tuple[Any, ...]:
+    """(seedCore, datasetCommitment, secretCommitment, specVersion, hatchBlock, recordsRoot)."""
+    return tuple(ch.call(ch.beast, "hatchData", bid))
+
+
+def is_committer(ch: LedgerChain, bid: int, who: Any) -> bool:
+    return bool(ch.call(ch.beast, "isCommitter", bid, who if isinstance(who, str) else who.address))
+
+
+def trainer_of(ch: LedgerChain, bid: int) -> str:
+    return str(ch.call(ch.beast, "trainerOf", bid))
+
+
+def total_hatched(ch: LedgerChain) -> int:
+    return int(ch.call(ch.beast, "totalHatched"))
+
+
+def _seed(ch: LedgerChain, finalize_block: int, owner: Any, beast_id: int, ds: bytes, sec: bytes, records: bytes) -> bytes:
+    """seedCore as Beast.finalizeHatch derives it (finalized within 256 blocks of the request)."""
+    request_block = hatch_data(ch, beast_id)[4]
+    assert request_block < finalize_block <= request_block + 256
+    pre = (bytes(ch.w3.eth.get_block(request_block)["hash"]) + bytes.fromhex(owner.address[2:])
            + beast_id.to_bytes(32, "big") + ds + sec)
-    return keccak(pre + (records if net.spec_version == 2 else b""))
+    return keccak(pre + (records if version(ch) == 2 else b""))
 
 
-def test_hatch_mints_with_seed_derived_on_chain(versioned_net) -> None:  # type: ignore[no-untyped-def]
-    net, v = versioned_net, versioned_net.spec_version
-    owner = net.a[1]
+def test_hatch_mints_with_seed_derived_on_chain(vch: LedgerChain) -> None:
+    ch, v = vch, version(vch)
+    owner = ch.accounts[1]
     ds, sec = keccak(b"data"), keccak(b"\x05" * 32)
     records = keccak(b"records") if v == 2 else ZERO
-    r = net.cb.hatch_tx(owner, ds, sec, records)
-    args = ev(r, "BeastHatched", beastId=1, owner=owner.address, datasetCommitment=ds, secretCommitment=sec, specVersion=v,
-              recordsRoot=records)
-    expected = _seed(net, r, owner, 1, ds, sec, records)
+    r = ch.send(owner, ch.beast, "hatch", ds, sec, records)
+    ev(r.event("HatchRequested"), beastId=1, owner=owner.address, specVersion=v, recordsRoot=records)
+    assert ch.call(ch.beast, "pendingHatchOwner", 1) == owner.address
+    r = ch.send(owner, ch.beast, "finalizeHatch", 1)
+    args = r.event("BeastHatched")
+    ev(args, beastId=1, owner=owner.address, datasetCommitment=ds, secretCommitment=sec, specVersion=v, recordsRoot=records)
+    expected = _seed(ch, r.block_number, owner, 1, ds, sec, records)
     assert args["seedCore"] == expected
-    h = net.cb.hatch_data(1)
-    assert (h.seed_core, h.dataset_commitment, h.secret_commitment, h.spec_version, h.hatch_block, h.records_root) == (
-        expected, ds, sec, v, r.block_number - 1, records)  # the request, the block before the finalize
-    assert h.dataset_root == (ds if v == 1 else records)  # what the beast's states carry at offset 64
-    assert net.cb.owner_of(1) == owner.address
-    r2 = net.cb.hatch_tx(owner)
-    assert ev(r2, "BeastHatched", beastId=2, specVersion=v, recordsRoot=ZERO)["seedCore"] == _seed(net, r2, owner, 2, ZERO, ZERO, ZERO)
-    assert net.cb.hatch_data(2).records_root == ZERO and net.cb.hatch_data(2).spec_version == v
-    assert net.cb.beast.functions.totalHatched().call() == net.cb.total_hatched() == 2  # ids are sequential
-    assert net.cb.epoch_seed(1, 0) == expected
+    assert hatch_data(ch, 1) == (expected, ds, sec, v, r.block_number - 1, records)
+    assert ch.call(ch.beast, "ownerOf", 1) == owner.address and ch.call(ch.beast, "pendingHatchOwner", 1) == ZERO_ADDR
+    bid2 = ch.hatch(owner)
+    assert bid2 == 2 and hatch_data(ch, 2)[5] == ZERO and total_hatched(ch) == 2
+    assert ch.call(ch.ledger, "epochSeed", 1, 0) == expected
+    with raises_error("BeastHatchNotPending", beastId=1):
+        ch.send(owner, ch.beast, "finalizeHatch", 1)
 
 
-def test_spec_version_is_fixed_per_deployment(versioned_net) -> None:  # type: ignore[no-untyped-def]
-    """The getter 1.x had as a constant answers the deployment's version; every beast carries it."""
-    net = versioned_net
-    assert net.cb.beast.functions.SPEC_VERSION().call() == net.cb.spec_version() in (1, 2)
-    low, high = net.cb.beast.functions.MIN_SPEC_VERSION().call(), net.cb.beast.functions.MAX_SPEC_VERSION().call()
-    # devnet.season mirrors the contract's range, which is every version the kernel implements.
+def test_spec_version_is_fixed_per_deployment(vch: LedgerChain) -> None:
+    low, high = vch.call(vch.beast, "MIN_SPEC_VERSION"), vch.call(vch.beast, "MAX_SPEC_VERSION")
+    assert version(vch) in (1, 2)
     assert tuple(range(low, high + 1)) == SPEC_VERSIONS == kernel.SPEC_VERSIONS and DEFAULT_SPEC_VERSION == kernel.SPEC_VERSION
 
 
-def test_version_1_refuses_a_records_root(versioned_net) -> None:  # type: ignore[no-untyped-def]
-    """Abuse: a records root on a version 1 deployment (with or without a dataset) would be a hatch
-    field no version 1 replay reads; and on any deployment a records root without a dataset."""
-    net, bogus = versioned_net, keccak(b"records")
-    if net.spec_version == 1:
+def test_version_1_refuses_a_records_root(vch: LedgerChain) -> None:
+    ch, bogus = vch, keccak(b"records")
+    owner = ch.accounts[1]
+    if version(ch) == 1:
         with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
-            net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"), bogus)
+            ch.hatch(owner, keccak(b"data"), keccak(b"s"), bogus)
     with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
-        net.cb.hatch(net.a[1], ZERO, ZERO, bogus)  # public beast: nothing to commit records of
+        ch.hatch(owner, ZERO, ZERO, bogus)
     with raises_error("BeastRecordsRootUnexpected", recordsRoot=bogus):
-        net.cb.hatch(net.a[1], ZERO, keccak(b"s"), bogus)
-    assert net.cb.total_hatched() == 0
+        ch.hatch(owner, ZERO, keccak(b"s"), bogus)
+    assert total_hatched(ch) == 0
 
 
-def test_version_2_private_hatch_requires_records_root(versioned_net) -> None:  # type: ignore[no-untyped-def]
-    """Abuse: a version 2 private beast without R_dataset could never have a private sample proven
-    on chain, so the hatch reverts (version 1 accepts it as before)."""
-    net = versioned_net
-    if net.spec_version == 2:
+def test_version_2_private_hatch_requires_records_root(vch: LedgerChain) -> None:
+    ch = vch
+    owner = ch.accounts[1]
+    if version(ch) == 2:
         with raises_error("BeastRecordsRootRequired"):
-            net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"))
-        assert net.cb.total_hatched() == 0
+            ch.hatch(owner, keccak(b"data"), keccak(b"s"))
+        assert total_hatched(ch) == 0
     else:
-        assert net.cb.hatch_data(net.cb.hatch(net.a[1], keccak(b"data"), keccak(b"s"))).records_root == ZERO
-    with raises_error("BeastSecretCommitmentRequired"):  # the secret rule comes first in both versions
-        net.cb.hatch(net.a[1], keccak(b"data"), ZERO, keccak(b"records"))
-
-
-@pytest.mark.parametrize("version", [0, 3, 65535])
-def test_deployment_refuses_unknown_spec_version(net, version: int) -> None:  # type: ignore[no-untyped-def]
-    """Beast's constructor reverts for a version it cannot hatch; devnet.deploy refuses it before any transaction."""
-    with pytest.raises(devnet.ConfigError, match="spec version must be one of 1, 2"):
-        devnet.deploy(net.raw.w3, net.admin, spec_version=version)
-    with raises_error("BeastSpecVersionUnsupported", specVersion=version):
-        _create(net.cb.sender, net.admin, "Beast", ["uint16"], [version])
-
-
-def test_hatch_without_dataset_allows_zero_secret(net) -> None:  # type: ignore[no-untyped-def]
-    bid = net.cb.hatch(net.a[1])
-    assert net.cb.hatch_data(bid).secret_commitment == ZERO
-
-
-def test_hatch_dataset_requires_secret(net) -> None:  # type: ignore[no-untyped-def]
+        assert hatch_data(ch, ch.hatch(owner, keccak(b"data"), keccak(b"s")))[5] == ZERO
     with raises_error("BeastSecretCommitmentRequired"):
-        net.cb.hatch(net.a[1], keccak(b"data"), ZERO)
+        ch.hatch(owner, keccak(b"data"), ZERO, keccak(b"records"))
 
 
-def test_unknown_beast(net) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("bad", [0, 3, 65535])
+def test_deployment_refuses_unknown_spec_version(ch: LedgerChain, bad: int) -> None:
+    art = artifacts.load("Beast")
+    data = bytes.fromhex(art.bytecode.removeprefix("0x")) + abi_encode(["uint16"], [bad])
+    with raises_error("BeastSpecVersionUnsupported", specVersion=bad):
+        ch.sender.send(ch.admin, None, data, gas=8_000_000)
+
+
+def test_hatch_errors(ch: LedgerChain) -> None:
+    owner = ch.accounts[1]
+    bid = ch.hatch(owner)
+    assert hatch_data(ch, bid)[2] == ZERO  # no dataset: a zero secret is fine
+    with raises_error("BeastSecretCommitmentRequired"):
+        ch.hatch(owner, keccak(b"data"), ZERO)
+    r = ch.send(owner, ch.beast, "hatch", ZERO, ZERO, ZERO)
+    pending = r.event("HatchRequested")["beastId"]
+    with raises_error("BeastNotFound", beastId=pending):
+        hatch_data(ch, pending)  # not minted yet
+
+
+def test_unknown_beast(ch: LedgerChain) -> None:
     with raises_error("BeastNotFound", beastId=99):
-        net.cb.hatch_data(99)
+        hatch_data(ch, 99)
     with raises_error("BeastNotFound", beastId=99):
-        net.cb.authorize_trainer(net.a[1], 99, net.a[2].address)
-    assert net.cb.is_committer(99, net.a[1].address) is False
+        ch.authorize(ch.accounts[1], 99, ch.accounts[2])
+    assert is_committer(ch, 99, ch.accounts[1]) is False
+    assert ch.holder_at(99, ch.block_number(), False) == ZERO_ADDR
 
 
-def test_authorize_and_revoke_trainer(net) -> None:  # type: ignore[no-untyped-def]
-    owner, t1, t2 = net.a[1], net.a[2], net.a[3]
-    bid = net.cb.hatch(owner)
-    ev(net.cb.authorize_trainer(owner, bid, t1.address), "TrainerAuthorized", beastId=bid, trainer=t1.address)
-    assert net.cb.trainer_of(bid) == t1.address and net.cb.is_committer(bid, t1)
-    r = net.cb.authorize_trainer(owner, bid, t2.address)  # replaces t1
-    ev(r, "TrainerRevoked", beastId=bid, trainer=t1.address)
-    ev(r, "TrainerAuthorized", beastId=bid, trainer=t2.address)
-    assert not net.cb.is_committer(bid, t1) and net.cb.is_committer(bid, t2)
-    ev(net.cb.revoke_trainer(owner, bid), "TrainerRevoked", beastId=bid, trainer=t2.address)
-    assert net.cb.trainer_of(bid) is None
+def test_authorize_and_revoke_trainer(ch: LedgerChain) -> None:
+    owner, t1, t2 = ch.accounts[1], ch.accounts[2], ch.accounts[3]
+    bid = ch.hatch(owner)
+    ev(ch.authorize(owner, bid, t1).event("TrainerAuthorized"), beastId=bid, trainer=t1.address)
+    assert trainer_of(ch, bid) == t1.address and is_committer(ch, bid, t1)
+    r = ch.authorize(owner, bid, t2)  # replaces t1
+    ev(r.event("TrainerRevoked"), beastId=bid, trainer=t1.address)
+    ev(r.event("TrainerAuthorized"), beastId=bid, trainer=t2.address)
+    assert not is_committer(ch, bid, t1) and is_committer(ch, bid, t2)
+    ev(ch.revoke(owner, bid).event("TrainerRevoked"), beastId=bid, trainer=t2.address)
+    assert trainer_of(ch, bid) == ZERO_ADDR
     with raises_error("BeastNoTrainer", beastId=bid):
-        net.cb.revoke_trainer(owner, bid)
+        ch.revoke(owner, bid)
 
 
-def test_only_owner_manages_trainer(net) -> None:  # type: ignore[no-untyped-def]
-    owner, other = net.a[1], net.a[2]
-    bid = net.cb.hatch(owner)
+def test_only_owner_manages_trainer(ch: LedgerChain) -> None:
+    owner, other = ch.accounts[1], ch.accounts[2]
+    bid = ch.hatch(owner)
     with raises_error("BeastNotOwner", beastId=bid, caller=other.address):
-        net.cb.authorize_trainer(other, bid, other.address)
+        ch.authorize(other, bid, other)
     with raises_error("BeastNotOwner", beastId=bid, caller=other.address):
-        net.cb.revoke_trainer(other, bid)
+        ch.revoke(other, bid)
     with raises_error("BeastInvalidTrainer"):
-        net.cb.authorize_trainer(owner, bid, "0x" + "00" * 20)
+        ch.authorize(owner, bid, ZERO_ADDR)
 
 
-def test_transfer_clears_trainer(net) -> None:  # type: ignore[no-untyped-def]
-    owner, trainer, buyer = net.a[1], net.a[2], net.a[3]
-    bid = net.cb.hatch(owner)
-    net.cb.authorize_trainer(owner, bid, trainer.address)
-    r = net.cb.transfer_beast(owner, owner.address, buyer.address, bid)
-    ev(r, "TrainerRevoked", beastId=bid, trainer=trainer.address)
-    ev(r, "Transfer", to=buyer.address, tokenId=bid)
-    assert net.cb.trainer_of(bid) is None
-    assert not net.cb.is_committer(bid, owner) and net.cb.is_committer(bid, buyer)
+def test_transfer_clears_trainer(ch: LedgerChain) -> None:
+    owner, trainer, buyer = ch.accounts[1], ch.accounts[2], ch.accounts[3]
+    bid = ch.hatch(owner)
+    ch.authorize(owner, bid, trainer)
+    r = ch.transfer_beast(owner, bid, buyer)
+    ev(r.event("TrainerRevoked"), beastId=bid, trainer=trainer.address)
+    assert trainer_of(ch, bid) == ZERO_ADDR
+    assert not is_committer(ch, bid, owner) and is_committer(ch, bid, buyer)
     with raises_error("ERC721InsufficientApproval"):
-        net.cb.transfer_beast(owner, buyer.address, owner.address, bid)
+        ch.send(owner, ch.beast, "transferFrom", buyer.address, owner.address, bid)
 
 
-def test_energy_minting_is_role_gated(net) -> None:  # type: ignore[no-untyped-def]
-    role = net.cb.energy.functions.MINTER_ROLE().call()
-    with raises_error("AccessControlUnauthorizedAccount", account=net.a[1].address, neededRole=role):
-        net.cb.mint(net.a[1], net.a[1].address, 1)
-    r = net.cb.mint(net.admin, net.a[2].address, 5)
-    ev(r, "Transfer", **{"from": "0x" + "00" * 20, "to": net.a[2].address, "value": 5})
-    assert net.cb.energy.functions.symbol().call() == "ENERGY"
-    assert net.cb.energy.functions.decimals().call() == 18
+def test_energy_minting_is_role_gated(ch: LedgerChain) -> None:
+    role = ch.call(ch.energy, "MINTER_ROLE")
+    with raises_error("AccessControlUnauthorizedAccount", account=ch.accounts[1].address, neededRole=role):
+        ch.send(ch.accounts[1], ch.energy, "mint", ch.accounts[1].address, 1)
+    assert ch.call(ch.energy, "symbol") == "ENERGY" and ch.call(ch.energy, "decimals") == 18
 
 
-def test_first_non_committer_authorizes_a_batch(net) -> None:  # type: ignore[no-untyped-def]
-    """The batch form of isCommitter that commitMany calls once: same rule, first failing position."""
-    owner, trainer, stranger = net.a[1], net.a[2], net.a[3]
-    mine, trained, theirs = net.cb.hatch(owner), net.cb.hatch(owner), net.cb.hatch(stranger)
-    net.cb.authorize_trainer(owner, trained, trainer.address)
+def _authorized_batch(ch: LedgerChain) -> tuple[Any, Any, int, int, int]:
+    owner, trainer, stranger = ch.accounts[1], ch.accounts[2], ch.accounts[3]
+    mine, trained, theirs = ch.hatch(owner), ch.hatch(owner), ch.hatch(stranger)
+    ch.authorize(owner, trained, trainer)
+    return owner, trainer, mine, trained, theirs
+
+
+def test_first_non_committer_authorizes_a_batch(ch: LedgerChain) -> None:
+    """The batch form of isCommitter: same rule, first failing position."""
+    owner, trainer, mine, trained, theirs = _authorized_batch(ch)
 
     def first(account: str, ids: list[int]) -> int:
-        return int(net.cb.beast.functions.firstNonCommitter(account, ids).call())
+        return int(ch.call(ch.beast, "firstNonCommitter", account, ids))
 
     assert first(owner.address, [mine, trained, mine]) == 3
     assert first(trainer.address, [trained, trained]) == 2
     assert first(trainer.address, [trained, mine]) == 1
     assert first(owner.address, [mine, theirs, trained]) == 1
-    assert first(owner.address, [mine, 999]) == 1  # unknown beast
-    zero = "0x" + "00" * 20
-    assert first(zero, [999]) == 0  # owner 0 authorizes nobody, not even address 0
-    assert first(zero, [mine]) == 0 and not net.cb.is_committer(mine, zero)  # "no trainer" is 0: matches nobody
+    assert first(owner.address, [mine, 999]) == 1
+    assert first(ZERO_ADDR, [999]) == 0 and first(ZERO_ADDR, [mine]) == 0 and not is_committer(ch, mine, ZERO_ADDR)
     assert first(owner.address, []) == 0
-    for ids, account in (([mine, trained, theirs, 999], owner), ([trained, mine], trainer)):
-        assert first(account.address, ids) == next(
-            (i for i, b in enumerate(ids) if not net.cb.is_committer(b, account)), len(ids))
+
+
+def test_committer_roles_name_each_windows_role(ch: LedgerChain) -> None:
+    """What the ledger calls once per commit: for each leading beast the caller may commit for, 0 as
+    the owner or 1 as the trainer; the answer stops at the first one it may not (same rule as
+    firstNonCommitter, so its length is that function's answer)."""
+    owner, trainer, mine, trained, theirs = _authorized_batch(ch)
+
+    def roles(account: str, ids: list[int]) -> list[int]:
+        return list(ch.call(ch.beast, "committerRoles", account, ids))
+
+    assert roles(owner.address, [mine, trained, mine]) == [0, 0, 0]
+    assert roles(trainer.address, [trained, trained]) == [1, 1]
+    assert roles(trainer.address, [trained, mine, trained]) == [1]
+    assert roles(owner.address, [mine, theirs, trained]) == [0]
+    assert roles(owner.address, [999]) == [] and roles(ZERO_ADDR, [mine]) == [] and roles(owner.address, []) == []
+    # An owner who authorized itself commits as the owner.
+    ch.authorize(owner, mine, owner)
+    assert roles(owner.address, [mine]) == [0]
+    for ids, account in (([mine, trained, theirs, 999], owner), ([trained, mine], trainer), ([theirs], owner)):
+        assert len(roles(account.address, ids)) == int(ch.call(ch.beast, "firstNonCommitter", account.address, ids))
+
+
+def test_holder_at_follows_every_role_change(ch: LedgerChain) -> None:
+    """Role history across mint, authorize, replace, revoke and transfer, in separate blocks: each
+    block answers the holder after its last transaction; before the mint there is nobody."""
+    owner, t1, t2, buyer = ch.accounts[1], ch.accounts[2], ch.accounts[3], ch.accounts[4]
+    bid = ch.hatch(owner)
+    minted = ch.block_number()
+    b_auth = ch.authorize(owner, bid, t1).block_number
+    ch.mine(3)
+    b_repl = ch.authorize(owner, bid, t2).block_number
+    b_rev = ch.revoke(owner, bid).block_number
+    b_auth2 = ch.authorize(owner, bid, t1).block_number
+    ch.mine(2)
+    b_sold = ch.transfer_beast(owner, bid, buyer).block_number
+    now = ch.mine(2)
+
+    def owner_at(b: int) -> str:
+        return ch.holder_at(bid, b, False)
+
+    def trainer_at(b: int) -> str:
+        return ch.holder_at(bid, b, True)
+
+    assert owner_at(minted - 1) == ZERO_ADDR and owner_at(0) == ZERO_ADDR
+    assert all(owner_at(b) == owner.address for b in range(minted, b_sold))
+    assert owner_at(b_sold) == buyer.address and owner_at(now) == buyer.address and owner_at(2**64) == buyer.address
+    assert trainer_at(b_auth - 1) == ZERO_ADDR
+    assert [trainer_at(b) for b in (b_auth, b_auth + 2, b_repl - 1)] == [t1.address] * 3
+    assert trainer_at(b_repl) == t2.address and trainer_at(b_rev) == ZERO_ADDR
+    assert trainer_at(b_auth2) == t1.address and trainer_at(b_sold - 1) == t1.address
+    assert trainer_at(b_sold) == ZERO_ADDR and trainer_at(now) == ZERO_ADDR  # cleared by the transfer
+    assert ch.call(ch.beast, "roleChanges", bid, False) == 2 and ch.call(ch.beast, "roleChanges", bid, True) == 5
+
+
+def test_holder_at_a_block_with_several_changes_is_the_last(ch: LedgerChain) -> None:
+    """Several role changes in one block (through the stub's multicall: authorize, revoke and
+    authorize again, then a transfer and back): the block's entry is the holder after the last one;
+    the block before still answers the old holder."""
+    owner, t1, t2 = ch.accounts[1], ch.accounts[2], ch.accounts[3]
+    bid = ch.hatch(owner)
+    # The stub forwards as itself: give it the beast so it may act as owner.
+    ch.transfer_beast(owner, bid, ch.game.address)
+    before = ch.block_number()
+    calls = [("authorizeTrainer", (bid, t1.address)), ("revokeTrainer", (bid,)), ("authorizeTrainer", (bid, t2.address)),
+             ("transferFrom", (ch.game.address, owner.address, bid))]
+    datas = [bytes.fromhex(ch.beast.encode_abi(fn, args=list(a)).removeprefix("0x")) for fn, a in calls]
+    r = ch.send(owner, ch.game, "forward", ch.beast.address, datas)
+    assert ch.holder_at(bid, before, False) == ch.game.address and ch.holder_at(bid, before, True) == ZERO_ADDR
+    assert ch.holder_at(bid, r.block_number, False) == owner.address
+    assert ch.holder_at(bid, r.block_number, True) == ZERO_ADDR  # t2 was cleared by the transfer in the block
+    # One entry per block: the block's four changes left one entry each role.
+    assert ch.call(ch.beast, "roleChanges", bid, True) == 1 and ch.call(ch.beast, "roleChanges", bid, False) == 3
+
+
+def test_committer_of_attributes_windows_across_role_changes(ch: LedgerChain) -> None:
+    """The ledger's committerOf: each window names the account that committed it, in the role it
+    committed in, whatever happened to the roles after (revoke, new trainer, sale)."""
+    owner, t1, t2, buyer = ch.accounts[1], ch.accounts[2], ch.accounts[3], ch.accounts[4]
+    bid = ch.hatch(owner)
+    ch.authorize(owner, bid, t1)
+    who = [owner, t1, owner, t1]
+    for k, acct in enumerate(who):
+        ch.commit(acct, bid, _word(k))
+    ch.authorize(owner, bid, t2)
+    ch.commit(t2, bid, _word(4))
+    ch.revoke(owner, bid)
+    ch.transfer_beast(owner, bid, buyer)
+    ch.commit(buyer, bid, _word(5))
+    expected = [(owner, False), (t1, True), (owner, False), (t1, True), (t2, True), (buyer, False)]
+    for k, (acct, as_trainer) in enumerate(expected):
+        committer, block, trainer = ch.committer_of(bid, k)
+        assert (committer, trainer) == (acct.address, as_trainer), k
+        assert block == ch.call(ch.ledger, "commitBlockOf", bid, k)
+
+
+def test_a_role_change_in_the_commit_block_names_the_holder_after_it(ch: LedgerChain) -> None:
+    """The residual edge (docs/PROTOCOL.md): a commit by the trainer and its revocation in the same
+    block attribute the window to the trainer role's holder at the end of the block (nobody)."""
+    owner, trainer = ch.accounts[1], ch.accounts[2]
+    bid = ch.hatch(owner)
+    ch.authorize(owner, bid, trainer)
+    ch.tester.disable_auto_mine_transactions()
+    try:
+        data_commit = bytes.fromhex(ch.ledger.encode_abi("commit", args=[bid, _word(0)]).removeprefix("0x"))
+        data_revoke = bytes.fromhex(ch.beast.encode_abi("revokeTrainer", args=[bid]).removeprefix("0x"))
+        h1 = _send_raw(ch, trainer, ch.ledger.address, data_commit)
+        h2 = _send_raw(ch, owner, ch.beast.address, data_revoke)
+        ch.mine(1)
+    finally:
+        ch.tester.enable_auto_mine_transactions()
+    r1, r2 = ch.w3.eth.get_transaction_receipt(h1), ch.w3.eth.get_transaction_receipt(h2)
+    assert r1["status"] == r2["status"] == 1 and r1["blockNumber"] == r2["blockNumber"]
+    assert ch.committer_of(bid, 0) == (ZERO_ADDR, r1["blockNumber"], True)
+
+
+def _word(k: int) -> bytes:
+    return make_word(k)
+
+
+def _send_raw(ch: LedgerChain, acct: Any, to: str, data: bytes) -> Any:
+    nonce = ch.w3.eth.get_transaction_count(acct.address, "pending")
+    tx = {"from": acct.address, "to": to, "data": data, "gas": 1_000_000, "nonce": nonce, "chainId": ch.sender.chain_id,
+          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1, "value": 0}
+    ch.sender.resync(acct.address)
+    return ch.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from devnet import artifacts
+from devnet.season import SPEC_VERSIONS
+
+from ledger_chain import LedgerChain
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 needs_npm = pytest.mark.skipif(
@@ -22,14 +25,15 @@ needs_npm = pytest.mark.skipif(
 def test_artifacts_rebuild_byte_for_byte() -> None:
     proc = subprocess.run(["node", "compile.js", "--check"], cwd=CONTRACTS, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "7 artifacts match" in proc.stdout  # the five ledger contracts, BisectionGame and the StepVerifier
+    assert "6 artifacts match" in proc.stdout  # the four ledger contracts, BisectionGame and the StepVerifier
+    assert not (CONTRACTS / "build" / "DisputeGame.json").exists()  # the vote game is gone (issue 13)
 
 
 def test_artifacts_pin_compiler_and_settings() -> None:
     pkg = json.loads((CONTRACTS / "package.json").read_text())
     assert pkg["dependencies"] == {"@openzeppelin/contracts": "5.7.0", "solc": "0.8.37"}
     assert pkg["devDependencies"] == {"@foundry-rs/anvil": "1.7.1"}
-    for name in (*artifacts.CONTRACT_NAMES, "BisectionGame", "StepVerifier"):
+    for name in ("Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "BisectionGame", "StepVerifier"):
         raw = json.loads((CONTRACTS / "build" / f"{name}.json").read_text())
         assert raw["compiler"]["version"].startswith("0.8.37+")
         assert raw["compiler"]["settings"]["evmVersion"] == "prague"
@@ -40,22 +44,29 @@ def test_artifacts_pin_compiler_and_settings() -> None:
         assert 0 < (len(raw["deployedBytecode"]) - 2) // 2 < 24_576
 
 
-def test_every_contract_has_a_version(net) -> None:  # type: ignore[no-untyped-def]
-    expected = {"Energy": "1.0.0", "Beast": "3.0.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "2.1.0", "DisputeGame": "1.1.7"}
-    for name, c in zip(expected, (net.cb.energy, net.cb.beast, net.cb.registry, net.cb.ledger, net.cb.game), strict=True):
-        assert c.functions.version().call() == expected[name], name
+@pytest.fixture(scope="module")
+def chains() -> dict[int, LedgerChain]:
+    return {v: LedgerChain.start(accounts=2, spec_version=v) for v in SPEC_VERSIONS}
 
 
-def test_deployed_code_matches_artifacts(versioned_net) -> None:  # type: ignore[no-untyped-def]
+def test_every_contract_has_a_version(chains: dict[int, LedgerChain]) -> None:
+    ch = chains[SPEC_VERSIONS[-1]]
+    expected = {"Energy": "1.0.0", "Beast": "4.0.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "3.0.0"}
+    for name, version in expected.items():
+        assert ch.call(ch.c[name], "version") == version, name
+
+
+@pytest.mark.parametrize("version", SPEC_VERSIONS)
+def test_deployed_code_matches_artifacts(chains: dict[int, LedgerChain], version: int) -> None:
     """Beast's runtime code is the artifact's, except the immutable SPEC_VERSION the constructor
     filled in: each byte that differs is the last byte of a 32-byte word that is zero in the
     artifact and holds the deployment's spec version on chain."""
-    net = versioned_net
+    ch = chains[version]
     art = bytes.fromhex(artifacts.load("Beast").deployed_bytecode.removeprefix("0x"))
-    code = bytes(net.raw.w3.eth.get_code(net.cb.addresses["Beast"]))
+    code = bytes(ch.w3.eth.get_code(ch.beast.address))
     assert len(code) == len(art)
     diff = [i for i in range(len(code)) if code[i] != art[i]]
     assert diff, "SPEC_VERSION is an immutable: its value is in the deployed code"
     for i in diff:
         assert i >= 31 and art[i - 31:i + 1] == bytes(32), i
-        assert int.from_bytes(code[i - 31:i + 1], "big") == net.spec_version, i
+        assert int.from_bytes(code[i - 31:i + 1], "big") == version, i
