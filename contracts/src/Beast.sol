@@ -268,6 +268,17 @@ contract Beast is ERC721 {
         }
     }
 
+    /// @notice The role `account` commits `beastId` in: 1 as its owner, 2 as its authorized
+    ///         trainer, 0 when it may not commit for it (the rule of `isCommitter`).
+    /// @dev The ledger's single `commit` calls this (cheaper than a one-element committerRoles).
+    function committerRole(uint256 beastId, address account) external view returns (uint256) {
+        address owner = _ownerOf(beastId);
+        if (owner == address(0)) return 0;
+        if (account == owner) return 1;
+        // The zero address never commits (it is no trainer: "no trainer" is stored as 0).
+        return account != address(0) && account == _trainer[beastId] ? 2 : 0;
+    }
+
     /// @notice Which role `account` commits `beastIds[i]` in, for each leading i it may commit for:
     ///         0 as the beast's owner, 1 as its authorized trainer. The array stops at the first
     ///         beast `account` may not commit for, so its length is `beastIds.length` exactly when

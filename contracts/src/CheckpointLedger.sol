@@ -389,8 +389,8 @@ contract CheckpointLedger {
         // The ABI puts the two static arguments at calldata 0x04 and 0x24: a batch of one. (Only
         // true while commit stays external with exactly these two static parameters.)
         // INVARIANT: only the owner or the authorized trainer commits.
-        (uint256 roles, uint256 good) = _roles(0x04, 1);
-        if (good == 0) revert LedgerNotAuthorized(beastId, msg.sender);
+        (uint256 roles, uint256 role) = _role(beastId);
+        if (role == 0 || role > 2) revert LedgerNotAuthorized(beastId, msg.sender);
         (uint256 total, uint256 stoppedAt, uint256 fault) = _recordAll(0x04, 0x24, 1, roles);
         if (stoppedAt != 0) _revertWindow(beastId, checkpoint, fault, total);
         _lock(total);
@@ -447,6 +447,31 @@ contract CheckpointLedger {
     /// @dev Commit blocks are stored as u31; from block 2^31 on the ledger stops taking commits.
     function _checkClock() private view {
         if (block.number > COMMIT_BLOCK_MASK) revert LedgerClockOverflow(block.number);
+    }
+
+    /// @dev `beast.committerRole(beastId, msg.sender)` without the ABI helpers: `role` 1 owner,
+    ///      2 trainer, 0 neither (any answer but one word reads as 0; the caller refuses any other
+    ///      value), and at memory `roles` the window's role word for _recordAll (role - 1).
+    ///      Beast is our own immutable contract and the function a view that never reverts; a
+    ///      failed call (out of gas) reverts with its data.
+    function _role(uint256 beastId) private view returns (uint256 roles, uint256 role) {
+        address target = address(beast);
+        bytes4 selector = Beast.committerRole.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), beastId)
+            mstore(add(p, 0x24), caller())
+            mstore(0x00, 0) // scratch space receives the answer
+            if iszero(staticcall(gas(), target, p, 0x44, 0x00, 0x20)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            role := mul(mload(0x00), eq(returndatasize(), 0x20))
+            mstore(p, sub(role, 1)) // a role word for _recordAll, used only when role is 1 or 2
+            roles := p
+            mstore(0x40, add(p, 0x20))
+        }
     }
 
     /// @dev `beast.committerRoles(msg.sender, ids)` for the `n` beast ids at calldata `idsAt`,
@@ -789,11 +814,13 @@ contract CheckpointLedger {
     function _slash(uint256 beastId, uint256 index, uint256 stored) private returns (uint256 reward) {
         uint256 live = windowCount(beastId); // > index: the window is live
         _status[beastId][index] = WindowStatus.Slashed;
-        // The new range starts at the slashed window; it ends where the old one did or at the
-        // old tip, whichever is higher (slots between the old tip and the old range were
-        // cleared: empty, inside the merged range).
+        // The new range starts at the slashed window and ends at the highest of the old range's
+        // end, its low end (a clear may have walked past `to` into windows committed on top of the
+        // range: they continue from `from`, which is never empty) and the old tip. Slots between
+        // the old tip and the old range were cleared: empty, inside the merged range.
         uint256 range = _rewind[beastId];
         uint256 to = range >> RANGE_TO_OFFSET;
+        if (to < uint32(range)) to = uint32(range);
         if (to < live) to = live;
         _rewind[beastId] = (to << RANGE_TO_OFFSET) | index;
         uint256 amount = uint64(stored >> ENERGY_BURN_OFFSET);

@@ -260,6 +260,24 @@ def test_committer_roles_name_each_windows_role(ch: LedgerChain) -> None:
         assert len(roles(account.address, ids)) == int(ch.call(ch.beast, "firstNonCommitter", account.address, ids))
 
 
+def test_committer_role_is_the_single_form(ch: LedgerChain) -> None:
+    """What the ledger's single commit calls: 1 owner, 2 trainer, 0 neither; same rule as isCommitter."""
+    owner, trainer, mine, trained, theirs = _authorized_batch(ch)
+
+    def role(bid: int, account: str) -> int:
+        return int(ch.call(ch.beast, "committerRole", bid, account))
+
+    assert role(mine, owner.address) == 1 and role(trained, owner.address) == 1
+    assert role(trained, trainer.address) == 2 and role(mine, trainer.address) == 0
+    assert role(theirs, owner.address) == 0 and role(999, owner.address) == 0
+    assert role(mine, ZERO_ADDR) == 0 and role(999, ZERO_ADDR) == 0
+    ch.authorize(owner, mine, owner)
+    assert role(mine, owner.address) == 1  # an owner who is also its trainer commits as the owner
+    for bid in (mine, trained, theirs, 999):
+        for acct in (owner, trainer, ch.accounts[5]):
+            assert (role(bid, acct.address) != 0) == is_committer(ch, bid, acct)
+
+
 def test_holder_at_follows_every_role_change(ch: LedgerChain) -> None:
     """Role history across mint, authorize, replace, revoke and transfer, in separate blocks: each
     block answers the holder after its last transaction; before the mint there is nobody."""

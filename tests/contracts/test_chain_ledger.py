@@ -688,6 +688,31 @@ def test_a_second_slash_merges_the_ranges(ch: LedgerChain) -> None:
     conserved(ch, [bid])
 
 
+def test_a_merge_keeps_windows_committed_on_top_of_the_old_range(ch: LedgerChain) -> None:
+    """Window 2 slashed (range [2, 4)); junk committed on top (4, 5); a clear of 3 slots walks past
+    the range's end (from 5 > to 4); the owner commits window 2 again, which is then slashed too.
+    The merged range must still reach the junk at 5 beyond the cleared gap at 3..4: otherwise the
+    clear would stop at the gap and slot 5 would block window 5 forever with nothing to clear."""
+    owner = ch.accounts[1]
+    bid = _lineage(ch, owner, 4)
+    ch.slash(ch.accounts[3], bid, 2)
+    ch.commit(owner, bid, make_word(4))  # on top of voided window 3 (an epoch's first window: own block)
+    ch.commit(owner, bid, make_word(5))
+    ch.clear_voided(owner, bid, 3)  # 2, 3, 4
+    assert ch.voided_range(bid) == (5, 6) and ch.status(bid, 5) == Status.VOIDED
+    ch.commit(owner, bid, make_word(2, tag=2))
+    assert ch.count(bid) == 3
+    r, _ = ch.slash(ch.accounts[3], bid, 2)
+    ev(r.event("LineageRewound"), tip=2, voidedTo=5)
+    assert ch.voided_range(bid) == (2, 6)
+    r = ch.clear_voided(owner, bid, 10)
+    assert [e["index"] for e in r.all("WindowVoided")] == [2, 5]
+    assert ch.voided_range(bid) == (0, 0) and ch.stored(bid, 5) == 0
+    commit_range(ch, owner, bid, range(2, 7), tag=3)
+    assert ch.count(bid) == 7
+    conserved(ch, [bid])
+
+
 def test_games_still_open_on_voided_windows(ch: LedgerChain) -> None:
     """A game on window 4 is open when window 2 is slashed: ending it does nothing (window 4 is
     voided; its escrow burns when cleared). After the clear and a new window 4, the old game's
@@ -794,3 +819,135 @@ def test_the_revoked_trainers_150_junk_windows(ch: LedgerChain) -> None:
     ch.commit(owner, bid, make_word(4, tag=0x600D))
     assert ch.count(bid) == 5
     conserved(ch, [bid])
+
+
+# ---------------------------------------------------------------- random walk against a model
+
+
+class _Model:
+    """The rewind rules of docs/PROTOCOL.md §4a restated in Python, for one beast: which slots hold a
+    window ('W') or the mark ('M'), the raw statuses, the pending range."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, str] = {}
+        self.raw: dict[int, Status] = {}
+        self.range: tuple[int, int] | None = None
+
+    def count(self) -> int:
+        cap = self.range[0] if self.range else 2**25
+        c = 0
+        while c < cap and self.slots.get(c) == "W":
+            c += 1
+        return c
+
+    def status(self, i: int) -> Status:
+        if self.slots.get(i) != "W":
+            return Status.NONE
+        s = self.raw.get(i, Status.COMMITTED)
+        if s != Status.SLASHED and self.range and i >= self.range[0]:
+            return Status.VOIDED
+        return s
+
+    def can_commit(self, i: int) -> bool:
+        return i not in self.slots and (i == 0 or self.slots.get(i - 1) == "W")
+
+    def slash(self, j: int) -> None:
+        live = self.count()
+        self.raw[j] = Status.SLASHED
+        to = max(self.range[1], self.range[0], live) if self.range else live
+        self.range = (j, to)
+
+    def clear(self, n: int) -> int:
+        assert self.range
+        frm, to = self.range
+        burned = 0
+        for _ in range(n):
+            st = self.slots.get(frm)
+            if st is None and frm >= to:
+                break
+            if st == "W":
+                burned += 0 if self.raw.get(frm) == Status.SLASHED else BURN
+            self.raw.pop(frm, None)
+            self.slots.pop(frm, None)
+            frm += 1
+        st = self.slots.get(frm)
+        if st is None and frm >= to:
+            self.range = None
+        else:
+            if st is None:
+                self.slots[frm] = "M"
+            self.range = (frm, to)
+        return burned
+
+    def voided_range(self) -> tuple[int, int]:
+        if not self.range:
+            return (0, 0)
+        frm, to = self.range
+        to = max(to, frm)
+        while to in self.slots:
+            to += 1
+        return (frm, to)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_commits_slashes_clears_and_finalizes_follow_the_model(ch: LedgerChain, seed: int) -> None:
+    """Random commits (on the lineage and on top of a voided range), challenges, slashes, clears and
+    finalizations on one beast; after every step the ledger's windowCount, voidedRange, every
+    window's status, the marks, the ENERGY burned and conservation match the model."""
+    import random
+
+    rnd = random.Random(seed)
+    owner, challenger = ch.accounts[1], ch.accounts[3]
+    bid = ch.hatch(owner)
+    m = _Model()
+    tag = 100
+    done: set[str] = set()
+    for _step in range(70):
+        top = max(m.slots, default=-1)
+        op = rnd.choice(["commit", "commit", "commit", "top", "slash", "clear", "finalize", "mine"])
+        supply = ch.supply()
+        burned = 0
+        if op == "commit" and m.can_commit(m.count()):
+            tag += 1
+            ch.commit(owner, bid, make_word(m.count(), tag=tag))
+            m.slots[m.count()] = "W"
+        elif op == "top" and m.range and top >= 0 and m.slots.get(top) == "W" and (top + 1) % 4:
+            tag += 1
+            ch.commit(owner, bid, make_word(top + 1, tag=tag))  # lands in the voided range
+            m.slots[top + 1] = "W"
+            done.add("top")
+        elif op == "slash":
+            now = ch.block_number() + 1
+            live = [j for j in range(m.count()) if m.status(j) in (Status.COMMITTED, Status.CHALLENGED)
+                    and ch.call(ch.ledger, "challengeDeadline", bid, j) >= now]
+            if live:
+                j = rnd.choice(live)
+                _, reward = ch.slash(challenger, bid, j)
+                assert reward == BURN
+                burned = BURN
+                done.add("merge" if m.range else "slash")
+                m.slash(j)
+        elif op == "clear" and m.range:
+            n = rnd.randint(1, 4)
+            burned = m.clear(n)
+            r = ch.clear_voided(challenger, bid, n)
+            assert sum(e["burned"] for e in r.all("WindowVoided")) == burned
+            done.add("mark" if m.slots.get(m.range[0] if m.range else -1) == "M" else "clear")
+        elif op == "finalize":
+            j = next((i for i in range(m.count()) if m.raw.get(i) != Status.FINALIZED), None)
+            if j is not None and m.status(j) == Status.COMMITTED and \
+                    ch.call(ch.ledger, "challengeDeadline", bid, j) < ch.block_number() + 1:
+                ch.finalize(challenger, bid, j)
+                m.raw[j] = Status.FINALIZED
+                burned = BURN
+                done.add("finalize")
+        elif op == "mine":
+            ch.mine(rnd.randint(1, 8))
+        assert ch.supply() == supply - burned, (op, _step)
+        assert ch.count(bid) == m.count(), (op, _step)
+        assert ch.voided_range(bid) == m.voided_range(), (op, _step)
+        top = max(m.slots, default=-1)
+        assert [ch.status(bid, i) for i in range(top + 2)] == [m.status(i) for i in range(top + 2)], (op, _step)
+        assert [ch.stored(bid, i) == 1 for i in range(top + 2)] == [m.slots.get(i) == "M" for i in range(top + 2)]
+    conserved(ch, [bid])
+    assert {"slash", "merge", "clear", "finalize", "top"} <= done  # the seeds reach every kind of step
