@@ -22,7 +22,6 @@ from chain_helpers import BURN, GENESIS_MASK, make_word, raises_error
 from ledger_chain import CHALLENGE_PERIOD, GAME_CLOCK, LedgerChain, Status
 
 STAKE = 1000 * BURN
-ZERO_ADDR = "0x" + "00" * 20
 
 
 @pytest.fixture(scope="module")
