@@ -376,8 +376,64 @@ def _word(k: int) -> bytes:
 
 
 def _send_raw(ch: LedgerChain, acct: Any, to: str, data: bytes) -> Any:
-    nonce = ch.w3.eth.get_transaction_count(acct.address, "pending")
+    """Send without waiting (automining may be off): several transactions can share a block."""
+    nonce = ch.sender._next_nonce(acct.address)  # the sender's cache counts transactions not mined yet
     tx = {"from": acct.address, "to": to, "data": data, "gas": 1_000_000, "nonce": nonce, "chainId": ch.sender.chain_id,
           "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1, "value": 0}
-    ch.sender.resync(acct.address)
     return ch.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_holder_at_random_role_changes_match_the_replayed_blocks(ch: LedgerChain, seed: int) -> None:
+    """Random authorize / revoke / transfer, up to three in a block (each by the owner of the moment:
+    one pending transaction per sender), some blocks empty: for every
+    block since the mint, holderAt answers each role's holder after that block, as read from the
+    chain's own state at the block (ownerOf / trainerOf at that block number)."""
+    import random
+
+    rnd = random.Random(seed)
+    people = ch.accounts[1:5]
+    bid = ch.hatch(people[0])
+    minted = ch.block_number()
+    owner = people[0]
+    trainer: Any = None
+    sent: list[Any] = []
+    crowded = 0  # blocks with more than one role change
+    for _ in range(40):
+        before = len(sent)
+        ch.tester.disable_auto_mine_transactions()
+        try:
+            used: set[str] = set()  # eth-tester takes one pending transaction per sender
+            for _ in range(rnd.randint(0, 3)):
+                if owner.address in used:
+                    break
+                used.add(owner.address)
+                op = rnd.choice(["auth", "auth", "revoke", "transfer", "transfer"])
+                if op == "auth":
+                    trainer = rnd.choice(people)
+                    sent.append(_send_raw(ch, owner, ch.beast.address, _data(ch.beast, "authorizeTrainer", bid, trainer.address)))
+                elif op == "revoke" and trainer is not None:  # (without one: nothing sent this turn)
+                    trainer = None
+                    sent.append(_send_raw(ch, owner, ch.beast.address, _data(ch.beast, "revokeTrainer", bid)))
+                elif op == "transfer":
+                    to = rnd.choice(people)
+                    sent.append(_send_raw(ch, owner, ch.beast.address,
+                                          _data(ch.beast, "transferFrom", owner.address, to.address, bid)))
+                    if to != owner:
+                        trainer = None
+                    owner = to
+            ch.mine(1)
+            crowded += len(sent) - before > 1
+        finally:
+            ch.tester.enable_auto_mine_transactions()
+    assert all(ch.w3.eth.get_transaction_receipt(h)["status"] == 1 for h in sent) and crowded >= 3
+    now = ch.block_number()
+    for b in range(minted - 1, now + 1):
+        want_owner = ch.beast.functions.ownerOf(bid).call(block_identifier=b) if b >= minted else ZERO_ADDR
+        want_trainer = ch.beast.functions.trainerOf(bid).call(block_identifier=b) if b >= minted else ZERO_ADDR
+        assert ch.holder_at(bid, b, False) == want_owner, b
+        assert ch.holder_at(bid, b, True) == want_trainer, b
+
+
+def _data(contract: Any, fn: str, *args: Any) -> bytes:
+    return bytes.fromhex(contract.encode_abi(fn, args=list(args)).removeprefix("0x"))
