@@ -7,7 +7,10 @@ Quick start::
     cb = net.chain                           # devnet.bindings.ChainBeasts
     owner = net.accounts[1]
     beast_id = cb.hatch(owner)
-    cb.commit(owner, beast_id, word)         # 32-byte checkpoint word (kernel.payload.Payload.pack())
+    cb.commit(owner, beast_id, word)         # 32-byte checkpoint word (kernel.payload.Payload.pack());
+                                             # dev accounts are staked (devnet.start(stake=...))
+    cb.commit_challenge(net.accounts[2], beast_id, 0, salt)   # a bisection game, in two blocks
+    game_id = cb.challenge(net.accounts[2], beast_id, 0, salt)
 
 Elsewhere (another process)::
 
@@ -25,17 +28,19 @@ from kernel.host import lazy_exports
 # Name -> module that defines it. Loaded on first use (PEP 562) so that ``import devnet.errors``
 # or ``devnet.records`` (the cb-devnet parser, cb-node's commands) does not import web3 and py-evm.
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("ChainBeasts", "DisputeInfo", "HatchData", "Outcome", "TxResult", "ValidatorInfo", "WindowStatus"),
-                    "devnet.bindings"),
+    **dict.fromkeys(("ChainBeasts", "Committer", "GameInfo", "HatchData", "Outcome", "Pot", "Reason", "StakeInfo", "TxResult",
+                     "VoidedRange", "WindowStatus"), "devnet.bindings"),
     "connect": "devnet.connect", "load_deployments": "devnet.connect",
     "DEFAULT_PARAMS": "devnet.deploy", "deploy": "devnet.deploy",
     "EmbeddedDevnet": "devnet.embedded", "start": "devnet.embedded",
-    **dict.fromkeys(("ArtifactError", "BeastError", "ChainError", "ConfigError", "ContractError", "DisputeError",
-                     "LedgerError", "LedgerRevert", "RegistryError", "TokenError", "TransactionReverted"), "devnet.errors"),
+    **dict.fromkeys(("ArtifactError", "BeastError", "ChainError", "ConfigError", "ContractError", "EventDecodeError",
+                     "GameError", "LedgerError", "LedgerRevert", "RegistryError", "TokenError", "TransactionReverted"),
+                    "devnet.errors"),
 }
 
 if TYPE_CHECKING:
-    from devnet.bindings import ChainBeasts, DisputeInfo, HatchData, Outcome, TxResult, ValidatorInfo, WindowStatus
+    from devnet.bindings import (ChainBeasts, Committer, GameInfo, HatchData, Outcome, Pot, Reason, StakeInfo, TxResult,
+                                 VoidedRange, WindowStatus)
     from devnet.connect import connect, load_deployments
     from devnet.deploy import DEFAULT_PARAMS, deploy
     from devnet.embedded import EmbeddedDevnet, start
@@ -45,7 +50,8 @@ if TYPE_CHECKING:
         ChainError,
         ConfigError,
         ContractError,
-        DisputeError,
+        EventDecodeError,
+        GameError,
         LedgerError,
         LedgerRevert,
         RegistryError,
@@ -79,21 +85,26 @@ __all__ = [
     "BeastError",
     "ChainBeasts",
     "ChainError",
+    "Committer",
     "ConfigError",
     "ContractError",
     "DEFAULT_PARAMS",
-    "DisputeError",
-    "DisputeInfo",
     "EmbeddedDevnet",
+    "EventDecodeError",
+    "GameError",
+    "GameInfo",
     "HatchData",
     "LedgerError",
     "LedgerRevert",
     "Outcome",
+    "Pot",
+    "Reason",
     "RegistryError",
+    "StakeInfo",
     "TokenError",
     "TransactionReverted",
     "TxResult",
-    "ValidatorInfo",
+    "VoidedRange",
     "WindowStatus",
     "connect",
     "deploy",

@@ -15,7 +15,7 @@ from typing import Any
 
 from devnet.errors import ArtifactError
 
-CONTRACT_NAMES: tuple[str, ...] = ("Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame")
+CONTRACT_NAMES: tuple[str, ...] = ("Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "StepVerifier", "BisectionGame")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

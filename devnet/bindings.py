@@ -1,25 +1,29 @@
-"""Typed bindings over the five contracts: one :class:`ChainBeasts` object per connection.
+"""Typed bindings over the contracts: one :class:`ChainBeasts` object per connection.
 
 This module is the one typed view of the chain: every contract enum (:class:`WindowStatus`,
-:class:`Outcome`, :class:`Vote`, :class:`Param`), struct (:class:`HatchData`,
-:class:`DisputeInfo`, ...), event query and transaction lives here, and so do the two contract
-rules Python needs before sending anything (:func:`dispute_bond`, :func:`dispute_opens`,
-:meth:`DisputeInfo.resolution`; each mirrors its contract lines and tests/contracts/test_chain_rules.py
-checks it against the contract). Other packages import these names instead of copying ids or layouts.
+:class:`Outcome`, :class:`Reason`, :class:`Param`), struct (:class:`HatchData`, :class:`GameInfo`,
+:class:`StakeInfo`, ...), event query and transaction lives here, and so do the contract rules
+Python needs before sending anything (:func:`challenge_bond`, :func:`challenge_opens`,
+:func:`challenge_commitment`, :func:`unstake_unlock_block`; each mirrors its contract lines and
+tests/contracts/test_chain_rules.py checks it against the contract). Other packages import these
+names instead of copying ids or layouts.
 
 Writes take the sending :class:`eth_account.signers.local.LocalAccount` first; they are signed
 locally with explicit nonces and return a :class:`TxResult` (or the new id) after the receipt was
 checked. Reads return plain Python values. Every revert raises a decoded
-:class:`devnet.errors.LedgerError` subclass.
+:class:`devnet.errors.LedgerError` subclass. Events are decoded strictly from logs (by their
+signature topic, then the ABI; a log of ours that does not decode is an error, never skipped), so a
+game opened by any caller (a contract, an EIP-7702 account, calldata encoded oddly) reads the same.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from collections.abc import Mapping, Sequence
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
@@ -31,15 +35,17 @@ from kernel.params import KernelParams
 from devnet import artifacts
 from devnet.access_list import commit_access_list
 from devnet.records import HatchData, Param
-from devnet.errors import ChainError, ConfigError, ContractError, DisputeCalldataError, ErrorDecoder, revert_data
+from devnet.errors import ChainError, ConfigError, ContractError, ErrorDecoder, revert_data
+from devnet.events import EventTable
 from devnet.tx import Sender
 
 ZERO32 = b"\x00" * 32
+ZERO16 = b"\x00" * 16
 MAX_UINT256 = 2**256 - 1
 
 # Fixed gas limits for calls whose cost is bounded (saves an estimate per transaction).
 GAS_HATCH = 250_000  # Beast.hatch, the request (about 100k with a dataset and records root)
-GAS_FINALIZE_HATCH = 150_000  # Beast.finalizeHatch: seedCore and the mint (about 85k)
+GAS_FINALIZE_HATCH = 250_000  # Beast.finalizeHatch: seedCore, the mint and the first role-history entries (about 150k)
 GAS_SEAL_EACH = 40_000  # CheckpointLedger.sealEpochSeeds per epoch seed (about 27k), on top of GAS_SMALL
 GAS_SMALL = 120_000
 GAS_COMMIT = 180_000
@@ -47,97 +53,143 @@ GAS_COMMIT_MANY_BASE = 120_000
 GAS_COMMIT_MANY_EACH = 70_000
 GAS_FINALIZE = 150_000
 GAS_FINALIZE_MANY_EACH = 45_000
-GAS_VOTE = 200_000
-GAS_TRANSFER_BEAST = 150_000
+GAS_TRANSFER_BEAST = 200_000  # ERC-721 transfer plus both role histories (about 117k)
+# The game and stake calls whose validity depends on the block they run in (a commitment from an
+# earlier block, a clock, an unlock block) get fixed limits: an estimate runs in the latest block on
+# anvil, one block early, and would refuse a challenge or timeout the next block accepts. (A
+# reverted one is mined and its error decoded by a replay in its own block.) Measured in
+# bench/gas.py; proveStep, proveWordLie (state-dependent), clearVoided (count-dependent) and
+# claimReward are estimated.
+GAS_STAKE = 150_000  # stake, requestUnstake, withdrawStake (about 46k-60k)
+GAS_GAME_MOVE = 150_000  # commitChallenge, bisect, respond (about 40k-46k)
+GAS_CHALLENGE = 500_000  # challenge: ledger.beginGame, the bond's transferFrom, the game record (about 320k, fresh slots)
+GAS_TIMEOUT = 400_000  # timeout: ends the game, ledger.endGame (a slash: burn, stake cut, rewind; about 150k)
 
 
 class WindowStatus(enum.IntEnum):
-    """CheckpointLedger.WindowStatus."""
+    """CheckpointLedger.WindowStatus (the numbering is stable: 3 was the vote game's Disputed)."""
 
     NONE = 0
     COMMITTED = 1
     FINALIZED = 2
-    DISPUTED = 3
+    VOIDED = 3  # after a slash of an earlier window: off the lineage until clearVoided (docs/PROTOCOL.md §10)
     SLASHED = 4
     CHALLENGED = 5  # bisection games open on it (docs/PROTOCOL.md §10)
 
 
 class Outcome(enum.IntEnum):
-    """DisputeGame.Outcome."""
+    """BisectionGame.Outcome: how a game stands or ended."""
 
     OPEN = 0
-    UPHELD = 1
-    DIVERGED = 2
-    NO_QUORUM = 3
+    DEFENDER_WON = 1
+    CHALLENGER_WON = 2
 
 
-class Vote(enum.IntEnum):
-    """DisputeGame.Vote."""
+class Reason(enum.IntEnum):
+    """BisectionGame.Reason: why a game ended (GameEnded's ``reason``)."""
 
-    NONE = 0
-    AGREE = 1
-    AGAINST = 2
+    ONE_STEP = 0  # the verifier decided the last step
+    WORD_LIE = 1  # the final state's bytes contradict the word
+    TIMEOUT = 2  # the side to move ran out of its clock
+
+
+class StakeInfo(NamedTuple):
+    """CheckpointLedger.stakeOf: the committer stake of an account (unpacks as the contract's three values)."""
+
+    staked: int
+    unbonding: int
+    unlock_block: int  # first block withdrawStake releases ``unbonding`` in (0: nothing unbonding)
+
+
+class Committer(NamedTuple):
+    """CheckpointLedger.committerOf: who committed a window, in which block, in which role."""
+
+    committer: str  # Beast.holderAt(beast, commit_block, as_trainer): the seat of the window's games
+    commit_block: int
+    as_trainer: bool
+
+
+class Pot(NamedTuple):
+    """BisectionGame.potOf: what the game holds for one window (beast, index, stored)."""
+
+    reward: int  # the ledger's slash reward, until claimed
+    open: int  # games open on the window
+    best_commitment: int  # commitment block of the best winning game so far
+    best_game: int  # the winning game with the earliest commitment (ties: lowest id); 0 none
+    claimed: bool
+
+
+class VoidedRange(NamedTuple):
+    """CheckpointLedger.voidedRange: the windows [start, end) still to clear after a slash (empty: start == end)."""
+
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
-class ValidatorInfo:
-    """DisputeGame.Validator: stake 0 means not registered; withdrawable_at 0 means active."""
+class GameInfo:
+    """BisectionGame.gameOf: one game's record (docs/PROTOCOL.md §10).
 
-    stake: int
-    withdrawable_at: int
-    open_votes: int
+    ``lo``/``hi`` bound the disputed step range (the defender claims ``hi_hash`` for step ``hi``,
+    both sides agree on ``lo_hash`` for step ``lo``); ``challenger_to_move`` says whose clock runs.
+    ``stored`` is the ledger slot the game opened on (it names this very window for ``claimReward``
+    and the ledger's ``endGame``, even after a rewind re-used the index); the word itself is
+    :meth:`ChainBeasts.game_word`.
+    """
 
-
-@dataclass(frozen=True)
-class DisputeInfo:
-    """DisputeGame.Dispute."""
-
-    dispute_id: int
+    game_id: int
     beast_id: int
     index: int
-    voting_deadline: int
     challenger: str
-    bond: int
-    word: bytes
-    agree: int
-    against: int
+    defender: str  # the window's committer (CheckpointLedger.committerOf), the only one who may bisect
+    lo: int
+    hi: int
+    challenger_to_move: bool
     outcome: Outcome
-    voters: tuple[str, ...]
+    commitment_block: int  # block of the challenger's commitChallenge (earliest wins the window's reward)
+    defender_clock: int
+    challenger_clock: int
+    last_move: int
+    lo_hash: bytes
+    hi_hash: bytes
+    mid_hash: bytes
+    bond: int
+    stored: int
+    extra: Mapping[str, Any] = field(default_factory=dict)  # members this version of the bindings does not name
 
-    def resolution(self, quorum: int, block_number: int) -> Outcome | None:
-        """The outcome ``resolve`` executed in block ``block_number`` reaches; None when it would revert.
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == Outcome.OPEN
 
-        Mirrors ``DisputeGame.resolve`` (contracts/src/DisputeGame.sol)::
+    def to_move(self) -> str:
+        """Whose move it is: "challenger" or "defender" (meaningless once the game ended)."""
+        return "challenger" if self.challenger_to_move else "defender"
 
-            if (d.outcome != Outcome.Open) revert DisputeAlreadyResolved(...);
-            if (agree >= quorum && agree > against) outcome = Outcome.Upheld;
-            else if (against >= quorum && against > agree) outcome = Outcome.Diverged;
-            else if (block.number > d.votingDeadline) outcome = Outcome.NoQuorum;
-            else revert DisputeNotResolvable(...);
-
-        ``quorum`` is SeasonRegistry's ValidatorQuorum. tests/contracts/test_chain_rules.py checks
-        this against the contract.
-        """
-        if self.outcome != Outcome.OPEN:
-            return None
-        if self.agree >= quorum and self.agree > self.against:
-            return Outcome.UPHELD
-        if self.against >= quorum and self.against > self.agree:
-            return Outcome.DIVERGED
-        if block_number > self.voting_deadline:
-            return Outcome.NO_QUORUM
-        return None
-
-
-@dataclass(frozen=True)
-class VoteCast:
-    """DisputeGame.VoteCast: one validator's vote, with the block it was mined in."""
-
-    dispute_id: int
-    validator: str
-    computed_word: bytes
-    agrees: bool
-    block_number: int
+    @classmethod
+    def from_abi(cls, game_id: int, value: Sequence[Any], names: Sequence[str]) -> GameInfo:
+        """The struct gameOf returned, keyed by the ABI's component names (camelCase)."""
+        raw = dict(zip(names, value, strict=True))
+        known = {f for f in cls.__dataclass_fields__ if f not in ("game_id", "extra")}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for name, v in raw.items():
+            snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
+            if snake in known:
+                kwargs[snake] = v
+            else:
+                extra[snake] = bytes(v) if isinstance(v, (bytes, bytearray)) else v
+        missing = known - kwargs.keys()
+        if missing:
+            raise ChainError(f"gameOf lacks {sorted(missing)}: the BisectionGame artifact is not the one these bindings read")
+        return cls(
+            game_id=game_id, beast_id=int(kwargs["beast_id"]), index=int(kwargs["index"]),
+            challenger=str(kwargs["challenger"]), defender=str(kwargs["defender"]), lo=int(kwargs["lo"]),
+            hi=int(kwargs["hi"]), challenger_to_move=bool(kwargs["challenger_to_move"]), outcome=Outcome(int(kwargs["outcome"])),
+            commitment_block=int(kwargs["commitment_block"]), defender_clock=int(kwargs["defender_clock"]),
+            challenger_clock=int(kwargs["challenger_clock"]), last_move=int(kwargs["last_move"]),
+            lo_hash=bytes(kwargs["lo_hash"]), hi_hash=bytes(kwargs["hi_hash"]), mid_hash=bytes(kwargs["mid_hash"]),
+            bond=int(kwargs["bond"]), stored=int(kwargs["stored"]), extra=extra,
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +201,7 @@ class Event:
     address: str
     tx_hash: str = ""
     block_number: int = 0
+    log_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,29 +233,46 @@ def energy_burn(word: bytes) -> int:
     return int.from_bytes(word[20:28], "big")
 
 
-def dispute_bond(word: bytes, bond_multiplier: int) -> int:
-    """ENERGY wei ``openDispute`` pulls for disputing the window that committed ``word``.
+def challenge_bond(word: bytes, bond_multiplier: int) -> int:
+    """ENERGY wei ``BisectionGame.challenge`` pulls from the challenger of the window that committed ``word``.
 
-    Mirrors ``DisputeGame.openDispute`` (contracts/src/DisputeGame.sol)::
+    Mirrors ``BisectionGame.challenge`` (contracts/src/BisectionGame.sol)::
 
-        uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(committed) >> 32);
+        uint256 bond = registry.value(SeasonRegistry.Param.BondMultiplier) * uint64(uint256(word) >> ENERGY_BURN_OFFSET);
 
     tests/contracts/test_chain_rules.py checks this against the contract.
     """
     return bond_multiplier * energy_burn(word)
 
 
-def dispute_opens(status: WindowStatus, challenge_deadline: int, block_number: int) -> bool:
-    """Whether ``openDispute`` executed in block ``block_number`` gets past the ledger's checks of the window.
+def challenge_opens(status: WindowStatus, challenge_deadline: int, block_number: int) -> bool:
+    """Whether ``challenge`` executed in block ``block_number`` gets past the ledger's checks of the window.
 
-    Mirrors ``CheckpointLedger.beginDispute`` (contracts/src/CheckpointLedger.sol)::
-
-        if (s != WindowStatus.Committed) revert LedgerWindowNotOpen(beastId, index, s);
-        if (block.number > deadline) revert LedgerChallengePeriodOver(beastId, index, deadline);
-
+    Mirrors ``CheckpointLedger.beginGame`` (contracts/src/CheckpointLedger.sol): the window is
+    Committed or Challenged (games run side by side) and ``block.number <= deadline``.
     tests/contracts/test_chain_rules.py checks this against the contract.
     """
-    return status == WindowStatus.COMMITTED and block_number <= challenge_deadline
+    return status in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED) and block_number <= challenge_deadline
+
+
+def challenge_commitment(challenger: Any, beast_id: int, index: int, salt: bytes | str | int) -> bytes:
+    """What ``commitChallenge`` records for a later ``challenge(beast_id, index, salt)`` by ``challenger``.
+
+    Mirrors ``keccak256(abi.encode(msg.sender, beastId, index, salt))`` (BisectionGame.challenge):
+    the commitment names the challenger, so a copy of it from another account opens nothing.
+    """
+    return keccak(abi_encode(["address", "uint256", "uint256", "bytes32"],
+                             [_addr(challenger), beast_id, index, _b32(salt, "salt")]))
+
+
+def unstake_unlock_block(block_number: int, challenge_period: int, clock_blocks: int) -> int:
+    """The block from which stake moved to unbonding by ``requestUnstake`` in block ``block_number`` is withdrawable.
+
+    Mirrors CheckpointLedger.requestUnstake: ``block.number + challengePeriod + 2 * clockBlocks + 1``,
+    after the last window the stake backs has left its challenge period and every game on it has
+    run out of both clocks. tests/contracts/test_chain_rules.py checks this against the contract.
+    """
+    return block_number + challenge_period + 2 * clock_blocks + 1
 
 
 def _topic(value: int | str | None) -> str | None:
@@ -250,18 +320,21 @@ class ChainBeasts:
         arts = artifacts.load_all()
         missing = [n for n in arts if n not in addresses]
         if missing:
-            raise ConfigError(f"deployment lacks addresses for {missing}")
+            raise ConfigError(f"deployment lacks addresses for {missing} (a deployments file of an older deployment?)")
         self.addresses = {n: Web3.to_checksum_address(addresses[n]) for n in arts}
         self.decoder = ErrorDecoder([a.abi for a in arts.values()])
         self.sender = Sender(w3, self.decoder)
-        self.energy: Contract = w3.eth.contract(address=self.addresses["Energy"], abi=arts["Energy"].abi)
-        self.beast: Contract = w3.eth.contract(address=self.addresses["Beast"], abi=arts["Beast"].abi)
-        self.registry: Contract = w3.eth.contract(address=self.addresses["SeasonRegistry"], abi=arts["SeasonRegistry"].abi)
-        self.ledger: Contract = w3.eth.contract(address=self.addresses["CheckpointLedger"], abi=arts["CheckpointLedger"].abi)
-        self.game: Contract = w3.eth.contract(address=self.addresses["DisputeGame"], abi=arts["DisputeGame"].abi)
-        self._contracts = (self.energy, self.beast, self.registry, self.ledger, self.game)
-        self._by_name: dict[str, Contract] = {"Energy": self.energy, "Beast": self.beast, "SeasonRegistry": self.registry,
-                                              "CheckpointLedger": self.ledger, "DisputeGame": self.game}
+        self._by_name: dict[str, Contract] = {n: w3.eth.contract(address=self.addresses[n], abi=arts[n].abi) for n in arts}
+        self.energy: Contract = self._by_name["Energy"]
+        self.beast: Contract = self._by_name["Beast"]
+        self.registry: Contract = self._by_name["SeasonRegistry"]
+        self.ledger: Contract = self._by_name["CheckpointLedger"]
+        self.verifier: Contract = self._by_name["StepVerifier"]
+        self.game: Contract = self._by_name["BisectionGame"]
+        self._contracts = tuple(self._by_name.values())
+        self.event_table = EventTable({n: (self.addresses[n], arts[n].abi) for n in arts})
+        game_of = next(i for i in arts["BisectionGame"].abi if i.get("type") == "function" and i["name"] == "gameOf")
+        self._game_fields = [str(c["name"]) for c in game_of["outputs"][0]["components"]]
 
     # ------------------------------------------------------------------ plumbing
 
@@ -276,20 +349,16 @@ class ChainBeasts:
         receipt = self.sender.send(sender, contract.address, data, gas=gas, access_list=access_list)
         return self._result(receipt)
 
+    def _event(self, log: Any) -> Event | None:
+        found = self.event_table.decode(log)
+        if found is None:
+            return None
+        spec, args = found
+        return Event(spec.name, args, Web3.to_checksum_address(log["address"]), "0x" + bytes(log["transactionHash"]).hex(),
+                     int(log["blockNumber"]), int(log.get("logIndex") or 0))
+
     def _result(self, receipt: TxReceipt) -> TxResult:
-        events: list[Event] = []
-        by_address = {c.address: c for c in self._contracts}
-        for log in receipt["logs"]:
-            c = by_address.get(Web3.to_checksum_address(log["address"]))
-            if c is None:
-                continue
-            for ev in c.events:
-                try:
-                    decoded = ev.process_log(log)
-                except Exception:  # noqa: BLE001 - not this event's signature
-                    continue
-                events.append(Event(decoded["event"], dict(decoded["args"]), c.address))
-                break
+        events = [e for e in map(self._event, receipt["logs"]) if e is not None]
         return TxResult(
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
             block_number=int(receipt["blockNumber"]),
@@ -313,27 +382,33 @@ class ChainBeasts:
         except Exception as exc:  # noqa: BLE001 - "not found" differs per client
             raise ChainError(f"no receipt for {tx_hash}: {exc}") from exc
 
-    def events(self, contract: str, event: str, *topics: int | str | None, from_block: int | None = None) -> list[Event]:
+    def events(self, contract: str, event: str, *topics: int | str | None, from_block: int | None = None,
+               to_block: int | str = "latest") -> list[Event]:
         """Logs of ``contract``'s ``event`` (names as in the ABI) whose indexed arguments match ``topics``
         in order (an int, an address, or None for any), oldest first, from ``from_block`` (default:
-        the deployment block) to the latest block."""
-        c = self._by_name.get(contract)
-        if c is None:
+        the deployment block) to ``to_block`` (inclusive; default the latest block). Decoded strictly
+        (devnet.events): a log that does not decode raises EventDecodeError."""
+        if contract not in self._by_name:
             raise ConfigError(f"unknown contract {contract!r} (known: {', '.join(self._by_name)})")
-        ev = getattr(c.events, event)()
+        try:
+            spec = self.event_table.spec(contract, event)
+        except KeyError as exc:
+            raise ConfigError(str(exc)) from None
+        return self._logs(self.addresses[contract], [spec.topic, *topics], from_block, to_block, f"{contract}.{event}")
+
+    def _logs(self, address: str, topics: Sequence[bytes | int | str | None], from_block: int | None,
+              to_block: int | str, what: str) -> list[Event]:
         start = self.deploy_block if from_block is None else from_block
-        query: Any = {"address": c.address, "fromBlock": start, "toBlock": "latest",
-                      "topics": [ev.topic, *(_topic(t) for t in topics)]}
+        wire = ["0x" + t.hex() if isinstance(t, bytes) else _topic(t) for t in topics]
+        while wire and wire[-1] is None:
+            wire.pop()
+        query: Any = {"address": address, "fromBlock": start, "toBlock": to_block, "topics": wire}
         try:
             logs = list(self.w3.eth.get_logs(query))
         except Exception as exc:  # noqa: BLE001 - RPC errors come in many types
-            raise ChainError(f"reading {contract}.{event} logs failed: {exc}") from exc
-        out = []
-        for log in logs:
-            decoded = ev.process_log(log)
-            out.append(Event(decoded["event"], dict(decoded["args"]), c.address,
-                             "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"])))
-        return out
+            raise ChainError(f"reading {what} logs failed: {exc}") from exc
+        out = [e for e in map(self._event, logs) if e is not None]
+        return sorted(out, key=lambda e: (e.block_number, e.log_index))
 
     def mine(self, blocks: int = 1) -> int:
         """Mine ``blocks`` empty blocks on a devnet (py-evm in process, or anvil/cb-devnet over RPC)."""
@@ -374,11 +449,12 @@ class ChainBeasts:
         return self._send(sender, self.energy, "approve", [_addr(spender), amount], GAS_SMALL)
 
     def ensure_approvals(self, sender: LocalAccount) -> None:
-        """Give the ledger and the dispute game an unlimited allowance if they lack one.
+        """Give the ledger (escrow, deposits, stake) and the bisection game (challenge bonds) an unlimited
+        allowance if they lack one.
 
         OpenZeppelin skips the allowance write for the maximum value, which saves gas per commit.
         """
-        for name in ("CheckpointLedger", "DisputeGame"):
+        for name in ("CheckpointLedger", "BisectionGame"):
             if self.allowance(sender.address, self.addresses[name]) < 2**255:
                 self.approve(sender, self.addresses[name])
 
@@ -516,7 +592,7 @@ class ChainBeasts:
         return int(self._call(self.ledger, "commitBlockOf", beast_id, index))
 
     def challenge_deadline(self, beast_id: int, index: int) -> int:
-        """Last block (inclusive) in which the window can be disputed."""
+        """Last block (inclusive) in which the window can be challenged (a game opened on it)."""
         return int(self._call(self.ledger, "challengeDeadline", beast_id, index))
 
     def epoch_seed(self, beast_id: int, epoch: int) -> bytes:
@@ -578,132 +654,174 @@ class ChainBeasts:
         """Drop the change queued for ``param`` before it takes effect (registry owner only)."""
         return self._send(owner, self.registry, "cancelChange", [int(param)], GAS_SMALL)
 
-    def dispute_bond(self, word: bytes) -> int:
-        """The bond a dispute of the window that committed ``word`` posts now (:func:`dispute_bond`)."""
-        return dispute_bond(word, self.param(Param.BOND_MULTIPLIER))
 
-    # ------------------------------------------------------------------ validators
+    def challenge_bond(self, word: bytes) -> int:
+        """The bond a challenge of the window that committed ``word`` posts now (:func:`challenge_bond`)."""
+        return challenge_bond(word, self.param(Param.BOND_MULTIPLIER))
 
-    def register_validator(self, sender: LocalAccount, stake: int) -> TxResult:
-        """Stake ``stake`` ENERGY and register as a validator."""
-        return self._send(sender, self.game, "registerValidator", [stake], 200_000)
+    # ------------------------------------------------------------------ committer stake
 
-    def request_withdrawal(self, sender: LocalAccount) -> TxResult:
-        """Stop voting; the stake becomes withdrawable after validatorWithdrawDelay blocks."""
-        return self._send(sender, self.game, "requestWithdrawal", [], GAS_SMALL)
+    def stake(self, sender: LocalAccount, amount: int) -> TxResult:
+        """Stake ``amount`` ENERGY (pulled with transferFrom; needs the ledger's allowance).
 
-    def withdraw(self, sender: LocalAccount) -> TxResult:
-        """Withdraw the stake (after the delay, with no unresolved votes)."""
-        return self._send(sender, self.game, "withdraw", [], GAS_SMALL)
-
-    def validator(self, address: Any) -> ValidatorInfo:
-        """A validator's record."""
-        t = self._call(self.game, "validatorOf", _addr(address))
-        return ValidatorInfo(int(t[0]), int(t[1]), int(t[2]))
-
-    def is_active_validator(self, address: Any) -> bool:
-        """Whether ``address`` may vote now."""
-        return bool(self._call(self.game, "isActiveValidator", _addr(address)))
-
-    # ------------------------------------------------------------------ disputes
-
-    def open_dispute(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"",
-                     owner_secret: bytes | str = ZERO32) -> int:
-        """Dispute a window, posting the bond; returns the dispute id."""
-        return int(self.open_dispute_tx(sender, beast_id, index, dataset, owner_secret).event("DisputeOpened").args["disputeId"])
-
-    def open_dispute_tx(self, sender: LocalAccount, beast_id: int, index: int, dataset: bytes = b"",
-                        owner_secret: bytes | str = ZERO32) -> TxResult:
-        """Like :meth:`open_dispute` but returns the TxResult. Gas: estimate raised to the EIP-7623 floor."""
-        return self._send(sender, self.game, "openDispute", [beast_id, index, bytes(dataset), _b32(owner_secret, "owner_secret")], None)
-
-    def vote(self, sender: LocalAccount, dispute_id: int, computed_word: bytes | str) -> TxResult:
-        """Vote the word your replay produced (0x00..00 = trainer state unavailable)."""
-        return self._send(sender, self.game, "vote", [dispute_id, _b32(computed_word, "computed_word")], GAS_VOTE)
-
-    def resolve(self, sender: LocalAccount, dispute_id: int) -> Outcome:
-        """Resolve a dispute (after a quorum or its deadline); returns the outcome."""
-        return Outcome(int(self.resolve_tx(sender, dispute_id).event("DisputeResolved").args["outcome"]))
-
-    def resolve_tx(self, sender: LocalAccount, dispute_id: int) -> TxResult:
-        """Like :meth:`resolve` but returns the TxResult."""
-        return self._send(sender, self.game, "resolve", [dispute_id], None)
-
-    def claim(self, sender: LocalAccount) -> int:
-        """Transfer the caller's credited ENERGY; returns the amount."""
-        return int(self.claim_tx(sender).event("Claimed").args["amount"])
-
-    def claim_tx(self, sender: LocalAccount) -> TxResult:
-        """Like :meth:`claim` but returns the TxResult (the amount is its ``Claimed`` event's)."""
-        return self._send(sender, self.game, "claim", [], GAS_SMALL)
-
-    def credit_of(self, address: Any) -> int:
-        """ENERGY credited and not yet claimed."""
-        return int(self._call(self.game, "creditOf", _addr(address)))
-
-    def bind_dispute_game(self, owner: LocalAccount) -> TxResult:
-        """Tell the ledger which dispute game may mark windows disputed (once, by the ledger's deployer)."""
-        return self._send(owner, self.ledger, "bindDisputeGame", [self.game.address], 100_000)
-
-    def dispute(self, dispute_id: int) -> DisputeInfo:
-        """A dispute's record."""
-        t = self._call(self.game, "disputeOf", dispute_id)
-        return DisputeInfo(
-            dispute_id, int(t[0]), int(t[1]), int(t[2]), str(t[3]), int(t[4]), bytes(t[5]),
-            int(t[6]), int(t[7]), Outcome(int(t[8])), tuple(str(v) for v in t[9]),
-        )
-
-    def dispute_count(self) -> int:
-        """Number of disputes ever opened (ids are 1..count)."""
-        return int(self._call(self.game, "disputeCount"))
-
-    def vote_of(self, dispute_id: int, validator: str) -> Vote:
-        """The vote ``validator`` cast in ``dispute_id``."""
-        return Vote(int(self._call(self.game, "voteOf", dispute_id, _addr(validator))))
-
-    def votes_cast(self, dispute_id: int) -> list[VoteCast]:
-        """The VoteCast events of ``dispute_id``, in order."""
-        return [VoteCast(dispute_id, str(e.args["validator"]), bytes(e.args["computedWord"]), bool(e.args["agrees"]),
-                         e.block_number) for e in self.events("DisputeGame", "VoteCast", dispute_id)]
-
-    def disputes_on(self, beast_id: int, index: int) -> list[int]:
-        """Ids of the disputes opened on window ``index`` (the ledger's index) of ``beast_id``, oldest first."""
-        return [int(e.args["disputeId"]) for e in self.events("DisputeGame", "DisputeOpened", None, beast_id, index)]
-
-    def dispute_opened_event(self, dispute_id: int) -> dict[str, Any]:
-        """The DisputeOpened log of ``dispute_id`` (args plus ``transactionHash``)."""
-        logs = self.events("DisputeGame", "DisputeOpened", dispute_id)
-        if not logs:
-            raise ChainError(f"no DisputeOpened log for dispute {dispute_id}")
-        return {**logs[0].args, "transactionHash": logs[0].tx_hash}
-
-    def dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
-        """(dataset, ownerSecret) of a dispute, read back from the openDispute calldata.
-
-        DisputeCalldataError when the opening transaction is not a direct, decodable
-        ``openDispute`` call to the game matching the dispute (the game refuses calls from
-        contracts, but an EIP-7702 account could still open one from its delegated code).
+        Every commit and commitMany needs ``staked >= the call's total energyBurn``
+        (LedgerStakeInsufficient otherwise); a slashed window's challenger reward comes out of it.
         """
-        ev = self.dispute_opened_event(dispute_id)
-        tx = self.w3.eth.get_transaction(ev["transactionHash"])
-        where = f"dispute {dispute_id} (transaction {ev['transactionHash']})"
-        if tx.get("to") is None or Web3.to_checksum_address(tx["to"]) != self.game.address:
-            raise DisputeCalldataError(f"{where} was not sent to the dispute game: its dataset cannot be read")
-        try:
-            fn, args = self.game.decode_function_input(tx["input"])
-        except Exception as exc:  # noqa: BLE001 - web3 raises several types for undecodable input
-            raise DisputeCalldataError(f"{where}: the transaction input does not decode as a game call ({exc})") from None
-        if fn.fn_name != "openDispute" or (args["beastId"], args["index"]) != (ev["beastId"], ev["index"]):
-            raise DisputeCalldataError(f"{where} was not opened by a direct openDispute call")
-        dataset, secret = bytes(args["dataset"]), bytes(args["ownerSecret"])
-        committed = bytes(ev["datasetHash"])  # 0x0 for a beast without a private dataset
-        if (committed == ZERO32 and dataset) or (committed != ZERO32 and keccak(dataset) != committed):
-            raise DisputeCalldataError(f"{where}: the calldata's dataset does not match the dispute's dataset hash")
-        return dataset, secret
+        return self._send(sender, self.ledger, "stake", [amount], GAS_STAKE)
+
+    def request_unstake(self, sender: LocalAccount, amount: int) -> TxResult:
+        """Move ``amount`` of the stake to unbonding; it unlocks at :func:`unstake_unlock_block` of this block."""
+        return self._send(sender, self.ledger, "requestUnstake", [amount], GAS_STAKE)
+
+    def withdraw_stake(self, sender: LocalAccount) -> TxResult:
+        """Take back every unbonding amount that has unlocked."""
+        return self._send(sender, self.ledger, "withdrawStake", [], GAS_STAKE)
+
+    def stake_of(self, address: Any) -> StakeInfo:
+        """(staked, unbonding, unlock_block) of ``address``."""
+        t = self._call(self.ledger, "stakeOf", _addr(address))
+        return StakeInfo(int(t[0]), int(t[1]), int(t[2]))
+
+    def committer_of(self, beast_id: int, index: int) -> Committer:
+        """Who committed window ``index`` (the holder of its role after the commit's block), when, as which role."""
+        t = self._call(self.ledger, "committerOf", beast_id, index)
+        return Committer(str(t[0]), int(t[1]), bool(t[2]))
+
+    # ------------------------------------------------------------------ rewind after a slash
+
+    def voided_range(self, beast_id: int) -> VoidedRange:
+        """The stored windows [start, end) a slash took off the lineage and clearVoided has not cleared yet."""
+        t = self._call(self.ledger, "voidedRange", beast_id)
+        return VoidedRange(int(t[0]), int(t[1]))
+
+    def clear_voided(self, sender: LocalAccount, beast_id: int, count: int) -> TxResult:
+        """Clear up to ``count`` slots of the voided range from its low end (anyone), burning their escrow.
+
+        The next commit of the rewound lineage needs its slot cleared first.
+        """
+        return self._send(sender, self.ledger, "clearVoided", [beast_id, count], None)
+
+    # ------------------------------------------------------------------ bisection game
+
+    def bind_bisection_game(self, owner: LocalAccount) -> TxResult:
+        """Tell the ledger which bisection game may open and end games on windows (once, by the ledger's deployer)."""
+        return self._send(owner, self.ledger, "bindBisectionGame", [self.game.address], 100_000)
+
+    def clock_blocks(self) -> int:
+        """Blocks each side of a game may spend on its moves over the whole game."""
+        return int(self._call(self.game, "clockBlocks"))
+
+    def game_count(self) -> int:
+        """Number of games ever opened (ids are 1..count)."""
+        return int(self._call(self.game, "gameCount"))
+
+    def commit_challenge(self, sender: LocalAccount, beast_id: int, index: int, salt: bytes | str | int) -> TxResult:
+        """``commitChallenge``: the first half of a challenge; ``challenge`` with the same salt in a later block opens the game.
+
+        The commitment (:func:`challenge_commitment`) hides the window, so a pending challenge
+        cannot be copied and front-run; keep ``salt`` secret until then.
+        """
+        return self._send(sender, self.game, "commitChallenge", [challenge_commitment(sender, beast_id, index, salt)],
+                          GAS_GAME_MOVE)
+
+    def challenge(self, sender: LocalAccount, beast_id: int, index: int, salt: bytes | str | int) -> int:
+        """Open a game on window ``index`` (after :meth:`commit_challenge` in an earlier block), posting the bond; its id."""
+        return int(self.challenge_tx(sender, beast_id, index, salt).event("GameOpened").args["gameId"])
+
+    def challenge_tx(self, sender: LocalAccount, beast_id: int, index: int, salt: bytes | str | int) -> TxResult:
+        """Like :meth:`challenge` but returns the TxResult (GameOpened, the ledger's WindowChallenged, the bond's Transfer)."""
+        return self._send(sender, self.game, "challenge", [beast_id, index, _b32(salt, "salt")], GAS_CHALLENGE)
+
+    def bisect(self, sender: LocalAccount, game_id: int, h16: bytes | str) -> TxResult:
+        """The defender (the window's committer) claims ``h16``, the step hash at the middle of the disputed range."""
+        return self._send(sender, self.game, "bisect", [game_id, _b16(h16, "h16")], GAS_GAME_MOVE)
+
+    def respond(self, sender: LocalAccount, game_id: int, agree: bool) -> TxResult:
+        """The challenger agrees or not with the defender's pending midpoint claim."""
+        return self._send(sender, self.game, "respond", [game_id, bool(agree)], GAS_GAME_MOVE)
+
+    def prove_step(self, sender: LocalAccount, game_id: int, pre: bytes, sample: Sequence[Any]) -> TxResult:
+        """The challenger has the one-step verifier re-execute step lo -> lo + 1 from ``pre`` (its bytes).
+
+        ``sample`` is IStepVerifier.PrivateSample as a tuple (sOwner, datasetLen, merkleRoot, record,
+        path); zeros and empties for a public beast. Gas is estimated (the real verifier needs up to
+        about 13.5M for the largest state) and never asked above 2^24.
+        """
+        return self._send(sender, self.game, "proveStep", [game_id, bytes(pre), _sample(sample)], None)
+
+    def prove_word_lie(self, sender: LocalAccount, game_id: int, state: bytes) -> TxResult:
+        """The challenger shows the final state's bytes (hash = the word's h128) contradict another field of the word."""
+        return self._send(sender, self.game, "proveWordLie", [game_id, bytes(state)], None)
+
+    def timeout(self, sender: LocalAccount, game_id: int) -> TxResult:
+        """End a game whose side to move ran out of its clock (anyone); that side loses."""
+        return self._send(sender, self.game, "timeout", [game_id], GAS_TIMEOUT)
+
+    def claim_reward(self, sender: LocalAccount, beast_id: int, index: int, stored: int) -> TxResult:
+        """Pay a slashed window's reward to the challenger of its earliest-committed winning game (anyone calls;
+        once no game on the window is open). ``stored`` is the ledger slot the games opened on
+        (``GameInfo.stored``), naming this very window even after a rewind."""
+        return self._send(sender, self.game, "claimReward", [beast_id, index, int(stored)], None)
+
+    def game_of(self, game_id: int) -> GameInfo:
+        """A game's record (GameNotFound for an unknown id)."""
+        return GameInfo.from_abi(game_id, self._call(self.game, "gameOf", game_id), self._game_fields)
+
+    def game_word(self, game_id: int) -> bytes:
+        """The checkpoint word the game disputes (rebuilt from its stored slot and index)."""
+        return bytes(self._call(self.game, "wordOf", game_id))
+
+    def pot_of(self, beast_id: int, index: int, stored: int) -> Pot:
+        """What the game holds for the window ``stored`` names: its reward, open games, best winner."""
+        t = self._call(self.game, "potOf", beast_id, index, int(stored))
+        return Pot(int(t[0]), int(t[1]), int(t[2]), int(t[3]), bool(t[4]))
+
+    def commitment_block(self, challenger: Any, commitment: bytes) -> int:
+        """The block ``challenger`` committed ``commitment`` in (0: none)."""
+        return int(self._call(self.game, "commitmentBlock", _addr(challenger), _b32(commitment, "commitment")))
+
+    def genesis_h128(self, beast_id: int) -> bytes:
+        """h128 of the beast's genesis state as the game rebuilds it (step 0 of window 0)."""
+        return bytes(self._call(self.game, "genesisH128", beast_id))
+
+    def games_of_window(self, beast_id: int, index: int, *, from_block: int | None = None) -> list[int]:
+        """Ids of every game opened on window ``index`` of ``beast_id``, oldest first, from the GameOpened logs
+        (whoever opened them: an account, a contract, an EIP-7702 delegate)."""
+        spec = self.event_table.spec("BisectionGame", "GameOpened")
+        indexed = [n for n, _ in spec.indexed]
+        topics: list[bytes | int | None] = [spec.topic] + [
+            beast_id if n == "beastId" else index if n == "index" else None for n in indexed]
+        logs = self._logs(self.game.address, topics, from_block, "latest", "BisectionGame.GameOpened")
+        return [int(e.args["gameId"]) for e in logs
+                if int(e.args["beastId"]) == beast_id and int(e.args["index"]) == index]
+
+    def game_events(self, from_block: int | None = None, to_block: int | str = "latest") -> list[Event]:
+        """Every BisectionGame event from ``from_block`` (default: the deployment block) to ``to_block``, in chain order."""
+        return self._logs(self.game.address, [], from_block, to_block, "BisectionGame")
 
     # ------------------------------------------------------------------ accounting
 
     def held_by_contracts(self) -> int:
-        """ENERGY held by the ledger and the dispute game together."""
-        return self.balance_of(self.addresses["CheckpointLedger"]) + self.balance_of(self.addresses["DisputeGame"])
+        """ENERGY held by the ledger (escrow, deposits, stakes) and the game (bonds, held rewards) together."""
+        return self.balance_of(self.addresses["CheckpointLedger"]) + self.balance_of(self.addresses["BisectionGame"])
 
+
+def _b16(value: bytes | str, what: str) -> bytes:
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value.removeprefix("0x"))
+        except ValueError as exc:
+            raise ConfigError(f"{what} is not hex: {value!r}") from exc
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 16:
+        raise ConfigError(f"{what} must be 16 bytes")
+    return bytes(value)
+
+
+def _sample(sample: Sequence[Any]) -> tuple[Any, ...]:
+    """IStepVerifier.PrivateSample as the ABI encoder takes it, checked for shape."""
+    try:
+        s_owner, dataset_len, root, record, path = sample
+    except (TypeError, ValueError):
+        raise ConfigError("sample must be (sOwner, datasetLen, merkleRoot, record, path)") from None
+    return (_b32(s_owner, "sample.sOwner"), int(dataset_len), _b32(root, "sample.merkleRoot"), bytes(record),
+            [_b32(p, "sample.path[]") for p in path])

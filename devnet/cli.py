@@ -1,10 +1,15 @@
 """cb-devnet: a local chain with the ChainBeasts contracts, or a deployment to any RPC.
 
-    cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE] [--block-time S] [SEASON]
+    cb-devnet up [--engine pyevm|anvil] [--host 127.0.0.1] [--port 8545] [--deployments FILE] [--block-time S]
+                 [--stake WEI] [SEASON]
     cb-devnet mine [N] [--rpc URL | --deployments FILE] [--json]
     cb-devnet deploy --rpc URL --keystore FILE [--password-file FILE] [--deployments FILE] [--json] [SEASON]
 
     SEASON: [--spec-version 1|2] [--season FILE.toml] [--param NAME=VALUE ...] [--timelock-delay BLOCKS]
+            [--game-clock BLOCKS]
+
+``up`` funds each dev account with 1,000,000 ENERGY and stakes ``--stake`` of it (default 1,000
+ENERGY) as committer stake, so the accounts commit at once; ``--stake 0`` leaves them unstaked.
 
 Exit codes (kernel.host.ExitCode, the table every tool shares): 0 ok; 2 usage or configuration
 error (bad flag, file, keystore, password, season constant); 4 chain error (RPC unreachable,
@@ -14,7 +19,7 @@ revert); 130 interrupted (SIGINT/SIGTERM; how ``up`` ends). Season constants are
 ``up`` talks like anvil: its first stdout line is a JSON summary (for scripts), then the dev
 accounts and their keys (public test keys, labelled so), then one line per transaction with its
 gas and decoded revert (devnet.txlog). ``mine N`` and ``up --block-time S`` drive the block clock
-(dispute and challenge periods are counted in blocks) without raw JSON-RPC. ``mine`` and ``deploy``
+(challenge periods, game clocks and unstaking delays are counted in blocks) without raw JSON-RPC. ``mine`` and ``deploy``
 print text by default and one JSON object with ``--json``.
 """
 
@@ -31,7 +36,8 @@ from pathlib import Path
 
 from devnet.errors import ChainError, ConfigError, LedgerError
 from devnet.txlog import MAX_MINE
-from devnet.season import (DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, SPEC_VERSIONS, check_spec_version, check_timelock_delay,
+from devnet.season import (DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, MAX_GAME_CLOCK_BLOCKS,
+                           MIN_GAME_CLOCK_BLOCKS, SPEC_VERSIONS, check_game_clock, check_spec_version, check_timelock_delay,
                            help_lines, season_params)
 from kernel.host import ExitCode, HelpFormatter, HostError, exit_codes_epilog, read_password_file, run_tool, unlock_keystore
 
@@ -51,13 +57,16 @@ def _season_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--spec-version", type=int, choices=SPEC_VERSIONS, default=DEFAULT_SPEC_VERSION,
                    help="kernel spec version of every beast the deployment hatches (a new season is a new "
                         f"deployment; default {DEFAULT_SPEC_VERSION})")
+    g.add_argument("--game-clock", metavar="BLOCKS", type=int, default=DEFAULT_GAME_CLOCK_BLOCKS,
+                   help="blocks each side of a bisection game may spend on its moves over the whole game "
+                        f"({MIN_GAME_CLOCK_BLOCKS}..{MAX_GAME_CLOCK_BLOCKS}; default {DEFAULT_GAME_CLOCK_BLOCKS}, a devnet's)")
 
 
 def _epilog() -> str:
     return ("season constants: NAME (case-insensitive; challenge_period, CHALLENGE_PERIOD, challengePeriod),\n"
             "devnet default, and the rule SeasonRegistry enforces (time quantities in blocks):\n"
             f"{help_lines()}\n"
-            "example: --param challenge_period=100 --param validator_quorum=3\n\n"
+            "example: --param challenge_period=100 --param bond_multiplier=3\n\n"
             "A bad season constant is refused before any chain is touched.\n" + exit_codes_epilog())
 
 
@@ -79,13 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--block-time", type=float, default=None, metavar="SECONDS",
                     help="also mine an empty block every SECONDS (automining stays on: each transaction still\n"
                          "gets its own block); default: blocks only for transactions and `cb-devnet mine`")
+    up.add_argument("--stake", metavar="WEI", type=int, default=None,
+                    help="committer stake (ENERGY wei) each dev account puts in the ledger so it can commit at once\n"
+                         "(default 10**21, 1,000 ENERGY; 0: unstaked, commits refused until it stakes)")
     up.add_argument("--no-tx-log", action="store_true", help="print no line per transaction")
     _season_args(up)
-    mine = sub.add_parser("mine", help="mine N empty blocks on a running devnet (advances dispute clocks)",
+    mine = sub.add_parser("mine", help="mine N empty blocks on a running devnet (advances game clocks)",
                           description="Mine N empty blocks on the devnet at --rpc (default: the rpcUrl of the\n"
                                       "deployments file) with anvil_mine, which anvil and the py-evm engine of\n"
-                                      "`cb-devnet up` both answer. Challenge periods, voting periods and dispute\n"
-                                      "deadlines are counted in blocks, so this is how a devnet user lets them pass.",
+                                      "`cb-devnet up` both answer. Challenge periods, game clocks and unstaking\n"
+                                      "delays are counted in blocks, so this is how a devnet user lets them pass.",
                           epilog=exit_codes_epilog(), formatter_class=raw)
     mine.add_argument("blocks", nargs="?", type=int, default=1, metavar="N", help=f"blocks to mine (1..{MAX_MINE:,}; default 1)")
     mine.add_argument("--rpc", default=None, help="JSON-RPC URL (default: rpcUrl of --deployments)")
@@ -93,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="deployments JSON naming the RPC (default $CB_DEPLOYMENTS, else runs/devnet/deployments.json)")
     mine.add_argument("--json", action="store_true", help="print {from, to, mined} as JSON")
     dep = sub.add_parser("deploy", help="deploy the contracts to an RPC endpoint",
-                         description="Deploy the five contracts (with the season constants asked for) with the key\n"
+                         description="Deploy the six contracts (with the season constants asked for) with the key\n"
                                      "in an encrypted JSON keystore.", epilog=_epilog(), formatter_class=raw)
     dep.add_argument("--rpc", required=True, help="JSON-RPC URL")
     dep.add_argument("--keystore", required=True, help="encrypted JSON keystore of the deployer")
@@ -106,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _season(args: argparse.Namespace) -> tuple[dict[str, int], int, int]:
-    """The checked season constants, timelock delay and spec version asked for; ConfigError before any chain is touched."""
+    """The checked season constants, timelock delay and spec version asked for (and the game clock,
+    checked in place); ConfigError before any chain is touched."""
+    check_game_clock(args.game_clock)
     return season_params(args.season, args.param), check_timelock_delay(args.timelock_delay), check_spec_version(args.spec_version)
 
 
@@ -119,11 +133,13 @@ def _up(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
     if args.block_time is not None and not 0 < args.block_time <= 86_400:
         raise ConfigError(f"--block-time must be a number of seconds in (0, 86400], got {args.block_time}")
+    if args.stake is not None and not 0 <= args.stake <= 10**6 * 10**18:
+        raise ConfigError(f"--stake must be 0..{10**6 * 10**18} ENERGY wei (what each dev account holds), got {args.stake}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"cb-devnet: warning: binding {args.host}; dev keys are public", file=sys.stderr)
     net = launch(args.engine, host=args.host, port=args.port, run_dir=args.run_dir,
                  deployments_path=args.deployments, accounts=args.accounts, params=params, timelock_delay=delay,
-                 spec_version=version)
+                 spec_version=version, game_clock_blocks=args.game_clock, stake=args.stake)
     out = args.deployments or str(Path(args.run_dir) / "deployments.json")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,7 +215,7 @@ def _deploy(args: argparse.Namespace) -> int:
         _ = w3.eth.chain_id  # one round trip proves the RPC answers
     except Exception as exc:  # noqa: BLE001
         raise ChainError(f"cannot reach {args.rpc}: {exc}") from exc
-    chain = deploy(w3, account, params=params, timelock_delay=delay, spec_version=version)
+    chain = deploy(w3, account, params=params, timelock_delay=delay, spec_version=version, game_clock_blocks=args.game_clock)
     data = deployments_dict(chain, [], int(w3.eth.block_number), rpc_url=args.rpc, engine="rpc")
     data["deployer"] = account.address
     write_deployments(args.deployments, data)

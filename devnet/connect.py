@@ -5,17 +5,20 @@ The file (written by ``cb-devnet up`` / ``cb-devnet deploy``)::
     {"version": 1, "engine": "pyevm" | "anvil" | "rpc", "rpcUrl": "http://127.0.0.1:8545",
      "chainId": 131277322940537, "deployBlock": 6,
      "contracts": {"Energy": "0x..", "Beast": "0x..", "SeasonRegistry": "0x..",
-                   "CheckpointLedger": "0x..", "DisputeGame": "0x.."},
+                   "CheckpointLedger": "0x..", "StepVerifier": "0x..", "BisectionGame": "0x.."},
      "deployer": "0x..",
      "accounts": [{"address": "0x..", "privateKey": "0x.."}, ...],   # dev chains only
      "artifactsSourceHash": "0x..",
-     "season": {"timelockDelay": 10, "specVersion": 2, "params": {"window_steps": 128, "base_cost": ..., ...}}}
+     "season": {"timelockDelay": 10, "specVersion": 2, "gameClockBlocks": 64,
+                "params": {"window_steps": 128, "base_cost": ..., ...}}}
 
 ``season`` holds the SeasonRegistry constants in force when the file was written, named as in
-``devnet.season`` (so ``params`` can be fed back as a ``cb-devnet --season`` file), and the
-kernel spec version the deployment hatches (Beast.SPEC_VERSION). Files written before they
-were added lack them; readers must treat both as optional (the chain is the authority either
-way: ``ChainBeasts.params()``, ``ChainBeasts.spec_version()``).
+``devnet.season`` (so ``params`` can be fed back as a ``cb-devnet --season`` file), the kernel
+spec version the deployment hatches (Beast.SPEC_VERSION) and the bisection game's clock
+(BisectionGame.clockBlocks). Older files may lack them; readers must treat them as optional (the
+chain is the authority either way: ``ChainBeasts.params()``, ``spec_version()``, ``clock_blocks()``).
+A file of a deployment before the bisection game (with a ``DisputeGame``, without ``StepVerifier``
+and ``BisectionGame``) is refused by :func:`connect` with a ConfigError naming what it lacks.
 """
 
 from __future__ import annotations

@@ -16,9 +16,18 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
 from devnet.bindings import ChainBeasts
-from devnet.deploy import DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
+from devnet.deploy import DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
 
 DEFAULT_ENERGY = 10**6 * 10**18  # ENERGY minted to each test account
+# Committer stake of each dev account (of its DEFAULT_ENERGY): covers any one commitMany of a few
+# thousand windows at the devnet season's costs, so tests and demos commit without a staking step.
+DEFAULT_STAKE = 10**3 * 10**18
+
+
+def default_stake(energy_per_account: int, approve: bool) -> int:
+    """The stake :func:`start` and ``cb-devnet up`` give each dev account when not told: DEFAULT_STAKE when the
+    accounts approve the ledger and hold that much, else none."""
+    return DEFAULT_STAKE if approve and energy_per_account >= DEFAULT_STAKE else 0
 
 
 @dataclass
@@ -26,7 +35,8 @@ class EmbeddedDevnet:
     """An in-process chain with the contracts deployed.
 
     ``accounts[0]`` is the deployer (ENERGY minter, registry owner); every account holds ETH and
-    ``energy_per_account`` ENERGY and has approved the ledger and the dispute game.
+    ``energy_per_account`` ENERGY, has approved the ledger and the bisection game, and has staked
+    ``stake`` of its ENERGY as committer stake (:func:`start`).
     """
 
     w3: Web3
@@ -60,7 +70,8 @@ def deployments_dict(chain: ChainBeasts, accounts: list[LocalAccount], deploy_bl
     """
     from devnet import artifacts
 
-    season = {"timelockDelay": chain.timelock_delay(), "specVersion": chain.spec_version(), "params": chain.params()}
+    season = {"timelockDelay": chain.timelock_delay(), "specVersion": chain.spec_version(),
+              "gameClockBlocks": chain.clock_blocks(), "params": chain.params()}
     return {
         "version": 1,
         "engine": engine,
@@ -84,11 +95,18 @@ def start(
     approve: bool = True,
     spec_version: int = DEFAULT_SPEC_VERSION,
     genesis_timestamp: int | None = None,
+    game_clock_blocks: int = DEFAULT_GAME_CLOCK_BLOCKS,
+    stake: int | None = None,
 ) -> EmbeddedDevnet:
-    """Start an in-process py-evm chain, deploy the contracts (hatching beasts of ``spec_version``)
-    and fund ``accounts`` accounts. ``genesis_timestamp`` in the future makes the chain reproducible:
-    py-evm stamps a block max(now, parent + 1), so every block hash (and each beast's seedCore)
-    repeats from run to run (``cb-node demo --seed``)."""
+    """Start an in-process py-evm chain, deploy the contracts (hatching beasts of ``spec_version``;
+    bisection games with ``game_clock_blocks`` per side) and fund ``accounts`` accounts.
+
+    ``stake``: committer stake each account puts in the ledger (CheckpointLedger.stake) so that it
+    can commit at once; default :data:`DEFAULT_STAKE` (1,000 ENERGY) when ``approve`` and
+    ``energy_per_account`` allow it, else 0; pass 0 to test the unstaked path (commits are refused
+    LedgerStakeInsufficient until ``chain.stake``). ``genesis_timestamp`` in the future makes the
+    chain reproducible: py-evm stamps a block max(now, parent + 1), so every block hash (and each
+    beast's seedCore) repeats from run to run (``cb-node demo --seed``)."""
     overrides = {"gas_limit": 60_000_000} | ({"timestamp": genesis_timestamp} if genesis_timestamp else {})
     genesis = PyEVMBackend.generate_genesis_params(overrides=overrides)
     state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
@@ -101,7 +119,9 @@ def start(
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
-    chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version)
-    fund(chain, keys[0], keys, energy_per_account, approve=approve)
+    chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version,
+                   game_clock_blocks=game_clock_blocks)
+    fund(chain, keys[0], keys, energy_per_account, approve=approve,
+         stake=default_stake(energy_per_account, approve) if stake is None else stake)
     chain.accounts = keys
     return EmbeddedDevnet(w3=w3, chain=chain, accounts=keys, tester=tester, deploy_block=int(w3.eth.block_number))

@@ -2,7 +2,7 @@
 
 Every failure surfaces as a :class:`LedgerError`. A revert with a custom error becomes a
 :class:`ContractError` subclass chosen by the error's domain prefix (``Ledger*`` ->
-:class:`LedgerRevert`, ``Dispute*`` -> :class:`DisputeError`, ...) carrying ``name`` and
+:class:`LedgerRevert`, ``Game*`` and the one-step verifier's errors -> :class:`GameError`, ...) carrying ``name`` and
 ``args``; the message reads like ``LedgerStepOutOfOrder(beastId=1, expected=256, got=384)``.
 """
 
@@ -30,8 +30,8 @@ class ChainError(LedgerError):
     """Raised when the chain cannot be reached or answers unexpectedly (CLI exit code 4: chain)."""
 
 
-class DisputeCalldataError(ChainError):
-    """Raised when a dispute's dataset cannot be read from its opening transaction's calldata."""
+class EventDecodeError(ChainError):
+    """Raised when a log carries one of our events' signatures but its data does not decode strictly as that event."""
 
 
 class TransactionReverted(ChainError):
@@ -60,8 +60,9 @@ class LedgerRevert(ContractError):
     """Raised for CheckpointLedger errors (``Ledger*``)."""
 
 
-class DisputeError(ContractError):
-    """Raised for DisputeGame errors (``Dispute*``)."""
+class GameError(ContractError):
+    """Raised for BisectionGame errors (``Game*``) and the one-step verifier's (StepVerifier: a malformed
+    pre-state or private sample, raised through ``proveStep``)."""
 
 
 class BeastError(ContractError):
@@ -98,7 +99,7 @@ def chain_call(what: str, fn: Callable[[], T], to_error: ErrorMap) -> T:
 
 _PREFIXES: tuple[tuple[str, type[ContractError]], ...] = (
     ("Ledger", LedgerRevert),
-    ("Dispute", DisputeError),
+    ("Game", GameError),
     ("Beast", BeastError),
     ("ERC721", BeastError),
     ("Season", RegistryError),
@@ -107,6 +108,9 @@ _PREFIXES: tuple[tuple[str, type[ContractError]], ...] = (
     ("AccessControl", TokenError),
     ("SafeERC20", TokenError),
 )
+
+# StepVerifier's errors carry no domain prefix (SPEC §7.5 names them); they surface through proveStep.
+_VERIFIER_ERRORS = frozenset({"BadMerkleProof", "DatasetRootMismatch", "EmptyDataset", "InvalidRecord", "MalformedState"})
 
 _ERROR_STRING = bytes.fromhex("08c379a0")
 _PANIC = bytes.fromhex("4e487b71")
@@ -152,7 +156,8 @@ class ErrorDecoder:
                 values = abi_decode(types, data[4:])
             except Exception:  # malformed payload: keep the raw bytes
                 return TransactionReverted(f"{name}(<undecodable 0x{data[4:].hex()}>)", tx_hash=tx_hash, data=data)
-            cls = next((c for p, c in _PREFIXES if name.startswith(p)), ContractError)
+            cls = GameError if name in _VERIFIER_ERRORS else next((c for p, c in _PREFIXES if name.startswith(p)),
+                                                                   ContractError)
             return cls(name, dict(zip(names, values, strict=True)), tx_hash=tx_hash, data=data)
         if data[:4] == _ERROR_STRING:
             (reason,) = abi_decode(["string"], data[4:])

@@ -14,8 +14,8 @@ from web3 import Web3
 from devnet.anvil import AnvilProcess, dev_keys
 from devnet.bindings import ChainBeasts
 from devnet.connect import write_deployments
-from devnet.deploy import DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
-from devnet.embedded import DEFAULT_ENERGY, deployments_dict, start
+from devnet.deploy import DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
+from devnet.embedded import DEFAULT_ENERGY, default_stake, deployments_dict, start
 from devnet.errors import ConfigError
 from devnet.server import RpcBridge, make_server, serve_in_thread
 
@@ -54,9 +54,12 @@ def launch(
     timelock_delay: int = DEFAULT_TIMELOCK_DELAY,
     genesis_block: int | None = None,
     spec_version: int = DEFAULT_SPEC_VERSION,
+    game_clock_blocks: int = DEFAULT_GAME_CLOCK_BLOCKS,
+    stake: int | None = None,
 ) -> RunningDevnet:
     """Start ``engine`` ("pyevm" or "anvil") on host:port (0 = free port), deploy (a season hatching
-    beasts of ``spec_version``), fund, and write the deployments file (default
+    beasts of ``spec_version``, games with ``game_clock_blocks`` per side), fund and stake the dev
+    accounts (``stake`` as in devnet.embedded.start), and write the deployments file (default
     ``run_dir/deployments.json``). ``genesis_block`` (anvil only) numbers the first block."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,7 @@ def launch(
         if genesis_block is not None:
             raise ConfigError("genesis_block needs the anvil engine")
         net = start(accounts=accounts, energy_per_account=energy_per_account, params=params, timelock_delay=timelock_delay,
-                    spec_version=spec_version)
+                    spec_version=spec_version, game_clock_blocks=game_clock_blocks, stake=stake)
         server = make_server(RpcBridge(net.w3, net.tester), host, port)
         url = f"http://{host}:{server.server_address[1]}"
         serve_in_thread(server)
@@ -82,8 +85,10 @@ def launch(
         try:
             w3 = Web3(Web3.HTTPProvider(proc.url, request_kwargs={"timeout": 30}))
             keys = dev_keys(accounts)
-            chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version)
-            fund(chain, keys[0], keys, energy_per_account)
+            chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version,
+                           game_clock_blocks=game_clock_blocks)
+            fund(chain, keys[0], keys, energy_per_account,
+                 stake=default_stake(energy_per_account, True) if stake is None else stake)
             chain.accounts = keys
             data = deployments_dict(chain, keys, int(w3.eth.block_number), rpc_url=proc.url, engine="anvil")
             write_deployments(out, data)

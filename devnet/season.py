@@ -24,9 +24,10 @@ UINT96_MAX = 2**96 - 1  # every value is stored as a uint96
 MIN_TIMELOCK_DELAY = 10  # SeasonRegistry.MIN_TIMELOCK_DELAY (blocks): no change in force before it can be seen
 MAX_TIMELOCK_DELAY = 1_000_000  # SeasonRegistry.MAX_TIMELOCK_DELAY (blocks)
 DEFAULT_TIMELOCK_DELAY = 10  # blocks
-# SeasonRegistry.MAX_DATASET_BYTES_LIMIT: the largest maxDatasetBytes a season may set (384 KiB), so that
-# openDispute with an incompressible dataset of that size fits under Osaka's 2^24 gas per transaction
-# (measured: 15,706,160 gas; tests/contracts/test_chain_dispute_size.py).
+# SeasonRegistry.MAX_DATASET_BYTES_LIMIT: the largest maxDatasetBytes a season may set (384 KiB). The bound
+# was sized for the vote game, whose openDispute carried the whole dataset; a bisection game's proveStep
+# carries one record and its Merkle path, far below 2^24 gas at any dataset size the season admits
+# (tests/contracts/test_chain_dispute_size.py). The node still refuses to hatch a larger dataset.
 MAX_DATASET_BYTES_LIMIT = 393_216
 DEFAULT_MAX_DATASET_BYTES = 262_144  # 256 KiB: curriculum.dataset.MAX_DATASET_BYTES, the loaders' default
 # Beast.MIN_SPEC_VERSION..MAX_SPEC_VERSION: the kernel spec versions a deployment may hatch. A season
@@ -57,10 +58,15 @@ _SPEC: dict[Param, tuple[int, str, Callable[[int], bool]]] = {
     Param.VOTING_PERIOD: (20, "1..1000000 blocks", _between(1, _MAX_PERIOD)),
     Param.MIN_VALIDATOR_STAKE: (100 * 10**18, "0..2**96-1 (ENERGY wei)", _between(0, UINT96_MAX)),
     Param.VALIDATOR_WITHDRAW_DELAY: (20, "0..1000000 blocks", _between(0, _MAX_PERIOD)),
-    Param.MAX_DATASET_BYTES: (DEFAULT_MAX_DATASET_BYTES, f"1..{MAX_DATASET_BYTES_LIMIT} (384 KiB: a dispute must fit one transaction)",
+    Param.MAX_DATASET_BYTES: (DEFAULT_MAX_DATASET_BYTES, f"1..{MAX_DATASET_BYTES_LIMIT} (384 KiB; the largest dataset to hatch with)",
                               _between(1, MAX_DATASET_BYTES_LIMIT)),
     Param.WRONG_VOTE_SLASH_BPS: (1000, "0..5000 (basis points of a wrong voter's stake)", _between(0, 5000)),
 }
+
+# Constants only the removed vote game (DisputeGame) read. SeasonRegistry keeps their ids and range
+# rules (Param is append-only), so a season may still set them, but no contract reads them.
+UNUSED_PARAMS = frozenset({Param.VALIDATOR_QUORUM, Param.VOTING_PERIOD, Param.MIN_VALIDATOR_STAKE,
+                           Param.VALIDATOR_WITHDRAW_DELAY, Param.WRONG_VOTE_SLASH_BPS})
 
 # Season constants of a devnet, by name, in Param order.
 DEFAULT_PARAMS: dict[str, int] = {p.name.lower(): _SPEC[p][0] for p in Param}
@@ -106,6 +112,22 @@ def check_timelock_delay(delay: object) -> int:
     if isinstance(delay, bool) or not isinstance(delay, int) or not MIN_TIMELOCK_DELAY <= delay <= MAX_TIMELOCK_DELAY:
         raise ConfigError(f"timelock delay must be an integer {MIN_TIMELOCK_DELAY}..{MAX_TIMELOCK_DELAY} blocks, got {delay!r}")
     return delay
+
+
+# BisectionGame's constructor refuses a clock outside [8, 2^24] blocks (GameClockInvalid): each side
+# needs a few blocks per move over seven rounds, and clock arithmetic stays far inside uint32.
+MIN_GAME_CLOCK_BLOCKS = 8
+MAX_GAME_CLOCK_BLOCKS = 2**24
+# A devnet's game clock: long enough for scripted players on an automining chain, short enough that
+# `cb-devnet mine` lets a timeout pass at once. A real deployment picks its own (`--game-clock`).
+DEFAULT_GAME_CLOCK_BLOCKS = 64
+
+
+def check_game_clock(blocks: object) -> int:
+    """The game clock in blocks when BisectionGame's constructor accepts it; else ConfigError."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or not MIN_GAME_CLOCK_BLOCKS <= blocks <= MAX_GAME_CLOCK_BLOCKS:
+        raise ConfigError(f"game clock must be an integer {MIN_GAME_CLOCK_BLOCKS}..{MAX_GAME_CLOCK_BLOCKS} blocks, got {blocks!r}")
+    return blocks
 
 
 def check_spec_version(version: object) -> int:
@@ -164,5 +186,7 @@ def season_params(season_file: str | Path | None, assignments: Iterable[str] = (
 
 def help_lines() -> str:
     """A table of the constants: name, devnet default and rule (for ``--help``)."""
-    rows = [("NAME", "DEFAULT", "RULE")] + [(p.name.lower(), str(_SPEC[p][0]), _SPEC[p][1]) for p in Param]
+    rows = [("NAME", "DEFAULT", "RULE")] + [
+        (p.name.lower(), str(_SPEC[p][0]), _SPEC[p][1] + ("; unused (the vote game is gone)" if p in UNUSED_PARAMS else ""))
+        for p in Param]
     return "\n".join(f"  {n:<25} {d:<22} {r}" for n, d, r in rows)

@@ -1,6 +1,6 @@
 """A small threaded JSON-RPC-over-HTTP server in front of the in-process py-evm chain.
 
-It lets other processes (the node, validators, the dispute tool, anvil-style clients) use the
+It lets other processes (the node, watchers, the dispute tool, anvil-style clients) use the
 embedded devnet through an ordinary ``http://127.0.0.1:PORT`` URL. Requests are forwarded to
 web3's EthereumTesterProvider request pipeline (which speaks standard JSON-RPC parameters) under
 one lock, since py-evm is not thread-safe; results are re-encoded as JSON-RPC (quantities as hex).

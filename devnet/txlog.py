@@ -5,7 +5,7 @@ engine, so both print the same lines) and writes one line per mined transaction:
 sender, ``Contract.function`` (decoded from the committed ABIs), gas used of gas limit, and ``ok``
 or ``REVERTED`` with the custom error decoded by :mod:`devnet.errors` (replayed with ``eth_call``
 in the transaction's block, as :class:`devnet.tx.Sender` does). :class:`BlockTimer` mines an empty
-block every ``--block-time`` seconds, so dispute clocks (counted in blocks) advance on an idle chain.
+block every ``--block-time`` seconds, so game clocks (counted in blocks) advance on an idle chain.
 
 Lines go to the file descriptor with ``os.write``, one call per line: a reader that stops reading
 (a test holding only the first line) stalls this thread, never the chain or the shutdown.
