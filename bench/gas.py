@@ -7,9 +7,11 @@ ledger, first window of a beast, a later window, an epoch's first window sealing
 with the seed sealed before, by the trainer), each with the escrow pulled by transferFrom and,
 after a `deposit`, locked from the prepaid deposit; commitMany at 1, 8 and 32 beasts (gas per
 checkpoint) both ways, sent as the node sends them (with an EIP-2930 access list from 8 beasts
-on, devnet.access_list) and, for comparison, without the list; deposit and withdrawDeposit; finalize; dispute open (no dataset and with
-a 64 kB dataset), vote, resolve (diverged with one voter; upheld with a wrong voter, slashed since
-DisputeGame 1.1.0), claim; the one-step verifier (StepVerifier.step, SPEC v2 V2-6) on the default state and on
+on, devnet.access_list) and, for comparison, without the list; deposit and withdrawDeposit; finalize;
+the committer stake (stake, requestUnstake, withdrawStake); every move of a whole bisection game with
+the real StepVerifier (commitChallenge, challenge, bisect, respond, proveStep, claimReward, and each
+side's total), timeout either way (a slash rewinding two later windows), clearVoided; the one-step
+verifier (StepVerifier.step, SPEC v2 V2-6) on the default state and on
 the largest legal state, public and private, with the share of calldata, hashing and the rest (arithmetic,
 memory, control). Baseline: the targets in the issue — a later single
 commit <= 65,000 gas, commitMany <= 30,000 gas per checkpoint at 32 beasts (checked on the
@@ -60,7 +62,11 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
     def row(name: str, gas: int, per: int = 1, note: str = "") -> None:
         rows.append({"call": name, "gas": gas, "checkpoints": per, "gas_per_checkpoint": gas // per, "note": note})
 
-    owner, ch, val = accounts[1], accounts[2], accounts[3]
+    owner = accounts[1]
+    # Every commit needs the committer's stake >= its energyBurn: staked here as a node does (measured in stake_rows).
+    cb.stake(owner, 10**6 * BURN)
+    for a in accounts[2:7]:
+        cb.stake(a, 10**3 * BURN)
     req = cb.request_hatch_tx(owner)
     row("hatch (request)", req.gas_used, note="hatch data and requester (fresh slots), id reserved")
     r = cb.finalize_hatch_tx(owner, req.event("HatchRequested").args["beastId"])
@@ -129,39 +135,104 @@ def measure(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, obje
     mine(cb.param(5) + 1)
     row("finalize (one window)", cb.finalize(owner, b1, 0).gas_used, note="burns the escrow")
 
-    cb.register_validator(val, 100 * 10**18)
-    b3 = cb.hatch(owner)
-    cb.commit(owner, b3, word(0, b3))
-    r = cb.open_dispute_tx(ch, b3, 0)
-    row("openDispute (no dataset)", r.gas_used, note="bond transferFrom, dispute record")
-    did = r.event("DisputeOpened").args["disputeId"]
-    row("vote", cb.vote(val, did, b"\x00" * 32).gas_used)
-    row("resolve (diverged, 1 voter)", cb.resolve_tx(ch, did).gas_used, note="escrow to game, 2 credits")
-    r = cb.claim_tx(ch)
-    row("claim", r.gas_used)
+    return rows + stake_rows(cb, accounts, mine) + game_rows(cb, accounts, mine)
 
-    dataset = keccak(b"bench") * (65_536 // 32)
-    secret = b"\x07" * 32
-    # A version 2 season also commits to the records (R_dataset; any non-zero stand-in: the game never opens it).
-    records = keccak(b"records" + dataset) if cb.spec_version() >= 2 else b"\x00" * 32
-    b4 = cb.hatch(owner, keccak(dataset), keccak(secret), records)
-    cb.commit(owner, b4, word(0, b4))
-    r = cb.open_dispute_tx(ch, b4, 0, dataset, secret)
-    row("openDispute (64 kB dataset)", r.gas_used, note="calldata dominates; EIP-7623 floor 21000+40/non-zero byte")
 
-    # Two validators agree with the committed word, one votes against it: Upheld, the wrong voter slashed.
-    good, wrong = accounts[5], accounts[6]
-    for v in (good, wrong):
-        cb.register_validator(v, 100 * 10**18)
-    b6 = cb.hatch(owner)
-    cb.commit(owner, b6, word(0, b6))
-    did = cb.open_dispute(ch, b6, 0)
-    cb.vote(val, did, word(0, b6))
-    cb.vote(wrong, did, b"\x00" * 32)
-    cb.vote(good, did, word(0, b6))
-    r = cb.resolve_tx(ch, did)
-    assert [e.args["validator"] for e in r.all("ValidatorSlashed")] == [wrong.address]
-    row("resolve (upheld, 1 wrong voter slashed)", r.gas_used, note="3 voters; stake cut, 3 credits")
+def stake_rows(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Committer stake: first stake, top-up, requestUnstake, withdrawStake."""
+    rows: list[dict[str, object]] = []
+    who = accounts[7]
+    rows.append(_row("stake (first)", cb.stake(who, 10 * BURN).gas_used, note="transferFrom; the stake half of the deposit slot"))
+    rows.append(_row("stake (top-up)", cb.stake(who, 10 * BURN).gas_used))
+    r = cb.request_unstake(who, 5 * BURN)
+    rows.append(_row("requestUnstake", r.gas_used, note="reads the challenge period; unbonding slot (fresh)"))
+    mine(cb.stake_of(who).unlock_block - cb.block_number())
+    rows.append(_row("withdrawStake", cb.withdraw_stake(who).gas_used, note="transfer; unbonding slot cleared"))
+    return rows
+
+
+def _row(name: str, gas: int, per: int = 1, note: str = "") -> dict[str, object]:
+    return {"call": name, "gas": gas, "checkpoints": per, "gas_per_checkpoint": gas // per, "note": note}
+
+
+def game_rows(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Every move of a whole bisection game with the real StepVerifier and real kernel states (a trainer
+    wrong from micro-step 77 on loses to an honest challenger), a game decided on time (slash, rewind of
+    three later windows), clearVoided and claimReward; then the totals of each side over the whole game."""
+    from kernel.sources import PublicSource
+    from kernel.step import WindowStart, micro_step, window_step_states
+
+    rows: list[dict[str, object]] = []
+    trainer, ch, anyone = accounts[5], accounts[6], accounts[7]
+    bid = cb.hatch(trainer)
+    seed_core = bytes(cb.hatch_data(bid).seed_core)
+    w = WindowStart(DEFAULT_MASK, 6, seed_core)
+    truth = window_step_states(genesis(seed_core, DEFAULT_PARAMS, spec_version=2), PublicSource(), w)
+    bad = truth[77].copy()
+    bad.w1[0, 0] = int(bad.w1[0, 0]) + 1
+    mine_states = [*truth[:77], bad]
+    for _ in range(77, 128):
+        mine_states.append(micro_step(mine_states[-1], PublicSource(), w).state)
+    final = mine_states[-1]
+    cb.commit(trainer, bid, Payload(final.h128(), final.global_step, BURN, final.active_mask, final.lr_shift, final.flags).pack())
+    truth_b, mine_b = [s.to_bytes() for s in truth], [s.to_bytes() for s in mine_states]
+    h = [keccak(x)[:16] for x in truth_b], [keccak(x)[:16] for x in mine_b]
+    salt = keccak(b"bench salt")
+    sides = {"challenger": 0, "defender": 0}
+    r = cb.commit_challenge(ch, bid, 0, salt)
+    rows.append(_row("game: commitChallenge", r.gas_used, note="the commitment (fresh slot)"))
+    sides["challenger"] += r.gas_used
+    r = cb.challenge_tx(ch, bid, 0, salt)
+    rows.append(_row("game: challenge", r.gas_used, note="ledger.beginGame, bond transferFrom, game record (fresh slots)"))
+    sides["challenger"] += r.gas_used
+    gid = int(r.event("GameOpened").args["gameId"])
+    moves: dict[str, list[int]] = {"bisect": [], "respond": []}
+    while (g := cb.game_of(gid)).is_open:
+        mid = (g.lo + g.hi) // 2
+        if not g.challenger_to_move:
+            r = cb.bisect(trainer, gid, h[1][mid])
+            moves["bisect"].append(r.gas_used)
+            sides["defender"] += r.gas_used
+        elif g.hi - g.lo == 1:
+            r = cb.prove_step(ch, gid, truth_b[g.lo], (b"\x00" * 32, 0, b"\x00" * 32, b"", []))
+            rows.append(_row("game: proveStep (StepVerifier, default state, public)", r.gas_used,
+                             note="the one-step in the EVM, then ledger.endGame: slash, reward to the game"))
+            sides["challenger"] += r.gas_used
+        else:
+            r = cb.respond(ch, gid, g.mid_hash == h[0][mid])
+            moves["respond"].append(r.gas_used)
+            sides["challenger"] += r.gas_used
+    for name, gas in moves.items():
+        rows.append(_row(f"game: {name} (max of {len(gas)})", max(gas), note=f"min {min(gas)}"))
+    r = cb.claim_reward(anyone, bid, 0, g.stored)
+    rows.append(_row("game: claimReward", r.gas_used, note="the reward to the earliest-committed winner"))
+    rows.append(_row("game: whole game, challenger's moves", sides["challenger"],
+                     note="commitChallenge + challenge + 7 responds + proveStep"))
+    rows.append(_row("game: whole game, defender's moves", sides["defender"], note="7 bisects"))
+
+    # On time: window 1 of four challenged, its committer silent; slash voids windows 2 and 3.
+    b2 = cb.hatch(trainer)
+    for k in range(4):
+        cb.commit(trainer, b2, word(k, b2))
+    cb.commit_challenge(ch, b2, 1, salt)
+    gid = cb.challenge(ch, b2, 1, salt)
+    mine(cb.clock_blocks() + 1)
+    r = cb.timeout(anyone, gid)
+    rows.append(_row("game: timeout (challenger wins: slash, rewind 2 windows)", r.gas_used,
+                     note="ledger.endGame: escrow burned, stake cut, reward to the game, lineage rewound"))
+    r = cb.clear_voided(anyone, b2, 1)
+    rows.append(_row("clearVoided (the slashed window)", r.gas_used, note="slot cleared; its escrow was burned at the slash"))
+    r = cb.clear_voided(anyone, b2, 2)
+    rows.append(_row("clearVoided (2 voided windows)", r.gas_used, 2, note="slots cleared, escrow burned, range closed"))
+    # A game the defender wins on time: it bisects once, the challenger goes silent.
+    b3 = cb.hatch(trainer)
+    cb.commit(trainer, b3, word(0, b3))
+    cb.commit_challenge(ch, b3, 0, salt)
+    gid = cb.challenge(ch, b3, 0, salt)
+    cb.bisect(trainer, gid, b"\x01" * 16)
+    mine(cb.clock_blocks() + 1)
+    r = cb.timeout(anyone, gid)
+    rows.append(_row("game: timeout (defender wins)", r.gas_used, note="bond to the defender; window Committed again"))
     return rows
 
 
@@ -244,13 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=("pyevm", "anvil"), default="pyevm")
     args = ap.parse_args(argv)
     if args.engine == "pyevm":
-        net = devnet.start(accounts=8)
+        net = devnet.start(accounts=8, stake=0)  # the bench stakes as a node does (and measures it)
         rows = measure(net.chain, net.accounts, net.mine) + verifier_rows(net.w3)
         engine = "py-evm 0.12.1b1 (eth-tester, Prague)"
     else:
         from devnet.launch import launch
 
-        with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=8) as run:
+        with tempfile.TemporaryDirectory() as tmp, launch("anvil", port=0, run_dir=tmp, accounts=8, stake=0) as run:
             rows = measure(run.chain, run.accounts, run.chain.mine) + verifier_rows(run.chain.w3)
         engine = "anvil 1.7.1 (--hardfork prague)"
     def gas_of(call: str, key: str = "gas") -> int:

@@ -22,6 +22,7 @@ import devnet
 from devnet import artifacts, cli, season
 from devnet.bindings import Param
 from devnet.errors import revert_data
+from devnet.embedded import DEFAULT_STAKE
 from devnet.season import DEFAULT_PARAMS, DEFAULT_SPEC_VERSION
 from kernel.host import exit_codes_epilog
 
@@ -102,12 +103,13 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
     out = tmp_path / "deployments.json"
     with _up(out) as data:
         assert data["engine"] == "pyevm" and data["rpcUrl"].startswith("http://127.0.0.1:")
-        assert set(data["contracts"]) == {"Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "DisputeGame"}
+        assert set(data["contracts"]) == {"Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "StepVerifier", "BisectionGame"}
         cb = devnet.connect(out)
         assert data["season"]["specVersion"] == cb.spec_version() == DEFAULT_SPEC_VERSION  # a new season's default
         owner = cb.accounts[1]
         bid = cb.hatch(owner)
         assert cb.hatch_data(bid).spec_version == DEFAULT_SPEC_VERSION
+        assert cb.stake_of(owner).staked == DEFAULT_STAKE  # dev accounts come staked: they commit at once
         cb.commit(owner, bid, make_word(0))
         assert cb.window_count(bid) == 1
 
@@ -118,15 +120,18 @@ def test_up_serves_other_processes_and_deploy_reaches_it(tmp_path: Path) -> None
         (tmp_path / "pw").chmod(0o600)
         dep_out = tmp_path / "second.json"
         res = _cli("deploy", "--rpc", data["rpcUrl"], "--keystore", str(ks), "--password-file", str(tmp_path / "pw"),
-                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13", "--spec-version", "1")
+                   "--deployments", str(dep_out), "--param", "VotingPeriod=33", "--timelock-delay", "13", "--spec-version", "1",
+                   "--game-clock", "99")
         assert res.returncode == 0, res.stderr
         second = devnet.connect(dep_out)
         assert second.addresses["CheckpointLedger"] != cb.addresses["CheckpointLedger"]
-        assert second.ledger.functions.disputeGame().call() == second.addresses["DisputeGame"]
+        assert second.ledger.functions.bisectionGame().call() == second.addresses["BisectionGame"]
+        assert second.clock_blocks() == 99
         assert second.params() == {**DEFAULT_PARAMS, "voting_period": 33}
         assert second.registry.functions.timelockDelay().call() == 13
         written = json.loads(dep_out.read_text())
-        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "specVersion": 1, "params": second.params()}
+        assert written["accounts"] == [] and written["season"] == {"timelockDelay": 13, "specVersion": 1, "gameClockBlocks": 99,
+                                                                   "params": second.params()}
         assert second.spec_version() == 1 and second.hatch_data(second.hatch(cb.accounts[2])).spec_version == 1
         # Text by default (above), one JSON object with --json
         assert res.stdout.startswith(f"deployed the contracts to {data['rpcUrl']} (chain id {data['chainId']}, spec version 1)")
@@ -145,13 +150,16 @@ def test_up_deploys_the_season_constants_asked_for(tmp_path: Path) -> None:
     season = tmp_path / "season.toml"
     season.write_text("CHALLENGE_PERIOD = 50  # --param wins\nvalidatorQuorum = 3\nepoch_steps = 1_024\nmin-validator-stake = 0\n")
     out = tmp_path / "deployments.json"
-    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "14", "--spec-version", "2") as data:
+    with _up(out, "--param", "challenge_period=7", "--season", str(season), "--timelock-delay", "14", "--spec-version", "2",
+             "--game-clock", "12", "--stake", "0") as data:
         want = {**DEFAULT_PARAMS, "challenge_period": 7, "validator_quorum": 3, "epoch_steps": 1024, "min_validator_stake": 0}
         cb = devnet.connect(out)
         assert cb.params() == want
         assert cb.ledger.functions.epochSteps().call() == 1024  # read once by the ledger at deployment
         assert cb.registry.functions.timelockDelay().call() == 14
-        assert data["season"] == {"timelockDelay": 14, "specVersion": 2, "params": want} and cb.spec_version() == 2
+        assert data["season"] == {"timelockDelay": 14, "specVersion": 2, "gameClockBlocks": 12, "params": want}
+        assert cb.spec_version() == 2 and cb.clock_blocks() == 12
+        assert cb.stake_of(cb.accounts[1]) == (0, 0, 0)  # --stake 0: unstaked dev accounts
         # A file written before "season" was recorded still loads and connects.
         old = tmp_path / "old.json"
         old.write_text(json.dumps({k: v for k, v in data.items() if k != "season"}))
@@ -184,6 +192,8 @@ BAD_SEASON = [
     (["--timelock-delay", "x"], "argument --timelock-delay: invalid int value: 'x'"),
     *((["--spec-version", bad], f"argument --spec-version: invalid choice: {bad} (choose from 1, 2)") for bad in ("0", "3")),
     (["--spec-version", "two"], "argument --spec-version: invalid int value: 'two'"),
+    *((["--game-clock", bad], f"game clock must be an integer 8..16777216 blocks, got {bad}") for bad in ("0", "7", "16777217")),
+    (["--game-clock", "x"], "argument --game-clock: invalid int value: 'x'"),
 ]
 
 
@@ -259,6 +269,11 @@ def test_timelock_delay_rule_matches_the_registry(net) -> None:  # type: ignore[
         except devnet.ConfigError:
             ours = False
         assert ours == theirs == (low <= delay <= season.MAX_TIMELOCK_DELAY), delay
+
+
+def test_bad_stake_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc, err = _main(capsys, "up", "--port", "0", "--run-dir", str(tmp_path / "run"), "--stake", "-1")
+    assert rc == cli.EXIT_CONFIG and "--stake must be 0.." in err and not (tmp_path / "run").exists()
 
 
 def test_connect_errors(tmp_path: Path) -> None:

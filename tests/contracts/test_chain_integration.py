@@ -10,16 +10,20 @@ from collections.abc import Iterator
 
 import pytest
 from eth_utils import keccak
+from web3 import Web3
 
 import devnet
 from devnet.anvil import find_anvil
-from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from devnet.bindings import ChainBeasts, Outcome, Reason, WindowStatus
+from devnet.embedded import DEFAULT_STAKE
 from devnet.errors import ConfigError
 from devnet.launch import launch
+from devnet.season import DEFAULT_GAME_CLOCK_BLOCKS
+from devnet.tx import TX_GAS_CAP
 
 from chain_helpers import BURN, make_word, raises_error, records_root_for
 
-STAKE = 100 * 10**18
+EIP170_CODE_LIMIT = 24_576
 
 
 def _anvil_available() -> bool:
@@ -57,12 +61,47 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         running.stop()
 
 
+def _creations(cb: ChainBeasts) -> dict[str, int]:
+    """Gas used by the transaction that created each contract (the deployment is the chain's first blocks)."""
+    by_address = {a: n for n, a in cb.addresses.items()}
+    out: dict[str, int] = {}
+    for number in range(cb.block_number() + 1):
+        for tx in cb.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if not tx.get("to"):
+                r = cb.w3.eth.get_transaction_receipt(tx["hash"])
+                name = by_address.get(Web3.to_checksum_address(r["contractAddress"])) if r.get("contractAddress") else None
+                if name:
+                    out[name] = int(r["gasUsed"])
+        if len(out) == len(by_address):
+            break
+    return out
+
+
 def test_deployments_file_describes_the_chain(engine: Engine) -> None:
-    assert engine.cb.energy.functions.symbol().call() == "ENERGY"
-    assert engine.cb.energy.functions.decimals().call() == 18
-    assert engine.cb.ledger.functions.disputeGame().call() == engine.cb.addresses["DisputeGame"]
-    assert engine.cb.balance_of(engine.a[1]) > 10**20
-    assert engine.cb.allowance(engine.a[1].address, engine.cb.addresses["CheckpointLedger"]) == 2**256 - 1
+    cb = engine.cb
+    assert set(cb.addresses) == {"Energy", "Beast", "SeasonRegistry", "CheckpointLedger", "StepVerifier", "BisectionGame"}
+    assert cb.energy.functions.symbol().call() == "ENERGY"
+    assert cb.energy.functions.decimals().call() == 18
+    assert cb.ledger.functions.bisectionGame().call() == cb.addresses["BisectionGame"]
+    assert cb.game.functions.verifier().call() == cb.addresses["StepVerifier"]
+    assert cb.clock_blocks() == DEFAULT_GAME_CLOCK_BLOCKS
+    assert cb.balance_of(engine.a[1]) > 10**20
+    assert cb.stake_of(engine.a[1]).staked == DEFAULT_STAKE
+    for spender in ("CheckpointLedger", "BisectionGame"):
+        assert cb.allowance(engine.a[1].address, cb.addresses[spender]) == 2**256 - 1
+
+
+def test_every_contract_deploys_under_the_size_and_gas_limits(engine: Engine) -> None:
+    """StepVerifier is the largest contract: its runtime code must stay under EIP-170's 24,576 bytes
+    and its creation under the 2^24 gas a transaction may carry (EIP-7825), on every engine."""
+    cb = engine.cb
+    sizes = {n: len(cb.w3.eth.get_code(a)) for n, a in cb.addresses.items()}
+    assert all(0 < size <= EIP170_CODE_LIMIT for size in sizes.values()), sizes
+    assert max(sizes, key=lambda n: sizes[n]) in ("StepVerifier", "BisectionGame")
+    gas = _creations(cb)
+    assert set(gas) == set(cb.addresses)
+    assert all(g <= TX_GAS_CAP for g in gas.values()), gas
+    print(f"\n{engine.name}: code bytes {sizes}; creation gas {gas}")
 
 
 def test_commit_lifecycle(engine: Engine) -> None:
@@ -91,23 +130,33 @@ def test_commit_many(engine: Engine) -> None:
     assert all(cb.window_count(i) == 1 for i in ids)
 
 
-def test_dispute_with_large_dataset(engine: Engine) -> None:
-    """A 200 kB dataset: the transaction needs the EIP-7623 calldata floor on Prague."""
-    cb, owner, ch, val = engine.cb, engine.a[1], engine.a[5], engine.a[6]
+def test_a_game_won_on_time_slashes_rewinds_and_pays(engine: Engine) -> None:
+    """A private beast's window 1 challenged; its committer never answers: the challenger wins on time,
+    window 1 is slashed and 2 voided, clearVoided reopens the lineage, the reward is claimed."""
+    cb, owner, ch, anyone = engine.cb, engine.a[1], engine.a[5], engine.a[6]
     dataset = keccak(b"seed") * (200_000 // 32)
     secret = b"\x11" * 32
     bid = cb.hatch(owner, keccak(dataset), keccak(secret), records_root_for(cb, dataset))
-    cb.commit(owner, bid, make_word(0))
-    if not cb.is_active_validator(val):
-        cb.register_validator(val, STAKE)
-    r = cb.open_dispute_tx(ch, bid, 0, dataset, secret)
-    did = r.event("DisputeOpened").args["disputeId"]
-    assert r.gas_used >= 21_000 + 40 * sum(1 for b in dataset if b)
-    assert cb.dispute_dataset(did) == (dataset, secret)
-    cb.vote(val, did, b"\x00" * 32)  # start state unavailable -> against the trainer
-    assert cb.resolve(ch, did) == Outcome.DIVERGED
-    assert cb.window_status(bid, 0) == WindowStatus.SLASHED
-    assert cb.claim(ch) == 2 * BURN + BURN - BURN // 2
+    for k in range(3):
+        cb.commit(owner, bid, make_word(k))
+    salt = keccak(b"salt" + engine.name.encode())
+    cb.commit_challenge(ch, bid, 1, salt)
+    before = cb.balance_of(ch)
+    gid = cb.challenge(ch, bid, 1, salt)
+    assert cb.games_of_window(bid, 1) == [gid]
+    g = cb.game_of(gid)
+    assert (g.defender, g.challenger, g.bond) == (owner.address, ch.address, 2 * BURN)
+    cb.mine(cb.clock_blocks() + 1)
+    r = cb.timeout(anyone, gid)
+    assert (r.event("GameEnded").args["outcome"], r.event("GameEnded").args["reason"]) == (Outcome.CHALLENGER_WON, Reason.TIMEOUT)
+    assert [cb.window_status(bid, k) for k in range(3)] == [WindowStatus.COMMITTED, WindowStatus.SLASHED, WindowStatus.VOIDED]
+    assert cb.voided_range(bid) == (1, 3) and cb.window_count(bid) == 1
+    cb.clear_voided(anyone, bid, 5)
+    cb.commit(owner, bid, make_word(1, tag=9))
+    cb.claim_reward(anyone, bid, 1, g.stored)
+    assert cb.balance_of(ch) == before + BURN  # bond back, plus the reward (min(burn, stake))
+    names = [e.name for e in cb.game_events(r.block_number - 1)]
+    assert "GameEnded" in names and names[-1] == "RewardClaimed"
 
 
 def test_errors_decode_on_reads_and_writes(engine: Engine) -> None:
@@ -116,7 +165,9 @@ def test_errors_decode_on_reads_and_writes(engine: Engine) -> None:
         cb.epoch_seed(1, 99)
     with raises_error("BeastNotFound", beastId=10**9):
         cb.hatch_data(10**9)
-    with raises_error("DisputeNothingToClaim", account=engine.a[7].address):
-        cb.claim(engine.a[7])
+    with raises_error("GameNotFound", gameId=10**9):
+        cb.game_of(10**9)
+    with pytest.raises(devnet.GameError):
+        cb.timeout(engine.a[7], 10**9)
     with pytest.raises(devnet.LedgerError):
-        cb.open_dispute(engine.a[7], 10**9, 0)
+        cb.challenge(engine.a[7], 10**9, 0, b"\x00" * 32)

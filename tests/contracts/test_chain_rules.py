@@ -1,9 +1,10 @@
 """The contract rules Python mirrors in devnet.bindings, checked against the contracts on the embedded chain.
 
 Each row sets the chain up, asks the Python rule what the contract will do, then lets the
-contract do it: ``dispute_bond`` against the bond ``openDispute`` pulls, ``dispute_opens``
-against whether ``openDispute`` gets past the ledger, ``DisputeInfo.resolution`` against what
-``resolve`` does (an outcome, or DisputeNotResolvable / DisputeAlreadyResolved).
+contract do it: ``challenge_bond`` against the bond ``challenge`` pulls, ``challenge_opens``
+against whether ``challenge`` gets past the ledger's ``beginGame``, ``challenge_commitment``
+against the commitment ``challenge`` looks for, ``unstake_unlock_block`` against the block
+``requestUnstake`` records.
 """
 
 from __future__ import annotations
@@ -11,111 +12,126 @@ from __future__ import annotations
 import pytest
 
 import devnet
-from devnet.bindings import Outcome, Param, WindowStatus, dispute_bond, dispute_opens, energy_burn
+from devnet.bindings import (Param, WindowStatus, challenge_bond, challenge_commitment, challenge_opens, energy_burn,
+                             unstake_unlock_block)
 
 from chain_helpers import BURN, Net, ev, make_word, raises_error
 
-STAKE = 100 * 10**18
-AGAINST_WORD = b"\x01" * 32
+SALT = b"\x77" * 32
 
 
-def _set(net: Net, changes: dict[Param, int]) -> None:
-    for p, v in changes.items():
-        net.cb.queue_param_change(net.admin, p, v)
-    if changes:
-        net.mine(10)  # the devnet's timelock delay
-    for p, v in changes.items():
-        assert net.cb.param(p) == v
+def _challenge(cb: devnet.ChainBeasts, who, beast: int, k: int, salt: bytes = SALT) -> devnet.TxResult:  # type: ignore[no-untyped-def]
+    cb.commit_challenge(who, beast, k, salt)
+    return cb.challenge_tx(who, beast, k, salt)
 
 
 @pytest.mark.parametrize(("burn", "multiplier"), [
-    (0, 2), (1, 1), (BURN, 2), (BURN + 7, 3), (2**63 + 12345, 1), (2**64 - 1, 1), (10**15, 100),
+    (1, 1), (BURN, 2), (BURN + 7, 3), (2**63 + 12345, 1), (2**64 - 1, 1), (10**15, 100),
 ])
-def test_dispute_bond_matches_open_dispute(net: Net, burn: int, multiplier: int) -> None:
-    """Since CheckpointLedger 1.3.0 a word's energyBurn must be the season's charge for its mask, so
-    each case runs in a season (baseCost 0, spurtCost = burn) where window 0's growth spurt to
-    0b0111 charges exactly ``burn``."""
+def test_challenge_bond_matches_challenge(net: Net, burn: int, multiplier: int) -> None:
+    """A word's energyBurn must be the season's charge for its mask, so each case runs in a season
+    (baseCost 0, spurtCost = burn) where window 0's growth spurt to 0b0111 charges exactly ``burn``.
+    (An empty mask, the one word with burn 0, is refused at commit: a bond is never 0.)"""
     owner, ch = net.a[1], net.a[2]
     cb = devnet.deploy(net.raw.w3, net.admin, params={"base_cost": 0, "spurt_cost": burn, "bond_multiplier": multiplier})
-    for who, amount in ((owner, burn), (ch, multiplier * burn)):  # the commit escrows the burn, the dispute the bond
+    bond = multiplier * burn
+    for who, amount in ((owner, 2 * burn), (ch, bond)):  # the commit escrows and stakes the burn, the challenge bonds
         cb.mint(net.admin, who.address, amount)
         cb.ensure_approvals(who)
+    cb.stake(owner, burn)
     bid = cb.hatch(owner)
     word = make_word(0, burn, mask=0b0111)
     cb.commit(owner, bid, word)
     assert energy_burn(word) == burn
-    ours = dispute_bond(word, multiplier)
-    assert cb.dispute_bond(word) == ours
-    r = cb.open_dispute_tx(ch, bid, 0)
-    ev(r, "DisputeOpened", bond=ours)
-    assert cb.dispute(int(r.event("DisputeOpened").args["disputeId"])).bond == ours
+    ours = challenge_bond(word, multiplier)
+    assert cb.challenge_bond(word) == ours == bond
+    r = _challenge(cb, ch, bid, 0)
+    ev(r, "GameOpened", bond=ours)
+    assert cb.game_of(int(r.event("GameOpened").args["gameId"])).bond == ours
+    assert cb.balance_of(ch) == 0
 
 
 @pytest.mark.parametrize("offset", [-2, -1, 0, 1])
-@pytest.mark.parametrize("disputed", [False, True])
-def test_dispute_opens_matches_begin_dispute(net: Net, offset: int, disputed: bool) -> None:
-    """openDispute executed in block challengeDeadline + offset, on a committed or an already disputed window."""
-    owner, ch = net.a[1], net.a[2]
+@pytest.mark.parametrize("challenged", [False, True])
+def test_challenge_opens_matches_begin_game(net: Net, offset: int, challenged: bool) -> None:
+    """challenge executed in block challengeDeadline + offset, on a committed or an already challenged window."""
+    owner, ch, other = net.a[1], net.a[2], net.a[3]
     bid = net.cb.hatch(owner)
     net.cb.commit(owner, bid, make_word(0))
-    if disputed:
-        net.cb.open_dispute(ch, bid, 0)
+    if challenged:
+        _challenge(net.cb, other, bid, 0)
+    net.cb.commit_challenge(ch, bid, 0, SALT)
     deadline = net.cb.challenge_deadline(bid, 0)
     net.mine(deadline + offset - 1 - net.cb.block_number())
     status = net.cb.window_status(bid, 0)
-    assert status == (WindowStatus.DISPUTED if disputed else WindowStatus.COMMITTED)
-    if dispute_opens(status, deadline, net.cb.block_number() + 1):
-        net.cb.open_dispute(ch, bid, 0)
-        assert net.cb.window_status(bid, 0) == WindowStatus.DISPUTED
+    assert status == (WindowStatus.CHALLENGED if challenged else WindowStatus.COMMITTED)
+    if challenge_opens(status, deadline, net.cb.block_number() + 1):
+        net.cb.challenge(ch, bid, 0, SALT)
+        assert net.cb.window_status(bid, 0) == WindowStatus.CHALLENGED
     else:
-        with pytest.raises(devnet.LedgerRevert) as err:
-            net.cb.open_dispute(ch, bid, 0)
-        assert err.value.name == ("LedgerWindowNotOpen" if disputed else "LedgerChallengePeriodOver")
+        with raises_error("LedgerChallengePeriodOver", beastId=bid, index=0, deadline=deadline):
+            net.cb.challenge(ch, bid, 0, SALT)
 
 
-# (quorum, agree votes, against votes, the block resolve runs in: None = at once, else deadline + this)
-RESOLVE_CASES = [
-    (q, a, b, late)
-    for q in (1, 2)
-    for a, b in ((0, 0), (1, 0), (0, 1), (1, 1), (2, 1), (1, 2))
-    for late in (None, 0, 1)
-]
-
-
-@pytest.mark.parametrize(("quorum", "agree", "against", "late"), RESOLVE_CASES)
-def test_resolution_matches_resolve(net: Net, quorum: int, agree: int, against: int, late: int | None) -> None:
+@pytest.mark.parametrize("status", [WindowStatus.FINALIZED, WindowStatus.SLASHED, WindowStatus.VOIDED])
+def test_challenge_opens_refuses_closed_windows(net: Net, status: WindowStatus) -> None:
     owner, ch = net.a[1], net.a[2]
-    voters = net.a[3 : 3 + agree + against]
-    _set(net, {Param.VALIDATOR_QUORUM: quorum} if quorum != net.cb.param(Param.VALIDATOR_QUORUM) else {})
-    for v in voters:
-        net.cb.register_validator(v, STAKE)
+    bid = net.cb.hatch(owner)
+    net.commit_windows(owner, bid, 2)
+    k = 1 if status == WindowStatus.VOIDED else 0
+    if status == WindowStatus.FINALIZED:
+        net.mine(net.cb.challenge_deadline(bid, 0) - net.cb.block_number())
+        net.cb.finalize(ch, bid, 0)
+    else:  # window 0 slashed on time: window 1 voided
+        gid = int(_challenge(net.cb, ch, bid, 0).event("GameOpened").args["gameId"])
+        net.mine(net.cb.clock_blocks() + 1)
+        net.cb.timeout(ch, gid)
+    assert net.cb.window_status(bid, k) == status
+    assert not challenge_opens(status, net.cb.challenge_deadline(bid, k), net.cb.block_number() + 1)
+    net.cb.commit_challenge(net.a[3], bid, k, SALT)
+    with pytest.raises(devnet.LedgerRevert) as err:
+        net.cb.challenge(net.a[3], bid, k, SALT)
+    assert err.value.name in ("LedgerWindowNotOpen", "LedgerWindowNotFound")
+
+
+def test_challenge_commitment_matches_challenge(net: Net) -> None:
+    """Only the commitment of (this challenger, this window, this salt) opens the game."""
+    owner, ch = net.a[1], net.a[2]
+    bid = net.cb.hatch(owner)
+    net.commit_windows(owner, bid, 2)
+    for who, beast, k, salt in ((net.a[3], bid, 0, SALT), (ch, bid, 1, SALT), (ch, bid, 0, b"\x78" * 32)):
+        net.cb._send(ch, net.cb.game, "commitChallenge", [challenge_commitment(who, beast, k, salt)], 200_000)
+    net.mine(1)
+    with raises_error("GameCommitmentMissing", commitment=challenge_commitment(ch, bid, 0, SALT), committedAt=0):
+        net.cb.challenge(ch, bid, 0, SALT)
+    net.cb._send(ch, net.cb.game, "commitChallenge", [challenge_commitment(ch, bid, 0, SALT)], 200_000)
+    assert net.cb.commitment_block(ch, challenge_commitment(ch, bid, 0, SALT)) == net.cb.block_number()
+    net.cb.challenge(ch, bid, 0, SALT)
+
+
+@pytest.mark.parametrize(("period", "clock"), [(20, 64), (1, 8), (600, 200)])
+def test_unstake_unlock_block_matches_request_unstake(net: Net, period: int, clock: int) -> None:
+    cb = devnet.deploy(net.raw.w3, net.admin, params={"challenge_period": period}, game_clock_blocks=clock)
+    who = net.a[1]
+    cb.mint(net.admin, who.address, 10)
+    cb.ensure_approvals(who)
+    cb.stake(who, 10)
+    r = cb.request_unstake(who, 4)
+    unlock = unstake_unlock_block(r.block_number, period, clock)
+    assert cb.stake_of(who) == (6, 4, unlock)
+    net.mine(unlock - 2 - cb.block_number())  # the withdrawal runs in block unlock - 1
+    with raises_error("LedgerStakeLocked", account=who.address, unbonding=4, unlockBlock=unlock):
+        cb.withdraw_stake(who)  # mined in block unlock - 1, reverted
+    cb.withdraw_stake(who)  # in block unlock
+    assert cb.stake_of(who).unbonding == 0 and cb.balance_of(who) == 4
+
+
+def test_bond_multiplier_read_at_challenge_time(net: Net) -> None:
+    """The bond is the multiplier in force when the game opens, not at commit."""
+    owner, ch = net.a[1], net.a[2]
     bid = net.cb.hatch(owner)
     net.cb.commit(owner, bid, make_word(0))
-    did = net.cb.open_dispute(ch, bid, 0)
-    for i, v in enumerate(voters):
-        net.cb.vote(v, did, make_word(0) if i < agree else AGAINST_WORD)
-    if late is not None:
-        net.mine(net.cb.dispute(did).voting_deadline + late - 1 - net.cb.block_number())
-    # On the embedded chain a transaction runs in the block after the latest one.
-    expected = net.cb.dispute(did).resolution(quorum, net.cb.block_number() + 1)
-    if expected is None:
-        with raises_error("DisputeNotResolvable", disputeId=did):
-            net.cb.resolve(ch, did)
-        return
-    assert net.cb.resolve(ch, did) == expected
-    assert net.cb.dispute(did).resolution(quorum, net.cb.block_number() + 1) is None
-    with raises_error("DisputeAlreadyResolved", disputeId=did):
-        net.cb.resolve(ch, did)
-
-def test_resolution_table() -> None:
-    """The rule's branches as the contract orders them (a quorum with more votes first, then the deadline)."""
-    def info(agree: int, against: int, outcome: Outcome = Outcome.OPEN) -> devnet.DisputeInfo:
-        return devnet.DisputeInfo(1, 1, 0, 100, "0x0", 0, b"\x00" * 32, agree, against, outcome, ())
-
-    assert info(2, 1).resolution(2, 50) == Outcome.UPHELD
-    assert info(1, 2).resolution(2, 50) == Outcome.DIVERGED
-    assert info(2, 2).resolution(2, 50) is None  # a tie decides nothing before the deadline
-    assert info(2, 2).resolution(2, 101) == Outcome.NO_QUORUM
-    assert info(1, 0).resolution(2, 100) is None  # the deadline block itself still takes votes
-    assert info(1, 0).resolution(2, 101) == Outcome.NO_QUORUM
-    assert info(3, 0, Outcome.UPHELD).resolution(1, 500) is None
+    net.cb.queue_param_change(net.admin, Param.BOND_MULTIPLIER, 5)
+    net.mine(10)
+    r = _challenge(net.cb, ch, bid, 0)
+    ev(r, "GameOpened", bond=challenge_bond(make_word(0), 5))

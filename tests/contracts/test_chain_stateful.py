@@ -1,14 +1,19 @@
-"""Hypothesis state machine against py-evm: random hatch, authorize, deposit, commit, dispute,
-vote, finalize, withdraw, claim, changes of the slash rate — with the protocol's invariants
-checked after every step.
+"""Hypothesis state machine against py-evm: random hatch, authorize, deposit, stake, unstake, commit,
+finalize, bisection games decided on time (a slash rewinds the lineage), clearVoided, reward claims
+— with the protocol's invariants checked after every step.
 
-Invariants (docs/PROTOCOL.md §7):
-* ledger ENERGY == escrow of Committed + Disputed windows + unspent deposits;
-  game ENERGY == open bonds + stakes + credits; a commit locks from the committer's deposit
-  when it covers the whole amount, else by transferFrom (the model predicts which);
-* windows never skip or repeat (the chain's count and words match the model);
-* a decided dispute cuts every losing voter's stake by the slash rate in force at resolve time
-  (floor; ValidatorSlashed per non-zero cut) and adds the sum S to the winners' pot (§6);
+Invariants (docs/PROTOCOL.md §7, §10):
+* ledger ENERGY == escrow of Committed, Challenged and Voided-not-yet-cleared windows + unspent
+  deposits + committer stakes (staked and unbonding); game ENERGY == slash rewards not yet claimed
+  (no game stays open between steps); a commit locks from the committer's deposit when it covers
+  the whole amount, else by transferFrom (the model predicts which);
+* a commit needs the committer's stake to cover its energyBurn (LedgerStakeInsufficient, checked
+  after the committer and the word); unbonding stake unlocks challengePeriod + 2 clocks + 1 blocks
+  after the last request and is still slashable (a slash takes unbonding stake first);
+* windows never skip or repeat (the chain's count and words match the model); a slash of window k
+  makes k..n-1 leave the lineage (k Slashed, the rest Voided, windowCount k) and the next commit
+  waits until clearVoided has cleared slot k; clearVoided burns each voided window's escrow;
+* a window finalizes only after its parent (LedgerParentNotFinal), so a slash never voids a final one;
 * only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
 * a window's escrow is the kernel's energyBurn of its activeMask (KernelParams.window_energy_burn):
   a word claiming any other amount, an empty mask, a mask that drops a slot or switches on more
@@ -18,8 +23,9 @@ Invariants (docs/PROTOCOL.md §7):
   past the 256-block horizon), sealed once by anyone's ``sealEpochSeeds`` or by the epoch's first
   commit, and never in the closing block: a batch holding an epoch's closing and opening window
   is refused (issue 14: a trainer chose the next template by timing its closing commit);
-* every dispute resolves once its deadline has passed, and at the end every token held by the
-  contracts can be taken out (no funds stuck).
+* a game won by the challenger slashes the window and pays it min(energyBurn, the committer's
+  stake) once claimed; a game the defender wins pays it the challenger's bond and the window is
+  Committed again; at the end every token held by the contracts can be taken out (no funds stuck).
 """
 
 from __future__ import annotations
@@ -36,23 +42,26 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 import devnet
-from devnet.bindings import Outcome, Param, WindowStatus
+from devnet.bindings import Outcome, Param, Reason, WindowStatus
 
 from kernel.params import DEFAULT_PARAMS
 
 from chain_helpers import GENESIS_MASK, make_word, records_root_for
 
-STAKE = 100 * 10**18
 EPOCH_WINDOWS = 4  # the devnet season's epochSteps 512 / 128
-SLASH_RATES = (0, 1, 1000, 4999, 5000)  # WrongVoteSlashBps values the machine queues
 ACTORS = range(1, 10)
+ALL = range(0, 10)
+# The commit that would land in slot k while clearVoided has not cleared it yet: refused, by whichever
+# of the ledger's order checks meets the occupied slot first.
+SLOT_OCCUPIED = {"LedgerStepOutOfOrder", "LedgerWindowNotOpen", "LedgerLineageFull", "LedgerSlotVoided"}
 _NET: devnet.EmbeddedDevnet | None = None
 
 
 def _net() -> devnet.EmbeddedDevnet:
     global _NET
     if _NET is None:
-        _NET = devnet.start(accounts=10)
+        # A challenge period long enough that games often find a window still open to them.
+        _NET = devnet.start(accounts=10, params={"challenge_period": 60})
     return _NET
 
 
@@ -72,7 +81,16 @@ class WindowM:
     burn: int
     block: int
     word: bytes
+    committer: int
+    mask: int
     status: WindowStatus = WindowStatus.COMMITTED
+
+
+@dataclass
+class StakeM:
+    staked: int
+    unbonding: int = 0
+    unlock: int = 0
 
 
 MASK_MOVES = ["keep"] * 5 + ["spurt"] * 2 + ["empty", "drop", "two"]
@@ -114,42 +132,6 @@ def _rule_error(prev: int, mask: int, burn: int) -> str | None:
     return None
 
 
-@dataclass
-class DisputeM:
-    beast: int
-    k: int
-    bond: int
-    deadline: int
-    word: bytes
-    challenger: int
-    votes: dict[int, bool] = field(default_factory=dict)
-    outcome: Outcome = Outcome.OPEN
-
-
-@dataclass
-class ValidatorM:
-    stake: int
-    withdrawable_at: int = 0
-    open_votes: int = 0
-
-
-@dataclass
-class TimelockedM:
-    """One SeasonRegistry slot: the value in force at a block, and queueChange."""
-
-    current: int
-    pending: int = 0
-    effective_at: int = 0
-
-    def at(self, block: int) -> int:
-        return self.pending if self.effective_at and block >= self.effective_at else self.current
-
-    def queue(self, value: int, block: int, delay: int) -> None:
-        if self.effective_at and block >= self.effective_at:
-            self.current = self.pending
-        self.pending, self.effective_at = value, block + delay
-
-
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -160,18 +142,17 @@ class LedgerMachine(RuleBasedStateMachine):
         self.acc = self.net.accounts
         self.beasts: dict[int, BeastM] = {}
         self.windows: dict[tuple[int, int], WindowM] = {}
-        self.disputes: dict[int, DisputeM] = {}
-        self.validators: dict[int, ValidatorM] = {}
-        self.credits: dict[int, int] = {}
+        self.voided: dict[int, tuple[int, int]] = {}  # beast -> [from, to) slots clearVoided has not cleared
+        self.stakes = {i: StakeM(self.cb.stake_of(a).staked) for i, a in enumerate(self.acc)}
+        self.rewards: dict[tuple[int, int, int], tuple[int, int]] = {}  # (beast, k, stored) -> (reward, challenger)
         self.deposits: dict[int, int] = {}
         self.dirty_beasts: set[int] = set()
         self.dirty_windows: set[tuple[int, int]] = set()
         self.dirty_accounts: set[int] = set()
-        self.dirty_validators: set[int] = set()
         self.challenge = self.cb.param(Param.CHALLENGE_PERIOD)
-        self.voting = self.cb.param(Param.VOTING_PERIOD)
-        self.slash_bps = TimelockedM(self.cb.param(Param.WRONG_VOTE_SLASH_BPS))
-        self.timelock = int(self.cb.registry.functions.timelockDelay().call())
+        self.bond_multiplier = self.cb.param(Param.BOND_MULTIPLIER)
+        self.clock = self.cb.clock_blocks()
+        self.salt = 0
 
     def teardown(self) -> None:
         try:
@@ -185,13 +166,22 @@ class LedgerMachine(RuleBasedStateMachine):
     def _next_block(self) -> int:
         return self.cb.block_number() + 1
 
-    def _expect(self, name: str | None, fn, *args):  # type: ignore[no-untyped-def]
+    def _expect(self, name: str | set[str] | None, fn, *args):  # type: ignore[no-untyped-def]
         if name is None:
             return fn(*args)
         with pytest.raises(devnet.ContractError) as info:
             fn(*args)
-        assert info.value.name == name, f"expected {name}, got {info.value}"
+        names = {name} if isinstance(name, str) else name
+        assert info.value.name in names, f"expected {name}, got {info.value}"
         return None
+
+    def _slot_occupied(self, bid: int) -> bool:
+        """Whether slot windowCount still holds a window of a rewound lineage (clearVoided has not reached it)."""
+        r = self.voided.get(bid)
+        return r is not None and r[0] <= self.beasts[bid].count
+
+    def _stake_error(self, who: int, total: int) -> str | None:
+        return "LedgerStakeInsufficient" if self.stakes[who].staked < total else None
 
     def _seal_block(self, bid: int, epoch: int, block: int) -> int:
         """The block whose hash seals ``epoch`` of ``bid`` in ``block``: C + 256 floor((block - 1 - C) / 256)."""
@@ -274,19 +264,23 @@ class LedgerMachine(RuleBasedStateMachine):
         mask = _next_mask(b.mask, move, slot)
         burn = _claim(mask, mask != b.mask, claim)
         # The ledger checks the committer, then the order, then the word's mask and energyBurn.
+        err: str | set[str] | None
         if not self._may_commit(bid, sender):
             err = "LedgerNotAuthorized"
+        elif skew == 0 and self._slot_occupied(bid):
+            err = SLOT_OCCUPIED
+            event("commit refused: slot not cleared")
         elif skew != 0:
             err = "LedgerStepOutOfOrder"
         else:
-            err = _rule_error(b.mask, mask, burn)
-        if err in ("LedgerMaskEmpty", "LedgerMaskInvalid", "LedgerEnergyBurnInvalid"):
+            err = _rule_error(b.mask, mask, burn) or self._stake_error(sender, burn)
+        if err in ("LedgerMaskEmpty", "LedgerMaskInvalid", "LedgerEnergyBurnInvalid", "LedgerStakeInsufficient"):
             event(f"commit refused: {err}")
         word = make_word(k, burn, tag=bid, mask=mask)
         r = self._expect(err, self.cb.commit, self.acc[sender], bid, word)
         if err is None:
             self._lock(sender, burn, r)
-            self.windows[(bid, k)] = WindowM(burn, r.block_number, word)
+            self.windows[(bid, k)] = WindowM(burn, r.block_number, word, sender, mask)
             if self._opens_unsealed(bid, k):  # the epoch's first commit seals its seed when nobody did
                 self._sealed(bid, k // EPOCH_WINDOWS, r)
             else:
@@ -307,6 +301,8 @@ class LedgerMachine(RuleBasedStateMachine):
         bid = data.draw(st.sampled_from(sorted(self.beasts)))
         b = self.beasts[bid]
         sender = b.trainer if b.trainer is not None else b.owner
+        if self._slot_occupied(bid):
+            return
         bad = cheat_at % n
         words = []
         for i in range(n):
@@ -330,19 +326,21 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.beasts)
     @rule(data=st.data(), sender=st.sampled_from(ACTORS))
     def commit_many(self, data: st.DataObject, sender: int) -> None:
-        mine = sorted(i for i, b in self.beasts.items() if self._may_commit(i, sender))
+        mine = sorted(i for i, b in self.beasts.items() if self._may_commit(i, sender) and not self._slot_occupied(i)
+                      and (i not in self.voided or self.voided[i][0] > b.count + 4))
         if not mine:
             return
         ids = data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=4))
         counts = {i: self.beasts[i].count for i in ids}
         masks = {i: self.beasts[i].mask for i in ids}
-        words, ks, burns = [], [], []
+        words, ks, burns, grown_masks = [], [], [], []
         fault = None  # the first window that opens an epoch whose closing window is in this batch
         for i in ids:
             # Mostly the same mask, sometimes a growth spurt (which a later element of the batch keeps).
             grown = _next_mask(masks[i], data.draw(st.sampled_from(["keep"] * 3 + ["spurt"])), counts[i])
             burns.append(DEFAULT_PARAMS.window_energy_burn(grown, grown != masks[i]))
             masks[i] = grown
+            grown_masks.append(grown)
             ks.append(counts[i])
             words.append(make_word(counts[i], burns[-1], tag=i, mask=grown))
             if fault is None and self._opens_unsealed(i, counts[i]) and counts[i] > self.beasts[i].count:
@@ -356,10 +354,14 @@ class LedgerMachine(RuleBasedStateMachine):
             event("batch across an epoch boundary refused")
             self.dirty_beasts.update(ids)
             return
+        if self.stakes[sender].staked < sum(burns):
+            self._expect("LedgerStakeInsufficient", self.cb.commit_many, self.acc[sender], ids, words)
+            event("batch refused: stake")
+            return
         r = self.cb.commit_many(self.acc[sender], ids, words)
         self._lock(sender, sum(burns), r)
-        for i, k, burn, word in zip(ids, ks, burns, words, strict=True):
-            self.windows[(i, k)] = WindowM(burn, r.block_number, word)
+        for i, k, burn, word, grown in zip(ids, ks, burns, words, grown_masks, strict=True):
+            self.windows[(i, k)] = WindowM(burn, r.block_number, word, sender, grown)
             if self._opens_unsealed(i, k):
                 self._sealed(i, k // EPOCH_WINDOWS, r)
             self.beasts[i].count = k + 1
@@ -387,7 +389,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.deposits[who] = have - amount
         self.dirty_accounts.add(who)
 
-    @rule(n=st.integers(1, 8))
+    @rule(n=st.sampled_from([1, 2, 5, 8, 61]))
     def mine(self, n: int) -> None:
         self.net.mine(n)
 
@@ -401,10 +403,12 @@ class LedgerMachine(RuleBasedStateMachine):
         while True:
             k = b.count
             burn = DEFAULT_PARAMS.window_energy_burn(b.mask, False)
+            if self._slot_occupied(bid) or self.stakes[b.owner].staked < burn:
+                break
             word = make_word(k, burn, tag=bid, mask=b.mask)
             r = self.cb.commit(self.acc[b.owner], bid, word)
             self._lock(b.owner, burn, r)
-            self.windows[(bid, k)] = WindowM(burn, r.block_number, word)
+            self.windows[(bid, k)] = WindowM(burn, r.block_number, word, b.owner, b.mask)
             if self._opens_unsealed(bid, k):
                 self._sealed(bid, k // EPOCH_WINDOWS, r)
             b.count += 1
@@ -435,297 +439,240 @@ class LedgerMachine(RuleBasedStateMachine):
             self._sealed(bid, epoch, r)
         self.dirty_beasts.add(bid)
 
-    @rule(bps=st.sampled_from(SLASH_RATES))
-    def queue_slash_rate(self, bps: int) -> None:
-        r = self.cb.queue_param_change(self.acc[0], Param.WRONG_VOTE_SLASH_BPS, bps)
-        self.slash_bps.queue(bps, r.block_number, self.timelock)
-        event(f"slash rate {bps} queued")
-
     @precondition(lambda self: self.windows)
     @rule(data=st.data(), sender=st.sampled_from(ACTORS))
     def finalize(self, data: st.DataObject, sender: int) -> None:
         (bid, k) = data.draw(st.sampled_from(sorted(self.windows)))
         w = self.windows[(bid, k)]
+        parent = self.windows.get((bid, k - 1))
         if w.status != WindowStatus.COMMITTED:
             err = "LedgerWindowNotOpen"
+        elif k > 0 and (parent is None or parent.status != WindowStatus.FINALIZED):
+            err = "LedgerParentNotFinal"
         elif self._next_block() <= w.block + self.challenge:
             err = "LedgerChallengePeriodActive"
         else:
             err = None
+        if err == "LedgerParentNotFinal":
+            event("finalize refused: parent not final")
         self._expect(err, self.cb.finalize, self.acc[sender], bid, k)
         if err is None:
             w.status = WindowStatus.FINALIZED
         self.dirty_windows.add((bid, k))
 
-    @precondition(lambda self: len(self.validators) < 4)
-    @rule(who=st.sampled_from(ACTORS))
-    def register(self, who: int) -> None:
-        err = "DisputeValidatorExists" if who in self.validators else None
-        self._expect(err, self.cb.register_validator, self.acc[who], STAKE)
+    # -------------------------------------------------------------- stake
+
+    @rule(who=st.sampled_from(ALL), amount=st.sampled_from([0, 1, 10**15, 10**18]))
+    def stake(self, who: int, amount: int) -> None:
+        err = "LedgerZeroAmount" if amount == 0 else None
+        self._expect(err, self.cb.stake, self.acc[who], amount)
         if err is None:
-            self.validators[who] = ValidatorM(STAKE)
-
-    def _pick_validator(self, data: st.DataObject) -> int:
-        """Mostly a registered validator, sometimes anyone (to reach the error paths)."""
-        if self.validators and data.draw(st.sampled_from([True] * 4 + [False])):
-            return data.draw(st.sampled_from(sorted(self.validators)))
-        return data.draw(st.sampled_from(ACTORS))
-
-    @precondition(lambda self: self.validators and self.disputes)
-    @rule(data=st.data())
-    def request_withdrawal(self, data: st.DataObject) -> None:
-        who = self._pick_validator(data)
-        v = self.validators.get(who)
-        err = "DisputeNotValidator" if v is None else ("DisputeWithdrawalAlreadyRequested" if v.withdrawable_at else None)
-        r = self._expect(err, self.cb.request_withdrawal, self.acc[who])
-        if err is None:
-            v.withdrawable_at = r.block_number + self.cb.param(Param.VALIDATOR_WITHDRAW_DELAY)  # type: ignore[union-attr]
-
-    @precondition(lambda self: any(v.withdrawable_at for v in self.validators.values()))
-    @rule(data=st.data())
-    def withdraw(self, data: st.DataObject) -> None:
-        who = self._pick_validator(data)
-        v = self.validators.get(who)
-        if v is None:
-            err = "DisputeNotValidator"
-        elif not v.withdrawable_at:
-            err = "DisputeWithdrawalNotRequested"
-        elif self._next_block() < v.withdrawable_at:
-            err = "DisputeWithdrawalTooEarly"
-        elif v.open_votes:
-            err = "DisputeValidatorLocked"
-        else:
-            err = None
-        r = self._expect(err, self.cb.withdraw, self.acc[who])
-        if err is None:
-            assert r.event("ValidatorWithdrawn").args["stake"] == v.stake  # type: ignore[union-attr]
-            del self.validators[who]
-
-    def _open_windows(self) -> list[tuple[int, int]]:
-        """Windows a dispute could open on in the next block."""
-        return sorted(key for key, w in self.windows.items()
-                      if w.status == WindowStatus.COMMITTED and self._next_block() <= w.block + self.challenge)
-
-    @precondition(lambda self: self.windows)
-    @rule(data=st.data(), who=st.sampled_from(ACTORS), honest_inputs=st.sampled_from([True] * 5 + [False]),
-          recent=st.sampled_from([True] * 4 + [False]))
-    def open_dispute(self, data: st.DataObject, who: int, honest_inputs: bool, recent: bool) -> None:
-        open_now = self._open_windows()
-        pool = open_now if recent and open_now else sorted(self.windows)
-        self._open(data.draw(st.sampled_from(pool)), who, honest_inputs)
-
-    def _open(self, key: tuple[int, int], who: int, honest_inputs: bool = True) -> int | None:
-        """openDispute by ``who`` as the model predicts it; the new dispute id, or None when it reverted."""
-        (bid, k) = key
-        b, w = self.beasts[bid], self.windows[(bid, k)]
-        dataset, secret = (b.dataset, b.secret) if honest_inputs else (b.dataset + b"x", b.secret)
-        if not b.dataset and not honest_inputs:
-            err = "DisputeUnexpectedCurriculum"
-        elif not honest_inputs:
-            err = "DisputeDatasetMismatch"
-        elif w.status != WindowStatus.COMMITTED:
-            err = "LedgerWindowNotOpen"
-        elif self._next_block() > w.block + self.challenge:
-            err = "LedgerChallengePeriodOver"
-        else:
-            err = None
-        r = self._expect(err, self.cb.open_dispute_tx, self.acc[who], bid, k, dataset, secret)
-        if err is None:
-            did = r.event("DisputeOpened").args["disputeId"]
-            event("dispute opened")
-            self.disputes[did] = DisputeM(bid, k, 2 * w.burn, r.block_number + self.voting, w.word, who)
-            w.status = WindowStatus.DISPUTED
-            self.dirty_windows.add((bid, k))
-            return int(did)
-        return None
-
-    @precondition(lambda self: self.disputes)
-    @rule(data=st.data(), agree=st.booleans())
-    def vote(self, data: st.DataObject, agree: bool) -> None:
-        open_ids = sorted(i for i, d in self.disputes.items() if d.outcome == Outcome.OPEN)
-        did = data.draw(st.sampled_from(open_ids or sorted(self.disputes)))
-        self._vote(did, self._pick_validator(data), agree)
-
-    def _vote(self, did: int, who: int, agree: bool) -> None:
-        d = self.disputes[did]
-        v = self.validators.get(who)
-        if d.outcome != Outcome.OPEN:
-            err = "DisputeAlreadyResolved"
-        elif self._next_block() > d.deadline:
-            err = "DisputeVotingClosed"
-        elif v is None or v.withdrawable_at:
-            err = "DisputeNotValidator"
-        elif who in d.votes:
-            err = "DisputeAlreadyVoted"
-        else:
-            err = None
-        self._expect(err, self.cb.vote, self.acc[who], did, d.word if agree else b"\x00" * 32)
-        if err is None:
-            d.votes[who] = agree
-            v.open_votes += 1  # type: ignore[union-attr]
-
-    @precondition(lambda self: self._open_windows() and any(not v.withdrawable_at for v in self.validators.values()))
-    @rule(data=st.data(), who=st.sampled_from(ACTORS), resolver=st.sampled_from(ACTORS))
-    def contest(self, data: st.DataObject, who: int, resolver: int) -> None:
-        """A whole dispute at once: open it, every active validator votes agree, against or not
-        at all, then resolve (so decided outcomes with voters on the losing side are common)."""
-        did = self._open(data.draw(st.sampled_from(self._open_windows())), who)
-        assert did is not None
-        for v in sorted(w for w, m in self.validators.items() if not m.withdrawable_at):
-            choice = data.draw(st.sampled_from(["agree", "against", "abstain"]))
-            if choice != "abstain":
-                self._vote(did, v, choice == "agree")
-        self._resolve(did, resolver)
-
-    def _expected_outcome(self, d: DisputeM, block: int) -> Outcome | None:
-        agree = sum(d.votes.values())
-        against = len(d.votes) - agree
-        if agree >= 1 and agree > against:
-            return Outcome.UPHELD
-        if against >= 1 and against > agree:
-            return Outcome.DIVERGED
-        return Outcome.NO_QUORUM if block > d.deadline else None
-
-    def _resolve(self, did: int, who: int) -> None:
-        d = self.disputes[did]
-        expected = self._expected_outcome(d, self._next_block()) if d.outcome == Outcome.OPEN else None
-        if d.outcome != Outcome.OPEN:
-            self._expect("DisputeAlreadyResolved", self.cb.resolve, self.acc[who], did)
-            return
-        if expected is None:
-            self._expect("DisputeNotResolvable", self.cb.resolve, self.acc[who], did)
-            return
-        r = self.cb.resolve_tx(self.acc[who], did)
-        assert r.event("DisputeResolved").args["outcome"] == expected
-        event(f"dispute resolved {expected.name}")
-        d.outcome = expected
-        w = self.windows[(d.beast, d.k)]
-        w.status = WindowStatus.SLASHED if expected == Outcome.DIVERGED else WindowStatus.FINALIZED
-        self.dirty_windows.add((d.beast, d.k))
-        for voter in d.votes:
-            self.validators[voter].open_votes -= 1
-            self.dirty_validators.add(voter)
-        slashed = self._slash(d, self.slash_bps.at(r.block_number))
-        assert {(e.args["disputeId"], e.args["validator"], e.args["amount"]) for e in r.all("ValidatorSlashed")} == {
-            (did, self.acc[v].address, cut) for v, cut in slashed.items()}
-        assert len(r.all("ValidatorSlashed")) == len(slashed)
-        self._credit_payouts(d, w.burn, sum(slashed.values()))
-
-    def _slash(self, d: DisputeM, bps: int) -> dict[int, int]:
-        """Cut the stakes of the losing side of a decided dispute (docs/PROTOCOL.md §5); the non-zero cuts."""
-        if d.outcome not in (Outcome.UPHELD, Outcome.DIVERGED):
-            return {}
-        losers = [v for v, a in d.votes.items() if a != (d.outcome == Outcome.UPHELD)]
-        cuts = {v: self.validators[v].stake * bps // 10_000 for v in losers}
-        for v, cut in cuts.items():
-            self.validators[v].stake -= cut
-            assert self.validators[v].stake > 0
-        if any(cuts.values()):
-            event("validator slashed")
-        return {v: cut for v, cut in cuts.items() if cut}
-
-    def _credit_payouts(self, d: DisputeM, escrow: int, slashed: int) -> None:
-        """The payout table of docs/PROTOCOL.md §6, written independently of the contract."""
-        agree = [v for v, a in d.votes.items() if a]
-        against = [v for v, a in d.votes.items() if not a]
-        pay: dict[int, int] = {}
-        if d.outcome == Outcome.DIVERGED:
-            share = (escrow // 2 + slashed) // len(against)
-            for v in against:
-                pay[v] = pay.get(v, 0) + share
-            pay[d.challenger] = pay.get(d.challenger, 0) + d.bond + escrow + slashed - share * len(against)
-        elif d.outcome == Outcome.UPHELD:
-            share = (d.bond // 2 + slashed) // len(agree)
-            for v in agree:
-                pay[v] = pay.get(v, 0) + share
-            owner = self.beasts[d.beast].owner
-            pay[owner] = pay.get(owner, 0) + d.bond + slashed - share * len(agree)
-        else:
-            assert slashed == 0
-            pay[d.challenger] = d.bond
-        for who, amount in pay.items():
-            self.credits[who] = self.credits.get(who, 0) + amount
-            self.dirty_accounts.add(who)
-
-    @precondition(lambda self: self.disputes)
-    @rule(data=st.data(), who=st.sampled_from(ACTORS))
-    def resolve(self, data: st.DataObject, who: int) -> None:
-        self._resolve(data.draw(st.sampled_from(sorted(self.disputes))), who)
-
-    @precondition(lambda self: any(self.credits.values()))
-    @rule(data=st.data())
-    def claim(self, data: st.DataObject) -> None:
-        owed = sorted(w for w, c in self.credits.items() if c)
-        who = data.draw(st.sampled_from(owed)) if data.draw(st.sampled_from([True] * 3 + [False])) else data.draw(st.sampled_from(ACTORS))
-        credit = self.credits.get(who, 0)
-        if credit == 0:
-            self._expect("DisputeNothingToClaim", self.cb.claim, self.acc[who])
-        else:
-            assert self.cb.claim(self.acc[who]) == credit
-            self.credits[who] = 0
+            self.stakes[who].staked += amount
         self.dirty_accounts.add(who)
+
+    @rule(who=st.sampled_from(ACTORS), part=st.sampled_from([0, 1, 2, 3, 4]))
+    def request_unstake(self, who: int, part: int) -> None:
+        """Unstake nothing, a wei, most of it (commits start to fail), all of it, or one wei more than staked."""
+        m = self.stakes[who]
+        amount = [0, 1, max(m.staked - 10**17, 0), m.staked, m.staked + 1][part]
+        err = "LedgerZeroAmount" if amount == 0 else ("LedgerStakeInsufficient" if amount > m.staked else None)
+        r = self._expect(err, self.cb.request_unstake, self.acc[who], amount)
+        if err is None:
+            m.staked -= amount
+            m.unbonding += amount
+            m.unlock = r.block_number + self.challenge + 2 * self.clock + 1
+            assert r.event("UnstakeRequested").args["unlockBlock"] == m.unlock
+        self.dirty_accounts.add(who)
+
+    @rule(who=st.sampled_from(ACTORS), wait=st.sampled_from([0] * 3 + [60, 200]))
+    def withdraw_stake(self, who: int, wait: int) -> None:
+        if wait:
+            self.net.mine(wait)
+        m = self.stakes[who]
+        err = "LedgerStakeLocked" if m.unbonding == 0 or self._next_block() < m.unlock else None
+        r = self._expect(err, self.cb.withdraw_stake, self.acc[who])
+        if err is None:
+            assert r.event("StakeWithdrawn").args["amount"] == m.unbonding
+            m.unbonding, m.unlock = 0, 0
+            event("stake withdrawn")
+        self.dirty_accounts.add(who)
+
+    # -------------------------------------------------------------- games decided on time
+
+    def _challengeable(self) -> list[tuple[int, int]]:
+        """Live windows a game could open on in the next block, whose voiding would not void an epoch
+        seed already sealed (the model keeps sealed seeds; the machine does not test re-sealing)."""
+        out = []
+        for (bid, k), w in self.windows.items():
+            if w.status != WindowStatus.COMMITTED or self._next_block() > w.block + self.challenge:
+                continue
+            if any(e * EPOCH_WINDOWS - 1 >= k for e in self.beasts[bid].seeds):
+                continue
+            out.append((bid, k))
+        return sorted(out)
+
+    @precondition(lambda self: self._challengeable())
+    @rule(data=st.data(), challenger=st.sampled_from(ALL), defender_plays=st.sampled_from([False, False, True]))
+    def game(self, data: st.DataObject, challenger: int, defender_plays: bool) -> None:
+        """A game opened (commit-reveal) and decided on time: a silent defender loses (slash, rewind,
+        reward held for the challenger); a defender that bisects once wins when the challenger goes silent."""
+        (bid, k) = data.draw(st.sampled_from(self._challengeable()))
+        w = self.windows[(bid, k)]
+        self.salt += 1
+        salt = self.salt.to_bytes(32, "big")
+        self.cb.commit_challenge(self.acc[challenger], bid, k, salt)
+        if self._next_block() > w.block + self.challenge:  # the commitment took the last block of the period
+            self._expect("LedgerChallengePeriodOver", self.cb.challenge, self.acc[challenger], bid, k, salt)
+            return
+        r = self.cb.challenge_tx(self.acc[challenger], bid, k, salt)
+        gid = int(r.event("GameOpened").args["gameId"])
+        bond = self.bond_multiplier * w.burn
+        assert r.event("GameOpened").args["bond"] == bond
+        g = self.cb.game_of(gid)
+        assert g.defender == self.acc[w.committer].address
+        w.status = WindowStatus.CHALLENGED
+        if defender_plays:
+            self.cb.bisect(self.acc[w.committer], gid, b"\x01" * 16)
+        self.net.mine(self.clock + 1)
+        r = self.cb.timeout(self.acc[0], gid)
+        ended = r.event("GameEnded").args
+        assert ended["reason"] == Reason.TIMEOUT
+        if defender_plays:
+            assert ended["outcome"] == Outcome.DEFENDER_WON and ended["payout"] == bond
+            w.status = WindowStatus.COMMITTED
+            event("defender won on time")
+        else:
+            assert ended["outcome"] == Outcome.CHALLENGER_WON
+            self._slash(bid, k, g.stored, challenger, r)
+        self.dirty_windows.add((bid, k))
+        self.dirty_beasts.add(bid)
+
+    def _slash(self, bid: int, k: int, stored: int, challenger: int, r) -> None:  # type: ignore[no-untyped-def]
+        """The ledger's slash of window k as docs/PROTOCOL.md §10 states it, written independently of the contract."""
+        b, w = self.beasts[bid], self.windows[(bid, k)]
+        m = self.stakes[w.committer]
+        from_unbonding = min(m.unbonding, w.burn)
+        from_stake = min(m.staked, w.burn - from_unbonding)
+        m.unbonding -= from_unbonding
+        m.staked -= from_stake
+        reward = from_unbonding + from_stake
+        assert r.event("WindowSlashed").args["reward"] == reward
+        if reward < w.burn:
+            event("slash reward short of the burn")
+        self.dirty_accounts.add(w.committer)
+        w.status = WindowStatus.SLASHED
+        live = b.count
+        for j in range(k + 1, live):
+            self.windows[(bid, j)].status = WindowStatus.VOIDED
+            self.dirty_windows.add((bid, j))
+        old = self.voided.get(bid)
+        self.voided[bid] = (k, max(old[1], live) if old else live)
+        b.count = k
+        b.mask = self.windows[(bid, k - 1)].mask if k else GENESIS_MASK
+        self.rewards[(bid, k, stored)] = (reward, challenger)
+        event("window slashed" + (", later windows voided" if live > k + 1 else ""))
+
+    @precondition(lambda self: self.beasts)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS), count=st.sampled_from([0, 1, 2, 50]))
+    def clear_voided(self, data: st.DataObject, sender: int, count: int) -> None:
+        with_range = sorted(self.voided)
+        bid = data.draw(st.sampled_from(with_range if with_range and data.draw(st.booleans()) else sorted(self.beasts)))
+        rng = self.voided.get(bid)
+        err = "LedgerZeroAmount" if count == 0 else ("LedgerNothingVoided" if rng is None else None)
+        r = self._expect(err, self.cb.clear_voided, self.acc[sender], bid, count)
+        if err is None:
+            assert rng is not None
+            lo, hi = rng
+            want = []
+            for _ in range(count):
+                if lo >= hi:
+                    break
+                w = self.windows.pop((bid, lo), None)
+                if w is not None:
+                    want.append((lo, 0 if w.status == WindowStatus.SLASHED else w.burn))
+                lo += 1
+            got = [(e.args["index"], e.args["burned"]) for e in r.all("WindowVoided")]
+            assert got == want, (got, want)
+            if lo >= hi:
+                del self.voided[bid]
+                event("voided range cleared")
+            else:
+                self.voided[bid] = (lo, hi)
+        self.dirty_beasts.add(bid)
+
+    @precondition(lambda self: self.rewards)
+    @rule(data=st.data(), sender=st.sampled_from(ACTORS))
+    def claim_reward(self, data: st.DataObject, sender: int) -> None:
+        key = data.draw(st.sampled_from(sorted(self.rewards)))
+        reward, challenger = self.rewards.pop(key)
+        before = self.cb.balance_of(self.acc[challenger])
+        r = self.cb.claim_reward(self.acc[sender], *key)
+        assert r.event("RewardClaimed").args["amount"] == reward
+        assert r.event("RewardClaimed").args["challenger"] == self.acc[challenger].address
+        assert self.cb.balance_of(self.acc[challenger]) == before + reward
+        self._expect("GameNoReward", self.cb.claim_reward, self.acc[sender], *key)
 
     # -------------------------------------------------------------- invariants
 
     @invariant()
     def energy_is_conserved(self) -> None:
-        escrow = sum(w.burn for w in self.windows.values() if w.status in (WindowStatus.COMMITTED, WindowStatus.DISPUTED))
-        bonds = sum(d.bond for d in self.disputes.values() if d.outcome == Outcome.OPEN)
-        stakes = sum(v.stake for v in self.validators.values())
-        assert self.cb.balance_of(self.cb.addresses["CheckpointLedger"]) == escrow + sum(self.deposits.values())
-        assert self.cb.balance_of(self.cb.addresses["DisputeGame"]) == bonds + stakes + sum(self.credits.values())
+        held = (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.VOIDED)
+        escrow = sum(w.burn for w in self.windows.values() if w.status in held)
+        stakes = sum(m.staked + m.unbonding for m in self.stakes.values())
+        assert self.cb.balance_of(self.cb.addresses["CheckpointLedger"]) == escrow + sum(self.deposits.values()) + stakes
+        assert self.cb.balance_of(self.cb.addresses["BisectionGame"]) == sum(r for r, _ in self.rewards.values())
 
     @invariant()
     def chain_matches_model(self) -> None:
-        """Windows never skip or repeat; statuses, credits and validator records match the model.
+        """Windows never skip or repeat; statuses, stakes, deposits and voided ranges match the model.
 
         Only what the last step touched is read back, which keeps the machine fast.
         """
         for bid in self.dirty_beasts:
             assert self.cb.window_count(bid) == self.beasts[bid].count
+            rng = self.voided.get(bid)
+            got = tuple(self.cb.voided_range(bid))
+            assert got == rng if rng is not None else got[0] == got[1], (bid, got, rng)
             for epoch, sealed in self.beasts[bid].seeds.items():
                 assert self.cb.epoch_seed(bid, epoch) == sealed
-        for bid, k in self.dirty_windows:
-            assert self.cb.window_status(bid, k) == self.windows[(bid, k)].status
+        for key in self.dirty_windows:
+            if key in self.windows:
+                assert self.cb.window_status(*key) == self.windows[key].status, key
         for who in self.dirty_accounts:
-            assert self.cb.credit_of(self.acc[who]) == self.credits.get(who, 0)
+            m = self.stakes[who]
+            assert self.cb.stake_of(self.acc[who]) == (m.staked, m.unbonding, m.unlock)
             assert self.cb.deposit_of(self.acc[who]) == self.deposits.get(who, 0)
-        for who, v in self.validators.items():
-            if v.open_votes or v.withdrawable_at or who in self.dirty_validators:
-                info = self.cb.validator(self.acc[who])
-                assert (info.stake, info.withdrawable_at, info.open_votes) == (v.stake, v.withdrawable_at, v.open_votes)
         self.dirty_beasts.clear()
         self.dirty_windows.clear()
         self.dirty_accounts.clear()
-        self.dirty_validators.clear()
 
     # -------------------------------------------------------------- end: nothing is stuck
 
     def _drain(self) -> None:
-        """Every dispute resolves after its deadline; every window, stake and credit comes out."""
-        self.net.mine(max(self.challenge, self.voting) + 2)
-        for did, d in self.disputes.items():
-            if d.outcome == Outcome.OPEN:
-                self._resolve(did, 1)
-                assert d.outcome != Outcome.OPEN
-        for (bid, k), w in self.windows.items():
-            if w.status == WindowStatus.COMMITTED:
+        """Every voided range clears, every window finalizes in order, every reward, deposit and stake comes out."""
+        for bid in list(self.voided):
+            self.cb.clear_voided(self.acc[1], bid, 10_000)
+            lo, hi = self.voided.pop(bid)
+            for j in range(lo, hi):
+                self.windows.pop((bid, j), None)
+        self.net.mine(self.challenge + 2)
+        for (bid, k) in sorted(self.windows):
+            if self.windows[(bid, k)].status == WindowStatus.COMMITTED:
                 self.cb.finalize(self.acc[1], bid, k)
-                w.status = WindowStatus.FINALIZED
-        for who, v in list(self.validators.items()):
-            if not v.withdrawable_at:
-                self.cb.request_withdrawal(self.acc[who])
-        self.net.mine(self.cb.param(Param.VALIDATOR_WITHDRAW_DELAY) + 1)
-        for who in list(self.validators):
-            r = self.cb.withdraw(self.acc[who])
-            assert r.event("ValidatorWithdrawn").args["stake"] == self.validators[who].stake
-            del self.validators[who]
-        for a in self.acc:
-            if self.cb.credit_of(a):
-                self.cb.claim(a)
+                self.windows[(bid, k)].status = WindowStatus.FINALIZED
+        for key in list(self.rewards):
+            self.cb.claim_reward(self.acc[1], *key)
+            del self.rewards[key]
         for who, amount in self.deposits.items():
             if amount:
                 self.cb.withdraw_deposit(self.acc[who], amount)
+        for who, m in self.stakes.items():
+            if m.staked:
+                self.cb.request_unstake(self.acc[who], m.staked)
+        self.net.mine(self.challenge + 2 * self.clock + 2)
+        for who in self.stakes:
+            if self.cb.stake_of(self.acc[who]).unbonding:
+                self.cb.withdraw_stake(self.acc[who])
         assert self.cb.held_by_contracts() == 0
 
 

@@ -120,6 +120,19 @@ def test_up_prints_accounts_and_one_line_per_transaction_with_gas_and_decoded_re
         used, limit = bad.split(" gas ")[1].split()[0].split("/")
         assert 0 < int(used.replace(",", "")) < int(limit.replace(",", ""))  # a revert's own gas, not the limit
 
+        # The game's and the stake's calls are named too, and their reverts decoded with the game's errors.
+        challenger = cb.accounts[2]
+        cb.stake(challenger, 5)
+        assert up.wait_line("CheckpointLedger.stake").endswith("  ok")
+        cb.commit_challenge(challenger, bid, 0, b"\x07" * 32)
+        gid = cb.challenge(challenger, bid, 0, b"\x07" * 32)
+        assert up.wait_line("BisectionGame.commitChallenge").endswith("  ok")
+        assert f"from (2) {challenger.address}" in up.wait_line("BisectionGame.challenge")
+        data = bytes.fromhex(cb.game.encode_abi("timeout", args=[gid]).removeprefix("0x"))
+        with pytest.raises(devnet.GameError, match="GameClockRunning"):
+            cb.sender.send(challenger, cb.game.address, data, gas=200_000)  # fixed gas: mined, reverted
+        assert f"REVERTED GameClockRunning(gameId={gid}" in up.wait_line("BisectionGame.timeout")
+
 
 def test_mine_advances_the_block_clock_and_refuses_bad_counts(tmp_path: Path) -> None:
     with _up(tmp_path, "--no-tx-log") as up:
@@ -203,9 +216,10 @@ def test_a_reader_that_stops_reading_never_stalls_the_chain(tmp_path: Path) -> N
         json.loads(proc.stdout.readline())  # then never read again
         cb = devnet.connect(out)
         sender, to = cb.accounts[1], cb.accounts[2].address
+        before = cb.balance_of(to)
         for _ in range(450):  # about 90 kB of log lines: more than a pipe buffer (64 kB)
             cb.transfer(sender, to, 1)
-        assert cb.balance_of(to) == 10**6 * 10**18 + 450
+        assert cb.balance_of(to) == before + 450
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
