@@ -8,7 +8,9 @@ pragma solidity 0.8.37;
 ///         baseCost and spurtCost, the weights drawn with splitMix64 from
 ///         fold64(keccak256("chainbeasts/genesis/v1" || seedCore)). The chain stores no genesis
 ///         hash; the bisection game needs one only when a one-step runs at step 0 of a beast's
-///         first window, and then rebuilds it here (about 1.3M gas).
+///         first window, and then rebuilds it here (about 1.3M gas). The shape is not a season
+///         constant the registry could vary: only SlabParams is derived from it, and the game
+///         refuses a registry whose SlabParams is not SLAB_PARAMS.
 /// @dev Internal functions only (inlined into the game, never deployed).
 library GenesisState {
     uint256 internal constant D_IN = 64;
@@ -16,6 +18,10 @@ library GenesisState {
     uint256 internal constant N_SLOTS = 4;
     uint256 internal constant N_OUT = 6;
     uint256 internal constant HIDDEN = 64; // SLOT_WIDTH * N_SLOTS
+    /// @notice Parameters of one slot of this shape, SLOT_WIDTH * (D_IN + 1) + SLOT_WIDTH * N_OUT
+    ///         (kernel.params.KernelParams.slab_params): the season's SlabParams must equal it for
+    ///         this library's genesis to be the season's (BisectionGame's constructor checks).
+    uint256 internal constant SLAB_PARAMS = 1136;
     /// @dev 173 header bytes + 2 (hidden (d_in + 1) + n_out (hidden + 1)).
     uint256 internal constant LENGTH = 9273;
     uint256 internal constant HEADER = 173;

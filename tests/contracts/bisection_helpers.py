@@ -1,12 +1,15 @@
-"""The bisection game (docs/PROTOCOL.md §10) on the embedded devnet, and Python players for it.
+"""The bisection game (docs/PROTOCOL.md §10) on a py-evm chain the tests deploy, and Python players for it.
 
-``start_game_net(verifier="StepVerifier")`` deploys the real one-step verifier (its committed
-artifact), which test_bisection_real.py plays against with kernel.step states. The logic tests
-(clocks, bonds, fifty sybils, the state machine) deploy ``ToyStepVerifier`` instead
+``start_game_net()`` starts py-evm in-process and deploys the committed artifacts of Energy, Beast,
+SeasonRegistry, CheckpointLedger and BisectionGame itself (not through devnet.start, so the game's
+tests do not depend on the devnet's deployment choices), binds the game and funds, approves and
+stakes the test accounts. ``verifier="StepVerifier"`` deploys the real one-step verifier (its
+committed artifact), which test_bisection_real.py plays against with kernel.step states. The logic
+tests (clocks, bonds, fifty sybils, the state machine) deploy ``ToyStepVerifier`` instead
 (tests/contracts/solidity/, compiled here with the project's pinned solc): a stand-in transition
 ``toy_step`` on 32-byte states that the players compute in microseconds, so hundreds of games fit
 the CI budget. Everything else is the real thing in both: the committed BisectionGame and
-CheckpointLedger artifacts, a spec-version-2 deployment, real bonds and clocks.
+CheckpointLedger artifacts, a spec-version-2 deployment, real stakes, bonds, rewards and clocks.
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ import random
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eth_abi import encode as abi_encode
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import keccak
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 
-import devnet
 from devnet import artifacts
-from devnet.deploy import _create, fund
 from devnet.bindings import WindowStatus
-from devnet.errors import ErrorDecoder
+from devnet.errors import ContractError, ErrorDecoder
+from devnet.records import HatchData, Param
+from devnet.season import initial_values
+from devnet.tx import Sender
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
 from kernel.state import genesis
@@ -45,12 +51,17 @@ BURN = DEFAULT_PARAMS.window_energy_burn(MASK, spurt=False)
 GAS_MOVE = 600_000
 GAS_PROVE = 12_000_000
 ENERGY = 10**24
+STAKE = 1000 * BURN  # staked by every test account at the start (commits need stake >= energyBurn)
+MAX_UINT = 2**256 - 1
+SPEC_LEDGER = ("Energy", "Beast", "SeasonRegistry", "CheckpointLedger")
 
 
 # The ledger's window statuses the games move through, and BisectionGame's outcomes.
 COMMITTED, FINALIZED, SLASHED, CHALLENGED = (WindowStatus.COMMITTED, WindowStatus.FINALIZED, WindowStatus.SLASHED,
                                              WindowStatus.CHALLENGED)
+VOIDED = 3  # WindowStatus 3: Voided (CheckpointLedger 3.0.0; was Disputed)
 OPEN, DEFENDER_WON, CHALLENGER_WON = 0, 1, 2
+ONE_STEP, WORD_LIE, TIMEOUT = 0, 1, 2
 
 
 def compile_toy() -> dict[str, Any]:
@@ -114,7 +125,12 @@ def empty_sample(s_owner: bytes = ZERO32) -> tuple[Any, ...]:
     return (s_owner, 0, ZERO32, b"", [])
 
 
-# ---------------------------------------------------------------------- the game on chain
+def commitment(challenger: str, beast: int, k: int, salt: bytes) -> bytes:
+    """commitChallenge's argument: keccak256(abi.encode(challenger, beastId, index, salt))."""
+    return keccak(abi_encode(["address", "uint256", "uint256", "bytes32"], [challenger, beast, k, salt]))
+
+
+# ---------------------------------------------------------------------- the chain
 
 
 @dataclass
@@ -127,19 +143,138 @@ class Receipt:
         return [a for n, a in self.events if n == name]
 
 
+class Chain:
+    """The deployed contracts and the few ledger/beast/token calls the game tests make."""
+
+    def __init__(self, w3: Web3, addresses: Mapping[str, str], extra_abis: Sequence[Any]) -> None:
+        self.w3 = w3
+        self.addresses = dict(addresses)
+        arts = {n: artifacts.load(n) for n in (*SPEC_LEDGER, "BisectionGame")}
+        self.decoder = ErrorDecoder([*(a.abi for a in arts.values()), *extra_abis])
+        self.sender = Sender(w3, self.decoder)
+        self.energy = w3.eth.contract(address=addresses["Energy"], abi=arts["Energy"].abi)
+        self.beast = w3.eth.contract(address=addresses["Beast"], abi=arts["Beast"].abi)
+        self.registry = w3.eth.contract(address=addresses["SeasonRegistry"], abi=arts["SeasonRegistry"].abi)
+        self.ledger = w3.eth.contract(address=addresses["CheckpointLedger"], abi=arts["CheckpointLedger"].abi)
+
+    def send(self, acct: LocalAccount, contract: Contract, fn: str, args: Sequence[Any], gas: int | None = 300_000) -> Any:
+        data = bytes.fromhex(contract.encode_abi(fn, args=list(args)).removeprefix("0x"))
+        return self.sender.send(acct, contract.address, data, gas=gas)
+
+    def call(self, contract: Contract, fn: str, *args: Any) -> Any:
+        from devnet.errors import revert_data
+
+        try:
+            return getattr(contract.functions, fn)(*args).call()
+        except Exception as exc:  # noqa: BLE001 - eth-tester and web3 raise different types
+            data = revert_data(exc)
+            if data is not None and len(data) >= 4:
+                raise self.decoder.decode(data) from None
+            raise
+
+    # token
+    def balance_of(self, address: str) -> int:
+        return int(self.energy.functions.balanceOf(address).call())
+
+    def total_supply(self) -> int:
+        return int(self.energy.functions.totalSupply().call())
+
+    def transfer(self, acct: LocalAccount, to: str, amount: int) -> Any:
+        return self.send(acct, self.energy, "transfer", [to, amount], 120_000)
+
+    def approve(self, acct: LocalAccount, spender: str, amount: int = MAX_UINT) -> Any:
+        return self.send(acct, self.energy, "approve", [spender, amount], 120_000)
+
+    # registry
+    def param(self, p: Param | int) -> int:
+        return int(self.registry.functions.value(int(p)).call())
+
+    # beasts
+    def hatch(self, owner: LocalAccount, dataset: bytes = ZERO32, secret: bytes = ZERO32, records_root: bytes = ZERO32) -> int:
+        r = self.send(owner, self.beast, "hatch", [dataset, secret, records_root], 250_000)
+        ev = self.beast.events.HatchRequested().process_receipt(r)
+        beast_id = int(ev[0]["args"]["beastId"])
+        self.send(owner, self.beast, "finalizeHatch", [beast_id], 150_000)
+        return beast_id
+
+    def hatch_data(self, beast: int) -> HatchData:
+        return HatchData.from_abi(self.beast.functions.hatchData(beast).call())
+
+    def transfer_beast(self, acct: LocalAccount, from_: str, to: str, beast: int) -> Any:
+        return self.send(acct, self.beast, "transferFrom", [from_, to, beast], 200_000)
+
+    def authorize_trainer(self, owner: LocalAccount, beast: int, trainer: str) -> Any:
+        return self.send(owner, self.beast, "authorizeTrainer", [beast, trainer], 200_000)
+
+    def revoke_trainer(self, owner: LocalAccount, beast: int) -> Any:
+        return self.send(owner, self.beast, "revokeTrainer", [beast], 200_000)
+
+    # ledger
+    def commit(self, acct: LocalAccount, beast: int, word: bytes) -> Any:
+        return self.send(acct, self.ledger, "commit", [beast, word], 250_000)
+
+    def finalize(self, acct: LocalAccount, beast: int, k: int) -> Any:
+        return self.send(acct, self.ledger, "finalize", [beast, k], 150_000)
+
+    def stake(self, acct: LocalAccount, amount: int) -> Any:
+        return self.send(acct, self.ledger, "stake", [amount], 150_000)
+
+    def stake_of(self, address: str) -> tuple[int, int, int]:
+        s, u, b = self.ledger.functions.stakeOf(address).call()
+        return int(s), int(u), int(b)
+
+    def committer_of(self, beast: int, k: int) -> tuple[str, int, bool]:
+        c, b, t = self.call(self.ledger, "committerOf", beast, k)
+        return str(c), int(b), bool(t)
+
+    def stored_of(self, beast: int, k: int) -> int:
+        """The raw stored slot of window k (read from storage: the ledger keeps no getter for it)."""
+        slot = artifacts.load("CheckpointLedger").slot("_words")
+        base = int.from_bytes(keccak(abi_encode(["uint256", "uint256"], [beast, slot])), "big")
+        return int.from_bytes(self.w3.eth.get_storage_at(self.ledger.address, base + k), "big")
+
+    def window_status(self, beast: int, k: int) -> int:
+        return int(self.ledger.functions.windowStatus(beast, k).call())
+
+    def epoch_seed(self, beast: int, epoch: int) -> bytes:
+        return bytes(self.call(self.ledger, "epochSeed", beast, epoch))
+
+    def ensure_epoch_seed(self, acct: LocalAccount, beast: int, epoch: int) -> bytes:
+        if epoch > 0:
+            try:
+                return self.epoch_seed(beast, epoch)
+            except ContractError as exc:
+                if exc.name != "LedgerEpochSeedUnknown":
+                    raise
+            self.send(acct, self.ledger, "sealEpochSeeds", [[beast], [epoch]], 200_000)
+        return self.epoch_seed(beast, epoch)
+
+
+@dataclass
+class Raw:
+    """The py-evm chain: web3, the tester (snapshots, mining) and the funded accounts."""
+
+    w3: Web3
+    tester: EthereumTester
+    accounts: list[LocalAccount]
+
+    def mine(self, n: int = 1) -> int:
+        if n > 0:
+            self.tester.mine_blocks(n)
+        return int(self.w3.eth.block_number)
+
+
 @dataclass
 class GameNet:
-    """An embedded spec-version-2 devnet with the BisectionGame deployed and bound."""
+    """A spec-version-2 py-evm chain with the ledger and the BisectionGame deployed and bound."""
 
-    raw: devnet.EmbeddedDevnet
+    raw: Raw
+    cb: Chain
     game: Contract
     toy_address: str
     clock: int
     gas: dict[str, list[int]] = field(default_factory=dict)
-
-    @property
-    def cb(self) -> devnet.ChainBeasts:
-        return self.raw.chain
+    salts: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
 
     @property
     def a(self) -> list[LocalAccount]:
@@ -153,7 +288,10 @@ class GameNet:
 
     def _send(self, acct: LocalAccount, contract: Contract, fn: str, args: list[Any], gas: int, tag: str | None = None) -> Receipt:
         data = bytes.fromhex(contract.encode_abi(fn, args=args).removeprefix("0x"))
-        r = self.cb.sender.send(acct, contract.address, data, gas=gas)
+        return self.send_raw(acct, contract.address, data, gas, tag or fn)
+
+    def send_raw(self, acct: LocalAccount, to: str, data: bytes, gas: int, tag: str) -> Receipt:
+        r = self.cb.sender.send(acct, to, data, gas=gas)
         events: list[tuple[str, dict[str, Any]]] = []
         for log in r["logs"]:
             addr = Web3.to_checksum_address(log["address"])
@@ -168,20 +306,29 @@ class GameNet:
                 events.append((d["event"], dict(d["args"])))
                 break
         rec = Receipt(int(r["gasUsed"]), int(r["blockNumber"]), events)
-        self.gas.setdefault(tag or fn, []).append(rec.gas)
+        self.gas.setdefault(tag, []).append(rec.gas)
         return rec
 
     # moves
-    def challenge(self, acct: LocalAccount, beast: int, k: int) -> int:
-        r = self._send(acct, self.game, "challenge", [beast, k], GAS_MOVE)
+    def commit_challenge(self, acct: LocalAccount, beast: int, k: int, salt: bytes | None = None) -> Receipt:
+        """commitChallenge for (beast, k) with a fresh (or the given) salt, remembered for challenge()."""
+        salt = salt if salt is not None else keccak(random.randbytes(32))
+        self.salts[(acct.address, beast, k)] = salt
+        return self._send(acct, self.game, "commitChallenge", [commitment(acct.address, beast, k, salt)], GAS_MOVE)
+
+    def reveal(self, acct: LocalAccount, beast: int, k: int, salt: bytes | None = None) -> int:
+        """challenge(): reveal the commitment made earlier; returns the game id."""
+        salt = salt if salt is not None else self.salts.pop((acct.address, beast, k))
+        r = self._send(acct, self.game, "challenge", [beast, k, salt], GAS_MOVE)
         return int(r.named("GameOpened")[0]["gameId"])
 
+    def challenge(self, acct: LocalAccount, beast: int, k: int) -> int:
+        """Commit, mine a block, reveal: a whole challenge; returns the game id."""
+        self.commit_challenge(acct, beast, k)
+        return self.reveal(acct, beast, k)
+
     def bisect(self, acct: LocalAccount, gid: int, h: bytes) -> Receipt:
-        r = self._send(acct, self.game, "bisect", [gid, h], GAS_MOVE, "bisect")
-        if r.named("DefenderJoined"):  # file the first move under its own name
-            self.gas["bisect"].pop()
-            self.gas.setdefault("bisect (joining)", []).append(r.gas)
-        return r
+        return self._send(acct, self.game, "bisect", [gid, h], GAS_MOVE)
 
     def respond(self, acct: LocalAccount, gid: int, agree: bool) -> Receipt:
         return self._send(acct, self.game, "respond", [gid, agree], GAS_MOVE)
@@ -196,11 +343,19 @@ class GameNet:
     def timeout(self, acct: LocalAccount, gid: int) -> Receipt:
         return self._send(acct, self.game, "timeout", [gid], GAS_MOVE)
 
+    def claim_reward(self, acct: LocalAccount, beast: int, k: int, stored: int) -> Receipt:
+        return self._send(acct, self.game, "claimReward", [beast, k, stored], GAS_MOVE)
+
     # views
     def game_of(self, gid: int) -> dict[str, Any]:
-        names = ["beastId", "challenger", "index", "lo", "hi", "challengerToMove", "outcome", "defender",
-                 "defenderClock", "challengerClock", "lastMove", "loHash", "hiHash", "midHash", "bond", "word"]
-        return dict(zip(names, self.game.functions.gameOf(gid).call(), strict=True))
+        names = ["beastId", "challenger", "index", "lo", "hi", "challengerToMove", "outcome", "commitmentBlock",
+                 "defender", "defenderClock", "challengerClock", "lastMove", "loHash", "hiHash", "midHash", "bond",
+                 "stored"]
+        return dict(zip(names, self.cb.call(self.game, "gameOf", gid), strict=True))
+
+    def pot_of(self, beast: int, k: int, stored: int) -> dict[str, Any]:
+        names = ["reward", "open", "bestCommitment", "bestGame", "claimed"]
+        return dict(zip(names, self.game.functions.potOf(beast, k, stored).call(), strict=True))
 
     def genesis_h128(self, beast: int) -> bytes:
         return bytes(self.game.functions.genesisH128(beast).call())
@@ -210,36 +365,71 @@ class GameNet:
         return bytes(self.cb.ledger.functions.epochSeed(beast, e).call())
 
     def status(self, beast: int, k: int) -> int:
-        return int(self.cb.ledger.functions.windowStatus(beast, k).call())
+        return self.cb.window_status(beast, k)
 
     def held_by_game(self) -> int:
         return self.cb.balance_of(self.game.address)
 
+    def bond(self) -> int:
+        return self.cb.param(Param.BOND_MULTIPLIER) * BURN
+
+
+def _create(sender: Sender, deployer: LocalAccount, bytecode: str, types: Sequence[str], args: Sequence[Any]) -> str:
+    data = bytes.fromhex(bytecode.removeprefix("0x")) + abi_encode(list(types), list(args))
+    receipt = sender.send(deployer, None, data, gas=None)
+    return Web3.to_checksum_address(receipt["contractAddress"])
+
+
+def deploy_game(cb: Chain, deployer: LocalAccount, verifier: str, clock: int) -> str:
+    """Deploy BisectionGame(ledger, verifier, clock) from its committed artifact; returns its address."""
+    return _create(cb.sender, deployer, artifacts.load("BisectionGame").bytecode, ["address", "address", "uint32"],
+                   [cb.addresses["CheckpointLedger"], verifier, clock])
+
+
+def start_chain(accounts: int, params: dict[str, int] | None = None,
+                spec_version: int = 2) -> tuple[Raw, Chain, LocalAccount]:
+    """py-evm with Energy, Beast, SeasonRegistry and CheckpointLedger deployed (committed artifacts)."""
+    gen = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
+    state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
+    backend = PyEVMBackend(genesis_parameters=gen, genesis_state=state)
+    tester = EthereumTester(backend)
+    w3 = Web3(EthereumTesterProvider(tester))
+    keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
+    deployer = keys[0]
+    sender = Sender(w3, ErrorDecoder([artifacts.load(n).abi for n in SPEC_LEDGER]))
+    initial = initial_values(params)
+    energy = _create(sender, deployer, artifacts.load("Energy").bytecode, ["address"], [deployer.address])
+    beast = _create(sender, deployer, artifacts.load("Beast").bytecode, ["uint16"], [spec_version])
+    registry = _create(sender, deployer, artifacts.load("SeasonRegistry").bytecode,
+                       ["address", "uint64", f"uint96[{len(Param)}]"], [deployer.address, 10, initial])
+    ledger = _create(sender, deployer, artifacts.load("CheckpointLedger").bytecode, ["address", "address", "address"],
+                     [energy, beast, registry])
+    return Raw(w3, tester, keys), Chain(w3, {"Energy": energy, "Beast": beast, "SeasonRegistry": registry,
+                                             "CheckpointLedger": ledger}, []), deployer
+
 
 def start_game_net(accounts: int = 10, clock: int = CLOCK, params: dict[str, int] | None = None,
-                   verifier: str = "toy", spec_version: int = 2) -> GameNet:
-    """A spec-version-2 embedded devnet, the verifier (the stand-in, or ``"StepVerifier"`` from its
-    committed artifact) and the game, bound to the ledger."""
-    # Accounts 0..9 get ENERGY and every approval; the rest (sybils) ENERGY and the game's approval.
-    raw = devnet.start(accounts=accounts, spec_version=spec_version, params=params, energy_per_account=0, approve=False)
-    cb = raw.chain
-    deployer = raw.accounts[0]
-    fund(cb, deployer, raw.accounts[:10], ENERGY)
-    fund(cb, deployer, raw.accounts[10:], ENERGY, approve=False)
-    toy = compile_toy() if verifier == "toy" else {"abi": artifacts.load(verifier).abi,
-                                                    "bytecode": artifacts.load(verifier).bytecode}
-    receipt = cb.sender.send(deployer, None, bytes.fromhex(toy["bytecode"][2:]), gas=None)
-    toy_address = Web3.to_checksum_address(receipt["contractAddress"])
-    game_addr = _create(cb.sender, deployer, "BisectionGame", ["address", "address", "uint32"],
-                        [cb.addresses["CheckpointLedger"], toy_address, clock])
-    art = artifacts.load("BisectionGame")
-    game = raw.w3.eth.contract(address=game_addr, abi=art.abi)
-    cb.sender.decoder = ErrorDecoder([*(a.abi for a in artifacts.load_all().values()), art.abi, toy["abi"]])
-    data = bytes.fromhex(cb.ledger.encode_abi("bindBisectionGame", args=[game_addr]).removeprefix("0x"))
-    cb.sender.send(deployer, cb.ledger.address, data, gas=200_000)
-    for acct in raw.accounts:
+                   verifier: str = "toy", spec_version: int = 2, stake: int = STAKE) -> GameNet:
+    """A spec-version-2 chain, the verifier (the stand-in, or ``"StepVerifier"`` from its committed
+    artifact) and the game, bound to the ledger. Every account holds ENERGY and has approved the
+    ledger and the game; accounts 1..9 staked ``stake`` (the committers' stake)."""
+    raw, cb, deployer = start_chain(accounts, params, spec_version)
+    ver = compile_toy() if verifier == "toy" else {"abi": artifacts.load(verifier).abi,
+                                                   "bytecode": artifacts.load(verifier).bytecode}
+    ver_address = _create(cb.sender, deployer, ver["bytecode"], [], [])
+    game_addr = deploy_game(cb, deployer, ver_address, clock)
+    game = raw.w3.eth.contract(address=game_addr, abi=artifacts.load("BisectionGame").abi)
+    cb.addresses["BisectionGame"] = game_addr
+    cb.decoder = ErrorDecoder([*(artifacts.load(n).abi for n in (*SPEC_LEDGER, "BisectionGame")), ver["abi"]])
+    cb.sender.decoder = cb.decoder
+    cb.send(deployer, cb.ledger, "bindBisectionGame", [game_addr], 200_000)
+    for i, acct in enumerate(raw.accounts):
+        cb.send(deployer, cb.energy, "mint", [acct.address, ENERGY], 120_000)
+        cb.approve(acct, cb.ledger.address)
         cb.approve(acct, game_addr)
-    return GameNet(raw, game, toy_address, clock)
+        if 1 <= i <= 9 and stake:
+            cb.stake(acct, stake)
+    return GameNet(raw, cb, game, ver_address, clock)
 
 
 # ---------------------------------------------------------------------- players
@@ -273,16 +463,15 @@ class Lineage:
         self.windows.append(states)
         return k
 
+    def rewind(self, k: int) -> None:
+        """Forget windows k.. (the ledger voided them after a slash of window k)."""
+        del self.windows[k:]
 
-def play_defender(gn: GameNet, acct: LocalAccount, gid: int, states: list[bytes], sample: tuple[Any, ...] | None = None,
-                  g: dict[str, Any] | None = None) -> None:
+
+def play_defender(gn: GameNet, acct: LocalAccount, gid: int, states: list[bytes], g: dict[str, Any] | None = None) -> None:
     """One move of a defender that claims ``states`` (honest when they are the true ones)."""
     g = g or gn.game_of(gid)
-    lo, hi = g["lo"], g["hi"]
-    if hi - lo == 1:
-        gn.prove_step(acct, gid, states[lo], sample)
-    else:
-        gn.bisect(acct, gid, h16(states[(lo + hi) // 2]))
+    gn.bisect(acct, gid, h16(states[(g["lo"] + g["hi"]) // 2]))
 
 
 def play_challenger(gn: GameNet, acct: LocalAccount, gid: int, truth: list[bytes], sample: tuple[Any, ...] | None = None,
@@ -290,30 +479,38 @@ def play_challenger(gn: GameNet, acct: LocalAccount, gid: int, truth: list[bytes
     """One move of an honest challenger that knows the true states."""
     g = g or gn.game_of(gid)
     lo, hi = g["lo"], g["hi"]
-    if g["challengerToMove"]:
-        gn.respond(acct, gid, bytes(g["midHash"]) == h16(truth[(lo + hi) // 2]))
-    else:
+    if hi - lo == 1:
         gn.prove_step(acct, gid, truth[lo], sample)
+    else:
+        gn.respond(acct, gid, bytes(g["midHash"]) == h16(truth[(lo + hi) // 2]))
 
 
 def play_out(gn: GameNet, gid: int, defender: tuple[LocalAccount, list[bytes]] | None,
-             challenger: tuple[LocalAccount, list[bytes] | None], rng: random.Random | None = None,
+             challenger: tuple[LocalAccount, list[bytes] | None] | None, rng: random.Random | None = None,
              sample: tuple[Any, ...] | None = None) -> dict[str, Any]:
-    """Play a game to its end: the defender claims its states; the challenger plays honestly
-    from its states, or at random when they are None (``rng``). Returns the final record."""
-    while (g := gn.game_of(gid))["outcome"] == 0:
+    """Play a game to its end: the defender claims its states (None: absent); the challenger plays
+    honestly from its states, at random when they are None (``rng``; at the last step it proves
+    the pre-state it was shown, or stays away when it has none), or is absent (None)."""
+    while (g := gn.game_of(gid))["outcome"] == OPEN:
         if g["challengerToMove"]:
+            if challenger is None:
+                gn.mine(gn.clock + 1)
+                gn.timeout(gn.a[0], gid)
+                continue
             acct, truth = challenger
-            if truth is None:
+            if truth is not None:
+                play_challenger(gn, acct, gid, truth, sample, g)
+            elif g["hi"] - g["lo"] == 1:
+                gn.mine(gn.clock + 1)  # no data to prove anything: it times out
+                gn.timeout(gn.a[0], gid)
+            else:
                 assert rng is not None
                 gn.respond(acct, gid, rng.random() < 0.5)
-            else:
-                play_challenger(gn, acct, gid, truth, sample, g)
         elif defender is None:
             gn.mine(gn.clock + 1)
             gn.timeout(gn.a[0], gid)
         else:
-            play_defender(gn, defender[0], gid, defender[1], sample, g)
+            play_defender(gn, defender[0], gid, defender[1], g)
     return g
 
 
@@ -322,6 +519,7 @@ def each_test_reverted(net: GameNet) -> Iterator[GameNet]:
     tester = net.raw.tester
     snap = tester.take_snapshot()
     net.cb.sender._nonces.clear()
+    net.salts.clear()
     yield net
     tester.revert_to_snapshot(snap)
     net.cb.sender._nonces.clear()
