@@ -64,9 +64,10 @@ OPEN, DEFENDER_WON, CHALLENGER_WON = 0, 1, 2
 ONE_STEP, WORD_LIE, TIMEOUT = 0, 1, 2
 
 
-def compile_toy() -> dict[str, Any]:
-    """ABI and bytecode of ToyStepVerifier, compiled by contracts/node_modules' pinned solc."""
-    src = json.dumps({"toy": (HERE / "solidity" / "ToyStepVerifier.sol").read_text(),
+def compile_toy(name: str = "ToyStepVerifier") -> dict[str, Any]:
+    """ABI and bytecode of a test contract (tests/contracts/solidity/<name>.sol: ToyStepVerifier,
+    GameCaller), compiled by contracts/node_modules' pinned solc."""
+    src = json.dumps({"toy": (HERE / "solidity" / f"{name}.sol").read_text(), "name": name,
                       "iface": (CONTRACTS / "src" / "IStepVerifier.sol").read_text()})
     script = (
         "const solc=require('solc');const src=JSON.parse(require('fs').readFileSync(0,'utf8'));"
@@ -75,7 +76,7 @@ def compile_toy() -> dict[str, Any]:
         "evmVersion:'prague',outputSelection:{'*':{'*':['abi','evm.bytecode.object']}}}};"
         "const out=JSON.parse(solc.compile(JSON.stringify(input)));"
         "if((out.errors||[]).some(e=>e.severity==='error')){console.error(JSON.stringify(out.errors));process.exit(1)}"
-        "const c=out.contracts['Toy.sol'].ToyStepVerifier;"
+        "const c=out.contracts['Toy.sol'][src.name];"
         "process.stdout.write(JSON.stringify({abi:c.abi,bytecode:'0x'+c.evm.bytecode.object}))"
     )
     proc = subprocess.run(["node", "-e", script], cwd=CONTRACTS, input=src, capture_output=True, text=True, timeout=300)
@@ -384,6 +385,16 @@ def deploy_game(cb: Chain, deployer: LocalAccount, verifier: str, clock: int) ->
     """Deploy BisectionGame(ledger, verifier, clock) from its committed artifact; returns its address."""
     return _create(cb.sender, deployer, artifacts.load("BisectionGame").bytecode, ["address", "address", "uint32"],
                    [cb.addresses["CheckpointLedger"], verifier, clock])
+
+
+def deploy_caller(gn: GameNet, owner: LocalAccount) -> Contract:
+    """A GameCaller contract (tests/contracts/solidity), funded with ENERGY and approving the game."""
+    art = compile_toy("GameCaller")
+    address = _create(gn.cb.sender, owner, art["bytecode"], [], [])
+    caller = gn.raw.w3.eth.contract(address=address, abi=art["abi"])
+    gn.cb.transfer(owner, address, 10**21)
+    gn.cb.send(owner, caller, "approve", [gn.cb.energy.address, gn.game.address, MAX_UINT], 200_000)
+    return caller
 
 
 def start_chain(accounts: int, params: dict[str, int] | None = None,
