@@ -22,7 +22,6 @@ from bisection_helpers import (
     DEFENDER_WON,
     SLASHED,
     TIMEOUT,
-    WORD_LIE,
     each_test_reverted,
     BURN,
     GameNet,

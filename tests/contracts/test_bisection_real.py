@@ -2,9 +2,9 @@
 
 A trainer whose window 1 (ledger index 0) is right except one weight nudged after micro-step 77
 loses: the honest challenger's hashes come from ``kernel.step.window_step_states``, the one-step
-runs in the EVM. An honest trainer beats a challenger who disagrees with everything (the one-step
-at step 0 starts from the genesis the game rebuilds). A private beast's owner beats its hired
-trainer with one record and its Merkle path.
+runs in the EVM. An honest trainer beats a challenger who disagrees with everything and then has
+to prove step 0 itself (the one-step starts from the genesis the game rebuilds). A private beast's
+owner beats its hired trainer with one record and its Merkle path.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from collections.abc import Iterator
 import pytest
 from eth_utils import keccak
 
-from bisection_helpers import BURN, GameNet, empty_sample, play_challenger, play_defender, start_game_net
+from bisection_helpers import (BURN, CHALLENGER_WON, DEFENDER_WON, SLASHED, GameNet, empty_sample, play_challenger,
+                               play_defender, start_game_net)
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
 from kernel.sources import PublicSource
 from kernel.state import KernelState, from_bytes, genesis
 from kernel.step import WindowStart, micro_step, window_step_states
 
-CHALLENGER_WON, DEFENDER_WON = 2, 1
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +57,23 @@ def test_real_one_step(gn: GameNet, lie_at: int | None) -> None:
         gn.cb.commit(trainer, beast, Payload(final.h128(), final.global_step, BURN, final.active_mask,
                                               final.lr_shift, final.flags).pack())
         gid = gn.challenge(challenger, beast, 0)
+        tag = "proveStep (StepVerifier)" if lie_at is not None else "proveStep"
         while gn.game_of(gid)["outcome"] == 0:
             g = gn.game_of(gid)
-            if g["challengerToMove"]:
-                if lie_at is None:  # a challenger with no case disagrees to the end and proves
+            if g["challengerToMove"] and g["hi"] - g["lo"] == 1:  # the challenger proves the last step
+                gn.prove_step(challenger, gid, truth[g["lo"]], empty_sample(), tag=tag)
+            elif g["challengerToMove"]:
+                if lie_at is None:  # a challenger with no case disagrees to the end
                     gn.respond(challenger, gid, False)
                 else:
                     play_challenger(gn, challenger, gid, truth, empty_sample())
-            elif g["hi"] - g["lo"] == 1 and lie_at is not None:
-                gn.prove_step(challenger, gid, truth[g["lo"]], empty_sample(), tag="proveStep (StepVerifier)")
             else:
-                play_defender(gn, trainer, gid, mine, empty_sample())
+                play_defender(gn, trainer, gid, mine)
         g = gn.game_of(gid)
         if lie_at is None:
             assert g["outcome"] == DEFENDER_WON and (g["lo"], g["hi"]) == (0, 1)
         else:
             assert g["outcome"] == CHALLENGER_WON and (g["lo"], g["hi"]) == (lie_at - 1, lie_at)
-        tag = "proveStep (StepVerifier)" if lie_at is not None else "proveStep"
         where = f"step {lie_at - 1}" if lie_at else "step 0, genesis rebuilt"
         print(f"\n{tag} gas ({where}):", gn.gas[tag][-1])
     finally:
@@ -115,6 +115,7 @@ def test_real_private_beast_owner_disputes_hired_trainer(gn: GameNet) -> None:
         while gn.game_of(gid)["hi"] - gn.game_of(gid)["lo"] > 1:
             play_defender(gn, trainer, gid, mine_b)
             play_challenger(gn, owner, gid, truth_b)
+        assert gn.game_of(gid)["challengerToMove"]
         lo = gn.game_of(gid)["lo"]
         assert lo == 39
         pre = truth[lo]
@@ -122,7 +123,7 @@ def test_real_private_beast_owner_disputes_hired_trainer(gn: GameNet) -> None:
         sample = (secret, proof.dataset_len, proof.merkle_root, proof.record, list(proof.path))
         r = gn.prove_step(owner, gid, truth_b[lo], sample, tag="proveStep (StepVerifier, private)")
         assert r.named("GameEnded")[0]["outcome"] == CHALLENGER_WON
-        assert gn.status(beast, 0) == 4  # Slashed
+        assert gn.status(beast, 0) == SLASHED
         print("\nproveStep gas, private step with its record proof:", r.gas)
     finally:
         gn.raw.tester.revert_to_snapshot(snap)
