@@ -176,6 +176,8 @@ contract BisectionGame {
     uint256 private immutable _epochSteps;
     uint256 private immutable _baseCost;
     uint256 private immutable _spurtCost;
+    /// @dev The spec version of every beast the deployment hatches (Beast.SPEC_VERSION, immutable).
+    uint256 private immutable _beastVersion;
 
     uint256 public gameCount;
     mapping(uint256 gameId => Game) private _games;
@@ -200,6 +202,7 @@ contract BisectionGame {
         _epochSteps = registry_.value(SeasonRegistry.Param.EpochSteps);
         _baseCost = registry_.value(SeasonRegistry.Param.BaseCost);
         _spurtCost = registry_.value(SeasonRegistry.Param.SpurtCost);
+        _beastVersion = ledger_.beast().SPEC_VERSION();
     }
 
     // ------------------------------------------------------------------ opening
@@ -222,9 +225,9 @@ contract BisectionGame {
     ///         block), posting the bond; opens a game of your own against the window's committer.
     function challenge(uint256 beastId, uint256 index, bytes32 salt) external returns (uint256 gameId) {
         if (block.number > type(uint32).max) revert GameBlockOverflow(block.number);
-        // A deployment hatches beasts of one version (Beast.SPEC_VERSION, immutable).
-        uint256 v = beast.SPEC_VERSION();
-        if (v != SPEC_VERSION) revert GameSpecVersion(beastId, v);
+        // A deployment hatches beasts of one version (Beast.SPEC_VERSION, immutable): a game on a
+        // version-1 deployment is refused here, not at construction, so every devnet deploys it.
+        if (_beastVersion != SPEC_VERSION) revert GameSpecVersion(beastId, _beastVersion);
         bytes32 c = keccak256(abi.encode(msg.sender, beastId, index, salt));
         uint256 committedAt = _commitments[msg.sender][c];
         // INVARIANT: the challenge was fixed before anyone could see it revealed.
