@@ -192,30 +192,30 @@ class Chain:
 
     # beasts
     def hatch(self, owner: LocalAccount, dataset: bytes = ZERO32, secret: bytes = ZERO32, records_root: bytes = ZERO32) -> int:
-        r = self.send(owner, self.beast, "hatch", [dataset, secret, records_root], 250_000)
+        r = self.send(owner, self.beast, "hatch", [dataset, secret, records_root], 400_000)
         ev = self.beast.events.HatchRequested().process_receipt(r)
         beast_id = int(ev[0]["args"]["beastId"])
-        self.send(owner, self.beast, "finalizeHatch", [beast_id], 150_000)
+        self.send(owner, self.beast, "finalizeHatch", [beast_id], 400_000)
         return beast_id
 
     def hatch_data(self, beast: int) -> HatchData:
         return HatchData.from_abi(self.beast.functions.hatchData(beast).call())
 
     def transfer_beast(self, acct: LocalAccount, from_: str, to: str, beast: int) -> Any:
-        return self.send(acct, self.beast, "transferFrom", [from_, to, beast], 200_000)
+        return self.send(acct, self.beast, "transferFrom", [from_, to, beast], 400_000)
 
     def authorize_trainer(self, owner: LocalAccount, beast: int, trainer: str) -> Any:
-        return self.send(owner, self.beast, "authorizeTrainer", [beast, trainer], 200_000)
+        return self.send(owner, self.beast, "authorizeTrainer", [beast, trainer], 400_000)
 
     def revoke_trainer(self, owner: LocalAccount, beast: int) -> Any:
-        return self.send(owner, self.beast, "revokeTrainer", [beast], 200_000)
+        return self.send(owner, self.beast, "revokeTrainer", [beast], 400_000)
 
     # ledger
     def commit(self, acct: LocalAccount, beast: int, word: bytes) -> Any:
-        return self.send(acct, self.ledger, "commit", [beast, word], 250_000)
+        return self.send(acct, self.ledger, "commit", [beast, word], 400_000)
 
     def finalize(self, acct: LocalAccount, beast: int, k: int) -> Any:
-        return self.send(acct, self.ledger, "finalize", [beast, k], 150_000)
+        return self.send(acct, self.ledger, "finalize", [beast, k], 400_000)
 
     def stake(self, acct: LocalAccount, amount: int) -> Any:
         return self.send(acct, self.ledger, "stake", [amount], 150_000)
@@ -501,8 +501,13 @@ def play_out(gn: GameNet, gid: int, defender: tuple[LocalAccount, list[bytes]] |
              sample: tuple[Any, ...] | None = None) -> dict[str, Any]:
     """Play a game to its end: the defender claims its states (None: absent); the challenger plays
     honestly from its states, at random when they are None (``rng``; at the last step it proves
-    the pre-state it was shown, or stays away when it has none), or is absent (None)."""
+    the pre-state it was shown, or stays away when it has none), or is absent (None). A side whose
+    clock ran out (while other games were played) is timed out instead of moving."""
     while (g := gn.game_of(gid))["outcome"] == OPEN:
+        left = g["challengerClock"] if g["challengerToMove"] else g["defenderClock"]
+        if gn.block() + 1 - g["lastMove"] > left:
+            gn.timeout(gn.a[0], gid)
+            continue
         if g["challengerToMove"]:
             if challenger is None:
                 gn.mine(gn.clock + 1)

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -101,7 +101,7 @@ class GameMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ rules
 
     @precondition(lambda self: len(self.plays) < 6)
-    @rule(lie=st.one_of(st.none(), st.integers(1, 128)))
+    @rule(lie=st.one_of(st.none(), st.sampled_from([1, 64, 128]), st.integers(1, 128)))
     def commit(self, lie: int | None) -> None:
         beast = self.lin.beast
         if self._sync_rewind():
@@ -113,12 +113,19 @@ class GameMachine(RuleBasedStateMachine):
         self.lin.commit(self.gn, self.trainer, lie_at=lie, honest_view=self.truth)
         self.false.append(lie is not None)
 
+    def _live(self, false_only: bool) -> list[int]:
+        return [k for k, f in enumerate(self.false) if (f or not false_only)
+                and self.gn.status(self.lin.beast, k) in (COMMITTED, CHALLENGED)]
+
     @precondition(lambda self: self.false and len(self.plays) < 6)
     @rule(data=st.data(), honest=st.booleans())
     def challenge(self, data: st.DataObject, honest: bool) -> None:
-        k = data.draw(st.integers(0, len(self.false) - 1))
-        if self.gn.status(self.lin.beast, k) not in (COMMITTED, CHALLENGED) or (honest and not self.false[k]):
-            return  # an honest challenger challenges only a live window its replay refutes
+        """The honest challenger challenges a live window its replay refutes; the liar any live one."""
+        live = self._live(false_only=honest)
+        if not live:
+            self.gn.mine(1)
+            return
+        k = data.draw(st.sampled_from(live))
         gid = self.gn.challenge(self.honest if honest else self.liar, self.lin.beast, k)
         self.plays.append(Play(gid, k, honest, self.false[k], self.lin.windows[k], self.truth[k]))
         self._honest_moves()
@@ -150,6 +157,7 @@ class GameMachine(RuleBasedStateMachine):
         """Forget the windows a slash voided (the trainer trains on from the window before)."""
         count = int(self.gn.cb.ledger.functions.windowCount(self.lin.beast).call())
         if count < len(self.false):
+            event("a slash rewound the lineage")
             self.lin.rewind(count)
             del self.false[count:]
             del self.truth[count:]
@@ -207,6 +215,8 @@ class GameMachine(RuleBasedStateMachine):
                     self._try_timeouts()
                     self._honest_moves()
                 games = {p.gid: self.gn.game_of(p.gid) for p in self.plays}
+                for g in games.values():
+                    event(f"game ended {('open', 'DefenderWon', 'ChallengerWon')[g['outcome']]}")
                 for p in self.plays:
                     g = games[p.gid]
                     assert g["outcome"] != OPEN, "every game ends"
@@ -237,10 +247,11 @@ class GameMachine(RuleBasedStateMachine):
             assert pot["bestGame"] == best and pot["reward"] <= BURN
             payee = games[best]["challenger"]
             before = self.gn.cb.balance_of(payee)
+            event("a reward was claimed")
             self.gn.claim_reward(self.gn.a[0], *key)
             assert self.gn.cb.balance_of(payee) == before + pot["reward"]
 
 
-GameMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=10, deadline=None,
+GameMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=12, deadline=None,
                                          suppress_health_check=list(HealthCheck))
 TestBisectionGameMachine = pytest.mark.filterwarnings("ignore")(GameMachine.TestCase)
