@@ -253,15 +253,17 @@ class Chain:
 
 @dataclass
 class Raw:
-    """The py-evm chain: web3, the tester (snapshots, mining) and the funded accounts."""
+    """The chain: web3, the py-evm tester (snapshots, mining; None on anvil) and the funded accounts."""
 
     w3: Web3
-    tester: EthereumTester
+    tester: EthereumTester | None
     accounts: list[LocalAccount]
 
     def mine(self, n: int = 1) -> int:
-        if n > 0:
+        if n > 0 and self.tester is not None:
             self.tester.mine_blocks(n)
+        elif n > 0:
+            self.w3.provider.make_request("anvil_mine", [hex(n)])
         return int(self.w3.eth.block_number)
 
 
@@ -335,8 +337,8 @@ class GameNet:
         return self._send(acct, self.game, "respond", [gid, agree], GAS_MOVE)
 
     def prove_step(self, acct: LocalAccount, gid: int, pre: bytes, sample: tuple[Any, ...] | None = None,
-                   tag: str | None = None) -> Receipt:
-        return self._send(acct, self.game, "proveStep", [gid, pre, sample or empty_sample()], GAS_PROVE, tag)
+                   tag: str | None = None, gas: int = GAS_PROVE) -> Receipt:
+        return self._send(acct, self.game, "proveStep", [gid, pre, sample or empty_sample()], gas, tag)
 
     def prove_word_lie(self, acct: LocalAccount, gid: int, state: bytes) -> Receipt:
         return self._send(acct, self.game, "proveWordLie", [gid, state], GAS_PROVE)
@@ -397,15 +399,20 @@ def deploy_caller(gn: GameNet, owner: LocalAccount) -> Contract:
     return caller
 
 
-def start_chain(accounts: int, params: dict[str, int] | None = None,
-                spec_version: int = 2) -> tuple[Raw, Chain, LocalAccount]:
-    """py-evm with Energy, Beast, SeasonRegistry and CheckpointLedger deployed (committed artifacts)."""
-    gen = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
-    state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
-    backend = PyEVMBackend(genesis_parameters=gen, genesis_state=state)
-    tester = EthereumTester(backend)
-    w3 = Web3(EthereumTesterProvider(tester))
-    keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
+def start_chain(accounts: int, params: dict[str, int] | None = None, spec_version: int = 2,
+                on: tuple[Web3, list[LocalAccount]] | None = None) -> tuple[Raw, Chain, LocalAccount]:
+    """py-evm (or ``on`` = an anvil connection and its funded keys) with Energy, Beast,
+    SeasonRegistry and CheckpointLedger deployed from their committed artifacts."""
+    tester: EthereumTester | None = None
+    if on is None:
+        gen = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
+        state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
+        backend = PyEVMBackend(genesis_parameters=gen, genesis_state=state)
+        tester = EthereumTester(backend)
+        w3 = Web3(EthereumTesterProvider(tester))
+        keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
+    else:
+        w3, keys = on
     deployer = keys[0]
     sender = Sender(w3, ErrorDecoder([artifacts.load(n).abi for n in SPEC_LEDGER]))
     initial = initial_values(params)
@@ -415,16 +422,17 @@ def start_chain(accounts: int, params: dict[str, int] | None = None,
                        ["address", "uint64", f"uint96[{len(Param)}]"], [deployer.address, 10, initial])
     ledger = _create(sender, deployer, artifacts.load("CheckpointLedger").bytecode, ["address", "address", "address"],
                      [energy, beast, registry])
-    return Raw(w3, tester, keys), Chain(w3, {"Energy": energy, "Beast": beast, "SeasonRegistry": registry,
+    return Raw(w3, tester, list(keys)), Chain(w3, {"Energy": energy, "Beast": beast, "SeasonRegistry": registry,
                                              "CheckpointLedger": ledger}, []), deployer
 
 
 def start_game_net(accounts: int = 10, clock: int = CLOCK, params: dict[str, int] | None = None,
-                   verifier: str = "toy", spec_version: int = 2, stake: int = STAKE) -> GameNet:
-    """A spec-version-2 chain, the verifier (the stand-in, or ``"StepVerifier"`` from its committed
-    artifact) and the game, bound to the ledger. Every account holds ENERGY and has approved the
-    ledger and the game; accounts 1..9 staked ``stake`` (the committers' stake)."""
-    raw, cb, deployer = start_chain(accounts, params, spec_version)
+                   verifier: str = "toy", spec_version: int = 2, stake: int = STAKE,
+                   on: tuple[Web3, list[LocalAccount]] | None = None) -> GameNet:
+    """A spec-version-2 chain (py-evm, or ``on`` an anvil connection), the verifier (the stand-in,
+    or ``"StepVerifier"`` from its committed artifact) and the game, bound to the ledger. Every
+    account holds ENERGY and has approved the ledger and the game; accounts 1..9 staked ``stake``."""
+    raw, cb, deployer = start_chain(accounts, params, spec_version, on)
     ver = compile_toy() if verifier == "toy" else {"abi": artifacts.load(verifier).abi,
                                                    "bytecode": artifacts.load(verifier).bytecode}
     ver_address = _create(cb.sender, deployer, ver["bytecode"], [], [])

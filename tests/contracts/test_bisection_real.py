@@ -19,7 +19,7 @@ from bisection_helpers import (BURN, CHALLENGER_WON, DEFENDER_WON, SLASHED, Game
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
 from kernel.sources import PublicSource
-from kernel.state import KernelState, from_bytes, genesis
+from kernel.state import KernelState, from_bytes, genesis  # noqa: F401
 from kernel.step import WindowStart, micro_step, window_step_states
 
 
@@ -128,3 +128,47 @@ def test_real_private_beast_owner_disputes_hired_trainer(gn: GameNet) -> None:
     finally:
         gn.raw.tester.revert_to_snapshot(snap)
         gn.cb.sender._nonces.clear()
+
+
+def test_largest_state_prove_step_through_the_game_on_anvil(tmp_path) -> None:  # noqa: ANN001
+    """The worst proveStep a game can meet: the largest legal v2 state (slot_width 192 x 8 slots,
+    every slot active, every unit h > 0) as the agreed pre-state, through BisectionGame on anvil
+    (py-evm needs tens of seconds per such step). The whole transaction stays under the EIP-7825
+    cap of 2^24 gas, so a challenger can always send it. The agreed h_lo is the hash of that state
+    because the defender claimed it at step 64 and the challenger agreed (the game checks hashes,
+    not shapes: an honest challenger never agrees to a state of another shape)."""
+    from dataclasses import replace as dc_replace
+
+    from devnet.anvil import AnvilProcess, dev_keys
+    from devnet.errors import ConfigError
+    from test_step_verifier_anvil import LARGEST, busy_state
+    from web3 import Web3
+
+    try:
+        proc = AnvilProcess(str(tmp_path), accounts=4).start()
+    except ConfigError as exc:
+        pytest.skip(f"anvil binary missing: {exc}")
+    try:
+        w3 = Web3(Web3.HTTPProvider(proc.url, request_kwargs={"timeout": 120}))
+        gn = start_game_net(accounts=4, clock=200, params={"challenge_period": 600}, verifier="StepVerifier",
+                            on=(w3, dev_keys(4)))
+        trainer, challenger = gn.a[1], gn.a[2]
+        beast = gn.cb.hatch(trainer)
+        gn.cb.commit(trainer, beast, Payload(b"\x42" * 16, 128, BURN, 3, 6, 0).pack())
+        gid = gn.challenge(challenger, beast, 0)
+        state = from_bytes(busy_state(LARGEST, 0xFF, 7, 6 * 128 + 64))
+        pre = dc_replace(state, step=64, loss_acc=5 * 64, loss_sum_prev=1 << 40).to_bytes()
+        assert len(pre) == 218_297
+        gn.bisect(trainer, gid, keccak(pre)[:16])  # h_64
+        gn.respond(challenger, gid, True)
+        while gn.game_of(gid)["hi"] - gn.game_of(gid)["lo"] > 1:
+            gn.bisect(trainer, gid, keccak(b"%d" % gn.game_of(gid)["hi"])[:16])
+            gn.respond(challenger, gid, False)
+        assert (gn.game_of(gid)["lo"], gn.game_of(gid)["hi"]) == (64, 65)
+        r = gn.prove_step(challenger, gid, pre, empty_sample(), tag="proveStep (largest v2 state)",
+                          gas=2**24)  # the EIP-7825 cap
+        assert r.named("GameEnded")[0]["outcome"] == CHALLENGER_WON
+        print("\nproveStep through the game, largest v2 state (anvil):", r.gas)
+        assert r.gas < 2**24
+    finally:
+        proc.stop()
