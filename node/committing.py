@@ -2,7 +2,8 @@
 
 Order of operations of a commit batch (steps 2-4 of the window order in :mod:`node.trainer`):
 
-1. top up the ENERGY deposit and allowance the ledger locks from;
+1. top up the stake the ledger requires of a committer (:mod:`node.staking`: node.toml's ``stake``),
+   then the ENERGY deposit and allowance the ledger locks from;
 2. sign the commit transaction locally and record its hash, nonce and raw bytes on every
    window of the batch (``sent``) -- the hash is known before broadcast;
 3. broadcast it, wait for the receipt and confirmations;
@@ -30,6 +31,7 @@ from node.crash import crash_point
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
 from node.ledger import Ledger
 from node.metrics import MetricsBus
+from node.staking import StakePolicy, ensure_stake, stake_error
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow, sync_indexes
 
 
@@ -42,6 +44,7 @@ class Committer:
         self.timings = timings  # shared with the Engine: chain_s
         self._cp: int | None = None
         self._batch: int | None = None
+        self.stake = StakePolicy()  # node.toml's stake (node.staking); auto unless the daemon sets it
 
     def batch_size(self) -> int:
         """Windows per ``commitMany``: as many as the gas bound of a batch lets into one transaction under
@@ -88,13 +91,20 @@ class Committer:
     def _commit_batch_timed(self, items: list[tuple[BeastRun, WindowRow]]) -> int:
         client = self.ledger.client
         total_burn = sum(row.energy_burn for _, row in items)
+        ensure_stake(self.ledger, self.stake, total_burn)
         self.ledger.ensure_deposit(total_burn)
         self.ledger.ensure_allowance(total_burn)
         pairs = [(run.beast_id, row.word) for run, row in items]
         call = self.ledger.commit_call(pairs)
         what = f"commit of {len(items)} window(s)"
-        signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
-                             access_list=self.ledger.commit_access_list(pairs))
+        try:
+            signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
+                                 access_list=self.ledger.commit_access_list(pairs))
+        except TxRevertedError as exc:
+            short = stake_error(exc.reason)
+            if short is not None:
+                raise short from exc
+            raise
         for run, row in items:
             run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw, durable=False)
         sync_indexes([run.store for run, _ in items])  # every sent record durable (one sync) before the broadcast
@@ -137,17 +147,24 @@ class Committer:
         head = self.ledger.block_number()
         due: list[tuple[BeastRun, WindowRow]] = []
         for run in runs:
+            # In order, up to the first window that cannot be finalized yet: the ledger finalizes a
+            # window only after its parent (CheckpointLedger 3.0.0), so one challenged window holds
+            # back every later one of its beast until its games end.
             for row in run.store.with_status(COMMITTED):
                 if row.block is not None and head <= row.block + self._challenge_period():
-                    continue
+                    break
                 cs = self.ledger.status(run.beast_id, row.window)
                 if cs == WindowStatus.FINALIZED:  # someone else finalized it (anyone may)
                     run.store.mark_status(row.window, FINALIZED)
-                elif cs in (WindowStatus.DISPUTED, WindowStatus.SLASHED):
+                    continue
+                if cs in (WindowStatus.VOIDED, WindowStatus.SLASHED):
+                    # shown false (or built on a window shown false): node.rewind takes the lineage back
                     run.store.mark_status(row.window, DISPUTED)
-                    run.store.event("disputed", window=row.window, chain_status=cs)
-                elif head > self.ledger.challenge_deadline(run.beast_id, row.window):
-                    due.append((run, row))
+                    run.store.event("disputed", window=row.window, chain_status=int(cs))
+                    break
+                if cs != WindowStatus.COMMITTED or head <= self.ledger.challenge_deadline(run.beast_id, row.window):
+                    break  # challenged (games open), or still inside its challenge period
+                due.append((run, row))
         done = 0
         for i in range(0, len(due), max_batch):
             batch = due[i:i + max_batch]

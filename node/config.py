@@ -28,6 +28,8 @@ from node.store import FILE_MODE, atomic_write
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from node.staking import StakePolicy
+
 CONFIG_NAME: Final = "node.toml"
 MAX_CONFIG_BYTES: Final = 1 << 20  # a commented file of a few dozen keys
 PASSWORD_ENV: Final = "CB_NODE_PASSWORD"
@@ -108,6 +110,13 @@ grpc_stream_idle_s = {stream_idle_s:g}
 # accuracy, attack error, block recall, battles won against the untrained beast), prints the
 # figures and adds them to the beast's metrics.jsonl ("kind": "eval"); 0 = never.
 eval_every = 8
+
+# Stake the ledger requires of a committer: every commit needs at least the call's energyBurn
+# staked, and a slash of one of this node's windows takes up to its energyBurn from the stake.
+# "auto": the node stakes what each commit batch needs, from its ENERGY balance. An amount of
+# ENERGY (e.g. "250"): it stakes up to that much, never more, and a batch that needs more stops
+# the node with a clear error. `cb-node stake` / `cb-node unstake` change it by hand.
+stake = "auto"
 """
 
 
@@ -139,11 +148,18 @@ class NodeConfig:
     grpc_stream_lifetime_s: float = DEFAULT_LIMITS.stream_lifetime_s
     grpc_stream_idle_s: float = DEFAULT_LIMITS.stream_idle_s
     eval_every: int = 8
+    stake: str = "auto"  # node.staking: "auto" or an amount of ENERGY
 
     @property
     def root(self) -> Path:
         """The node directory (folder of node.toml)."""
         return self.path.parent
+
+    def stake_policy(self) -> StakePolicy:
+        """node.toml's ``stake`` as the committer's policy (node.staking)."""
+        from node.staking import parse_stake
+
+        return parse_stake(self.stake)
 
     def rpc_limits(self) -> RpcLimits:
         """The gRPC service's limits: the node's defaults with this file's grpc_* settings."""
@@ -173,6 +189,16 @@ def _is_rpc(v: str) -> bool:
 def _is_host_port(v: str) -> bool:
     host, _, port = v.rpartition(":")
     return bool(host) and port.isdigit() and 0 <= int(port) <= 65535
+
+
+def _is_stake(v: str) -> bool:
+    from node.staking import parse_stake
+
+    try:
+        parse_stake(v)
+    except ConfigError:
+        return False
+    return True
 
 
 def _are_beast_ids(v: list[Any]) -> bool:
@@ -219,6 +245,7 @@ KEYS: Final = (
     Key("grpc_stream_lifetime_s", "number", "1..86400 seconds", _between(1, 86400)),
     Key("grpc_stream_idle_s", "number", "1..86400 seconds", _between(1, 86400)),
     Key("eval_every", "integer", "0..1000000 windows", _between(0, 1_000_000)),
+    Key("stake", "string", '"auto" or a positive amount of ENERGY such as "250"', lambda v: _is_stake(v)),
 )
 # A per-client limit above its total could never be reached: refused so the file says what it means.
 _PER_CLIENT_AND_TOTAL: Final = (("grpc_streams_per_client", "grpc_max_streams"), ("grpc_calls_per_client", "grpc_max_calls"))

@@ -28,6 +28,9 @@ CRASH_POINTS: Final[dict[str, str]] = {
     "after_mined": "node.committing: commit mined, windows still sent locally",
     "after_mark_committed": "node.committing: a window of a mined batch marked committed, the next not yet",
     "in_flight_trained": "node.pipeline: the next round persisted while the previous round's commit may be in flight",
+    "rewind_after_journal": "node.rewind: the rewind journal written, voided slots not cleared",
+    "rewind_after_clear": "node.rewind: voided slots cleared on chain, the dropped windows' rows still there",
+    "rewind_after_rows": "node.rewind: the dropped windows' rows deleted, their files not set aside, journal kept",
 }
 
 _counts: dict[str, int] = {}

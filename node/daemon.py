@@ -29,6 +29,7 @@ from node.config import NodeConfig, read_password, unlock_keystore
 from node.embedded import ChainHandle, connect_rpc, embedded_chain, mines_only_on_transactions
 from chainbeasts.hints import DEVNET_HINT, beast_missing, is_unreachable, reason
 from node.errors import ChainError, ConfigError, Interrupted, RpcUnavailableError, TxRevertedError
+from node.guards import Guards
 from node.hatch_journal import HatchJournal
 from node.ledger import Ledger
 from node.live import LiveReporter
@@ -129,9 +130,11 @@ def make_engine(cfg: NodeConfig, chain: ChainHandle, account: LocalAccount, log:
     """The training engine over this chain with the node's signing account."""
     client = ChainClient(chain.w3, account, decoder=chain.decoder, confirmations=cfg.confirmations,
                          gas_margin=cfg.gas_margin, retries=cfg.rpc_retries)
-    return Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend,
-                  torch_threads=cfg.torch_threads, log=log, planner=WindowPlanner(cfg.lr_schedule),
-                  retention=KeepPolicy(cfg.keep_every, cfg.keep_latest) if cfg.auto_prune else None)
+    engine = Engine(cfg.data_dir, Ledger(client, chain.contracts), backend=cfg.backend,
+                    torch_threads=cfg.torch_threads, log=log, planner=WindowPlanner(cfg.lr_schedule),
+                    retention=KeepPolicy(cfg.keep_every, cfg.keep_latest) if cfg.auto_prune else None)
+    engine.committer.stake = cfg.stake_policy()  # node.staking
+    return engine
 
 
 def check_on_chain(engine: Engine, run: BeastRun, address: str) -> None:
@@ -203,6 +206,8 @@ class RunOptions:
     output: str = "human"  # node.live.MODES: human lines, JSON lines, or nothing
     ready_file: Path | None = None  # written (JSON: pid, grpc port) once serving, for scripts and tests
     http: str | None = None  # HOST:PORT of the Tavern dashboard (node.tavern), served beside gRPC
+    dishonest: str | None = None  # node.dishonest KIND (devnet only): lie in window from_window
+    from_window: int = 0
 
 
 @dataclass
@@ -236,6 +241,12 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 raise ConfigError(f"{cfg.data_dir} holds beasts from an earlier embedded chain, which did not persist; "
                                   "use an empty data_dir or a real chain (`cb-devnet up`)")
             chain = open_chain(cfg)
+            lie = None
+            if opts.dishonest is not None:
+                from node.dishonest import Lie, check_devnet
+
+                lie = Lie(opts.dishonest, opts.from_window)
+                check_devnet(int(chain.w3.eth.chain_id), chain.embedded)  # before anything is signed
             _check_confirmations(cfg, chain)
             fund_on_devnet(chain, account.address, log)
             engine = make_engine(cfg, chain, account, log)
@@ -248,8 +259,11 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
             if not ids:
                 raise ConfigError("no beasts to train: list them in node.toml, `cb-node hatch`, or `run --hatch N`")
             runs = [engine.open(b) for b in ids]
+            guards = _guards(cfg, engine, chain, runs, lie, log)
             for run in runs:
                 check_on_chain(engine, run, account.address)
+            guards.start()  # a rewind a slash or a killed run left comes before reconcile
+            for run in runs:
                 engine.reconcile(run)
             stores = StoreDirectory(cfg.data_dir, shared=lambda b: engine.runs[b].store if b in engine.runs else None)
             server, port = create_server(opts.grpc or cfg.grpc, stores=stores, bus=engine.bus, limits=cfg.rpc_limits())
@@ -268,7 +282,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
                 reporter.set_total(sum(max(0, opts.until_window - _committed_upto(r)) for r in runs))
             feed = RunFeed(engine.bus, {r.beast_id: r for r in runs}, reporter, cfg.eval_every)
             try:
-                return _loop(cfg, opts, engine, runs, sig, port, account.address, log, feed)
+                return _loop(cfg, opts, engine, runs, sig, port, account.address, log, feed, guards)
             finally:
                 feed.drain()
                 feed.close()
@@ -289,8 +303,18 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
             signal.signal(s, h)
 
 
+def _guards(cfg: NodeConfig, engine: Engine, chain: ChainHandle, runs: list[BeastRun], lie: Any,
+            log: Callable[[str], None]) -> Guards:
+    """The defense, rewinds and (with --dishonest) the liar of this run (node.guards)."""
+    from node.defense import Defense
+    from node.dishonest import DishonestMode
+
+    defense = Defense(cfg.data_dir, engine.ledger, chain.bindings, {r.beast_id: r for r in runs}, log)
+    return Guards(engine, runs, defense, DishonestMode(lie, engine, log) if lie is not None else None, log)
+
+
 def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun], sig: _Signals, port: int,
-          address: str, log: Callable[[str], None], feed: RunFeed) -> int:
+          address: str, log: Callable[[str], None], feed: RunFeed, guards: Guards) -> int:
     started = time.time()
     rounds = 0
     state = "running"
@@ -308,6 +332,8 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
             return 0
         if state == "paused":
             _write_status(cfg, runs, "paused", port, address, started, rounds, engine)
+            with contextlib.suppress(RpcUnavailableError):
+                guards.after_round()  # a paused node still defends its windows
             sig.event.wait(0.2)
             continue
         active = [r for r in runs if not opts.until_window or _latest(r) < opts.until_window]
@@ -320,10 +346,14 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
                 log(f"every beast reached window {opts.until_window}")
                 return 0
             # this round's commits in flight while the next windows train (node.pipeline)
-            engine.pipelined_round(runs, active)
+            engine.pipelined_round(runs, guards.before_round(active))
             rounds += 1
             if cfg.auto_finalize and rounds % opts.finalize_every == 0:
                 engine.finalize_due(runs)
+            guards.after_round()  # defend the node's windows; rewind what a slash cut
+        except TxRevertedError as exc:
+            if not guards.on_revert(exc):
+                raise
         except RpcUnavailableError as exc:
             if not _wait_for_chain(engine, runs, sig, log, exc):
                 continue  # a signal arrived while waiting: the top of the loop handles it

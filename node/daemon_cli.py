@@ -100,8 +100,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from node.tavern.server import check_address
 
         check_address(args.http)  # a bad --http is refused before anything is signed
+    if (args.dishonest is None) != (args.from_window is None):
+        raise ConfigError("--dishonest KIND and --from-window K go together (devnet only: lie in window K)")
     opts = RunOptions(password_file=args.password_file, hatch=args.hatch, until_window=args.until_window,
-                      grpc=args.grpc, output=output, ready_file=args.ready_file, http=args.http)
+                      grpc=args.grpc, output=output, ready_file=args.ready_file, http=args.http,
+                      dishonest=args.dishonest, from_window=args.from_window or 0)
     return run_daemon(cfg, opts)
 
 
@@ -216,7 +219,13 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                                    "through kernel.batched, committed together with commitMany), serve "
                                    "chainbeasts.v1.NodeService and grpc.health.v1, reconcile with the chain on "
                                    "start. SIGINT/SIGTERM: finish the current window, then exit 130; a second "
-                                   "signal abandons it (it is recommitted or retrained on restart).",
+                                   "signal abandons it (it is recommitted or retrained on restart). Between "
+                                   "rounds it defends its windows: it answers every bisection game opened on a "
+                                   "window it committed from its stored checkpoints and calls timeout on a "
+                                   "challenger whose clock ran out (DATA_DIR/defense.json keeps the games "
+                                   "across restarts); after a slash it clears the voided windows, sets their "
+                                   "checkpoints aside and trains on from the last window not shown false. It "
+                                   "stakes what its commits need (node.toml's stake).",
                        epilog=epilog, formatter_class=fmt)
     node_dir_opt(p)
     password_opt(p)
@@ -228,6 +237,13 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
                    help="write {pid, grpcPort[, httpPort]} JSON here once serving")
     p.add_argument("--http", default=None, metavar="HOST:PORT",
                    help="also serve the Tavern dashboard here (loopback only; port 0: any; see `cb-node tavern`)")
+    p.add_argument("--dishonest", choices=("step", "word"), default=None, metavar="KIND",
+                   help="DEVNET ONLY (refused on any other chain): cheat once, in window --from-window: 'step' "
+                        "alters micro-step 77's state and trains on from it (a bisection catches it), 'word' "
+                        "commits the true state under a word with a wrong flag (proveWordLie catches it); "
+                        "for the 'Catch a cheating trainer' demo and tests")
+    p.add_argument("--from-window", type=positive_int, default=None, metavar="K",
+                   help="with --dishonest: the window to lie in")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     out.add_argument("--json", action="store_true",
@@ -283,3 +299,7 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
             p.add_argument("--force", action="store_true", help="send SIGTERM when it does not stop in time")
         p.add_argument("--json", action="store_true", help="print the outcome as JSON")
         p.set_defaults(func=lambda a, s=state: _control(a, s))
+
+    from node import stake_cli
+
+    stake_cli.add_commands(sub, fmt, epilog, node_dir_opt, password_opt)

@@ -52,6 +52,7 @@ class Ledger:
         self.ledger = contracts["CheckpointLedger"]
         self.energy = contracts["Energy"]
         self.registry = contracts["SeasonRegistry"]
+        self.game = contracts.get("BisectionGame")  # node.defense plays its moves here
         self._allowance_ok = False
 
     # ---- season --------------------------------------------------------------------
@@ -252,6 +253,52 @@ class Ledger:
             return
         self.ensure_allowance(top_up)
         self.client.transact("CheckpointLedger.deposit", self.ledger.functions.deposit(top_up), gas=GAS_SMALL)
+
+    # ---- stake (node.staking) --------------------------------------------------------
+
+    def stake_of(self) -> tuple[int, int, int]:
+        """(staked, unbonding, unlockBlock) of the node's account (CheckpointLedger.stakeOf)."""
+        t = self.client.call("CheckpointLedger.stakeOf", self.ledger.functions.stakeOf(self.client.address))
+        return int(t[0]), int(t[1]), int(t[2])
+
+    def stake(self, amount: int) -> Any:
+        """Stake ``amount`` ENERGY from the wallet (approving the ledger first when needed); returns the receipt."""
+        self.ensure_allowance(amount)
+        return self.client.transact("CheckpointLedger.stake", self.ledger.functions.stake(amount), gas=GAS_SMALL)
+
+    def request_unstake(self, amount: int) -> Any:
+        """Move ``amount`` of the stake to unbonding (withdrawable after the unlock block); returns the receipt."""
+        return self.client.transact("CheckpointLedger.requestUnstake", self.ledger.functions.requestUnstake(amount),
+                                    gas=GAS_SMALL)
+
+    def withdraw_stake(self) -> Any:
+        """Withdraw every unlocked unbonding amount to the wallet; returns the receipt."""
+        return self.client.transact("CheckpointLedger.withdrawStake", self.ledger.functions.withdrawStake(), gas=GAS_SMALL)
+
+    # ---- lineage rewinds (node.rewind) ------------------------------------------------
+
+    def voided_range(self, beast_id: int) -> tuple[int, int]:
+        """[from, to) of ledger indexes voided by a slash and not cleared yet (from == to: none)."""
+        t = self.client.call("CheckpointLedger.voidedRange", self.ledger.functions.voidedRange(beast_id))
+        return int(t[0]), int(t[1])
+
+    def clear_voided(self, beast_id: int, count: int) -> Any:
+        """Clear up to ``count`` voided slots of ``beast_id`` (anyone may), so the next commit can take them."""
+        return self.client.transact(f"CheckpointLedger.clearVoided({beast_id}, {count})",
+                                    self.ledger.functions.clearVoided(beast_id, count), gas=None)
+
+    def rewound_tips(self, beast_id: int) -> list[int]:
+        """``windowCount`` after each ``LineageRewound`` of ``beast_id`` (its ``tip`` field, ledger numbering)."""
+        ev = self.ledger.events.LineageRewound()
+        topics = [ev.topic, "0x" + beast_id.to_bytes(32, "big").hex()]
+        logs = self.client.rpc("LineageRewound logs", lambda: self.client.w3.eth.get_logs(
+            {"address": self.ledger.address, "fromBlock": 0, "toBlock": "latest", "topics": topics}))  # type: ignore[typeddict-item]
+        return [int(ev.process_log(log)["args"]["tip"]) for log in logs]
+
+    def committer_of(self, beast_id: int, window: int) -> str:
+        """The account that committed node window ``window`` (CheckpointLedger.committerOf)."""
+        t = self.client.call("CheckpointLedger.committerOf", self.ledger.functions.committerOf(beast_id, window - 1))
+        return str(t[0])
 
     def block_number(self) -> int:
         """The latest block number."""

@@ -338,6 +338,22 @@ class BeastStore:
             raise DataError(f"beast {self.beast_id} window {window}: its lineage metadata is not an object")
         return doc
 
+    def drop_after(self, window: int) -> list[WindowRow]:
+        """Delete the index rows of every window after ``window`` in one durable transaction; returns them
+        (node.rewind: a slash voided them; their files are set aside separately)."""
+        with self._lock:
+            gone = [_row(r) for r in self._db.execute(f"SELECT {_COLS} FROM windows WHERE window > ? ORDER BY window",
+                                                      (window,)).fetchall()]
+            if gone:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM windows WHERE window > ?", (window,))
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        return gone
+
     def mark_pruned(self, windows: list[int]) -> None:
         """Empty ``file`` on the rows of ``windows`` that are finalized, in one transaction (node.retention)."""
         with self._lock:

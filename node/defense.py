@@ -1,0 +1,280 @@
+"""The node defends its own windows: it answers every bisection game opened on a window it committed.
+
+Only a window's committer may bisect (BisectionGame 2.0.0's seat), so nobody else can defend the
+node's windows for it. :class:`Defense` does, from the daemon's loop (between rounds, so it never
+races the commit thread for the account's nonce), one :meth:`Defense.poll` at a time:
+
+1. read the ``GameOpened`` logs since the last poll and record, durably, every game on a window of
+   a beast the node trains (``DATA_DIR/defense.json``, written atomically *before* any move, with
+   the log cursor); a restarted node resumes every game it recorded and the scan goes on from the
+   cursor, so a game opened while the node was down is found too;
+2. for each open game: the defender to move -> ``bisect`` with the hash of the midpoint step state,
+   replayed from the window's stored start checkpoint (:class:`WindowSteps`, kernel.step: the
+   same 129 states the window was trained through; a window the node trained with a
+   ``--dishonest`` lie is replayed with that lie, so the node claims what it committed); the
+   challenger to move (``respond``, or ``proveStep`` once one step is left) and its clock spent
+   -> ``timeout``, which the defender wins;
+3. a game that ended is recorded ``won`` or ``lost``; a lost game slashed the window and rewound the
+   lineage, which the daemon hands to :mod:`node.rewind`.
+
+A game on a window the node did not commit (another account's commit, or an older commit of the
+same index that a rewind voided: its word is not the stored one) is recorded ``foreign`` and left
+alone. Retention (:mod:`node.retention`) never prunes the start checkpoint of a window that can
+still be challenged, so the replay always has it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from collections.abc import Callable
+
+from kernel.host import atomic_write
+from kernel.state import KernelState
+from kernel.step import WindowStart, window_step_states
+from node.beast_run import BeastRun
+from node.dishonest import false_states
+from node.errors import ChainError, DataError, TxRevertedError
+from node.ledger import Ledger
+
+BOOK: Final = "defense.json"
+OPEN, WON, LOST, FOREIGN = "open", "won", "lost", "foreign"
+OUTCOME_OPEN, OUTCOME_DEFENDER_WON, OUTCOME_CHALLENGER_WON = 0, 1, 2
+
+
+class WindowSteps:
+    """The 129 step states of one stored window, replayed from its start checkpoint (a StepSource).
+
+    Node window ``window`` (ledger index window - 1) was trained from stored checkpoint
+    ``window - 1`` with the word's mask and lr_shift and the row's epoch seed; step 128 must hash
+    to the stored h128, else the store is inconsistent (DataError)."""
+
+    def __init__(self, run: BeastRun, window: int) -> None:
+        self.run = run
+        self.window = window
+        self._states: list[KernelState] | None = None
+
+    def states(self) -> list[KernelState]:
+        """All 129 states (computed once)."""
+        if self._states is None:
+            store = self.run.store
+            row = store.get(self.window)
+            if row is None:
+                raise DataError(f"beast {self.run.beast_id} has no stored window {self.window} to defend")
+            start = store.load_state(self.window - 1)
+            w = WindowStart(row.active_mask, row.lr_shift, row.epoch_seed)
+            lie = store.produced_by(self.window).get("dishonest")
+            if isinstance(lie, dict) and lie.get("kind") == "step":
+                states, _ = false_states(start, self.run.source, w, lie)
+            else:
+                states = window_step_states(start, self.run.source, w)
+            if states[-1].h128() != row.h128:
+                raise DataError(f"beast {self.run.beast_id} window {self.window}: replaying it from checkpoint "
+                                f"{self.window - 1} gives h128 0x{states[-1].h128().hex()}, the index holds "
+                                f"0x{row.h128.hex()}")
+            self._states = states
+        return self._states
+
+    def hash_at(self, step: int) -> bytes:
+        """h128 of step state ``step`` (0..128)."""
+        return self.states()[step].h128()
+
+    def state_at(self, step: int) -> bytes:
+        """The canonical bytes of step state ``step``."""
+        return self.states()[step].to_bytes()
+
+
+@dataclass
+class GameRecord:
+    """One game on a window of a beast the node trains, as the node keeps it in defense.json."""
+
+    game_id: int
+    beast_id: int
+    index: int  # the ledger's window index (node window index + 1)
+    state: str = OPEN
+    moves: int = 0
+    opened_block: int = 0
+    note: str = ""
+
+    @property
+    def window(self) -> int:
+        """The node's window number."""
+        return self.index + 1
+
+
+@dataclass
+class Book:
+    """defense.json: the games the node follows and the block up to which GameOpened logs were read."""
+
+    cursor: int = -1
+    games: dict[int, GameRecord] = field(default_factory=dict)
+
+    @staticmethod
+    def load(path: Path) -> Book:
+        if not path.exists():
+            return Book()
+        try:
+            doc = json.loads(path.read_text())
+            return Book(int(doc["cursor"]), {int(k): GameRecord(**v) for k, v in doc["games"].items()})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path} is not a defense record the node wrote: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        doc = {"cursor": self.cursor, "games": {str(k): asdict(v) for k, v in sorted(self.games.items())}}
+        atomic_write(path, json.dumps(doc, indent=1).encode())
+
+
+@dataclass(frozen=True)
+class GameView:
+    """The fields of BisectionGame.gameOf the defender reads."""
+
+    beast_id: int
+    index: int
+    lo: int
+    hi: int
+    challenger_to_move: bool
+    outcome: int
+    challenger_clock: int
+    last_move: int
+    word: bytes
+
+    @staticmethod
+    def of(g: Any) -> GameView:
+        return GameView(int(g.beast_id), int(g.index), int(g.lo), int(g.hi), bool(g.challenger_to_move),
+                        int(g.outcome), int(g.challenger_clock), int(g.last_move), bytes(g.word))
+
+
+@dataclass
+class PollResult:
+    """What one poll did: moves sent, games that ended, beasts whose lineage a slash rewound."""
+
+    moves: list[tuple[int, str]] = field(default_factory=list)  # (game id, "bisect" | "timeout")
+    ended: list[GameRecord] = field(default_factory=list)
+    rewound: set[int] = field(default_factory=set)
+
+
+class Defense:
+    """Follows and plays the bisection games on the node's windows (module docstring)."""
+
+    def __init__(self, data_dir: Path, ledger: Ledger, cb: Any, runs: dict[int, BeastRun],
+                 log: Callable[[str], None] = lambda m: None) -> None:
+        self.path = Path(data_dir) / BOOK
+        self.ledger = ledger
+        self.cb = cb  # devnet.bindings.ChainBeasts: reads (gameOf, logs)
+        self.runs = runs
+        self.log = log
+        self.book = Book.load(self.path)
+        self._steps: dict[int, WindowSteps] = {}
+
+    @property
+    def address(self) -> str:
+        return self.ledger.client.address
+
+    def open_games(self) -> list[GameRecord]:
+        """The games the node still plays."""
+        return [g for g in self.book.games.values() if g.state == OPEN]
+
+    def poll(self) -> PollResult:
+        """Record new games, then make every move that is the node's now (one per game)."""
+        out = PollResult()
+        head = self.ledger.block_number()
+        self._scan(head, out)
+        for rec in self.open_games():
+            try:
+                self._play(rec, head, out)
+            except TxRevertedError as exc:  # raced (the challenger moved or the clock ran out): next poll
+                self.log(f"game {rec.game_id}: move refused ({exc.reason}); looking again next poll")
+        return out
+
+    # ---- discovery --------------------------------------------------------------------
+
+    def _scan(self, head: int, out: PollResult) -> None:
+        start = max(self.book.cursor + 1, getattr(self.cb, "deploy_block", 0))
+        if start > head:
+            return
+        opened = self.cb.events("BisectionGame", "GameOpened", from_block=start)
+        for ev in opened:
+            gid, bid, idx = int(ev.args["gameId"]), int(ev.args["beastId"]), int(ev.args["index"])
+            if bid in self.runs and gid not in self.book.games:
+                self.book.games[gid] = GameRecord(gid, bid, idx, opened_block=ev.block_number)
+                self.runs[bid].store.event("game_opened", game=gid, window=idx + 1)
+                self.log(f"beast {bid}: window {idx + 1} challenged (game {gid}); defending it")
+        for ev in self.cb.events("CheckpointLedger", "LineageRewound", from_block=start):
+            bid = int(ev.args["beastId"])
+            if bid in self.runs:
+                out.rewound.add(bid)
+        self.book.cursor = head
+        self.book.save(self.path)  # the new games (before any move) and the cursor, in one atomic write
+
+    # ---- moves ------------------------------------------------------------------------
+
+    def _play(self, rec: GameRecord, head: int, out: PollResult) -> None:
+        g = GameView.of(self.cb.game_of(rec.game_id))
+        if g.outcome != OUTCOME_OPEN:
+            self._ended(rec, g, out)
+            return
+        run = self.runs[rec.beast_id]
+        row = run.store.get(rec.window)
+        if row is None or row.word != g.word:
+            self._finish(rec, FOREIGN, "the challenged word is not the one this node stores for the window")
+            return
+        if rec.moves == 0 and self.ledger.committer_of(rec.beast_id, rec.window).lower() != self.address.lower():
+            self._finish(rec, FOREIGN, "another account committed this window: only it may defend")
+            return
+        if not g.challenger_to_move and g.hi - g.lo > 1:
+            mid = (g.lo + g.hi) // 2
+            h = self._source(rec).hash_at(mid)
+            self.ledger.client.transact(f"BisectionGame.bisect({rec.game_id})",
+                                        self.ledger.game.functions.bisect(rec.game_id, h), gas=None)
+            rec.moves += 1
+            self.book.save(self.path)
+            out.moves.append((rec.game_id, "bisect"))
+            return
+        # The challenger is to move (respond, or proveStep with one step left): timeout once its clock ran out.
+        if head + 1 - g.last_move > g.challenger_clock:
+            self.ledger.client.transact(f"BisectionGame.timeout({rec.game_id})",
+                                        self.ledger.game.functions.timeout(rec.game_id), gas=None)
+            out.moves.append((rec.game_id, "timeout"))
+            self._ended(rec, GameView.of(self.cb.game_of(rec.game_id)), out)
+
+    def _source(self, rec: GameRecord) -> WindowSteps:
+        src = self._steps.get(rec.game_id)
+        if src is None:
+            src = self._steps[rec.game_id] = WindowSteps(self.runs[rec.beast_id], rec.window)
+        return src
+
+    def _ended(self, rec: GameRecord, g: GameView, out: PollResult) -> None:
+        won = g.outcome == OUTCOME_DEFENDER_WON
+        self._finish(rec, WON if won else LOST, "")
+        out.ended.append(rec)
+        if not won:
+            out.rewound.add(rec.beast_id)
+        self.runs[rec.beast_id].store.event("game_ended", game=rec.game_id, window=rec.window,
+                                            outcome="defender_won" if won else "challenger_won")
+        self.log(f"beast {rec.beast_id}: game {rec.game_id} on window {rec.window} "
+                 + ("won: the challenger's bond is ours" if won else "LOST: the window was shown false"))
+
+    def _finish(self, rec: GameRecord, state: str, note: str) -> None:
+        rec.state, rec.note = state, note
+        self._steps.pop(rec.game_id, None)
+        self.book.save(self.path)
+
+    def drive(self, until: Callable[[], bool], *, interval_s: float = 0.2, timeout_s: float = 600.0) -> PollResult:
+        """Poll until ``until()`` (tests and the paused daemon); returns everything the polls did."""
+        total = PollResult()
+        deadline = time.monotonic() + timeout_s
+        while not until():
+            if time.monotonic() > deadline:
+                raise ChainError(f"defense: condition not reached in {timeout_s:.0f}s")
+            r = self.poll()
+            total.moves += r.moves
+            total.ended += r.ended
+            total.rewound |= r.rewound
+            time.sleep(interval_s)
+        return total
+
+
+__all__ = ["BOOK", "Book", "Defense", "GameRecord", "GameView", "PollResult", "WindowSteps"]
