@@ -98,6 +98,7 @@ class GameRecord:
     moves: int = 0
     opened_block: int = 0
     note: str = ""
+    seated: bool = False  # checked: the node is the game's defender and the word is the one it stores
 
     @property
     def window(self) -> int:
@@ -129,22 +130,20 @@ class Book:
 
 @dataclass(frozen=True)
 class GameView:
-    """The fields of BisectionGame.gameOf the defender reads."""
+    """The fields of BisectionGame.gameOf the defender reads (devnet.bindings.GameInfo)."""
 
-    beast_id: int
-    index: int
     lo: int
     hi: int
     challenger_to_move: bool
     outcome: int
     challenger_clock: int
     last_move: int
-    word: bytes
+    defender: str
 
     @staticmethod
     def of(g: Any) -> GameView:
-        return GameView(int(g.beast_id), int(g.index), int(g.lo), int(g.hi), bool(g.challenger_to_move),
-                        int(g.outcome), int(g.challenger_clock), int(g.last_move), bytes(g.word))
+        return GameView(int(g.lo), int(g.hi), bool(g.challenger_to_move), int(g.outcome), int(g.challenger_clock),
+                        int(g.last_move), str(g.defender))
 
 
 @dataclass
@@ -216,14 +215,16 @@ class Defense:
         if g.outcome != OUTCOME_OPEN:
             self._ended(rec, g, out)
             return
-        run = self.runs[rec.beast_id]
-        row = run.store.get(rec.window)
-        if row is None or row.word != g.word:
-            self._finish(rec, FOREIGN, "the challenged word is not the one this node stores for the window")
-            return
-        if rec.moves == 0 and self.ledger.committer_of(rec.beast_id, rec.window).lower() != self.address.lower():
-            self._finish(rec, FOREIGN, "another account committed this window: only it may defend")
-            return
+        if not rec.seated:
+            if g.defender.lower() != self.address.lower():
+                self._finish(rec, FOREIGN, f"the window's committer {g.defender} defends it, not this node")
+                return
+            row = self.runs[rec.beast_id].store.get(rec.window)
+            if row is None or row.word != self.cb.game_word(rec.game_id):
+                self._finish(rec, FOREIGN, "the challenged word is not the one this node stores for the window")
+                return
+            rec.seated = True
+            self.book.save(self.path)
         if not g.challenger_to_move and g.hi - g.lo > 1:
             mid = (g.lo + g.hi) // 2
             h = self._source(rec).hash_at(mid)

@@ -30,7 +30,7 @@ class ChainHandle:
     """A connected chain with the ChainBeasts contracts bound, plus devnet helpers when embedded."""
 
     w3: Web3
-    contracts: dict[str, Any]  # Energy, Beast, SeasonRegistry, CheckpointLedger, DisputeGame (web3 Contracts)
+    contracts: dict[str, Any]  # Energy, Beast, SeasonRegistry, CheckpointLedger, BisectionGame (web3 Contracts)
     decoder: ErrorDecoder
     embedded: bool
     accounts: list[LocalAccount] = field(default_factory=list)  # funded dev accounts (devnets only)
@@ -40,8 +40,11 @@ class ChainHandle:
 
 
 def _handle(cb: Any, embedded: bool) -> ChainHandle:
+    from devnet import artifacts
+
+    game = cb.w3.eth.contract(address=cb.addresses["BisectionGame"], abi=artifacts.load("BisectionGame").abi)
     contracts = {"Energy": cb.energy, "Beast": cb.beast, "SeasonRegistry": cb.registry,
-                 "CheckpointLedger": cb.ledger, "DisputeGame": cb.game}
+                 "CheckpointLedger": cb.ledger, "BisectionGame": game}
     return ChainHandle(cb.w3, contracts, cb.decoder, embedded, accounts=list(cb.accounts), bindings=cb)
 
 

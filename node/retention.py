@@ -1,12 +1,14 @@
-"""Retention: delete the checkpoint files of old finalized windows, keep what a dispute could still need.
+"""Retention: delete the checkpoint files of old finalized windows, keep what a game could still need.
 
 A window's checkpoint file is deleted only when every rule below lets it go:
 
 * its window is ``finalized`` locally (the node marks that only after the ledger finalized it:
   its challenge period is over and no dispute can open on it any more);
 * the window after it is finalized too, or there is none -- the start state of a window that can
-  still be disputed (committed inside its challenge period, disputed, sent or persisted) is kept,
-  since validators replay a disputed window from it (``GetState``);
+  still be challenged (committed inside its challenge period, challenged with games open, sent or
+  persisted) is kept: the node's defense (node.defense) replays a challenged window from it, and
+  challengers fetch it (``GetState``). A challenged window cannot finalize while a game is open
+  (CheckpointLedger 3.0.0), so its start state stays for as long as any game needs it;
 * it is not genesis (window 0), not a multiple of ``keep_every`` (0: no window is kept for
   that reason; the kept multiples bound how far anyone re-derives a pruned state) and not among
   the newest ``keep_latest`` windows.
@@ -20,7 +22,8 @@ Crash safety, in this order: (1) one index transaction empties ``file`` on every
 between (1) and (3): some files lie orphaned, named by no row; the next prune removes a
 checkpoint file only when its window's row exists, is pruned and finalized, never a file a
 crash inside ``persist`` left before its row (that window has no row yet). A row therefore never
-names a missing file.
+names a missing file. Checkpoints a slash voided lie in ``checkpoints/voided/`` (node.rewind),
+which prune never touches.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Retention (issue 16): old finalized checkpoints are pruned, everything a dispute could need is kept.
+"""Retention (issue 16): old finalized checkpoints are pruned, everything a game could still need is kept.
 
-A real embedded chain, the node engine, its real gRPC service and the challenger's real check
-(validator.dispute): the node prunes while a dispute on its latest window is open, then still
-serves that window's start state, the validator's replay matches, and the dispute is upheld.
+A real embedded chain, the node engine, its real gRPC service and a real bisection game: the node
+prunes while a game on its latest window is open, then a restarted defense (node.defense, which
+replays the window from its stored start checkpoint) still answers every move, and the lying
+challenger loses.
 """
 
 from __future__ import annotations
@@ -12,28 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from devnet.bindings import Outcome, Param
+from devnet.bindings import Param, WindowStatus
 from node.cli import main
+from node.defense import Defense
 from node.embedded import embedded_chain
 from node.lineage import verify_lineage
 from node.retention import KeepPolicy, mark_pruned, prunable, prune
 from node.service import StoreDirectory, create_server
 from node.store import COMMITTED, FINALIZED, BeastStore
 from tests.node.conftest import make_engine
+from tests.node.game_helpers import DEFENDER_WON, OPEN, challenger_move, open_game, true_states
 from tests.node.test_cli import init_node
-from validator.dispute.check import check_window
-from validator.dispute.window import read_window
 from validator.errors import NotFoundError
 from validator.node_client import NodeClient
-
-STAKE = 100 * 10**18
 
 
 def files(store: BeastStore) -> set[int]:
     return {int(p.name[1:9]) for p in store.checkpoints.iterdir() if p.name.endswith(".cbs.zst")}
 
 
-def test_prune_under_a_running_dispute_and_still_defend_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prune_under_a_running_game_and_still_defend_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     chain = embedded_chain()
     server = None
     try:
@@ -48,12 +47,13 @@ def test_prune_under_a_running_dispute_and_still_defend_it(tmp_path: Path, capsy
         for _ in range(2):  # windows 7 and 8: committed, inside their challenge period
             engine.step([run])
         assert [r.status for r in store.rows(7)] == [COMMITTED, COMMITTED]
-        challenger, validator = chain.accounts[2], chain.accounts[3]
-        cb.register_validator(validator, STAKE)
-        did = cb.open_dispute(challenger, run.beast_id, 7)  # node window 8, trained from checkpoint 7
+        challenger = chain.accounts[2]
+        truth = true_states(run, 8)  # what the challenger knows (it lies anyway)
+        gid = open_game(cb, challenger, run.beast_id, 8)  # node window 8 (ledger index 7), trained from checkpoint 7
+        assert Defense(data, engine.ledger, cb, {run.beast_id: run}).poll().moves == [(gid, "bisect")]
 
         # What goes: finalized windows whose successor is finalized too, but not genesis, not a multiple of
-        # keep_every (4), not the newest keep_latest (1). Window 6 stays: window 7 can still be disputed.
+        # keep_every (4), not the newest keep_latest (1). Window 6 stays: window 7 can still be challenged.
         node, _ = init_node(tmp_path, "cfg")
         toml = node / "node.toml"
         toml.write_text(toml.read_text().replace('data_dir = "data"', f'data_dir = "{data}"')
@@ -67,24 +67,28 @@ def test_prune_under_a_running_dispute_and_still_defend_it(tmp_path: Path, capsy
         out = capsys.readouterr().out
         assert "would delete 4 checkpoints" in out and "windows 1-3, 5; 5 kept" in out
 
-        # The daemon's path: prune after the finalization sweep.
+        # The daemon's path: prune after the finalization sweep, which leaves the challenged window alone.
         engine.retention = KeepPolicy(keep_every=4, keep_latest=1)
-        engine.finalize_due([run])
+        assert engine.finalize_due([run]) == 0
         assert files(store) == {0, 4, 6, 7, 8}
         assert [r.window for r in store.rows() if not r.file] == [1, 2, 3, 5]
         assert all(r.status == FINALIZED for r in store.rows() if not r.file)
+        assert cb.window_status(run.beast_id, 7) == WindowStatus.CHALLENGED
 
-        # Still defends it: the node serves the start state over gRPC, the challenger's replay matches,
-        # the validator votes the computed word and the dispute is upheld (the trainer keeps its escrow).
+        # Still defends it: a restarted node's defense replays window 8 from the kept checkpoint 7 and
+        # answers every move; the challenger that disagrees with everything loses its bond to the node.
+        defense = Defense(data, engine.ledger, cb, {run.beast_id: run})
+        for _ in range(64):
+            if cb.game_of(gid).outcome != OPEN:
+                break
+            if not challenger_move(cb, challenger, gid, truth, liar=True):
+                assert defense.poll().moves
+        assert cb.game_of(gid).outcome == DEFENDER_WON
+        # A pruned window is NOT_FOUND over gRPC, not a corrupt store; the lineage re-derives through it.
         stores = StoreDirectory(data, shared=lambda b: store if b == run.beast_id else None)
         server, port = create_server("127.0.0.1:0", stores=stores)
         addr = f"127.0.0.1:{port}"
-        result = check_window(cb, read_window(cb, run.beast_id, 8), None, node=addr)
-        assert result.verdict == "match" and "failed" not in result.start_origin, result
-        assert result.computed_word == store.get(8).word  # type: ignore[union-attr]
-        cb.vote(validator, did, result.computed_word)
-        assert cb.resolve(challenger, did) == Outcome.UPHELD
-        # A pruned window is NOT_FOUND, not a corrupt store; the lineage re-derives through it.
+        assert NodeClient().get_state(addr, run.beast_id, 7)  # the start of the challenged window is served
         with pytest.raises(NotFoundError, match="NOT_FOUND: .*pruned"):
             NodeClient().get_state(addr, run.beast_id, 2)
         report = verify_lineage(store, run.meta, run.source, engine.ledger)
