@@ -76,7 +76,7 @@ def test_a_step_liar_loses_the_bisection_is_rewound_and_trains_on_honestly(chain
     engine, guards = liar(chain, tmp_path / "data", "step", 2)
     run = guards.runs[0]
     bid, store = run.beast_id, run.store
-    for _ in range(4):
+    for _ in range(3):  # window 1; the false window 2 with window 3 on top of it; window 4
         round_(engine, guards)
     assert cb.window_count(bid) == 4
     assert store.produced_by(2)["dishonest"] == {"kind": "step", "window": 2, "step": LIE_STEP}
@@ -113,8 +113,8 @@ def test_a_word_liar_is_shown_false_by_its_own_final_state(chain: ChainHandle, t
     engine, guards = liar(chain, tmp_path / "data", "word", 1)
     run = guards.runs[0]
     bid, store = run.beast_id, run.store
-    for _ in range(2):
-        round_(engine, guards)
+    round_(engine, guards)  # the false window 1, and window 2 on top of it
+    assert cb.window_count(bid) == 2
     honest = honest_words(chain, bid, 2)
     assert cb.word(bid, 0)[:16] == honest[0][:16] and cb.word(bid, 0) != honest[0]  # true h128, false flags
     gid = open_game(cb, chain.accounts[2], bid, 1)
@@ -124,7 +124,7 @@ def test_a_word_liar_is_shown_false_by_its_own_final_state(chain: ChainHandle, t
     assert [r.window for r in store.rows()] == [0]
     for _ in range(2):
         round_(engine, guards)
-    assert [cb.word(bid, i) for i in range(2)] == honest
+    assert cb.window_count(bid) == 2 and [cb.word(bid, i) for i in range(2)] == honest
 
 
 def test_dishonest_runs_only_on_a_local_devnet() -> None:
