@@ -37,7 +37,7 @@ from typing import Any, Final
 from kernel.host import atomic_write
 from node.beast_run import BeastRun
 from node.crash import crash_point
-from node.errors import DataError
+from node.errors import DataError, TxRevertedError
 from node.ledger import Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED
 
@@ -68,7 +68,7 @@ def check(run: BeastRun, ledger: Ledger) -> int | None:
     lo, hi = ledger.voided_range(run.beast_id)
     if lo < hi and lo <= count:
         return count
-    if any(t in (count, count - 1) for t in ledger.rewound_tips(run.beast_id)):  # the tip: last index or count
+    if count in ledger.rewound_tips(run.beast_id):  # LineageRewound's tip is the windowCount it left
         return count
     return None  # not a rewind: reconcile's loud error (another trainer, lost data, a reset chain)
 
@@ -85,8 +85,12 @@ def rewind(run: BeastRun, ledger: Ledger, tip: int, log: Callable[[str], None] =
         lo, hi = ledger.voided_range(run.beast_id)
         if lo >= hi:
             break
-        ledger.clear_voided(run.beast_id, min(hi - lo, CLEAR_BATCH))
-        cleared += min(hi - lo, CLEAR_BATCH)
+        try:
+            ledger.clear_voided(run.beast_id, min(hi - lo, CLEAR_BATCH))
+            cleared += min(hi - lo, CLEAR_BATCH)
+        except TxRevertedError as exc:
+            if not exc.reason.startswith("LedgerNothingVoided"):
+                raise  # else someone else cleared the range first (anyone may): read it again
     crash_point("rewind_after_clear")
     dropped = store.drop_after(tip)
     crash_point("rewind_after_rows")
