@@ -37,7 +37,8 @@ from kernel.state import KernelState
 from kernel.step import WindowStart, window_step_states
 from node.beast_run import BeastRun
 from node.dishonest import false_states
-from node.errors import ChainError, DataError, TxRevertedError
+from devnet.errors import LedgerError as DevnetError
+from node.errors import ChainError, DataError, RpcUnavailableError, TxRevertedError
 from node.ledger import Ledger
 
 BOOK: Final = "defense.json"
@@ -177,15 +178,22 @@ class Defense:
         return [g for g in self.book.games.values() if g.state == OPEN]
 
     def poll(self) -> PollResult:
-        """Record new games, then make every move that is the node's now (one per game)."""
+        """Record new games, then make every move that is the node's now (one per game).
+
+        A read the chain fails (devnet.errors: an RPC hiccup while reading logs or a game) ends this
+        poll as RpcUnavailableError, which the daemon waits out like any outage; nothing is lost: the
+        cursor only moves after a complete scan, and every move is decided again from the chain."""
         out = PollResult()
-        head = self.ledger.block_number()
-        self._scan(head, out)
-        for rec in self.open_games():
-            try:
-                self._play(rec, head, out)
-            except TxRevertedError as exc:  # raced (the challenger moved or the clock ran out): next poll
-                self.log(f"game {rec.game_id}: move refused ({exc.reason}); looking again next poll")
+        try:
+            head = self.ledger.block_number()
+            self._scan(head, out)
+            for rec in self.open_games():
+                try:
+                    self._play(rec, head, out)
+                except TxRevertedError as exc:  # raced (the challenger moved or the clock ran out): next poll
+                    self.log(f"game {rec.game_id}: move refused ({exc.reason}); looking again next poll")
+        except DevnetError as exc:
+            raise RpcUnavailableError(f"defense: reading the game from the chain failed: {exc}") from exc
         return out
 
     # ---- discovery --------------------------------------------------------------------
