@@ -123,7 +123,18 @@ def status(cfg: NodeConfig, chain: bool = True) -> dict[str, Any]:
                        "state": (read_control(cfg.data_dir) if pid else "stopped"),
                        "grpcPort": daemon.get("grpcPort") if pid else None, "account": daemon.get("account"),
                        "rounds": daemon.get("rounds")},
-            "beasts": beasts, "pendingHatches": [h.tx_hash for h in HatchJournal(cfg.data_dir).pending()]}
+            "beasts": beasts, "pendingHatches": [h.tx_hash for h in HatchJournal(cfg.data_dir).pending()],
+            "games": _games(cfg.data_dir)}
+
+
+def _games(data_dir: Path) -> list[dict[str, Any]]:
+    """The bisection games on the node's windows, from node.defense's record (defense.json; [] when none)."""
+    try:
+        doc = json.loads(read_file(data_dir / "defense.json", limit=_STATUS_FILE_BYTES, what="defense record"))
+        return [{"gameId": int(k), "beastId": v["beast_id"], "window": v["index"] + 1, "state": v["state"],
+                 "moves": v["moves"]} for k, v in sorted(doc["games"].items(), key=lambda kv: int(kv[0]))]
+    except (HostError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def format_status(doc: dict[str, Any]) -> str:
@@ -145,6 +156,9 @@ def format_status(doc: dict[str, Any]) -> str:
         lines.append("  (no beasts yet: `cb-node hatch` or `cb-node run --hatch N`)")
     for tx in doc.get("pendingHatches", []):
         lines.append(f"  interrupted hatch {tx}: finished by the next `cb-node run` or `cb-node hatch`")
+    for g in doc.get("games", []):
+        lines.append(f"  game {g['gameId']} on beast {g['beastId']} window {g['window']}: {g['state']} "
+                     f"({g['moves']} moves by this node)")
     return "\n".join(lines)
 
 
