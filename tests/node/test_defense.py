@@ -81,6 +81,11 @@ def test_a_lying_challenger_loses_and_its_bond_goes_to_the_node(node: Node) -> N
     book = json.loads((node.data / BOOK).read_text())
     assert book["games"][str(gid)]["state"] == WON and book["games"][str(gid)]["moves"] == 7
     assert [e["event"] for e in node.run.store.events() if e["event"].startswith("game_")] == ["game_opened", "game_ended"]
+    from node.control import _games, format_status  # what `cb-node status` shows of them
+
+    assert _games(node.data) == [{"gameId": gid, "beastId": bid, "window": 2, "state": WON, "moves": 7}]
+    doc = {"node": "n", "rpc": "embedded", "daemon": {"running": False}, "beasts": [], "games": _games(node.data)}
+    assert f"game {gid} on beast {bid} window 2: won (7 moves by this node)" in format_status(doc)
 
 
 def test_a_silent_challenger_is_timed_out(node: Node) -> None:
