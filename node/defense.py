@@ -26,7 +26,6 @@ still be challenged, so the replay always has it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -38,11 +37,11 @@ from kernel.step import WindowStart, window_step_states
 from node.beast_run import BeastRun
 from node.dishonest import false_states
 from devnet.errors import LedgerError as DevnetError
-from node.errors import ChainError, DataError, RpcUnavailableError, TxRevertedError
+from node.errors import DataError, RpcUnavailableError, TxRevertedError
 from node.ledger import Ledger
 
 BOOK: Final = "defense.json"
-OPEN, WON, LOST, FOREIGN = "open", "won", "lost", "foreign"
+OPEN, WON, LOST, FOREIGN, ABANDONED = "open", "won", "lost", "foreign", "abandoned"
 OUTCOME_OPEN, OUTCOME_DEFENDER_WON, OUTCOME_CHALLENGER_WON = 0, 1, 2
 
 
@@ -53,9 +52,10 @@ class WindowSteps:
     ``window - 1`` with the word's mask and lr_shift and the row's epoch seed; step 128 must hash
     to the stored h128, else the store is inconsistent (DataError)."""
 
-    def __init__(self, run: BeastRun, window: int) -> None:
+    def __init__(self, run: BeastRun, window: int, word: bytes | None = None) -> None:
         self.run = run
         self.window = window
+        self.word = word  # the committed word the states must lead to (None: whatever the index holds)
         self._states: list[KernelState] | None = None
 
     def states(self) -> list[KernelState]:
@@ -64,7 +64,7 @@ class WindowSteps:
             store = self.run.store
             row = store.get(self.window)
             if row is None:
-                raise DataError(f"beast {self.run.beast_id} has no stored window {self.window} to defend")
+                raise DataError(f"beast {self.run.beast_id} has no stored window {self.window}")
             start = store.load_state(self.window - 1)
             w = WindowStart(row.active_mask, row.lr_shift, row.epoch_seed)
             lie = store.produced_by(self.window).get("dishonest")
@@ -80,7 +80,11 @@ class WindowSteps:
         return self._states
 
     def hash_at(self, step: int) -> bytes:
-        """h128 of step state ``step`` (0..128)."""
+        """h128 of step state ``step`` (0..128); DataError once the index no longer holds the window's word."""
+        row = self.run.store.get(self.window)
+        if self.word is not None and (row is None or row.word != self.word):
+            raise DataError(f"beast {self.run.beast_id} no longer stores window {self.window} as committed "
+                            "(a rewind dropped it)")
         return self.states()[step].h128()
 
     def state_at(self, step: int) -> bytes:
@@ -100,6 +104,7 @@ class GameRecord:
     opened_block: int = 0
     note: str = ""
     seated: bool = False  # checked: the node is the game's defender and the word is the one it stores
+    word: str = ""  # the challenged word (hex), once seated
 
     @property
     def window(self) -> int:
@@ -231,11 +236,20 @@ class Defense:
             if row is None or row.word != self.cb.game_word(rec.game_id):
                 self._finish(rec, FOREIGN, "the challenged word is not the one this node stores for the window")
                 return
-            rec.seated = True
+            rec.seated, rec.word = True, row.word.hex()
             self.book.save(self.path)
         if not g.challenger_to_move and g.hi - g.lo > 1:
             mid = (g.lo + g.hi) // 2
-            h = self._source(rec).hash_at(mid)
+            try:
+                h = self._source(rec).hash_at(mid)
+            except DataError as exc:
+                # The window is gone from the index (a slash of an earlier window voided and rewound it) or
+                # its start checkpoint cannot be read: the node cannot claim anything; the game runs out.
+                self._finish(rec, ABANDONED, str(exc))
+                self.runs[rec.beast_id].store.event("game_abandoned", game=rec.game_id, window=rec.window,
+                                                    reason=str(exc))
+                self.log(f"beast {rec.beast_id}: game {rec.game_id} abandoned: {exc}")
+                return
             self.ledger.client.transact(f"BisectionGame.bisect({rec.game_id})",
                                         self.ledger.game.functions.bisect(rec.game_id, h), gas=None)
             rec.moves += 1
@@ -252,7 +266,7 @@ class Defense:
     def _source(self, rec: GameRecord) -> WindowSteps:
         src = self._steps.get(rec.game_id)
         if src is None:
-            src = self._steps[rec.game_id] = WindowSteps(self.runs[rec.beast_id], rec.window)
+            src = self._steps[rec.game_id] = WindowSteps(self.runs[rec.beast_id], rec.window, bytes.fromhex(rec.word))
         return src
 
     def _ended(self, rec: GameRecord, g: GameView, out: PollResult) -> None:
@@ -270,20 +284,6 @@ class Defense:
         rec.state, rec.note = state, note
         self._steps.pop(rec.game_id, None)
         self.book.save(self.path)
-
-    def drive(self, until: Callable[[], bool], *, interval_s: float = 0.2, timeout_s: float = 600.0) -> PollResult:
-        """Poll until ``until()`` (tests and the paused daemon); returns everything the polls did."""
-        total = PollResult()
-        deadline = time.monotonic() + timeout_s
-        while not until():
-            if time.monotonic() > deadline:
-                raise ChainError(f"defense: condition not reached in {timeout_s:.0f}s")
-            r = self.poll()
-            total.moves += r.moves
-            total.ended += r.ended
-            total.rewound |= r.rewound
-            time.sleep(interval_s)
-        return total
 
 
 __all__ = ["BOOK", "Book", "Defense", "GameRecord", "GameView", "PollResult", "WindowSteps"]
