@@ -131,6 +131,7 @@ class Book:
 
     def save(self, path: Path) -> None:
         doc = {"cursor": self.cursor, "games": {str(k): asdict(v) for k, v in sorted(self.games.items())}}
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(path, json.dumps(doc, indent=1).encode())
 
 

@@ -165,7 +165,7 @@ class DishonestMode:
         persist_round([(run.store, Checkpoint(final, payload, seed, losses, None, {**meta, "dishonest": lie}))])
         self._mark(run)
         run.remember(final)
-        run.store.event("dishonest", window=self.lie.window, kind=self.lie.kind)
+        run.store.event("dishonest", window=self.lie.window, lie=self.lie.kind)
         self.log(f"beast {run.beast_id}: DISHONEST window {self.lie.window} ({self.lie.kind} lie) persisted; "
                  "it is committed like any other")
         return True
