@@ -19,18 +19,32 @@ from node.embedded import embedded_chain
 from node.errors import ConfigError
 from node.staking import StakeInsufficientError, StakePolicy, parse_stake, stake_error
 from node.store import PERSISTED
-from tests.node.conftest import make_engine
+from node.chain import ChainClient
+from node.daemon import fund_on_devnet
+from node.embedded import ChainHandle
+from node.ledger import Ledger
+from node.trainer import Engine
 from tests.node.test_cli import init_node
 from tests.node.test_rewind import devnet_with_long_period
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def fresh_engine(chain: ChainHandle, data: Path) -> Engine:
+    """An engine over a new account funded as `cb-node init` + `run` on a devnet funds one: ETH and ENERGY,
+    nothing staked (the devnet's dev accounts come staked)."""
+    from eth_account import Account
+
+    acct = Account.create()
+    fund_on_devnet(chain, acct.address)
+    return Engine(data, Ledger(ChainClient(chain.w3, acct, decoder=chain.decoder), chain.contracts))
+
+
 def test_auto_stakes_what_the_commits_need_and_a_fixed_amount_is_never_exceeded(tmp_path: Path) -> None:
     chain = embedded_chain()
     try:
         cb = chain.bindings
-        engine = make_engine(chain, tmp_path / "auto")
+        engine = fresh_engine(chain, tmp_path / "auto")
         run = engine.hatch()
         engine.step([run])
         burn = run.store.get(1).energy_burn
@@ -38,7 +52,7 @@ def test_auto_stakes_what_the_commits_need_and_a_fixed_amount_is_never_exceeded(
         engine.step([run])
         assert cb.stake_of(engine.ledger.client.address).staked == burn  # already enough: nothing more staked
 
-        short = make_engine(chain, tmp_path / "short", account_index=2)
+        short = fresh_engine(chain, tmp_path / "short")
         short.committer.stake = StakePolicy(burn - 1)
         run2 = short.hatch()
         with pytest.raises(StakeInsufficientError, match="node.toml's stake is .* raise `stake`"):
@@ -87,17 +101,20 @@ def test_cb_node_stake_and_unstake(tmp_path: Path) -> None:
 
         out = cli("stake", "--json")
         assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)["staked"] == "0"
+        staked = int(json.loads(out.stdout)["staked"])  # a dev account comes staked (devnet funding)
         out = cli("stake", "2.5")
         assert out.returncode == 0 and "staked 2.5 ENERGY" in out.stdout, out.stderr
         out = cli("unstake", "1", "--json")
         doc = json.loads(out.stdout)
-        assert doc["staked"] == str(15 * 10**17) and doc["unbonding"] == str(10**18) and doc["unlockBlock"] > doc["block"]
+        assert int(doc["staked"]) == staked + 15 * 10**17 and doc["unbonding"] == str(10**18)
+        assert doc["unlockBlock"] > doc["block"]
         out = cli("unstake", "--withdraw")
         assert out.returncode == 4 and "unlocks at block" in out.stderr
-        out = cli("unstake", "5")
-        assert out.returncode == 4 and "only 1.5 ENERGY is staked" in out.stderr
+        out = cli("unstake", str(10**9))
+        assert out.returncode == 4 and "is staked; cannot unstake 1,000,000,000 ENERGY" in out.stderr
         out = cli("unstake")
         assert out.returncode == 2 and "either AMOUNT" in out.stderr
         out = cli("stake", "0")
         assert out.returncode == 2 and "AMOUNT must be a positive amount" in out.stderr
+        out = cli("stake")
+        assert out.returncode == 0 and "unbonding 1 ENERGY (unlocks at block" in out.stdout
