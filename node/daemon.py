@@ -342,6 +342,12 @@ def _loop(cfg: NodeConfig, opts: RunOptions, engine: Engine, runs: list[BeastRun
                 engine.commit_pending(runs)
                 if cfg.auto_finalize:
                     engine.finalize_due(runs)
+                if guards.after_round() or guards.defense.open_games():
+                    # a game on one of its windows is still open (or just rewound a lineage): defend it
+                    # to the end before leaving; a rewind sends the loop back to training
+                    _write_status(cfg, runs, "running", port, address, started, rounds, engine)
+                    sig.event.wait(0.2)
+                    continue
                 _write_status(cfg, runs, "stopped", port, address, started, rounds, engine)
                 log(f"every beast reached window {opts.until_window}")
                 return 0

@@ -231,7 +231,8 @@ def add_commands(sub: Any, fmt: type[argparse.HelpFormatter], epilog: str) -> No
     password_opt(p)
     p.add_argument("--hatch", type=int, default=0, metavar="N", help="hatch N new beasts (public sources) first")
     p.add_argument("--until-window", type=int, default=0, metavar="N",
-                   help="exit 0 once every beast has N committed windows (default: run until stopped)")
+                   help="exit 0 once every beast has N committed windows and no game on its windows is open "
+                        "(default: run until stopped)")
     p.add_argument("--grpc", default=None, metavar="HOST:PORT", help="override node.toml's gRPC address (port 0: any)")
     p.add_argument("--ready-file", type=Path, default=None,
                    help="write {pid, grpcPort[, httpPort]} JSON here once serving")
