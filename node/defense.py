@@ -6,8 +6,9 @@ races the commit thread for the account's nonce), one :meth:`Defense.poll` at a 
 
 1. read the ``GameOpened`` logs since the last poll and record, durably, every game on a window of
    a beast the node trains (``DATA_DIR/defense.json``, written atomically *before* any move, with
-   the log cursor); a restarted node resumes every game it recorded and the scan goes on from the
-   cursor, so a game opened while the node was down is found too;
+   the log cursor; a poll that finds no game writes nothing); a restarted node resumes every game
+   it recorded and reads the logs again from the saved cursor, so a game opened while the node
+   was down is found too;
 2. for each open game: the defender to move -> ``bisect`` with the hash of the midpoint step state,
    replayed from the window's stored start checkpoint (:class:`WindowSteps`, kernel.step: the
    same 129 states the window was trained through; a window the node trained with a
@@ -208,10 +209,11 @@ class Defense:
         start = max(self.book.cursor + 1, getattr(self.cb, "deploy_block", 0))
         if start > head:
             return
-        opened = self.cb.events("BisectionGame", "GameOpened", from_block=start)
-        for ev in opened:
+        new = False
+        for ev in self.cb.events("BisectionGame", "GameOpened", from_block=start):
             gid, bid, idx = int(ev.args["gameId"]), int(ev.args["beastId"]), int(ev.args["index"])
             if bid in self.runs and gid not in self.book.games:
+                new = True
                 self.book.games[gid] = GameRecord(gid, bid, idx, opened_block=ev.block_number)
                 self.runs[bid].store.event("game_opened", game=gid, window=idx + 1)
                 self.log(f"beast {bid}: window {idx + 1} challenged (game {gid}); defending it")
@@ -220,7 +222,10 @@ class Defense:
             if bid in self.runs:
                 out.rewound.add(bid)
         self.book.cursor = head
-        self.book.save(self.path)  # the new games (before any move) and the cursor, in one atomic write
+        if new:  # the new games (before any move) and the cursor, in one atomic write
+            self.book.save(self.path)
+        # (else the cursor is kept in memory only: a restart reads the logs since the last saved one again,
+        # which finds nothing new twice; no sync per round)
 
     # ---- moves ------------------------------------------------------------------------
 
