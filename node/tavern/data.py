@@ -18,6 +18,7 @@ from typing import Any, Final
 from node.config import NodeConfig
 from node.errors import DataError
 from node.store import COMMITTED, DISPUTED, FINALIZED, STATUSES, BeastStore, beast_dir, known_beasts
+from node.tavern.games import GameLog, game_rows
 
 MAX_WINDOWS: Final = 1000  # rows per windows answer
 MAX_CURVE_POINTS: Final = 2000  # points per curve (the newest ones)
@@ -77,7 +78,9 @@ class TavernData:
         self._battles: OrderedDict[tuple[int, int, int], dict[str, Any]] = OrderedDict()
         self._battle_lock = threading.Lock()
         self._chain_enabled = chain and cfg.rpc != "embedded"
-        self._chain_disputes: dict[str, Any] = {"note": "not asked yet", "disputes": []}
+        self._chain_disputes: dict[str, Any] = {"note": "not asked yet", "games": []}
+        self._games = GameLog()  # the game's events read so far (node.tavern.games)
+        self._chain_lock = threading.Lock()
         self._chain_checked = 0.0
 
     def close(self) -> None:
@@ -148,7 +151,7 @@ class TavernData:
     # ---- disputes ---------------------------------------------------------------------
 
     def disputes(self) -> dict[str, Any]:
-        """Disputed windows this node recorded, and (RPC nodes) the chain's disputes on its beasts."""
+        """Disputed windows this node recorded, and (RPC nodes) the chain's bisection games on its beasts."""
         local = []
         for bid in known_beasts(self.data_dir):
             store = self.store(bid)
@@ -160,29 +163,24 @@ class TavernData:
         return {"local": local, "chain": self.chain_disputes()}
 
     def chain_disputes(self) -> dict[str, Any]:
-        """The chain's disputes against this node's beasts (refreshed at most every CHAIN_REFRESH_S)."""
+        """The bisection games on this node's beasts (node.tavern.games; refreshed at most every CHAIN_REFRESH_S)."""
         if not self._chain_enabled:
-            return {"note": "embedded chain: only this node's own records", "disputes": []}
-        now = time.monotonic()
-        if now - self._chain_checked < CHAIN_REFRESH_S:
-            return self._chain_disputes
-        self._chain_checked = now
-        try:
-            import devnet
+            return {"note": "embedded chain: only this node's own records", "games": []}
+        with self._chain_lock:  # one reader of the chain at a time (the server answers on threads)
+            now = time.monotonic()
+            if now - self._chain_checked < CHAIN_REFRESH_S:
+                return self._chain_disputes
+            self._chain_checked = now
+            try:
+                import devnet
 
-            cb = devnet.connect(self.cfg.deployments, rpc_url=self.cfg.rpc, timeout=5)  # type: ignore[arg-type]
-            found = []
-            for bid in known_beasts(self.data_dir):
-                for e in cb.events("DisputeGame", "DisputeOpened", None, bid)[-50:]:
-                    d = cb.dispute(int(e.args["disputeId"]))
-                    found.append({"disputeId": d.dispute_id, "beastId": d.beast_id, "window": d.index + 1,
-                                  "challenger": d.challenger, "agree": d.agree, "against": d.against,
-                                  "votingDeadline": d.voting_deadline, "outcome": d.outcome.name.lower(),
-                                  "bondWei": str(d.bond), "bond": energy_text(d.bond)})
-            self._chain_disputes = {"note": "", "disputes": found}
-        except Exception as exc:  # noqa: BLE001 - the dashboard keeps working while the chain is down
-            self._chain_disputes = {"note": f"chain unreachable: {exc}", "disputes": []}
-        return self._chain_disputes
+                cb = devnet.connect(self.cfg.deployments, rpc_url=self.cfg.rpc, timeout=5)  # type: ignore[arg-type]
+                head = cb.block_number()
+                self._games.read(cb, known_beasts(self.data_dir), head)
+                self._chain_disputes = {"note": "", "block": head, "games": game_rows(cb, self._games, head, energy_text)}
+            except Exception as exc:  # noqa: BLE001 - the dashboard keeps working while the chain is down
+                self._chain_disputes = {"note": f"chain unreachable: {exc}", "games": []}
+            return self._chain_disputes
 
     # ---- battles ----------------------------------------------------------------------
 

@@ -222,7 +222,9 @@ def test_cb_node_run_refuses_a_public_http_address_before_signing_anything(node:
 
 
 def test_disputes_on_a_chain_are_shown_with_their_state(tmp_path: Path) -> None:
-    """A node on a real RPC devnet; another account disputes its first window; the Tavern reads it from the chain."""
+    """A node on a real RPC devnet; another account opens a bisection game on its first window; the Tavern
+    shows the game from the chain -- state, side to move, step range, moves and both clocks -- as it is played
+    and when it ends."""
     import devnet
     from devnet.launch import launch
     from node.config import create_keystore, write_config
@@ -242,14 +244,37 @@ def test_disputes_on_a_chain_are_shown_with_their_state(tmp_path: Path) -> None:
                               timeout=300, stdin=subprocess.DEVNULL)
         assert done.returncode == 0, done.stderr[-2000:]
         data = TavernData(load_config(root))
-        try:
-            assert data.disputes()["chain"] == {"note": "", "disputes": []}
-            cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
-            did = cb.open_dispute(cb.accounts[2], 1, 0)
+
+        def games() -> list[dict[str, Any]]:
             data._chain_checked = 0.0  # the next answer asks the chain again instead of waiting CHAIN_REFRESH_S
-            (d,) = data.disputes()["chain"]["disputes"]
-            assert (d["disputeId"], d["beastId"], d["window"], d["outcome"]) == (did, 1, 1, "open")
-            assert d["challenger"] == cb.accounts[2].address and (d["agree"], d["against"]) == (0, 0)
-            assert int(d["bondWei"]) == cb.dispute(did).bond > 0 and d["bond"].endswith(" ENERGY")
+            doc = data.disputes()["chain"]
+            assert doc["note"] == "", doc
+            return doc["games"]
+
+        try:
+            assert games() == []
+            cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
+            challenger, defender = cb.accounts[2], cb.accounts[1]  # the node's key committed the window
+            cb.commit_challenge(challenger, 1, 0, b"\x11" * 32)
+            gid = cb.challenge(challenger, 1, 0, b"\x11" * 32)
+            clock = cb.clock_blocks()
+            (g,) = games()
+            assert (g["gameId"], g["beastId"], g["window"], g["state"], g["toMove"]) == (gid, 1, 1, "open", "defender")
+            assert (g["lo"], g["hi"], g["moves"], g["reason"]) == (0, 128, 0, None)
+            assert g["challenger"] == challenger.address and g["defender"] == defender.address
+            assert int(g["bondWei"]) == cb.game_of(gid).bond > 0 and g["bond"].endswith(" ENERGY")
+            assert g["challengerBlocksLeft"] == clock and 0 <= clock - g["defenderBlocksLeft"] <= 2
+            cb.bisect(defender, gid, b"\x22" * 16)  # a move each: the range halves, the clock passes
+            cb.respond(challenger, gid, True)
+            (g,) = games()
+            assert (g["state"], g["toMove"], g["moves"], g["lo"], g["hi"]) == ("open", "defender", 2, 64, 128)
+            cb.mine(clock + 1)  # the defender lets its clock run out
+            (g,) = games()
+            assert g["defenderBlocksLeft"] == 0 and g["toMove"] == "defender"
+            cb.timeout(challenger, gid)
+            (g,) = games()
+            assert (g["state"], g["reason"], g["winner"], g["toMove"]) == ("challenger won", "timeout",
+                                                                         challenger.address, None)
+            assert g["defenderBlocksLeft"] is None and g["challengerBlocksLeft"] is None  # its clocks stopped
         finally:
             data.close()

@@ -4,7 +4,8 @@ A real `cb-node run --http` trains and commits windows on its embedded devnet an
 the page must show the beast, update as windows commit (no reload), draw the loss and held-out curves,
 list disputes, and play a battle on the 8x8 board: the board drawn is the battle the API serves (every
 cell's tile colour, each creature on its square) at its last turn and, moved back with the slider, at
-its start. A screenshot of each view is kept under
+its start. A second test shows a bisection game on a real RPC devnet in the disputes view of `cb-node
+tavern`, updated in place as it is played and when it ends. A screenshot of each view is kept under
 tests/artifacts/tavern/ (ignored by git; the path is printed). Without chromium, chromedriver or selenium
 the test is skipped with the reason (.ci/run installs the Debian packages chromium and chromium-driver).
 """
@@ -222,3 +223,61 @@ def _assert_board(driver: Any, battle: dict[str, Any], creatures: list[dict[str,
         assert tuple(rgb[i]) == TILE_RGB[tile], (i, tile, rgb[i])
     for k, c in enumerate(creatures):
         assert tuple(rgb[n * n + k]) == SIDE_RGB[battle["sides"][k]], (c, rgb[n * n + k])
+
+
+def test_disputes_view_shows_a_bisection_game_as_it_is_played(tmp_path: Path) -> None:
+    """A node on a real RPC devnet; another account opens a bisection game on its first window; `cb-node tavern`
+    shows the game in the browser -- state, side to move, step range, moves, clocks -- and updates it in place as
+    the sides move and when it ends."""
+    import devnet
+    from devnet.launch import launch
+    from node.config import create_keystore, write_config
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
+        root = tmp_path / "rpc-node"
+        root.mkdir()
+        write_config(root, rpc=net.url, deployments=str(tmp_path / "devnet" / "deployments.json"), backend="numpy",
+                     grpc="127.0.0.1:0")
+        create_keystore(root / "keystore.json", "tavern-pw", bytes(net.accounts[1].key), iterations=1024)
+        pw = root / "password"
+        pw.write_text("tavern-pw\n")
+        pw.chmod(0o600)
+        done = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(root), "--password-file",
+                               str(pw), "--hatch", "1", "--until-window", "2", "--quiet"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr[-2000:]
+        cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
+        challenger, defender = cb.accounts[2], cb.accounts[1]
+        cb.commit_challenge(challenger, 1, 0, b"\x33" * 32)
+        gid = cb.challenge(challenger, 1, 0, b"\x33" * 32)
+        log = tmp_path / "tavern.log"
+        with _process(["tavern", "--node-dir", str(root), "--http", "127.0.0.1:0"], log), _browser() as driver:
+            url = _wait("the Tavern's address", lambda: next((w for w in log.read_text().split() if w.startswith("http://")),
+                                                            None), 120)
+            driver.get(url + "#disputes")
+
+            def row() -> list[str]:
+                cells = driver.find_elements(By.CSS_SELECTOR, f"#disputes-table tbody tr[data-game='{gid}'] td")
+                return [c.text for c in cells]
+
+            first = _wait("the open game", lambda: (r := row()) and r[3] == "open" and r)
+            assert first[:7] == [str(gid), "1", "1", "open", "defender", "0..128", "0"], first
+            left = [int(x) for x in first[7].split(" / ")]  # defender / challenger blocks left, out of the clock
+            assert left[1] == cb.clock_blocks() and 0 < left[0] <= cb.clock_blocks() and first[8].endswith(" ENERGY")
+            driver.execute_script("document.documentElement.dataset.probe = 'loaded once';")
+            driver.save_screenshot(str(ARTIFACTS / "disputes-game.png"))
+            cb.bisect(defender, gid, b"\x44" * 16)
+            cb.respond(challenger, gid, True)
+            moved = _wait("the two moves", lambda: (r := row()) and r[6] == "2" and r)
+            assert moved[4:6] == ["defender", "64..128"], moved
+            cb.mine(cb.clock_blocks() + 1)
+            cb.timeout(challenger, gid)
+            ended = _wait("the game's end", lambda: (r := row()) and r[3] != "open" and r)
+            assert ended[3] == "challenger won (timeout)" and ended[4] == ended[7] == "–", ended
+            assert driver.execute_script("return document.documentElement.dataset.probe") == "loaded once"
+            driver.save_screenshot(str(ARTIFACTS / "disputes-game-ended.png"))
+            assert driver.find_element(By.ID, "error").text == ""
+    for name in ("disputes-game", "disputes-game-ended"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000

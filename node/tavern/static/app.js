@@ -155,17 +155,21 @@ async function refreshCurves() {
 
 async function refreshDisputes() {
   const doc = await getJSON("/api/disputes");
-  const rows = doc.chain.disputes.map((d) => ({ id: d.disputeId, beast: d.beastId, window: d.window, state: d.outcome,
-    votes: `${d.agree} / ${d.against}`, deadline: d.votingDeadline, bond: d.bond }));
+  const rows = doc.chain.games.map((g) => ({ id: g.gameId, beast: g.beastId, window: g.window,
+    state: g.state + (g.reason ? ` (${g.reason})` : ""), toMove: g.toMove, range: `${g.lo}..${g.hi}`, moves: g.moves,
+    clocks: g.toMove ? `${g.defenderBlocksLeft} / ${g.challengerBlocksLeft}` : null, bond: g.bond }));
   const known = new Set(rows.map((r) => `${r.beast}/${r.window}`));
   for (const l of doc.local) {
     if (!known.has(`${l.beastId}/${l.window}`)) rows.push({ id: null, beast: l.beastId, window: l.window,
-      state: "disputed (chain status " + (l.chainStatus ?? "?") + ")", votes: null, deadline: null, bond: null });
+      state: "disputed (chain status " + (l.chainStatus ?? "?") + ")", toMove: null, range: null, moves: null,
+      clocks: null, bond: null });
   }
   fillTable("disputes-table", rows, (tr, r) => {
-    for (const k of ["id", "beast", "window", "state", "votes", "deadline", "bond"]) cell(tr, r[k]);
+    tr.dataset.game = r.id === null ? "" : String(r.id);
+    for (const k of ["id", "beast", "window", "state", "toMove", "range", "moves", "clocks", "bond"]) cell(tr, r[k]);
   });
-  $("disputes-note").textContent = (rows.length ? "" : "No disputes against this node's beasts. ") + (doc.chain.note || "");
+  $("disputes-note").textContent = (rows.length ? "" : "No disputes against this node's beasts. ") + (doc.chain.note || "") +
+    (doc.chain.block !== undefined ? ` Chain at block ${doc.chain.block}.` : "");
 }
 
 async function refresh() {
