@@ -189,6 +189,36 @@ def test_defender_timeout_slashes_and_rewinds_then_clear_voided_reopens_the_line
     assert cb.window_count(beast) == 2 and cb.window_status(beast, 1) == WindowStatus.COMMITTED
 
 
+def test_a_word_whose_other_fields_lie_loses_to_the_final_state(gnet: Net) -> None:
+    """The h128 is the true final state's, the lrShift is not: proveWordLie with the state's bytes wins at once."""
+    from kernel.state import from_bytes
+
+    cb, trainer, challenger = gnet.cb, gnet.a[1], gnet.a[2]
+    beast = cb.hatch(trainer)
+    mine, _ = window_zero(cb, beast, lie_at=None)
+    s = from_bytes(mine[-1])
+    cb.commit(trainer, beast, Payload(s.h128(), s.global_step, BURN, s.active_mask, s.lr_shift + 1, s.flags).pack())
+    gid = open_game(cb, challenger, beast, 0)
+    with raises_error("GameFinalStateMismatch", gameId=gid):
+        cb.prove_word_lie(challenger, gid, mine[-2])
+    with raises_error("GameNotYourMove", gameId=gid, caller=trainer.address):
+        cb.prove_word_lie(trainer, gid, mine[-1])
+    r = cb.prove_word_lie(challenger, gid, mine[-1])
+    assert (r.event("GameEnded").args["outcome"], r.event("GameEnded").args["reason"]) == (Outcome.CHALLENGER_WON, Reason.WORD_LIE)
+    assert cb.window_status(beast, 0) == WindowStatus.SLASHED
+
+
+def test_an_honest_word_cannot_be_called_a_lie(gnet: Net) -> None:
+    cb, trainer, challenger = gnet.cb, gnet.a[1], gnet.a[2]
+    beast = cb.hatch(trainer)
+    mine, _ = window_zero(cb, beast, lie_at=None)
+    cb.commit(trainer, beast, word_of(mine[-1]))
+    gid = open_game(cb, challenger, beast, 0)
+    with raises_error("GameWordConsistent", gameId=gid):
+        cb.prove_word_lie(challenger, gid, mine[-1])
+    assert cb.game_word(gid) == word_of(mine[-1]) == cb.word(beast, 0)
+
+
 # ---------------------------------------------------------------------- errors, decoded
 
 
