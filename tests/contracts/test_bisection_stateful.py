@@ -27,6 +27,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from devnet.errors import ContractError
 from bisection_helpers import (
     BURN,
     CHALLENGED,
@@ -159,6 +160,37 @@ class GameMachine(RuleBasedStateMachine):
         elif not g["challengerToMove"] and p.false_window:
             self._defender_move(p, g, forged=(kind == "random"))
         self._try_timeouts()
+        self._honest_moves()
+
+    @precondition(lambda self: self.plays)
+    @rule(data=st.data(), move=st.sampled_from(["bisect", "respond", "proveStep", "proveWordLie", "timeout", "claim"]))
+    def stranger_move(self, data: st.DataObject, move: str) -> None:
+        """A third account (or a player out of turn) tries any move on any game: refused with the
+        game's own error, except a timeout that is due (anyone may end such a game)."""
+        p = data.draw(st.sampled_from(self.plays))
+        who = data.draw(st.sampled_from([self.gn.a[4], self.trainer, self.honest, self.liar]))
+        g = self.gn.game_of(p.gid)
+        junk = h16(self.rng.randbytes(8))
+        calls = {
+            "bisect": lambda: self.gn.bisect(who, p.gid, junk),
+            "respond": lambda: self.gn.respond(who, p.gid, bool(self.rng.getrandbits(1))),
+            "proveStep": lambda: self.gn.prove_step(who, p.gid, self.rng.randbytes(32)),
+            "proveWordLie": lambda: self.gn.prove_word_lie(who, p.gid, self.rng.randbytes(32)),
+            "timeout": lambda: self.gn.timeout(who, p.gid),
+            "claim": lambda: self.gn.claim_reward(who, g["beastId"], g["index"], g["stored"]),
+        }
+        mover = g["challenger"] if g["challengerToMove"] else g["defender"]
+        honest_turn = (g["challengerToMove"] and p.honest_challenger) or (not g["challengerToMove"] and not p.false_window)
+        if move in ("bisect", "respond") and who.address == mover and honest_turn:
+            return  # that would be the honest player's own move: not a stranger's
+        try:
+            calls[move]()
+        except ContractError as exc:
+            assert exc.name.startswith("Game"), exc
+            return
+        # Only these can succeed: a due timeout, a claim of a settled reward, a liar's or a
+        # cheater's own move (random, as a dishonest player may make).
+        assert move in ("timeout", "claim") or who.address == mover, (move, who.address, g)
         self._honest_moves()
 
     # ------------------------------------------------------------------ players
