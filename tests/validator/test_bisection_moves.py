@@ -186,3 +186,18 @@ def test_private_sample_is_the_record_with_its_path() -> None:
     verify_path(source.records_root, n, index, record, path)
     with pytest.raises(BisectionError):
         src.sample_at(128)  # no micro-step after the checkpoint
+
+
+def test_the_word_is_rebuilt_from_the_ledgers_stored_slot(honest: ReplaySource) -> None:
+    from validator.bisection.moves import word_of_stored
+
+    word = honest.word()
+    assert word is not None and Payload.unpack(word).global_step == 128  # window 1 (ledger index 0)
+    v = int.from_bytes(word, "big")
+    stored = (v & ~(0xFFFFFFFF << 96)) | (1 << 127) | (4321 << 96)  # committed as trainer in block 4321
+    assert word_of_stored(stored, 0) == word
+    info = {**game(word).__dict__, "stored": stored, "commitmentBlock": 7}  # the contract's names
+    del info["commitment_block"]
+    del info["word"]
+    g = GameView.of(3, {k: v for k, v in info.items() if k != "game_id"})
+    assert g.word == word and g.stored == stored and g.commitment_block == 7 and g.game_id == 3

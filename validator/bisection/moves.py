@@ -43,14 +43,29 @@ class Side(enum.Enum):
         return Side.DEFENDER if self is Side.CHALLENGER else Side.CHALLENGER
 
 
-def _get(info: Any, *names: str) -> Any:
+_MISSING: Final = object()
+
+
+def _get(info: Any, *names: str, default: Any = _MISSING) -> Any:
     """The first of ``names`` that ``info`` has (a dataclass attribute or a mapping key)."""
     for n in names:
         if isinstance(info, dict) and n in info:
             return info[n]
-        if hasattr(info, n):
+        if not isinstance(info, dict) and hasattr(info, n):
             return getattr(info, n)
+    if default is not _MISSING:
+        return default
     raise BisectionError(f"the game record has none of {', '.join(names)}")
+
+
+GLOBAL_STEP_BITS: Final = 0xFFFFFFFF << 96  # the word's globalStep field; the ledger stores commitBlock/asTrainer there
+
+
+def word_of_stored(stored: int, index: int) -> bytes:
+    """The committed word of ledger window ``index`` from the ledger's stored slot (globalStep put back:
+    128 (index + 1) mod 2^32), as BisectionGame.wordOf computes it."""
+    step = (128 * (index + 1)) & 0xFFFFFFFF
+    return ((int(stored) & ~GLOBAL_STEP_BITS) | (step << 96)).to_bytes(32, "big")
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,8 @@ class GameView:
     hi_hash: bytes
     mid_hash: bytes
     word: bytes
+    stored: int = 0  # the ledger's stored slot of the window (claimReward's key)
+    commitment_block: int = 0  # block of the challenger's commitChallenge
 
     @classmethod
     def of(cls, game_id: int, info: Any) -> GameView:
@@ -93,7 +110,10 @@ class GameView:
             lo_hash=bytes(_get(info, "lo_hash", "loHash")),
             hi_hash=bytes(_get(info, "hi_hash", "hiHash")),
             mid_hash=bytes(_get(info, "mid_hash", "midHash")),
-            word=bytes(_get(info, "word")),
+            word=bytes(word) if (word := _get(info, "word", default=None)) is not None
+            else word_of_stored(int(_get(info, "stored")), int(_get(info, "index"))),
+            stored=int(_get(info, "stored", default=0)),
+            commitment_block=int(_get(info, "commitment_block", "commitmentBlock", default=0)),
         )
 
     @property
@@ -144,6 +164,7 @@ class GameView:
             "defenderClock": self.defender_clock, "challengerClock": self.challenger_clock, "lastMove": self.last_move,
             "deadline": self.deadline, "loHash": "0x" + self.lo_hash.hex(), "hiHash": "0x" + self.hi_hash.hex(),
             "midHash": "0x" + self.mid_hash.hex(), "word": "0x" + self.word.hex(),
+            "commitmentBlock": self.commitment_block,
         }
 
 
@@ -234,4 +255,5 @@ __all__ = [
     "defender_move",
     "next_move",
     "word_lie",
+    "word_of_stored",
 ]
