@@ -91,6 +91,12 @@ class Watcher:
         self.unfollowed: dict[int, str] = {}  # beast -> why it is not checked (logged once)
         self.sources: dict[tuple[int, int, bytes], ReplaySource] = {}  # (beast, index, word) -> honest step states
         self._seen: set[tuple[int, int, bytes]] = set()
+        self._out: list[dict[str, Any]] = []  # the current round's decisions
+
+    def _note(self, entry: dict[str, Any]) -> None:
+        """Log a decision and keep it in the current round's list."""
+        self.log(entry)
+        self._out.append(entry)
 
     def close(self) -> None:
         self.record.close()
@@ -109,7 +115,7 @@ class Watcher:
                 lin = Lineage(self.reader, beast, self.curricula.get(beast))
             except ValidatorError as exc:
                 self.unfollowed[beast] = str(exc)
-                self.log({"event": "skip", "beast": beast, "reason": str(exc)})
+                self._note({"event": "skip", "beast": beast, "reason": str(exc)})
                 return None
             self.lineages[beast] = lin
         return lin
@@ -141,7 +147,7 @@ class Watcher:
         if version != GAME_SPEC_VERSION:
             if -1 not in self.unfollowed:
                 self.unfollowed[-1] = f"spec version {version}"
-                self.log({"event": "skip", "reason": f"this deployment hatches spec-version-{version} beasts; the "
+                self._note({"event": "skip", "reason": f"this deployment hatches spec-version-{version} beasts; the "
                                                      f"bisection game judges version {GAME_SPEC_VERSION} only"})
             return []
         total = self._read("Beast.totalHatched", self.chain.total_hatched)
@@ -292,11 +298,11 @@ class Watcher:
     def run_once(self) -> list[dict[str, Any]]:
         """One round (module docstring); returns the decisions it logged."""
         out: list[dict[str, Any]] = []
+        self._out = out
 
         def emit(entry: dict[str, Any] | None) -> None:
             if entry is not None:
-                self.log(entry)
-                out.append(entry)
+                self._note(entry)
 
         block = self._read("blockNumber", self.chain.block_number)
         for beast in self.beasts():

@@ -134,7 +134,9 @@ def test_watcher_resumes_its_game_after_each_restart(chain: Any, tmp_path: Path)
         return Watcher(cb, me, path)
 
     w = restarted()
-    assert kinds(w.run_once()) == ["commit_challenge"]
+    d = w.check_beast(cheat.beast)  # a round's first half: check and commit
+    assert d is not None and d.index == k
+    assert w.commit(d, cb.block_number())["event"] == "commit_challenge"  # type: ignore[index]
     w.close()  # stopped after the commitment: the salt is in the record only
     w = restarted()
     opened = w.run_once()

@@ -89,6 +89,7 @@ class GameView:
     mid_hash: bytes
     word: bytes
     stored: int = 0  # the ledger's stored slot of the window (claimReward's key)
+    bond: int = 0  # the challenger's bond
     commitment_block: int = 0  # block of the challenger's commitChallenge
 
     @classmethod
@@ -113,6 +114,7 @@ class GameView:
             word=bytes(word) if (word := _get(info, "word", default=None)) is not None
             else word_of_stored(int(_get(info, "stored")), int(_get(info, "index"))),
             stored=int(_get(info, "stored", default=0)),
+            bond=int(_get(info, "bond", default=0)),
             commitment_block=int(_get(info, "commitment_block", "commitmentBlock", default=0)),
         )
 
@@ -164,7 +166,7 @@ class GameView:
             "defenderClock": self.defender_clock, "challengerClock": self.challenger_clock, "lastMove": self.last_move,
             "deadline": self.deadline, "loHash": "0x" + self.lo_hash.hex(), "hiHash": "0x" + self.hi_hash.hex(),
             "midHash": "0x" + self.mid_hash.hex(), "word": "0x" + self.word.hex(),
-            "commitmentBlock": self.commitment_block,
+            "commitmentBlock": self.commitment_block, "bond": str(self.bond),
         }
 
 
