@@ -189,7 +189,68 @@ def test_cli_replay_exit_codes(world: World, capsys: pytest.CaptureFixture[str])
     assert "not committed" in err and "BeastNotFound" in err and "--node" in err
 
 
-# -- watch: challenge, play, claim (tests/validator/test_watch_chain.py) ------------------------------
+# -- cb-validator watch as a process: challenge, play (timeout), claim -----------------------------------
+# (every path of the watcher against a defending trainer: tests/validator/test_watch_chain.py)
+
+
+def test_watch_cli_challenges_the_cheater_and_claims_after_its_clock_ran_out(world: World) -> None:
+    from devnet.bindings import WindowStatus
+
+    cb, dep = world.net.chain, str(world.deployments)
+    record = world.tmp / "watch" / "games.json"
+    watch = ["watch", "--deployments", dep, "--account", "5", "--record", str(record)]
+    first = run_cli(*watch, "--once")
+    assert first.returncode == 0, first.stderr
+    events = json_lines(first.stdout)
+    assert [e["event"] for e in events if e.get("beast") == world.cheat_id] == ["commit_challenge", "challenge"], events
+    # The private beast's dataset is not this watcher's: skipped; the node's windows are honest: no challenge.
+    assert {e["beast"] for e in events if e["event"] == "skip"} == {world.private_id}
+    assert not [e for e in events if e.get("beast") == world.public_id]
+    assert world.secret.hex() not in first.stdout + first.stderr
+    gid = next(e["gameId"] for e in events if e["event"] == "challenge")
+    assert record.stat().st_mode & 0o777 == 0o600
+    cb.mine(cb.clock_blocks() + 1)  # the cheater never defends
+    second = run_cli(*watch, "--rounds", "2", "--poll", "0.1")
+    assert second.returncode == 0, second.stderr
+    later = [e["event"] for e in json_lines(second.stdout) if e.get("gameId") == gid]
+    assert later == ["move", "reward_claimed"], second.stdout
+    assert cb.window_status(world.cheat_id, 0) == WindowStatus.SLASHED
+    assert json.loads(record.read_text())["games"][str(gid)]["status"] == "claimed"
+
+
+def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
+    import queue
+    import signal
+    import threading
+    import time
+
+    from validator.watch_record import GameRecord
+
+    record = world.tmp / "watch-daemon" / "games.json"
+    script = Path(sys.executable).parent / "cb-validator"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
+    proc = subprocess.Popen([*cmd, "watch", "--deployments", str(world.deployments), "--account", "9", "--poll", "0.2",
+                             "--record", str(record)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # its first round logs the private beast it cannot replay
+            try:
+                entry = json.loads(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"the watcher logged nothing in 60 s (alive: {proc.poll() is None})") from None
+            if entry.get("event") == "skip":
+                break
+        time.sleep(0.5)  # a few idle rounds
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""  # stopped by a signal: interrupted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    GameRecord(record, world.net.accounts[9].address, world.net.chain.sender.chain_id).close()  # the lock was released
 
 
 def test_the_season_dataset_limit_comes_from_the_chain(world: World) -> None:
