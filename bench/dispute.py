@@ -13,7 +13,8 @@ Scenarios (the default shape, slot_width 32 x 4 slots, is the one BisectionGame 
 
 * ``step 77, mask 0b0011``: the trainer is wrong in exactly micro-step 76 -> 77; 7 bisections, the
   one-step proof of step 76 by the challenger;
-* ``step 77, all slots``: the same with every slot active (the largest state the game judges);
+* ``step 77, all slots``: the same in a window with every slot active (the beast grows one slot a
+  window up to it first; the largest state the game judges);
 * ``private, all slots``: a private beast, wrong from micro-step 40; the proof carries the record and
   its Merkle path (the owner, who holds dataset and secret, challenges its hired trainer);
 * ``word lie``: the word's h128 is right, its LOSS_DROPPED flag is not: one ``proveWordLie``;
@@ -92,9 +93,16 @@ def one_game(cb: Any, accounts: list[Any], scenario: str) -> dict[str, Any]:
         beast = cb.hatch(trainer)
         root = None
     kw = {"dataset_commitment": root} if root else {}
-    g0 = genesis(bytes(cb.hatch_data(beast).seed_core), params, spec_version=2, **kw)
-    w = WindowStart(mask, LR_SHIFT, cb.epoch_seed(beast, 0))
-    truth = window_step_states(g0, samples, w)
+    start = genesis(bytes(cb.hatch_data(beast).seed_core), params, spec_version=2, **kw)
+    k = 0
+    while mask & ~start.active_mask:  # grow one slot per window (a growth spurt) up to the mask: honest windows
+        grown = start.active_mask | (1 << (start.active_mask.bit_length()))
+        seed = cb.ensure_epoch_seed(trainer, beast, params.epoch_of_window(k + 1))
+        start = window_step_states(start, samples, WindowStart(grown, LR_SHIFT, seed))[-1]
+        cb.commit(trainer, beast, checkpoint_word(start))
+        k += 1
+    w = WindowStart(mask, LR_SHIFT, cb.ensure_epoch_seed(trainer, beast, params.epoch_of_window(k + 1)))
+    truth = window_step_states(start, samples, w)
     if scenario == "word lie":
         p = Payload.unpack(checkpoint_word(truth[-1]))
         word, mine = replace(p, flags=p.flags ^ 1).pack(), truth
@@ -102,14 +110,14 @@ def one_game(cb: Any, accounts: list[Any], scenario: str) -> dict[str, Any]:
         mine = _lying(truth, samples, w, 40 if scenario.startswith("private") else 77)
         word = checkpoint_word(mine[-1])
     cb.commit(trainer, beast, word)
-    honest = ReplaySource(g0, word, w.epoch_seed, samples=samples if secret else None, owner_secret=secret)
+    honest = ReplaySource(start, word, w.epoch_seed, samples=samples if secret else None, owner_secret=secret)
     defender = StatesSource(mine)
     gas: dict[str, dict[str, list[int]]] = {"challenger": defaultdict(list), "defender": defaultdict(list)}
     b0 = cb.block_number()
     t0 = time.perf_counter()
     salt = secrets.token_bytes(32)
-    gas["challenger"]["commitChallenge"].append(cb.commit_challenge(challenger, beast, 0, salt).gas_used)
-    r = cb.challenge_tx(challenger, beast, 0, salt)
+    gas["challenger"]["commitChallenge"].append(cb.commit_challenge(challenger, beast, k, salt).gas_used)
+    r = cb.challenge_tx(challenger, beast, k, salt)
     gas["challenger"]["challenge"].append(r.gas_used)
     gid = int(r.event("GameOpened").args["gameId"])
     end_block = 0
@@ -129,10 +137,11 @@ def one_game(cb: Any, accounts: list[Any], scenario: str) -> dict[str, Any]:
         gas[side][{"prove_step": "proveStep", "prove_word_lie": "proveWordLie"}.get(m.kind, m.kind)].append(tx.gas_used)
     seconds = time.perf_counter() - t0
     g = read_game(cb, gid)
-    claim = cb.claim_reward(challenger, beast, 0, g.stored)
+    claim = cb.claim_reward(challenger, beast, k, g.stored)
     gas["challenger"]["claimReward"].append(claim.gas_used)
     sides = {s: {k: v for k, v in moves.items()} for s, moves in gas.items()}
-    return {"scenario": scenario, "gameId": gid, "outcome": "challenger_won" if g.outcome == 2 else "defender_won",
+    return {"scenario": scenario, "gameId": gid, "window": k + 1, "mask": mask,
+            "outcome": "challenger_won" if g.outcome == 2 else "defender_won",
             "range": [g.lo, g.hi], "stateBytes": len(truth[0].to_bytes()), "secondsOpenToSlash": round(seconds, 3),
             "blocksOpenToSlash": end_block - b0, "gas": sides,
             "gasTotal": {s: sum(sum(v) for v in moves.values()) for s, moves in sides.items()}}
