@@ -84,6 +84,13 @@ class Lineage:
         """Back to genesis."""
         self.state: KernelState = genesis_state(self.commitments)
         self.next_index = 0
+        self.starts: dict[int, KernelState] = {}  # verified start checkpoint of each window reached
+
+    def source_for(self, index: int, word: bytes) -> ReplaySource | None:
+        """The honest step states of window ``index`` committed as ``word``, when its start checkpoint was
+        verified (a window the lineage reached: the tip, a divergent one, or one a slash took off)."""
+        start = self.starts.get(index)
+        return None if start is None else self.replay(index, start, word)
 
     def replay(self, index: int, start: KernelState, word: bytes) -> ReplaySource:
         """The honest step states of window ``index`` from ``start`` with ``word``'s settings (cached per word)."""
@@ -105,6 +112,7 @@ class Lineage:
             self.reset()  # the chain's lineage changed under the verified tip (a rewind, a new word)
         while self.next_index < count:
             k = self.next_index
+            self.starts[k] = self.state
             if skip(k):
                 return None
             word = word_at(k)

@@ -180,6 +180,15 @@ class Watcher:
                 self._seen.add(key)
                 return {"event": "diverged_unchallengeable", **base, "reason": why_not}
             return None
+        bond = self._read("the bond", lambda: self.chain.challenge_bond(d.word))
+        balance = self._read("the ENERGY balance", lambda: self.chain.balance_of(self.account.address))
+        if balance < bond:
+            key = (d.beast, d.index, d.word)
+            if key not in self._seen:
+                self._seen.add(key)
+                return {"event": "diverged_unchallengeable", **base, "reason": f"the bond is {bond} wei of ENERGY, "
+                        f"this account holds {balance}"}
+            return None
         self._ensure_bond(d.word)
         salt = secrets.token_bytes(32)
         self.record.put_challenge(d.beast, d.index, word=_hex(d.word), salt=_hex(salt), status="committing",
@@ -227,12 +236,17 @@ class Watcher:
             gid = self._find_game(beast, index, entry["word"])
             if gid is not None:
                 return self._opened(entry, gid, None, recovered=True)
-        elif status != "committed" or block + 1 <= int(entry["commitBlock"]):
-            return None
+        elif status != "committed" or block < int(entry["commitBlock"]):
+            return None  # (the reveal lands in a later block than the commitment's: block + 1 > commitBlock)
         self.record.put_challenge(beast, index, status="challenging")
         try:
             gid = self.chain.challenge(self.account, beast, index, salt)
         except ContractError as exc:
+            if exc.name == "GameCommitmentMissing" and int(exc.args_by_name.get("committedAt", 0)) != 0:
+                # committed in the block the reveal was judged in (a node that estimates in the latest
+                # block): reveal again next round, once a later block exists
+                self.record.put_challenge(beast, index, status="committed")
+                return {"event": "reveal_waiting", **base, "reason": str(exc)}
             if exc.name == "GameCommitmentMissing" or exc.name in _WINDOW_CLOSED:
                 self.record.put_challenge(beast, index, status="dropped", reason=str(exc))
                 return {"event": "challenge_dropped", **base, "reason": str(exc)}
@@ -257,6 +271,9 @@ class Watcher:
         g = read_game(self.chain, gid)
         if g.open:
             src = self.sources.get((beast, index, g.word))
+            lin = self.lineages.get(beast)
+            if src is None and lin is not None:
+                src = lin.source_for(index, g.word)  # e.g. a window another game slashed meanwhile (after a restart)
             if src is None:
                 return None  # the lineage has not reached this window yet (restart): next round
             move = next_move(g, Side.CHALLENGER, src, block)

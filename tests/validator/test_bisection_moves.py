@@ -130,13 +130,14 @@ def test_clocks_and_timeouts(honest: ReplaySource) -> None:
     word = honest.word()
     assert word is not None
     g = game(word, last_move=100, defender_clock=10)  # defender to move until block 110
-    assert next_move(g, Side.CHALLENGER, honest, 109) is None  # a timeout would land in block 110: too early
-    m = next_move(g, Side.CHALLENGER, honest, 110)
+    assert next_move(g, Side.CHALLENGER, honest, 110) is None  # judged at the deadline block itself: too early
+    m = next_move(g, Side.CHALLENGER, honest, 111)
     assert m is not None and m.kind == "timeout"
+    assert next_move(g, Side.DEFENDER, honest, 109) is not None  # its last block to move in is 110
     assert next_move(g, Side.DEFENDER, honest, 110) is None  # its clock ran out: nothing left to send
     g = game(word, challenger_to_move=True, mid_hash=honest.hash_at(64), last_move=100, challenger_clock=3)
-    assert next_move(g, Side.DEFENDER, honest, 102) is None
-    m = next_move(g, Side.DEFENDER, honest, 103)
+    assert next_move(g, Side.DEFENDER, honest, 103) is None
+    m = next_move(g, Side.DEFENDER, honest, 104)
     assert m is not None and m.kind == "timeout"
     assert next_move(replace(g, outcome=2), Side.DEFENDER, honest, 500) is None
     assert next_move(replace(g, outcome=1), Side.CHALLENGER, honest, 500) is None

@@ -11,7 +11,8 @@ Turns: the defender (the window's committer) claims ``h_mid`` for ``mid = (lo + 
 ``hi - lo == 1`` the challenger stays to move and proves the step on chain (``proveStep`` from
 state ``lo`` with its sample). A challenger whose replay reaches the word's h128 while the word's
 other fields lie proves that at once (``proveWordLie`` with the final state). The side not to move
-calls ``timeout`` once the mover's clock has run out at the block the call lands in.
+calls ``timeout`` once the mover's clock has run out (judged at the latest block, so the call is valid
+in whichever block a node evaluates it).
 
 An honest defender's claims are exactly its source's hashes; an honest challenger agrees exactly
 when the claim equals its own hash. Neither ever needs the other side's data.
@@ -195,8 +196,12 @@ class Move:
 
 
 def _timeout_or_wait(g: GameView, block: int) -> Move | None:
-    """The move of the side not to move: timeout when the mover's clock has run out by the next block."""
-    return Move("timeout", g.game_id) if g.timed_out_at(block + 1) else None
+    """The move of the side not to move: timeout once the mover's clock ran out in the latest block itself.
+
+    A timeout mined in the next block would already win one block earlier, but nodes differ in the
+    block they judge a transaction's gas estimate in (anvil: the latest one, where the clock has not
+    run out yet): one block of patience makes the call valid under either."""
+    return Move("timeout", g.game_id) if g.timed_out_at(block) else None
 
 
 def word_lie(g: GameView, source: StepSource) -> bool:
