@@ -202,3 +202,15 @@ def test_the_word_is_rebuilt_from_the_ledgers_stored_slot(honest: ReplaySource) 
     del info["word"]
     g = GameView.of(3, {k: v for k, v in info.items() if k != "game_id"})
     assert g.word == word and g.stored == stored and g.commitment_block == 7 and g.game_id == 3
+
+
+def test_the_player_imports_nothing_of_the_validators_service_chain_or_web3() -> None:
+    """The node imports the defender side: it must not pull in the validator's service, chain reader or web3."""
+    import subprocess
+    import sys
+
+    code = ("import sys, validator.bisection\n"
+            "print([m for m in ('web3', 'grpc', 'eth_account', 'devnet', 'validator.replay', 'validator.chain',"
+            " 'validator.watch', 'validator.service') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
