@@ -163,8 +163,8 @@ class Watcher:
         if status not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED):
             return f"window is {status.name.lower()}"
         deadline = self._read("challengeDeadline", lambda: self.chain.challenge_deadline(d.beast, d.index))
-        if block + 1 > deadline:
-            return f"its challenge period ended at block {deadline}"
+        if block + 2 > deadline:  # the commitment first, the challenge in a later block
+            return f"its challenge period ends at block {deadline}, before a commitment and its reveal fit in"
         return None
 
     def commit(self, d: Divergence, block: int) -> dict[str, Any] | None:
@@ -323,12 +323,19 @@ class Watcher:
 
         block = self._read("blockNumber", self.chain.block_number)
         for beast in self.beasts():
-            d = self.check_beast(beast)
-            if d is not None:
-                emit(self.commit(d, block))
+            try:  # one beast's trouble (an unreadable window, a refused commitment) never stops the others' games
+                d = self.check_beast(beast)
+                if d is not None:
+                    emit(self.commit(d, block))
+            except ValidatorError as exc:
+                emit({"event": "error", "beast": beast, "error": type(exc).__name__, "reason": str(exc)})
         block = self._read("blockNumber", self.chain.block_number)
         for entry in self.record.pending_challenges():
-            emit(self.reveal(entry, block))
+            try:
+                emit(self.reveal(entry, block))
+            except ValidatorError as exc:
+                emit({"event": "error", "beast": entry["beast"], "window": int(entry["index"]) + 1,
+                      "error": type(exc).__name__, "reason": str(exc)})
         for gid, entry in self.record.games("playing", "ended").items():
             block = self._read("blockNumber", self.chain.block_number)
             try:
