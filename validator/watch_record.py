@@ -53,6 +53,8 @@ class GameRecord:
             raise ConfigError(f"another watcher holds {self.path}.lock; run one watcher per record") from None
         try:
             self.data = self._load()
+            if not self.path.exists():
+                self._save()  # binds the file to this account and chain at once
         except BaseException:
             self.close()
             raise
