@@ -84,9 +84,10 @@ def rounds(watcher: Watcher, trainers: list[Trainer], until: Any, limit: int = 6
             return events
         moved = False
         for t in trainers:
-            for gid in t.cb.games_of_window(t.beast, len(t.windows) - 1) if t.windows else []:
-                if read_game(t.cb, gid).open:
-                    moved |= t.defend(gid) is not None
+            for index in range(len(t.windows)):
+                for gid in t.cb.games_of_window(t.beast, index):
+                    if read_game(t.cb, gid).open:
+                        moved |= t.defend(gid) is not None
         if not moved:
             t.cb.mine(1)
     raise AssertionError(f"not done after {limit} rounds: {[e['event'] for e in events]}")
@@ -191,3 +192,35 @@ def test_a_private_beast_is_challenged_by_the_holder_of_its_dataset_and_secret(c
     assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (39, 40)
     assert cb.window_status(beast, k) == WindowStatus.SLASHED
     assert SECRET.hex() not in json.dumps(events) and SECRET.hex() not in (tmp_path / "owner.json").read_text()
+
+
+def test_after_a_slash_the_rewound_lineage_is_followed_again(chain: Any, tmp_path: Path) -> None:
+    """Window 2 lies and window 3 builds on it: the watcher challenges window 2 only (3 is never checked:
+    nobody honest has its start state); the slash voids 3. The trainer clears the voided range and
+    commits again from checkpoint 1: an honest window 2 is left alone, a lying window 3 is challenged."""
+    from devnet.bindings import WindowStatus
+
+    cb = chain.chain
+    cheat = public_trainer(chain, chain.accounts[1])
+    cheat.commit()
+    bad = cheat.commit(lie_at=WRONG_AT)
+    cheat.commit()  # on top of the lie
+    watcher = Watcher(cb, chain.accounts[3], tmp_path / "games.json")
+    try:
+        events = rounds(watcher, [cheat], lambda ev: "reward_claimed" in kinds(ev))
+        assert [e["window"] for e in events if e["event"] == "commit_challenge"] == [bad + 1]
+        assert cb.window_status(cheat.beast, bad) == WindowStatus.SLASHED
+        assert cb.window_status(cheat.beast, bad + 1) == WindowStatus.VOIDED
+        cb.clear_voided(cheat.account, cheat.beast, 10)
+        cheat.windows = cheat.windows[:bad]  # the trainer rewinds to checkpoint 1
+        cheat.state = cheat.windows[-1][-1]
+        cheat.commit()  # window 2 again, honest this time
+        assert kinds(watcher.run_once()) == []
+        again = cheat.commit(lie_at=5)  # window 3 lies
+        events = rounds(watcher, [cheat], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    assert [e["window"] for e in events if e["event"] == "commit_challenge"] == [again + 1]
+    gid = next(e["gameId"] for e in events if e["event"] == "challenge")
+    g = read_game(cb, gid)
+    assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (4, 5)
