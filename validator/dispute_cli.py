@@ -354,11 +354,13 @@ def _cmd_play(args: argparse.Namespace) -> int:
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
     st = game_status(chain, args.game_id)
-    w = read_window(chain, st.game.beast_id, st.game.index + 1)
-    if w.word != st.game.word:
-        raise RefusedError(f"window {w.window} of beast {w.beast_id} holds another word than game {args.game_id} "
-                           "challenged (it was voided and committed again): the game's window is gone")
-    source, _ = _source(args, chain, w)
+    source = None  # a game that ended needs no states: its outcome is reported and its reward claimed
+    if st.game.open:
+        w = read_window(chain, st.game.beast_id, st.game.index + 1)
+        if w.word != st.game.word:
+            raise RefusedError(f"window {w.window} of beast {w.beast_id} holds another word than game {args.game_id} "
+                               "challenged (it was voided and committed again): the game's window is gone")
+        source, _ = _source(args, chain, w)
     code, doc, text = _play(args, chain, account, args.game_id, source)
     _out(args, doc, text)
     return code

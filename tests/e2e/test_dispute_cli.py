@@ -311,6 +311,28 @@ def test_a_silent_defender_loses_on_time_and_a_lost_game_exits_1(net: RunningDev
     assert chain.balance_of(net.accounts[2]) == before - int(out["bond"])
 
 
+def test_play_stops_at_its_timeout_and_resumes(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next(tamper="h128")
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json", "--private-key-file", challenger_key]
+    code, out, _ = cli(capsys, "challenge", "--beast", b, "--window", 1, "--yes", "--no-play", *common)
+    assert code == 0
+    gid = out["gameId"]
+    # The defender has not moved yet: nothing to send; the tool gives up at --timeout, the game still open.
+    code, out, err = cli(capsys, "play", gid, "--timeout", "0.3", "--interval", "0.1", *common)
+    assert code == 4 and out["game"]["outcome"] == "open" and out["moves"] == [], err
+    code, out, _ = cli(capsys, "status", gid, *common)
+    assert code == 0 and out["toMove"] == "defender" and out["blocksLeft"] > 0
+    with Defender(trainer, 1):
+        code, out, err = cli(capsys, "play", gid, "--interval", "0.05", *common)
+    assert code == 0 and out["game"]["outcome"] == "challenger_won", err
+    code, out, _ = cli(capsys, "play", gid, *common)  # a finished game: nothing to play, the reward was claimed
+    assert code == 0 and out["moves"] == [] and "claimed already" in out["claim"]["refused"]
+
+
 @pytest.mark.parametrize("command", [[], ["check"], ["challenge"], ["play"], ["status"], ["claim"]])
 def test_help_documents_exit_codes(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
