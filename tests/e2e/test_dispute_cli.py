@@ -301,6 +301,10 @@ def test_a_silent_defender_loses_on_time_and_a_lost_game_exits_1(net: RunningDev
     assert [m["move"] for m in out["moves"]] == ["timeout"] and out["game"]["outcome"] == "challenger_won"
     # Window 2 is honest on top of the slashed window 1: it was voided with the rewind.
     assert chain.window_status(b, 1) == WindowStatus.VOIDED
+    # Off the lineage (window count 0) but not cleared yet: the slashed window still reads, and checks diverged.
+    assert chain.window_count(b) == 0
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--deployments", deployments, "--json")
+    assert code == 1 and out["status"] == "slashed" and not out["challengeable"]
     # A challenge of an honest window (--force) loses to the honest defender: exit 1, the bond is the defender's.
     honest = BindingTrainer.hatch(chain, net.accounts[3])
     honest.commit_next()

@@ -75,8 +75,12 @@ def read_window(chain: ChainBeasts, beast_id: int, window: int) -> WindowOnChain
     rd = reader(chain)
     hatch = rd.hatch(beast_id)
     count = chain_call("reading the window count", lambda: chain.window_count(beast_id))
-    if window > count:
-        raise ChainDataError(f"window {window} of beast {beast_id} is not committed (the ledger holds windows 1..{count})")
+    if window > count:  # a window a slash took off the lineage keeps its word until clearVoided: still readable
+        try:
+            rd.committed_word(beast_id, window)
+        except ChainDataError:
+            raise ChainDataError(f"window {window} of beast {beast_id} is not committed (the ledger holds windows "
+                                 f"1..{count})") from None
     params = rd.season_params()
     word = rd.committed_word(beast_id, window)
     claim = rd.window_claim(beast_id, window)  # the previous h128 and the epoch seed
