@@ -1,7 +1,7 @@
 """In-process fan-out of the node's metric events to the gRPC WatchMetrics streams.
 
-The engine publishes one ``steps`` event per trained chunk of micro-steps (the whole window on
-the batched path, 16 steps at a time on the per-beast path: node.streaming) carrying the chunk's
+The engine publishes one ``steps`` event per beast and trained chunk of micro-steps (16 steps
+at a time on the per-beast path, 32 on the batched path: node.streaming) carrying the chunk's
 losses as one list, and one event per window trained, committed and finalized. No Python object
 is made per micro-step on the training path: a WatchMetrics stream that wants steps expands a
 ``steps`` event into its per-step MetricEvents itself (:func:`step_events`), and with nobody

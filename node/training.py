@@ -29,12 +29,16 @@ from node.beast_run import BeastRun
 from node.crash import crash_point
 from node.ledger import Ledger
 from node.lineage import produced_by
-from node.metrics import MetricsBus
+from node.metrics import STEPS, MetricsBus
 from node.owner_controls import WindowPlanner, spurt_done
 from node.store import PERSISTED, SENT, Checkpoint, WindowRow, persist_round
-from node.streaming import StreamingBackend
+from node.streaming import CHUNK_STEPS, StreamingBackend, train_windows_streamed
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
+# micro-steps per reported chunk on the batched path while someone watches steps: each chunk
+# re-enters the kernel (stacks and splits every beast's weights), 16 cost about +35% of a 64..512
+# beast window, 32 about +13% (docs/PERFORMANCE.md, Node); with nobody watching, one call.
+BATCHED_CHUNK_STEPS: Final = 32
 
 
 @dataclass(frozen=True)
@@ -176,9 +180,15 @@ class WindowTrainer:
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],
                     settings: list[tuple[int, int]]) -> tuple[list[WindowResult], bool]:
-        """The trained windows, and whether kernel.batched trained them together."""
+        """The trained windows, and whether kernel.batched trained them together.
+
+        While someone subscribes to step events (``cb-node watch``, WatchMetrics) the round is
+        trained in chunks of micro-steps whose step events go on the bus as each chunk is
+        trained (node.streaming), on both paths; otherwise in one kernel call per round or beast.
+        """
         masks = [m for m, _ in settings]
         shifts = [k for _, k in settings]
+        watched = self.bus.wants(STEPS)
         if len(runs) >= BATCHED_MIN and self.batched:
             batched = _batched_trainer()
             if batched is not None:
@@ -187,8 +197,16 @@ class WindowTrainer:
 
                     torch.set_num_threads(self.torch_threads)
                     self._threads_set = True
-                return batched(states, [r.source for r in runs], seeds, masks, shifts, self.want_digests), True
-        return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k, backend=self._streaming(r, s),
+                sources = [r.source for r in runs]
+                if not watched:
+                    return batched(states, sources, seeds, masks, shifts, self.want_digests), True
+                fast = all(isinstance(s, PublicSource) for s in sources)
+                return train_windows_streamed(states, sources, epoch_seeds=seeds, active_masks=masks,
+                                              lr_shifts=shifts, on_steps=self._batch_reporter(runs, states),
+                                              want_digests=self.want_digests, inputs="fast" if fast else "scalar",
+                                              chunk=BATCHED_CHUNK_STEPS), True
+        return [train_window(s, r.source, epoch_seed=seed, active_mask=m, lr_shift=k,
+                             backend=self._streaming(r, s) if watched else self.backend,
                              want_digests=self.want_digests)
                 for r, s, seed, m, k in zip(runs, states, seeds, masks, shifts, strict=True)], False
 
@@ -201,7 +219,20 @@ class WindowTrainer:
                                    int(time.time() * 1000))
 
         self._streamed.add((run.beast_id, window))
-        return StreamingBackend(self.backend, on_steps)
+        return StreamingBackend(self.backend, on_steps, CHUNK_STEPS)
+
+    def _batch_reporter(self, runs: list[BeastRun], starts: list[KernelState]) -> Callable[[int, list[list[int]]], None]:
+        """node.streaming's ``on_steps`` for a batched round: one bus event per beast and trained chunk."""
+        keys = [(run.beast_id, (start.window + 1) & 0xFFFFFFFF, start.global_step) for run, start in zip(runs, starts,
+                                                                                                          strict=True)]
+        self._streamed.update((beast, window) for beast, window, _ in keys)
+
+        def on_steps(first: int, losses: list[list[int]]) -> None:
+            now = int(time.time() * 1000)
+            for (beast, window, g0), part in zip(keys, losses, strict=True):
+                self.bus.publish_steps(beast, window, first, g0 + first + 1, part, now)
+
+        return on_steps
 
 
 def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
