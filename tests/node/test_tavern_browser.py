@@ -2,7 +2,9 @@
 
 A real `cb-node run --http` trains and commits windows on its embedded devnet and serves the Tavern;
 the page must show the beast, update as windows commit (no reload), draw the loss and held-out curves,
-list disputes, and play a battle on the 8x8 board. A screenshot of each view is kept under
+list disputes, and play a battle on the 8x8 board: the board drawn is the battle the API serves (every
+cell's tile colour, each creature on its square) at its last turn and, moved back with the slider, at
+its start. A screenshot of each view is kept under
 tests/artifacts/tavern/ (ignored by git; the path is printed). Without chromium, chromedriver or selenium
 the test is skipped with the reason (.ci/run installs the Debian packages chromium and chromium-driver).
 """
@@ -121,11 +123,16 @@ def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_pat
         assert f"Tavern dashboard at {url}" in run_log.read_text()
         driver.get(url)
         assert driver.title == "ChainBeasts Tavern"
+        driver.execute_script("document.documentElement.dataset.probe = 'loaded once';")  # gone if the page reloads
 
         # Beasts view: the beast appears, then its latest window grows while the page stays loaded.
         first = _wait("beast 1 with a committed window", lambda: _latest_window(driver) >= 1 and _latest_window(driver))
         assert run.poll() is None, run_log.read_text()[-2000:]
         _wait("the page to show a newer window", lambda: _latest_window(driver) > first)
+        _wait("a third window", lambda: _latest_window(driver) > first + 1)  # it keeps updating, not once
+        assert driver.execute_script(  # updated in place by its own polling: the same document, never reloaded
+            "return [document.documentElement.dataset.probe, performance.getEntriesByType('navigation').length]"
+        ) == ["loaded once", 1]
         row = driver.find_element(By.CSS_SELECTOR, "#beasts-table tbody tr[data-beast='1']").text
         assert "ENERGY" in row and "0x" in row
         _wait("the windows table", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#windows-table tbody tr")) >= 2)
@@ -167,9 +174,51 @@ def test_dashboard_loads_updates_while_windows_commit_and_plays_a_battle(tmp_pat
             for (let i = 0; i < d.length; i += 4) seen[d[i] + ',' + d[i + 1] + ',' + d[i + 2]] = 1;
             return Object.keys(seen);""")
         assert {"29,79,145", "176,0,32", "239,230,207"} <= set(colours), sorted(colours)[:20]
-        assert "battle 2" in driver.find_element(By.ID, "battle-turn").text
+        caption = driver.find_element(By.ID, "battle-turn").text
+        assert "battle 2" in caption
         assert driver.find_elements(By.CSS_SELECTOR, "#battle-log li")
+        # ... and it is *this* battle's board: each of the 8x8 cells in its tile's colour, each creature on its
+        # square, at the last turn once played through and at the start when the slider is moved back to 0
+        battle = _get_json(f"{url}api/beasts/1/battle?battle=2&window={caption.split(',')[0].split()[-1]}")
+        assert battle["size"] == 8 and len(battle["tiles"]) == 64 and battle["turns"]
+        _wait("the battle played to its end", lambda: int(canvas.get_attribute("data-turn") or 0) == len(battle["turns"]))
+        _assert_board(driver, battle, battle["turns"][-1]["creatures"])
+        driver.save_screenshot(str(ARTIFACTS / "battle-end.png"))
+        driver.execute_script("const s = document.getElementById('battle-slider'); s.value = '0';"
+                              "s.dispatchEvent(new Event('input'));")
+        assert canvas.get_attribute("data-turn") == "0"
+        _assert_board(driver, battle, battle["start"])
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#battle-log li")) == 0
         driver.save_screenshot(str(ARTIFACTS / "battle.png"))
         assert driver.find_element(By.ID, "error").text == ""
-    for name in ("beasts", "curves", "disputes", "battle"):
+    for name in ("beasts", "curves", "disputes", "battle", "battle-end"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
+
+
+TILE_RGB = {0: (239, 230, 207), 1: (74, 74, 74), 2: (224, 138, 60)}  # app.js TILE_COLOURS
+SIDE_RGB = {"trained": (29, 79, 145), "untrained": (176, 0, 32)}  # app.js SIDE_COLOURS
+
+
+def _get_json(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def _assert_board(driver: Any, battle: dict[str, Any], creatures: list[dict[str, int]]) -> None:
+    """The canvas shows ``battle``'s 8x8 tiles and ``creatures`` (one per side) where they stand."""
+    n = battle["size"]
+    # per cell: a point near its lower-left corner (off the grid lines, the creature disc and the hp bar)
+    # and, for a creature's cell, a point inside its disc below the letter
+    points = [[(i % n) + 0.08, (i // n) + 0.92] for i in range(n * n)]
+    points += [[c["x"] + 0.5, c["y"] + 0.8] for c in creatures]
+    rgb = driver.execute_script("""
+        const c = document.getElementById('battle-board'), ctx = c.getContext('2d'), cell = c.width / arguments[1];
+        const at = ([x, y]) => ctx.getImageData(Math.floor(x * cell), Math.floor(y * cell), 1, 1).data;
+        return arguments[0].map((p) => Array.from(at(p).slice(0, 3)));
+        """, points, n)
+    for i, tile in enumerate(battle["tiles"]):
+        assert tuple(rgb[i]) == TILE_RGB[tile], (i, tile, rgb[i])
+    for k, c in enumerate(creatures):
+        assert tuple(rgb[n * n + k]) == SIDE_RGB[battle["sides"][k]], (c, rgb[n * n + k])
