@@ -3,12 +3,10 @@
 
 The audit rebuilds every ENERGY balance from the token's Transfer logs (mints come from the
 zero address, burns go to it), compares each with ``balanceOf`` and the sum with
-``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §7):
-the ledger holds exactly the escrow of committed and disputed windows, the dispute game
-exactly the open bonds, stakes and unclaimed credits, and every burn is a finalized window.
-It also follows the game's own flows (§5-6): every stake is what its validator registered minus
-what ``ValidatorSlashed`` took from it, and every resolved dispute credited exactly its bond,
-plus the window's escrow when it diverged, plus the stakes it slashed.
+``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §10):
+the ledger holds exactly the escrow of the windows in its slots plus every deposit, stake and
+unbonding stake; the bisection game exactly the bonds of open games and the unclaimed rewards;
+and every burn is the escrow of a finalized, slashed or cleared voided window.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from devnet.bindings import ChainBeasts, WindowStatus
 from kernel.params import KernelParams
 from kernel.payload import FLAG_LOSS_DROPPED, Payload
 from kernel.sources import PublicSource
@@ -149,76 +147,51 @@ def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
     assert sum(balances.values()) == total, "balances do not add up to totalSupply"
     assert total == minted - burned, "totalSupply is not minted - burned"
 
-    # Every burn is a finalized window's escrow (finalize or a dispute that upheld / found no quorum).
-    finalized = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized"))
-    assert burned == finalized, f"burned {burned} but finalized windows account for {finalized}"
+    # Every burn is an escrow the protocol burns: a finalized window's, a slashed window's, or a
+    # voided window's once cleared (docs/PROTOCOL.md §10).
+    escrow_burned = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized"))
+    escrow_burned += sum(int(e["args"]["amount"]) for e in _logs(chain, chain.ledger, "WindowSlashed"))
+    escrow_burned += sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowVoided"))
+    assert burned == escrow_burned, f"burned {burned} but finalized, slashed and voided windows account for {escrow_burned}"
 
-    # The ledger holds the escrow of committed and disputed windows.
-    escrow = 0
+    # The ledger holds the escrow of the windows still in a slot (committed, challenged, or voided
+    # and not cleared yet) plus every account's deposit, stake and unbonding stake.
+    latest: dict[tuple[int, int], bytes] = {}
     for e in _logs(chain, chain.ledger, "CheckpointCommitted"):
-        b, k, word = int(e["args"]["beastId"]), int(e["args"]["index"]), bytes(e["args"]["word"])
-        if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.DISPUTED):
-            escrow += Payload.unpack(word).energy_burn if _parses(word) else int.from_bytes(word[20:28], "big")
-    # Ledgers from version 1.1 also hold the committers' prepaid deposits.
-    if any(item.get("name") == "depositOf" for item in chain.ledger.abi):
-        escrow += sum(int(chain.ledger.functions.depositOf(checksum(a)).call()) for a in balances
-                      if a != ZERO_ADDRESS)
-    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == escrow, \
-        "ledger balance is not the open escrow (plus deposits)"
-
-    # The game holds open bonds, validator stakes and unclaimed credits.
+        latest[(int(e["args"]["beastId"]), int(e["args"]["index"]))] = bytes(e["args"]["word"])
     held = 0
-    for d in range(1, chain.dispute_count() + 1):
-        info = chain.dispute(d)
-        if info.outcome == Outcome.OPEN:
-            held += info.bond
-    accounts = {a for a in balances if a not in (chain.addresses["CheckpointLedger"], chain.addresses["DisputeGame"])}
-    for e in _logs(chain, chain.game, "ValidatorRegistered"):
-        accounts.add(e["args"]["validator"])
-    for a in accounts:
-        held += chain.validator(a).stake + chain.credit_of(a)
-    assert chain.balance_of(chain.addresses["DisputeGame"]) == held, "game balance is not bonds + stakes + credits"
-    _audit_game_flows(chain)
+    for (b, k), word in latest.items():
+        if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.VOIDED):
+            held += int.from_bytes(word[20:28], "big")
+    for a in balances:
+        if a != ZERO_ADDRESS:
+            s = chain.stake_of(a)
+            held += chain.deposit_of(a) + s.staked + s.unbonding
+    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == held, \
+        "ledger balance is not the live escrow plus deposits and stakes"
+
+    # The game holds the bonds of open games and the rewards not yet claimed.
+    in_game = 0
+    pots = set()
+    for g in range(1, chain.game_count() + 1):
+        info = chain.game_of(g)
+        if info.is_open:
+            in_game += info.bond
+        pots.add((info.beast_id, info.index, info.stored))
+    for b, k, stored in pots:
+        pot = chain.pot_of(b, k, stored)
+        if not pot.claimed:
+            in_game += pot.reward
+    assert chain.balance_of(chain.addresses["BisectionGame"]) == in_game, "game balance is not open bonds + unclaimed rewards"
+    # Rewards come only from committers' stakes, each slash at most the window's escrow.
+    for e in _logs(chain, chain.ledger, "WindowSlashed"):
+        assert 0 <= int(e["args"]["reward"]) <= int(e["args"]["amount"]), "a slash rewarded more than the window's escrow"
     return Audit(dict(balances), total, minted, burned, burned_since, minted_since)
 
 
-def _audit_game_flows(chain: ChainBeasts) -> None:
-    """Stakes move only by registration, slashing and withdrawal; credits only by resolve and claim."""
-    flows = sorted((e for name in ("ValidatorRegistered", "ValidatorSlashed", "ValidatorWithdrawn")
-                    for e in _logs(chain, chain.game, name)), key=lambda e: (e["blockNumber"], e["logIndex"]))
-    stakes: dict[str, int] = defaultdict(int)
-    slashed: dict[int, int] = defaultdict(int)
-    for e in flows:
-        a = e["args"]
-        if e["event"] == "ValidatorRegistered":
-            assert stakes[a["validator"]] == 0, f"{a['validator']} registered twice"
-            stakes[a["validator"]] = int(a["stake"])
-        elif e["event"] == "ValidatorSlashed":
-            assert 0 < int(a["amount"]) < stakes[a["validator"]], "a slash took nothing, or the whole stake"
-            stakes[a["validator"]] -= int(a["amount"])
-            slashed[int(a["disputeId"])] += int(a["amount"])
-        else:
-            assert int(a["stake"]) == stakes[a["validator"]], f"{a['validator']} withdrew another stake than it had"
-            stakes[a["validator"]] = 0
-    for validator, stake in stakes.items():
-        assert chain.validator(validator).stake == stake, f"stake of {validator} is not registered - slashed"
-
-    credited: dict[int, int] = defaultdict(int)
-    for e in _logs(chain, chain.game, "Credited"):
-        credited[int(e["args"]["disputeId"])] += int(e["args"]["amount"])
-    escrow = {(int(e["args"]["beastId"]), int(e["args"]["index"])): int(e["args"]["amount"])
-              for e in _logs(chain, chain.ledger, "WindowSlashed")}
-    for d in range(1, chain.dispute_count() + 1):
-        info = chain.dispute(d)
-        if info.outcome == Outcome.OPEN:
-            assert credited[d] == slashed[d] == 0
-            continue
-        assert (info.outcome in (Outcome.UPHELD, Outcome.DIVERGED)) or slashed[d] == 0, "NoQuorum slashed a stake"
-        won = escrow[(info.beast_id, info.index)] if info.outcome == Outcome.DIVERGED else 0
-        assert credited[d] == info.bond + won + slashed[d], f"dispute {d} credited {credited[d]}"
-    claimed = sum(int(e["args"]["amount"]) for e in _logs(chain, chain.game, "Claimed"))
-    unclaimed = sum(chain.credit_of(a) for a in {e["args"]["account"] for e in _logs(chain, chain.game, "Credited")})
-    assert sum(credited.values()) == claimed + unclaimed, "credits claimed + unclaimed differ from credits given"
+def honest_cost(trainer: BindingTrainer) -> int:
+    """ENERGY an honest trainer's committed windows cost it: their escrow (burned at finalize)."""
+    return sum(int.from_bytes(w[20:28], "big") for w in trainer.words)
 
 
 def _parses(word: bytes) -> bool:
