@@ -18,7 +18,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.bindings import ChainBeasts, WindowStatus
+from devnet.bindings import ChainBeasts, GameInfo, Pot, WindowStatus
 from kernel.params import KernelParams
 from kernel.payload import FLAG_LOSS_DROPPED, Payload
 from kernel.sources import PublicSource
@@ -116,18 +116,27 @@ class Audit:
     minted_since: int
 
 
-def _logs(chain: ChainBeasts, contract: Any, event: str, from_block: int = 0) -> list[Any]:
+def _logs(chain: ChainBeasts, contract: Any, event: str, from_block: int = 0, to_block: int | str = "latest") -> list[Any]:
     ev = getattr(contract.events, event)()
-    logs = chain.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": "latest",
+    logs = chain.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": to_block,
                                   "topics": [ev.topic]})
     return [ev.process_log(log) for log in logs]
 
 
 def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
-    """Rebuild ENERGY balances from Transfer logs and check the conservation rules; asserts on failure."""
+    """Rebuild ENERGY balances from Transfer logs and check the conservation rules; asserts on failure.
+
+    Other processes (nodes, watchers) keep sending transactions while the audit reads, so every
+    log and every view is read as of one block."""
+    at = chain.block_number()
+    energy, ledger, game = chain.energy.functions, chain.ledger.functions, chain.game.functions
+
+    def view(fn: Any) -> Any:
+        return fn.call(block_identifier=at)
+
     balances: dict[str, int] = defaultdict(int)
     minted = burned = minted_since = burned_since = 0
-    for e in _logs(chain, chain.energy, "Transfer"):
+    for e in _logs(chain, chain.energy, "Transfer", to_block=at):
         a = e["args"]
         src, dst, value = a["from"], a["to"], int(a["value"])
         if src == ZERO_ADDRESS:
@@ -140,51 +149,52 @@ def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
             burned_since += value if e["blockNumber"] >= since_block else 0
         else:
             balances[dst] += value
-    total = int(chain.energy.functions.totalSupply().call())
+    total = int(view(energy.totalSupply()))
     # Nothing created, nothing lost: every balance is what its transfers say, and they add up.
     for address, expected in balances.items():
-        assert chain.balance_of(address) == expected, f"balance of {address} differs from its transfers"
+        assert int(view(energy.balanceOf(checksum(address)))) == expected, f"balance of {address} differs from its transfers"
     assert sum(balances.values()) == total, "balances do not add up to totalSupply"
     assert total == minted - burned, "totalSupply is not minted - burned"
 
     # Every burn is an escrow the protocol burns: a finalized window's, a slashed window's, or a
     # voided window's once cleared (docs/PROTOCOL.md §10).
-    escrow_burned = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized"))
-    escrow_burned += sum(int(e["args"]["amount"]) for e in _logs(chain, chain.ledger, "WindowSlashed"))
-    escrow_burned += sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowVoided"))
+    escrow_burned = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized", to_block=at))
+    escrow_burned += sum(int(e["args"]["amount"]) for e in _logs(chain, chain.ledger, "WindowSlashed", to_block=at))
+    escrow_burned += sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowVoided", to_block=at))
     assert burned == escrow_burned, f"burned {burned} but finalized, slashed and voided windows account for {escrow_burned}"
 
     # The ledger holds the escrow of the windows still in a slot (committed, challenged, or voided
     # and not cleared yet) plus every account's deposit, stake and unbonding stake.
     latest: dict[tuple[int, int], bytes] = {}
-    for e in _logs(chain, chain.ledger, "CheckpointCommitted"):
+    for e in _logs(chain, chain.ledger, "CheckpointCommitted", to_block=at):
         latest[(int(e["args"]["beastId"]), int(e["args"]["index"]))] = bytes(e["args"]["word"])
+    live = (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.VOIDED)
     held = 0
     for (b, k), word in latest.items():
-        if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.VOIDED):
+        if WindowStatus(int(view(ledger.windowStatus(b, k)))) in live:
             held += int.from_bytes(word[20:28], "big")
     for a in balances:
         if a != ZERO_ADDRESS:
-            s = chain.stake_of(a)
-            held += chain.deposit_of(a) + s.staked + s.unbonding
-    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == held, \
+            staked, unbonding, _ = view(ledger.stakeOf(checksum(a)))
+            held += int(view(ledger.depositOf(checksum(a)))) + int(staked) + int(unbonding)
+    assert balances[chain.addresses["CheckpointLedger"]] == held, \
         "ledger balance is not the live escrow plus deposits and stakes"
 
     # The game holds the bonds of open games and the rewards not yet claimed.
     in_game = 0
     pots = set()
-    for g in range(1, chain.game_count() + 1):
-        info = chain.game_of(g)
+    for g in range(1, int(view(game.gameCount())) + 1):
+        info = GameInfo.from_abi(g, view(game.gameOf(g)), chain._game_fields)
         if info.is_open:
             in_game += info.bond
         pots.add((info.beast_id, info.index, info.stored))
     for b, k, stored in pots:
-        pot = chain.pot_of(b, k, stored)
+        pot = Pot(*view(game.potOf(b, k, stored)))
         if not pot.claimed:
             in_game += pot.reward
-    assert chain.balance_of(chain.addresses["BisectionGame"]) == in_game, "game balance is not open bonds + unclaimed rewards"
+    assert balances[chain.addresses["BisectionGame"]] == in_game, "game balance is not open bonds + unclaimed rewards"
     # Rewards come only from committers' stakes, each slash at most the window's escrow.
-    for e in _logs(chain, chain.ledger, "WindowSlashed"):
+    for e in _logs(chain, chain.ledger, "WindowSlashed", to_block=at):
         assert 0 <= int(e["args"]["reward"]) <= int(e["args"]["amount"]), "a slash rewarded more than the window's escrow"
     return Audit(dict(balances), total, minted, burned, burned_since, minted_since)
 

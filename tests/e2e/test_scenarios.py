@@ -102,7 +102,7 @@ def new_accounts(c: Cluster, n: int, energy: int) -> list[LocalAccount]:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(gas_bank.sign_transaction(tx).raw_transaction))
         if energy:
             c.cb.transfer(energy_bank, acct.address, energy)
-        c.cb.approve(acct, c.cb.addresses["BisectionGame"])
+        c.cb.ensure_approvals(acct)
         out.append(acct)
     return out
 
@@ -295,34 +295,43 @@ def catch_section() -> str:
 
 
 def catch_commands() -> list[str]:
-    """The command lines of the section's ```sh blocks (the export line excluded), in order."""
+    """The ``cb-dispute`` command lines of the section's ```sh blocks, in order."""
     lines = []
     for block in re.findall(r"```sh\n(.*?)```", catch_section(), re.S):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
-            if line and not line.startswith("export "):
+            if line.startswith("cb-dispute"):
                 lines.append(line)
     return lines
 
 
 def test_5_the_readme_catches_a_cheating_trainer(cluster: Cluster, tmp_path: Path) -> None:
-    """The README section's commands, run as written with its variables, against a dishonest node."""
+    """The README section, as written: its cheater's ``cb-node run`` flags and its ``cb-dispute`` lines with
+    its variables, against a dishonest node (a public beast here, so PRIVATE is empty)."""
     c = cluster
+    section = catch_section()
+    flags = re.search(r"cb-node run .*?--dishonest (\w+) --from-window (\d+)", section)
+    assert flags, "the section starts its cheater with cb-node run --dishonest KIND --from-window K"
+    lie, window = flags.group(1), int(flags.group(2))
     since = c.cb.block_number()
-    cheat: Cheater = c.start_cheater(7, "step", from_window=3, until_window=3)
-    env = dict(c.env, BEAST=str(cheat.beast), WINDOW="3", NODE=cheat.addr,
+    cheat: Cheater = c.start_cheater(7, lie, from_window=window, until_window=window + 1)
+    env = dict(c.env, BEAST=str(cheat.beast), WINDOW=str(window), NODE=cheat.addr, PRIVATE="",
                PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    (tmp_path / "challenger.key").write_bytes(c.challenger_key.read_bytes())
-    (tmp_path / "challenger.key").chmod(0o600)
     before = c.cb.balance_of(c.challenger.address)
-    outputs = []
-    for line in catch_commands():
+    commands = catch_commands()
+    assert [line.split()[1] for line in commands] == ["check", "challenge", "status"]
+    for line in commands:
         cp = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        outputs.append((line, cp.returncode, cp.stdout[-2000:], cp.stderr[-2000:]))
-        expected = 1 if " check " in f" {line} " else 0
-        assert cp.returncode == expected, outputs[-1]
-    assert c.cb.window_status(cheat.beast, 2) in (WindowStatus.SLASHED, WindowStatus.NONE)
+        expected = 1 if line.split()[1] == "check" else 0
+        assert cp.returncode == expected, (line, cp.returncode, cp.stdout[-2000:], cp.stderr[-2000:])
+    index = window - 1
+    assert c.cb.window_status(cheat.beast, index) in (WindowStatus.SLASHED, WindowStatus.NONE, WindowStatus.COMMITTED)
+    (g,) = [x for x in games_on(c, cheat.beast, index) if x.challenger == c.challenger.address]
+    assert g.outcome == Outcome.CHALLENGER_WON and (g.lo, g.hi) == (76, 77)
     assert c.cb.balance_of(c.challenger.address) > before  # bond back plus the reward from the trainer's stake
+    # The trainer's node rewinds by itself: the voided windows are cleared.
+    wait_until(lambda: c.cb.voided_range(cheat.beast).start == c.cb.voided_range(cheat.beast).end, GAME_TIMEOUT,
+               "the cheater's node to clear the voided windows", interval=0.5)
     audit_energy(c.cb, since)
 
 
