@@ -116,7 +116,11 @@ class WindowTrainer:
             return []
         t0 = time.perf_counter()
         settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
-        results, used_batched = self._train_many(ready, states, seeds, settings)
+        try:
+            results, used_batched = self._train_many(ready, states, seeds, settings)
+        except BaseException:  # a retry of these windows must publish its steps again
+            self._streamed.difference_update((r.beast_id, (s.window + 1) & 0xFFFFFFFF) for r, s in zip(ready, states, strict=True))
+            raise
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
