@@ -24,7 +24,9 @@ What docs/PROTOCOL.md §10 says and the scenarios check (the issue's seven cases
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import re
 import subprocess
 from collections.abc import Iterator
@@ -332,6 +334,65 @@ def test_5_the_readme_catches_a_cheating_trainer(cluster: Cluster, tmp_path: Pat
     # The trainer's node rewinds by itself: the voided windows are cleared.
     wait_until(lambda: c.cb.voided_range(cheat.beast).start == c.cb.voided_range(cheat.beast).end, GAME_TIMEOUT,
                "the cheater's node to clear the voided windows", interval=0.5)
+    audit_energy(c.cb, since)
+
+
+def test_5b_a_private_beasts_owner_catches_its_hired_trainer(cluster: Cluster, tmp_path: Path) -> None:
+    """The owner of a private beast hires a trainer (its key authorized on chain, dataset and secret handed
+    over); the trainer lies in one micro-step of window 2 and defends its lie in every game. The owner, the
+    holder of the dataset and the secret, catches it with ``cb-dispute`` (a real process); the game takes
+    one record with its Merkle path, never the dataset."""
+    from curriculum import read_secret_file
+    from kernel.step import WindowStart
+    from node.dishonest import false_states
+    from validator.bisection import StatesSource, play_defender
+    from validator.bisection.source import checkpoint_word
+    from bench.cluster import write_key_file
+
+    c = cluster
+    since = c.cb.block_number()
+    owner, hired = new_accounts(c, 2, 10**22)
+    c.cb.stake(hired, 10**21)
+    dataset, secret = c.dataset.read_bytes(), read_secret_file(c.secret).reveal()
+    bt = BindingTrainer.hatch(c.cb, owner, dataset=dataset, secret=secret)
+    c.cb.authorize_trainer(owner, bt.beast_id, hired.address)
+    bt.account = hired
+    bt.commit_next()  # window 1 (index 0), honest
+    start = bt.state
+    seed = c.cb.ensure_epoch_seed(hired, bt.beast_id, start.global_step // start.params.epoch_steps)
+    states, _ = false_states(start, bt.source, WindowStart(start.active_mask, start.lr_shift, seed), {"step": 77})
+    c.cb.commit(hired, bt.beast_id, checkpoint_word(states[-1]))  # window 2 (index 1): one false micro-step
+    lie = StatesSource(states)
+
+    stop = threading.Event()
+
+    def defend() -> None:  # the hired trainer answers every game on its window from its (false) states
+        while not stop.is_set():
+            for gid in c.cb.games_of_window(bt.beast_id, 1):
+                with contextlib.suppress(ContractError):
+                    play_defender(c.cb, hired, gid, lie)
+            stop.wait(0.3)
+
+    defender = threading.Thread(target=defend, daemon=True)
+    defender.start()
+    try:
+        key = write_key_file(tmp_path / "owner.key", owner)
+        args = ["--beast", bt.beast_id, "--window", 2, "--dataset", c.dataset, "--secret-file", c.secret]
+        code, out, err = c.dispute("check", *args)
+        assert code == 1, (out, err)
+        code, out, err = c.dispute("challenge", *args, "--key-file", key, "--yes", timeout=300)
+        assert code == 0, (out, err)
+    finally:
+        stop.set()
+        defender.join(timeout=30)
+    (g,) = games_on(c, bt.beast_id, 1)
+    assert g.challenger == owner.address and g.defender == hired.address
+    assert g.outcome == Outcome.CHALLENGER_WON and (g.lo, g.hi) == (76, 77)
+    assert c.cb.window_status(bt.beast_id, 1) == WindowStatus.SLASHED
+    # The proof carried the pre-state, one 28-byte record and its Merkle path, not the dataset.
+    proved = [e for e in c.cb.game_events(from_block=since) if e.name == "StepProved" and e.args["gameId"] == g.game_id]
+    calldata = bytes(c.cb.w3.eth.get_transaction(proved[0].tx_hash)["input"])
+    assert len(calldata) < len(states[g.lo].to_bytes()) + 2_048
     audit_energy(c.cb, since)
 
 
