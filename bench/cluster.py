@@ -1,17 +1,21 @@
 """A whole ChainBeasts deployment as real processes on 127.0.0.1, for the dispute bench and the e2e scenarios.
 
-It lives with the benchmarks (bench/dispute.py times a dispute through it); the end-to-end tests
+It lives with the benchmarks (bench/dispute.py times a game through it); the end-to-end tests
 (tests/e2e) import it from here, as product and bench code never import tests.
 
 Started the way a user starts them, through the installed entry points:
 
-* ``cb-devnet up --engine anvil`` (or pyevm): the chain with the contracts;
-* ``cb-curriculum pack`` and ``cb-node init / hatch / run --until-window``: a trainer node that
-  hatches one private and several public beasts and commits their first windows, then
-  ``cb-node pause`` and a long-lived ``cb-node run`` that serves checkpoints over gRPC
-  without training further (so the tests decide what the trainer commits next);
-* ``cb-validator register`` and three ``cb-validator watch`` processes that vote on disputes;
-* ``cb-dispute`` for the challenger (run per command by the tests).
+* ``cb-devnet up --engine anvil`` (or pyevm): the chain with the contracts (BisectionGame and
+  StepVerifier included; every dev account funded and staked);
+* ``cb-curriculum pack`` and ``cb-node init / hatch / run --until-window``: an honest trainer node
+  that hatches one private and several public beasts and commits their first windows, then
+  ``cb-node pause`` and a long-lived ``cb-node run`` that serves checkpoints over gRPC and defends
+  its windows in every bisection game, without training further;
+* ``cb-validator watch`` processes (watchers) that replay every window of the beasts they are
+  told to watch, challenge the divergent ones and play the games to the end;
+* on demand (:meth:`Cluster.start_cheater`) a second node run with ``--dishonest KIND
+  --from-window K``: a trainer that lies once, defends its lie, and rewinds after the slash;
+* ``cb-dispute`` for a challenger by hand (run per command by the tests).
 
 The season constants are set the way an operator would: the registry owner (the devnet's
 deployer) queues the changes and the chain is mined past the timelock. Every process writes
@@ -39,10 +43,6 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.bindings import ChainBeasts, Param
-from kernel.payload import Payload
-from kernel.state import decode_state_blob
-from kernel.train import train_window
-from validator.node_client import NodeClient
 
 T = TypeVar("T")
 
@@ -50,10 +50,12 @@ BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CSV = REPO / "curriculum" / "examples" / "battles.csv"
 PASSWORD = "e2e-node-password"
-STAKE_ENERGY = 100
-# Season constants for the scenarios (blocks). The challenge period outlasts the whole session;
-# the voting period is short enough to mine through when nobody votes.
-SEASON = {Param.VALIDATOR_QUORUM: 2, Param.CHALLENGE_PERIOD: 5_000, Param.VOTING_PERIOD: 40}
+# Season constants for the scenarios (blocks): the challenge period outlasts the whole session.
+SEASON = {Param.CHALLENGE_PERIOD: 5_000}
+# Blocks each side of a game may spend. anvil mines a block per transaction, so every process's
+# traffic runs every game's clock: long enough that no honest process times out while fifty
+# games run, short enough for a test to mine through when a side stays away.
+GAME_CLOCK = 400
 TIMELOCK_BLOCKS = 10  # devnet.deploy.DEFAULT_TIMELOCK_DELAY
 PUBLIC_BEASTS = 5
 WINDOWS = 2  # windows the node trains and commits per beast before pausing
@@ -154,6 +156,20 @@ class Proc:
 
 
 @dataclass
+class Cheater:
+    """A dishonest trainer node (``cb-node run --dishonest``) and the beast it trains."""
+
+    name: str
+    node_dir: Path
+    account: LocalAccount
+    beast: int
+    lie: str
+    from_window: int
+    proc: Proc | None = None
+    addr: str = ""
+
+
+@dataclass
 class Cluster:
     """The running processes, their files, the chain bindings and the beasts the node trained."""
 
@@ -168,16 +184,18 @@ class Cluster:
     node: Proc | None = None
     node_addr: str = ""
     watchers: list[Proc] = field(default_factory=list)
-    validator_accounts: list[int] = field(default_factory=lambda: [4, 5, 6])
-    rogue_account: int = 7
+    watcher_accounts: list[int] = field(default_factory=lambda: [4, 5])
     n_public: int = PUBLIC_BEASTS
     with_private: bool = True
     private_beast: int = 0
     public_beasts: list[int] = field(default_factory=list)
+    watched: list[int] = field(default_factory=list)  # beasts the watchers replay (their --beast list)
     dataset: Path = Path()
     secret: Path = Path()
+    password_file: Path = Path()
     challenger_key: Path = Path()
     trainer_key: Path = Path()
+    cheaters: list[Cheater] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     # ---- plumbing ---------------------------------------------------------------------
@@ -199,12 +217,8 @@ class Cluster:
         return self.account(2)
 
     @property
-    def validators(self) -> list[LocalAccount]:
-        return [self.account(n) for n in self.validator_accounts]
-
-    @property
-    def rogue(self) -> LocalAccount:
-        return self.account(self.rogue_account)
+    def watcher_keys(self) -> list[LocalAccount]:
+        return [self.account(n) for n in self.watcher_accounts]
 
     def run(self, *argv: str | Path, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an entry point to completion (stdin is not a terminal); ClusterError on failure when ``check``."""
@@ -246,7 +260,7 @@ class Cluster:
         t0 = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", CB_NODE_PASSWORD=PASSWORD)
-        for stage in (self._devnet, self._season, self._node, self._validators):
+        for stage in (self._devnet, self._season, self._node, self._watchers):
             t = time.monotonic()
             stage()
             self.timings[stage.__name__.strip("_") + "_s"] = round(time.monotonic() - t, 2)
@@ -257,8 +271,9 @@ class Cluster:
         import devnet
 
         self.deployments = self.root / "devnet" / "deployments.json"
-        proc = self.spawn("devnet", "cb-devnet", "up", "--engine", self.engine, "--port", "0",
-                          "--run-dir", self.root / "devnet", "--deployments", self.deployments)
+        proc = self.spawn("devnet", "cb-devnet", "up", "--engine", self.engine, "--port", "0", "--accounts", "12",
+                          "--game-clock", GAME_CLOCK, "--run-dir", self.root / "devnet",
+                          "--deployments", self.deployments)
 
         def ready() -> dict[str, Any] | None:
             if not proc.alive:
@@ -286,16 +301,16 @@ class Cluster:
     def _node(self) -> None:
         self.trainer_key = write_key_file(self.root / "trainer.key", self.trainer)
         self.challenger_key = write_key_file(self.root / "challenger.key", self.challenger)
-        pw = self.root / "node.password"
-        pw.write_text(PASSWORD + "\n")
-        pw.chmod(0o600)
+        self.password_file = self.root / "node.password"
+        self.password_file.write_text(PASSWORD + "\n")
+        self.password_file.chmod(0o600)
         self.dataset = self.root / "battles.cbd.zst"
         self.secret = self.root / "owner.secret"
         if self.with_private:
             self.run("cb-curriculum", "pack", "--csv", EXAMPLE_CSV, "-o", self.dataset)
         self.node_dir = self.root / "node"
         self.run("cb-node", "init", self.node_dir, "--rpc", self.url, "--deployments", self.deployments,
-                 "--import-key", self.trainer_key, "--password-file", pw, "--grpc", "127.0.0.1:0")
+                 "--import-key", self.trainer_key, "--password-file", self.password_file, "--grpc", "127.0.0.1:0")
         if self.with_private:
             out = self.run("cb-node", "hatch", "--node-dir", self.node_dir, "--dataset", self.dataset,
                            "--secret-file", self.secret, "--json")
@@ -309,50 +324,48 @@ class Cluster:
         for b in [self.private_beast, *self.public_beasts][0 if self.with_private else 1:]:
             if self.cb.window_count(b) != WINDOWS:
                 raise ClusterError(f"beast {b} has {self.cb.window_count(b)} windows, expected {WINDOWS}")
-        # From now on the node serves checkpoints and trains nothing: the tests commit window 3.
+        # From now on the node serves checkpoints, defends its windows and trains nothing.
         self.run("cb-node", "pause", "--node-dir", self.node_dir)
         self.start_node()
 
     def start_node(self) -> None:
-        ready = self.root / "node.ready.json"
-        ready.unlink(missing_ok=True)
-        self.node = self.spawn("node", "cb-node", "run", "--node-dir", self.node_dir, "--ready-file", ready)
-        node = self.node
-
-        def up() -> dict[str, Any] | None:
-            if not node.alive:
-                raise ClusterError(f"cb-node run exited:\n{node.text()}")
-            return json.loads(ready.read_text()) if ready.exists() else None
-
-        info = wait_until(up, 60, "cb-node run to serve gRPC")
-        self.node_addr = f"127.0.0.1:{info['grpcPort']}"
+        self.node, self.node_addr = self._serve("node", self.node_dir)
 
     def stop_node(self) -> None:
         if self.node is not None:
             self.node.stop()
             self.node = None
 
-    def _validators(self) -> None:
-        regs = [subprocess.Popen([entry_point("cb-validator"), "register", "--stake", str(STAKE_ENERGY), "--account",
-                                  str(n), "--deployments", str(self.deployments)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
-                for n in [*self.validator_accounts, self.rogue_account]]
-        for p in regs:
-            out, _ = p.communicate(timeout=120)
-            if p.returncode != 0:
-                raise ClusterError(f"cb-validator register exited {p.returncode}: {out.decode(errors='replace')}")
-        for i in range(len(self.validator_accounts)):
+    def _serve(self, name: str, node_dir: Path, *extra: str | int) -> tuple[Proc, str]:
+        """A long-lived ``cb-node run`` of ``node_dir``; returns it and its gRPC address once it serves."""
+        ready = self.root / f"{name}.ready.json"
+        ready.unlink(missing_ok=True)
+        proc = self.spawn(name, "cb-node", "run", "--node-dir", node_dir, "--ready-file", ready, *extra)
+
+        def up() -> dict[str, Any] | None:
+            if not proc.alive:
+                raise ClusterError(f"cb-node run ({name}) exited:\n{proc.text()}")
+            return json.loads(ready.read_text()) if ready.exists() else None
+
+        info = wait_until(up, 60, f"cb-node run ({name}) to serve gRPC")
+        return proc, f"127.0.0.1:{info['grpcPort']}"
+
+    def _watchers(self) -> None:
+        self.watched = list(self.public_beasts)
+        for i in range(len(self.watcher_accounts)):
             self.start_watcher(i)
-        # Watchers are up once each has logged a line or survived a couple of poll rounds.
+        # Watchers are up once each survived a couple of poll rounds.
         time.sleep(1.0)
         for w in self.watchers:
             if not w.alive:
                 raise ClusterError(f"{w.name} exited:\n{w.text()}")
 
     def start_watcher(self, i: int) -> Proc:
-        n = self.validator_accounts[i]
+        """(Re)start watcher ``i`` on the beasts in :attr:`watched` (its game record survives restarts)."""
+        n = self.watcher_accounts[i]
+        beasts = [x for b in self.watched for x in ("--beast", str(b))]
         proc = self.spawn(f"watcher{i}", "cb-validator", "watch", "--deployments", self.deployments, "--account", n,
-                          "--node", self.node_addr, "--record", self.root / f"votes{i}.json", "--poll", "0.3")
+                          "--record", self.root / f"games{i}.json", "--poll", "0.3", *beasts)
         if i < len(self.watchers):
             self.watchers[i] = proc
         else:
@@ -362,37 +375,60 @@ class Cluster:
     def stop_watcher(self, i: int) -> None:
         self.watchers[i].stop()
 
-    def watcher_events(self, i: int, dispute_id: int) -> list[dict[str, Any]]:
-        """The JSON decisions watcher ``i`` logged about ``dispute_id``."""
+    def watch_also(self, beast: int) -> None:
+        """Restart every running watcher with ``beast`` added to what it watches."""
+        self.watched.append(beast)
+        for i, w in enumerate(self.watchers):
+            if w.alive:
+                w.stop()
+                self.start_watcher(i)
+
+    def watcher_events(self, i: int) -> list[dict[str, Any]]:
+        """The JSON decisions watcher ``i`` logged so far."""
         out = []
         for line in self.watchers[i].text().splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and entry.get("dispute") == dispute_id:
+            if isinstance(entry, dict):
                 out.append(entry)
         return out
 
-    def claim_validators(self, dispute_id: int) -> dict[str, int]:
-        """Claim the validators' credits through the bindings once every running watcher is done
-        with ``dispute_id`` (they sign with the same keys: their last vote must not race a claim).
-        Returns the amount claimed per validator address."""
-        done = ("vote", "closed", "already_voted")
-        for i, w in enumerate(self.watchers):
-            if w.alive:
-                wait_until(lambda i=i: any(e.get("event") in done for e in self.watcher_events(i, dispute_id)), 60,
-                           f"watcher {i} to finish with dispute {dispute_id}")
-        out = {}
-        for a in self.validators:
-            credit = self.cb.credit_of(a.address)
-            self.cb.sender.resync(a.address)
-            out[a.address] = self.cb.claim(a) if credit else 0
-        return out
+    # ---- a cheating trainer -----------------------------------------------------------
+
+    def start_cheater(self, account: int, lie: str, from_window: int, until_window: int) -> Cheater:
+        """A second node with dev account ``account``: hatches one public beast, trains and commits windows
+        1..``until_window`` with ``--dishonest LIE --from-window FROM_WINDOW``, pauses, then serves and defends
+        (still ``--dishonest``, so that after a slash it retrains the lied window honestly once resumed)."""
+        name = f"cheater{len(self.cheaters)}"
+        key = write_key_file(self.root / f"{name}.key", self.account(account))
+        node_dir = self.root / name
+        self.run("cb-node", "init", node_dir, "--rpc", self.url, "--deployments", self.deployments,
+                 "--import-key", key, "--password-file", self.password_file, "--grpc", "127.0.0.1:0")
+        before = self.cb.total_hatched()
+        self.run("cb-node", "run", "--node-dir", node_dir, "--hatch", 1, "--until-window", until_window, "--quiet",
+                 "--dishonest", lie, "--from-window", from_window, timeout=240)
+        beast = next(b for b in range(before + 1, self.cb.total_hatched() + 1)
+                     if self.cb.owner_of(b) == self.account(account).address)
+        self.run("cb-node", "pause", "--node-dir", node_dir)
+        cheater = Cheater(name, node_dir, self.account(account), beast, lie, from_window)
+        cheater.proc, cheater.addr = self._serve(name, node_dir, "--dishonest", lie, "--from-window", from_window)
+        self.cheaters.append(cheater)
+        return cheater
+
+    def node_cli(self, node_dir: Path, *argv: str | int | Path, timeout: float = 120.0) -> tuple[int, Any, str]:
+        """Run ``cb-node ARGV --node-dir DIR --json``; returns (exit code, parsed stdout or raw text, stderr)."""
+        cp = self.run("cb-node", *[str(a) for a in argv], "--node-dir", node_dir, "--json", timeout=timeout, check=False)
+        try:
+            out: Any = json.loads(cp.stdout)
+        except ValueError:
+            out = cp.stdout
+        return cp.returncode, out, cp.stderr
 
     # ---- the challenger's commands ------------------------------------------------------
 
-    def dispute(self, *argv: str | int | Path, timeout: float = 120.0) -> tuple[int, Any, str]:
+    def dispute(self, *argv: str | int | Path, timeout: float = 180.0) -> tuple[int, Any, str]:
         """Run ``cb-dispute ARGV --json``; returns (exit code, parsed stdout or raw text, stderr)."""
         cp = self.run("cb-dispute", *[str(a) for a in argv], "--json", timeout=timeout, check=False)
         try:
@@ -402,66 +438,14 @@ class Cluster:
         return cp.returncode, out, cp.stderr
 
 
-def start_cluster(root: Path, engine: str = "anvil", *, public_beasts: int = PUBLIC_BEASTS, validators: int = 3,
+def start_cluster(root: Path, engine: str = "anvil", *, public_beasts: int = PUBLIC_BEASTS, watchers: int = 2,
                   private: bool = True) -> Cluster:
-    """Start everything (``validators`` watchers; a private beast unless ``private=False``);
+    """Start everything (``watchers`` watchers; a private beast unless ``private=False``);
     on failure stop what was started and re-raise."""
-    cluster = Cluster(root, engine=engine, n_public=public_beasts, validator_accounts=[4, 5, 6][:validators],
+    cluster = Cluster(root, engine=engine, n_public=public_beasts, watcher_accounts=[4, 5, 6][:watchers],
                       with_private=private)
     try:
         return cluster.start()
     except BaseException:
         cluster.close()
         raise
-
-
-@dataclass
-class Window3:
-    """What the trainer committed as window 3 and what the kernel computes for it."""
-
-    beast: int
-    honest: Payload
-    word: bytes
-
-    @property
-    def escrow(self) -> int:
-        return int.from_bytes(self.word[20:28], "big")
-
-
-def commit_window3(c: Cluster, beast: int, tamper: str | None, *, private_secret: bytes | None = None) -> Window3:
-    """Train window 3 from the node's checkpoint 2 and commit it as the trainer (tampered or not).
-
-    ``tamper``: "h128" (a made-up hash), "skipped" (claims the window's energy but did no step:
-    the h128 of the start state), "secret" (trained a private beast with another owner secret).
-    """
-    client = NodeClient()
-    try:
-        start = decode_state_blob(client.get_state(c.node_addr, beast, 2))
-    finally:
-        client.close()
-    seed = c.cb.epoch_seed(beast, start.params.epoch_of_step(start.global_step))
-    if start.private:
-        from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
-
-        secret = private_secret or read_secret_file(c.secret).reveal()
-        source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), secret, spec_version=start.spec_version)
-    else:
-        from kernel.sources import PublicSource
-
-        source = PublicSource()
-    honest_source = source
-    if tamper == "secret":
-        from curriculum import PrivateDatasetSource, decode_dataset, read_secret_file
-
-        honest_source = PrivateDatasetSource(decode_dataset(c.dataset.read_bytes()), read_secret_file(c.secret).reveal(),
-                                             spec_version=start.spec_version)
-    honest = train_window(start, honest_source, epoch_seed=seed).payload
-    p = train_window(start, source, epoch_seed=seed).payload
-    if tamper == "h128":
-        p = Payload(bytes(b ^ 0x5A for b in p.h128), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
-    elif tamper == "skipped":
-        p = Payload(start.h128(), p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags)
-    word = p.pack()
-    c.cb.sender.resync(c.trainer.address)  # other processes (cb-dispute claim) used this key too
-    c.cb.commit(c.trainer, beast, word)
-    return Window3(beast, honest, word)

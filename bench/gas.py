@@ -233,6 +233,16 @@ def game_rows(cb: devnet.ChainBeasts, accounts: list, mine) -> list[dict[str, ob
     mine(cb.clock_blocks() + 1)
     r = cb.timeout(anyone, gid)
     rows.append(_row("game: timeout (defender wins)", r.gas_used, note="bond to the defender; window Committed again"))
+    # A word with the true final state's h128 but another lrShift: the final state's bytes win at once.
+    b4 = cb.hatch(trainer)
+    seed4 = bytes(cb.hatch_data(b4).seed_core)
+    end = window_step_states(genesis(seed4, DEFAULT_PARAMS, spec_version=2), PublicSource(), WindowStart(DEFAULT_MASK, 6, seed4))[-1]
+    cb.commit(trainer, b4, Payload(end.h128(), end.global_step, BURN, end.active_mask, end.lr_shift + 1, end.flags).pack())
+    cb.commit_challenge(ch, b4, 0, salt)
+    gid = cb.challenge(ch, b4, 0, salt)
+    r = cb.prove_word_lie(ch, gid, end.to_bytes())
+    rows.append(_row("game: proveWordLie (default state)", r.gas_used,
+                     note="the final state's fields against the word's, then the slash as proveStep's"))
     return rows
 
 

@@ -165,6 +165,21 @@ class GameInfo:
         """Whose move it is: "challenger" or "defender" (meaningless once the game ended)."""
         return "challenger" if self.challenger_to_move else "defender"
 
+    def clock_left(self, block_number: int) -> int:
+        """Blocks the side to move still has if its move runs in block ``block_number`` (negative: ran out).
+
+        Mirrors BisectionGame (contracts/src/BisectionGame.sol): a move spends ``block.number -
+        lastMove`` of the mover's clock and reverts GameClockExpired when that is more than it has
+        (``_spend``); ``timeout`` reverts GameClockRunning while ``elapsed <= remaining``.
+        tests/contracts/test_chain_rules.py checks this against the contract.
+        """
+        remaining = self.challenger_clock if self.challenger_to_move else self.defender_clock
+        return remaining - (block_number - self.last_move)
+
+    def timed_out(self, block_number: int) -> bool:
+        """Whether ``timeout`` executed in block ``block_number`` ends this open game (the side to move loses)."""
+        return self.is_open and self.clock_left(block_number) < 0
+
     @classmethod
     def from_abi(cls, game_id: int, value: Sequence[Any], names: Sequence[str]) -> GameInfo:
         """The struct gameOf returned, keyed by the ABI's component names (camelCase)."""

@@ -9,7 +9,9 @@ races the commit thread for the account's nonce), one :meth:`Defense.poll` at a 
    the log cursor; a poll that finds no game writes nothing); a restarted node resumes every game
    it recorded and reads the logs again from the saved cursor, so a game opened while the node
    was down is found too;
-2. for each open game: the defender to move -> ``bisect`` with the hash of the midpoint step state,
+2. for each open game, the move :func:`validator.bisection.defender_move` decides (the validator's
+   player, so both sides play by one reading of the rules), sent with the node's own signing
+   client: the defender to move -> ``bisect`` with the hash of the midpoint step state,
    replayed from the window's stored start checkpoint (:class:`WindowSteps`, kernel.step: the
    same 129 states the window was trained through; a window the node trained with a
    ``--dishonest`` lie is replayed with that lie, so the node claims what it committed); the
@@ -40,10 +42,12 @@ from node.dishonest import false_states
 from devnet.errors import LedgerError as DevnetError
 from node.errors import DataError, RpcUnavailableError, TxRevertedError
 from node.ledger import Ledger
+from node.store import COMMITTED, DISPUTED
+from validator.bisection import DEFENDER_WON, defender_move
+from validator.bisection import GameView as Position
 
 BOOK: Final = "defense.json"
 OPEN, WON, LOST, FOREIGN, ABANDONED = "open", "won", "lost", "foreign", "abandoned"
-OUTCOME_OPEN, OUTCOME_DEFENDER_WON, OUTCOME_CHALLENGER_WON = 0, 1, 2
 
 
 class WindowSteps:
@@ -92,6 +96,10 @@ class WindowSteps:
         """The canonical bytes of step state ``step``."""
         return self.states()[step].to_bytes()
 
+    def sample_at(self, step: int) -> Any:
+        """(StepSource) Never needed: only the challenger proves a step (BisectionGame 2.0.0)."""
+        raise DataError("the defender never proves a step; only the challenger sends proveStep")
+
 
 @dataclass
 class GameRecord:
@@ -134,24 +142,6 @@ class Book:
         doc = {"cursor": self.cursor, "games": {str(k): asdict(v) for k, v in sorted(self.games.items())}}
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(path, json.dumps(doc, indent=1).encode())
-
-
-@dataclass(frozen=True)
-class GameView:
-    """The fields of BisectionGame.gameOf the defender reads (devnet.bindings.GameInfo)."""
-
-    lo: int
-    hi: int
-    challenger_to_move: bool
-    outcome: int
-    challenger_clock: int
-    last_move: int
-    defender: str
-
-    @staticmethod
-    def of(g: Any) -> GameView:
-        return GameView(int(g.lo), int(g.hi), bool(g.challenger_to_move), int(g.outcome), int(g.challenger_clock),
-                        int(g.last_move), str(g.defender))
 
 
 @dataclass
@@ -205,7 +195,17 @@ class Defense:
 
     # ---- discovery --------------------------------------------------------------------
 
+    def _first_block(self, head: int) -> int:
+        """Where a node without a cursor starts reading logs: the commit block of its oldest window that is
+        committed but not finalized (a game can open on such a window only after its commit), else the head
+        (a fresh node has nothing to defend: no scan of the whole chain's history)."""
+        blocks = [row.block for run in self.runs.values() for row in run.store.with_status(COMMITTED, DISPUTED)
+                  if row.block is not None]
+        return min(blocks) if blocks else head
+
     def _scan(self, head: int, out: PollResult) -> None:
+        if self.book.cursor < 0:
+            self.book.cursor = self._first_block(head) - 1
         start = max(self.book.cursor + 1, getattr(self.cb, "deploy_block", 0))
         if start > head:
             return
@@ -230,8 +230,8 @@ class Defense:
     # ---- moves ------------------------------------------------------------------------
 
     def _play(self, rec: GameRecord, head: int, out: PollResult) -> None:
-        g = GameView.of(self.cb.game_of(rec.game_id))
-        if g.outcome != OUTCOME_OPEN:
+        g = Position.of(rec.game_id, self.cb.game_of(rec.game_id))
+        if not g.open:
             self._ended(rec, g, out)
             return
         if not rec.seated:
@@ -239,35 +239,30 @@ class Defense:
                 self._finish(rec, FOREIGN, f"the window's committer {g.defender} defends it, not this node")
                 return
             row = self.runs[rec.beast_id].store.get(rec.window)
-            if row is None or row.word != self.cb.game_word(rec.game_id):
+            if row is None or row.word != g.word:
                 self._finish(rec, FOREIGN, "the challenged word is not the one this node stores for the window")
                 return
             rec.seated, rec.word = True, row.word.hex()
             self.book.save(self.path)
-        if not g.challenger_to_move and g.hi - g.lo > 1:
-            mid = (g.lo + g.hi) // 2
-            try:
-                h = self._source(rec).hash_at(mid)
-            except DataError as exc:
-                # The window is gone from the index (a slash of an earlier window voided and rewound it) or
-                # its start checkpoint cannot be read: the node cannot claim anything; the game runs out.
-                self._finish(rec, ABANDONED, str(exc))
-                self.runs[rec.beast_id].store.event("game_abandoned", game=rec.game_id, window=rec.window,
-                                                    reason=str(exc))
-                self.log(f"beast {rec.beast_id}: game {rec.game_id} abandoned: {exc}")
-                return
-            self.ledger.client.transact(f"BisectionGame.bisect({rec.game_id})",
-                                        self.ledger.game.functions.bisect(rec.game_id, h), gas=None)
+        try:  # validator.bisection decides: bisect with our midpoint hash, or timeout a spent challenger clock
+            move = defender_move(g, self._source(rec), head)
+        except DataError as exc:
+            # The window is gone from the index (a slash of an earlier window voided and rewound it) or
+            # its start checkpoint cannot be read: the node cannot claim anything; the game runs out.
+            self._finish(rec, ABANDONED, str(exc))
+            self.runs[rec.beast_id].store.event("game_abandoned", game=rec.game_id, window=rec.window, reason=str(exc))
+            self.log(f"beast {rec.beast_id}: game {rec.game_id} abandoned: {exc}")
+            return
+        if move is None:
+            return
+        fn = {"bisect": self.ledger.game.functions.bisect, "timeout": self.ledger.game.functions.timeout}[move.kind]
+        self.ledger.client.transact(f"BisectionGame.{move.kind}({rec.game_id})", fn(rec.game_id, *move.args), gas=None)
+        out.moves.append((rec.game_id, move.kind))
+        if move.kind == "bisect":
             rec.moves += 1
             self.book.save(self.path)
-            out.moves.append((rec.game_id, "bisect"))
-            return
-        # The challenger is to move (respond, or proveStep with one step left): timeout once its clock ran out.
-        if head + 1 - g.last_move > g.challenger_clock:
-            self.ledger.client.transact(f"BisectionGame.timeout({rec.game_id})",
-                                        self.ledger.game.functions.timeout(rec.game_id), gas=None)
-            out.moves.append((rec.game_id, "timeout"))
-            self._ended(rec, GameView.of(self.cb.game_of(rec.game_id)), out)
+        else:
+            self._ended(rec, Position.of(rec.game_id, self.cb.game_of(rec.game_id)), out)
 
     def _source(self, rec: GameRecord) -> WindowSteps:
         src = self._steps.get(rec.game_id)
@@ -275,8 +270,8 @@ class Defense:
             src = self._steps[rec.game_id] = WindowSteps(self.runs[rec.beast_id], rec.window, bytes.fromhex(rec.word))
         return src
 
-    def _ended(self, rec: GameRecord, g: GameView, out: PollResult) -> None:
-        won = g.outcome == OUTCOME_DEFENDER_WON
+    def _ended(self, rec: GameRecord, g: Position, out: PollResult) -> None:
+        won = g.outcome == DEFENDER_WON
         self._finish(rec, WON if won else LOST, "")
         out.ended.append(rec)
         if not won:
@@ -292,4 +287,4 @@ class Defense:
         self.book.save(self.path)
 
 
-__all__ = ["BOOK", "Book", "Defense", "GameRecord", "GameView", "PollResult", "WindowSteps"]
+__all__ = ["BOOK", "Book", "Defense", "GameRecord", "PollResult", "WindowSteps"]

@@ -93,7 +93,8 @@ def test_a_dead_rpc_gets_one_hint_and_exit_4_from_every_tool(tmp_path: Path) -> 
     dep = tmp_path / "deployments.json"
     dep.write_text(json.dumps({"version": 1, "engine": "pyevm", "rpcUrl": dead, "chainId": 1, "deployBlock": 0,
                                "contracts": {n: "0x" + "11" * 20 for n in ("Energy", "Beast", "SeasonRegistry",
-                                                                           "CheckpointLedger", "DisputeGame")}}))
+                                                                           "CheckpointLedger", "StepVerifier",
+                                                                           "BisectionGame")}}))
     pw = password_file(tmp_path)
     node = tmp_path / "node"
     init = tool("node.cli", "init", str(node), "--deployments", str(dep), "--password-file", str(pw))
@@ -105,7 +106,8 @@ def test_a_dead_rpc_gets_one_hint_and_exit_4_from_every_tool(tmp_path: Path) -> 
         "cb-validator replay": tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1"),
         "cb-dispute check": tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1",
                                  "--window", "1"),
-        "cb-validator status": tool("validator.cli", "status", "--deployments", str(dep), "--dev-account", "0"),
+        "cb-validator watch": tool("validator.cli", "watch", "--once", "--deployments", str(dep), "--dev-account", "0",
+                                   "--record", str(tmp_path / "games.json")),
         "cb-dispute status": tool("validator.dispute_cli", "status", "--deployments", str(dep), "--beast", "1",
                                   "--window", "1"),
     }
@@ -179,15 +181,13 @@ def test_one_way_to_name_a_key_in_every_tool(tmp_path: Path) -> None:
         ks = init("ks", "--keystore", str(tmp_path / "file" / "keystore.json"))
         assert ks.returncode == 0 and json.loads(ks.stdout)["address"] == accounts[4]["address"], ks.stderr
 
-        # cb-validator: the same flags; human output by default, --json on request
-        reg = tool("validator.cli", "register", "--stake", "100", "--deployments", str(dep), "--dev-account", "5")
-        assert reg.returncode == 0, reg.stderr
-        assert reg.stdout.startswith(f"registered validator {accounts[5]['address']} with a stake of 100 ENERGY (tx 0x")
-        st = tool("validator.cli", "status", "--deployments", str(dep), "--keystore",
-                  str(tmp_path / "five" / "keystore.json"), "--password-file", str(pw), "--json")
-        assert st.returncode == 0, st.stderr
-        doc = json.loads(st.stdout)
-        assert doc["validator"] == accounts[5]["address"] and doc["stakeWei"] == 100 * 10**18 and doc["active"]
+        # cb-validator: the same flags (a dev account, a keystore unlocked with --password-file)
+        for name, args in (("dev", ["--dev-account", "5"]),
+                           ("keystore", ["--keystore", str(tmp_path / "five" / "keystore.json"), "--password-file", str(pw)])):
+            record = tmp_path / f"games-{name}.json"
+            w = tool("validator.cli", "watch", "--once", "--deployments", str(dep), "--record", str(record), *args)
+            assert w.returncode == 0, (name, w.stderr)
+            assert json.loads(record.read_text())["account"] == accounts[5]["address"], name
 
         # cb-dispute: the same flags, checked before anything is sent
         base = ["check", "--deployments", str(dep), "--beast", "1", "--window", "1"]

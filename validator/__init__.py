@@ -12,10 +12,14 @@
   season constants from the ledger, over the devnet bindings, with a caller-chosen error map.
 * :mod:`validator.node_client` — checkpoint states and step digests from a trainer node.
 * :mod:`validator.allowlist` — which trainer nodes a service request may make the validator dial.
-* :mod:`validator.watch` — answer on-chain disputes: replay, vote once, remember the vote.
-* :mod:`validator.cli` — ``cb-validator serve | replay | register | withdraw | status | watch``.
-* :mod:`validator.dispute` — the challenger's side (``cb-dispute``, :mod:`validator.dispute_cli`):
-  one module per step, from reading a window to claiming the payout.
+* :mod:`validator.bisection` — the bisection player: both sides of a BisectionGame 2.0.0 game
+  (step sources, the next move, one move sent); the node's defence imports it too.
+* :mod:`validator.lineage` — one beast's lineage as a watcher verifies it, window after window.
+* :mod:`validator.watch` — watch the chain: replay every window it can, challenge the divergent
+  ones (commit-reveal), play those games, claim; :mod:`validator.watch_record` keeps its salts and games.
+* :mod:`validator.cli` — ``cb-validator serve | replay | watch``.
+* :mod:`validator.dispute` — the challenger's side by hand (``cb-dispute``, :mod:`validator.dispute_cli`):
+  one module per step, from reading a window to claiming the reward.
 
 Every refusal is a :class:`validator.errors.ValidatorError` carrying its CLI exit code (its
 gRPC status is :func:`validator.grpc_status.status_of`); no message contains an owner secret.

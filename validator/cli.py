@@ -1,4 +1,4 @@
-"""``cb-validator``: serve window replays over gRPC, replay one window, stake, and watch disputes.
+"""``cb-validator``: serve window replays over gRPC, replay one window, and watch the chain as a challenger.
 
 Exit codes: the table below (kernel.host.ExitCode), shared by every ChainBeasts tool. 1 comes
 only from ``replay``, when the window diverges from its committed word; an unknown beast or
@@ -9,9 +9,8 @@ Examples::
     cb-validator serve --address 127.0.0.1:50061 --backend numpy
     cb-validator serve --address 0.0.0.0:50061 --allow-node node1.example:50551 --allow-node 10.0.0.7:*
     cb-validator replay --beast 1 --window 3 --deployments runs/devnet/deployments.json --node 127.0.0.1:50051
-    cb-validator register --stake 100 --deployments runs/devnet/deployments.json --dev-account 2
-    cb-validator watch --deployments runs/devnet/deployments.json --dev-account 2 --node 127.0.0.1:50051 \\
-        --record runs/validator/votes.json
+    cb-validator watch --deployments runs/devnet/deployments.json --dev-account 2 --record runs/validator/games.json \\
+        --private-beast 4 runs/owner/battles.cbds runs/owner/secret.hex
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from chainbeasts.units import format_energy
 from chainbeasts.tooling import DEPLOYMENTS_ENV, closed_stdout, quiet_grpc_logs
 from kernel.host import (
     ExitCode,
@@ -38,14 +35,13 @@ from kernel.host import (
     read_file,
     sigterm_interrupts,
 )
-from validator.errors import ConfigError, InvalidInputError, ValidatorError
+from validator.errors import ConfigError, ValidatorError
 
 PASSWORD_ENV: Final = "CB_VALIDATOR_PASSWORD"  # keystore password when --password-file is not given
 EXIT_OK: Final = ExitCode.OK
 EXIT_DIVERGED: Final = ExitCode.NO
 EXIT_DATA: Final = ExitCode.DATA
 EXIT_INTERRUPTED: Final = ExitCode.INTERRUPTED
-ENERGY_DECIMALS: Final = 18
 
 
 class InputFileError(ValidatorError):
@@ -65,20 +61,6 @@ def _fail(exc: ValidatorError) -> int:
 
 
 # -- inputs --------------------------------------------------------------------------------
-
-
-def parse_energy(text: str) -> int:
-    """ENERGY amount in whole tokens (decimals allowed, up to 18 places) -> wei."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ConfigError(f"--stake must be a number of ENERGY, got {text!r}") from None
-    if not value.is_finite():
-        raise ConfigError(f"--stake must be a finite number of ENERGY, got {text!r}")
-    wei = value * (10**ENERGY_DECIMALS)
-    if value <= 0 or wei != wei.to_integral_value():
-        raise ConfigError(f"--stake must be a positive amount with at most {ENERGY_DECIMALS} decimals, got {text!r}")
-    return int(wei)
 
 
 def read_bytes(path: str, what: str, limit: int, error: type[ValidatorError] = InputFileError) -> bytes:
@@ -214,99 +196,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.match else EXIT_DIVERGED
 
 
-def _tx_call(what: str, fn: Any) -> Any:
-    """A chain read or write of the CLI, its devnet errors mapped to the validator's (devnet.errors.chain_call)."""
-    from devnet.errors import chain_call
+def _curricula(args: argparse.Namespace) -> dict[int, Any]:
+    """--private-beast ID DATASET SECRET_FILE (repeatable): the private beasts this watcher can replay."""
+    from validator.lineage import Curriculum
+    from validator.replay import MAX_DATASET_BYTES
 
-    from validator.chain import map_chain_error
-
-    return chain_call(what, fn, map_chain_error)
-
-
-def _operator(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The chain and this validator's own signing account, as the staking commands take them."""
-    chain = connect_chain(args)
-    return chain, load_account(args, chain)
-
-
-def _record(chain: Any, account: Any) -> Any:
-    """The dispute game's record of ``account`` as a validator (stake, withdrawable block, open votes)."""
-    return _tx_call("validatorOf", lambda: chain.validator(account.address))
-
-
-def _say(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
-    """Human text by default, one JSON object with --json."""
-    print(json.dumps(doc) if getattr(args, "json", False) else text, flush=True)
-
-
-def cmd_register(args: argparse.Namespace) -> int:
-    chain, account = _operator(args)
-    stake = parse_energy(args.stake)
-    _tx_call("approving the dispute game", lambda: chain.ensure_approvals(account))
-    tx = _tx_call("registerValidator", lambda: chain.register_validator(account, stake))
-    info = _record(chain, account)
-    _say(args, {"event": "registered", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash},
-         f"registered validator {account.address} with a stake of {format_energy(info.stake)} (tx {tx.tx_hash})")
-    return EXIT_OK
-
-
-def cmd_withdraw(args: argparse.Namespace) -> int:
-    chain, account = _operator(args)
-    info = _record(chain, account)
-    if info.stake == 0:
-        raise ConfigError(f"{account.address} is not a registered validator")
-    if info.withdrawable_at == 0:
-        tx = _tx_call("requestWithdrawal", lambda: chain.request_withdrawal(account))
-        info = _record(chain, account)
-        _say(args, {"event": "withdrawal_requested", "validator": account.address,
-                    "withdrawableAtBlock": info.withdrawable_at, "tx": tx.tx_hash},
-             f"withdrawal of {account.address}'s stake requested; withdraw again from block {info.withdrawable_at} "
-             f"(tx {tx.tx_hash})")
-        return EXIT_OK
-    tx = _tx_call("withdraw", lambda: chain.withdraw(account))
-    _say(args, {"event": "withdrawn", "validator": account.address, "stakeWei": info.stake, "tx": tx.tx_hash},
-         f"withdrew {format_energy(info.stake)} to {account.address} (tx {tx.tx_hash})")
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    chain, account = _operator(args)
-    info = _record(chain, account)
-    active = _tx_call("isActiveValidator", lambda: chain.is_active_validator(account.address))
-    doc = {"validator": account.address, "stakeWei": info.stake, "active": active,
-           "withdrawableAtBlock": info.withdrawable_at, "openVotes": info.open_votes,
-           "block": _tx_call("blockNumber", chain.block_number)}
-    withdraw = f", withdrawable from block {info.withdrawable_at}" if info.withdrawable_at else ""
-    _say(args, doc, f"validator {account.address}: stake {format_energy(info.stake)}, "
-                    f"{'active' if active else 'not active'}, {info.open_votes} open vote(s){withdraw} (block {doc['block']})")
-    return EXIT_OK
-
-
-def _node_map(text: str | None) -> dict[int, str]:
-    if not text:
-        return {}
-    raw = read_bytes(text, "node map", 1 << 20, ConfigError)
-    try:
-        data = json.loads(raw)
-        return {int(k): str(v) for k, v in data.items()}
-    except (ValueError, AttributeError, TypeError):
-        raise ConfigError(f"node map {text} must be a JSON object {{\"beastId\": \"host:port\"}}") from None
+    out: dict[int, Curriculum] = {}
+    for beast, dataset, secret_file in args.private_beasts or []:
+        try:
+            beast_id = int(beast)
+        except ValueError:
+            raise ConfigError(f"--private-beast: beast id must be an integer, got {beast!r}") from None
+        if beast_id < 1 or beast_id in out:
+            raise ConfigError(f"--private-beast: beast id {beast_id} is not >= 1 or given twice")
+        # the season may raise maxDatasetBytes; a file over its bound (384 KiB) is no dataset of any season
+        data = read_bytes(dataset, "dataset", max(MAX_DATASET_BYTES, 384 * 1024), ConfigError)
+        out[beast_id] = Curriculum(data, read_secret(secret_file))
+    return out
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from validator.watch import Watcher, json_logger
 
+    curricula = _curricula(args)
     chain = connect_chain(args)
     account = load_account(args, chain)
-    if args.node:
-        from validator.node_client import check_node_address
-
-        try:
-            check_node_address(args.node)
-        except InvalidInputError as exc:
-            raise ConfigError(str(exc)) from None
-    watcher = Watcher(chain, account, args.record, node_address=args.node, node_map=_node_map(args.node_map),
-                      backend=args.backend, inputs=args.inputs, unavailable_margin=args.unavailable_margin,
+    watcher = Watcher(chain, account, args.record, curricula=curricula, beasts=set(args.beasts or []) or None,
                       log=json_logger(sys.stdout))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -401,45 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(fn=cmd_replay)
 
-    p = sub.add_parser("register", help="stake ENERGY and register as a validator",
-                       description="Approve the dispute game and call registerValidator(stake).", **common)
-    p.add_argument("--stake", required=True, metavar="N", help="stake in ENERGY (whole tokens, decimals allowed)")
+    p = sub.add_parser("watch", help="replay committed windows, challenge divergent ones, play the games to the end",
+                       description="Replay every committed window of every spec-version-2 beast this validator can (public "
+                                   "beasts, and private ones named with --private-beast), rebuilding each lineage from "
+                                   "genesis. A window whose word is not the honest one is challenged (commitChallenge, "
+                                   "then challenge one block later with the same salt, posting the bond) and its "
+                                   "bisection game is played to the end: honest answers to the defender's claims, the "
+                                   "one-step proof, timeout when the defender's clock ran out, claimReward when won. "
+                                   "Salts, commitments and games are kept in --record (JSON, mode 0600, written "
+                                   "atomically) so a restarted watcher resumes its games. One JSON line per decision "
+                                   "on stdout.", **common)
     _chain_flags(p)
     _signer_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.set_defaults(fn=cmd_register)
-
-    p = sub.add_parser("withdraw", help="request withdrawal of the stake, or withdraw it once due",
-                       description="First call: requestWithdrawal (the validator stops voting). After "
-                                   "validatorWithdrawDelay blocks and with no unresolved votes: withdraw the stake.", **common)
-    _chain_flags(p)
-    _signer_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.set_defaults(fn=cmd_withdraw)
-
-    p = sub.add_parser("status", help="print the validator's stake and state",
-                       description="Print the validator's stake, state and open votes (--json: validatorOf as JSON).",
-                       **common)
-    _chain_flags(p)
-    _signer_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.set_defaults(fn=cmd_status)
-
-    p = sub.add_parser("watch", help="answer disputes: replay and vote, once per dispute",
-                       description="Follow DisputeGame disputes, replay each disputed window (start state from the "
-                                   "trainer node), vote the computed word, and record each vote in --record so a restart "
-                                   "never votes twice. Logs one JSON line per decision on stdout.", **common)
-    _chain_flags(p)
-    _signer_flags(p)
-    p.add_argument("--node", metavar="ADDR", help="trainer node host:port serving start states")
-    p.add_argument("--node-map", metavar="FILE", help="JSON {beastId: host:port} overriding --node per beast")
-    p.add_argument("--record", required=True, metavar="FILE", help="vote record (JSON, written atomically)")
-    _backend_flag(p)
+    p.add_argument("--record", required=True, metavar="FILE", help="game record (JSON, mode 0600, written atomically)")
+    p.add_argument("--private-beast", nargs=3, action="append", dest="private_beasts", default=None,
+                   metavar=("ID", "DATASET", "SECRET_FILE"),
+                   help="a private beast this watcher holds the dataset file and owner secret file (0600) of (repeatable)")
+    p.add_argument("--beast", type=positive_int, action="append", dest="beasts", default=None, metavar="ID",
+                   help="watch only this beast (repeatable; default: every beast)")
     p.add_argument("--poll", type=float, default=2.0, metavar="S", help="seconds between rounds (2)")
     p.add_argument("--rounds", type=int, default=None, metavar="N", help="stop after N rounds (default: until SIGINT/SIGTERM)")
     p.add_argument("--once", action="store_true", help="one round, then exit")
-    p.add_argument("--unavailable-margin", type=int, default=2, metavar="BLOCKS",
-                   help="vote STATE_UNAVAILABLE (0x0) when the start state cannot be had this close to the deadline (2)")
     p.set_defaults(fn=cmd_watch)
     return parser
 

@@ -1,9 +1,10 @@
-"""``cb-dispute``: check a training window, dispute it, follow the dispute, claim the payout.
+"""``cb-dispute``: check a training window, challenge it, play the bisection game to the end, claim the reward.
 
-    cb-dispute check  --beast 1 --window 3 --deployments D.json [--node HOST:PORT] [--dataset F --secret-file S]
-    cb-dispute open   --beast 1 --window 3 --deployments D.json --private-key-file K [--dataset F --secret-file S] --yes
-    cb-dispute status 1 --deployments D.json [--watch] [--json]
-    cb-dispute claim  1 --deployments D.json --private-key-file K
+    cb-dispute check     --beast 1 --window 3 --deployments D.json [--node HOST:PORT] [--dataset F --secret-file S]
+    cb-dispute challenge --beast 1 --window 3 --deployments D.json --private-key-file K [--dataset F --secret-file S] --yes
+    cb-dispute play      7 --deployments D.json --private-key-file K [--dataset F --secret-file S]
+    cb-dispute status    7 --deployments D.json [--json]          (or --beast 1 --window 3: every game on the window)
+    cb-dispute claim     7 --deployments D.json --private-key-file K
 
 Windows use the node's numbering (window K >= 1 is a beast's K-th commit; the ledger's index
 is K - 1). The library is :mod:`validator.dispute`; ``cb-dispute CMD --help`` shows each
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from chainbeasts.tooling import DEPLOYMENTS_ENV, closed_stdout, quiet_grpc_logs
 from kernel.host import HelpFormatter, exit_codes_epilog, positive_int, sigterm_interrupts
 from validator.dispute.errors import (
+    EXIT_CHAIN,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
@@ -35,14 +37,16 @@ from validator.dispute.keys import PASSWORD_ENV
 
 if TYPE_CHECKING:
     from validator.dispute.check import CheckResult
-    from validator.dispute.status import DisputeStatus
+    from validator.dispute.status import GameStatus
 
 # The chain, replay and web3 code is imported inside each command's handler, so that building the
 # parser (`cb-dispute --help`, a usage error) starts without web3, eth-account, numpy or torch.
 
-EXIT_CODES = ("1 from check: divergence found; from open/claim: refused before anything was spent (window not\n"
-              "disputable, dataset/secret not matching the commitments, short balance, no confirmation, nothing\n"
-              "to claim, dispute not yet resolvable).\n\n" + exit_codes_epilog())  # the table every tool shares
+EXIT_CODES = ("1 from check: divergence found; from challenge/claim: refused before anything was spent (window not\n"
+              "challengeable or replaying to its word, dataset/secret not matching the commitments, short balance, no\n"
+              "confirmation, games still open, nothing to claim); from challenge/play: the game ended and was lost.\n"
+              "4 also when challenge/play stop at --timeout with the game still open (resume: cb-dispute play ID).\n\n"
+              + exit_codes_epilog())  # the table every tool shares
 
 def _seconds(text: str) -> float:
     try:
@@ -80,31 +84,40 @@ def _start_args(p: argparse.ArgumentParser) -> None:
 
 
 def _which_args(p: argparse.ArgumentParser, id_help: str) -> None:
-    """The optional dispute ID, or --beast and --window naming the latest dispute on a window."""
-    p.add_argument("dispute_id", type=positive_int, metavar="ID", nargs="?", default=None, help=id_help)
-    g = p.add_argument_group("instead of ID: the latest dispute opened on a window")
+    """The optional game ID, or --beast and --window naming a window's games."""
+    p.add_argument("game_id", type=positive_int, metavar="ID", nargs="?", default=None, help=id_help)
+    g = p.add_argument_group("instead of ID: the games opened on a window")
     g.add_argument("--beast", type=positive_int, default=None, help="beast id")
     g.add_argument("--window", type=positive_int, default=None, help="window K (>= 1)")
 
 
-def _check_which(args: argparse.Namespace, required: bool = True) -> None:
+def _check_which(args: argparse.Namespace) -> None:
     """Validate ID versus --beast/--window before anything touches the chain."""
     by_window = args.beast is not None or args.window is not None
-    if args.dispute_id is not None and by_window:
-        raise UsageError("give either a dispute ID or --beast and --window, not both")
+    if args.game_id is not None and by_window:
+        raise UsageError("give either a game ID or --beast and --window, not both")
     if by_window and (args.beast is None or args.window is None):
         raise UsageError("--beast and --window go together")
-    if not by_window and args.dispute_id is None and required:
-        raise UsageError("give a dispute ID, or --beast and --window")
+    if not by_window and args.game_id is None:
+        raise UsageError("give a game ID, or --beast and --window")
 
 
-def _dispute_id(args: argparse.Namespace, chain: Any) -> int | None:
-    """ID from the positional argument or from --beast/--window (the latest dispute on that window)."""
+def _game_ids(args: argparse.Namespace, chain: Any) -> list[int]:
+    """The game of the positional ID, or every game opened on --beast/--window (oldest first)."""
     if args.beast is not None:
-        from validator.dispute.status import find_dispute
+        from validator.dispute.status import find_games
 
-        return find_dispute(chain, args.beast, args.window)
-    return args.dispute_id
+        return find_games(chain, args.beast, args.window)
+    return [args.game_id]
+
+
+def _play_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("playing the game")
+    g.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls of the game (default 1)")
+    g.add_argument("--timeout", type=_seconds, default=600.0,
+                   help="stop after this many seconds with the game still open (exit 4; resume with cb-dispute play ID; "
+                        "default 600)")
+    g.add_argument("--no-claim", action="store_true", help="do not send claimReward after a won game")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = HelpFormatter
     parser = argparse.ArgumentParser(
         prog="cb-dispute",
-        description="ChainBeasts dispute tool: replay a committed window locally before spending anything, post the "
-                    "bond with the beast's dataset and owner secret, follow the validators' votes, collect the payout. "
-                    "Windows are numbered as the node numbers them (K >= 1; the ledger index is K-1).",
+        description="ChainBeasts dispute tool: replay a committed window locally before spending anything, challenge it "
+                    "(commit, then reveal with the bond), play the bisection game against the window's committer to "
+                    "the end, and claim the slashed window's reward. Windows are numbered as the node numbers them "
+                    "(K >= 1; the ledger index is K-1).",
         epilog=EXIT_CODES, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -122,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Replays window K from checkpoint K-1 (fetched from a trainer node, read from a "
                                    "file, or rebuilt from genesis with the committed words), locally or through a "
                                    "validator's gRPC service, and compares the word it computes with the committed "
-                                   "one. Prints the verdict and the bond a dispute would post. Sends no transaction.",
+                                   "one. Prints the verdict and the bond a challenge would post. Sends no transaction.",
                        epilog=EXIT_CODES, formatter_class=fmt)
     p.add_argument("--beast", type=positive_int, required=True, help="beast id")
     p.add_argument("--window", type=positive_int, required=True, help="window K (>= 1)")
@@ -133,44 +147,53 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, key=False)
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("open", help="post the bond and open a dispute on a window",
-                       description="Checks the dataset and owner secret against the beast's hatch commitments, "
-                                   "that the window is still inside its challenge period and that the account holds "
-                                   "the bond, and replays the window first (refusing when it matches, unless "
-                                   "--force). Then shows the bond and asks for confirmation (no TTY: pass --yes), "
-                                   "approves the dispute game for the bond and calls openDispute with the dataset "
-                                   "and secret. Prints the dispute id.",
+    p = sub.add_parser("challenge", help="challenge a window and play its bisection game to the end",
+                       description="Checks the dataset and owner secret against the beast's hatch commitments, that "
+                                   "the window can still be challenged and that the account holds the bond, and "
+                                   "replays the window's 129 micro-step states from its start state (refusing when "
+                                   "the word is the honest one, unless --force). Then shows the bond and asks for "
+                                   "confirmation (no TTY: pass --yes), approves the bisection game for the bond, "
+                                   "sends commitChallenge and then challenge (the reveal, a later block), and plays "
+                                   "the game: honest answers to the defender's claims, the one-step proof on chain, "
+                                   "timeout once the defender's clock ran out. A won game's reward is claimed once "
+                                   "no other game on the window is open. Prints the game and its outcome.",
                        epilog=EXIT_CODES, formatter_class=fmt)
     p.add_argument("--beast", type=positive_int, required=True, help="beast id")
     p.add_argument("--window", type=positive_int, required=True, help="window K (>= 1)")
     _curriculum_args(p)
     _start_args(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--force", action="store_true", help="dispute even when the local replay matches (forfeits the bond "
-                                                        "unless the validators disagree)")
-    p.add_argument("--no-check", action="store_true", help="skip the local replay (the commitments are still checked)")
+    p.add_argument("--force", action="store_true", help="challenge even when the replay matches the word (the honest "
+                                                        "defender wins the game and the bond)")
+    p.add_argument("--no-play", action="store_true", help="open the game and stop (play it later: cb-dispute play ID)")
+    _play_args(p)
     _common(p, key=True)
-    p.set_defaults(func=_cmd_open)
+    p.set_defaults(func=_cmd_challenge)
 
-    p = sub.add_parser("status", help="votes, deadline and outcome of a dispute",
-                       description="Shows a dispute's votes so far, quorum, voting deadline, outcome and the credits "
-                                   "it paid. With --watch it polls until the dispute is resolved (and with a key and "
-                                   "--resolve it resolves the dispute as soon as that is possible).",
-                       epilog=EXIT_CODES, formatter_class=fmt)
-    _which_args(p, "dispute id (or give --beast and --window)")
-    p.add_argument("--watch", action="store_true", help="poll until the dispute is resolved")
-    p.add_argument("--resolve", action="store_true", help="with --watch: call resolve() once it is possible (needs a key)")
-    p.add_argument("--interval", type=_seconds, default=1.0, help="seconds between polls (default 1)")
-    p.add_argument("--timeout", type=_seconds, default=600.0, help="give up watching after this many seconds (default 600)")
+    p = sub.add_parser("play", help="play (resume) the challenger's side of a game to the end",
+                       description="Derives the game's window states again (same start-state and curriculum options "
+                                   "as challenge) and plays the game on from where the chain has it, to the end; "
+                                   "claims the reward of a won game.", epilog=EXIT_CODES, formatter_class=fmt)
+    p.add_argument("game_id", type=positive_int, metavar="ID", help="game id (GameOpened, cb-dispute status)")
+    _curriculum_args(p)
+    _start_args(p)
+    _play_args(p)
+    _common(p, key=True)
+    p.set_defaults(func=_cmd_play)
+
+    p = sub.add_parser("status", help="a game's moves, clocks and outcome",
+                       description="Shows a game (or every game on a window): the agreed and disputed steps, whose "
+                                   "move it is and the blocks left on that side's clock, each move so far, the "
+                                   "outcome, and the window's reward pot.", epilog=EXIT_CODES, formatter_class=fmt)
+    _which_args(p, "game id (or give --beast and --window)")
     _common(p, key=False)
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("claim", help="resolve a finished dispute if needed and collect the caller's payout",
-                       description="With ID: resolves the dispute when it is resolvable and still open (anyone may), "
-                                   "then transfers everything the dispute game credited to the caller (from any "
-                                   "dispute). Without ID: only the transfer.",
-                       epilog=EXIT_CODES, formatter_class=fmt)
-    _which_args(p, "dispute id (optional; or give --beast and --window)")
+    p = sub.add_parser("claim", help="claim a slashed window's reward (paid to its earliest-committed winner)",
+                       description="Sends claimReward for the window of game ID (or --beast/--window): the game pays "
+                                   "the winning challenger with the earliest commitment once no game on the window "
+                                   "is open. Anyone may send it.", epilog=EXIT_CODES, formatter_class=fmt)
+    _which_args(p, "game id (or give --beast and --window)")
     _common(p, key=True)
     p.set_defaults(func=_cmd_claim)
     return parser
@@ -213,8 +236,8 @@ def _check_text(r: CheckResult) -> str:
     lines += [f"  replayed by     {r.replayed_by}, start state: {r.start_origin} ({r.seconds:.2f}s)",
               f"  window status   {w.status.name.lower()}; challenge deadline block {w.challenge_deadline} "
               f"(chain at {w.block})",
-              f"  a dispute would post a bond of {format_energy(w.bond)}"
-              + ("" if w.disputable else f" -- but it cannot be opened: {w.why_not_disputable()}")]
+              f"  a challenge would post a bond of {format_energy(w.bond)}"
+              + ("" if w.challengeable else f" -- but it cannot be opened: {w.why_not_challengeable()}")]
     return "\n".join(lines)
 
 
@@ -242,103 +265,157 @@ def _confirm(prompt: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _cmd_open(args: argparse.Namespace) -> int:
-    from validator.dispute.check import check_window
-    from validator.dispute.connection import connect
+def _source(args: argparse.Namespace, chain: Any, w: Any) -> tuple[Any, Any]:
+    """(step source of window ``w``, its StartState) from the start-state and curriculum options."""
     from validator.dispute.curriculum import load_curriculum
-    from validator.dispute.opening import open_dispute, preflight_open
+    from validator.dispute.start import fetch_start
+    from validator.dispute.steps import step_source
+
+    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
+    start = fetch_start(chain, w, cur, state_file=args.state_file, node=args.node, backend=args.backend)
+    if start.earlier_divergence is not None:
+        raise RefusedError(f"window {start.earlier_divergence} (before window {w.window}) does not reproduce: challenge "
+                           f"window {start.earlier_divergence} instead (nothing was sent)")
+    return step_source(w, cur, start), start
+
+
+def _play(args: argparse.Namespace, chain: Any, account: Any, game_id: int, source: Any) -> tuple[int, dict[str, Any], str]:
+    """Play ``game_id`` to its end (or --timeout) and claim a won game's reward; (exit code, JSON, text)."""
+    from validator.bisection import CHALLENGER_WON
+    from validator.dispute.claiming import claim_reward
+    from validator.dispute.playing import play_to_end
+
+    def show(m: dict[str, Any]) -> None:
+        if not args.json:
+            what = {"bisect": "", "respond": f"agree={m.get('agree')}", "prove_step": f"from step {m.get('step')}",
+                    "prove_word_lie": "final state", "timeout": "the defender's clock ran out"}.get(m["move"], "")
+            print(f"  {m['move']} {what} (block {m['block']}, gas {m['gas']:,})", file=sys.stderr, flush=True)
+
+    r = play_to_end(chain, account, game_id, source, interval_s=args.interval, timeout_s=args.timeout, on_move=show)
+    g = r.game
+    doc: dict[str, Any] = {"game": g.to_json(), "moves": r.moves, "claim": None}
+    if g.open:
+        return (EXIT_CHAIN, doc, f"game {game_id} is still open after {args.timeout:.0f} s ({len(r.moves)} move(s) sent); "
+                                 f"resume with: cb-dispute play {game_id}")
+    won = g.outcome == CHALLENGER_WON
+    text = f"game {game_id} ended: {'won' if won else 'lost'} ({len(r.moves)} move(s) sent)"
+    if won and not args.no_claim:
+        try:
+            c = claim_reward(chain, account, g.beast_id, g.index, g.stored)
+            doc["claim"] = c.to_json()
+            text += f"; reward {format_energy(c.amount)} paid to {c.to}"
+        except RefusedError as exc:
+            doc["claim"] = {"refused": str(exc)}
+            text += f"; no reward claimed now: {exc}"
+    return (EXIT_OK if won else EXIT_REFUSED), doc, text
+
+
+def _cmd_challenge(args: argparse.Namespace) -> int:
+    from validator.dispute.challenging import open_challenge, preflight_challenge
+    from validator.dispute.connection import connect
+    from validator.dispute.steps import diverges
     from validator.dispute.window import read_window
 
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
-    # Verify the dataset and secret against the hatch commitments before anything else.
-    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
-    preflight_open(chain, account, w)
-    note = "local replay skipped (--no-check)"
-    if not args.no_check:
-        r = check_window(chain, w, cur, state_file=args.state_file, node=args.node, backend=args.backend)
-        if not r.diverged and not args.force:
-            raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word ({r.replayed_by}, "
-                               f"start state: {r.start_origin}); a dispute would forfeit the "
-                               f"{format_energy(w.bond)} bond. Pass --force to dispute anyway (nothing was sent)")
-        if r.diverged and r.divergent_window != w.window and not args.force:
-            raise RefusedError(f"window {w.window} cannot be checked: {r.reason}; dispute window {r.divergent_window} "
-                               f"instead, or pass --force (nothing was sent)")
-        note = f"local replay: {r.verdict}" + (f" ({', '.join(r.mismatched_fields)})" if r.mismatched_fields else "")
-    print(f"dispute beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
-          f"{note}; challenge deadline block {w.challenge_deadline} (chain at {w.block})", file=sys.stderr, flush=True)
+    preflight_challenge(chain, account, w)
+    source, start = _source(args, chain, w)
+    why = diverges(source, w.word)
+    if why is None and not args.force:
+        raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word (start state: "
+                           f"{start.origin}); a challenge would lose the {format_energy(w.bond)} bond to the defender. "
+                           "Pass --force to challenge anyway (nothing was sent)")
+    print(f"challenge beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
+          f"{why or 'the replay matches (--force)'}; challenge deadline block {w.challenge_deadline} (chain at {w.block})",
+          file=sys.stderr, flush=True)
     if not args.yes and not _confirm(f"post the bond of {format_energy(w.bond)}? [y/N]"):
         raise RefusedError("not confirmed; nothing was sent")
-    res = open_dispute(chain, account, w, cur)
-    text = (f"dispute {res.dispute_id} opened on beast {w.beast_id} window {w.window}: bond {format_energy(res.bond)}, "
-            f"voting until block {res.voting_deadline} (tx {res.tx_hash}, block {res.block})\n"
-            f"follow it with: cb-dispute status {res.dispute_id} --watch")
-    _out(args, res.to_json() | {"beastId": w.beast_id, "window": w.window}, text)
-    return EXIT_OK
+    res = open_challenge(chain, account, w)
+    opened = res.to_json() | {"beastId": w.beast_id, "window": w.window, "reason": why}
+    if args.no_play:
+        _out(args, opened, f"game {res.game_id} opened on beast {w.beast_id} window {w.window}: bond "
+                           f"{format_energy(res.bond)} (tx {res.tx_hash}, block {res.block})\n"
+                           f"play it with: cb-dispute play {res.game_id}")
+        return EXIT_OK
+    if not args.json:
+        print(f"game {res.game_id} opened (bond {format_energy(res.bond)}, block {res.block}); playing", file=sys.stderr,
+              flush=True)
+    code, doc, text = _play(args, chain, account, res.game_id, source)
+    _out(args, opened | doc, text)
+    return code
 
 
-def _status_text(st: DisputeStatus) -> str:
-    i = st.info
-    lines = [f"dispute {i.dispute_id}: beast {i.beast_id} window {i.index + 1}  outcome {i.outcome.name.lower()}",
-             f"  challenger {i.challenger}  bond {format_energy(i.bond)}",
-             f"  votes: {i.agree} agree, {i.against} against (quorum {st.quorum}); voting deadline block "
-             f"{i.voting_deadline}, chain at {st.block} ({st.blocks_left} blocks left)"]
-    for v in st.votes:
-        what = "agrees" if v.agrees else ("state unavailable" if not any(v.computed_word) else "against")
-        lines.append(f"    {v.validator}  {what:<17} 0x{v.computed_word.hex()}  (block {v.block_number})")
-    if st.open:
-        lines.append("  resolvable now: " + ("yes (cb-dispute claim " + str(i.dispute_id) + ")" if st.resolvable else "no"))
-    for a, c in st.credits.items():
-        if c:
-            lines.append(f"  credited, unclaimed: {a} {format_energy(c)}")
+def _cmd_play(args: argparse.Namespace) -> int:
+    from validator.dispute.connection import connect
+    from validator.dispute.status import game_status
+    from validator.dispute.window import read_window
+
+    account = _account(args)
+    chain = connect(args.deployments, args.rpc)
+    st = game_status(chain, args.game_id)
+    source = None  # a game that ended needs no states: its outcome is reported and its reward claimed
+    if st.game.open:
+        w = read_window(chain, st.game.beast_id, st.game.index + 1)
+        if w.word != st.game.word:
+            raise RefusedError(f"window {w.window} of beast {w.beast_id} holds another word than game {args.game_id} "
+                               "challenged (it was voided and committed again): the game's window is gone")
+        source, _ = _source(args, chain, w)
+    code, doc, text = _play(args, chain, account, args.game_id, source)
+    _out(args, doc, text)
+    return code
+
+
+def _status_text(st: GameStatus) -> str:
+    from validator.dispute.status import move_args
+
+    g = st.game
+    side = g.to_move.value if g.to_move else None
+    lines = [f"game {g.game_id}: beast {g.beast_id} window {g.index + 1}  {g.to_json()['outcome']}",
+             f"  challenger {g.challenger}  bond {format_energy(st.bond)}  (committed block {g.commitment_block})",
+             f"  defender   {g.defender}",
+             f"  agreed step {g.lo} (0x{g.lo_hash.hex()}), disputed step {g.hi} (0x{g.hi_hash.hex()})",
+             f"  clocks: defender {g.defender_clock}, challenger {g.challenger_clock} blocks; last move block {g.last_move}"]
+    if side:
+        lines.append(f"  {side} to move, {st.blocks_left} block(s) left (chain at {st.block})")
+    for e in st.moves:
+        a = move_args(e)
+        lines.append(f"    block {e.block_number}: {e.name} " + " ".join(f"{k}={v}" for k, v in a.items()))
+    pot = st.pot
+    lines.append(f"  window reward: {format_energy(pot.reward)} held, {pot.open} game(s) open"
+                 + (f", best game {pot.best_game}" if pot.best_game else "") + (", claimed" if pot.claimed else ""))
     return "\n".join(lines)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from validator.dispute.connection import connect
-    from validator.dispute.following import watch_status
-    from validator.dispute.status import dispute_status
+    from validator.dispute.status import game_status
 
-    resolver = _account(args, required=args.resolve)
-    if args.resolve and not args.watch:
-        raise UsageError("--resolve only works with --watch (or use cb-dispute claim ID)")
+    _account(args, required=False)
     _check_which(args)
     chain = connect(args.deployments, args.rpc)
-    dispute_id = _dispute_id(args, chain)
-    assert dispute_id is not None
-    if not args.watch:
-        st = dispute_status(chain, dispute_id)
-        _out(args, st.to_json(), _status_text(st))
-        return EXIT_OK
-
-    def show(s: DisputeStatus) -> None:
-        if args.json:
-            print(json.dumps(s.to_json()), flush=True)
-        else:
-            print(_status_text(s) + "\n", flush=True)
-
-    watch_status(chain, dispute_id, interval_s=args.interval, timeout_s=args.timeout, on_change=show,
-                 resolver=resolver)
+    games = [game_status(chain, gid) for gid in _game_ids(args, chain)]
+    if args.json:
+        print(json.dumps(games[0].to_json() if args.game_id is not None else {"games": [s.to_json() for s in games]},
+                         indent=2), flush=True)
+    else:
+        print("\n".join(_status_text(s) for s in games), flush=True)
     return EXIT_OK
 
 
 def _cmd_claim(args: argparse.Namespace) -> int:
-    from validator.dispute.claiming import claim
-    from validator.dispute.connection import connect
+    from validator.bisection import read_game
+    from validator.dispute.claiming import claim_reward
+    from validator.dispute.connection import chain_call, connect
 
     account = _account(args)
-    _check_which(args, required=False)
+    _check_which(args)
     chain = connect(args.deployments, args.rpc)
-    dispute_id = _dispute_id(args, chain)
-    r = claim(chain, account, dispute_id)
-    parts = []
-    if r.resolved is not None:
-        parts.append(f"resolved dispute {dispute_id}: {r.resolved.name.lower()}")
-    elif r.outcome is not None:
-        parts.append(f"dispute {dispute_id}: {r.outcome.name.lower()}")
-    parts.append(f"claimed {format_energy(r.amount)} to {r.account}" if r.amount else f"nothing credited to {r.account}")
-    _out(args, r.to_json() | {"disputeId": dispute_id}, "; ".join(parts))
+    gid = _game_ids(args, chain)[-1]
+    g = chain_call(f"reading game {gid}", lambda: read_game(chain, gid))
+    r = claim_reward(chain, account, g.beast_id, g.index, g.stored)
+    _out(args, r.to_json(), f"claimed the reward of beast {r.beast_id} window {r.index + 1}: {format_energy(r.amount)} "
+                            f"paid to {r.to} (tx {r.tx_hash})")
     return EXIT_OK
 
 

@@ -43,7 +43,7 @@ class DatasetInvalidError(InvalidInputError, exit_code=ExitCode.DATA):
     """Raised when a private dataset matches the beast's C_dataset but is not a valid dataset file.
 
     The trainer committed to it at hatch, so no honest replay of its windows exists: SPEC §10.6
-    counts it against the trainer (a watcher votes against the window), never for it.
+    counts it against the trainer, never for it.
     """
 
 

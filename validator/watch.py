@@ -1,118 +1,52 @@
-"""Watch mode: answer on-chain disputes by replaying the disputed window and voting the computed word.
+"""Watch mode: replay every committed window this validator can, challenge the ones that diverge, play
+those games to the end, claim the reward (BisectionGame 2.0.0, docs/PROTOCOL.md §10).
 
-One round (:meth:`Watcher.run_once`) walks the open disputes; for each one this validator has
-not voted on it fetches what the replay needs (hatch data and words from the ledger, the
-dataset and S_owner from the dispute's calldata, the start state from the trainer's node),
-replays, and votes the computed 32-byte word. Votes are recorded in a small JSON file, written
-atomically before and after each transaction, and the chain's own ``voteOf`` is checked before
-every vote, so a restart never votes twice. A file lock keeps two watchers off one record.
+One round (:meth:`Watcher.run_once`):
 
-When the trainer's start state cannot be had (node unreachable, unknown, or serving a state
-that does not hash to the committed h128), the watcher retries on later rounds and votes
-``STATE_UNAVAILABLE`` (0x00..00, a vote against the trainer) only once the voting deadline is
-``unavailable_margin`` blocks away or less. When the challenger's dataset cannot be read from the
-dispute's opening transaction (not a direct ``openDispute`` call), nobody can replay; the
-watcher abstains (no vote), so the trainer is not slashed for the challenger's fault. When the
-dataset matches the beast's C_dataset but is not a valid dataset file, the fault is the
-trainer's (SPEC §10.6): the watcher votes ``DATASET_INVALID`` (0x00..00, against) at once.
+1. **Check.** For every spec-version-2 beast (public ones, and private ones whose dataset and owner
+   secret this watcher was given) the beast's :class:`validator.lineage.Lineage` replays the
+   committed windows it has not verified yet, in order, into their 129 step states. The first
+   window whose word is not the honest one is a divergence.
+2. **Commit.** A divergent window still inside its challenge period that this watcher has not
+   challenged gets a challenge commitment: a fresh random salt is written to the record *before*
+   ``commitChallenge(keccak256(abi.encode(me, beast, index, salt)))`` is sent, so a crash never
+   loses it. Nobody can copy a commitment: it hides the window and binds the challenger.
+3. **Reveal.** A commitment mined in an earlier block is revealed: ``challenge(beast, index, salt)``
+   posts the bond and opens this watcher's game (found again from the GameOpened logs after a crash
+   between sending and recording).
+4. **Play.** Every game the watcher opened gets its next move (:mod:`validator.bisection`): respond
+   to the defender's claims with the honest hashes, prove the last step, prove a lying word, or call
+   ``timeout`` once the defender's clock ran out.
+5. **Claim.** A game the watcher won ends with ``claimReward`` once no game on that window is still
+   open (the reward goes to the winning challenger with the earliest commitment; a later winner's
+   claim is refused and only its bond came back).
 
-Each decision is one JSON line (``event``, ``dispute``, ``beast``, ``window``, ...); no secret
-or dataset byte is ever logged.
+Everything the watcher must not forget (salts, commitments, games, claims) is in its
+:class:`validator.watch_record.GameRecord`, written atomically before and after each transaction;
+everything else is read from the chain again. Each decision is one JSON line; no salt before its
+reveal, state byte, dataset byte or secret is ever logged.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final, TextIO
 
-from devnet.errors import DisputeCalldataError, DisputeError, LedgerError, chain_call
-from kernel.host import HostError, atomic_write, read_file
-from kernel.state import ZERO32
+from devnet.errors import ContractError, LedgerError, chain_call
+from validator.bisection import CHALLENGER_WON, DEFENDER_WON, ReplaySource, Side, next_move, read_game, send_move
 from validator.chain import LedgerChainReader, map_chain_error
-from validator.errors import (
-    ConfigError,
-    DatasetInvalidError,
-    NotFoundError,
-    StartStateMismatchError,
-    StartStateError,
-    UpstreamError,
-    ValidatorError,
-)
-from validator.node_client import NodeClient
-from validator.replay import MAX_DATASET_BYTES, ReplayRequest, replay
+from validator.errors import ValidatorError
+from validator.lineage import Curriculum, Divergence, Lineage
+from validator.watch_record import GameRecord
 
-STATE_VERSION: Final = 1
-MAX_RECORD_BYTES: Final = 64 << 20  # one small JSON object per dispute ever seen
-STATE_UNAVAILABLE: Final = ZERO32
-# The vote on a window of a beast whose revealed dataset (matching C_dataset) is not a valid
-# dataset file: against the trainer (SPEC §10.6). A committed word is never zero (the ledger
-# refuses an empty activeMask), so this word never agrees.
-DATASET_INVALID: Final = ZERO32
-DEFAULT_UNAVAILABLE_MARGIN: Final = 2  # blocks before the voting deadline
-VOTED: Final = "voted"
-VOTING: Final = "voting"  # intent written before the transaction is sent
-CLOSED: Final = "closed"  # resolved or past its deadline without our vote
-
-
-class VoteRecord:
-    """The watcher's persistent record: which disputes it voted on (atomic JSON file + lock)."""
-
-    def __init__(self, path: str | os.PathLike[str], validator: str, chain_id: int) -> None:
-        self.path = Path(path)
-        self.validator = validator
-        self.chain_id = chain_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._lock_fd)
-            raise ConfigError(f"another watcher holds {self.path}.lock; run one watcher per vote record") from None
-        try:
-            self.data = self._load()
-        except BaseException:
-            self.close()
-            raise
-
-    def _load(self) -> dict[str, Any]:
-        if not self.path.exists():
-            return {"version": STATE_VERSION, "validator": self.validator, "chainId": self.chain_id, "disputes": {}}
-        try:
-            data = json.loads(read_file(self.path, limit=MAX_RECORD_BYTES, what="vote record"))
-        except (HostError, ValueError) as exc:
-            raise ConfigError(f"vote record {self.path} is unreadable: {exc}") from None
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION or not isinstance(data.get("disputes"), dict):
-            raise ConfigError(f"vote record {self.path} is not a version-{STATE_VERSION} record")
-        if data.get("validator", "").lower() != self.validator.lower() or data.get("chainId") != self.chain_id:
-            raise ConfigError(
-                f"vote record {self.path} belongs to validator {data.get('validator')} on chain {data.get('chainId')}, "
-                f"not {self.validator} on chain {self.chain_id}"
-            )
-        return data
-
-    def get(self, dispute_id: int) -> dict[str, Any] | None:
-        return self.data["disputes"].get(str(dispute_id))
-
-    def put(self, dispute_id: int, **record: Any) -> None:
-        """Set the record of ``dispute_id`` and write the file atomically (temp, fsync, rename, fsync folder)."""
-        self.data["disputes"][str(dispute_id)] = dict(record, updatedAt=int(time.time()))
-        atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True).encode())
-
-    def voted(self) -> list[int]:
-        """Dispute ids recorded as voted."""
-        return sorted(int(k) for k, v in self.data["disputes"].items() if v.get("status") == VOTED)
-
-    def close(self) -> None:
-        if self._lock_fd >= 0:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+GAME_SPEC_VERSION: Final = 2  # BisectionGame.SPEC_VERSION: the only beasts a game judges
+# Reverts of challenge() after which this window cannot be challenged by us any more.
+_WINDOW_CLOSED: Final = frozenset({"LedgerWindowNotOpen", "LedgerChallengePeriodOver", "LedgerWindowNotFound",
+                                   "GameSpecVersion"})
 
 
 def json_logger(stream: TextIO) -> Callable[[dict[str, Any]], None]:
@@ -128,152 +62,286 @@ def json_logger(stream: TextIO) -> Callable[[dict[str, Any]], None]:
     return emit
 
 
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
 class Watcher:
-    """Follows disputes on one chain and votes as one validator account."""
+    """Replays committed windows and plays the challenger's side of every game it opens (module docstring)."""
 
     def __init__(
         self,
         chain: Any,  # devnet.bindings.ChainBeasts
         account: Any,  # eth_account LocalAccount
-        record_path: str | os.PathLike[str],
+        record_path: Any,
         *,
-        node_address: str | None = None,
-        node_map: dict[int, str] | None = None,
-        backend: str = "numpy",
-        inputs: str = "spec",
-        unavailable_margin: int = DEFAULT_UNAVAILABLE_MARGIN,
+        curricula: dict[int, Curriculum] | None = None,
+        beasts: set[int] | None = None,
         log: Callable[[dict[str, Any]], None] | None = None,
-        node_client: NodeClient | None = None,
     ) -> None:
         self.chain = chain
         self.account = account
         self.reader = LedgerChainReader(chain)
-        self.node_address = node_address
-        self.node_map = dict(node_map or {})
-        self.backend = backend
-        self.inputs = inputs
-        self.margin = unavailable_margin
+        self.curricula = dict(curricula or {})
+        self.only = set(beasts) if beasts else None
         self.log = log or (lambda entry: None)
-        self.nodes = node_client or NodeClient()
-        chain_id = chain_call("reading the chain id", chain.chain_id, map_chain_error)
-        self.record = VoteRecord(record_path, account.address, chain_id)
+        chain_id = self._read("reading the chain id", chain.chain_id)
+        self.record = GameRecord(record_path, account.address, chain_id)
+        self.lineages: dict[int, Lineage] = {}
+        self.unfollowed: dict[int, str] = {}  # beast -> why it is not checked (logged once)
+        self.sources: dict[tuple[int, int, bytes], ReplaySource] = {}  # (beast, index, word) -> honest step states
+        self._seen: set[tuple[int, int, bytes]] = set()
+        self._out: list[dict[str, Any]] = []  # the current round's decisions
+
+    def _note(self, entry: dict[str, Any]) -> None:
+        """Log a decision and keep it in the current round's list."""
+        self.log(entry)
+        self._out.append(entry)
 
     def close(self) -> None:
         self.record.close()
-        self.nodes.close()
 
-    # -- one dispute ---------------------------------------------------------------------
+    def _read(self, what: str, fn: Callable[[], Any]) -> Any:
+        return chain_call(what, fn, map_chain_error)
 
-    def compute_word(self, dispute: Any) -> tuple[bytes, dict[str, Any]]:
-        """Replay the disputed window; returns (word to vote, details for the log)."""
-        window = dispute.index + 1
-        beast = self.reader.beast_commitments(dispute.beast_id)
-        claim = self.reader.window_claim(dispute.beast_id, window)
-        dataset = secret = None
-        if beast.private:
-            dataset, secret = self._dispute_dataset(dispute.dispute_id)
-        start_state = digests = None
-        node = self.node_map.get(dispute.beast_id, self.node_address)
-        if window > 1:
-            if node is None:
-                raise UpstreamError(f"no trainer node configured for beast {dispute.beast_id}")
-            start_state = self.nodes.get_state(node, dispute.beast_id, window - 1)
-            try:
-                digests = self.nodes.get_step_digests(node, dispute.beast_id, window)
-            except ValidatorError:
-                digests = None  # digests only locate the divergence; the vote does not need them
-        report = replay(
-            ReplayRequest(beast=beast, window=window, start_state=start_state, prev_h128=claim.prev_h128,
-                          committed_word=dispute.word, epoch_seed=claim.epoch_seed, dataset=dataset,
-                          owner_secret=secret, trainer_digests=digests),
-            backend=self.backend, inputs=self.inputs,  # type: ignore[arg-type]
-            # openDispute bounded the dataset by the season's maxDatasetBytes, which may exceed the
-            # default or have changed since: the validator takes the dataset the game accepted.
-            max_dataset_bytes=max(MAX_DATASET_BYTES, len(dataset or b"")),
-        )
-        return report.computed.pack(), {
-            "verdict": report.verdict, "firstDivergentStep": report.first_divergent_step,
-            "mismatchedFields": list(report.mismatched_fields), "reason": report.reason,
-            "replayMs": round(report.replay_seconds * 1000, 3),
-        }
+    # -- 1. check ---------------------------------------------------------------------------
 
-    def _dispute_dataset(self, dispute_id: int) -> tuple[bytes, bytes]:
-        """The challenger's dataset and secret; DisputeCalldataError (kept as is) when the opening
-        transaction does not carry them readably, other chain errors mapped as usual."""
-        return chain_call("reading the dispute's dataset", lambda: self.chain.dispute_dataset(dispute_id),
-                          _keeping(DisputeCalldataError))
-
-    def handle(self, dispute_id: int, block: int) -> dict[str, Any] | None:
-        """Decide and vote on one dispute; returns the logged decision (None when nothing happened)."""
-        from devnet.bindings import Outcome, Vote
-
-        rec = self.record.get(dispute_id)
-        if rec is not None and rec.get("status") in (VOTED, CLOSED):
+    def _lineage(self, beast: int) -> Lineage | None:
+        if beast in self.unfollowed:
             return None
-        d = chain_call(f"reading dispute {dispute_id}", lambda: self.chain.dispute(dispute_id), map_chain_error)
-        base = {"dispute": dispute_id, "beast": d.beast_id, "window": d.index + 1}
-        me = self.account.address
-        if chain_call("reading our vote", lambda: self.chain.vote_of(dispute_id, me), map_chain_error) != Vote.NONE:
-            # Voted before (a crash after sending, or a lost record): record it, never vote again.
-            self.record.put(dispute_id, status=VOTED, word=(rec or {}).get("word"), tx=(rec or {}).get("tx"), recovered=True)
-            return {"event": "already_voted", **base}
-        if d.outcome != Outcome.OPEN or block > d.voting_deadline:
-            self.record.put(dispute_id, status=CLOSED, outcome=Outcome(d.outcome).name)
-            return {"event": "closed", "outcome": Outcome(d.outcome).name, **base}
-        if not chain_call("checking our stake", lambda: self.chain.is_active_validator(me), map_chain_error):
-            return {"event": "skipped", "reason": "this account is not an active validator (register first)", **base}
-        try:
-            word, details = self.compute_word(d)
-        except DisputeCalldataError as exc:
-            # The challenger's dataset cannot be read, so nobody can replay: abstain rather than
-            # vote "unavailable", which would slash the trainer for the challenger's fault.
-            self.record.put(dispute_id, status=CLOSED, outcome="abstained", reason=str(exc))
-            return {"event": "abstain", "reason": str(exc), **base}
-        except DatasetInvalidError as exc:
-            # The trainer committed at hatch to a file no one can train on or replay: its windows
-            # count as diverged at once (no retry would change the file).
-            word, details = DATASET_INVALID, {"verdict": "dataset_invalid", "reason": str(exc)}
-        except (UpstreamError, NotFoundError, StartStateMismatchError, StartStateError) as exc:
-            if d.voting_deadline - block > self.margin:
-                return {"event": "retry", "reason": f"start state unavailable: {exc}", "blocksLeft": d.voting_deadline - block, **base}
-            word, details = STATE_UNAVAILABLE, {"verdict": "state_unavailable", "reason": str(exc)}
-        self.record.put(dispute_id, status=VOTING, word="0x" + word.hex())
-        try:
-            tx = self._vote(dispute_id, word)
-        except DisputeError as exc:
-            if exc.name == "DisputeAlreadyVoted":
-                self.record.put(dispute_id, status=VOTED, word="0x" + word.hex(), tx=None, recovered=True)
-                return {"event": "already_voted", **base}
-            if exc.name in ("DisputeVotingClosed", "DisputeAlreadyResolved"):
-                self.record.put(dispute_id, status=CLOSED, outcome=exc.name)
-                return {"event": "closed", "outcome": exc.name, **base}
-            raise map_chain_error(f"voting on dispute {dispute_id}", exc) from None
-        self.record.put(dispute_id, status=VOTED, word="0x" + word.hex(), tx=tx)
-        return {"event": "vote", **base, "word": "0x" + word.hex(), "agrees": word == d.word, "tx": tx, **details}
+        lin = self.lineages.get(beast)
+        if lin is None:
+            try:
+                lin = Lineage(self.reader, beast, self.curricula.get(beast))
+            except ValidatorError as exc:
+                self.unfollowed[beast] = str(exc)
+                self._note({"event": "skip", "beast": beast, "reason": str(exc)})
+                return None
+            self.lineages[beast] = lin
+        return lin
 
-    def _vote(self, dispute_id: int, word: bytes) -> str:
-        """Send the vote; a DisputeError is kept as is (the caller reads its name), others mapped."""
-        return chain_call(f"voting on dispute {dispute_id}", lambda: str(self.chain.vote(self.account, dispute_id, word).tx_hash),
-                          _keeping(DisputeError))
+    def check_beast(self, beast: int) -> Divergence | None:
+        """Follow one beast's lineage; returns its first divergent window (its states kept for the game)."""
+        from devnet.bindings import WindowStatus
 
-    # -- rounds ----------------------------------------------------------------------------
+        lin = self._lineage(beast)
+        if lin is None:
+            return None
+        count = self._read(f"windowCount({beast})", lambda: self.chain.window_count(beast))
+
+        def word_at(i: int) -> bytes:
+            return bytes(self._read(f"word({beast}, {i})", lambda: self.chain.word(beast, i)))
+
+        def being_voided(i: int) -> bool:
+            s = self._read(f"windowStatus({beast}, {i})", lambda: self.chain.window_status(beast, i))
+            return s not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
+
+        d = lin.follow(count, word_at, being_voided)
+        if d is not None:
+            self.sources[(beast, d.index, d.word)] = d.source
+        return d
+
+    def beasts(self) -> list[int]:
+        """The beasts to check: every hatched one (or the configured ones) of a version-2 deployment."""
+        version = self._read("Beast.SPEC_VERSION", self.chain.spec_version)
+        if version != GAME_SPEC_VERSION:
+            if -1 not in self.unfollowed:
+                self.unfollowed[-1] = f"spec version {version}"
+                self._note({"event": "skip", "reason": f"this deployment hatches spec-version-{version} beasts; the "
+                                                     f"bisection game judges version {GAME_SPEC_VERSION} only"})
+            return []
+        total = self._read("Beast.totalHatched", self.chain.total_hatched)
+        return [b for b in range(1, total + 1) if self.only is None or b in self.only]
+
+    # -- 2. commit ----------------------------------------------------------------------------
+
+    def _challengeable(self, d: Divergence, block: int) -> str | None:
+        """Why ``d`` cannot be challenged now (None when it can)."""
+        from devnet.bindings import WindowStatus
+
+        status = self._read("windowStatus", lambda: self.chain.window_status(d.beast, d.index))
+        if status not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED):
+            return f"window is {status.name.lower()}"
+        deadline = self._read("challengeDeadline", lambda: self.chain.challenge_deadline(d.beast, d.index))
+        if block + 2 > deadline:  # the commitment first, the challenge in a later block
+            return f"its challenge period ends at block {deadline}, before a commitment and its reveal fit in"
+        return None
+
+    def commit(self, d: Divergence, block: int) -> dict[str, Any] | None:
+        """Commit a challenge of ``d`` unless one of ours is pending or opened on this very word."""
+        entry = self.record.challenge(d.beast, d.index)
+        if entry is not None and entry.get("word") == _hex(d.word) and entry.get("status") != "dropped":
+            return None
+        base = {"beast": d.beast, "window": d.index + 1, "ledgerIndex": d.index}
+        why_not = self._challengeable(d, block)
+        if why_not is not None:
+            key = (d.beast, d.index, d.word)
+            if key not in self._seen:
+                self._seen.add(key)
+                return {"event": "diverged_unchallengeable", **base, "reason": why_not}
+            return None
+        bond = self._read("the bond", lambda: self.chain.challenge_bond(d.word))
+        balance = self._read("the ENERGY balance", lambda: self.chain.balance_of(self.account.address))
+        if balance < bond:
+            key = (d.beast, d.index, d.word)
+            if key not in self._seen:
+                self._seen.add(key)
+                return {"event": "diverged_unchallengeable", **base, "reason": f"the bond is {bond} wei of ENERGY, "
+                        f"this account holds {balance}"}
+            return None
+        self._ensure_bond(d.word)
+        salt = secrets.token_bytes(32)
+        self.record.put_challenge(d.beast, d.index, word=_hex(d.word), salt=_hex(salt), status="committing",
+                                  commitBlock=None, gameId=None)
+        tx = self._read("commitChallenge", lambda: self.chain.commit_challenge(self.account, d.beast, d.index, salt))
+        self.record.put_challenge(d.beast, d.index, status="committed", commitBlock=tx.block_number)
+        return {"event": "commit_challenge", **base, **d.to_json(), "tx": tx.tx_hash, "block": tx.block_number}
+
+    def _ensure_bond(self, word: bytes) -> None:
+        """Approve the game for bonds (once, unlimited)."""
+        game = self.chain.addresses["BisectionGame"]
+        allowance = self._read("allowance", lambda: self.chain.allowance(self.account.address, game))
+        if allowance < 2**255:
+            self._read("approving the bisection game", lambda: self.chain.approve(self.account, game))
+
+    # -- 3. reveal ------------------------------------------------------------------------------
+
+    def _find_game(self, beast: int, index: int, word: str) -> int | None:
+        """Our game on (beast, index) for ``word``, from the GameOpened logs (a crash after sending challenge)."""
+        for gid in self._read("games of the window", lambda: self.chain.games_of_window(beast, index)):
+            g = read_game(self.chain, gid)
+            if g.challenger.lower() == self.account.address.lower() and _hex(g.word) == word:
+                return int(gid)
+        return None
+
+    def reveal(self, entry: dict[str, Any], block: int) -> dict[str, Any] | None:
+        """Send ``challenge`` for a commitment mined in an earlier block; records the game it opened."""
+        beast, index, status = int(entry["beast"]), int(entry["index"]), entry.get("status")
+        base = {"beast": beast, "window": index + 1, "ledgerIndex": index}
+        salt = bytes.fromhex(str(entry["salt"])[2:])
+        if status == "committing":  # the commitment may not have been mined: commit again (same salt)
+            try:
+                tx = self.chain.commit_challenge(self.account, beast, index, salt)
+            except ContractError as exc:
+                if exc.name != "GameCommitmentExists":
+                    raise map_chain_error("commitChallenge", exc) from None
+                at = int(exc.args_by_name.get("committedAt", 0))  # it was mined before the crash
+                self.record.put_challenge(beast, index, status="committed", commitBlock=at)
+                return {"event": "commit_challenge", **base, "block": at, "resumed": True}
+            except LedgerError as exc:
+                raise map_chain_error("commitChallenge", exc) from None
+            self.record.put_challenge(beast, index, status="committed", commitBlock=tx.block_number)
+            return {"event": "commit_challenge", **base, "tx": tx.tx_hash, "block": tx.block_number, "resumed": True}
+        if status == "challenging":
+            gid = self._find_game(beast, index, entry["word"])
+            if gid is not None:
+                return self._opened(entry, gid, None, recovered=True)
+        elif status != "committed" or block < int(entry["commitBlock"]):
+            return None  # (the reveal lands in a later block than the commitment's: block + 1 > commitBlock)
+        self.record.put_challenge(beast, index, status="challenging")
+        try:
+            gid = self.chain.challenge(self.account, beast, index, salt)
+        except ContractError as exc:
+            if exc.name == "GameCommitmentMissing" and int(exc.args_by_name.get("committedAt", 0)) != 0:
+                # committed in the block the reveal was judged in (a node that estimates in the latest
+                # block): reveal again next round, once a later block exists
+                self.record.put_challenge(beast, index, status="committed")
+                return {"event": "reveal_waiting", **base, "reason": str(exc)}
+            if exc.name == "GameCommitmentMissing" or exc.name in _WINDOW_CLOSED:
+                self.record.put_challenge(beast, index, status="dropped", reason=str(exc))
+                return {"event": "challenge_dropped", **base, "reason": str(exc)}
+            raise map_chain_error("challenge", exc) from None
+        except LedgerError as exc:
+            raise map_chain_error("challenge", exc) from None
+        return self._opened(entry, int(gid), None)
+
+    def _opened(self, entry: dict[str, Any], gid: int, tx: str | None, recovered: bool = False) -> dict[str, Any]:
+        beast, index = int(entry["beast"]), int(entry["index"])
+        self.record.put_challenge(beast, index, status="opened", gameId=gid)
+        self.record.put_game(gid, beast=beast, index=index, side="challenger", word=entry["word"], status="playing")
+        return {"event": "challenge", "beast": beast, "window": index + 1, "ledgerIndex": index, "gameId": gid,
+                "recovered": recovered}
+
+    # -- 4. play, 5. claim -----------------------------------------------------------------------
+
+    def play_game(self, gid: int, entry: dict[str, Any], block: int) -> dict[str, Any] | None:
+        """One move (or the claim) of game ``gid``; returns the logged decision."""
+        beast, index = int(entry["beast"]), int(entry["index"])
+        base = {"gameId": gid, "beast": beast, "window": index + 1}
+        g = read_game(self.chain, gid)
+        if g.open:
+            src = self.sources.get((beast, index, g.word))
+            lin = self.lineages.get(beast)
+            if src is None and lin is not None:
+                src = lin.source_for(index, g.word)  # e.g. a window another game slashed meanwhile (after a restart)
+            if src is None:
+                return None  # the lineage has not reached this window yet (restart): next round
+            move = next_move(g, Side.CHALLENGER, src, block)
+            if move is None:
+                return None
+            tx = self._read(f"{move.kind} in game {gid}", lambda: send_move(self.chain, self.account, move))
+            return {"event": "move", **base, **move.to_json(), "tx": tx.tx_hash}
+        outcome = "challenger_won" if g.outcome == CHALLENGER_WON else "defender_won" if g.outcome == DEFENDER_WON else g.outcome
+        if entry.get("status") == "playing":
+            self.record.put_game(gid, status="ended", outcome=outcome)
+            entry = {**entry, "status": "ended"}
+            if g.outcome != CHALLENGER_WON:
+                self.record.put_game(gid, status="settled")
+                return {"event": "game_ended", **base, "outcome": outcome}
+        if entry.get("status") != "ended":
+            return None
+        return self._claim(gid, beast, index, base)
+
+    def _claim(self, gid: int, beast: int, index: int, base: dict[str, Any]) -> dict[str, Any] | None:
+        """claimReward once no game on the window is open (anyone may call it: the game pays the winner
+        with the earliest commitment, which a won game of ours may or may not be)."""
+        for other in self._read("games of the window", lambda: self.chain.games_of_window(beast, index)):
+            if read_game(self.chain, int(other)).open:
+                return None  # the reward is paid once no game on the window is open
+        stored = read_game(self.chain, gid).stored
+        try:
+            tx = self.chain.claim_reward(self.account, beast, index, stored)
+        except ContractError as exc:  # not the earliest winner, or nothing held for the window
+            self.record.put_game(gid, status="settled", claim=str(exc))
+            return {"event": "game_ended", **base, "outcome": "challenger_won", "reward": None, "reason": str(exc)}
+        except LedgerError as exc:
+            raise map_chain_error("claimReward", exc) from None
+        amount = _reward_amount(tx)
+        self.record.put_game(gid, status="claimed", reward=str(amount), tx=tx.tx_hash)
+        return {"event": "reward_claimed", **base, "amount": str(amount), "tx": tx.tx_hash}
+
+    # -- the round ----------------------------------------------------------------------------
 
     def run_once(self) -> list[dict[str, Any]]:
-        """One pass over every dispute not yet voted or closed; returns the decisions logged."""
-        count = chain_call("counting disputes", self.chain.dispute_count, map_chain_error)
-        block = chain_call("reading the block number", self.chain.block_number, map_chain_error)
+        """One round (module docstring); returns the decisions it logged."""
         out: list[dict[str, Any]] = []
-        for dispute_id in range(1, count + 1):
-            try:
-                entry = self.handle(dispute_id, block)
-            except ValidatorError as exc:
-                entry = {"event": "error", "dispute": dispute_id, "error": type(exc).__name__, "reason": str(exc)}
-            except Exception as exc:  # noqa: BLE001 - one malformed dispute must not stop the watcher
-                entry = {"event": "error", "dispute": dispute_id, "error": type(exc).__name__,
-                         "reason": f"unexpected: {exc}"}
+        self._out = out
+
+        def emit(entry: dict[str, Any] | None) -> None:
             if entry is not None:
-                self.log(entry)
-                out.append(entry)
+                self._note(entry)
+
+        block = self._read("blockNumber", self.chain.block_number)
+        for beast in self.beasts():
+            try:  # one beast's trouble (an unreadable window, a refused commitment) never stops the others' games
+                d = self.check_beast(beast)
+                if d is not None:
+                    emit(self.commit(d, block))
+            except ValidatorError as exc:
+                emit({"event": "error", "beast": beast, "error": type(exc).__name__, "reason": str(exc)})
+        block = self._read("blockNumber", self.chain.block_number)
+        for entry in self.record.pending_challenges():
+            try:
+                emit(self.reveal(entry, block))
+            except ValidatorError as exc:
+                emit({"event": "error", "beast": entry["beast"], "window": int(entry["index"]) + 1,
+                      "error": type(exc).__name__, "reason": str(exc)})
+        for gid, entry in self.record.games("playing", "ended").items():
+            block = self._read("blockNumber", self.chain.block_number)
+            try:
+                emit(self.play_game(gid, entry, block))
+            except ValidatorError as exc:  # a race with the defender's move or a timeout: read again next round
+                emit({"event": "move_failed", "gameId": gid, "reason": str(exc)})
         return out
 
     def run(self, poll_s: float, stop: threading.Event, max_rounds: int | None = None) -> int:
@@ -289,9 +357,11 @@ class Watcher:
         return rounds
 
 
-def _keeping(kept: type[LedgerError]) -> Callable[[str, Exception], Exception]:
-    """An error map that keeps ``kept`` errors as they are and maps the rest with map_chain_error."""
-    return lambda what, exc: exc if isinstance(exc, kept) else map_chain_error(what, exc)
+def _reward_amount(tx: Any) -> int:
+    try:
+        return int(tx.event("RewardClaimed").args["amount"])
+    except (KeyError, AttributeError):
+        return 0
 
 
-__all__ = ["DATASET_INVALID", "STATE_UNAVAILABLE", "VoteRecord", "Watcher", "json_logger"]
+__all__ = ["Watcher", "json_logger"]

@@ -540,3 +540,100 @@ def test_random_players_never_break_conservation(gn: GameNet, seed: int) -> None
         acct = next(a for a in gn.a if a.address == g["challenger"])
         play_out(gn, gid, (gn.a[1], lin.windows[g["index"]]), (acct, None), rng)
         held_is_owed(gn, [lin.beast], gids)
+
+
+def _same_block(gn: GameNet, txs: list[tuple[object, object, str, list]]) -> list[int]:  # noqa: ANN001
+    """Send (account, contract, fn, args) transactions of different senders into one block; statuses."""
+    w3, tester = gn.raw.w3, gn.raw.tester
+    hashes = []
+    tester.disable_auto_mine_transactions()
+    try:
+        for acct, contract, fn, args in txs:
+            tx = {"chainId": w3.eth.chain_id, "gas": 600_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
+                  "to": contract.address, "nonce": w3.eth.get_transaction_count(acct.address),
+                  "data": contract.encode_abi(fn, args=args)}
+            hashes.append(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
+        tester.mine_blocks(1)
+    finally:
+        tester.enable_auto_mine_transactions()
+    gn.cb.sender._nonces.clear()
+    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return [int(r["status"]) for r in receipts]
+
+
+def test_residual_a_trainer_revoked_in_its_commit_block_leaves_the_window_without_defender(gn: GameNet) -> None:
+    """Residual edge (PROTOCOL §10, §4a): the owner revokes its trainer in the very block of the
+    trainer's commit, so the window's committer is address(0). Nobody can defend it: any challenger
+    wins by timeout, the reward is 0 (no stake), and the game still ends cleanly (no payout to
+    address(0) is ever due: the defender's turn comes first and never ends but by timeout)."""
+    owner, trainer, griefer = gn.a[1], gn.a[2], gn.a[4]
+    beast = gn.cb.hatch(owner)
+    gn.cb.authorize_trainer(owner, beast, trainer.address)
+    lin = Lineage(beast)
+    seed = gn.cb.ensure_epoch_seed(trainer, beast, 0)
+    from bisection_helpers import genesis_v2_bytes, window_states, word_for
+
+    hd = gn.cb.hatch_data(beast)
+    states = window_states(genesis_v2_bytes(bytes(hd.seed_core)), seed)
+    lin.windows.append(states)
+    statuses = _same_block(gn, [(trainer, gn.cb.ledger, "commit", [beast, word_for(0, h16(states[-1]))]),
+                                (owner, gn.cb.beast, "revokeTrainer", [beast])])
+    assert statuses == [1, 1]
+    assert gn.cb.committer_of(beast, 0)[0] == "0x" + "00" * 20
+    gid = gn.challenge(griefer, beast, 0)
+    for who in (owner, trainer):
+        assert "GameNotDefender" in str(_try(gn.bisect, who, gid, h16(states[64])))
+    gn.mine(gn.clock + 1)
+    r = gn.timeout(gn.a[0], gid)
+    assert r.named("GameEnded")[0]["outcome"] == CHALLENGER_WON and not r.named("RewardHeld")
+    assert gn.status(beast, 0) == SLASHED
+    assert "GameNoReward" in str(_try(gn.claim_reward, griefer, beast, 0, gn.game_of(gid)["stored"]))
+
+
+def test_residual_a_blind_early_commitment_takes_the_reward_from_the_finder(gn: GameNet) -> None:
+    """Residual edge (PROTOCOL §10): the earliest commitment, not knowledge, takes the reward. A bot
+    commits blindly to the next window of a beast before it even exists; the finder replays,
+    commits and wins; the cheater abandons the bot's game too, which the bot wins by timeout with no
+    data at all. The reward is the bot's; the finder gets its bond back. (An honest watcher that
+    wants the reward commits as early, and reveals only when its replay refutes the window.)"""
+    cheater, finder, bot = gn.a[1], gn.a[2], gn.a[3]
+    lin = Lineage(gn.cb.hatch(cheater))
+    truth: list[list[bytes]] = []
+    gn.commit_challenge(bot, lin.beast, 0)  # before window 0 exists
+    k = lin.commit(gn, cheater, lie_at=70, honest_view=truth)
+    f0, b0 = gn.cb.balance_of(finder.address), gn.cb.balance_of(bot.address)
+    fid = gn.challenge(finder, lin.beast, k)
+    bid = gn.reveal(bot, lin.beast, k)
+    gn.mine(gn.clock + 1)
+    gn.timeout(gn.a[0], fid)
+    gn.timeout(gn.a[0], bid)
+    gn.claim_reward(gn.a[0], lin.beast, k, gn.game_of(fid)["stored"])
+    assert gn.cb.balance_of(bot.address) == b0 + BURN
+    assert gn.cb.balance_of(finder.address) == f0
+
+
+def test_a_cheater_cannot_withdraw_its_stake_before_the_last_game_can_end(gn: GameNet) -> None:
+    """The cheater requests to unstake everything right after committing a false window; the finder
+    challenges in the last block of the challenge period and the cheater spends its whole clock:
+    the stake is still locked when the game ends, and the reward is taken from the unbonding."""
+    from devnet.records import Param
+
+    cheater, finder = gn.a[1], gn.a[2]
+    lin = Lineage(gn.cb.hatch(cheater))
+    k = lin.commit(gn, cheater, lie_at=33)
+    staked, _, _ = gn.cb.stake_of(cheater.address)
+    gn.cb.send(cheater, gn.cb.ledger, "requestUnstake", [staked], 200_000)
+    deadline = int(gn.cb.ledger.functions.challengeDeadline(lin.beast, k).call())
+    gn.commit_challenge(finder, lin.beast, k)
+    gn.mine(deadline - gn.block() - 1)
+    gid = gn.reveal(finder, lin.beast, k)
+    assert gn.game_of(gid)["lastMove"] == deadline
+    gn.mine(gn.clock)  # the cheater's clock, spent to the last block
+    assert "LedgerStakeLocked" in str(_try(gn._send, cheater, gn.cb.ledger, "withdrawStake", [], 200_000))
+    gn.mine(1)
+    r = gn.timeout(gn.a[0], gid)
+    assert r.named("RewardHeld")[0]["amount"] == BURN
+    _, unbonding, unlock = gn.cb.stake_of(cheater.address)
+    assert unbonding == staked - BURN and unlock > gn.block()
+    assert gn.cb.param(Param.CHALLENGE_PERIOD) == 600

@@ -16,14 +16,18 @@ of moves fit the CI budget; test_bisection_real.py plays the real StepVerifier.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
+from hypothesis import event as _hypothesis_event
+from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from devnet.errors import ContractError
 from bisection_helpers import (
     BURN,
     CHALLENGED,
@@ -39,6 +43,12 @@ from bisection_helpers import (
 )
 
 _NET: GameNet | None = None
+
+
+def event(what: str) -> None:
+    """hypothesis.event, a no-op when the machine runs a scripted scenario outside hypothesis."""
+    with contextlib.suppress(InvalidArgument):
+        _hypothesis_event(what)
 
 
 def _net() -> GameNet:
@@ -100,9 +110,9 @@ class GameMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @precondition(lambda self: len(self.plays) < 6)
     @rule(lie=st.one_of(st.none(), st.sampled_from([1, 64, 128]), st.integers(1, 128)))
     def commit(self, lie: int | None) -> None:
+        """The trainer clears what a slash voided (it must, to commit window k again) and trains on."""
         beast = self.lin.beast
         if self._sync_rewind():
             frm, to = self.gn.cb.ledger.functions.voidedRange(beast).call()
@@ -114,6 +124,7 @@ class GameMachine(RuleBasedStateMachine):
         self.false.append(lie is not None)
 
     def _live(self, false_only: bool) -> list[int]:
+        self._sync_rewind()
         return [k for k, f in enumerate(self.false) if (f or not false_only)
                 and self.gn.status(self.lin.beast, k) in (COMMITTED, CHALLENGED)]
 
@@ -136,7 +147,7 @@ class GameMachine(RuleBasedStateMachine):
         p = data.draw(st.sampled_from(self.plays))
         g = self.gn.game_of(p.gid)
         if g["outcome"] != OPEN or kind == "stall":
-            self.gn.mine(self.rng.randint(1, 30))
+            self.gn.mine(self.rng.randint(1, self.gn.clock + 10))  # sometimes past a clock: timeouts
         elif g["challengerToMove"] and not p.honest_challenger:
             if g["hi"] - g["lo"] > 1:
                 self.gn.respond(self.liar, p.gid, data.draw(st.booleans()))
@@ -149,6 +160,37 @@ class GameMachine(RuleBasedStateMachine):
         elif not g["challengerToMove"] and p.false_window:
             self._defender_move(p, g, forged=(kind == "random"))
         self._try_timeouts()
+        self._honest_moves()
+
+    @precondition(lambda self: self.plays)
+    @rule(data=st.data(), move=st.sampled_from(["bisect", "respond", "proveStep", "proveWordLie", "timeout", "claim"]))
+    def stranger_move(self, data: st.DataObject, move: str) -> None:
+        """A third account (or a player out of turn) tries any move on any game: refused with the
+        game's own error, except a timeout that is due (anyone may end such a game)."""
+        p = data.draw(st.sampled_from(self.plays))
+        who = data.draw(st.sampled_from([self.gn.a[4], self.trainer, self.honest, self.liar]))
+        g = self.gn.game_of(p.gid)
+        junk = h16(self.rng.randbytes(8))
+        calls = {
+            "bisect": lambda: self.gn.bisect(who, p.gid, junk),
+            "respond": lambda: self.gn.respond(who, p.gid, bool(self.rng.getrandbits(1))),
+            "proveStep": lambda: self.gn.prove_step(who, p.gid, self.rng.randbytes(32)),
+            "proveWordLie": lambda: self.gn.prove_word_lie(who, p.gid, self.rng.randbytes(32)),
+            "timeout": lambda: self.gn.timeout(who, p.gid),
+            "claim": lambda: self.gn.claim_reward(who, g["beastId"], g["index"], g["stored"]),
+        }
+        mover = g["challenger"] if g["challengerToMove"] else g["defender"]
+        honest_turn = (g["challengerToMove"] and p.honest_challenger) or (not g["challengerToMove"] and not p.false_window)
+        if move in ("bisect", "respond") and who.address == mover and honest_turn:
+            return  # that would be the honest player's own move: not a stranger's
+        try:
+            calls[move]()
+        except ContractError as exc:
+            assert exc.name.startswith("Game"), exc
+            return
+        # Only these can succeed: a due timeout, a claim of a settled reward, a liar's or a
+        # cheater's own move (random, as a dishonest player may make).
+        assert move in ("timeout", "claim") or who.address == mover, (move, who.address, g)
         self._honest_moves()
 
     # ------------------------------------------------------------------ players
@@ -252,6 +294,38 @@ class GameMachine(RuleBasedStateMachine):
             assert self.gn.cb.balance_of(payee) == before + pot["reward"]
 
 
-GameMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=12, deadline=None,
+class _Draw:
+    """A fixed st.data() stand-in for the scripted scenario."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def draw(self, _strategy: object) -> object:
+        return self.value
+
+
+def test_scripted_slash_rewind_and_recommit() -> None:
+    """The machine's rules and checks on a path random runs reach rarely within their budget: a
+    false window slashed by timeout, the lineage rewound, the voided window cleared and committed
+    again, a new game on it; every invariant after each step and the teardown's checks at the end."""
+    m = GameMachine()
+    m.hatch()
+    for lie in (None, 5, None):
+        m.commit(lie)
+        m.energy_conserved()
+    m.challenge(_Draw(1), True)
+    for _ in range(3):
+        m.dishonest_move(_Draw(m.plays[0]), "stall")  # the cheater stays away
+        m.energy_conserved()
+    assert m.gn.game_of(m.plays[0].gid)["outcome"] == CHALLENGER_WON
+    m.commit(None)  # clears the voided windows 1..2 and commits window 1 again
+    assert len(m.false) == 2 and m.gn.cb.ledger.functions.voidedRange(m.lin.beast).call() == [0, 0]
+    m.energy_conserved()
+    m.challenge(_Draw(1), False)
+    m.energy_conserved()
+    m.teardown()
+
+
+GameMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=15, deadline=None,
                                          suppress_health_check=list(HealthCheck))
 TestBisectionGameMachine = pytest.mark.filterwarnings("ignore")(GameMachine.TestCase)

@@ -161,6 +161,56 @@ def test_honest_trainer_wins_against_a_challenger_who_disagrees_with_everything(
         cb.timeout(challenger, gid)
 
 
+def test_step_zero_of_a_later_window_starts_from_the_previous_window(gnet: Net) -> None:
+    """Window 1's step 0 is window 0's final state (h_0 from the ledger), not the genesis: an honest
+    trainer's window 1 holds against a challenger that disagrees with everything."""
+    cb, trainer, challenger = gnet.cb, gnet.a[1], gnet.a[2]
+    beast = cb.hatch(trainer)
+    first, _ = window_zero(cb, beast, lie_at=None)
+    cb.commit(trainer, beast, word_of(first[-1]))
+    from kernel.state import from_bytes
+
+    seed_core = bytes(cb.hatch_data(beast).seed_core)  # epoch 0 (epochSteps 512): window 1's seed is seed_core
+    second = [s.to_bytes() for s in window_step_states(from_bytes(first[-1]), PublicSource(), WindowStart(MASK, LR_SHIFT, seed_core))]
+    cb.commit(trainer, beast, word_of(second[-1]))
+    gid = open_game(cb, challenger, beast, 1)
+    final = play(cb, gid, trainer, second, challenger, None)
+    assert (final.outcome, final.lo, final.hi) == (Outcome.DEFENDER_WON, 0, 1)
+    assert cb.window_status(beast, 1) == WindowStatus.COMMITTED
+
+
+def test_the_reward_goes_to_the_earliest_commitment_lowest_game_id_on_a_tie(gnet: Net) -> None:
+    """Two challengers commit in the same block; both win on time. The first game revealed (lowest id) takes the
+    reward, though the second also won (its bond back only)."""
+    cb, trainer, x, y, anyone = gnet.cb, gnet.a[1], gnet.a[2], gnet.a[3], gnet.a[4]
+    beast = cb.hatch(trainer)
+    gnet.commit_windows(trainer, beast, 1)
+    salt = b"\x21" * 32
+    tester, w3 = gnet.raw.tester, gnet.raw.w3
+    tester.disable_auto_mine_transactions()
+    try:
+        for who in (x, y):  # signed and sent as the bindings would, both into the next block
+            data = bytes.fromhex(cb.game.encode_abi("commitChallenge", args=[challenge_commitment(who, beast, 0, salt)])[2:])
+            tx = {"from": who.address, "to": cb.game.address, "data": data, "value": 0, "gas": 150_000,
+                  "chainId": cb.chain_id(), "nonce": w3.eth.get_transaction_count(who.address), **cb.sender._fees()}
+            w3.eth.send_raw_transaction(who.sign_transaction(tx).raw_transaction)
+    finally:
+        tester.enable_auto_mine_transactions()  # mines the pending block
+    for who in (x, y):
+        cb.sender.resync(who.address)
+    gx = cb.challenge(x, beast, 0, salt)
+    gy = cb.challenge(y, beast, 0, salt)
+    assert cb.game_of(gx).commitment_block == cb.game_of(gy).commitment_block and gx < gy
+    gnet.mine(cb.clock_blocks() + 1)
+    cb.timeout(anyone, gx)  # the lower id wins first (and slashes), then the tie's later id
+    cb.timeout(anyone, gy)
+    assert cb.game_of(gy).outcome == Outcome.CHALLENGER_WON
+    stored = cb.game_of(gx).stored
+    assert cb.pot_of(beast, 0, stored).best_game == gx
+    r = cb.claim_reward(anyone, beast, 0, stored)
+    assert r.event("RewardClaimed").args["challenger"] == x.address
+
+
 def test_defender_timeout_slashes_and_rewinds_then_clear_voided_reopens_the_lineage(gnet: Net) -> None:
     cb, trainer, challenger, anyone = gnet.cb, gnet.a[1], gnet.a[2], gnet.a[3]
     beast = cb.hatch(trainer)
@@ -187,6 +237,36 @@ def test_defender_timeout_slashes_and_rewinds_then_clear_voided_reopens_the_line
     assert tuple(cb.voided_range(beast))[0] == tuple(cb.voided_range(beast))[1]
     cb.commit(trainer, beast, make_word(1, tag=2))  # the lineage goes on from window 0
     assert cb.window_count(beast) == 2 and cb.window_status(beast, 1) == WindowStatus.COMMITTED
+
+
+def test_a_word_whose_other_fields_lie_loses_to_the_final_state(gnet: Net) -> None:
+    """The h128 is the true final state's, the lrShift is not: proveWordLie with the state's bytes wins at once."""
+    from kernel.state import from_bytes
+
+    cb, trainer, challenger = gnet.cb, gnet.a[1], gnet.a[2]
+    beast = cb.hatch(trainer)
+    mine, _ = window_zero(cb, beast, lie_at=None)
+    s = from_bytes(mine[-1])
+    cb.commit(trainer, beast, Payload(s.h128(), s.global_step, BURN, s.active_mask, s.lr_shift + 1, s.flags).pack())
+    gid = open_game(cb, challenger, beast, 0)
+    with raises_error("GameFinalStateMismatch", gameId=gid):
+        cb.prove_word_lie(challenger, gid, mine[-2])
+    with raises_error("GameNotYourMove", gameId=gid, caller=trainer.address):
+        cb.prove_word_lie(trainer, gid, mine[-1])
+    r = cb.prove_word_lie(challenger, gid, mine[-1])
+    assert (r.event("GameEnded").args["outcome"], r.event("GameEnded").args["reason"]) == (Outcome.CHALLENGER_WON, Reason.WORD_LIE)
+    assert cb.window_status(beast, 0) == WindowStatus.SLASHED
+
+
+def test_an_honest_word_cannot_be_called_a_lie(gnet: Net) -> None:
+    cb, trainer, challenger = gnet.cb, gnet.a[1], gnet.a[2]
+    beast = cb.hatch(trainer)
+    mine, _ = window_zero(cb, beast, lie_at=None)
+    cb.commit(trainer, beast, word_of(mine[-1]))
+    gid = open_game(cb, challenger, beast, 0)
+    with raises_error("GameWordConsistent", gameId=gid):
+        cb.prove_word_lie(challenger, gid, mine[-1])
+    assert cb.game_word(gid) == word_of(mine[-1]) == cb.word(beast, 0)
 
 
 # ---------------------------------------------------------------------- errors, decoded

@@ -4,7 +4,8 @@ Each row sets the chain up, asks the Python rule what the contract will do, then
 contract do it: ``challenge_bond`` against the bond ``challenge`` pulls, ``challenge_opens``
 against whether ``challenge`` gets past the ledger's ``beginGame``, ``challenge_commitment``
 against the commitment ``challenge`` looks for, ``unstake_unlock_block`` against the block
-``requestUnstake`` records.
+``requestUnstake`` records, ``GameInfo.timed_out`` / ``clock_left`` against ``timeout`` and a move
+at each side's clock boundary.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 import devnet
-from devnet.bindings import (Param, WindowStatus, challenge_bond, challenge_commitment, challenge_opens, energy_burn,
+from devnet.bindings import (Outcome, Param, WindowStatus, challenge_bond, challenge_commitment, challenge_opens, energy_burn,
                              unstake_unlock_block)
 
 from chain_helpers import BURN, Net, ev, make_word, raises_error
@@ -135,3 +136,36 @@ def test_bond_multiplier_read_at_challenge_time(net: Net) -> None:
     net.mine(10)
     r = _challenge(net.cb, ch, bid, 0)
     ev(r, "GameOpened", bond=challenge_bond(make_word(0), 5))
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+@pytest.mark.parametrize("side", ["defender", "challenger"])
+def test_timed_out_matches_timeout_and_moves(net: Net, offset: int, side: str) -> None:
+    """timeout and the side's move executed in block lastMove + remaining + offset."""
+    owner, ch, anyone = net.a[1], net.a[2], net.a[3]
+    bid = net.cb.hatch(owner)
+    net.cb.commit(owner, bid, make_word(0))
+    gid = int(_challenge(net.cb, ch, bid, 0).event("GameOpened").args["gameId"])
+    if side == "challenger":
+        net.cb.bisect(owner, gid, b"\x01" * 16)
+    g = net.cb.game_of(gid)
+    assert g.to_move() == side
+    at = g.last_move + (g.challenger_clock if side == "challenger" else g.defender_clock) + offset
+    net.mine(at - 1 - net.cb.block_number())
+    assert g.clock_left(at) == -offset
+    snap = net.raw.tester.take_snapshot()
+    move = (lambda: net.cb.respond(ch, gid, True)) if side == "challenger" else (lambda: net.cb.bisect(owner, gid, b"\x02" * 16))
+    if g.timed_out(at):
+        with raises_error("GameClockExpired", gameId=gid):
+            move()
+    else:
+        move()
+    net.raw.tester.revert_to_snapshot(snap)
+    net.cb.sender._nonces.clear()
+    if g.timed_out(at):
+        r = net.cb.timeout(anyone, gid)
+        assert r.block_number == at
+        assert r.event("GameEnded").args["outcome"] == (Outcome.DEFENDER_WON if side == "challenger" else Outcome.CHALLENGER_WON)
+    else:
+        with raises_error("GameClockRunning", gameId=gid):
+            net.cb.timeout(anyone, gid)

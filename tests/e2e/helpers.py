@@ -3,12 +3,10 @@
 
 The audit rebuilds every ENERGY balance from the token's Transfer logs (mints come from the
 zero address, burns go to it), compares each with ``balanceOf`` and the sum with
-``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §7):
-the ledger holds exactly the escrow of committed and disputed windows, the dispute game
-exactly the open bonds, stakes and unclaimed credits, and every burn is a finalized window.
-It also follows the game's own flows (§5-6): every stake is what its validator registered minus
-what ``ValidatorSlashed`` took from it, and every resolved dispute credited exactly its bond,
-plus the window's escrow when it diverged, plus the stakes it slashed.
+``totalSupply``, and then checks the protocol's conservation rules (docs/PROTOCOL.md §10):
+the ledger holds exactly the escrow of the windows in its slots plus every deposit, stake and
+unbonding stake; the bisection game exactly the bonds of open games and the unclaimed rewards;
+and every burn is the escrow of a finalized, slashed or cleared voided window.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from devnet.bindings import ChainBeasts, GameInfo, Pot, WindowStatus
 from kernel.params import KernelParams
 from kernel.payload import FLAG_LOSS_DROPPED, Payload
 from kernel.sources import PublicSource
@@ -118,18 +116,27 @@ class Audit:
     minted_since: int
 
 
-def _logs(chain: ChainBeasts, contract: Any, event: str, from_block: int = 0) -> list[Any]:
+def _logs(chain: ChainBeasts, contract: Any, event: str, from_block: int = 0, to_block: int | str = "latest") -> list[Any]:
     ev = getattr(contract.events, event)()
-    logs = chain.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": "latest",
+    logs = chain.w3.eth.get_logs({"address": contract.address, "fromBlock": from_block, "toBlock": to_block,
                                   "topics": [ev.topic]})
     return [ev.process_log(log) for log in logs]
 
 
 def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
-    """Rebuild ENERGY balances from Transfer logs and check the conservation rules; asserts on failure."""
+    """Rebuild ENERGY balances from Transfer logs and check the conservation rules; asserts on failure.
+
+    Other processes (nodes, watchers) keep sending transactions while the audit reads, so every
+    log and every view is read as of one block."""
+    at = chain.block_number()
+    energy, ledger, game = chain.energy.functions, chain.ledger.functions, chain.game.functions
+
+    def view(fn: Any) -> Any:
+        return fn.call(block_identifier=at)
+
     balances: dict[str, int] = defaultdict(int)
     minted = burned = minted_since = burned_since = 0
-    for e in _logs(chain, chain.energy, "Transfer"):
+    for e in _logs(chain, chain.energy, "Transfer", to_block=at):
         a = e["args"]
         src, dst, value = a["from"], a["to"], int(a["value"])
         if src == ZERO_ADDRESS:
@@ -142,83 +149,59 @@ def audit_energy(chain: ChainBeasts, since_block: int = 0) -> Audit:
             burned_since += value if e["blockNumber"] >= since_block else 0
         else:
             balances[dst] += value
-    total = int(chain.energy.functions.totalSupply().call())
+    total = int(view(energy.totalSupply()))
     # Nothing created, nothing lost: every balance is what its transfers say, and they add up.
     for address, expected in balances.items():
-        assert chain.balance_of(address) == expected, f"balance of {address} differs from its transfers"
+        assert int(view(energy.balanceOf(checksum(address)))) == expected, f"balance of {address} differs from its transfers"
     assert sum(balances.values()) == total, "balances do not add up to totalSupply"
     assert total == minted - burned, "totalSupply is not minted - burned"
 
-    # Every burn is a finalized window's escrow (finalize or a dispute that upheld / found no quorum).
-    finalized = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized"))
-    assert burned == finalized, f"burned {burned} but finalized windows account for {finalized}"
+    # Every burn is an escrow the protocol burns: a finalized window's, a slashed window's, or a
+    # voided window's once cleared (docs/PROTOCOL.md §10).
+    escrow_burned = sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowFinalized", to_block=at))
+    escrow_burned += sum(int(e["args"]["amount"]) for e in _logs(chain, chain.ledger, "WindowSlashed", to_block=at))
+    escrow_burned += sum(int(e["args"]["burned"]) for e in _logs(chain, chain.ledger, "WindowVoided", to_block=at))
+    assert burned == escrow_burned, f"burned {burned} but finalized, slashed and voided windows account for {escrow_burned}"
 
-    # The ledger holds the escrow of committed and disputed windows.
-    escrow = 0
-    for e in _logs(chain, chain.ledger, "CheckpointCommitted"):
-        b, k, word = int(e["args"]["beastId"]), int(e["args"]["index"]), bytes(e["args"]["word"])
-        if chain.window_status(b, k) in (WindowStatus.COMMITTED, WindowStatus.DISPUTED):
-            escrow += Payload.unpack(word).energy_burn if _parses(word) else int.from_bytes(word[20:28], "big")
-    # Ledgers from version 1.1 also hold the committers' prepaid deposits.
-    if any(item.get("name") == "depositOf" for item in chain.ledger.abi):
-        escrow += sum(int(chain.ledger.functions.depositOf(checksum(a)).call()) for a in balances
-                      if a != ZERO_ADDRESS)
-    assert chain.balance_of(chain.addresses["CheckpointLedger"]) == escrow, \
-        "ledger balance is not the open escrow (plus deposits)"
-
-    # The game holds open bonds, validator stakes and unclaimed credits.
+    # The ledger holds the escrow of the windows still in a slot (committed, challenged, or voided
+    # and not cleared yet) plus every account's deposit, stake and unbonding stake.
+    latest: dict[tuple[int, int], bytes] = {}
+    for e in _logs(chain, chain.ledger, "CheckpointCommitted", to_block=at):
+        latest[(int(e["args"]["beastId"]), int(e["args"]["index"]))] = bytes(e["args"]["word"])
+    live = (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.VOIDED)
     held = 0
-    for d in range(1, chain.dispute_count() + 1):
-        info = chain.dispute(d)
-        if info.outcome == Outcome.OPEN:
-            held += info.bond
-    accounts = {a for a in balances if a not in (chain.addresses["CheckpointLedger"], chain.addresses["DisputeGame"])}
-    for e in _logs(chain, chain.game, "ValidatorRegistered"):
-        accounts.add(e["args"]["validator"])
-    for a in accounts:
-        held += chain.validator(a).stake + chain.credit_of(a)
-    assert chain.balance_of(chain.addresses["DisputeGame"]) == held, "game balance is not bonds + stakes + credits"
-    _audit_game_flows(chain)
+    for (b, k), word in latest.items():
+        if WindowStatus(int(view(ledger.windowStatus(b, k)))) in live:
+            held += int.from_bytes(word[20:28], "big")
+    for a in balances:
+        if a != ZERO_ADDRESS:
+            staked, unbonding, _ = view(ledger.stakeOf(checksum(a)))
+            held += int(view(ledger.depositOf(checksum(a)))) + int(staked) + int(unbonding)
+    assert balances[chain.addresses["CheckpointLedger"]] == held, \
+        "ledger balance is not the live escrow plus deposits and stakes"
+
+    # The game holds the bonds of open games and the rewards not yet claimed.
+    in_game = 0
+    pots = set()
+    for g in range(1, int(view(game.gameCount())) + 1):
+        info = GameInfo.from_abi(g, view(game.gameOf(g)), chain._game_fields)
+        if info.is_open:
+            in_game += info.bond
+        pots.add((info.beast_id, info.index, info.stored))
+    for b, k, stored in pots:
+        pot = Pot(*view(game.potOf(b, k, stored)))
+        if not pot.claimed:
+            in_game += pot.reward
+    assert balances[chain.addresses["BisectionGame"]] == in_game, "game balance is not open bonds + unclaimed rewards"
+    # Rewards come only from committers' stakes, each slash at most the window's escrow.
+    for e in _logs(chain, chain.ledger, "WindowSlashed", to_block=at):
+        assert 0 <= int(e["args"]["reward"]) <= int(e["args"]["amount"]), "a slash rewarded more than the window's escrow"
     return Audit(dict(balances), total, minted, burned, burned_since, minted_since)
 
 
-def _audit_game_flows(chain: ChainBeasts) -> None:
-    """Stakes move only by registration, slashing and withdrawal; credits only by resolve and claim."""
-    flows = sorted((e for name in ("ValidatorRegistered", "ValidatorSlashed", "ValidatorWithdrawn")
-                    for e in _logs(chain, chain.game, name)), key=lambda e: (e["blockNumber"], e["logIndex"]))
-    stakes: dict[str, int] = defaultdict(int)
-    slashed: dict[int, int] = defaultdict(int)
-    for e in flows:
-        a = e["args"]
-        if e["event"] == "ValidatorRegistered":
-            assert stakes[a["validator"]] == 0, f"{a['validator']} registered twice"
-            stakes[a["validator"]] = int(a["stake"])
-        elif e["event"] == "ValidatorSlashed":
-            assert 0 < int(a["amount"]) < stakes[a["validator"]], "a slash took nothing, or the whole stake"
-            stakes[a["validator"]] -= int(a["amount"])
-            slashed[int(a["disputeId"])] += int(a["amount"])
-        else:
-            assert int(a["stake"]) == stakes[a["validator"]], f"{a['validator']} withdrew another stake than it had"
-            stakes[a["validator"]] = 0
-    for validator, stake in stakes.items():
-        assert chain.validator(validator).stake == stake, f"stake of {validator} is not registered - slashed"
-
-    credited: dict[int, int] = defaultdict(int)
-    for e in _logs(chain, chain.game, "Credited"):
-        credited[int(e["args"]["disputeId"])] += int(e["args"]["amount"])
-    escrow = {(int(e["args"]["beastId"]), int(e["args"]["index"])): int(e["args"]["amount"])
-              for e in _logs(chain, chain.ledger, "WindowSlashed")}
-    for d in range(1, chain.dispute_count() + 1):
-        info = chain.dispute(d)
-        if info.outcome == Outcome.OPEN:
-            assert credited[d] == slashed[d] == 0
-            continue
-        assert (info.outcome in (Outcome.UPHELD, Outcome.DIVERGED)) or slashed[d] == 0, "NoQuorum slashed a stake"
-        won = escrow[(info.beast_id, info.index)] if info.outcome == Outcome.DIVERGED else 0
-        assert credited[d] == info.bond + won + slashed[d], f"dispute {d} credited {credited[d]}"
-    claimed = sum(int(e["args"]["amount"]) for e in _logs(chain, chain.game, "Claimed"))
-    unclaimed = sum(chain.credit_of(a) for a in {e["args"]["account"] for e in _logs(chain, chain.game, "Credited")})
-    assert sum(credited.values()) == claimed + unclaimed, "credits claimed + unclaimed differ from credits given"
+def honest_cost(trainer: BindingTrainer) -> int:
+    """ENERGY an honest trainer's committed windows cost it: their escrow (burned at finalize)."""
+    return sum(int.from_bytes(w[20:28], "big") for w in trainer.words)
 
 
 def _parses(word: bytes) -> bool:

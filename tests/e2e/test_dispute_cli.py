@@ -1,37 +1,36 @@
-"""cb-dispute check/open/status/claim in process against the py-evm devnet behind its JSON-RPC server.
+"""cb-dispute check/challenge/play/status/claim in process against the py-evm devnet behind its JSON-RPC server.
 
 A real chain (py-evm with the contracts, reached over HTTP like any other process would), a
-trainer committing real kernel windows through the bindings (one of them tampered), three
-staked validators that replay with the validator library and vote, and the CLI's ``main``
-called with argv. Every test ends with the ENERGY audit.
+trainer committing real kernel windows through the bindings (one of them tampered) and defending
+them with the bisection player (``validator.bisection.play_defender`` in a thread, its honest step
+states), and the CLI's ``main`` called with argv: it checks the window, commits and reveals the
+challenge, plays the game to the end and claims the reward.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devnet.bindings import ChainBeasts, Outcome, WindowStatus
+from devnet.bindings import ChainBeasts, WindowStatus
 from devnet.launch import RunningDevnet, launch
-from tests.e2e.helpers import BindingTrainer, audit_energy, mine, write_key_file
+from tests.e2e.helpers import BindingTrainer, mine, write_key_file
 from validator import dispute_cli
-from validator.dispute import read_window, check_window
 
-STAKE = 100 * 10**18
-PARAMS = {"challenge_period": 200, "voting_period": 8, "validator_quorum": 2}
+PARAMS = {"challenge_period": 400}
+CLOCK = 12  # blocks per side
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
     run = tmp_path_factory.mktemp("devnet")
-    n = launch("pyevm", port=0, run_dir=run, accounts=8, params=PARAMS)
+    n = launch("pyevm", port=0, run_dir=run, accounts=8, params=PARAMS, game_clock_blocks=CLOCK)
     try:
-        for v in n.accounts[4:7]:
-            n.chain.register_validator(v, STAKE)
         yield n
     finally:
         n.stop()
@@ -62,75 +61,101 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, Any
     return code, parsed, err
 
 
-def vote_by_replay(net: RunningDevnet, dispute_id: int, validators: list[Any], *, wrong: set[int] = frozenset()) -> None:
-    """Each validator replays the disputed window (validator library) and votes the word it computed."""
-    chain = net.chain
-    info = chain.dispute(dispute_id)
-    w = read_window(chain, info.beast_id, info.index + 1)
-    r = check_window(chain, w, None)
-    for i, v in enumerate(validators):
-        word = r.computed_word if i not in wrong else bytes(32 - 1) + b"\x01"
-        chain.vote(v, dispute_id, word)
+class Defender:
+    """The trainer defending window ``k`` of its beast with its honest step states, in a thread
+    (``validator.bisection.play_defender``, one move whenever it is the defender's)."""
+
+    def __init__(self, trainer: BindingTrainer, k: int, *, silent: bool = False, mine_url: str | None = None) -> None:
+        from kernel.step import window_step_states
+        from validator.bisection import StatesSource, window_start
+
+        chain = trainer.chain
+        word = chain.word(trainer.beast_id, k - 1)
+        seed = chain.epoch_seed(trainer.beast_id, trainer.states[k - 1].params.epoch_of_window(k))
+        # the defender only claims hashes (the challenger proves): no sample needed
+        self.source = StatesSource(window_step_states(trainer.states[k - 1], trainer.source, window_start(word, seed)))
+        self.trainer, self.k, self.silent, self.mine_url = trainer, k, silent, mine_url
+        self.stop = threading.Event()
+        self.moves = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from devnet.errors import LedgerError
+        from validator.bisection import play_defender, read_game
+
+        chain = self.trainer.chain
+        while not self.stop.wait(0.05):
+            if self.mine_url:
+                mine(self.mine_url, 1)  # the clock runs on a quiet devnet
+            if self.silent:
+                continue
+            for gid in chain.games_of_window(self.trainer.beast_id, self.k - 1):
+                try:
+                    if read_game(chain, gid).open and play_defender(chain, self.trainer.account, gid, self.source):
+                        self.moves += 1
+                except LedgerError:
+                    chain.sender.resync(self.trainer.account.address)  # raced the challenger: next poll
+
+    def __enter__(self) -> Defender:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
 
 
-def test_check_open_status_claim_on_a_tampered_window(net: RunningDevnet, deployments: Path, challenger_key: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_challenge_play_claim_on_a_tampered_window(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     chain: ChainBeasts = net.chain
-    since = chain.block_number()
     trainer = BindingTrainer.hatch(chain, net.accounts[1])
     trainer.commit_next()
     trainer.commit_next()
     trainer.commit_next(tamper="h128")
     b = trainer.beast_id
     common = ["--deployments", deployments, "--json"]
+    key = ["--private-key-file", challenger_key]
 
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, *common)
     assert code == 0 and out["verdict"] == "match" and out["startState"].startswith("rebuilt from genesis")
     bond = int(out["bond"])
-    assert bond == 2 * int.from_bytes(trainer.words[1][20:28], "big")
+    assert bond == 2 * int.from_bytes(trainer.words[1][20:28], "big") and out["challengeable"]
 
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 3, *common)
     assert code == 1 and out["verdict"] == "diverged" and out["mismatchedFields"] == ["h128"]
 
     # An honest window: refused unless --force, nothing sent.
     before = chain.balance_of(net.accounts[2])
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--yes", "--private-key-file", challenger_key, *common)
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 2, "--yes", *key, *common)
     assert code == 1 and "replays to its committed word" in err
     # No TTY and no --yes: refused.
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 3, "--private-key-file", challenger_key, *common)
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 3, *key, *common)
     assert code == 1 and "--yes" in err
     assert chain.balance_of(net.accounts[2]) == before and chain.window_status(b, 2) == WindowStatus.COMMITTED
 
-    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 3, "--yes", "--private-key-file", challenger_key, *common)
-    assert code == 0, out
-    did = out["disputeId"]
-    escrow = int.from_bytes(trainer.words[2][20:28], "big")
-    assert chain.balance_of(net.accounts[2]) == before - 2 * escrow
-    assert chain.window_status(b, 2) == WindowStatus.DISPUTED
-
-    code, out, _ = cli(capsys, "status", did, *common)
-    assert code == 0 and out["outcome"] == "open" and out["agree"] == 0 and not out["resolvable"]
-    code, _, err = cli(capsys, "claim", did, "--private-key-file", challenger_key, *common)
-    assert code == 1 and "still open" in err
-
-    validators = net.accounts[4:7]
-    vote_by_replay(net, did, validators, wrong={2})
-    code, out, _ = cli(capsys, "status", did, *common)
-    assert out["against"] == 3 and out["resolvable"]  # the wrong word also votes against the trainer
-
-    code, out, _ = cli(capsys, "claim", did, "--private-key-file", challenger_key, *common)
-    assert code == 0 and out["resolvedNow"] == "diverged"
-    share = escrow // 2 // 3
-    assert int(out["amount"]) == 2 * escrow + escrow - 3 * share
-    assert chain.balance_of(net.accounts[2]) == before + escrow - 3 * share
+    with Defender(trainer, 3) as defender:
+        code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 3, "--yes", "--interval", "0.05", *key, *common)
+    assert code == 0, err
+    gid = out["gameId"]
+    assert out["game"]["outcome"] == "challenger_won" and (out["game"]["lo"], out["game"]["hi"]) == (127, 128)
+    assert defender.moves == 7 and [m["move"] for m in out["moves"]] == ["respond"] * 7 + ["prove_step"]
+    assert set(out["gas"]) >= {"commitChallenge", "challenge"}
+    reward = int(out["claim"]["amount"])
+    assert reward > 0 and out["claim"]["to"] == net.accounts[2].address
+    assert chain.balance_of(net.accounts[2]) == before + reward  # the bond came back, the reward came on top
     assert chain.window_status(b, 2) == WindowStatus.SLASHED
-    for v in validators:
-        assert chain.credit_of(v) == share
 
-    code, _, err = cli(capsys, "claim", "--private-key-file", challenger_key, *common)
-    assert code == 1 and "nothing to claim" in err
-    a = audit_energy(chain, since)
-    assert a.minted_since == 0 and a.burned_since == 0
+    code, out, _ = cli(capsys, "status", "--beast", b, "--window", 3, *common)
+    assert code == 0 and [g["gameId"] for g in out["games"]] == [gid]
+    game = out["games"][0]
+    assert game["outcome"] == "challenger_won" and game["toMove"] is None and game["pot"]["claimed"]
+    events = [m["event"] for m in game["moves"]]
+    assert events == ["GameOpened"] + ["Bisected", "Responded"] * 7 + ["StepProved", "GameEnded"], events
+    code, text, _ = cli(capsys, "status", gid, "--deployments", deployments)
+    assert code == 0 and f"game {gid}: beast {b} window 3  challenger_won" in text
+
+    code, _, err = cli(capsys, "claim", gid, *key, *common)
+    assert code == 1 and "claimed already" in err
 
 
 def test_private_beast_commitments_checked_before_spending(net: RunningDevnet, deployments: Path, challenger_key: Path,
@@ -154,49 +179,41 @@ def test_private_beast_commitments_checked_before_spending(net: RunningDevnet, d
 
     code, _, err = cli(capsys, "check", "--beast", b, "--window", 1, *common)
     assert code == 2 and "--dataset" in err
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", wrong_path,
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", wrong_path,
                        "--yes", *key, *common)
     assert code == 1 and "secret commitment" in err, err
     assert wrong.reveal().hex() not in err and secret.reveal().hex() not in err
     other = tmp_path / "other.cbd.zst"
     other.write_bytes(encode_dataset(read_csv(EXAMPLE_CSV)[:50]))
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", other, "--secret-file", secret_path,
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 2, "--dataset", other, "--secret-file", secret_path,
                        "--yes", *key, *common)
     assert code == 1 and "C_dataset" in err
     assert chain.balance_of(net.accounts[2]) == before
 
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path, *common)
     assert code == 1 and out["mismatchedFields"] == ["flags"]
-    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path,
-                       "--yes", *key, *common)
-    assert code == 0
-    did = out["disputeId"]
-    # The dataset and secret went on chain in the calldata, as validators need them.
-    data, s = chain.dispute_dataset(did)
-    assert data == dataset.read_bytes() and s == secret.reveal()
-
-    # Nobody votes: after the voting period the dispute resolves as NoQuorum and the bond comes back.
-    mine(net.url, PARAMS["voting_period"] + 1)
-    code, out, _ = cli(capsys, "claim", did, *key, *common)
-    assert code == 0 and out["resolvedNow"] == "no_quorum"
-    assert chain.balance_of(net.accounts[2]) == before
-    assert chain.dispute(did).outcome == Outcome.NO_QUORUM
-    assert chain.window_status(b, 1) == WindowStatus.FINALIZED
-    audit_energy(chain)
+    # The word's h128 is right, its LOSS_DROPPED flag is not: the final state proves it at once, no defender needed.
+    code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 2, "--dataset", dataset, "--secret-file", secret_path,
+                         "--yes", *key, *common)
+    assert code == 0, err
+    assert [m["move"] for m in out["moves"]] == ["prove_word_lie"] and out["game"]["outcome"] == "challenger_won"
+    assert secret.reveal().hex() not in json.dumps(out) + err
+    assert chain.balance_of(net.accounts[2]) == before + int(out["claim"]["amount"])
+    assert chain.window_status(b, 1) == WindowStatus.SLASHED
 
 
 def test_usage_errors(deployments: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], net: RunningDevnet) -> None:
     loose = tmp_path / "loose.key"
     loose.write_text("0x" + bytes(net.accounts[2].key).hex())
     loose.chmod(0o644)
-    code, _, err = cli(capsys, "claim", "--private-key-file", loose, "--deployments", deployments)
+    code, _, err = cli(capsys, "claim", "1", "--private-key-file", loose, "--deployments", deployments)
     assert code == 2 and "chmod 600" in err and bytes(net.accounts[2].key).hex() not in err
-    code, _, err = cli(capsys, "claim", "--deployments", deployments)
+    code, _, err = cli(capsys, "claim", "1", "--deployments", deployments)
     assert code == 2 and "--keystore" in err
     code, _, err = cli(capsys, "status", 1, "--deployments", tmp_path / "missing.json")
     assert code == 2
     code, _, err = cli(capsys, "status", 999, "--deployments", deployments)
-    assert code == 4 and "DisputeNotFound" in err  # the chain says no: a chain error
+    assert code == 4 and "GameNotFound" in err  # the chain says no: a chain error
     code, _, err = cli(capsys, "check", "--beast", 1, "--window", 99, "--deployments", deployments)
     assert code == 4 and "not committed" in err
     with pytest.raises(SystemExit) as e:
@@ -214,10 +231,10 @@ def test_keystore_with_password_file(deployments: Path, tmp_path: Path, net: Run
     pw = tmp_path / "pw"
     pw.write_text("hunter2\n")
     pw.chmod(0o600)
-    code, _, err = cli(capsys, "claim", "--keystore", ks, "--password-file", pw, "--deployments", deployments)
-    assert code == 1 and acct.address in err and "nothing to claim" in err
+    code, _, err = cli(capsys, "claim", "999", "--keystore", ks, "--password-file", pw, "--deployments", deployments)
+    assert code == 4 and "GameNotFound" in err  # the key loaded; the chain has no such game
     monkeypatch.setenv("CB_DISPUTE_PASSWORD", "wrong")
-    code, _, err = cli(capsys, "claim", "--keystore", ks, "--deployments", deployments)
+    code, _, err = cli(capsys, "claim", "999", "--keystore", ks, "--deployments", deployments)
     assert code == 2 and "wrong password" in err and "hunter2" not in err
 
 
@@ -249,26 +266,78 @@ def test_check_through_a_validator_service_and_confirmation_prompt(
 
     before = chain.balance_of(net.accounts[2])
     monkeypatch.setattr("sys.stdin", Terminal("n\n"))
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
     assert code == 1 and "not confirmed" in err and "[y/N]" in err
     assert chain.balance_of(net.accounts[2]) == before
-    # Without an allowance the tool approves exactly the bond first.
-    game = chain.addresses["DisputeGame"]
+    # Without an allowance the tool approves exactly the bond first; --no-play opens the game and stops.
+    game = chain.addresses["BisectionGame"]
     chain.sender.resync(net.accounts[2].address)
     chain.approve(net.accounts[2], game, 0)
     monkeypatch.setattr("sys.stdin", Terminal("y\n"))
-    code, out, _ = cli(capsys, "open", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
-    assert code == 0 and chain.dispute(out["disputeId"]).outcome == Outcome.OPEN
+    code, out, _ = cli(capsys, "challenge", "--beast", b, "--window", 2, "--no-play", "--private-key-file", challenger_key,
+                       *common)
+    assert code == 0 and chain.game_of(out["gameId"]).is_open
     assert out["gas"]["approve"] > 0 and chain.allowance(net.accounts[2].address, game) == 0
     chain.sender.resync(net.accounts[2].address)
     chain.approve(net.accounts[2], game)
-    mine(net.url, PARAMS["voting_period"] + 1)
+    code, out, _ = cli(capsys, "play", out["gameId"], "--no-claim", "--private-key-file", challenger_key, *common)
+    assert code == 0 and out["game"]["outcome"] == "challenger_won" and out["claim"] is None
     code, out, _ = cli(capsys, "claim", "--beast", b, "--window", 2, "--private-key-file", challenger_key, *common)
-    assert code == 0 and out["resolvedNow"] == "no_quorum"
-    audit_energy(chain)
+    assert code == 0 and int(out["amount"]) > 0
 
 
-@pytest.mark.parametrize("command", [[], ["check"], ["open"], ["status"], ["claim"]])
+def test_a_silent_defender_loses_on_time_and_a_lost_game_exits_1(net: RunningDevnet, deployments: Path,
+                                                                  challenger_key: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next(tamper="h128")
+    trainer.commit_next()
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json", "--private-key-file", challenger_key, "--interval", "0.05"]
+    with Defender(trainer, 1, silent=True, mine_url=net.url):
+        code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 1, "--yes", *common)
+    assert code == 0, err
+    assert [m["move"] for m in out["moves"]] == ["timeout"] and out["game"]["outcome"] == "challenger_won"
+    # Window 2 is honest on top of the slashed window 1: it was voided with the rewind.
+    assert chain.window_status(b, 1) == WindowStatus.VOIDED
+    # Off the lineage (window count 0) but not cleared yet: the slashed window still reads, and checks diverged.
+    assert chain.window_count(b) == 0
+    code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--deployments", deployments, "--json")
+    assert code == 1 and out["status"] == "slashed" and not out["challengeable"]
+    # A challenge of an honest window (--force) loses to the honest defender: exit 1, the bond is the defender's.
+    honest = BindingTrainer.hatch(chain, net.accounts[3])
+    honest.commit_next()
+    before = chain.balance_of(net.accounts[2])
+    with Defender(honest, 1):
+        code, out, err = cli(capsys, "challenge", "--beast", honest.beast_id, "--window", 1, "--yes", "--force", *common)
+    assert code == 1 and out["game"]["outcome"] == "defender_won", err
+    assert chain.balance_of(net.accounts[2]) == before - int(out["bond"])
+
+
+def test_play_stops_at_its_timeout_and_resumes(net: RunningDevnet, deployments: Path, challenger_key: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next(tamper="h128")
+    b = trainer.beast_id
+    common = ["--deployments", deployments, "--json", "--private-key-file", challenger_key]
+    code, out, _ = cli(capsys, "challenge", "--beast", b, "--window", 1, "--yes", "--no-play", *common)
+    assert code == 0
+    gid = out["gameId"]
+    # The defender has not moved yet: nothing to send; the tool gives up at --timeout, the game still open.
+    code, out, err = cli(capsys, "play", gid, "--timeout", "0.3", "--interval", "0.1", *common)
+    assert code == 4 and out["game"]["outcome"] == "open" and out["moves"] == [], err
+    code, out, _ = cli(capsys, "status", gid, *common)
+    assert code == 0 and out["toMove"] == "defender" and out["blocksLeft"] > 0
+    with Defender(trainer, 1):
+        code, out, err = cli(capsys, "play", gid, "--interval", "0.05", *common)
+    assert code == 0 and out["game"]["outcome"] == "challenger_won", err
+    code, out, _ = cli(capsys, "play", gid, *common)  # a finished game: nothing to play, the reward was claimed
+    assert code == 0 and out["moves"] == [] and "claimed already" in out["claim"]["refused"]
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["challenge"], ["play"], ["status"], ["claim"]])
 def test_help_documents_exit_codes(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         dispute_cli.main([*command, "--help"])
@@ -306,8 +375,8 @@ def test_state_file_malformed_word_and_earlier_divergence(net: RunningDevnet, de
     # Window 3 cannot be checked from the chain's lineage: window 2 is the one to dispute.
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 3, *common)
     assert code == 1 and out["divergentWindow"] == 2 and "dispute window 2" in out["reason"]
-    code, _, err = cli(capsys, "open", "--beast", b, "--window", 3, "--yes", "--private-key-file", challenger_key, *common)
-    assert code == 1 and "dispute window 2 instead" in err
+    code, _, err = cli(capsys, "challenge", "--beast", b, "--window", 3, "--yes", "--private-key-file", challenger_key, *common)
+    assert code == 1 and "challenge window 2 instead" in err
     # An unreachable node is not fatal for the challenger: the start state is rebuilt from genesis.
     code, out, _ = cli(capsys, "check", "--beast", b, "--window", 1, "--node", "127.0.0.1:9", *common)
     assert code == 0 and out["verdict"] == "match"
@@ -330,15 +399,15 @@ def test_rebuild_across_an_epoch_boundary(net: RunningDevnet, deployments: Path,
     assert out["startState"] == f"rebuilt from genesis ({last - 1} windows replayed)"
 
 
-def test_which_dispute_arguments_are_checked_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_which_game_arguments_are_checked_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     nowhere = tmp_path / "nowhere.json"  # never read: the arguments are refused first
     key = tmp_path / "k"
     key.write_text("0x" + "11" * 32)
     key.chmod(0o600)
-    for argv, message in ((["status"], "give a dispute ID"),
+    for argv, message in ((["status"], "give a game ID"),
                           (["status", "1", "--beast", "1", "--window", "1"], "not both"),
                           (["claim", "--beast", "1", "--private-key-file", key], "go together"),
-                          (["status", "1", "--resolve", "--private-key-file", key], "--resolve only works with --watch")):
+                          (["claim", "--private-key-file", key], "give a game ID")):
         code, _, err = cli(capsys, *argv, "--deployments", nowhere)
         assert code == 2 and message in err, (argv, err)
 
@@ -348,9 +417,9 @@ def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDev
                                                                  capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                                  fault: str) -> None:
     """Issue 14 item 5: a trainer hatched with the keccak of a file that is not a valid dataset. The
-    challenger holds exactly that file: check says diverged (SPEC §10.6, the trainer's fault) and open
-    proceeds without --force, instead of refusing on a replay error. The same for a spec version 2
-    beast hatched with a valid file but another recordsRoot than the file's (SPEC §10.2)."""
+    challenger holds exactly that file: check says diverged (SPEC §10.6, the trainer's fault). The same
+    for a spec version 2 beast hatched with a valid file but another recordsRoot than the file's (SPEC
+    §10.2). ``challenge`` has no step states to play with and refuses before spending anything."""
     from eth_utils import keccak
 
     from curriculum import new_secret_file, write_dataset
@@ -380,10 +449,10 @@ def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDev
     code, out, err = cli(capsys, "check", "--beast", b, "--window", 1, *files, *common)
     why = "not a valid dataset file" if fault == "invalid file" else "not the hatch's recordsRoot"
     assert code == 1 and out["verdict"] == "diverged" and why in out["reason"] and "SPEC §10.6" in out["reason"], (out, err)
-    code, out, err = cli(capsys, "open", "--beast", b, "--window", 1, *files, "--yes", "--private-key-file", challenger_key, *common)
-    assert code == 0, err
-    assert secret.reveal().hex() not in err
-    assert chain.dispute(out["disputeId"]).outcome == Outcome.OPEN
-    mine(net.url, PARAMS["voting_period"] + 1)  # nobody votes here (tests/validator/test_chain.py has the watcher's vote)
-    assert cli(capsys, "claim", out["disputeId"], "--private-key-file", challenger_key, *common)[0] == 0
-    audit_energy(chain)
+    # No step state of a window trained on a file that is no dataset (or not the committed records) exists:
+    # there is nothing to play the game with, and nothing is spent.
+    before = chain.balance_of(net.accounts[2])
+    code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 1, *files, "--yes", "--private-key-file",
+                         challenger_key, *common)
+    assert code in (1, 3) and secret.reveal().hex() not in err, err
+    assert chain.balance_of(net.accounts[2]) == before

@@ -1,43 +1,54 @@
-"""The dispute path end to end with real processes on 127.0.0.1 (tests/e2e/cluster.py).
+"""The bisection dispute game end to end with real processes on 127.0.0.1 (bench/cluster.py).
 
-One cluster serves every scenario: anvil through ``cb-devnet up``, a ``cb-node`` that trained
-two windows of six beasts and now only serves checkpoints, three ``cb-validator watch``
-processes (quorum 2) and a fourth staked validator the tests drive by hand (the one that
-votes wrong). Each scenario disputes its own beast, so the scenarios do not depend on each
-other; the order matters only for the processes they stop (the node in scenario 5, the
-watchers in scenario 6). Every scenario ends with the ENERGY audit (helpers.audit_energy):
-balances rebuilt from Transfer logs, nothing minted, burns only for finalized windows, and the
-ledger and the game holding exactly what the protocol says.
+One cluster serves every scenario: anvil through ``cb-devnet up``, an honest ``cb-node`` that
+trained two windows of six beasts and now serves checkpoints and defends its windows, and two
+``cb-validator watch`` processes (watchers) that replay the beasts they are told to watch,
+challenge the windows that diverge and play the games to the end. Scenarios that need a cheating
+trainer start one (``cb-node run --dishonest KIND --from-window K``); accounts a scenario needs in
+numbers (fifty sybils) are made and funded on the spot. Each scenario works on its own beast, and
+every scenario ends with the ENERGY audit (tests/e2e/helpers.audit_energy): balances rebuilt from
+Transfer logs, nothing minted, every burn an escrow the protocol burns, and the ledger and the
+game holding exactly what the protocol says.
 
-What the protocol says (docs/PROTOCOL.md §5-6) and the scenarios check:
-* Upheld: half the bond to the agreeing voters, the rest to the owner; the window finalizes.
-* Diverged: half the escrow to the voters against, bond + the rest to the challenger.
-* NoQuorum (nobody voted in time): the bond back to the challenger; the window finalizes.
-* A vote of 0x0 (start state unavailable) counts against the trainer.
-* A validator on the losing side of a decided dispute loses WrongVoteSlashBps (10 %) of its
-  stake, which the winners share on top of the half of the bond or escrow; it gains nothing.
+What docs/PROTOCOL.md §10 says and the scenarios check (the issue's seven cases):
+1. A trainer that lies in exactly one micro-step (step 77 of a window) is slashed through the
+   bisection; nobody else can sit in its games; its node rewinds and trains on (7).
+2. A lying challenger loses its bond to an honest trainer's node.
+3. Either side running out of its clock loses.
+4. Fifty sybil challengers cannot make an honest trainer lose, nor keep one honest challenger
+   from winning.
+5. A private beast's owner catches its hired trainer with the README's commands.
+6. A copied pending challenge gains nothing; a trainer challenging itself loses at least what
+   honesty costs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
-from devnet.bindings import Outcome, Param, Vote, WindowStatus
-from bench.cluster import BIN, Cluster, commit_window3, start_cluster, wait_until
-from tests.e2e.helpers import audit_energy
+from bench.cluster import BIN, Cheater, Cluster, start_cluster, wait_until
+from devnet.bindings import GameInfo, Outcome, Reason, WindowStatus
+from devnet.errors import ContractError
+from kernel.state import decode_state_blob
+from tests.e2e.helpers import BindingTrainer, audit_energy, honest_cost
+from validator.bisection import ReplaySource
 from validator.node_client import NodeClient
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 CATCH_HEADING = "## Catch a cheating trainer"
-VOTE_TIMEOUT = 90.0
+GAME_TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -60,318 +71,365 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 # helpers
 
 
-def wait_votes(c: Cluster, dispute_id: int, n: int, timeout: float = VOTE_TIMEOUT) -> None:
-    def enough() -> bool:
-        d = c.cb.dispute(dispute_id)
-        return d.agree + d.against >= n or d.outcome != Outcome.OPEN
-
-    wait_until(enough, timeout, f"{n} votes on dispute {dispute_id}", interval=0.3)
+def games_on(c: Cluster, beast: int, index: int) -> list[GameInfo]:
+    return [c.cb.game_of(g) for g in c.cb.games_of_window(beast, index)]
 
 
-def watch_and_resolve(c: Cluster, dispute_id: int) -> None:
-    """``cb-dispute status ID --watch --resolve`` until the dispute is resolved."""
-    code, _, err = c.dispute("status", dispute_id, "--watch", "--resolve", "--private-key-file", c.challenger_key,
-                             "--interval", "0.3", "--timeout", str(VOTE_TIMEOUT), timeout=VOTE_TIMEOUT + 30)
-    assert code == 0, err
+def wait_game(c: Cluster, beast: int, index: int, timeout: float = GAME_TIMEOUT) -> GameInfo:
+    """The first game opened on (beast, index), once one is."""
+    return wait_until(lambda: (games_on(c, beast, index) or [None])[0], timeout, f"a game on beast {beast} window {index}",
+                      interval=0.3)
 
 
-def open_dispute(c: Cluster, beast: int, window: int, *extra: str | Path) -> int:
-    code, out, err = c.dispute("open", "--beast", beast, "--window", window, "--yes",
-                               "--private-key-file", c.challenger_key, *extra)
-    assert code == 0, f"open exited {code}: {err}"
-    return int(out["disputeId"])
+def wait_ended(c: Cluster, game_id: int, timeout: float = GAME_TIMEOUT) -> GameInfo:
+    def ended() -> GameInfo | None:
+        g = c.cb.game_of(game_id)
+        return None if g.is_open else g
+
+    return wait_until(ended, timeout, f"game {game_id} to end", interval=0.3)
 
 
-# ---------------------------------------------------------------------------------------
-# 1. honest trainer, frivolous dispute
+def new_accounts(c: Cluster, n: int, energy: int) -> list[LocalAccount]:
+    """``n`` fresh accounts with gas money, ``energy`` ENERGY and the game approved (what a sybil pays for).
 
-
-def test_1_honest_trainer_frivolous_dispute(cluster: Cluster) -> None:
-    c = cluster
-    beast, window = c.public_beasts[0], 2
-    since = c.cb.block_number()
-    escrow = int.from_bytes(c.cb.word(beast, window - 1)[20:28], "big")
-    code, out, _ = c.dispute("check", "--beast", beast, "--window", window, "--node", c.node_addr)
-    assert code == 0 and out["verdict"] == "match"
-    bond = int(out["bond"])
-    assert bond == 2 * escrow
-
-    # The tool refuses to throw the bond away unless told to.
-    code, _, err = c.dispute("open", "--beast", beast, "--window", window, "--node", c.node_addr, "--yes",
-                             "--private-key-file", c.challenger_key)
-    assert code == 1 and "replays to its committed word" in err
-    before = {a.address: c.cb.balance_of(a) for a in [c.challenger, c.trainer, *c.validators]}
-    did = open_dispute(c, beast, window, "--node", c.node_addr, "--force")
-    assert c.cb.balance_of(c.challenger) == before[c.challenger.address] - bond
-
-    watch_and_resolve(c, did)
-    d = c.cb.dispute(did)
-    assert d.outcome == Outcome.UPHELD and d.agree >= 2 and d.against == 0
-    assert c.cb.window_status(beast, window - 1) == WindowStatus.FINALIZED
-    share = bond // 2 // d.agree
-
-    code, _, err = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-    assert code == 1 and "nothing to claim" in err  # the bond is forfeited
-    code, out, _ = c.dispute("claim", did, "--private-key-file", c.trainer_key)
-    assert code == 0 and int(out["amount"]) == bond - share * d.agree
-    claimed = c.claim_validators(did)
-    for v in c.validators:
-        expected = share if c.cb.vote_of(did, v.address) == Vote.AGREE else 0
-        assert claimed[v.address] == expected
-        assert c.cb.balance_of(v) == before[v.address] + expected
-    assert c.cb.balance_of(c.challenger) == before[c.challenger.address] - bond
-    assert c.cb.balance_of(c.trainer) == before[c.trainer.address] + bond - share * d.agree
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == escrow  # the window finalized: its escrow burned as its cost
-
-
-# ---------------------------------------------------------------------------------------
-# 2. dishonest trainer: the commands of the README's "Catch a cheating trainer"
-
-
-def catch_section() -> str:
-    """The README's "Catch a cheating trainer" section with its commands."""
-    for path in (REPO / "README.md",):
-        if path.exists() and CATCH_HEADING in path.read_text():
-            text = path.read_text().split(CATCH_HEADING, 1)[1]
-            section = re.split(r"\n## ", text, maxsplit=1)[0]
-            if "```sh" in section and "cb-dispute" in section:
-                return section
-    raise AssertionError(f"no {CATCH_HEADING!r} section in README.md")
-
-
-def catch_commands() -> list[tuple[str, int]]:
-    """The cb-dispute command lines of the "Catch a cheating trainer" section with the exit code each expects."""
-    text = catch_section()
-    blocks = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "cb-dispute" in b]
-    assert len(blocks) == 1, "the section needs exactly one ```sh block of cb-dispute commands"
+    Dev account 10 sends the ether (signed here, its nonce read from the chain: no other sender uses
+    it) and dev account 11 the ENERGY (through the bindings)."""
+    w3 = c.cb.w3
+    gas_bank, energy_bank = c.account(10), c.account(11)
     out = []
-    for line in blocks[0].splitlines():
-        if not line.startswith("cb-dispute"):
-            continue
-        m = re.search(r"#\s*exit\s+(\d)", line)
-        out.append((line.split("#")[0].strip(), int(m.group(1)) if m else 0))
-    assert [cmd.split()[1] for cmd, _ in out] == ["check", "open", "status", "claim"]
+    for _ in range(n):
+        acct = Account.create()
+        tx = {"to": acct.address, "value": 10**18, "gas": 21_000, "gasPrice": w3.eth.gas_price,
+              "nonce": w3.eth.get_transaction_count(gas_bank.address, "pending"), "chainId": w3.eth.chain_id}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(gas_bank.sign_transaction(tx).raw_transaction))
+        if energy:
+            c.cb.transfer(energy_bank, acct.address, energy)
+        c.cb.ensure_approvals(acct)
+        out.append(acct)
     return out
 
 
-def test_2_dishonest_trainer_is_slashed_with_the_readme_commands(cluster: Cluster) -> None:
-    c = cluster
-    since = c.cb.block_number()
-    w3 = commit_window3(c, c.public_beasts[1], "h128")
-    before = {a.address: c.cb.balance_of(a) for a in [c.challenger, c.trainer, *c.validators]}
-    env = dict(c.env, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", BEAST=str(w3.beast), WINDOW="3",
-               NODE=c.node_addr)
-    results = []
-    for cmd, expected in catch_commands():
-        cp = subprocess.run(["bash", "-c", cmd], cwd=c.root, env=env, capture_output=True, text=True,
-                            timeout=VOTE_TIMEOUT + 60, stdin=subprocess.DEVNULL)
-        results.append(cp)
-        assert cp.returncode == expected, f"{cmd}\nexit {cp.returncode}\n{cp.stdout}\n{cp.stderr}"
-    assert "DIVERGED" in results[0].stdout and "h128" in results[0].stdout
-    did = int(re.search(r"dispute (\d+) opened", results[1].stdout).group(1))  # type: ignore[union-attr]
-    assert "diverged" in results[2].stdout
-
-    d = c.cb.dispute(did)
-    assert d.outcome == Outcome.DIVERGED and d.against >= 2 and d.agree == 0
-    assert c.cb.window_status(w3.beast, 2) == WindowStatus.SLASHED
-    share = w3.escrow // 2 // d.against
-    bond = 2 * w3.escrow
-    assert c.cb.balance_of(c.challenger) == before[c.challenger.address] + w3.escrow - share * d.against
-    assert f"claimed {_energy(bond + w3.escrow - share * d.against)}" in results[3].stdout
-    claimed = c.claim_validators(did)
-    for v in c.validators:
-        expected = share if c.cb.vote_of(did, v.address) == Vote.AGAINST else 0
-        assert claimed[v.address] == expected
-    assert c.cb.balance_of(c.trainer) == before[c.trainer.address]  # its escrow left it at commit time
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == 0
+def open_game(c: Cluster, acct: LocalAccount, beast: int, index: int, salt: int) -> int:
+    """commitChallenge, one block, then the reveal: the game id."""
+    c.cb.commit_challenge(acct, beast, index, salt)
+    c.mine(1)
+    return c.cb.challenge(acct, beast, index, salt)
 
 
-def _energy(wei: int) -> str:
-    from validator.dispute import format_energy
-
-    return format_energy(wei)
-
-
-# ---------------------------------------------------------------------------------------
-# 3. private curriculum
-
-
-def test_3_private_curriculum_dataset_and_secret_from_the_challenger(cluster: Cluster) -> None:
-    from curriculum import new_secret_file
-
-    c = cluster
-    since = c.cb.block_number()
-    wrong_path = c.root / "not-the-owner.secret"
-    wrong = new_secret_file(wrong_path)
-    w3 = commit_window3(c, c.private_beast, "secret", private_secret=wrong.reveal())
-    beast = w3.beast
-    args = ["--beast", beast, "--window", 3, "--node", c.node_addr]
-
-    code, _, err = c.dispute("check", *args)
-    assert code == 2 and "--dataset" in err
-    code, _, err = c.dispute("check", *args, "--dataset", c.dataset, "--secret-file", wrong_path)
-    assert code == 1 and "secret commitment" in err and wrong.reveal().hex() not in err
-    code, out, _ = c.dispute("check", *args, "--dataset", c.dataset, "--secret-file", c.secret)
-    assert code == 1 and out["verdict"] == "diverged" and "h128" in out["mismatchedFields"]
-    assert out["computedWord"] == "0x" + w3.honest.pack().hex()
-
-    before = c.cb.balance_of(c.challenger)
-    did = open_dispute(c, beast, 3, "--node", c.node_addr, "--dataset", c.dataset, "--secret-file", c.secret)
-    dataset, secret = c.cb.dispute_dataset(did)
-    assert dataset == c.dataset.read_bytes()
-    watch_and_resolve(c, did)
-    d = c.cb.dispute(did)
-    assert d.outcome == Outcome.DIVERGED
-    # The validators replayed with the dataset and secret from the calldata and computed the honest word.
-    for v in c.validators:
-        if c.cb.vote_of(did, v.address) == Vote.AGAINST:
-            votes = [e for e in _vote_events(c, did) if e["validator"] == v.address]
-            assert votes and bytes(votes[0]["computedWord"]) == w3.honest.pack()
-    code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-    share = w3.escrow // 2 // d.against
-    assert code == 0 and int(out["amount"]) == 2 * w3.escrow + w3.escrow - share * d.against
-    assert c.cb.balance_of(c.challenger) == before + w3.escrow - share * d.against
-    c.claim_validators(did)
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == 0
-
-
-def _dispute_events(c: Cluster, name: str, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
-    ev = getattr(c.cb.game.events, name)()
-    logs = c.cb.w3.eth.get_logs({"address": c.cb.game.address, "fromBlock": 0, "toBlock": "latest",
-                                 "topics": [ev.topic, "0x" + dispute_id.to_bytes(32, "big").hex()]})
-    return [dict(ev.process_log(log)["args"]) for log in logs]
-
-
-def _vote_events(c: Cluster, dispute_id: int) -> list[dict]:  # type: ignore[type-arg]
-    return _dispute_events(c, "VoteCast", dispute_id)
-
-
-def _slash_events(c: Cluster, dispute_id: int) -> list[tuple[str, int]]:
-    return [(e["validator"], int(e["amount"])) for e in _dispute_events(c, "ValidatorSlashed", dispute_id)]
-
-
-# ---------------------------------------------------------------------------------------
-# 4. a validator offline and one voting wrong
-
-
-def test_4_offline_and_wrong_validators_quorum_still_decides(cluster: Cluster) -> None:
-    c = cluster
-    since = c.cb.block_number()
-    w3 = commit_window3(c, c.public_beasts[2], "skipped")
-    c.stop_watcher(2)  # offline for this dispute
-    try:
-        code, out, _ = c.dispute("check", "--beast", w3.beast, "--window", 3, "--node", c.node_addr)
-        assert code == 1 and out["mismatchedFields"] == ["h128"]
-        rogue_before = c.cb.validator(c.rogue.address)
-        did = open_dispute(c, w3.beast, 3, "--node", c.node_addr)
-        # The wrong validator votes for the trainer without replaying (it agrees with the committed word).
-        c.cb.vote(c.rogue, did, w3.word)
-        watch_and_resolve(c, did)
-        d = c.cb.dispute(did)
-        assert d.outcome == Outcome.DIVERGED and d.agree == 1 and d.against == 2
-        assert c.cb.vote_of(did, c.validators[2].address) == Vote.NONE
-        # The wrong voter loses WrongVoteSlashBps of its stake (floor) and gains nothing; it stays
-        # a validator with the rest, free of this dispute. The two right voters share S on top.
-        bps = c.cb.param(Param.WRONG_VOTE_SLASH_BPS)
-        assert bps == 1000
-        penalty = rogue_before.stake * bps // 10_000
-        assert _slash_events(c, did) == [(c.rogue.address, penalty)]
-        assert c.cb.credit_of(c.rogue.address) == 0
-        rogue_after = c.cb.validator(c.rogue.address)
-        assert rogue_after.stake == rogue_before.stake - penalty > 0 and rogue_after.open_votes == 0
-        assert c.cb.is_active_validator(c.rogue.address)
-        share = (w3.escrow // 2 + penalty) // 2
-        for v in c.validators[:2]:
-            assert c.cb.credit_of(v.address) == share
-        code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-        assert code == 0 and int(out["amount"]) == 3 * w3.escrow + penalty - 2 * share
-    finally:
-        c.start_watcher(2)
-    # The watcher that was offline comes back, sees the dispute is over and does not vote.
-    wait_until(lambda: any(e.get("event") == "closed" for e in c.watcher_events(2, did)), 30,
-               "the restarted watcher to see the dispute is over")
-    assert c.cb.vote_of(did, c.validators[2].address) == Vote.NONE
-    c.claim_validators(did)
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == 0
-
-
-# ---------------------------------------------------------------------------------------
-# 5. the trainer's node is down when the validators need the start state
-
-
-def test_5_trainer_node_down_counts_against_the_trainer(cluster: Cluster) -> None:
-    c = cluster
-    beast, window = c.public_beasts[3], 2
-    since = c.cb.block_number()
-    escrow = int.from_bytes(c.cb.word(beast, window - 1)[20:28], "big")
-    c.stop_node()
-    # The challenger does not need the node: the start state is rebuilt from genesis.
-    code, out, _ = c.dispute("check", "--beast", beast, "--window", window)
-    assert code == 0 and out["verdict"] == "match" and out["startState"].startswith("rebuilt from genesis")
-    before = c.cb.balance_of(c.challenger)
-    did = open_dispute(c, beast, window, "--force")
-    d = c.cb.dispute(did)
-    # Validators retry while the deadline is far; nobody can vote yet.
-    wait_until(lambda: all(any(e.get("event") == "retry" for e in c.watcher_events(i, did))
-                           for i in range(len(c.watchers))), 30, "every watcher to retry the unavailable start state")
-    assert c.cb.dispute(did).agree + c.cb.dispute(did).against == 0
-    # Near the deadline they vote STATE_UNAVAILABLE (0x0), which counts against the trainer.
-    c.mine(d.voting_deadline - c.cb.block_number() - 2)
-    wait_votes(c, did, 2)
-    watch_and_resolve(c, did)
-    d = c.cb.dispute(did)
-    assert d.outcome == Outcome.DIVERGED and d.against >= 2
-    assert all(bytes(e["computedWord"]) == bytes(32) for e in _vote_events(c, did))
-    assert c.cb.window_status(beast, window - 1) == WindowStatus.SLASHED
-    # Nothing stuck: every voter's stake is unlocked, the challenger is paid.
-    for v in c.validators:
-        assert c.cb.validator(v.address).open_votes == 0
-    code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-    share = escrow // 2 // d.against
-    assert code == 0 and c.cb.balance_of(c.challenger) == before + escrow - share * d.against
-    c.claim_validators(did)
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == 0
-    # The trainer's node comes back for this beast (reconciling with the slashed window) and serves
-    # again. (Its other beasts got windows committed behind its back by the cheating scenarios, which
-    # it rightly refuses to reconcile, so the operator limits it to this one in node.toml.)
-    toml = c.node_dir / "node.toml"
-    toml.write_text(re.sub(r"(?m)^beasts = \[\]$", f"beasts = [{beast}]", toml.read_text()))
-    c.start_node()
+def node_state(addr: str, beast: int, checkpoint: int):  # noqa: ANN201 - KernelState
     client = NodeClient()
     try:
-        assert client.get_state(c.node_addr, beast, window - 1)
+        return decode_state_blob(client.get_state(addr, beast, checkpoint))
     finally:
         client.close()
 
 
+def holdings(c: Cluster, address: str) -> int:
+    """ENERGY an account owns, in its wallet and in the ledger (deposit, stake, unbonding)."""
+    s = c.cb.stake_of(address)
+    return c.cb.balance_of(address) + c.cb.deposit_of(address) + s.staked + s.unbonding
+
+
 # ---------------------------------------------------------------------------------------
-# 6. no votes at all
+# 1 + 7. one false micro-step, caught by the watchers; the cheater's node rewinds and trains on
 
 
-def test_6_no_votes_resolves_after_the_voting_period(cluster: Cluster) -> None:
+def test_1_one_false_micro_step_is_slashed_through_bisection_and_the_node_rewinds(cluster: Cluster) -> None:
     c = cluster
-    beast, window = c.public_beasts[4], 2
     since = c.cb.block_number()
-    escrow = int.from_bytes(c.cb.word(beast, window - 1)[20:28], "big")
-    for i in range(len(c.watchers)):
-        c.stop_watcher(i)
-    before = c.cb.balance_of(c.challenger)
-    did = open_dispute(c, beast, window, "--no-check")
-    d = c.cb.dispute(did)
-    assert c.cb.balance_of(c.challenger) == before - d.bond
-    code, _, err = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-    assert code == 1 and "still open" in err
-    c.mine(d.voting_deadline - c.cb.block_number() + 1)
-    code, out, _ = c.dispute("status", did)
-    assert code == 0 and out["outcome"] == "open" and out["resolvable"] and out["votes"] == []
-    code, out, _ = c.dispute("claim", did, "--private-key-file", c.challenger_key)
-    assert code == 0 and out["resolvedNow"] == "no_quorum" and int(out["amount"]) == d.bond
-    assert c.cb.balance_of(c.challenger) == before
-    assert c.cb.window_status(beast, window - 1) == WindowStatus.FINALIZED
-    a = audit_energy(c.cb, since)
-    assert a.minted_since == 0 and a.burned_since == escrow
+    cheat = c.start_cheater(6, "step", from_window=3, until_window=4)  # node window 3 = ledger index 2 lies at step 77
+    beast, index = cheat.beast, 2
+    assert c.cb.window_count(beast) == 4
+    c.watch_also(beast)
+    g = wait_game(c, beast, index)
+    assert g.defender == cheat.account.address
+    # Nobody but the window's committer can sit: fake defenders are refused whatever they claim.
+    for fake in new_accounts(c, 3, 0):
+        with pytest.raises(ContractError) as err:
+            c.cb.bisect(fake, g.game_id, os.urandom(16))
+        assert err.value.name in ("GameNotDefender", "GameNotYourMove")
+    end = wait_ended(c, g.game_id)
+    assert end.outcome == Outcome.CHALLENGER_WON
+    # The bisection narrowed 128 steps to the one the trainer faked: step 76 -> 77.
+    assert (end.lo, end.hi) == (76, 77), (end.lo, end.hi)
+    ended = [e for e in c.cb.game_events(from_block=since) if e.name == "GameEnded" and e.args["gameId"] == g.game_id]
+    assert ended and Reason(int(ended[0].args["reason"])) == Reason.ONE_STEP
+    assert c.cb.window_status(beast, index) == WindowStatus.SLASHED
+    assert c.cb.window_status(beast, 3) == WindowStatus.VOIDED
+    assert c.cb.window_count(beast) == index  # the lineage's tip is the last window not shown false
+
+    # 7. The cheater's node rewinds by itself; resumed, it retrains window 3 honestly and goes on.
+    wait_until(lambda: c.cb.voided_range(beast).start == c.cb.voided_range(beast).end, GAME_TIMEOUT,
+               "the node to clear the voided windows", interval=0.5)
+    code, _, err = c.node_cli(cheat.node_dir, "resume")
+    assert code == 0, err
+    wait_until(lambda: c.cb.window_count(beast) >= 5, GAME_TIMEOUT, "the rewound node to commit window 5", interval=0.5)
+    code, _, err = c.node_cli(cheat.node_dir, "pause")
+    assert code == 0, err
+    for k in range(c.cb.window_count(beast)):
+        assert c.cb.window_status(beast, k) in (WindowStatus.COMMITTED, WindowStatus.FINALIZED), k
+    # Nothing lost, nothing doubled: the node's stored lineage re-derives to every word on chain.
+    code, out, err = c.node_cli(cheat.node_dir, "verify", "--beast", beast, timeout=240)
+    assert code == 0, (out, err)
+    # The watchers see the new windows as honest: no game on them.
+    assert all(not games_on(c, beast, k) for k in range(index + 1, c.cb.window_count(beast)))
+    audit_energy(c.cb, since)
+
+
+# ---------------------------------------------------------------------------------------
+# 2 + 3. a lying challenger loses its bond; either side running out of its clock loses
+
+
+def test_2_a_lying_challenger_loses_its_bond_to_the_honest_node(cluster: Cluster) -> None:
+    c = cluster
+    since = c.cb.block_number()
+    beast, index = c.public_beasts[0], 1
+    liar, silent = new_accounts(c, 2, 10**21)
+    trainer_before = holdings(c, c.trainer.address)
+    # The liar disagrees with every claim, then proves the last step with the true pre-state:
+    # the verifier agrees with the node.
+    gid = open_game(c, liar, beast, index, salt=1)
+    start = node_state(c.node_addr, beast, index)
+    word = c.cb.word(beast, index)
+    source = ReplaySource(start, word, c.cb.epoch_seed(beast, start.params.epoch_of_step(start.global_step)))
+    while True:
+        g = wait_until(lambda: (lambda x: x if (x.challenger_to_move or not x.is_open) else None)(c.cb.game_of(gid)),
+                       GAME_TIMEOUT, "the node's bisection move", interval=0.2)
+        if not g.is_open:
+            break
+        if g.hi - g.lo > 1:
+            c.cb.respond(liar, gid, False)
+        else:
+            c.cb.prove_step(liar, gid, source.state_at(g.lo), source.sample_at(g.lo))
+    assert c.cb.game_of(gid).outcome == Outcome.DEFENDER_WON
+    # 3a. The silent challenger opens a game and never answers: its clock runs out, the node wins.
+    gid2 = open_game(c, silent, beast, index, salt=2)
+    wait_until(lambda: c.cb.game_of(gid2).challenger_to_move, GAME_TIMEOUT, "the node's first bisection", interval=0.2)
+    c.mine(c.cb.clock_blocks() + 1)
+    end = wait_ended(c, gid2)  # the node calls timeout by itself
+    assert end.outcome == Outcome.DEFENDER_WON
+    bond = end.bond
+    assert c.cb.balance_of(liar.address) == 10**21 - bond
+    assert c.cb.balance_of(silent.address) == 10**21 - bond
+    assert holdings(c, c.trainer.address) >= trainer_before + 2 * bond - 0  # both bonds went to the committer
+    assert c.cb.window_status(beast, index) == WindowStatus.COMMITTED
+    audit_energy(c.cb, since)
+
+
+def test_3_a_silent_trainer_loses_on_its_clock(cluster: Cluster) -> None:
+    """A trainer that commits a false window and then never moves: the watchers' game times out."""
+    c = cluster
+    since = c.cb.block_number()
+    (owner,) = new_accounts(c, 1, 10**22)
+    c.cb.stake(owner, 10**21)
+    bt = BindingTrainer.hatch(c.cb, owner)
+    bt.commit_next()
+    bt.commit_next(tamper="h128")
+    c.watch_also(bt.beast_id)
+    g = wait_game(c, bt.beast_id, 1)
+    c.mine(c.cb.clock_blocks() + 1)
+    end = wait_ended(c, g.game_id)  # a watcher calls timeout
+    assert end.outcome == Outcome.CHALLENGER_WON
+    assert c.cb.window_status(bt.beast_id, 1) == WindowStatus.SLASHED
+    audit_energy(c.cb, since)
+
+
+# ---------------------------------------------------------------------------------------
+# 4. fifty sybils
+
+
+def test_4_fifty_sybil_challengers_cannot_make_the_honest_node_lose(cluster: Cluster) -> None:
+    c = cluster
+    since = c.cb.block_number()
+    beast, index = c.public_beasts[1], 1
+    sybils = new_accounts(c, 50, 10**20)
+    for i, s in enumerate(sybils):
+        c.cb.commit_challenge(s, beast, index, 1000 + i)
+    c.mine(1)
+    gids = [c.cb.challenge(s, beast, index, 1000 + i) for i, s in enumerate(sybils)]
+    # The node answers every game; the sybils then stall, each on its own clock.
+    wait_until(lambda: all(c.cb.game_of(g).challenger_to_move for g in gids), 2 * GAME_TIMEOUT,
+               "the node's first move in all fifty games", interval=1.0)
+    c.mine(c.cb.clock_blocks() + 1)
+    for g in gids:
+        assert wait_ended(c, g).outcome == Outcome.DEFENDER_WON
+    assert c.cb.window_status(beast, index) == WindowStatus.COMMITTED
+    audit_energy(c.cb, since)
+
+
+def test_4b_fifty_sybil_games_cannot_keep_the_honest_watcher_from_winning(cluster: Cluster) -> None:
+    """The cheater's friends open fifty games first on its false window and stall; the watchers' game
+    still runs to the slash (each game is its own)."""
+    c = cluster
+    since = c.cb.block_number()
+    (owner,) = new_accounts(c, 1, 10**22)
+    c.cb.stake(owner, 10**21)
+    bt = BindingTrainer.hatch(c.cb, owner)
+    bt.commit_next(tamper="h128")
+    friends = new_accounts(c, 50, 10**20)
+    for i, s in enumerate(friends):
+        c.cb.commit_challenge(s, bt.beast_id, 0, 2000 + i)
+    c.mine(1)
+    for i, s in enumerate(friends):
+        c.cb.challenge(s, bt.beast_id, 0, 2000 + i)
+    c.watch_also(bt.beast_id)
+    watcher_addrs = {a.address for a in c.watcher_keys}
+
+    def watcher_game() -> GameInfo | None:
+        return next((g for g in games_on(c, bt.beast_id, 0) if g.challenger in watcher_addrs), None)
+
+    g = wait_until(watcher_game, GAME_TIMEOUT, "a watcher's game on the false window", interval=0.5)
+    c.mine(c.cb.clock_blocks() + 1)
+    assert wait_ended(c, g.game_id).outcome == Outcome.CHALLENGER_WON
+    assert c.cb.window_status(bt.beast_id, 0) == WindowStatus.SLASHED
+    audit_energy(c.cb, since)
+
+
+# ---------------------------------------------------------------------------------------
+# 5. the README's "Catch a cheating trainer": a private beast's owner against its hired trainer
+
+
+def catch_section() -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index(CATCH_HEADING)
+    end = text.index("\n## ", start + len(CATCH_HEADING))
+    return text[start:end]
+
+
+def catch_commands() -> list[str]:
+    """The ``cb-dispute`` command lines of the section's ```sh blocks, in order."""
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", catch_section(), re.S):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("cb-dispute"):
+                lines.append(line)
+    return lines
+
+
+def test_5_the_readme_catches_a_cheating_trainer(cluster: Cluster, tmp_path: Path) -> None:
+    """The README section, as written: its cheater's ``cb-node run`` flags and its ``cb-dispute`` lines with
+    its variables, against a dishonest node (a public beast here, so PRIVATE is empty)."""
+    c = cluster
+    section = catch_section()
+    flags = re.search(r"cb-node run .*?--dishonest (\w+) --from-window (\d+)", section)
+    assert flags, "the section starts its cheater with cb-node run --dishonest KIND --from-window K"
+    lie, window = flags.group(1), int(flags.group(2))
+    since = c.cb.block_number()
+    cheat: Cheater = c.start_cheater(7, lie, from_window=window, until_window=window + 1)
+    env = dict(c.env, BEAST=str(cheat.beast), WINDOW=str(window), NODE=cheat.addr, PRIVATE="",
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    before = c.cb.balance_of(c.challenger.address)
+    commands = catch_commands()
+    assert [line.split()[1] for line in commands] == ["check", "challenge", "status"]
+    for line in commands:
+        cp = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        expected = 1 if line.split()[1] == "check" else 0
+        assert cp.returncode == expected, (line, cp.returncode, cp.stdout[-2000:], cp.stderr[-2000:])
+    index = window - 1
+    assert c.cb.window_status(cheat.beast, index) in (WindowStatus.SLASHED, WindowStatus.NONE, WindowStatus.COMMITTED)
+    (g,) = [x for x in games_on(c, cheat.beast, index) if x.challenger == c.challenger.address]
+    assert g.outcome == Outcome.CHALLENGER_WON and (g.lo, g.hi) == (76, 77)
+    assert c.cb.balance_of(c.challenger.address) > before  # bond back plus the reward from the trainer's stake
+    # The trainer's node rewinds by itself: the voided windows are cleared.
+    wait_until(lambda: c.cb.voided_range(cheat.beast).start == c.cb.voided_range(cheat.beast).end, GAME_TIMEOUT,
+               "the cheater's node to clear the voided windows", interval=0.5)
+    audit_energy(c.cb, since)
+
+
+def test_5b_a_private_beasts_owner_catches_its_hired_trainer(cluster: Cluster, tmp_path: Path) -> None:
+    """The owner of a private beast hires a trainer (its key authorized on chain, dataset and secret handed
+    over); the trainer lies in one micro-step of window 2 and defends its lie in every game. The owner, the
+    holder of the dataset and the secret, catches it with ``cb-dispute`` (a real process); the game takes
+    one record with its Merkle path, never the dataset."""
+    from curriculum import read_secret_file
+    from kernel.step import WindowStart
+    from node.dishonest import false_states
+    from validator.bisection import StatesSource, play_defender
+    from validator.bisection.source import checkpoint_word
+    from bench.cluster import write_key_file
+
+    c = cluster
+    since = c.cb.block_number()
+    owner, hired = new_accounts(c, 2, 10**22)
+    c.cb.stake(hired, 10**21)
+    dataset, secret = c.dataset.read_bytes(), read_secret_file(c.secret).reveal()
+    bt = BindingTrainer.hatch(c.cb, owner, dataset=dataset, secret=secret)
+    c.cb.authorize_trainer(owner, bt.beast_id, hired.address)
+    bt.account = hired
+    bt.commit_next()  # window 1 (index 0), honest
+    start = bt.state
+    seed = c.cb.ensure_epoch_seed(hired, bt.beast_id, start.global_step // start.params.epoch_steps)
+    states, _ = false_states(start, bt.source, WindowStart(start.active_mask, start.lr_shift, seed), {"step": 77})
+    c.cb.commit(hired, bt.beast_id, checkpoint_word(states[-1]))  # window 2 (index 1): one false micro-step
+    lie = StatesSource(states)
+
+    stop = threading.Event()
+
+    def defend() -> None:  # the hired trainer answers every game on its window from its (false) states
+        while not stop.is_set():
+            for gid in c.cb.games_of_window(bt.beast_id, 1):
+                with contextlib.suppress(ContractError):
+                    play_defender(c.cb, hired, gid, lie)
+            stop.wait(0.3)
+
+    defender = threading.Thread(target=defend, daemon=True)
+    defender.start()
+    try:
+        key = write_key_file(tmp_path / "owner.key", owner)
+        args = ["--beast", bt.beast_id, "--window", 2, "--dataset", c.dataset, "--secret-file", c.secret]
+        code, out, err = c.dispute("check", *args)
+        assert code == 1, (out, err)
+        code, out, err = c.dispute("challenge", *args, "--key-file", key, "--yes", timeout=300)
+        assert code == 0, (out, err)
+    finally:
+        stop.set()
+        defender.join(timeout=30)
+    (g,) = games_on(c, bt.beast_id, 1)
+    assert g.challenger == owner.address and g.defender == hired.address
+    assert g.outcome == Outcome.CHALLENGER_WON and (g.lo, g.hi) == (76, 77)
+    assert c.cb.window_status(bt.beast_id, 1) == WindowStatus.SLASHED
+    # The proof carried the pre-state, one 28-byte record and its Merkle path, not the dataset.
+    proved = [e for e in c.cb.game_events(from_block=since) if e.name == "StepProved" and e.args["gameId"] == g.game_id]
+    calldata = bytes(c.cb.w3.eth.get_transaction(proved[0].tx_hash)["input"])
+    assert len(calldata) < len(states[g.lo].to_bytes()) + 2_048
+    audit_energy(c.cb, since)
+
+
+# ---------------------------------------------------------------------------------------
+# 6. a copied challenge gains nothing; a self-challenging trainer loses at least honesty's cost
+
+
+def test_6_copy_and_self_challenge_do_not_pay(cluster: Cluster) -> None:
+    c = cluster
+    since = c.cb.block_number()
+    cheater, honest, finder, copier = new_accounts(c, 4, 10**22)
+    for a in (cheater, honest):
+        c.cb.stake(a, 10**21)
+    bt = BindingTrainer.hatch(c.cb, cheater)
+    ht = BindingTrainer.hatch(c.cb, honest)
+    c0, h0 = holdings(c, cheater.address), holdings(c, honest.address)
+    ht.commit_next()
+    bt.commit_next(tamper="h128")
+    # The cheater challenges itself first (hoping to take its own reward back); an honest finder
+    # commits next; a copier sees the finder's reveal and copies it a block later.
+    own = open_game(c, cheater, bt.beast_id, 0, salt=7)
+    c.cb.commit_challenge(finder, bt.beast_id, 0, 8)
+    c.mine(1)
+    found = c.cb.challenge(finder, bt.beast_id, 0, 8)
+    copied = open_game(c, copier, bt.beast_id, 0, salt=9)
+    f0, k0 = holdings(c, finder.address), holdings(c, copier.address)
+    c.mine(c.cb.clock_blocks() + 1)
+    for gid in (own, found, copied):
+        c.cb.timeout(c.account(0), gid)
+        assert c.cb.game_of(gid).outcome == Outcome.CHALLENGER_WON
+    stored = c.cb.game_of(own).stored
+    c.cb.claim_reward(c.account(0), bt.beast_id, 0, stored)
+    # The earliest commitment (the cheater's own) takes the reward: its loss is still the escrow.
+    cheater_cost = c0 - holdings(c, cheater.address)
+    honest_spent = h0 - holdings(c, honest.address)
+    assert cheater_cost >= honest_spent == honest_cost(ht)
+    # The copier got its bond back and nothing more; the finder the same (the cheater's commitment was earlier).
+    assert holdings(c, copier.address) == k0 + c.cb.game_of(copied).bond
+    assert holdings(c, finder.address) == f0 + c.cb.game_of(found).bond
+    audit_energy(c.cb, since)

@@ -97,6 +97,8 @@ def test_a_silent_challenger_is_timed_out(node: Node) -> None:
     assert g.challenger_to_move
     assert defense.poll().moves == []  # its clock still runs: nothing to do
     node.chain.mine(g.challenger_clock)  # type: ignore[misc]
+    assert defense.poll().moves == []  # spent in this very block: the node waits one more (validator.bisection)
+    node.chain.mine(1)  # type: ignore[misc]
     res = defense.poll()
     assert res.moves == [(gid, "timeout")] and [r.game_id for r in res.ended] == [gid] and not res.rewound
     assert cb.game_of(gid).outcome == DEFENDER_WON

@@ -189,175 +189,33 @@ def test_cli_replay_exit_codes(world: World, capsys: pytest.CaptureFixture[str])
     assert "not committed" in err and "BeastNotFound" in err and "--node" in err
 
 
-# -- register, watch, restart ----------------------------------------------------------------------
+# -- cb-validator watch as a process: challenge, play (timeout), claim -----------------------------------
+# (every path of the watcher against a defending trainer: tests/validator/test_watch_chain.py)
 
 
-def test_watch_votes_once_per_dispute_across_restarts(world: World) -> None:
-    from devnet.bindings import Outcome, Vote
+def test_watch_cli_challenges_the_cheater_and_claims_after_its_clock_ran_out(world: World) -> None:
+    from devnet.bindings import WindowStatus
 
     cb, dep = world.net.chain, str(world.deployments)
-    challenger = world.net.accounts[3]
-    cb.ensure_approvals(challenger)
-    honest = cb.open_dispute(challenger, world.public_id, 2)  # window 3
-    private = cb.open_dispute(challenger, world.private_id, 1, world.dataset, world.secret)  # window 2
-    cheat = cb.open_dispute(challenger, world.cheat_id, 0)  # window 1
-
-    reg = run_cli("register", "--stake", "100", "--deployments", dep, "--account", "5", "--json")
-    assert reg.returncode == 0, reg.stderr
-    me = world.net.accounts[5].address
-    assert json.loads(reg.stdout)["validator"] == me and cb.is_active_validator(me)
-
-    record = world.tmp / "watch" / "votes.json"
-    watch = ["watch", "--once", "--deployments", dep, "--account", "5", "--node", world.node_address, "--record", str(record)]
-    first = run_cli(*watch)
+    record = world.tmp / "watch" / "games.json"
+    watch = ["watch", "--deployments", dep, "--account", "5", "--record", str(record)]
+    first = run_cli(*watch, "--once")
     assert first.returncode == 0, first.stderr
-    votes = {e["dispute"]: e for e in json_lines(first.stdout) if e["event"] == "vote"}
-    assert set(votes) == {honest, private, cheat}, first.stdout
-    assert votes[honest]["agrees"] and votes[private]["agrees"] and not votes[cheat]["agrees"]
-    assert votes[cheat]["mismatchedFields"] == ["h128"]
+    events = json_lines(first.stdout)
+    assert [e["event"] for e in events if e.get("beast") == world.cheat_id] == ["commit_challenge", "challenge"], events
+    # The private beast's dataset is not this watcher's: skipped; the node's windows are honest: no challenge.
+    assert {e["beast"] for e in events if e["event"] == "skip"} == {world.private_id}
+    assert not [e for e in events if e.get("beast") == world.public_id]
     assert world.secret.hex() not in first.stdout + first.stderr
-
-    again = run_cli(*watch)  # restart: the record says voted
-    assert again.returncode == 0 and not [e for e in json_lines(again.stdout) if e["event"] == "vote"], again.stdout
-
-    record.unlink()  # a lost record: the chain's voteOf still prevents a second vote
-    lost = run_cli(*watch)
-    events = json_lines(lost.stdout)
-    assert lost.returncode == 0 and {e["event"] for e in events} == {"already_voted"}, lost.stdout
-    assert json.loads(record.read_text())["disputes"][str(cheat)]["status"] == "voted"
-
-    assert cb.vote_of(honest, me) == Vote.AGREE and cb.vote_of(cheat, me) == Vote.AGAINST
-    assert [cb.dispute(d).agree + cb.dispute(d).against for d in (honest, private, cheat)] == [1, 1, 1]
-    assert cb.resolve(challenger, honest) == Outcome.UPHELD
-    assert cb.resolve(challenger, private) == Outcome.UPHELD
-    assert cb.resolve(challenger, cheat) == Outcome.DIVERGED
-
-
-def test_watch_state_unavailable_waits_then_votes_zero(world: World) -> None:
-    from devnet.bindings import Vote
-
-    cb = world.net.chain
-    cheater, challenger = world.net.accounts[2], world.net.accounts[3]
-    hatch = LedgerChainReader(cb).beast_commitments(world.cheat_id)
-    word1 = cb.word(world.cheat_id, 0)
-    # Window 2 continues the (bogus) checkpoint 1 that no node can serve.
-    state = genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version)
-    honest = train_window(state, PublicSource(), epoch_seed=hatch.seed_core)
-    w2 = train_window(honest.state, PublicSource(), epoch_seed=hatch.seed_core)
-    cb.commit(cheater, world.cheat_id, replace(w2.payload, h128=word1[:16]).pack())
-    dispute = cb.open_dispute(challenger, world.cheat_id, 1)
-    record = world.tmp / "watch2" / "votes.json"
-    base = ["watch", "--once", "--deployments", str(world.deployments), "--account", "6", "--record", str(record),
-            "--node", world.node_address]
-    assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "6"]) == 0
-    assert cli_main(base) == 0  # deadline far away: retry later, no vote
-    me = world.net.accounts[6].address
-    assert cb.vote_of(dispute, me) == Vote.NONE
-    assert cli_main([*base, "--unavailable-margin", "1000"]) == 0  # close enough: vote STATE_UNAVAILABLE
-    assert cb.vote_of(dispute, me) == Vote.AGAINST
-    assert json.loads(record.read_text())["disputes"][str(dispute)]["word"] == "0x" + "00" * 32
-
-
-def test_watch_refuses_a_second_watcher_on_one_record(world: World) -> None:
-    from validator.errors import ConfigError
-    from validator.watch import VoteRecord
-
-    path = world.tmp / "watch3" / "votes.json"
-    chain_id = world.net.chain.sender.chain_id
-    first = VoteRecord(path, world.net.accounts[5].address, chain_id)
-    try:
-        with pytest.raises(ConfigError, match="another watcher"):
-            VoteRecord(path, world.net.accounts[5].address, chain_id)
-    finally:
-        first.close()
-
-
-def open_fresh_dispute(world: World) -> int:
-    """The cheater commits one more window and account 3 disputes it at once (inside its challenge period)."""
-    from kernel.payload import Payload
-
-    cb = world.net.chain
-    n = cb.window_count(world.cheat_id)
-    last = Payload.unpack(cb.word(world.cheat_id, n - 1))
-    cb.commit(world.net.accounts[2], world.cheat_id, replace(last, global_step=last.global_step + 128).pack())
-    return int(cb.open_dispute(world.net.accounts[3], world.cheat_id, n))
-
-
-def test_unregistered_watcher_skips_without_voting(world: World) -> None:
-    from devnet.bindings import Vote
-
-    cb = world.net.chain
-    dispute = open_fresh_dispute(world)
-    record = world.tmp / "watch4" / "votes.json"
-    assert cli_main(["watch", "--once", "--deployments", str(world.deployments), "--account", "8",
-                     "--record", str(record)]) == 0
-    assert cb.vote_of(dispute, world.net.accounts[8].address) == Vote.NONE
-    assert not record.exists() or str(dispute) not in json.loads(record.read_text())["disputes"]
-
-
-@pytest.mark.parametrize("fault", ["invalid file", "records root"])
-def test_watch_votes_against_a_beast_whose_dataset_is_invalid(world: World, fault: str) -> None:
-    """Issue 14 item 5: a private beast committed to the keccak of a file that is not a valid dataset.
-
-    The dispute reveals exactly that file (it matches C_dataset, so the game accepts it); no replay
-    is possible, and the fault is the trainer's (SPEC §10.6): the watcher votes against the window
-    in its first round instead of logging an error every round while the false word finalizes.
-    The same for a version 2 beast whose valid file has another records root than its hatch's
-    recordsRoot (SPEC §10.2: the owner hatched it with commitments that disagree).
-    """
-    from devnet.bindings import Outcome, Vote
-    from eth_utils import keccak
-
-    cb = world.net.chain
-    trainer, challenger = world.net.accounts[2], world.net.accounts[3]
-    # the magic, then no valid header or frame; or the world's valid dataset file
-    data = b"CBDS" + bytes(range(1, 256)) * 8 if fault == "invalid file" else world.dataset
-    # Beast.hatch cannot see the file: any non-zero recordsRoot passes, and it is not this file's.
-    bid = cb.hatch(trainer, keccak(data), keccak(world.secret), keccak(b"not this file's records"))
-    hatch = LedgerChainReader(cb).beast_commitments(bid)
-    word = train_window(genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version), PublicSource(),
-                        epoch_seed=hatch.seed_core).payload.pack()
-    cb.commit(trainer, bid, word)  # a word that passes the ledger's checks; it trained on nothing it committed to
-    dispute = cb.open_dispute(challenger, bid, 0, data, world.secret)
-    if cb.validator(world.net.accounts[4].address).stake == 0:
-        assert cli_main(["register", "--stake", "100", "--deployments", str(world.deployments), "--account", "4"]) == 0
-    record = world.tmp / f"watch-invalid-{fault.replace(' ', '-')}" / "votes.json"
-    out = run_cli("watch", "--once", "--deployments", str(world.deployments), "--account", "4", "--record", str(record),
-                  "--node", world.node_address)
-    assert out.returncode == 0, out.stderr
-    entries = [e for e in json_lines(out.stdout) if e.get("dispute") == dispute]
-    assert [e["event"] for e in entries] == ["vote"], out.stdout
-    assert entries[0]["agrees"] is False and entries[0]["verdict"] == "dataset_invalid", entries
-    assert cb.vote_of(dispute, world.net.accounts[4].address) == Vote.AGAINST
-    assert world.secret.hex() not in out.stdout + out.stderr
-    assert cb.resolve(challenger, dispute) == Outcome.DIVERGED
-
-
-def test_status_and_withdraw(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    dep = str(world.deployments)
-    base = ["--deployments", dep, "--account", "7", "--json"]
-    assert cli_main(["register", "--stake", "150.5", *base]) == 0
-    assert cli_main(["status", *base]) == 0
-    assert cli_main(["withdraw", *base]) == 0  # requests the withdrawal
-    assert cli_main(["withdraw", *base]) == 4  # too early: the contract's error, a chain error
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    status = next(x for x in lines if "active" in x)
-    assert status["stakeWei"] == 1505 * 10**17 and status["active"] is True
-    requested = next(x for x in lines if x.get("event") == "withdrawal_requested")
-    w3 = world.net.chain.w3
-    while w3.eth.block_number < requested["withdrawableAtBlock"]:
-        w3.provider.make_request("evm_mine", [])
-    assert cli_main(["withdraw", *base]) == 0
-    out = capsys.readouterr()
-    assert '"event": "withdrawn"' in out.out
-    assert cli_main(["withdraw", *base]) == 2  # no longer registered: a usage/config error
-    assert cli_main(["register", "--stake", "1", *base]) == 4  # below the minimum stake: the contract refuses
-    assert "DisputeStakeTooLow" in capsys.readouterr().err
-    # human output by default: the stake in ENERGY, not wei
-    assert cli_main(["register", "--stake", "150.5", "--deployments", dep, "--dev-account", "7"]) == 0
-    assert cli_main(["status", "--deployments", dep, "--dev-account", "7"]) == 0
-    text = capsys.readouterr().out
-    assert "stake of 150.5 ENERGY" in text and ": stake 150.5 ENERGY, active, 0 open vote(s)" in text, text
+    gid = next(e["gameId"] for e in events if e["event"] == "challenge")
+    assert record.stat().st_mode & 0o777 == 0o600
+    cb.mine(cb.clock_blocks() + 1)  # the cheater never defends
+    second = run_cli(*watch, "--rounds", "2", "--poll", "0.1")
+    assert second.returncode == 0, second.stderr
+    later = [e["event"] for e in json_lines(second.stdout) if e.get("gameId") == gid]
+    assert later == ["move", "reward_claimed"], second.stdout
+    assert cb.window_status(world.cheat_id, 0) == WindowStatus.SLASHED
+    assert json.loads(record.read_text())["games"][str(gid)]["status"] == "claimed"
 
 
 def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
@@ -366,12 +224,9 @@ def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
     import threading
     import time
 
-    from validator.watch import VoteRecord
+    from validator.watch_record import GameRecord
 
-    # Account 9 never registers, so every round logs "skipped" for an open dispute: two such lines
-    # are two completed rounds of the running daemon.
-    dispute = open_fresh_dispute(world)
-    record = world.tmp / "watch5" / "votes.json"
+    record = world.tmp / "watch-daemon" / "games.json"
     script = Path(sys.executable).parent / "cb-validator"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "validator.cli"]
     proc = subprocess.Popen([*cmd, "watch", "--deployments", str(world.deployments), "--account", "9", "--poll", "0.2",
@@ -379,13 +234,15 @@ def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
     try:
-        rounds, deadline = 0, time.monotonic() + 60
-        while rounds < 2:
+        deadline = time.monotonic() + 60
+        while True:  # its first round logs the private beast it cannot replay
             try:
                 entry = json.loads(lines.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                raise AssertionError(f"the watcher logged {rounds} rounds in 60 s (alive: {proc.poll() is None})") from None
-            rounds += entry.get("event") == "skipped" and entry.get("dispute") == dispute
+                raise AssertionError(f"the watcher logged nothing in 60 s (alive: {proc.poll() is None})") from None
+            if entry.get("event") == "skip":
+                break
+        time.sleep(0.5)  # a few idle rounds
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 130, proc.stderr.read() if proc.stderr else ""  # stopped by a signal: interrupted
@@ -393,7 +250,7 @@ def test_watch_daemon_stops_cleanly_on_sigterm(world: World) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    VoteRecord(record, world.net.accounts[9].address, world.net.chain.sender.chain_id).close()  # the lock was released
+    GameRecord(record, world.net.accounts[9].address, world.net.chain.sender.chain_id).close()  # the lock was released
 
 
 def test_the_season_dataset_limit_comes_from_the_chain(world: World) -> None:

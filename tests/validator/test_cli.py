@@ -18,10 +18,11 @@ from chainbeasts.v1 import validator_pb2_grpc as pbg
 from tests.validator.test_service import to_proto
 from tests.validator.windows import Beast
 from kernel.host import exit_codes_epilog
-from validator.cli import build_parser, main, parse_energy
+from validator.cli import build_parser, main
 from validator.errors import ConfigError
 
-SUBCOMMANDS = ("serve", "replay", "register", "withdraw", "status", "watch")
+SUBCOMMANDS = ("serve", "replay", "watch")
+REMOVED = ("register", "withdraw", "status")  # validator staking and voting are gone (issue 13)
 
 
 def cli_command() -> list[str]:
@@ -55,6 +56,9 @@ def test_top_level_help_documents_exit_codes(capsys: pytest.CaptureFixture[str])
         ["replay", "--beast", "1", "--window", "2", "--deployments", "d.json", "--node", "a:1", "--state-file", "s"],
         ["serve", "--backend", "cuda"],
         ["watch", "--deployments", "d.json"],
+        ["watch", "--deployments", "d.json", "--record", "r.json", "--private-beast", "1", "data"],
+        ["watch", "--deployments", "d.json", "--record", "r.json", "--node", "127.0.0.1:50551"],
+        *([sub, "--deployments", "d.json"] for sub in REMOVED),
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
@@ -66,19 +70,13 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 def test_config_errors_exit_2(tmp_path: Path) -> None:
     assert main(["replay", "--beast", "1", "--window", "0", "--deployments", "d.json"]) == 2
     assert main(["replay", "--beast", "1", "--window", "1", "--deployments", str(tmp_path / "missing.json")]) == 2
-    assert main(["register", "--stake", "-3", "--deployments", str(tmp_path / "missing.json"), "--account", "0"]) == 2
+    secret = tmp_path / "secret.hex"
+    secret.write_text("0x" + "ab" * 32)
+    secret.chmod(0o600)
+    watch = ["watch", "--deployments", str(tmp_path / "missing.json"), "--record", str(tmp_path / "r.json")]
+    assert main([*watch, "--private-beast", "x", str(secret), str(secret)]) == 2  # not a beast id
+    assert main([*watch, "--private-beast", "1", str(tmp_path / "none"), str(secret)]) == 2  # no dataset file
     assert main(["serve", "--address", "256.1.1.1:99999"]) == 2
-
-
-@pytest.mark.parametrize(("text", "wei"), [("100", 100 * 10**18), ("0.5", 5 * 10**17), ("1e-18", 1)])
-def test_parse_energy(text: str, wei: int) -> None:
-    assert parse_energy(text) == wei
-
-
-@pytest.mark.parametrize("text", ["0", "-1", "abc", "1e-19", "nan"])
-def test_parse_energy_refuses(text: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_energy(text)
 
 
 def test_parser_builds() -> None:
@@ -111,20 +109,28 @@ def test_serve_runs_answers_and_stops_on_sigterm(pub: Beast) -> None:
             proc.wait()
 
 
-def test_vote_record_is_atomic_and_bound_to_one_validator(tmp_path: Path) -> None:
-    from validator.watch import VoteRecord
+def test_game_record_is_atomic_private_and_bound_to_one_account(tmp_path: Path) -> None:
+    from validator.watch_record import GameRecord
 
-    path = tmp_path / "votes.json"
-    rec = VoteRecord(path, "0xAbC", 7)
-    rec.put(3, status="voted", word="0x" + "11" * 32, tx="0x01")
+    path = tmp_path / "games.json"
+    rec = GameRecord(path, "0xAbC", 7)
+    rec.put_challenge(2, 5, word="0x" + "11" * 32, salt="0x" + "22" * 32, status="committed", commitBlock=40)
+    rec.put_game(9, beast=2, index=5, side="challenger", status="playing")
+    with pytest.raises(ConfigError, match="another watcher"):
+        GameRecord(path, "0xabc", 7)  # one watcher per record
     rec.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["votes.json", "votes.json.lock"]  # no temp files left
-    again = VoteRecord(path, "0xabc", 7)
-    assert again.voted() == [3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["games.json", "games.json.lock"]  # no temp files left
+    assert path.stat().st_mode & 0o777 == 0o600  # salts are private until revealed
+    again = GameRecord(path, "0xabc", 7)
+    assert again.challenge(2, 5)["commitBlock"] == 40 and list(again.games("playing")) == [9]
+    assert [c["index"] for c in again.pending_challenges()] == [5]
     again.close()
-    for validator, chain_id in (("0xdef", 7), ("0xabc", 8)):
+    for account, chain_id in (("0xdef", 7), ("0xabc", 8)):
         with pytest.raises(ConfigError, match="belongs to"):
-            VoteRecord(path, validator, chain_id)
+            GameRecord(path, account, chain_id)
+    path.write_text(json.dumps({"version": 1, "validator": "0xabc", "chainId": 7, "disputes": {}}))
+    with pytest.raises(ConfigError, match="version-2 record"):
+        GameRecord(path, "0xabc", 7)  # an old vote record
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="unreadable"):
-        VoteRecord(path, "0xabc", 7)
+        GameRecord(path, "0xabc", 7)

@@ -1,4 +1,4 @@
-"""The challenger's side of a window dispute: check a window, open a dispute, follow it, claim.
+"""The challenger's side of a window dispute: check a window, challenge it, play the game to the end, claim.
 
 ``cb-dispute`` (validator/dispute_cli.py) is a thin shell over these modules; tests and the
 benchmark call them directly too. One job per module:
@@ -8,20 +8,22 @@ benchmark call them directly too. One job per module:
 * :mod:`~validator.dispute.connection` — connecting, and every chain call and read (the
   validator's :class:`validator.chain.LedgerChainReader`) with that map;
 * :mod:`~validator.dispute.keys` — the challenger's signing account;
-* :mod:`~validator.dispute.window` — what the chain says about a window and what a dispute costs;
+* :mod:`~validator.dispute.window` — what the chain says about a window and what a challenge costs;
 * :mod:`~validator.dispute.curriculum` — a private beast's dataset and secret, checked against its commitments;
 * :mod:`~validator.dispute.start` — the start state: a file, a trainer node, or rebuilt from genesis;
 * :mod:`~validator.dispute.check` — the local or validator replay of the window;
-* :mod:`~validator.dispute.opening` — posting the bond;
-* :mod:`~validator.dispute.status` and :mod:`~validator.dispute.following` — a dispute's votes and outcome, polled;
-* :mod:`~validator.dispute.claiming` — resolving and claiming the payout;
+* :mod:`~validator.dispute.steps` — the window's 129 step states from its start state (the game's source);
+* :mod:`~validator.dispute.challenging` — posting the bond: commitChallenge, then challenge;
+* :mod:`~validator.dispute.playing` — playing the challenger's side to the end (:mod:`validator.bisection`);
+* :mod:`~validator.dispute.status` — a game's position, clocks, moves, outcome and its window's reward;
+* :mod:`~validator.dispute.claiming` — claiming the slashed window's reward;
 * :mod:`~validator.dispute.formatting` — ENERGY amounts for people.
 
 Nothing here re-implements consensus arithmetic or a contract rule: a check replays the window
-with :func:`validator.replay.replay` (or a validator's gRPC service), the bond and the
-"resolvable" rule are the bindings' (``devnet.bindings.dispute_bond``,
-``DisputeInfo.resolution``), and every write goes through the devnet bindings, which sign
-locally and check each receipt.
+with :func:`validator.replay.replay` (or a validator's gRPC service), the game's moves are
+:func:`validator.bisection.next_move`'s, the bond and "challengeable" rules are the bindings'
+(``devnet.bindings.challenge_bond``, ``challenge_opens``), and every write goes through the devnet
+bindings, which sign locally and check each receipt.
 
 Window numbering is the node's and the validator's: window ``K >= 1`` is the ``K``-th commit
 of a beast and trains from checkpoint ``K - 1``; the ledger and the dispute game index the same
@@ -52,9 +54,11 @@ from kernel.host import lazy_exports
 _LAZY: dict[str, str] = {
     "CheckResult": "validator.dispute.check",
     "check_window": "validator.dispute.check",
+    "ChallengeResult": "validator.dispute.challenging",
+    "open_challenge": "validator.dispute.challenging",
+    "preflight_challenge": "validator.dispute.challenging",
     "ClaimResult": "validator.dispute.claiming",
-    "claim": "validator.dispute.claiming",
-    "resolve": "validator.dispute.claiming",
+    "claim_reward": "validator.dispute.claiming",
     "connect": "validator.dispute.connection",
     "Curriculum": "validator.dispute.curriculum",
     "load_curriculum": "validator.dispute.curriculum",
@@ -69,23 +73,24 @@ _LAZY: dict[str, str] = {
     "DisputeToolError": "validator.dispute.errors",
     "RefusedError": "validator.dispute.errors",
     "UsageError": "validator.dispute.errors",
-    "watch_status": "validator.dispute.following",
     "format_energy": "validator.dispute.formatting",
     "PASSWORD_ENV": "validator.dispute.keys",
     "load_account": "validator.dispute.keys",
-    "OpenResult": "validator.dispute.opening",
-    "open_dispute": "validator.dispute.opening",
-    "preflight_open": "validator.dispute.opening",
-    "DisputeStatus": "validator.dispute.status",
-    "dispute_status": "validator.dispute.status",
-    "find_dispute": "validator.dispute.status",
+    "PlayResult": "validator.dispute.playing",
+    "play_to_end": "validator.dispute.playing",
+    "GameStatus": "validator.dispute.status",
+    "find_games": "validator.dispute.status",
+    "game_status": "validator.dispute.status",
+    "diverges": "validator.dispute.steps",
+    "step_source": "validator.dispute.steps",
     "WindowOnChain": "validator.dispute.window",
     "read_window": "validator.dispute.window",
 }
 
 if TYPE_CHECKING:
+    from validator.dispute.challenging import ChallengeResult, open_challenge, preflight_challenge
     from validator.dispute.check import CheckResult, check_window
-    from validator.dispute.claiming import ClaimResult, claim, resolve
+    from validator.dispute.claiming import ClaimResult, claim_reward
     from validator.dispute.connection import connect
     from validator.dispute.curriculum import Curriculum, load_curriculum
     from validator.dispute.errors import (
@@ -101,11 +106,11 @@ if TYPE_CHECKING:
         RefusedError,
         UsageError,
     )
-    from validator.dispute.following import watch_status
     from validator.dispute.formatting import format_energy
     from validator.dispute.keys import PASSWORD_ENV, load_account
-    from validator.dispute.opening import OpenResult, open_dispute, preflight_open
-    from validator.dispute.status import DisputeStatus, dispute_status, find_dispute
+    from validator.dispute.playing import PlayResult, play_to_end
+    from validator.dispute.status import GameStatus, find_games, game_status
+    from validator.dispute.steps import diverges, step_source
     from validator.dispute.window import WindowOnChain, read_window
 
 
@@ -113,35 +118,37 @@ __getattr__ = lazy_exports(__name__, _LAZY, globals())  # imports the defining m
 
 
 __all__ = [
+    "ChainDataError",
+    "ChallengeResult",
+    "CheckResult",
+    "ClaimResult",
+    "Curriculum",
+    "DataError",
+    "DisputeToolError",
     "EXIT_CHAIN",
     "EXIT_DATA",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
+    "GameStatus",
     "PASSWORD_ENV",
-    "ChainDataError",
-    "DataError",
-    "CheckResult",
-    "ClaimResult",
-    "Curriculum",
-    "DisputeStatus",
-    "DisputeToolError",
-    "OpenResult",
+    "PlayResult",
     "RefusedError",
     "UsageError",
     "WindowOnChain",
     "check_window",
-    "claim",
+    "claim_reward",
     "connect",
-    "dispute_status",
-    "find_dispute",
+    "diverges",
+    "find_games",
     "format_energy",
+    "game_status",
     "load_account",
     "load_curriculum",
-    "open_dispute",
-    "preflight_open",
+    "open_challenge",
+    "play_to_end",
+    "preflight_challenge",
     "read_window",
-    "resolve",
-    "watch_status",
+    "step_source",
 ]

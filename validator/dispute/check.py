@@ -55,7 +55,7 @@ class CheckResult:
             "status": w.status.name.lower(),
             "challengeDeadline": w.challenge_deadline,
             "block": w.block,
-            "disputable": w.disputable,
+            "challengeable": w.challengeable,
             "bond": str(w.bond),
             "bondEnergy": format_energy(w.bond),
             "seconds": round(self.seconds, 3),

@@ -1,15 +1,15 @@
-"""What the chain says about one committed window before a dispute: its word, lineage, status and bond.
+"""What the chain says about one committed window before a challenge: its word, lineage, status and bond.
 
 Committed data comes through the validator's reader (:func:`validator.dispute.connection.reader`);
-the bond and whether the window can still be disputed are the bindings' rules (``ChainBeasts.dispute_bond``,
-``devnet.bindings.dispute_opens``), which mirror the contracts.
+the bond and whether the window can still be challenged are the bindings' rules (``ChainBeasts.challenge_bond``,
+``devnet.bindings.challenge_opens``), which mirror the contracts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devnet.bindings import ChainBeasts, HatchData, Param, WindowStatus, dispute_opens
+from devnet.bindings import ChainBeasts, HatchData, Param, WindowStatus, challenge_opens
 from kernel.errors import KernelError
 from kernel.params import KernelParams
 from kernel.payload import Payload
@@ -21,7 +21,7 @@ from validator.replay import BeastCommitments
 
 @dataclass(frozen=True)
 class WindowOnChain:
-    """What the chain says about window ``window`` (K >= 1) of a beast, and what a dispute costs."""
+    """What the chain says about window ``window`` (K >= 1) of a beast, and what a challenge costs."""
 
     beast_id: int
     window: int  # K, the node's numbering
@@ -32,12 +32,12 @@ class WindowOnChain:
     epoch_seed: bytes
     status: WindowStatus
     commit_block: int
-    challenge_deadline: int  # last block (inclusive) in which openDispute is accepted
+    challenge_deadline: int  # last block (inclusive) in which challenge is accepted
     block: int  # the chain's latest block when read
-    bond: int  # ENERGY wei a dispute posts
+    bond: int  # ENERGY wei a challenge posts
     params: KernelParams
     window_count: int
-    max_dataset_bytes: int  # the season's limit on the dataset openDispute accepts
+    max_dataset_bytes: int  # the season's limit on a dataset file
 
     @property
     def index(self) -> int:
@@ -54,12 +54,13 @@ class WindowOnChain:
                                 self.params, spec_version=self.hatch.spec_version, records_root=self.hatch.records_root)
 
     @property
-    def disputable(self) -> bool:
-        """True when an openDispute sent now lands inside the challenge period (next block; the bindings' rule)."""
-        return dispute_opens(self.status, self.challenge_deadline, self.block + 1)
+    def challengeable(self) -> bool:
+        """True when a challenge sent now lands inside the challenge period (the bindings' rule). The
+        commitment goes first, so the challenge lands two blocks on at the earliest."""
+        return challenge_opens(self.status, self.challenge_deadline, self.block + 2)
 
-    def why_not_disputable(self) -> str:
-        if self.status != WindowStatus.COMMITTED:
+    def why_not_challengeable(self) -> str:
+        if self.status not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED):
             return f"window {self.window} of beast {self.beast_id} is {self.status.name.lower()}, not committed"
         return (f"the challenge period of window {self.window} of beast {self.beast_id} ended at block "
                 f"{self.challenge_deadline} (the chain is at block {self.block})")
@@ -74,8 +75,12 @@ def read_window(chain: ChainBeasts, beast_id: int, window: int) -> WindowOnChain
     rd = reader(chain)
     hatch = rd.hatch(beast_id)
     count = chain_call("reading the window count", lambda: chain.window_count(beast_id))
-    if window > count:
-        raise ChainDataError(f"window {window} of beast {beast_id} is not committed (the ledger holds windows 1..{count})")
+    if window > count:  # a window a slash took off the lineage keeps its word until clearVoided: still readable
+        try:
+            rd.committed_word(beast_id, window)
+        except ChainDataError:
+            raise ChainDataError(f"window {window} of beast {beast_id} is not committed (the ledger holds windows "
+                                 f"1..{count})") from None
     params = rd.season_params()
     word = rd.committed_word(beast_id, window)
     claim = rd.window_claim(beast_id, window)  # the previous h128 and the epoch seed
@@ -95,7 +100,7 @@ def read_window(chain: ChainBeasts, beast_id: int, window: int) -> WindowOnChain
     status = chain_call("reading the window status", lambda: chain.window_status(beast_id, idx))
     commit_block = chain_call("reading the commit block", lambda: chain.commit_block(beast_id, idx))
     deadline = chain_call("reading the challenge deadline", lambda: chain.challenge_deadline(beast_id, idx))
-    bond = chain_call("reading the bond multiplier", lambda: chain.dispute_bond(word))
+    bond = chain_call("reading the bond multiplier", lambda: chain.challenge_bond(word))
     block = chain_call("reading the block number", chain.block_number)
     max_bytes = chain_call("reading the dataset limit", lambda: chain.param(Param.MAX_DATASET_BYTES))
     return WindowOnChain(beast_id, window, hatch, word, payload, prev, claim.epoch_seed, status, commit_block, deadline,

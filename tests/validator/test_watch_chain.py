@@ -1,0 +1,226 @@
+"""``cb-validator watch`` (validator.watch.Watcher) on the embedded chain: check, commit, reveal, play, claim.
+
+The watcher replays every window of every beast, challenges the first one that diverges (commit,
+then reveal one block later with the salt it recorded first), plays its game to the end against the
+trainer's defence (``validator.bisection.play_defender`` with the trainer's own states), and claims the
+reward. A watcher stopped at any point and started again on its record resumes its games; a private
+beast is challenged by the watcher that holds its dataset and owner secret, and skipped by others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import devnet
+from kernel.hashing import keccak256
+from kernel.sources import PublicSource
+from kernel.state import KernelState, genesis
+from kernel.step import WindowStart, window_step_states
+from tests.validator.bisection_lineages import LR_SHIFT, MASK, WRONG_AT, lying_states, private_source
+from tests.validator.windows import SECRET
+from validator.bisection import CHALLENGER_WON, StatesSource, checkpoint_word, play_defender, read_game
+from validator.lineage import Curriculum
+from validator.watch import Watcher
+
+CLOCK = 16
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Any]:
+    yield devnet.start(accounts=6, params={"challenge_period": 600}, game_clock_blocks=CLOCK)
+
+
+@pytest.fixture
+def chain(net: Any) -> Iterator[Any]:
+    snap = net.tester.take_snapshot()
+    net.chain.sender._nonces.clear()
+    yield net
+    net.tester.revert_to_snapshot(snap)
+    net.chain.sender._nonces.clear()
+
+
+class Trainer:
+    """A trainer that commits windows of real step states, honest or lying in one micro-step, and defends them."""
+
+    def __init__(self, cb: Any, account: Any, beast: int, start: KernelState, samples: Any = None) -> None:
+        self.cb, self.account, self.beast, self.samples = cb, account, beast, samples or PublicSource()
+        self.state = start
+        self.windows: list[list[KernelState]] = []
+
+    def commit(self, lie_at: int | None = None) -> int:
+        k = len(self.windows)
+        epoch = self.state.params.epoch_of_window(k + 1)
+        seed = self.cb.ensure_epoch_seed(self.account, self.beast, epoch)
+        w = WindowStart(MASK, LR_SHIFT, seed)
+        states = (lying_states(self.state, self.samples, w, lie_at) if lie_at else
+                  window_step_states(self.state, self.samples, w))
+        self.cb.commit(self.account, self.beast, checkpoint_word(states[-1]))
+        self.windows.append(states)
+        self.state = states[-1]
+        return k
+
+    def defend(self, gid: int) -> Any:
+        g = read_game(self.cb, gid)
+        return play_defender(self.cb, self.account, gid, StatesSource(self.windows[g.index]))
+
+
+def public_trainer(net: Any, account: Any) -> Trainer:
+    cb = net.chain
+    beast = cb.hatch(account)
+    return Trainer(cb, account, beast, genesis(bytes(cb.hatch_data(beast).seed_core), cb.kernel_params(), spec_version=2))
+
+
+def rounds(watcher: Watcher, trainers: list[Trainer], until: Any, limit: int = 60) -> list[dict[str, Any]]:
+    """Watcher rounds with the trainers defending between them, until ``until(events)``."""
+    events: list[dict[str, Any]] = []
+    for _ in range(limit):
+        events += watcher.run_once()
+        if until(events):
+            return events
+        moved = False
+        for t in trainers:
+            for index in range(len(t.windows)):
+                for gid in t.cb.games_of_window(t.beast, index):
+                    if read_game(t.cb, gid).open:
+                        moved |= t.defend(gid) is not None
+        if not moved:
+            t.cb.mine(1)
+    raise AssertionError(f"not done after {limit} rounds: {[e['event'] for e in events]}")
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [e["event"] for e in events]
+
+
+def test_watcher_challenges_the_first_divergent_window_plays_and_claims(chain: Any, tmp_path: Path) -> None:
+    from devnet.bindings import WindowStatus
+
+    cb = chain.chain
+    cheat, honest = public_trainer(chain, chain.accounts[1]), public_trainer(chain, chain.accounts[2])
+    cheat.commit()
+    bad = cheat.commit(lie_at=WRONG_AT)  # window 2 (ledger index 1) is wrong in micro-step 76 -> 77
+    honest.commit()
+    watcher = Watcher(cb, chain.accounts[3], tmp_path / "games.json")
+    try:
+        events = rounds(watcher, [cheat, honest], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    assert kinds(events)[:2] == ["commit_challenge", "challenge"], events
+    assert events[0]["window"] == bad + 1 and events[0]["reason"] == "the word's h128 is not the replayed checkpoint's"
+    gid = events[1]["gameId"]
+    g = read_game(cb, gid)
+    assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (WRONG_AT - 1, WRONG_AT)
+    moves = [e for e in events if e["event"] == "move"]
+    assert [m["move"] for m in moves].count("respond") == 7 and moves[-1]["move"] == "prove_step"
+    assert cb.window_status(cheat.beast, bad) == WindowStatus.SLASHED
+    assert cb.window_status(honest.beast, 0) == WindowStatus.COMMITTED  # no game on an honest window
+    record = json.loads((tmp_path / "games.json").read_text())
+    assert record["games"][str(gid)]["status"] == "claimed" and int(record["games"][str(gid)]["reward"]) > 0
+    salt = record["challenges"][f"{cheat.beast}:{bad}"]["salt"]
+    assert all(salt not in json.dumps(e) for e in events)  # the salt is never logged
+
+
+def test_watcher_resumes_its_game_after_each_restart(chain: Any, tmp_path: Path) -> None:
+    cb = chain.chain
+    cheat = public_trainer(chain, chain.accounts[1])
+    k = cheat.commit(lie_at=WRONG_AT)
+    path, me = tmp_path / "w" / "games.json", chain.accounts[3]
+
+    def restarted() -> Watcher:
+        return Watcher(cb, me, path)
+
+    w = restarted()
+    d = w.check_beast(cheat.beast)  # a round's first half: check and commit
+    assert d is not None and d.index == k
+    assert w.commit(d, cb.block_number())["event"] == "commit_challenge"  # type: ignore[index]
+    w.close()  # stopped after the commitment: the salt is in the record only
+    w = restarted()
+    opened = w.run_once()
+    assert kinds(opened)[0] == "challenge"
+    gid = opened[0]["gameId"]
+    w.close()
+    for _ in range(3):  # a few moves, each by a new watcher process
+        cheat.defend(gid)
+        w = restarted()
+        assert [e["event"] for e in w.run_once()] == ["move"]
+        w.close()
+    # a crash after sending challenge but before recording it: the game is found again from the logs
+    doc = json.loads(path.read_text())
+    doc["challenges"][f"{cheat.beast}:{k}"].update(status="challenging", gameId=None)
+    del doc["games"][str(gid)]
+    path.write_text(json.dumps(doc))
+    w = restarted()
+    try:
+        events = rounds(w, [cheat], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        w.close()
+    assert events[0] == {**events[0], "event": "challenge", "gameId": gid, "recovered": True}
+    assert read_game(cb, gid).outcome == CHALLENGER_WON
+    assert len(cb.games_of_window(cheat.beast, k)) == 1  # never a second challenge
+
+
+def test_a_private_beast_is_challenged_by_the_holder_of_its_dataset_and_secret(chain: Any, tmp_path: Path) -> None:
+    from devnet.bindings import WindowStatus
+
+    cb = chain.chain
+    owner, trainer = chain.accounts[1], chain.accounts[2]
+    source, data = private_source()
+    beast = cb.hatch(owner, keccak256(data), keccak256(SECRET), source.records_root)
+    cb.authorize_trainer(owner, beast, trainer.address)
+    g0 = genesis(bytes(cb.hatch_data(beast).seed_core), cb.kernel_params(), dataset_commitment=source.records_root,
+                 spec_version=2)
+    hired = Trainer(cb, trainer, beast, g0, source)
+    k = hired.commit(lie_at=40)
+    stranger = Watcher(cb, chain.accounts[4], tmp_path / "stranger.json")
+    try:
+        skipped = stranger.run_once()
+    finally:
+        stranger.close()
+    assert [e["event"] for e in skipped] == ["skip"] and skipped[0]["beast"] == beast
+    watcher = Watcher(cb, owner, tmp_path / "owner.json", curricula={beast: Curriculum(data, SECRET)})
+    try:
+        events = rounds(watcher, [hired], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    gid = next(e["gameId"] for e in events if e["event"] == "challenge")
+    g = read_game(cb, gid)
+    assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (39, 40)
+    assert cb.window_status(beast, k) == WindowStatus.SLASHED
+    assert SECRET.hex() not in json.dumps(events) and SECRET.hex() not in (tmp_path / "owner.json").read_text()
+
+
+def test_after_a_slash_the_rewound_lineage_is_followed_again(chain: Any, tmp_path: Path) -> None:
+    """Window 2 lies and window 3 builds on it: the watcher challenges window 2 only (3 is never checked:
+    nobody honest has its start state); the slash voids 3. The trainer clears the voided range and
+    commits again from checkpoint 1: an honest window 2 is left alone, a lying window 3 is challenged."""
+    from devnet.bindings import WindowStatus
+
+    cb = chain.chain
+    cheat = public_trainer(chain, chain.accounts[1])
+    cheat.commit()
+    bad = cheat.commit(lie_at=WRONG_AT)
+    cheat.commit()  # on top of the lie
+    watcher = Watcher(cb, chain.accounts[3], tmp_path / "games.json")
+    try:
+        events = rounds(watcher, [cheat], lambda ev: "reward_claimed" in kinds(ev))
+        assert [e["window"] for e in events if e["event"] == "commit_challenge"] == [bad + 1]
+        assert cb.window_status(cheat.beast, bad) == WindowStatus.SLASHED
+        assert cb.window_status(cheat.beast, bad + 1) == WindowStatus.VOIDED
+        cb.clear_voided(cheat.account, cheat.beast, 10)
+        cheat.windows = cheat.windows[:bad]  # the trainer rewinds to checkpoint 1
+        cheat.state = cheat.windows[-1][-1]
+        cheat.commit()  # window 2 again, honest this time
+        assert kinds(watcher.run_once()) == []
+        again = cheat.commit(lie_at=5)  # window 3 lies
+        events = rounds(watcher, [cheat], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    assert [e["window"] for e in events if e["event"] == "commit_challenge"] == [again + 1]
+    gid = next(e["gameId"] for e in events if e["event"] == "challenge")
+    g = read_game(cb, gid)
+    assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (4, 5)

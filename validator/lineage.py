@@ -1,0 +1,127 @@
+"""One beast's lineage as a watcher verifies it: the honest checkpoint states, window after window.
+
+A :class:`Lineage` starts at the beast's genesis and replays each committed window (ledger index
+k, the node's window k + 1) with the word's mask and lrShift and the ledger's epoch seed into its
+129 step states (:class:`validator.bisection.ReplaySource`). A window whose word is exactly the
+honest one moves the lineage on; the first window that is not stops it there: the watcher
+challenges it, and the step states it computed are the ones it plays the game with. Windows after
+a divergent one build on a state nobody honest has, so they are not checked until the chain's
+lineage changes (a slash rewinds it; a new word is committed at that index).
+
+When the chain's lineage is no longer the one verified (a slash rewound it below the verified tip,
+or an earlier word changed), the lineage starts again from genesis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kernel.context import SampleSource
+from kernel.errors import KernelError
+from kernel.state import KernelState
+from validator.bisection import ReplaySource
+from validator.errors import ChainError, ValidatorError
+from validator.replay import BeastCommitments, ReplayRequest, genesis_state, sample_source
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """A private beast's dataset file and owner secret (never in repr)."""
+
+    dataset: bytes
+    owner_secret: bytes
+
+    def __repr__(self) -> str:
+        return f"Curriculum(dataset={len(self.dataset)} bytes)"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A committed window whose word is not the honest one, with the honest step states."""
+
+    beast: int
+    index: int  # ledger index
+    word: bytes
+    source: ReplaySource
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        honest = self.source.word()
+        return {"beast": self.beast, "window": self.index + 1, "ledgerIndex": self.index, "word": "0x" + self.word.hex(),
+                "honestWord": "0x" + honest.hex() if honest else None, "reason": self.reason}
+
+
+def divergence_reason(source: ReplaySource, word: bytes) -> str:
+    """Why ``word`` is not the honest word of the window ``source`` replayed."""
+    honest = source.word()
+    if honest is None:
+        return "the word's activeMask/lrShift may not follow the start checkpoint (an illegal first micro-step)"
+    if honest[:16] != word[:16]:
+        return "the word's h128 is not the replayed checkpoint's"
+    return "the word's h128 is right but its other fields are not the checkpoint's"
+
+
+class Lineage:
+    """The verified checkpoints of one beast (module docstring)."""
+
+    def __init__(self, reader: Any, beast_id: int, curriculum: Curriculum | None = None) -> None:
+        self.reader = reader  # validator.chain.LedgerChainReader
+        self.beast_id = beast_id
+        self.commitments: BeastCommitments = reader.beast_commitments(beast_id)
+        self.samples: SampleSource | None = None
+        self.secret: bytes | None = None
+        if self.commitments.private:
+            if curriculum is None:
+                raise ChainError(f"beast {beast_id} trains on a private dataset this watcher does not hold")
+            req = ReplayRequest(self.commitments, 1, dataset=curriculum.dataset, owner_secret=curriculum.owner_secret)
+            self.samples = sample_source(req, max_dataset_bytes=max(len(curriculum.dataset), 1))
+            self.secret = curriculum.owner_secret
+        self.reset()
+        self._checked: dict[tuple[int, bytes], ReplaySource] = {}
+
+    def reset(self) -> None:
+        """Back to genesis."""
+        self.state: KernelState = genesis_state(self.commitments)
+        self.next_index = 0
+        self.starts: dict[int, KernelState] = {}  # verified start checkpoint of each window reached
+
+    def source_for(self, index: int, word: bytes) -> ReplaySource | None:
+        """The honest step states of window ``index`` committed as ``word``, when its start checkpoint was
+        verified (a window the lineage reached: the tip, a divergent one, or one a slash took off)."""
+        start = self.starts.get(index)
+        return None if start is None else self.replay(index, start, word)
+
+    def replay(self, index: int, start: KernelState, word: bytes) -> ReplaySource:
+        """The honest step states of window ``index`` from ``start`` with ``word``'s settings (cached per word)."""
+        key = (index, word)
+        if key not in self._checked:
+            seed = self.reader.epoch_seed(self.beast_id, start.params.epoch_of_window(index + 1))
+            try:
+                self._checked[key] = ReplaySource(start, word, seed, samples=self.samples, owner_secret=self.secret)
+            except KernelError as exc:
+                raise ValidatorError(f"beast {self.beast_id} window {index + 1} cannot be replayed: {exc}") from None
+            while len(self._checked) > 8:
+                self._checked.pop(next(iter(self._checked)))
+        return self._checked[key]
+
+    def follow(self, count: int, word_at: Any, skip: Any = lambda index: False) -> Divergence | None:
+        """Verify windows from the tip up to ``count`` (the ledger's windowCount); ``word_at(i)`` reads a word,
+        ``skip(i)`` says a window is being voided. Returns the first divergent window, or None."""
+        if self.next_index > count or (self.next_index > 0 and word_at(self.next_index - 1)[:16] != self.state.h128()):
+            self.reset()  # the chain's lineage changed under the verified tip (a rewind, a new word)
+        while self.next_index < count:
+            k = self.next_index
+            self.starts[k] = self.state
+            if skip(k):
+                return None
+            word = word_at(k)
+            src = self.replay(k, self.state, word)
+            if src.word() != word:
+                return Divergence(self.beast_id, k, word, src, divergence_reason(src, word))
+            self.state = src.kernel_state(128)
+            self.next_index = k + 1
+        return None
+
+
+__all__ = ["Curriculum", "Divergence", "Lineage", "divergence_reason"]
