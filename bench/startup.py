@@ -34,7 +34,7 @@ COMMANDS: list[tuple[str, str, list[str]]] = [
     *[(f"{tool} --help", tool, ["--help"]) for tool in TOOLS],
     ("cb-node run --help", "cb-node", ["run", "--help"]),
     ("cb-node status", "cb-node", ["status", "--node-dir", "{node}"]),
-    ("cb-dispute open --help", "cb-dispute", ["open", "--help"]),
+    ("cb-dispute challenge --help", "cb-dispute", ["challenge", "--help"]),
     ("cb-devnet up --help", "cb-devnet", ["up", "--help"]),
 ]
 

@@ -287,12 +287,12 @@ class Ledger:
         return self.client.transact(f"CheckpointLedger.clearVoided({beast_id}, {count})",
                                     self.ledger.functions.clearVoided(beast_id, count), gas=None)
 
-    def rewound_tips(self, beast_id: int) -> list[int]:
-        """``windowCount`` after each ``LineageRewound`` of ``beast_id`` (its ``tip`` field, ledger numbering)."""
+    def rewound_tips(self, beast_id: int, from_block: int = 0) -> list[int]:
+        """``windowCount`` after each ``LineageRewound`` of ``beast_id`` since ``from_block`` (its ``tip`` field)."""
         ev = self.ledger.events.LineageRewound()
         topics = [ev.topic, "0x" + beast_id.to_bytes(32, "big").hex()]
         logs = self.client.rpc("LineageRewound logs", lambda: self.client.w3.eth.get_logs(
-            {"address": self.ledger.address, "fromBlock": 0, "toBlock": "latest", "topics": topics}))  # type: ignore[typeddict-item]
+            {"address": self.ledger.address, "fromBlock": from_block, "toBlock": "latest", "topics": topics}))  # type: ignore[typeddict-item]
         return [int(ev.process_log(log)["args"]["tip"]) for log in logs]
 
     def committer_of(self, beast_id: int, window: int) -> str:

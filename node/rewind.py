@@ -68,7 +68,9 @@ def check(run: BeastRun, ledger: Ledger) -> int | None:
     lo, hi = ledger.voided_range(run.beast_id)
     if lo < hi and lo <= count:
         return count
-    if count in ledger.rewound_tips(run.beast_id):  # LineageRewound's tip is the windowCount it left
+    cut = [r.block for r in committed if r.window > count and r.block is not None]
+    # LineageRewound's tip is the windowCount it left; the slash came after the cut windows' commits
+    if count in ledger.rewound_tips(run.beast_id, min(cut) if cut else 0):
         return count
     return None  # not a rewind: reconcile's loud error (another trainer, lost data, a reset chain)
 

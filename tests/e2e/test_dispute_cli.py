@@ -23,7 +23,7 @@ from tests.e2e.helpers import BindingTrainer, mine, write_key_file
 from validator import dispute_cli
 
 PARAMS = {"challenge_period": 400}
-CLOCK = 12  # blocks per side
+CLOCK = 40  # blocks per side: a game of 17 blocks fits in it while a second game on its window waits
 
 
 @pytest.fixture(scope="module")
@@ -335,6 +335,35 @@ def test_play_stops_at_its_timeout_and_resumes(net: RunningDevnet, deployments: 
     assert code == 0 and out["game"]["outcome"] == "challenger_won", err
     code, out, _ = cli(capsys, "play", gid, *common)  # a finished game: nothing to play, the reward was claimed
     assert code == 0 and out["moves"] == [] and "claimed already" in out["claim"]["refused"]
+
+
+def test_a_second_game_on_a_window_another_game_slashed_plays_on(net: RunningDevnet, deployments: Path,
+                                                                  challenger_key: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Two challengers on one wrong window: the first to commit wins the reward; the second's game goes on
+    after the slash took the window off the lineage, and wins its bond back only."""
+    chain = net.chain
+    trainer = BindingTrainer.hatch(chain, net.accounts[1])
+    trainer.commit_next(tamper="h128")
+    b = trainer.beast_id
+    second_key = write_key_file(tmp_path / "second.key", net.accounts[5])
+    first, second = (["--deployments", deployments, "--json", "--private-key-file", k, "--interval", "0.05"]
+                     for k in (challenger_key, second_key))
+    ids = []
+    for common in (first, second):
+        code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 1, "--yes", "--no-play", *common)
+        assert code == 0, err
+        ids.append(out["gameId"])
+    before = chain.balance_of(net.accounts[5])
+    with Defender(trainer, 1):
+        code, out, err = cli(capsys, "play", ids[0], "--no-claim", *first)
+        assert code == 0 and out["game"]["outcome"] == "challenger_won", err
+        assert chain.window_status(b, 0) == WindowStatus.SLASHED and chain.window_count(b) == 0
+        code, out, err = cli(capsys, "play", ids[1], *second)  # the window is off the lineage; the game is not
+    assert code == 0 and out["game"]["outcome"] == "challenger_won", err
+    reward = int(out["claim"]["amount"])
+    assert out["claim"]["to"] == net.accounts[2].address  # the earliest commitment's challenger, not the second
+    assert chain.balance_of(net.accounts[5]) == before + int(out["game"]["bond"]) and reward > 0  # its bond back only
 
 
 @pytest.mark.parametrize("command", [[], ["check"], ["challenge"], ["play"], ["status"], ["claim"]])

@@ -69,10 +69,11 @@ class Devnet:
 
 
 @contextmanager
-def cb_devnet_up(run_dir: Path, accounts: int) -> Iterator[Devnet]:
-    """A real `cb-devnet up --engine pyevm` process on a free port; SIGTERM (then kill) on exit."""
+def cb_devnet_up(run_dir: Path, accounts: int, *extra: str) -> Iterator[Devnet]:
+    """A real `cb-devnet up --engine pyevm` process on a free port (``extra``: more options of `up`);
+    SIGTERM (then kill) on exit."""
     proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", "0",
-                             "--run-dir", str(run_dir), "--accounts", str(accounts)],
+                             "--run-dir", str(run_dir), "--accounts", str(accounts), *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -34,7 +31,7 @@ import devnet
 from node.rewind import JOURNAL, VOIDED_DIR
 from node.store import beast_dir, known_beasts
 from tests.node.game_helpers import CHALLENGER_WON
-from tests.node.test_crash import Devnet, cb_node, check_agreement, finish, make_node
+from tests.node.test_crash import Devnet, cb_devnet_up, cb_node, check_agreement, finish, make_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every crash point node.rewind passes (node.crash lists them; test_crash checks the list is complete).
@@ -42,27 +39,9 @@ REWIND_POINTS = ["rewind_after_journal", "rewind_after_clear", "rewind_after_row
 TARGET = 3
 
 
-@contextmanager
-def devnet_with_long_period(run_dir: Path, accounts: int) -> Iterator[Devnet]:
+def devnet_with_long_period(run_dir: Path, accounts: int) -> AbstractContextManager[Devnet]:
     """`cb-devnet up --engine pyevm` whose challenge period outlasts the parallel scenarios' blocks."""
-    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", "0",
-                             "--run-dir", str(run_dir), "--accounts", str(accounts),
-                             "--param", "challenge_period=100000"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"cb-devnet up failed: {proc.stderr.read() if proc.stderr else ''}")
-        info = json.loads(line)
-        dep = Path(info["deployments"])
-        yield Devnet(info["rpcUrl"], dep, json.loads(dep.read_text())["accounts"], proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return cb_devnet_up(run_dir, accounts, "--param", "challenge_period=100000")
 
 
 @pytest.fixture(scope="module")
