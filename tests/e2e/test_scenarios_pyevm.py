@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.cluster import Cluster, start_cluster, wait_until
-from devnet.bindings import Outcome, WindowStatus
+from devnet.bindings import Outcome
 from tests.e2e.helpers import audit_energy
 
 pytestmark = pytest.mark.slow
@@ -36,5 +36,6 @@ def test_dishonest_word_slashed_on_pyevm(pyevm_cluster: Cluster) -> None:
     gid = wait_until(lambda: (c.cb.games_of_window(cheat.beast, 1) or [0])[0], 120, "the watcher's game", interval=0.3)
     g = wait_until(lambda: (lambda x: None if x.is_open else x)(c.cb.game_of(gid)), 120, "the game to end", interval=0.3)
     assert g.outcome == Outcome.CHALLENGER_WON and g.challenger == c.watcher_keys[0].address
-    assert c.cb.window_status(cheat.beast, 1) == WindowStatus.SLASHED
+    # Slashed (the cheater's node may have rewound and cleared the slot by now: the log says it).
+    assert c.cb.events("CheckpointLedger", "WindowSlashed", cheat.beast, 1, from_block=since)
     audit_energy(c.cb, since)
