@@ -28,6 +28,10 @@ HEADER_SIZE: Final = 12  # magic(4) | version u16 BE | record_size u16 BE | reco
 MAX_RECORDS: Final = 1 << 17  # 131072 records: 3,670,028 decompressed bytes at most
 MAX_DATASET_BYTES: Final = 262144  # the season default (maxDatasetBytes): 256 KiB compressed (a season may set at most 384 KiB)
 MAX_CONTENT_SIZE: Final = HEADER_SIZE + MAX_RECORDS * RECORD_SIZE
+# The most file bytes a dispute tool reads whatever the season's limit (SPEC §10.6 *Fault*): above
+# zstd's worst case for MAX_CONTENT_SIZE bytes of content (ZSTD_compressBound: 3,684,364), so any file a
+# writer makes of a valid content fits, and the read stays bounded (no memory bomb).
+MAX_FILE_BYTES: Final = 4 << 20
 
 # Writer parameters (SPEC §10.2). Readers accept any frame meeting the format rules; these
 # only make our own output reproducible byte for byte with the pinned zstandard version.

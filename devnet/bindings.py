@@ -91,6 +91,7 @@ class Reason(enum.IntEnum):
     ONE_STEP = 0  # the verifier decided the last step
     WORD_LIE = 1  # the final state's bytes contradict the word
     TIMEOUT = 2  # the side to move ran out of its clock
+    INVALID_DATASET = 3  # the beast's committed dataset is invalid (BisectionGame 2.1.0, proveInvalidDataset)
 
 
 class StakeInfo(NamedTuple):
@@ -767,6 +768,15 @@ class ChainBeasts:
     def prove_word_lie(self, sender: LocalAccount, game_id: int, state: bytes) -> TxResult:
         """The challenger shows the final state's bytes (hash = the word's h128) contradict another field of the word."""
         return self._send(sender, self.game, "proveWordLie", [game_id, bytes(state)], None)
+
+    def prove_invalid_dataset(self, sender: LocalAccount, game_id: int, dataset_len: int, merkle_root: bytes,
+                              index: int, record: bytes, path: Sequence[bytes]) -> TxResult:
+        """The challenger shows the beast's committed dataset is invalid (SPEC §10.6): (``dataset_len``,
+        ``merkle_root``) open the hatch's recordsRoot, and either the length is 0 or over MAX_RECORDS
+        (``record`` and ``path`` are then ignored) or ``path`` proves the invalid ``record`` as leaf ``index``."""
+        return self._send(sender, self.game, "proveInvalidDataset",
+                          [game_id, int(dataset_len), _b32(merkle_root, "merkle root"), int(index), bytes(record),
+                           [_b32(p, "path entry") for p in path]], None)
 
     def timeout(self, sender: LocalAccount, game_id: int) -> TxResult:
         """End a game whose side to move ran out of its clock (anyone); that side loses."""

@@ -198,8 +198,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _curricula(args: argparse.Namespace) -> dict[int, Any]:
     """--private-beast ID DATASET SECRET_FILE (repeatable): the private beasts this watcher can replay."""
+    from curriculum.dataset import MAX_FILE_BYTES
     from validator.lineage import Curriculum
-    from validator.replay import MAX_DATASET_BYTES
 
     out: dict[int, Curriculum] = {}
     for beast, dataset, secret_file in args.private_beasts or []:
@@ -209,8 +209,9 @@ def _curricula(args: argparse.Namespace) -> dict[int, Any]:
             raise ConfigError(f"--private-beast: beast id must be an integer, got {beast!r}") from None
         if beast_id < 1 or beast_id in out:
             raise ConfigError(f"--private-beast: beast id {beast_id} is not >= 1 or given twice")
-        # the season may raise maxDatasetBytes; a file over its bound (384 KiB) is no dataset of any season
-        data = read_bytes(dataset, "dataset", max(MAX_DATASET_BYTES, 384 * 1024), ConfigError)
+        # not the season's limit: a file over it is still the committed one, and a step proof opens one
+        # record of it (the watcher logs it); only the format's bound keeps the read finite
+        data = read_bytes(dataset, "dataset", MAX_FILE_BYTES, ConfigError)
         out[beast_id] = Curriculum(data, read_secret(secret_file))
     return out
 

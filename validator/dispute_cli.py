@@ -250,7 +250,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     _account(args, required=False)  # validate a key source given, even though check sends nothing
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
-    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
+    cur = _loaded(load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes))
     r = check_window(chain, w, cur, state_file=args.state_file, node=args.node, validator=args.validator,
                      backend=args.backend)
     _out(args, r.to_json(), _check_text(r))
@@ -265,13 +265,32 @@ def _confirm(prompt: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _loaded(cur: Any) -> Any:
+    """``cur`` after saying on stderr what is unusual about it (a file over the season's limit)."""
+    if cur is not None and cur.note:
+        print(f"note: {cur.note}", file=sys.stderr, flush=True)
+    return cur
+
+
 def _source(args: argparse.Namespace, chain: Any, w: Any) -> tuple[Any, Any]:
-    """(step source of window ``w``, its StartState) from the start-state and curriculum options."""
-    from validator.dispute.curriculum import load_curriculum
+    """(step source of window ``w``, its StartState or None) from the start-state and curriculum options.
+
+    A private beast whose committed dataset is provably invalid has no step states: its source is the
+    proof (every window loses to proveInvalidDataset); one whose invalidity cannot be shown on chain is
+    refused (SPEC §10.6, PROTOCOL §6)."""
+    from validator.bisection import InvalidDatasetSource
+    from validator.dispute.curriculum import dataset_fault, load_curriculum, provable_fault
     from validator.dispute.start import fetch_start
     from validator.dispute.steps import step_source
 
-    cur = load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes)
+    cur = _loaded(load_curriculum(w.hatch, w.beast_id, args.dataset, args.secret_file, max_bytes=w.max_dataset_bytes))
+    fault = dataset_fault(cur, w.hatch)
+    if fault is not None:
+        proof = provable_fault(cur, w.hatch)
+        if proof is None:
+            raise RefusedError(f"{fault}: no honest replay exists, but no move of the game can show this on chain, "
+                               "so a challenge cannot be won (nothing was sent)")
+        return InvalidDatasetSource(proof), None
     start = fetch_start(chain, w, cur, state_file=args.state_file, node=args.node, backend=args.backend)
     if start.earlier_divergence is not None:
         raise RefusedError(f"window {start.earlier_divergence} (before window {w.window}) does not reproduce: challenge "
@@ -288,7 +307,9 @@ def _play(args: argparse.Namespace, chain: Any, account: Any, game_id: int, sour
     def show(m: dict[str, Any]) -> None:
         if not args.json:
             what = {"bisect": "", "respond": f"agree={m.get('agree')}", "prove_step": f"from step {m.get('step')}",
-                    "prove_word_lie": "final state", "timeout": "the defender's clock ran out"}.get(m["move"], "")
+                    "prove_word_lie": "final state",
+                    "prove_invalid_dataset": f"record {m.get('recordIndex')} of {m.get('datasetLen')}",
+                    "timeout": "the defender's clock ran out"}.get(m["move"], "")
             print(f"  {m['move']} {what} (block {m['block']}, gas {m['gas']:,})", file=sys.stderr, flush=True)
 
     r = play_to_end(chain, account, game_id, source, interval_s=args.interval, timeout_s=args.timeout, on_move=show)
@@ -324,7 +345,8 @@ def _cmd_challenge(args: argparse.Namespace) -> int:
     why = diverges(source, w.word)
     if why is None and not args.force:
         raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word (start state: "
-                           f"{start.origin}); a challenge would lose the {format_energy(w.bond)} bond to the defender. "
+                           f"{start.origin if start else 'none'}); a challenge would lose the {format_energy(w.bond)} bond "
+                           "to the defender. "
                            "Pass --force to challenge anyway (nothing was sent)")
     print(f"challenge beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
           f"{why or 'the replay matches (--force)'}; challenge deadline block {w.challenge_deadline} (chain at {w.block})",

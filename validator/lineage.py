@@ -8,6 +8,11 @@ challenges it, and the step states it computed are the ones it plays the game wi
 a divergent one build on a state nobody honest has, so they are not checked until the chain's
 lineage changes (a slash rewinds it; a new word is committed at that index).
 
+A private beast whose committed dataset is invalid in a way the chain can check (an invalid record
+or a bad length under its recordsRoot, :mod:`curriculum.invalid`) has no honest windows at all:
+:attr:`Lineage.invalid` holds the proof and every window's source is an
+:class:`~validator.bisection.InvalidDatasetSource` (the watcher challenges its first open window).
+
 When the chain's lineage is no longer the one verified (a slash rewound it below the verified tip,
 or an earlier word changed), the lineage starts again from genesis.
 """
@@ -20,8 +25,8 @@ from typing import Any
 from kernel.context import SampleSource
 from kernel.errors import KernelError
 from kernel.state import KernelState
-from validator.bisection import ReplaySource
-from validator.errors import ChainError, ValidatorError
+from validator.bisection import InvalidDatasetSource, ReplaySource
+from validator.errors import ChainError, DatasetInvalidError, ValidatorError
 from validator.replay import BeastCommitments, ReplayRequest, genesis_state, sample_source
 
 
@@ -43,7 +48,7 @@ class Divergence:
     beast: int
     index: int  # ledger index
     word: bytes
-    source: ReplaySource
+    source: ReplaySource | InvalidDatasetSource
     reason: str
 
     def to_json(self) -> dict[str, Any]:
@@ -71,11 +76,21 @@ class Lineage:
         self.commitments: BeastCommitments = reader.beast_commitments(beast_id)
         self.samples: SampleSource | None = None
         self.secret: bytes | None = None
+        self.invalid: Any = None  # curriculum.invalid.InvalidDatasetProof of a provably invalid dataset
         if self.commitments.private:
             if curriculum is None:
                 raise ChainError(f"beast {beast_id} trains on a private dataset this watcher does not hold")
             req = ReplayRequest(self.commitments, 1, dataset=curriculum.dataset, owner_secret=curriculum.owner_secret)
-            self.samples = sample_source(req, max_dataset_bytes=max(len(curriculum.dataset), 1))
+            try:
+                # no season limit here: the file was read under the format's bound, and a step proof
+                # opens one record whatever the file's size (the watcher logs a file over the season's)
+                self.samples = sample_source(req, max_dataset_bytes=max(len(curriculum.dataset), 1))
+            except DatasetInvalidError:
+                from curriculum.invalid import invalid_dataset_proof
+
+                self.invalid = invalid_dataset_proof(curriculum.dataset, self.commitments.records_root)
+                if self.invalid is None:
+                    raise  # not provable on chain (not a frame, a bad header, another records root): refused
             self.secret = curriculum.owner_secret
         self.reset()
         self._checked: dict[tuple[int, bytes], ReplaySource] = {}
@@ -88,9 +103,25 @@ class Lineage:
 
     def source_for(self, index: int, word: bytes) -> ReplaySource | None:
         """The honest step states of window ``index`` committed as ``word``, when its start checkpoint was
-        verified (a window the lineage reached: the tip, a divergent one, or one a slash took off)."""
+        verified (a window the lineage reached: the tip, a divergent one, or one a slash took off).
+        Every window of a beast on a provably invalid dataset has the same source: the proof."""
+        if self.invalid is not None:
+            return InvalidDatasetSource(self.invalid)
         start = self.starts.get(index)
         return None if start is None else self.replay(index, start, word)
+
+    def first_open(self, count: int, word_at: Any, status_at: Any) -> Divergence | None:
+        """A beast on a provably invalid dataset: its first window still Committed or Challenged
+        (``status_at(i)`` a devnet.bindings.WindowStatus), every one of which loses to the proof."""
+        from devnet.bindings import WindowStatus
+
+        while self.next_index < count and status_at(self.next_index) == WindowStatus.FINALIZED:
+            self.next_index += 1  # final for good: never looked at again
+        for k in range(self.next_index, count):
+            if status_at(k) in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED):
+                return Divergence(self.beast_id, k, word_at(k), InvalidDatasetSource(self.invalid),
+                                  f"the committed dataset is invalid: {self.invalid.reason} (SPEC §10.6)")
+        return None
 
     def replay(self, index: int, start: KernelState, word: bytes) -> ReplaySource:
         """The honest step states of window ``index`` from ``start`` with ``word``'s settings (cached per word)."""

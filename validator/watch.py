@@ -1,12 +1,14 @@
 """Watch mode: replay every committed window this validator can, challenge the ones that diverge, play
-those games to the end, claim the reward (BisectionGame 2.0.0, docs/PROTOCOL.md §10).
+those games to the end, claim the reward (BisectionGame 2.1.0, docs/PROTOCOL.md §10).
 
 One round (:meth:`Watcher.run_once`):
 
 1. **Check.** For every spec-version-2 beast (public ones, and private ones whose dataset and owner
    secret this watcher was given) the beast's :class:`validator.lineage.Lineage` replays the
    committed windows it has not verified yet, in order, into their 129 step states. The first
-   window whose word is not the honest one is a divergence.
+   window whose word is not the honest one is a divergence. A private beast whose committed dataset is
+   provably invalid (SPEC §10.6; :mod:`curriculum.invalid`) has no honest window: its first open one is
+   the divergence, and its game is won at once with ``proveInvalidDataset``.
 2. **Commit.** A divergent window still inside its challenge period that this watcher has not
    challenged gets a challenge commitment: a fresh random salt is written to the record *before*
    ``commitChallenge(keccak256(abi.encode(me, beast, index, salt)))`` is sent, so a crash never
@@ -111,14 +113,30 @@ class Watcher:
             return None
         lin = self.lineages.get(beast)
         if lin is None:
+            cur = self.curricula.get(beast)
             try:
-                lin = Lineage(self.reader, beast, self.curricula.get(beast))
+                lin = Lineage(self.reader, beast, cur)
             except ValidatorError as exc:
                 self.unfollowed[beast] = str(exc)
                 self._note({"event": "skip", "beast": beast, "reason": str(exc)})
                 return None
             self.lineages[beast] = lin
+            if cur is not None and lin.commitments.private:
+                self._note_dataset(beast, lin, cur)
         return lin
+
+    def _note_dataset(self, beast: int, lin: Lineage, cur: Curriculum) -> None:
+        """Log (once per beast) what is unusual about a private beast's dataset the watcher still acts on:
+        a file over the season's maxDatasetBytes (no loader of the season accepts it, yet a step proof
+        opens one record, so its windows are replayed and disputed as any other's), or a provably
+        invalid dataset (every window loses to ``proveInvalidDataset``)."""
+        limit = self.reader.max_dataset_bytes()
+        if len(cur.dataset) > limit:
+            self._note({"event": "dataset_over_season_limit", "beast": beast, "bytes": len(cur.dataset),
+                        "maxDatasetBytes": limit, "reason": "replayed and disputed anyway: a step proof opens one record"})
+        if lin.invalid is not None:
+            self._note({"event": "dataset_invalid", "beast": beast, "reason": lin.invalid.reason,
+                        "action": "every open window is challenged and won with proveInvalidDataset"})
 
     def check_beast(self, beast: int) -> Divergence | None:
         """Follow one beast's lineage; returns its first divergent window (its states kept for the game)."""
@@ -132,11 +150,14 @@ class Watcher:
         def word_at(i: int) -> bytes:
             return bytes(self._read(f"word({beast}, {i})", lambda: self.chain.word(beast, i)))
 
-        def being_voided(i: int) -> bool:
-            s = self._read(f"windowStatus({beast}, {i})", lambda: self.chain.window_status(beast, i))
-            return s not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
+        def status_at(i: int) -> Any:
+            return self._read(f"windowStatus({beast}, {i})", lambda: self.chain.window_status(beast, i))
 
-        d = lin.follow(count, word_at, being_voided)
+        def being_voided(i: int) -> bool:
+            return status_at(i) not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
+
+        # a provably invalid dataset has no honest window: the first open one loses to the proof
+        d = lin.first_open(count, word_at, status_at) if lin.invalid is not None else lin.follow(count, word_at, being_voided)
         if d is not None:
             self.sources[(beast, d.index, d.word)] = d.source
         return d

@@ -32,19 +32,23 @@ import {
 ///         window slashes it: the ledger burns the escrow and pays the committer's stake (up to
 ///         energyBurn) to this game, which holds it for the winning game with the earliest
 ///         challenge commitment (`claimReward`). A correct h128 in a word whose other fields do
-///         not follow from the final state loses to a one-shot proof with the final state's bytes.
+///         not follow from the final state loses to a one-shot proof with the final state's bytes,
+///         and a private beast whose committed dataset holds an invalid record (or a bad length)
+///         loses every game to a one-shot proof of it (`proveInvalidDataset`).
 ///         Full rules and invariants: docs/PROTOCOL.md §10.
 contract BisectionGame {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "2.0.0";
+    string public constant version = "2.1.0";
     /// @notice The spec version whose windows this game judges.
     uint16 public constant SPEC_VERSION = 2;
     /// @notice Bounds of `clockBlocks`: enough blocks for a move to be mined, few enough that
     ///         every block number the game stores fits its u32 fields.
     uint256 public constant MIN_CLOCK_BLOCKS = 8;
     uint256 public constant MAX_CLOCK_BLOCKS = 2 ** 24;
+    /// @notice Most records a dataset may hold (SPEC §10.1 MAX_RECORDS, dataset format version 1).
+    uint256 public constant MAX_RECORDS = 131072;
     /// @dev kernel.payload FLAG_GROWTH_SPURT (bit 1 of a word's flags).
     uint256 private constant FLAG_GROWTH_SPURT = 2;
 
@@ -59,7 +63,8 @@ contract BisectionGame {
     enum Reason {
         OneStep, // the verifier decided the last step
         WordLie, // the final state's bytes contradict the word
-        Timeout // the side to move ran out of its clock
+        Timeout, // the side to move ran out of its clock
+        InvalidDataset // the beast's committed dataset is not a valid dataset (SPEC §10.6)
     }
 
     struct Game {
@@ -133,6 +138,15 @@ contract BisectionGame {
     error GameFinalStateMismatch(uint256 gameId);
     /// @notice Raised when the final state's bytes agree with every field of the word.
     error GameWordConsistent(uint256 gameId);
+    /// @notice Raised by proveInvalidDataset on a beast without a private dataset (recordsRoot 0).
+    error GameDatasetPublic(uint256 gameId);
+    /// @notice Raised by proveInvalidDataset when keccak256(u32_be(datasetLen) || merkleRoot) is not
+    ///         the beast's hatch recordsRoot.
+    error GameDatasetRootMismatch(uint256 gameId, bytes32 recordsRoot, bytes32 got);
+    /// @notice Raised by proveInvalidDataset when the path does not prove the record as leaf `index`.
+    error GameRecordNotProven(uint256 gameId, uint256 index);
+    /// @notice Raised by proveInvalidDataset when the proven record is a valid board record.
+    error GameRecordValid(uint256 gameId, uint256 index);
     /// @notice Raised by claimReward while a game on the window is still open.
     error GameWindowOpen(uint256 beastId, uint256 index, uint256 open);
     /// @notice Raised by claimReward when the window's pot holds no reward (none, or claimed).
@@ -350,6 +364,38 @@ contract BisectionGame {
         if (bytes16(keccak256(finalState)) != bytes16(bytes32(w))) revert GameFinalStateMismatch(gameId);
         if (_consistent(finalState, w)) revert GameWordConsistent(gameId);
         _end(gameId, g, Outcome.ChallengerWon, Reason.WordLie);
+    }
+
+    /// @notice The challenger shows the beast's committed dataset is invalid, so no honest training
+    ///         of the window exists (SPEC §10.6 *Fault*): (datasetLen, merkleRoot) must open the
+    ///         hatch's recordsRoot = keccak256(u32_be(datasetLen) || merkleRoot); then either
+    ///         datasetLen is 0 or over MAX_RECORDS, or `path` proves `record` as leaf `index`
+    ///         (index < datasetLen) under merkleRoot and the verifier finds it is not a valid board
+    ///         record. Any time the game is open, no bisection needed; on the challenger's turn it
+    ///         spends the challenger's clock. Only records: nothing of the owner secret.
+    function proveInvalidDataset(
+        uint256 gameId,
+        uint32 datasetLen,
+        bytes32 merkleRoot,
+        uint256 index,
+        bytes calldata record,
+        bytes32[] calldata path
+    ) external {
+        Game storage g = _open(gameId);
+        if (msg.sender != g.challenger) revert GameNotYourMove(gameId, msg.sender);
+        if (g.challengerToMove) _spend(gameId, g.challengerClock, g.lastMove);
+        bytes32 root = beast.hatchData(g.beastId).recordsRoot;
+        if (root == bytes32(0)) revert GameDatasetPublic(gameId);
+        bytes32 got = keccak256(abi.encodePacked(datasetLen, merkleRoot));
+        if (got != root) revert GameDatasetRootMismatch(gameId, root, got);
+        // INVARIANT: an honest dataset (1..MAX_RECORDS valid records) opens no such proof.
+        if (datasetLen != 0 && datasetLen <= MAX_RECORDS) {
+            if (!verifier.recordProven(datasetLen, merkleRoot, index, record, path)) {
+                revert GameRecordNotProven(gameId, index);
+            }
+            if (verifier.recordValid(record)) revert GameRecordValid(gameId, index);
+        }
+        _end(gameId, g, Outcome.ChallengerWon, Reason.InvalidDataset);
     }
 
     /// @notice End a game whose side to move has spent its clock; the other side wins. Anyone.

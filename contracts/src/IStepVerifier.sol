@@ -2,7 +2,7 @@
 pragma solidity 0.8.37;
 
 /// @title IStepVerifier — the one-step verifier as the dispute game calls it (SPEC §7.5).
-/// @notice The ABI of `StepVerifier.step` (contracts/src/StepVerifier.sol): the same struct
+/// @notice The ABI of `StepVerifier.step` and of its record checks (contracts/src/StepVerifier.sol): the same struct
 ///         layouts, so the game can call any deployment of it by address. Stateless and pure: the
 ///         caller checks `preHash` against the agreed hash and `keccak256(sOwner)` against the
 ///         beast's secret commitment.
@@ -29,4 +29,17 @@ interface IStepVerifier {
         external
         pure
         returns (bytes16 preHash, bytes16 postHash);
+
+    /// @notice Whether `path` proves the 28-byte `record` as leaf `index` under `merkleRoot` of a
+    ///         dataset of `datasetLen` records (SPEC §10.2), as `step` checks a private sample.
+    function recordProven(
+        uint32 datasetLen,
+        bytes32 merkleRoot,
+        uint256 index,
+        bytes calldata record,
+        bytes32[] calldata path
+    ) external pure returns (bool);
+
+    /// @notice Whether `record` is a valid 28-byte board record (SPEC §2.3), i.e. one `step` accepts.
+    function recordValid(bytes calldata record) external pure returns (bool);
 }

@@ -30,7 +30,7 @@ contract StepVerifier is IStepVerifier {
     /// wrong siblings, or a record of another index).
     error BadMerkleProof();
 
-    string public constant version = "1.0.0";
+    string public constant version = "1.1.0";
 
     /// @dev SPEC v2 V2-5: the block head's weight on boards labelled "block" (kernel.heads.BLOCK_POS_WEIGHT).
     uint256 internal constant BLOCK_POS_WEIGHT = 8;
@@ -374,6 +374,29 @@ contract StepVerifier is IStepVerifier {
         }
     }
 
+    /// @notice Whether `path` proves the 28-byte `record` as leaf `index` of a dataset of `datasetLen`
+    /// records with Merkle root `merkleRoot` (SPEC §10.2: 1 <= datasetLen, index < datasetLen,
+    /// len(path) == D(datasetLen)). The game binds (datasetLen, merkleRoot) to the beast's records
+    /// root itself. The same check `step` makes on a private sample.
+    function recordProven(
+        uint32 datasetLen,
+        bytes32 merkleRoot,
+        uint256 index,
+        bytes calldata record,
+        bytes32[] calldata path
+    ) external pure returns (bool) {
+        if (datasetLen == 0 || index >= datasetLen || record.length != 28) return false;
+        if (path.length != _depth(datasetLen)) return false;
+        return _merkleNode(record, index, path) == merkleRoot;
+    }
+
+    /// @notice Whether `record` is a valid 28-byte board record (SPEC §2.3): exactly the records
+    /// `step` accepts; any other proven record makes it revert InvalidRecord.
+    function recordValid(bytes calldata record) external pure returns (bool valid) {
+        if (record.length != 28) return false;
+        (valid,) = _tryDecodeRecord(record);
+    }
+
     /// @dev Record sampleIdx(g) of the committed dataset, proven against the state's dataset_root.
     function _privateBoard(Ctx memory c, PrivateSample calldata s, bytes32 root) private pure returns (Board memory b) {
         uint256 len = s.datasetLen;
@@ -384,21 +407,30 @@ contract StepVerifier is IStepVerifier {
         bytes calldata rec = s.record;
         if (rec.length != 28) revert InvalidRecord();
         bytes32[] calldata path = s.path;
-        uint256 depth = 0;
+        if (path.length != _depth(len)) revert BadMerkleProof();
+        if (_merkleNode(rec, idx, path) != s.merkleRoot) revert BadMerkleProof();
+        bool ok;
+        (ok, b) = _tryDecodeRecord(rec);
+        if (!ok) revert InvalidRecord();
+    }
+
+    /// @dev D: the smallest integer with 2^D >= len (SPEC §10.2).
+    function _depth(uint256 len) private pure returns (uint256 depth) {
         while ((1 << depth) < len) depth++;
-        if (path.length != depth) revert BadMerkleProof();
-        bytes32 node = keccak256(rec);
-        for (uint256 l = 0; l < depth; l++) {
+    }
+
+    /// @dev The Merkle root `path` implies for `rec` as leaf `idx` (SPEC §10.2).
+    function _merkleNode(bytes calldata rec, uint256 idx, bytes32[] calldata path) private pure returns (bytes32 node) {
+        node = keccak256(rec);
+        for (uint256 l = 0; l < path.length; l++) {
             node = (idx >> l) & 1 == 0
                 ? keccak256(abi.encodePacked(node, path[l]))
                 : keccak256(abi.encodePacked(path[l], node));
         }
-        if (node != s.merkleRoot) revert BadMerkleProof();
-        return _decodeRecord(rec);
     }
 
-    /// @dev Decode and validate a 28-byte board record (SPEC §2.3); InvalidRecord on any violation.
-    function _decodeRecord(bytes calldata rec) private pure returns (Board memory b) {
+    /// @dev Decode and validate a 28-byte board record (SPEC §2.3); ok is false on any violation.
+    function _tryDecodeRecord(bytes calldata rec) private pure returns (bool ok, Board memory b) {
         uint256 wall;
         uint256 hazard;
         unchecked {
@@ -406,7 +438,7 @@ contract StepVerifier is IStepVerifier {
                 uint256 t = (uint8(rec[i >> 2]) >> (2 * (i & 3))) & 3;
                 if (t == 1) wall |= 1 << i;
                 else if (t == 2) hazard |= 1 << i;
-                else if (t == 3) revert InvalidRecord();
+                else if (t == 3) return (false, b);
             }
         }
         b.wall = wall;
@@ -427,11 +459,11 @@ contract StepVerifier is IStepVerifier {
         f = uint8(rec[27]);
         b.eCrit = f & 1;
         b.eLast = f >> 1;
-        if (
+        ok = !(
             b.selfPos > 63 || b.enemyPos > 63 || b.selfPos == b.enemyPos || (wall >> b.selfPos) & 1 == 1
                 || (wall >> b.enemyPos) & 1 == 1 || b.sHp == 0 || b.eHp == 0 || b.sSta > 15 || b.eSta > 15
                 || b.sTdef > 96 || b.eTdef > 96 || b.sLast > 4 || b.eLast > 4
-        ) revert InvalidRecord();
+        );
     }
 
     /// @dev Tile one step from `pos` in direction d (N, S, E, W), or 64 when that leaves the board.

@@ -165,12 +165,18 @@ def test_watcher_resumes_its_game_after_each_restart(chain: Any, tmp_path: Path)
 
 
 def test_a_private_beast_is_challenged_by_the_holder_of_its_dataset_and_secret(chain: Any, tmp_path: Path) -> None:
-    from devnet.bindings import WindowStatus
+    """... even when its file is over the season's maxDatasetBytes (lowered after the hatch here; an owner may
+    also hatch without its node): no loader of the season takes the file, but a step proof opens one record,
+    so the watcher replays and disputes it as any other, saying the file is over the limit (issue 14 item 5)."""
+    from devnet.bindings import Param, WindowStatus
 
     cb = chain.chain
     owner, trainer = chain.accounts[1], chain.accounts[2]
     source, data = private_source()
     beast = cb.hatch(owner, keccak256(data), keccak256(SECRET), source.records_root)
+    cb.queue_param_change(chain.accounts[0], Param.MAX_DATASET_BYTES, len(data) - 1)
+    cb.mine(cb.timelock_delay())
+    assert cb.param(Param.MAX_DATASET_BYTES) == len(data) - 1
     cb.authorize_trainer(owner, beast, trainer.address)
     g0 = genesis(bytes(cb.hatch_data(beast).seed_core), cb.kernel_params(), dataset_commitment=source.records_root,
                  spec_version=2)
@@ -187,6 +193,8 @@ def test_a_private_beast_is_challenged_by_the_holder_of_its_dataset_and_secret(c
         events = rounds(watcher, [hired], lambda ev: "reward_claimed" in kinds(ev))
     finally:
         watcher.close()
+    over = next(e for e in events if e["event"] == "dataset_over_season_limit")
+    assert (over["beast"], over["bytes"], over["maxDatasetBytes"]) == (beast, len(data), len(data) - 1)
     gid = next(e["gameId"] for e in events if e["event"] == "challenge")
     g = read_game(cb, gid)
     assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (39, 40)
@@ -224,3 +232,56 @@ def test_after_a_slash_the_rewound_lineage_is_followed_again(chain: Any, tmp_pat
     gid = next(e["gameId"] for e in events if e["event"] == "challenge")
     g = read_game(cb, gid)
     assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (4, 5)
+
+
+def _invalid_dataset(bad_at: int = 1) -> tuple[bytes, bytes]:
+    """A dataset file (one valid zstd frame, a right header) whose record ``bad_at`` is not a valid board
+    (self hp 0), and the records root of its records: what an owner who bypassed its node could hatch with."""
+    from curriculum import decode_dataset
+    from curriculum.dataset import FORMAT_VERSION, MAGIC, compress_payload
+    from curriculum.records import records_tree
+    from tests.validator.windows import example_dataset
+
+    good = decode_dataset(example_dataset(), max_bytes=1 << 20).records
+    recs = [good[i * 28 : (i + 1) * 28] for i in range(3)]
+    recs[bad_at] = recs[bad_at][:18] + b"\x00" + recs[bad_at][19:]
+    header = MAGIC + FORMAT_VERSION.to_bytes(2, "big") + (28).to_bytes(2, "big") + len(recs).to_bytes(4, "big")
+    return compress_payload(header + b"".join(recs)), records_tree(recs).records_root
+
+
+def test_a_private_beast_on_an_invalid_dataset_loses_every_window_to_the_holder_of_the_file(
+        chain: Any, tmp_path: Path) -> None:
+    """Issue 14 item 5: the watcher holding the file (it matches C_dataset, its records open recordsRoot, one
+    is not a board) challenges the first open window and wins with proveInvalidDataset at once; a file whose
+    records root is not the hatch's cannot be shown on chain and stays skipped with the error it has."""
+    from devnet.bindings import WindowStatus
+
+    cb = chain.chain
+    owner, trainer = chain.accounts[1], chain.accounts[2]
+    data, root = _invalid_dataset()
+    beast = cb.hatch(owner, keccak256(data), keccak256(SECRET), root)
+    wrong = cb.hatch(owner, keccak256(data), keccak256(SECRET), keccak256(b"not its records root"))
+    cb.authorize_trainer(owner, beast, trainer.address)
+    # whatever the trainer commits: no honest training on this dataset exists
+    t = Trainer(cb, trainer, beast, genesis(bytes(cb.hatch_data(beast).seed_core), cb.kernel_params(), spec_version=2))
+    t.commit()
+    k = t.commit()
+    watcher = Watcher(cb, chain.accounts[4], tmp_path / "games.json",
+                      curricula={beast: Curriculum(data, SECRET), wrong: Curriculum(data, SECRET)})
+    try:
+        events = rounds(watcher, [t], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    skip = next(e for e in events if e["event"] == "skip")
+    assert skip["beast"] == wrong and "not a valid dataset file: record 1 is invalid" in skip["reason"]
+    invalid = next(e for e in events if e["event"] == "dataset_invalid")
+    assert invalid["beast"] == beast and "record 1 " in invalid["reason"]
+    opened = next(e for e in events if e["event"] == "commit_challenge")
+    assert (opened["beast"], opened["ledgerIndex"]) == (beast, 0)  # the first committed, unfinalized window
+    moves = [e for e in events if e["event"] == "move"]
+    assert [m["move"] for m in moves] == ["prove_invalid_dataset"] and moves[0]["recordIndex"] == 1
+    g = read_game(cb, next(e["gameId"] for e in events if e["event"] == "challenge"))
+    assert g.outcome == CHALLENGER_WON
+    assert cb.window_status(beast, 0) == WindowStatus.SLASHED and k == 1
+    logged = json.dumps(events)
+    assert data.hex() not in logged and SECRET.hex() not in logged

@@ -1,9 +1,10 @@
-"""The bisection player: both sides of a BisectionGame 2.0.0 game (docs/PROTOCOL.md §10).
+"""The bisection player: both sides of a BisectionGame 2.1.0 game (docs/PROTOCOL.md §10).
 
 * :mod:`~validator.bisection.source` — :class:`StepSource` (``hash_at``, ``state_at``,
   ``sample_at``) and its implementations: :class:`ReplaySource` replays a window's 129 step states
   from its start checkpoint (``kernel.step.window_step_states``), a private beast's record and
-  Merkle path from ``curriculum``; :class:`StatesSource` serves given states.
+  Merkle path from ``curriculum``; :class:`StatesSource` serves given states;
+  :class:`InvalidDatasetSource` stands for a private beast whose committed dataset is provably invalid.
 * :mod:`~validator.bisection.moves` — :func:`next_move`: the one move a side sends now, a pure
   function of the game's record, the source and the block number.
 * :mod:`~validator.bisection.play` — :func:`play_challenger` / :func:`play_defender`: read, decide,
@@ -31,6 +32,7 @@ from validator.bisection.play import play, play_challenger, play_defender, read_
 from validator.bisection.source import (
     EMPTY_SAMPLE,
     NO_STATE,
+    InvalidDatasetSource,
     PrivateSample,
     ReplaySource,
     StatesSource,
@@ -47,6 +49,7 @@ __all__ = [
     "OPEN",
     "BisectionError",
     "GameView",
+    "InvalidDatasetSource",
     "Move",
     "PrivateSample",
     "ReplaySource",

@@ -1,4 +1,4 @@
-"""The next move of either side of a bisection game (BisectionGame 2.0.0, docs/PROTOCOL.md §10), as a pure function.
+"""The next move of either side of a bisection game (BisectionGame 2.1.0, docs/PROTOCOL.md §10), as a pure function.
 
 :func:`next_move` reads a game as the chain holds it now (:class:`GameView`) and a player's
 :class:`~validator.bisection.source.StepSource`, and returns the one move that side should send
@@ -10,7 +10,9 @@ Turns: the defender (the window's committer) claims ``h_mid`` for ``mid = (lo + 
 (``bisect``); the challenger agrees (``lo = mid``) or not (``hi = mid``) (``respond``); once
 ``hi - lo == 1`` the challenger stays to move and proves the step on chain (``proveStep`` from
 state ``lo`` with its sample). A challenger whose replay reaches the word's h128 while the word's
-other fields lie proves that at once (``proveWordLie`` with the final state). The side not to move
+other fields lie proves that at once (``proveWordLie`` with the final state), and one whose source is
+an :class:`~validator.bisection.source.InvalidDatasetSource` (the beast's committed dataset is provably
+invalid) proves that at once (``proveInvalidDataset``). The side not to move
 calls ``timeout`` once the mover's clock has run out (judged at the latest block, so the call is valid
 in whichever block a node evaluates it).
 
@@ -175,7 +177,7 @@ class GameView:
 class Move:
     """One transaction of a game: the bindings' method name and its arguments after (account, gameId)."""
 
-    kind: str  # "bisect" | "respond" | "prove_step" | "prove_word_lie" | "timeout"
+    kind: str  # "bisect" | "respond" | "prove_step" | "prove_word_lie" | "prove_invalid_dataset" | "timeout"
     game_id: int
     args: tuple[Any, ...] = ()
     step: int | None = None  # the step the move is about (mid of a bisect/respond, lo of a proof)
@@ -192,6 +194,8 @@ class Move:
             out["hash"] = "0x" + bytes(self.args[0]).hex()
         elif self.kind == "respond":
             out["agree"] = bool(self.args[0])
+        elif self.kind == "prove_invalid_dataset":
+            out["datasetLen"], out["recordIndex"] = int(self.args[0]), int(self.args[2])
         return out
 
 
@@ -219,6 +223,11 @@ def challenger_move(g: GameView, source: StepSource, block: int) -> Move | None:
     """The honest challenger's next move (module docstring); ``block`` is the chain's latest block."""
     if not g.open:
         return None
+    proof = getattr(source, "invalid_dataset", None)
+    if proof is not None:  # no honest training exists: win at once, whoever is to move
+        if g.to_move is Side.CHALLENGER and g.timed_out_at(block + 1):
+            return None  # our clock ran out: the game is lost
+        return Move("prove_invalid_dataset", g.game_id, proof.args())
     if word_lie(g, source):
         return Move("prove_word_lie", g.game_id, (source.state_at(LAST_STEP),), LAST_STEP)
     if g.to_move is Side.DEFENDER:

@@ -25,7 +25,7 @@ def read_game(cb: Any, game_id: int) -> GameView:
 
 def send_move(cb: Any, account: Any, move: Move) -> Any:
     """Send ``move`` as ``account`` through the bindings (``cb.bisect``, ``cb.respond``, ``cb.prove_step``,
-    ``cb.prove_word_lie``, ``cb.timeout``); returns the bindings' TxResult."""
+    ``cb.prove_word_lie``, ``cb.prove_invalid_dataset``, ``cb.timeout``); returns the bindings' TxResult."""
     fn = getattr(cb, move.kind, None)
     if fn is None:
         raise BisectionError(f"the chain bindings have no {move.kind} move")

@@ -143,6 +143,33 @@ class StatesSource:
         return checkpoint_word(self._states[-1]) if self.legal else None
 
 
+class InvalidDatasetSource:
+    """The "source" of a private beast whose committed dataset is invalid in a way the chain can check
+    (``curriculum.invalid.InvalidDatasetProof``): no step state of it exists (no honest training does),
+    so a challenger never bisects; it wins every game at once with ``proveInvalidDataset``.
+    """
+
+    def __init__(self, proof: Any) -> None:
+        self.invalid_dataset = proof  # curriculum.invalid.InvalidDatasetProof (holds one private record)
+
+    def __repr__(self) -> str:
+        return f"InvalidDatasetSource({self.invalid_dataset!r})"
+
+    def hash_at(self, step: int) -> bytes:
+        _check_step(step)
+        return NO_STATE
+
+    def state_at(self, step: int) -> bytes:
+        raise BisectionError("the committed dataset is invalid: no step state of this window exists")
+
+    def sample_at(self, step: int) -> PrivateSample:
+        raise BisectionError("the committed dataset is invalid: no step of this window can be proven")
+
+    def word(self) -> bytes | None:
+        """No honest word exists."""
+        return None
+
+
 class ReplaySource(StatesSource):
     """The honest step states of a window, replayed from its start checkpoint with the word's settings.
 
@@ -168,6 +195,7 @@ class ReplaySource(StatesSource):
 
 __all__ = [
     "EMPTY_SAMPLE",
+    "InvalidDatasetSource",
     "LAST_STEP",
     "NO_STATE",
     "PrivateSample",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.bindings import ChainBeasts
-from validator.dispute.curriculum import Curriculum, dataset_fault
+from validator.dispute.curriculum import Curriculum, dataset_fault, provable_fault
 from validator.dispute.errors import ChainDataError, UsageError
 from validator.dispute.formatting import format_energy
 from validator.dispute.start import StartState, fetch_start, run_replay
@@ -71,8 +71,10 @@ def check_window(chain: ChainBeasts, w: WindowOnChain, cur: Curriculum | None, *
     fault = dataset_fault(cur, w.hatch)
     if fault is not None:
         # No honest training on this file exists; the trainer committed to it (SPEC §10.6).
-        return CheckResult(w, "diverged", None, (), f"{fault}: that counts against the trainer (SPEC §10.6)", None,
-                           "nobody (no replay possible)", "not needed", w.window, time.perf_counter() - t0)
+        how = ("provable on chain: a challenge wins with proveInvalidDataset" if provable_fault(cur, w.hatch) is not None
+               else "not provable on chain: no challenge can win")
+        return CheckResult(w, "diverged", None, (), f"{fault}: that counts against the trainer (SPEC §10.6); {how}",
+                           None, "nobody (no replay possible)", "not needed", w.window, time.perf_counter() - t0)
     start = fetch_start(chain, w, cur, state_file=state_file, node=node, backend=backend)
     if start.earlier_divergence is not None:
         rep = start.earlier_report

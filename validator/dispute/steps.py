@@ -9,7 +9,7 @@ dataset with the owner secret.
 
 from __future__ import annotations
 
-from validator.bisection import ReplaySource
+from validator.bisection import InvalidDatasetSource, ReplaySource
 from validator.dispute.curriculum import Curriculum, source_of
 from validator.dispute.errors import DataError
 from validator.dispute.start import StartState
@@ -40,8 +40,11 @@ def step_source(w: WindowOnChain, cur: Curriculum | None, start: StartState) -> 
         raise DataError(f"window {w.window} cannot be replayed from its start state: {exc}") from None
 
 
-def diverges(source: ReplaySource, word: bytes) -> str | None:
+def diverges(source: ReplaySource | InvalidDatasetSource, word: bytes) -> str | None:
     """Why ``word`` is not the honest word of the replayed window (None when it is)."""
+    proof = getattr(source, "invalid_dataset", None)
+    if proof is not None:
+        return f"the committed dataset is invalid: {proof.reason}; no honest window exists (SPEC §10.6)"
     return None if source.word() == word else divergence_reason(source, word)
 
 

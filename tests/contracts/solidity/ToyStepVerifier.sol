@@ -11,6 +11,9 @@ import {IStepVerifier} from "./IStepVerifier.sol";
 ///         word and the ledger, owner secret) are tested against a transition the Python players
 ///         compute exactly. activeMask 0 is ILLEGAL (post hash 0), as an illegal window start is.
 contract ToyStepVerifier is IStepVerifier {
+    /// @notice The toy has no records: the game's invalid-dataset proof is tested against the real verifier.
+    error ToyHasNoRecords();
+
     function step(bytes calldata pre, WindowStart calldata w, PrivateSample calldata s)
         external
         pure
@@ -20,5 +23,13 @@ contract ToyStepVerifier is IStepVerifier {
         if (w.activeMask == 0) return (preHash, bytes16(0));
         bytes32 post = keccak256(abi.encode(keccak256(pre), w.activeMask, w.lrShift, w.epochSeed, s.sOwner));
         postHash = bytes16(keccak256(abi.encodePacked(post)));
+    }
+
+    function recordProven(uint32, bytes32, uint256, bytes calldata, bytes32[] calldata) external pure returns (bool) {
+        revert ToyHasNoRecords();
+    }
+
+    function recordValid(bytes calldata) external pure returns (bool) {
+        revert ToyHasNoRecords();
     }
 }
