@@ -441,14 +441,16 @@ def test_which_game_arguments_are_checked_before_connecting(tmp_path: Path, caps
         assert code == 2 and message in err, (argv, err)
 
 
-@pytest.mark.parametrize("fault", ["invalid file", "records root"])
+@pytest.mark.parametrize("fault", ["invalid file", "records root", "invalid record"])
 def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDevnet, deployments: Path, challenger_key: Path,
                                                                  capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                                  fault: str) -> None:
     """Issue 14 item 5: a trainer hatched with the keccak of a file that is not a valid dataset. The
     challenger holds exactly that file: check says diverged (SPEC §10.6, the trainer's fault). The same
     for a spec version 2 beast hatched with a valid file but another recordsRoot than the file's (SPEC
-    §10.2). ``challenge`` has no step states to play with and refuses before spending anything."""
+    §10.2). ``challenge`` has no step states to play with and refuses before spending anything. A file whose
+    records open the recordsRoot but one of which is no board is provable on chain: ``challenge`` wins at
+    once with proveInvalidDataset."""
     from eth_utils import keccak
 
     from curriculum import new_secret_file, write_dataset
@@ -462,26 +464,39 @@ def test_a_beast_committed_to_an_invalid_dataset_checks_diverged(net: RunningDev
     chain = net.chain
     assert chain.spec_version() == 2  # the devnet's default season
     junk = tmp_path / "junk.cbd.zst"
+    records_root = keccak(b"not this file's records")
     if fault == "invalid file":
         junk.write_bytes(b"CBDS" + bytes(range(1, 256)) * 8)
+    elif fault == "invalid record":
+        from tests.validator.bisection_lineages import invalid_dataset
+
+        data, records_root = invalid_dataset(bad_at=2)
+        junk.write_bytes(data)
     else:
         write_dataset(junk, read_csv(EXAMPLE_CSV))  # a valid file: only its records root is wrong
     secret_path = tmp_path / "owner.secret"
     secret = new_secret_file(secret_path)
     # Beast.hatch cannot see the file: any non-zero recordsRoot passes, the owner's own fault.
-    b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment, keccak(b"not this file's records"))
+    b = chain.hatch(net.accounts[3], keccak(junk.read_bytes()), secret.commitment, records_root)
     hatch = LedgerChainReader(chain).beast_commitments(b)
     chain.commit(net.accounts[3], b, train_window(genesis(hatch.seed_core, hatch.params, spec_version=hatch.spec_version),
                                                   PublicSource(), epoch_seed=hatch.seed_core).payload.pack())
     common = ["--deployments", deployments, "--json"]
     files = ["--dataset", junk, "--secret-file", secret_path]
     code, out, err = cli(capsys, "check", "--beast", b, "--window", 1, *files, *common)
-    why = "not a valid dataset file" if fault == "invalid file" else "not the hatch's recordsRoot"
+    why = "not the hatch's recordsRoot" if fault == "records root" else "not a valid dataset file"
+    assert ("a challenge wins with proveInvalidDataset" in out["reason"]) is (fault == "invalid record")
     assert code == 1 and out["verdict"] == "diverged" and why in out["reason"] and "SPEC §10.6" in out["reason"], (out, err)
     # No step state of a window trained on a file that is no dataset (or not the committed records) exists:
     # there is nothing to play the game with, and nothing is spent.
     before = chain.balance_of(net.accounts[2])
     code, out, err = cli(capsys, "challenge", "--beast", b, "--window", 1, *files, "--yes", "--private-key-file",
                          challenger_key, *common)
+    if fault == "invalid record":
+        assert code == 0 and [m["move"] for m in out["moves"]] == ["prove_invalid_dataset"], (out, err)
+        assert out["moves"][0]["recordIndex"] == 2 and out["game"]["outcome"] == "challenger_won"
+        assert chain.window_status(b, 0) == WindowStatus.SLASHED and chain.balance_of(net.accounts[2]) > before
+        assert secret.reveal().hex() not in err + json.dumps(out)
+        return
     assert code in (1, 3) and secret.reveal().hex() not in err, err
     assert chain.balance_of(net.accounts[2]) == before

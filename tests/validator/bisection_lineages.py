@@ -49,10 +49,23 @@ def private_source(secret: bytes = SECRET) -> tuple[PrivateDatasetSource, bytes]
     return PrivateDatasetSource(decode_dataset(data, max_bytes=len(data)), secret, spec_version=2), data
 
 
+def invalid_dataset(bad_at: int = 1) -> tuple[bytes, bytes]:
+    """A dataset file (one valid zstd frame, a right header) whose record ``bad_at`` is not a valid board
+    (self hp 0), and the records root of its records: what an owner who bypassed its node could hatch with."""
+    from curriculum.dataset import FORMAT_VERSION, MAGIC, compress_payload
+    from curriculum.records import records_tree
+
+    good = decode_dataset(example_dataset(), max_bytes=1 << 20).records
+    recs = [good[i * 28 : (i + 1) * 28] for i in range(3)]
+    recs[bad_at] = recs[bad_at][:18] + b"\x00" + recs[bad_at][19:]
+    header = MAGIC + FORMAT_VERSION.to_bytes(2, "big") + (28).to_bytes(2, "big") + len(recs).to_bytes(4, "big")
+    return compress_payload(header + b"".join(recs)), records_tree(recs).records_root
+
+
 def public_window(seed: bytes | None = None) -> tuple[KernelState, WindowStart]:
     g = v2_genesis() if seed is None else v2_genesis(seed)
     return g, WindowStart(MASK, LR_SHIFT, g.seed_core)
 
 
-__all__ = ["LR_SHIFT", "MASK", "WRONG_AT", "PublicSource", "lying_states", "nudge", "private_source", "public_window",
+__all__ = ["LR_SHIFT", "MASK", "WRONG_AT", "PublicSource", "invalid_dataset", "lying_states", "nudge", "private_source", "public_window",
            "v2_genesis"]

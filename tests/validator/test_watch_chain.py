@@ -21,7 +21,7 @@ from kernel.hashing import keccak256
 from kernel.sources import PublicSource
 from kernel.state import KernelState, genesis
 from kernel.step import WindowStart, window_step_states
-from tests.validator.bisection_lineages import LR_SHIFT, MASK, WRONG_AT, lying_states, private_source
+from tests.validator.bisection_lineages import LR_SHIFT, MASK, WRONG_AT, invalid_dataset, lying_states, private_source
 from tests.validator.windows import SECRET
 from validator.bisection import CHALLENGER_WON, StatesSource, checkpoint_word, play_defender, read_game
 from validator.lineage import Curriculum
@@ -234,21 +234,6 @@ def test_after_a_slash_the_rewound_lineage_is_followed_again(chain: Any, tmp_pat
     assert g.outcome == CHALLENGER_WON and (g.lo, g.hi) == (4, 5)
 
 
-def _invalid_dataset(bad_at: int = 1) -> tuple[bytes, bytes]:
-    """A dataset file (one valid zstd frame, a right header) whose record ``bad_at`` is not a valid board
-    (self hp 0), and the records root of its records: what an owner who bypassed its node could hatch with."""
-    from curriculum import decode_dataset
-    from curriculum.dataset import FORMAT_VERSION, MAGIC, compress_payload
-    from curriculum.records import records_tree
-    from tests.validator.windows import example_dataset
-
-    good = decode_dataset(example_dataset(), max_bytes=1 << 20).records
-    recs = [good[i * 28 : (i + 1) * 28] for i in range(3)]
-    recs[bad_at] = recs[bad_at][:18] + b"\x00" + recs[bad_at][19:]
-    header = MAGIC + FORMAT_VERSION.to_bytes(2, "big") + (28).to_bytes(2, "big") + len(recs).to_bytes(4, "big")
-    return compress_payload(header + b"".join(recs)), records_tree(recs).records_root
-
-
 def test_a_private_beast_on_an_invalid_dataset_loses_every_window_to_the_holder_of_the_file(
         chain: Any, tmp_path: Path) -> None:
     """Issue 14 item 5: the watcher holding the file (it matches C_dataset, its records open recordsRoot, one
@@ -258,7 +243,7 @@ def test_a_private_beast_on_an_invalid_dataset_loses_every_window_to_the_holder_
 
     cb = chain.chain
     owner, trainer = chain.accounts[1], chain.accounts[2]
-    data, root = _invalid_dataset()
+    data, root = invalid_dataset()
     beast = cb.hatch(owner, keccak256(data), keccak256(SECRET), root)
     wrong = cb.hatch(owner, keccak256(data), keccak256(SECRET), keccak256(b"not its records root"))
     cb.authorize_trainer(owner, beast, trainer.address)
