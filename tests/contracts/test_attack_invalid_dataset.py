@@ -206,3 +206,16 @@ def test_the_verifiers_record_checks_are_the_steps(gn: GameNet) -> None:
     for i in range(len(VALID)):
         assert v.functions.recordProven(len(VALID), tree.merkle_root, i, VALID[i], tree.path(i)).call()
         assert not v.functions.recordProven(len(VALID), tree.merkle_root, (i + 1) % 5, VALID[i], tree.path(i)).call()
+
+
+def test_the_last_record_of_the_largest_dataset(gn: GameNet) -> None:
+    """A 17-level path to record MAX_RECORDS - 1 (the deepest proof a dataset has) is checked as the step checks it."""
+    from curriculum.records import root_from_path
+
+    path = [keccak(bytes([i])) for i in range(17)]
+    root = root_from_path(BAD, MAX_RECORDS - 1, path)
+    beast, k, gid = _game(gn, keccak(MAX_RECORDS.to_bytes(4, "big") + root))
+    with raises_error("GameRecordNotProven", gameId=gid, index=MAX_RECORDS - 2):
+        _prove(gn, gn.a[2], gid, MAX_RECORDS, root, MAX_RECORDS - 2, BAD, path)
+    _prove(gn, gn.a[2], gid, MAX_RECORDS, root, MAX_RECORDS - 1, BAD, path)
+    assert gn.game_of(gid)["outcome"] == CHALLENGER_WON and gn.status(beast, k) == SLASHED
