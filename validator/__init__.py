@@ -12,7 +12,7 @@
   season constants from the ledger, over the devnet bindings, with a caller-chosen error map.
 * :mod:`validator.node_client` — checkpoint states and step digests from a trainer node.
 * :mod:`validator.allowlist` — which trainer nodes a service request may make the validator dial.
-* :mod:`validator.bisection` — the bisection player: both sides of a BisectionGame 2.0.0 game
+* :mod:`validator.bisection` — the bisection player: both sides of a BisectionGame 2.1.0 game
   (step sources, the next move, one move sent); the node's defence imports it too.
 * :mod:`validator.lineage` — one beast's lineage as a watcher verifies it, window after window.
 * :mod:`validator.watch` — watch the chain: replay every window it can, challenge the divergent

@@ -12,7 +12,8 @@ One round (:meth:`Watcher.run_once`):
 2. **Commit.** A divergent window still inside its challenge period that this watcher has not
    challenged gets a challenge commitment: a fresh random salt is written to the record *before*
    ``commitChallenge(keccak256(abi.encode(me, beast, index, salt)))`` is sent, so a crash never
-   loses it. Nobody can copy a commitment: it hides the window and binds the challenger.
+   loses it. Nobody can copy a commitment: it hides the window and binds the challenger. A window our won
+   game slashed that is committed again with the very same word is a new window: challenged again.
 3. **Reveal.** A commitment mined in an earlier block is revealed: ``challenge(beast, index, salt)``
    posts the bond and opens this watcher's game (found again from the GameOpened logs after a crash
    between sending and recording).
@@ -191,7 +192,8 @@ class Watcher:
     def commit(self, d: Divergence, block: int) -> dict[str, Any] | None:
         """Commit a challenge of ``d`` unless one of ours is pending or opened on this very word."""
         entry = self.record.challenge(d.beast, d.index)
-        if entry is not None and entry.get("word") == _hex(d.word) and entry.get("status") != "dropped":
+        if (entry is not None and entry.get("word") == _hex(d.word) and entry.get("status") != "dropped"
+                and not self._committed_again(d, entry)):
             return None
         base = {"beast": d.beast, "window": d.index + 1, "ledgerIndex": d.index}
         why_not = self._challengeable(d, block)
@@ -217,6 +219,20 @@ class Watcher:
         tx = self._read("commitChallenge", lambda: self.chain.commit_challenge(self.account, d.beast, d.index, salt))
         self.record.put_challenge(d.beast, d.index, status="committed", commitBlock=tx.block_number)
         return {"event": "commit_challenge", **base, **d.to_json(), "tx": tx.tx_hash, "block": tx.block_number}
+
+    def _committed_again(self, d: Divergence, entry: dict[str, Any]) -> bool:
+        """Whether the window of our won game was committed again with the very same word (after the slash
+        rewound the lineage, or the voided slot was cleared): a new window, challenged again. A game we
+        lost leaves the window as it was: never challenged twice."""
+        from devnet.bindings import WindowStatus
+
+        gid = entry.get("gameId")
+        game = self.record.game(int(gid)) if entry.get("status") == "opened" and gid is not None else None
+        if game is None or game.get("outcome") != "challenger_won":
+            return False
+        status = self._read("windowStatus", lambda: self.chain.window_status(d.beast, d.index))
+        # a won game's window is Slashed (or was Voided under it) for good: Committed again is a new slot
+        return status in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED)
 
     def _ensure_bond(self, word: bytes) -> None:
         """Approve the game for bonds (once, unlimited)."""

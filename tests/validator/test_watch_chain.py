@@ -270,3 +270,13 @@ def test_a_private_beast_on_an_invalid_dataset_loses_every_window_to_the_holder_
     assert cb.window_status(beast, 0) == WindowStatus.SLASHED and k == 1
     logged = json.dumps(events)
     assert data.hex() not in logged and SECRET.hex() not in logged
+    # the trainer clears the voided window and commits the very same word again: a new window, lost again
+    cb.clear_voided(trainer, beast, 10)
+    cb.commit(trainer, beast, checkpoint_word(t.windows[0][-1]))
+    watcher = Watcher(cb, chain.accounts[4], tmp_path / "games.json", curricula={beast: Curriculum(data, SECRET)})
+    try:
+        again = rounds(watcher, [t], lambda ev: "reward_claimed" in kinds(ev))
+    finally:
+        watcher.close()
+    assert [e["ledgerIndex"] for e in again if e["event"] == "commit_challenge"] == [0]
+    assert cb.window_status(beast, 0) == WindowStatus.SLASHED
