@@ -9,12 +9,14 @@ the proof at once, on either side's turn, unless its own clock has run out.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from curriculum.dataset import FORMAT_VERSION, MAGIC, compress_payload, decode_dataset
 from curriculum.errors import DatasetFormatError
 from curriculum.invalid import EMPTY_MERKLE_ROOT, invalid_dataset_proof
-from curriculum.records import verify_path
+from curriculum.records import records_root, verify_path
 from kernel.hashing import keccak256
 from tests.validator.bisection_lineages import invalid_dataset
 from tests.validator.windows import example_dataset
@@ -77,3 +79,28 @@ def test_the_challenger_proves_at_once_on_either_turn_while_its_clock_runs() -> 
     assert next_move(ours, Side.CHALLENGER, src, 120).kind == "prove_invalid_dataset"  # type: ignore[union-attr]
     assert next_move(ours, Side.CHALLENGER, src, 150) is None  # our clock ran out: the game is lost
     assert next_move(_game(outcome=2), Side.CHALLENGER, src, 101) is None
+
+
+def test_cb_dispute_loads_a_file_over_the_season_limit_and_says_so(tmp_path: Path) -> None:
+    """The committed file over the season's maxDatasetBytes is still the beast's file: cb-dispute loads it (up to
+    the format's MAX_FILE_BYTES), notes it is over the limit and builds its step source; a provably invalid
+    one gives the proof instead of a refusal."""
+    from curriculum import new_secret_file
+    from devnet.records import HatchData
+    from validator.dispute.curriculum import dataset_fault, load_curriculum, provable_fault, source_of
+
+    secret_path = tmp_path / "owner.secret"
+    secret = new_secret_file(secret_path)
+    for data, root in ((example_dataset(), None), invalid_dataset()):
+        path = tmp_path / "data.cbds"
+        path.write_bytes(data)
+        hatch = HatchData(b"\x01" * 32, keccak256(data), secret.commitment, 2, 1,
+                          root if root is not None else records_root(decode_dataset(data, max_bytes=len(data))))
+        cur = load_curriculum(hatch, 1, path, secret_path, max_bytes=len(data) - 1)
+        assert cur is not None and cur.note is not None and f"over the season's maxDatasetBytes ({len(data) - 1})" in cur.note
+        if root is None:
+            assert dataset_fault(cur, hatch) is None and provable_fault(cur, hatch) is None
+            assert source_of(cur, 2).private
+        else:
+            proof = provable_fault(cur, hatch)
+            assert proof is not None and proof.index == 1 and "records root" not in (dataset_fault(cur, hatch) or "")
