@@ -20,6 +20,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from devnet.errors import ErrorDecoder, revert_data
 from devnet.tx import calldata_floor
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
+from node.raw_rpc import Request, quantity, wire_requester
 from node.signed_tx import SignedTx
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class ChainClient:
         self._nonce: int | None = None
         self._chain_id: int | None = None
         self._on_mined_wait = on_mined_wait
+        self._wire: Request | None = None
 
     # ---- retries --------------------------------------------------------------------
 
@@ -113,6 +115,35 @@ class ChainClient:
         """An ``eth_call`` of a bound contract function, with retries and decoded reverts."""
         return self.rpc(what, lambda: fn_call.call({"from": self.address}))
 
+    def raw(self, what: str, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC request in wire form, without web3's middleware and formatters (node.raw_rpc):
+        its ``result`` (hex strings, dicts, None), with retries on connection trouble; an error
+        answer carrying revert data is a TxRevertedError with the contract error decoded."""
+        resp = self._wire_response(what, method, params)
+        if "error" in resp and resp["error"] is not None:
+            self._raise_wire_error(what, resp["error"])
+        return resp.get("result")
+
+    def _wire_response(self, what: str, method: str, params: list[Any]) -> dict[str, Any]:
+        if self._wire is None:
+            self._wire = wire_requester(self.w3)
+        wire = self._wire
+        return self.rpc(what, lambda: wire(method, params))
+
+    def _raise_wire_error(self, what: str, err: Any) -> None:
+        if not isinstance(err, dict):
+            err = {"message": str(err)}
+        msg = str(err.get("message", ""))
+        data = err.get("data")
+        if isinstance(data, dict):  # some nodes nest it
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x") and (len(data) > 2 or "revert" in msg.lower()):
+            reason = str(self.decoder.decode(bytes.fromhex(data[2:])))
+            raise TxRevertedError(f"{what} reverted: {reason}", reason=reason)
+        if "revert" in msg.lower():
+            raise TxRevertedError(f"{what} reverted: {msg}", reason=msg)
+        raise ChainError(f"{what} failed: {msg}")
+
     # ---- nonces and signing ---------------------------------------------------------
 
     @property
@@ -124,7 +155,7 @@ class ChainClient:
 
     def chain_nonce(self, block: str = "pending") -> int:
         """The account's transaction count at ``block`` ("pending" or "latest")."""
-        return self.rpc("eth_getTransactionCount", lambda: self.w3.eth.get_transaction_count(self.address, block))
+        return quantity(self.raw("eth_getTransactionCount", "eth_getTransactionCount", [self.address, block]))
 
     def next_nonce(self) -> int:
         """The nonce for the next transaction; synced from the chain on first use or after resync()."""
@@ -167,40 +198,58 @@ class ChainClient:
             self._nonce = n + 1
         return SignedTx("0x" + bytes(signed.hash).hex(), n, "0x" + bytes(signed.raw_transaction).hex(), gas)
 
+    def sign_data(self, what: str, to: str, data: bytes, *, gas: int, nonce: int | None = None, preflight: bool = True,
+                  access_list: list[dict[str, Any]] | None = None) -> SignedTx:
+        """:meth:`sign` for calldata the caller encoded (the commit path's fast way, node.raw_rpc): a fixed
+        ``gas`` limit, the preflight as one raw ``eth_call`` (a revert raises TxRevertedError before
+        anything is signed), the nonce and fees as in :meth:`sign`, signed locally."""
+        hexdata = "0x" + data.hex()
+        if preflight:
+            self.raw(f"preflight of {what}", "eth_call",
+                     [{"from": self.address, "to": to, "data": hexdata, "gas": hex(gas)}, "latest"])
+        n = self.next_nonce() if nonce is None else nonce
+        gas = max(gas, calldata_floor(data) + 5_000)  # the EIP-7623 floor, as sign() keeps it
+        tx: dict[str, Any] = {"to": to, "data": hexdata, "value": 0, "nonce": n, "gas": gas, "chainId": self.chain_id,
+                              **self._fees()}
+        if access_list:
+            tx["accessList"] = access_list
+        signed = self.account.sign_transaction(tx)
+        if nonce is None:
+            self._nonce = n + 1
+        return SignedTx("0x" + bytes(signed.hash).hex(), n, "0x" + bytes(signed.raw_transaction).hex(), gas)
+
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fees: twice the latest base fee plus a 1 gwei tip (legacy gasPrice before London)."""
-        block = self.rpc("eth_getBlock", lambda: self.w3.eth.get_block("latest"))
-        base = block.get("baseFeePerGas")
+        block = self.raw("eth_getBlockByNumber", "eth_getBlockByNumber", ["latest", False])
+        base = block.get("baseFeePerGas") if isinstance(block, dict) else None
         if base is None:
-            return {"gasPrice": self.rpc("eth_gasPrice", lambda: self.w3.eth.gas_price)}
+            return {"gasPrice": quantity(self.raw("eth_gasPrice", "eth_gasPrice", []))}
         tip = 10**9
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+        return {"maxFeePerGas": 2 * quantity(base) + tip, "maxPriorityFeePerGas": tip}
 
     # ---- broadcast and confirmation -------------------------------------------------
 
     def broadcast(self, signed: SignedTx) -> str:
         """Send a signed transaction; one the node already knows counts as sent."""
-        raw = bytes.fromhex(signed.raw[2:])
-
-        def send() -> str:
-            try:
-                return "0x" + bytes(self.w3.eth.send_raw_transaction(raw)).hex()
-            except Exception as exc:  # noqa: BLE001 - classified below
-                text = str(exc).lower()
-                if "already known" in text or "already imported" in text or "known transaction" in text:
-                    return signed.tx_hash
-                if "nonce too low" in text or "nonce is too low" in text:
-                    self.resync_nonce()
-                    if self.receipt(signed.tx_hash) is not None:
-                        return signed.tx_hash
-                    raise TxDroppedError(f"nonce {signed.nonce} of {signed.tx_hash} was already used by another "
-                                         "transaction (replaced)") from exc
-                raise
-
-        return self.rpc(f"broadcast {signed.tx_hash}", send)
+        what = f"broadcast {signed.tx_hash}"
+        resp = self._wire_response(what, "eth_sendRawTransaction", [signed.raw])
+        err = resp.get("error")
+        if err is None:
+            return str(resp.get("result") or signed.tx_hash)
+        text = str(err.get("message", "") if isinstance(err, dict) else err).lower()
+        if "already known" in text or "already imported" in text or "known transaction" in text:
+            return signed.tx_hash
+        if "nonce too low" in text or "nonce is too low" in text:
+            self.resync_nonce()
+            if self.receipt_wire(signed.tx_hash) is not None:
+                return signed.tx_hash
+            raise TxDroppedError(f"nonce {signed.nonce} of {signed.tx_hash} was already used by another "
+                                 "transaction (replaced)")
+        self._raise_wire_error(what, err)
+        raise AssertionError("unreachable")  # pragma: no cover - _raise_wire_error always raises
 
     def receipt(self, tx_hash: str) -> Any | None:
-        """The receipt of ``tx_hash`` or None when it is not mined."""
+        """The receipt of ``tx_hash`` (web3's, with decoded logs) or None when it is not mined."""
         def get() -> Any | None:
             try:
                 return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
@@ -208,21 +257,38 @@ class ChainClient:
                 return None
         return self.rpc(f"receipt of {tx_hash}", get)
 
+    def receipt_wire(self, tx_hash: str) -> dict[str, Any] | None:
+        """The receipt of ``tx_hash`` as a small dict (``status``, ``blockNumber``, ``gasUsed`` as ints,
+        ``blockHash``, ``transactionHash``), or None when it is not mined; no web3 formatting (node.raw_rpc)."""
+        try:
+            r = self.raw(f"receipt of {tx_hash}", "eth_getTransactionReceipt", [tx_hash])
+        except ChainError as exc:
+            if "not found" in str(exc).lower():  # the embedded chain's way of saying null
+                return None
+            raise
+        if not r or r.get("blockNumber") is None:
+            return None
+        return {"status": quantity(r.get("status", 1)), "blockNumber": quantity(r["blockNumber"]),
+                "blockHash": str(r["blockHash"]), "gasUsed": quantity(r.get("gasUsed", 0)),
+                "transactionHash": str(r.get("transactionHash", tx_hash))}
+
     def known(self, tx_hash: str) -> bool:
         """Whether the node knows ``tx_hash`` (pending or mined)."""
-        def get() -> bool:
-            try:
-                self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-                return True
-            except TransactionNotFound:
+        try:
+            return self.raw(f"lookup of {tx_hash}", "eth_getTransactionByHash", [tx_hash]) is not None
+        except ChainError as exc:
+            if "not found" in str(exc).lower():
                 return False
-        return self.rpc(f"lookup of {tx_hash}", get)
+            raise
 
-    def wait(self, signed: SignedTx | str, what: str = "transaction", *, nonce: int | None = None) -> Any:
+    def wait(self, signed: SignedTx | str, what: str = "transaction", *, nonce: int | None = None,
+             light: bool = False) -> Any:
         """Wait for the receipt and the configured confirmations; check its status.
 
-        Raises TxRevertedError for status 0, TxDroppedError when the transaction vanished
-        from the node (or its nonce was used by another transaction) with no receipt.
+        Polls with raw requests (node.raw_rpc). Returns web3's receipt (decoded logs), or with
+        ``light`` the small dict of :meth:`receipt_wire` (what the commit path needs; no formatting
+        of a batch's hundreds of logs). Raises TxRevertedError for status 0, TxDroppedError when the
+        transaction vanished from the node (or its nonce was used by another transaction) with no receipt.
         """
         tx_hash = signed.tx_hash if isinstance(signed, SignedTx) else signed
         n = signed.nonce if isinstance(signed, SignedTx) else nonce
@@ -230,7 +296,7 @@ class ChainClient:
         missing_since: float | None = None
         used_since: float | None = None
         while True:
-            rcpt = self.receipt(tx_hash)
+            rcpt = self.receipt_wire(tx_hash)
             if rcpt is not None:
                 break
             now = time.monotonic()
@@ -259,15 +325,20 @@ class ChainClient:
                                   reason=reason, tx_hash=tx_hash)
         if self.confirmations:
             target = rcpt["blockNumber"] + self.confirmations
-            while self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number) < target:
+            while quantity(self.raw("eth_blockNumber", "eth_blockNumber", [])) < target:
                 if time.monotonic() - start > self.receipt_timeout_s:
                     raise ChainError(f"{what} {tx_hash} lacks {self.confirmations} confirmations after "
                                      f"{self.receipt_timeout_s:.0f}s")
                 time.sleep(self.poll_s)
-            again = self.receipt(tx_hash)
+            again = self.receipt_wire(tx_hash)
             if again is None or again["blockHash"] != rcpt["blockHash"]:
                 raise TxDroppedError(f"{what} {tx_hash} was reorganized out of block {rcpt['blockNumber']}")
-        return rcpt
+        if light:
+            return rcpt
+        full = self.receipt(tx_hash)
+        if full is None:  # pragma: no cover - it was there a moment ago; a reorg shows on the next look
+            raise TxDroppedError(f"{what} {tx_hash} vanished right after its receipt was read")
+        return full
 
     def _replay_reason(self, tx_hash: str, rcpt: Any) -> str:
         """Re-run a failed transaction as a call at its block to recover the revert reason."""

@@ -31,6 +31,7 @@ from node.crash import crash_point
 from node.errors import ChainError, RpcUnavailableError, TxDroppedError, TxRevertedError
 from node.ledger import Ledger
 from node.metrics import MetricsBus
+from node.signed_tx import SignedTx
 from node.staking import StakePolicy, ensure_stake, stake_error
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow, sync_indexes
 
@@ -45,6 +46,7 @@ class Committer:
         self._cp: int | None = None
         self._batch: int | None = None
         self.stake = StakePolicy()  # node.toml's stake (node.staking); auto unless the daemon sets it
+        self._stake_ok = 0  # a batch burning at most this much was covered by the stake at the last check
 
     def batch_size(self) -> int:
         """Windows per ``commitMany``: as many as the gas bound of a batch lets into one transaction under
@@ -91,16 +93,24 @@ class Committer:
     def _commit_batch_timed(self, items: list[tuple[BeastRun, WindowRow]]) -> int:
         client = self.ledger.client
         total_burn = sum(row.energy_burn for _, row in items)
-        ensure_stake(self.ledger, self.stake, total_burn)
+        fresh = self._ensure_stake(total_burn)
         self.ledger.ensure_deposit(total_burn)
         self.ledger.ensure_allowance(total_burn)
         pairs = [(run.beast_id, row.word) for run, row in items]
-        call = self.ledger.commit_call(pairs)
         what = f"commit of {len(items)} window(s)"
         try:
-            signed = client.sign(what, call, gas=self.ledger.commit_gas(len(items)) if client.fixed_gas else None,
-                                 access_list=self.ledger.commit_access_list(pairs))
+            try:
+                signed = self._sign(what, pairs)
+            except TxRevertedError as exc:
+                if stake_error(exc.reason) is None or fresh:
+                    raise
+                # The stake shrank since it was last checked (a slash, an unstake from the owner's
+                # CLI): check it again under the policy (auto tops it up), then sign once more.
+                self._stake_ok = 0
+                self._ensure_stake(total_burn)
+                signed = self._sign(what, pairs)
         except TxRevertedError as exc:
+            self._stake_ok = 0
             short = stake_error(exc.reason)
             if short is not None:
                 raise short from exc
@@ -113,21 +123,25 @@ class Committer:
             sent_at = time.perf_counter()
             client.broadcast(signed)
             crash_point("after_broadcast")
-            rcpt = client.wait(signed, what)
+            rcpt = client.wait(signed, what, light=True)
         except RpcUnavailableError as exc:
             # The transaction may or may not have reached the chain: keep the windows ``sent``
             # with their hash; reconcile settles them once the endpoint is back.
             client.resync_nonce()
+            self.ledger.locked(None)
             for run, row in items:
                 run.store.event("commit_unconfirmed", window=row.window, tx=signed.tx_hash, reason=str(exc))
             raise
         except (TxDroppedError, TxRevertedError, ChainError) as exc:
             client.resync_nonce()
+            self.ledger.locked(None)
+            self._stake_ok = 0
             for run, row in items:
                 run.store.mark_status(row.window, PERSISTED, tx_hash="")
                 run.store.event("commit_failed", window=row.window, tx=signed.tx_hash, reason=str(exc))
             raise
         crash_point("after_mined")
+        self.ledger.locked(total_burn)
         block = int(rcpt["blockNumber"])
         latency_ms = int((time.perf_counter() - sent_at) * 1000)  # broadcast to receipt (and confirmations)
         now = int(time.time() * 1000)
@@ -140,6 +154,27 @@ class Committer:
                               "energy_burn": row.energy_burn, "commit_latency_ms": latency_ms, "time_unix_ms": now})
             crash_point("after_mark_committed")
         return len(items)
+
+    def _ensure_stake(self, total_burn: int) -> bool:
+        """The stake check of a batch (node.staking), read from the chain only when this batch burns more
+        than the last checked one: the stake only shrinks by a slash or an unstake, and a batch signed
+        against a shrunk stake fails its preflight, which checks again (_commit_batch_timed). Returns
+        whether it read the chain."""
+        if total_burn <= self._stake_ok:
+            return False
+        ensure_stake(self.ledger, self.stake, total_burn)
+        self._stake_ok = total_burn
+        return True
+
+    def _sign(self, what: str, pairs: list[tuple[int, bytes]]) -> SignedTx:
+        """Sign the commit of ``pairs``: calldata encoded here and sent raw (node.raw_rpc) with the bounded
+        gas of a batch; through web3 with a gas estimate when the client does not use fixed gas."""
+        client = self.ledger.client
+        access_list = self.ledger.commit_access_list(pairs)
+        if not client.fixed_gas:
+            return client.sign(what, self.ledger.commit_call(pairs), gas=None, access_list=access_list)
+        return client.sign_data(what, self.ledger.ledger.address, self.ledger.commit_data(pairs),
+                                gas=self.ledger.commit_gas(len(pairs)), access_list=access_list)
 
     def finalize_due(self, runs: list[BeastRun], max_batch: int = 64) -> int:
         """Finalize committed windows whose challenge period has passed; returns how many."""

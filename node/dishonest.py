@@ -146,8 +146,7 @@ class DishonestMode:
             row = run.store.latest()
             if row is not None and row.status in (PERSISTED, SENT):
                 return False  # the closing commit is not mined yet
-            engine.ledger.seal_epoch_seeds([(run.beast_id, epoch)])
-            seed = engine.ledger.epoch_seed(run.beast_id, epoch)
+            seed = engine.ledger.seal_epoch_seeds([(run.beast_id, epoch)])[(run.beast_id, epoch)]
         mask, shift = engine.trainer.planner.settings(run.store, start)
         honest = train_window(start, run.source, epoch_seed=seed, active_mask=mask, lr_shift=shift)
         lie = self.lie.to_json()

@@ -163,23 +163,28 @@ class WindowTrainer:
 
         A seed the ledger has not sealed yet (the closing window is committed, the next epoch
         not begun) is sealed first with one ``sealEpochSeeds`` for the round, so the node trains
-        on the value the chain fixed, never on a guess of it. A beast ``behind`` (its latest window
+        on the value the chain fixed, never on a guess of it; the seal's receipt carries the seeds
+        (Ledger.seal_epoch_seeds). A next window that opens its epoch is sealed without asking the
+        ledger first (the seal keeps a seed sealed before, so asking would only cost a call per
+        beast at every epoch); any other uncached seed is read. A beast ``behind`` (its latest window
         not yet committed) gets None for an unsealed seed: its closing commit is not mined yet.
         """
         keys = [(run.beast_id, window_epoch(state)) for run, state in zip(runs, states, strict=True)]
         missing: dict[tuple[int, int], bool] = {}  # unsealed key -> may it be sealed now
-        for key, late in zip(keys, behind, strict=True):
-            if key not in self._seeds and key not in missing:
-                seed = self.ledger.sealed_epoch_seed(*key)
-                if seed is None:
-                    missing[key] = not late
-                else:
-                    self._seeds[key] = seed
+        for key, late, state in zip(keys, behind, states, strict=True):
+            if key in self._seeds or key in missing:
+                continue
+            if key[1] > 0 and state.global_step % state.params.epoch_steps == 0:
+                missing[key] = not late  # opens its epoch: sealed by the commit of the window before, or now
+                continue
+            seed = self.ledger.sealed_epoch_seed(*key)
+            if seed is None:
+                missing[key] = not late
+            else:
+                self._seeds[key] = seed
         sealable = [k for k, ok in missing.items() if ok]
         if sealable:
-            self.ledger.seal_epoch_seeds(sealable)
-            for key in sealable:
-                self._seeds[key] = self.ledger.epoch_seed(*key)
+            self._seeds.update(self.ledger.seal_epoch_seeds(sealable))
         return [self._seeds.get(key) for key in keys]
 
     def _train_many(self, runs: list[BeastRun], states: list[KernelState], seeds: list[bytes],

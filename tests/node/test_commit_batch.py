@@ -17,3 +17,22 @@ def test_batch_is_the_most_windows_one_transaction_may_carry(trained: Trained) -
     assert n > 64  # more than the fixed 64 the node used before, on this chain
     assert committer.batch_size() == n  # read once
 
+
+
+def test_commit_calldata_encoded_by_the_node_is_web3s(trained: Trained) -> None:
+    # The commit path encodes its calldata itself (node.ledger.commit_data, no web3 on the hot path):
+    # byte for byte what web3 encodes from the ABI, for commit and for commitMany of several beasts.
+    ledger = trained.engine.ledger
+    for items in ([(7, bytes(range(32)))], [(1, b"\x01" * 32), (2**255 + 3, b"\xfe" * 32), (1, bytes(32))]):
+        ours = Ledger.commit_data(items)
+        theirs = ledger.commit_call(items)._encode_transaction_data()
+        assert "0x" + ours.hex() == theirs
+
+
+def test_a_word_that_is_not_32_bytes_is_refused_before_encoding(trained: Trained) -> None:
+    import pytest
+
+    from node.errors import ChainError
+
+    with pytest.raises(ChainError, match="31-byte word"):
+        Ledger.commit_data([(1, b"\x00" * 31), (2, b"\x00" * 32)])
