@@ -259,7 +259,8 @@ class ChainClient:
 
     def receipt_wire(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt of ``tx_hash`` as a small dict (``status``, ``blockNumber``, ``gasUsed`` as ints,
-        ``blockHash``, ``transactionHash``), or None when it is not mined; no web3 formatting (node.raw_rpc)."""
+        ``blockHash``, ``transactionHash``, ``logs`` as sent: hex strings), or None when it is not mined; no
+        web3 formatting (node.raw_rpc)."""
         try:
             r = self.raw(f"receipt of {tx_hash}", "eth_getTransactionReceipt", [tx_hash])
         except ChainError as exc:
@@ -270,7 +271,7 @@ class ChainClient:
             return None
         return {"status": quantity(r.get("status", 1)), "blockNumber": quantity(r["blockNumber"]),
                 "blockHash": str(r["blockHash"]), "gasUsed": quantity(r.get("gasUsed", 0)),
-                "transactionHash": str(r.get("transactionHash", tx_hash))}
+                "transactionHash": str(r.get("transactionHash", tx_hash)), "logs": list(r.get("logs") or [])}
 
     def known(self, tx_hash: str) -> bool:
         """Whether the node knows ``tx_hash`` (pending or mined)."""
@@ -295,6 +296,7 @@ class ChainClient:
         start = time.monotonic()
         missing_since: float | None = None
         used_since: float | None = None
+        pause = min(0.005, self.poll_s)  # a devnet mines at once: look again soon, then every poll_s
         while True:
             rcpt = self.receipt_wire(tx_hash)
             if rcpt is not None:
@@ -306,7 +308,8 @@ class ChainClient:
                 used_since = used_since or now
                 if now - used_since > self.replaced_after_s:
                     raise TxDroppedError(f"{what} {tx_hash} was replaced: nonce {n} is used by another transaction")
-                time.sleep(self.poll_s)
+                time.sleep(pause)
+                pause = min(2 * pause, self.poll_s)
                 continue
             if not self.known(tx_hash):
                 missing_since = missing_since or now
@@ -318,7 +321,8 @@ class ChainClient:
                 raise ChainError(f"{what} {tx_hash} not mined after {self.receipt_timeout_s:.0f}s")
             if self._on_mined_wait is not None:
                 self._on_mined_wait()
-            time.sleep(self.poll_s)
+            time.sleep(pause)
+            pause = min(2 * pause, self.poll_s)
         if rcpt["status"] != 1:
             reason = self._replay_reason(tx_hash, rcpt)
             raise TxRevertedError(f"{what} {tx_hash} reverted in block {rcpt['blockNumber']}: {reason}",

@@ -215,8 +215,8 @@ class BeastStore:
         """
         return persist_round([(self, Checkpoint(state, payload, epoch_seed, losses, digests, produced_by))])[0]
 
-    def _write_file(self, item: Checkpoint) -> Path:
-        path = self.checkpoints / self.checkpoint_name(item.state.window, item.state.h128())
+    def _write_file(self, item: Checkpoint, h128: bytes) -> Path:
+        path = self.checkpoints / self.checkpoint_name(item.state.window, h128)
         write_replace(path, encode_state_blob(item.state), FILE_MODE)
         return path
 
@@ -225,38 +225,48 @@ class BeastStore:
         """The index's write-ahead log: what :func:`sync_indexes` makes durable after relaxed writes."""
         return self.root / "index.sqlite-wal"
 
-    def _insert_row(self, item: Checkpoint) -> WindowRow:
+    def _insert_row(self, item: Checkpoint, h128: bytes) -> WindowRow:
         """Add the row without an fsync of its own: :func:`persist_round` syncs the round's indexes at once."""
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                return self._insert_row_locked(item)
+                return self._insert_row_locked(item, h128)
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
 
-    def _insert_row_locked(self, item: Checkpoint) -> WindowRow:
+    def _insert_row_locked(self, item: Checkpoint, h: bytes) -> WindowRow:
+        """One INSERT; the row is built from what was inserted (no read back). A row already there for
+        the window (a crash after the row, before the round counted as persisted) is returned as it is
+        when it names the same state, else a DataError."""
         state, p = item.state, item.payload
-        window, h = state.window, state.h128()
+        window = state.window
         status = GENESIS if p is None else PERSISTED
         now = time.time()
+        losses, digests = item.losses or [], item.digests or []
+        word = p.pack() if p else b""
+        row = WindowRow(window=window, global_step=state.global_step, h128=h, word=word,
+                        energy_burn=p.energy_burn if p else 0, active_mask=state.active_mask, lr_shift=state.lr_shift,
+                        flags=p.flags if p else 0, loss_sum=sum(losses), epoch_seed=item.epoch_seed,
+                        file=self.checkpoint_name(window, h), status=status, tx_hash="", tx_nonce=None, raw_tx="",
+                        block=None)
         with self._lock:
-            existing = self.get(window)
-            if existing is not None:
-                if existing.h128 != h:
-                    raise DataError(f"beast {self.beast_id} window {window}: index holds h128 0x{existing.h128.hex()}, "
-                                    f"refusing to replace it with 0x{h.hex()}")
-                return existing
-            losses, digests = item.losses or [], item.digests or []
-            self._db.execute(
+            cur = self._db.execute(
                 "INSERT INTO windows (window, global_step, h128, word, energy_burn, active_mask, lr_shift, flags, "
                 "loss_sum, epoch_seed, file, status, losses, digests, created_at, updated_at, produced_by) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (window, state.global_step, h.hex(), p.pack().hex() if p else "", p.energy_burn if p else 0,
-                 state.active_mask, state.lr_shift, p.flags if p else 0, sum(losses), item.epoch_seed.hex(),
-                 self.checkpoint_name(window, h), status, json.dumps(losses), b"".join(digests), now, now,
-                 json.dumps(item.produced_by, sort_keys=True) if item.produced_by else ""),
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(window) DO NOTHING",
+                (window, row.global_step, h.hex(), word.hex(), row.energy_burn, row.active_mask, row.lr_shift,
+                 row.flags, row.loss_sum, item.epoch_seed.hex(), row.file, status, json.dumps(losses),
+                 b"".join(digests), now, now, json.dumps(item.produced_by, sort_keys=True) if item.produced_by else ""),
             )
-        return self.get(window)  # type: ignore[return-value]
+            if cur.rowcount == 1:
+                return row
+            existing = self.get(window)
+        if existing is None:  # pragma: no cover - the conflict was on this window's row
+            raise DataError(f"beast {self.beast_id} window {window}: its index row vanished while persisting")
+        if existing.h128 != h:
+            raise DataError(f"beast {self.beast_id} window {window}: index holds h128 0x{existing.h128.hex()}, "
+                            f"refusing to replace it with 0x{h.hex()}")
+        return existing
 
     def load_state(self, window: int) -> KernelState:
         """Load and verify the state of ``window`` (its blob must hash to the indexed h128)."""
@@ -452,10 +462,11 @@ def persist_round(items: list[tuple[BeastStore, Checkpoint]]) -> list[WindowRow]
     (temp file, rename), then all are made durable with one sync (node.durable), and only then is
     each index row added. An index row therefore always names a complete, durable file.
     """
-    paths = [store._write_file(item) for store, item in items]
+    hashes = [item.state.h128() for _, item in items]  # once per state: a keccak of its bytes
+    paths = [store._write_file(item, h) for (store, item), h in zip(items, hashes, strict=True)]
     sync_files(paths)
     crash_point("mid_persist")
-    rows = [store._insert_row(item) for store, item in items]
+    rows = [store._insert_row(item, h) for (store, item), h in zip(items, hashes, strict=True)]
     sync_indexes([store for store, _ in items])
     return rows
 

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from devnet.tx import TX_GAS_CAP
-from node.ledger import Ledger
+from node.errors import ChainError
+from node.ledger import _SEAL, Ledger, _two_arrays
 from tests.node.conftest import Trained
 
 
@@ -27,12 +30,15 @@ def test_commit_calldata_encoded_by_the_node_is_web3s(trained: Trained) -> None:
         ours = Ledger.commit_data(items)
         theirs = ledger.commit_call(items)._encode_transaction_data()
         assert "0x" + ours.hex() == theirs
+    # the epoch seal goes out the same way (Ledger.seal_epoch_seeds)
+    keys = [(3, 1), (2**200, 7)]
+    ours = _two_arrays(_SEAL, [b for b, _ in keys], [e.to_bytes(32, "big") for _, e in keys])
+    theirs = ledger.ledger.functions.sealEpochSeeds([b for b, _ in keys], [e for _, e in keys])._encode_transaction_data()
+    assert "0x" + ours.hex() == theirs
 
 
-def test_a_word_that_is_not_32_bytes_is_refused_before_encoding(trained: Trained) -> None:
-    import pytest
-
-    from node.errors import ChainError
-
-    with pytest.raises(ChainError, match="31-byte word"):
+def test_a_word_that_is_not_32_bytes_is_refused_before_encoding() -> None:
+    with pytest.raises(ChainError, match="32-byte words"):
         Ledger.commit_data([(1, b"\x00" * 31), (2, b"\x00" * 32)])
+    with pytest.raises(ChainError, match="31-byte word"):
+        Ledger.commit_data([(1, b"\x00" * 31)])
