@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,11 +38,22 @@ _SYNCFS = _load_syncfs()
 
 
 def write_replace(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` through a temp file and ``os.replace``, without syncing (see module)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temp file and ``os.replace``, without syncing (see module).
+
+    The temp file is ``.NAME.tmp`` beside it (one writer per folder: the node's pid lock), created
+    exclusively with ``mode``; one a crash left there is removed first (node.store sweeps them on open too).
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, mode)
+    except FileExistsError:
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, mode)
     try:
         try:
-            os.fchmod(fd, mode)
+            if mode != 0o600:  # os.open's mode passes through the umask; a stricter mode needs nothing more
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

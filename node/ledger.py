@@ -18,6 +18,7 @@ from web3.logs import DISCARD
 
 from kernel.params import KernelParams
 from devnet.access_list import commit_access_list
+from devnet.tx import TX_GAS_CAP
 from devnet.bindings import (
     GAS_COMMIT,
     GAS_COMMIT_MANY_BASE,
@@ -41,6 +42,8 @@ from node.errors import ChainError, TxRevertedError
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
 _COMMIT: Final = function_signature_to_4byte_selector("commit(uint256,bytes32)")
 _COMMIT_MANY: Final = function_signature_to_4byte_selector("commitMany(uint256[],bytes32[])")
+# keys per sealEpochSeeds: its gas bound under the 2^24 per-transaction cap (devnet.tx.TX_GAS_CAP, EIP-7825)
+SEAL_MAX: Final = (TX_GAS_CAP - GAS_SMALL) // GAS_SEAL_EACH
 _SEAL: Final = function_signature_to_4byte_selector("sealEpochSeeds(uint256[],uint256[])")
 _EPOCH_SEEDED: Final = "0x" + keccak(text="EpochSeeded(uint256,uint256,bytes32)").hex()
 
@@ -203,6 +206,11 @@ class Ledger:
         are read from its ``EpochSeeded`` logs (the values the ledger stored, one receipt instead of
         an ``epochSeed`` call per beast); a key sealed before (by anyone) has no log and is read.
         """
+        if len(keys) > SEAL_MAX:  # one transaction stays under the per-transaction gas cap (EIP-7825)
+            out: dict[tuple[int, int], bytes] = {}
+            for i in range(0, len(keys), SEAL_MAX):
+                out.update(self.seal_epoch_seeds(keys[i:i + SEAL_MAX]))
+            return out
         what = f"CheckpointLedger.sealEpochSeeds({len(keys)})"
         data = _two_arrays(_SEAL, [b for b, _ in keys], [e.to_bytes(32, "big") for _, e in keys])
         try:

@@ -17,6 +17,7 @@ the daemon writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -165,6 +166,10 @@ class BeastStore:
                 for name, decl in _ADDED_COLUMNS:
                     if name not in have:
                         self._db.execute(f"ALTER TABLE windows ADD COLUMN {name} {decl}")
+            # The hot writes (a round's rows, sent, committed and finalized marks) are synced by the node
+            # itself, many beasts at once (sync_indexes) or not at all (facts of the chain): NORMAL is the
+            # connection's default; every other write runs under FULL (_full), as before.
+            self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise DataError(f"cannot open the window index of beast {beast_id} under {self.root}: {exc}") from exc
 
@@ -226,13 +231,19 @@ class BeastStore:
         return self.root / "index.sqlite-wal"
 
     def _insert_row(self, item: Checkpoint, h128: bytes) -> WindowRow:
-        """Add the row without an fsync of its own: :func:`persist_round` syncs the round's indexes at once."""
+        """Add the row without an fsync of its own (synchronous=NORMAL, the connection's default):
+        :func:`persist_round` syncs the round's indexes at once."""
+        return self._insert_row_locked(item, h128)
+
+    @contextlib.contextmanager
+    def _full(self) -> Iterator[None]:
+        """Run the writes inside under ``synchronous=FULL`` (each transaction fsynced as it commits)."""
         with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA synchronous=FULL")
             try:
-                return self._insert_row_locked(item, h128)
+                yield
             finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _insert_row_locked(self, item: Checkpoint, h: bytes) -> WindowRow:
         """One INSERT; the row is built from what was inserted (no read back). A row already there for
@@ -355,18 +366,19 @@ class BeastStore:
             gone = [_row(r) for r in self._db.execute(f"SELECT {_COLS} FROM windows WHERE window > ? ORDER BY window",
                                                       (window,)).fetchall()]
             if gone:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute("DELETE FROM windows WHERE window > ?", (window,))
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                with self._full():
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._db.execute("DELETE FROM windows WHERE window > ?", (window,))
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    self._db.execute("COMMIT")
         return gone
 
     def mark_pruned(self, windows: list[int]) -> None:
         """Empty ``file`` on the rows of ``windows`` that are finalized, in one transaction (node.retention)."""
-        with self._lock:
+        with self._full():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for w in windows:
@@ -401,14 +413,10 @@ class BeastStore:
         # (node.reconcile): they need no fsync of their own (the next synced write carries them).
         # A process kill never loses them (WAL); power loss may, and the next start restores them.
         relaxed = not durable or fields.get("status") in (COMMITTED, FINALIZED)
-        with self._lock:
-            if relaxed:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                return self._update_locked(window, sets, fields)
-            finally:
-                if relaxed:
-                    self._db.execute("PRAGMA synchronous=FULL")
+        if relaxed:
+            return self._update_locked(window, sets, fields)
+        with self._full():
+            return self._update_locked(window, sets, fields)
 
     def _update_locked(self, window: int, sets: str, fields: dict[str, Any]) -> None:
         with self._lock:
