@@ -17,7 +17,7 @@ import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 ///         each committed window to the account that committed it (docs/PROTOCOL.md §10).
 contract Beast is ERC721 {
     /// @notice Semantic version of this contract.
-    string public constant version = "4.0.0";
+    string public constant version = "4.1.0";
 
     /// @notice Lowest kernel spec version a deployment may hatch.
     uint16 public constant MIN_SPEC_VERSION = 1;
@@ -336,6 +336,28 @@ contract Beast is ERC721 {
             else hi = mid;
         }
         return lo == 0 ? address(0) : address(uint160(past[lo - 1]));
+    }
+
+    /// @notice Whether a role of `beastId` (its owner, `trainerRole` false, or its trainer) changed
+    ///         in block `blockNumber` (mint, transfer, authorize, revoke, the clear on transfer; a
+    ///         change back to the same holder within the block counts too).
+    /// @dev The ledger asks it before taking a slash's reward: in such a block the holder after the
+    ///      block (`holderAt`) need not be the account that committed (docs/PROTOCOL.md §4a).
+    function roleChangedAt(uint256 beastId, uint256 blockNumber, bool trainerRole) external view returns (bool) {
+        uint256 head = trainerRole ? _trainerHead[beastId] : _ownerHead[beastId];
+        if (head == 0) return false;
+        uint256 headBlock = (head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK;
+        if (headBlock <= blockNumber) return headBlock == blockNumber;
+        mapping(uint256 => uint256) storage past = trainerRole ? _trainerPast[beastId] : _ownerPast[beastId];
+        uint256 lo = 0;
+        uint256 hi = head >> HISTORY_COUNT_OFFSET;
+        // Invariant: entries [0, lo) are at or before blockNumber, entries [hi, count) after it.
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            if ((past[mid] >> HISTORY_BLOCK_OFFSET) <= blockNumber) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo != 0 && (past[lo - 1] >> HISTORY_BLOCK_OFFSET) == blockNumber;
     }
 
     /// @notice How many role changes (blocks) `beastId`'s history holds for the role.

@@ -69,7 +69,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "3.0.0";
+    string public constant version = "3.1.0";
     /// @dev log2 of the 256 blocks blockhash reaches back: an epoch seed is the hash of the newest block
     ///      closedAt + 256j that is readable (docs/PROTOCOL.md §4).
     uint256 private constant BLOCKHASH_HORIZON_LOG2 = 8;
@@ -824,8 +824,15 @@ contract CheckpointLedger {
         if (to < live) to = live;
         _rewind[beastId] = (to << RANGE_TO_OFFSET) | index;
         uint256 amount = uint64(stored >> ENERGY_BURN_OFFSET);
-        address committer = beast.holderAt(beastId, _commitBlock(stored), (stored >> ROLE_BIT_OFFSET) & 1 == 1);
-        reward = _takeStake(committer, amount);
+        uint256 commitBlock = _commitBlock(stored);
+        bool asTrainer = (stored >> ROLE_BIT_OFFSET) & 1 == 1;
+        // INVARIANT: only the account that committed pays. When the role changed in the commit
+        // block, the holder after the block (holderAt) may be a stranger the role was handed to
+        // after the commit (a gift, a trainer named without its consent): no reward then; the
+        // escrow burn and the rewind still happen (docs/PROTOCOL.md §4a).
+        if (!beast.roleChangedAt(beastId, commitBlock, asTrainer)) {
+            reward = _takeStake(beast.holderAt(beastId, commitBlock, asTrainer), amount);
+        }
         emit WindowSlashed(beastId, index, amount, reward);
         emit LineageRewound(beastId, index, to);
         // Interactions last: burning our own balance and paying the trusted game; Energy has no hooks.
