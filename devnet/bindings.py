@@ -284,11 +284,11 @@ def challenge_commitment(challenger: Any, beast_id: int, index: int, salt: bytes
 def unstake_unlock_block(block_number: int, challenge_period: int, clock_blocks: int) -> int:
     """The block from which stake moved to unbonding by ``requestUnstake`` in block ``block_number`` is withdrawable.
 
-    Mirrors CheckpointLedger.requestUnstake: ``block.number + challengePeriod + 2 * clockBlocks + 1``,
-    after the last window the stake backs has left its challenge period and every game on it has
-    run out of both clocks. tests/contracts/test_chain_rules.py checks this against the contract.
+    Mirrors CheckpointLedger.requestUnstake (3.1.0): ``block.number + challengePeriod + 2 * clockBlocks + 2``,
+    the block after the last one in which a game on a window the stake backs can still end.
+    tests/contracts/test_chain_rules.py checks this against the contract.
     """
-    return block_number + challenge_period + 2 * clock_blocks + 1
+    return block_number + challenge_period + 2 * clock_blocks + 2
 
 
 def _topic(value: int | str | None) -> str | None:

@@ -346,14 +346,16 @@ contract CheckpointLedger {
 
     /// @notice Move `amount` of the caller's stake to unbonding. All of the caller's unbonding
     ///         stake (earlier requests included) unlocks at block.number + challengePeriod +
-    ///         2 * the game's clockBlocks + 1: after the last block in which a game on a window
-    ///         the caller committed so far can still end. Unbonding stake is still slashable.
+    ///         2 * the game's clockBlocks + 2: after the last block in which a game on a window
+    ///         the caller committed so far can still end (one opened at the deadline of a window
+    ///         committed in this very block ends by deadline + 2 * clockBlocks + 1, and a withdrawal
+    ///         in that block could precede its slash). Unbonding stake is still slashable.
     function requestUnstake(uint256 amount) external {
         if (amount == 0) revert LedgerZeroAmount();
         uint256 packed = _deposits[msg.sender];
         uint256 staked = packed >> 128;
         if (amount > staked) revert LedgerStakeInsufficient(msg.sender, staked, amount);
-        uint256 unlock = block.number + registry.value(SeasonRegistry.Param.ChallengePeriod) + 2 * _gameClock + 1;
+        uint256 unlock = block.number + registry.value(SeasonRegistry.Param.ChallengePeriod) + 2 * _gameClock + 2;
         uint256 unbonding = uint128(_unbonding[msg.sender]) + amount; // < 2^128: it came from a stake
         // unchecked: amount <= staked was just checked.
         unchecked {

@@ -11,6 +11,11 @@ none either) to any staked stranger right after its own false commit, in the sam
 sybil's game then took up to energyBurn of the stranger's stake. Now a window whose role changed
 in its commit block pays no reward (its committer is ambiguous): the escrow burn and the rewind
 still happen, so the cheater loses what a self-challenge costs it, and no third party pays.
+
+Finding 2 (fixed in CheckpointLedger 3.1.0): unbonding stake requested in the block of a commit
+unlocked in the very block the last game on that window could end (opened at the deadline, both
+clocks spent, the timeout in deadline + 2 clockBlocks + 1), so a withdrawal sent first in that
+block escaped the slash. It now unlocks one block later (challengePeriod + 2 clockBlocks + 2).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from bisection_helpers import (
     VOIDED,
     GameNet,
     Lineage,
+    compile_toy,
     each_test_reverted,
     genesis_v2_bytes,
     h16,
@@ -344,3 +350,54 @@ def test_unstaking_does_not_escape_a_slash_nor_allow_unstaked_commits(gn: GameNe
     assert gn.timeout(gn.a[0], gid).named("RewardHeld")[0]["amount"] == BURN
     assert gn.cb.stake_of(cheater.address)[:2] == (0, staked - BURN)
     held_is_owed(gn, [lin.beast], [gid])
+
+
+def _multi_caller(gn: GameNet, owner):  # noqa: ANN001, ANN202
+    """A MultiCaller contract (tests/contracts/solidity) holding ENERGY, approving the ledger."""
+    art = compile_toy("MultiCaller")
+    data = bytes.fromhex(art["bytecode"].removeprefix("0x"))
+    address = gn.cb.sender.send(owner, None, data, gas=None)["contractAddress"]
+    mc = gn.raw.w3.eth.contract(address=address, abi=art["abi"])
+    gn.cb.transfer(owner, mc.address, 10 * BURN)
+    _batch(gn, owner, mc, [(gn.cb.energy, "approve", [gn.cb.ledger.address, 2**256 - 1])])
+    return mc
+
+
+def _batch(gn: GameNet, owner, mc, calls) -> object:  # noqa: ANN001
+    targets = [c.address for c, _, _ in calls]
+    datas = [bytes.fromhex(c.encode_abi(fn, args=args).removeprefix("0x")) for c, fn, args in calls]
+    return gn.cb.send(owner, mc, "batch", [targets, datas], 2_000_000)
+
+
+def test_unbonding_requested_in_the_commit_block_outlives_the_last_game(gn: GameNet) -> None:
+    """A contract committer commits a false window and requests to unstake all of it in the same
+    transaction. A finder opens at the deadline and both sides spend their whole clocks: the
+    timeout that slashes lands in the last block a game can end, racing the cheater's
+    withdrawStake sent first in that block. The stake must still be locked there."""
+    owner, finder = gn.a[1], gn.a[2]
+    mc = _multi_caller(gn, owner)
+    r = _batch(gn, owner, mc, [(gn.cb.ledger, "stake", [BURN]),
+                               (gn.cb.beast, "hatch", [b"\x00" * 32] * 3)])
+    beast = int(gn.cb.beast.events.HatchRequested().process_receipt(r)[0]["args"]["beastId"])
+    gn.cb.send(owner, gn.cb.beast, "finalizeHatch", [beast], 400_000)
+    word = _window0(gn, beast, owner)
+    gn.commit_challenge(finder, beast, 0)
+    r = _batch(gn, owner, mc, [(gn.cb.ledger, "commit", [beast, word]), (gn.cb.ledger, "requestUnstake", [BURN])])
+    _, unbonding, unlock = gn.cb.stake_of(mc.address)
+    assert unbonding == BURN and gn.cb.committer_of(beast, 0)[1] == r["blockNumber"]
+    deadline = int(gn.cb.ledger.functions.challengeDeadline(beast, 0).call())
+    gn.mine(deadline - 1 - gn.block())
+    gid = gn.reveal(finder, beast, 0)
+    assert gn.game_of(gid)["lastMove"] == deadline
+    gn.mine(deadline + gn.clock - 1 - gn.block())
+    _batch(gn, owner, mc, [(gn.game, "bisect", [gid, b"\x01" * 16])])  # the defender's whole clock
+    gn.mine(deadline + 2 * gn.clock - 1 - gn.block())
+    gn.respond(finder, gid, True)  # the finder's whole clock
+    assert gn.block() + 1 == deadline + 2 * gn.clock + 1  # the next block: the last one a game ends in
+    targets, datas = [gn.cb.ledger.address], [bytes.fromhex(gn.cb.ledger.encode_abi("withdrawStake", args=[])[2:])]
+    statuses = _same_block(gn, [(owner, mc, "batch", [targets, datas]), (gn.a[0], gn.game, "timeout", [gid])])
+    assert unlock > deadline + 2 * gn.clock + 1  # unlocked only after the last block a game can end in
+    assert statuses == [0, 1]  # so the withdrawal sent first in that block fails, and the slash pays
+    assert gn.game_of(gid)["outcome"] == CHALLENGER_WON
+    assert gn.cb.stake_of(mc.address)[1] == 0 and gn.cb.balance_of(gn.game.address) == BURN  # the reward, held
+    held_is_owed(gn, [beast], [gid])

@@ -251,7 +251,7 @@ def test_stake_unstake_withdraw(ch: LedgerChain) -> None:
     ch.deposit(who, 3 * BURN)
     assert ch.stake_of(who) == (5 * BURN, 0, 0) and ch.deposit_of(who) == 3 * BURN  # one slot, two halves
     r = ch.request_unstake(who, 2 * BURN)
-    unlock = r.block_number + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 1
+    unlock = r.block_number + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 2
     ev(r.event("UnstakeRequested"), account=who.address, amount=2 * BURN, unlockBlock=unlock)
     assert ch.stake_of(who) == (3 * BURN, 2 * BURN, unlock)
     with raises_error("LedgerStakeInsufficient", account=who.address, staked=3 * BURN, needed=3 * BURN + 1):
@@ -281,8 +281,8 @@ def test_a_later_request_relocks_all_unbonding_stake(ch: LedgerChain) -> None:
     first = ch.request_unstake(who, BURN).block_number
     ch.mine(10)
     second = ch.request_unstake(who, BURN).block_number
-    assert ch.stake_of(who) == (STAKE - 2 * BURN, 2 * BURN, second + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 1)
-    ch.mine_to(first + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 1)
+    assert ch.stake_of(who) == (STAKE - 2 * BURN, 2 * BURN, second + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 2)
+    ch.mine_to(first + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 2)
     with raises_error("LedgerStakeLocked"):
         ch.withdraw_stake(who)
 
@@ -312,7 +312,7 @@ def test_stake_withdrawn_to_dodge_a_slash_is_still_taken(ch: LedgerChain) -> Non
     ch.stake(cheat, BURN)
     c = ch.commit(cheat, bid, make_word(0)).block_number
     r = ch.request_unstake(cheat, BURN)
-    unlock = r.block_number + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 1
+    unlock = r.block_number + CHALLENGE_PERIOD + 2 * GAME_CLOCK + 2
     assert ch.stake_of(cheat) == (0, BURN, unlock)
     # The latest game: opened at the deadline, both clocks spent, ended one block later.
     ch.mine_to(c + CHALLENGE_PERIOD)

@@ -8,7 +8,7 @@ Invariants (docs/PROTOCOL.md §7, §10):
   (no game stays open between steps); a commit locks from the committer's deposit when it covers
   the whole amount, else by transferFrom (the model predicts which);
 * a commit needs the committer's stake to cover its energyBurn (LedgerStakeInsufficient, checked
-  after the committer and the word); unbonding stake unlocks challengePeriod + 2 clocks + 1 blocks
+  after the committer and the word); unbonding stake unlocks challengePeriod + 2 clocks + 2 blocks
   after the last request and is still slashable (a slash takes unbonding stake first);
 * windows never skip or repeat (the chain's count and words match the model); a slash of window k
   makes k..n-1 leave the lineage (k Slashed, the rest Voided, windowCount k) and the next commit
@@ -480,7 +480,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if err is None:
             m.staked -= amount
             m.unbonding += amount
-            m.unlock = r.block_number + self.challenge + 2 * self.clock + 1
+            m.unlock = r.block_number + self.challenge + 2 * self.clock + 2
             assert r.event("UnstakeRequested").args["unlockBlock"] == m.unlock
         self.dirty_accounts.add(who)
 

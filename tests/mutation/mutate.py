@@ -82,7 +82,7 @@ SOL_MUTANTS: list[tuple[str, str, str, str]] = [
      "a stake of exactly the burn refused"),
     (LEDGER, "if (amount == 0 || block.number < unlock) revert LedgerStakeLocked",
      "if (amount == 0 || block.number <= unlock) revert LedgerStakeLocked", "unbonding stake withdrawable one block late"),
-    (LEDGER, "+ 2 * _gameClock + 1;", "+ 2 * _gameClock;", "unbonding stake unlocks one block early"),
+    (LEDGER, "+ 2 * _gameClock + 2;", "+ 2 * _gameClock + 1;", "unbonding stake unlocks one block early"),
     (LEDGER, "if (index != 0 && _status[beastId][index - 1] != WindowStatus.Finalized) {", "if (false) {",
      "a window finalizes before its parent"),
     (LEDGER, "if (_status[beastId][from] != WindowStatus.Slashed) amount = uint64(stored >> ENERGY_BURN_OFFSET);",
@@ -106,10 +106,14 @@ SOL_MUTANTS: list[tuple[str, str, str, str]] = [
     (GAME, "if (open != 0) revert GameWindowOpen", "if (false) revert GameWindowOpen", "a reward claimed while a game is open"),
     (GAME, "if (best == 0 || c < p.bestCommitment", "if (best == 0 || c <= p.bestCommitment",
      "a later game of the same commitment block takes the reward"),
+    # review 7: a role handed on in the commit block never makes a stranger pay the slash
+    (LEDGER, "if (!beast.roleChangedAt(beastId, commitBlock, asTrainer)) {", "if (true) {",
+     "the holder after the commit block pays for a window it did not commit"),
 ]
 CONTRACT_TESTS = ["tests/contracts/test_chain_ledger.py", "tests/contracts/test_chain_disputes.py",
                   "tests/contracts/test_chain_rules.py", "tests/contracts/test_bisection_game.py",
-                  "tests/contracts/test_chain_registry.py", "tests/contracts/test_chain_beast.py"]
+                  "tests/contracts/test_chain_registry.py", "tests/contracts/test_chain_beast.py",
+                  "tests/contracts/test_attack_review7.py"]
 
 CMP_SWAP: dict[type, type] = {
     ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
