@@ -101,8 +101,8 @@ def test_the_only_setup_calls_are_the_ones_tested_here() -> None:
     own_business = {
         "CheckpointLedger": {"commit", "commitMany", "deposit", "withdrawDeposit", "stake", "requestUnstake", "withdrawStake",
                              "finalize", "finalizeMany", "sealEpochSeeds", "clearVoided"},
-        "BisectionGame": {"commitChallenge", "challenge", "bisect", "respond", "proveStep", "proveWordLie", "timeout",
-                          "claimReward"},
+        "BisectionGame": {"commitChallenge", "challenge", "bisect", "respond", "proveStep", "proveWordLie", "proveInvalidDataset",
+                          "timeout", "claimReward"},
         "StepVerifier": set(),
     }
     for name, fns in SETUP_FUNCTIONS.items():
