@@ -307,7 +307,7 @@ def test_a_commit_needs_stake_covering_its_burn(gnet: Net) -> None:
     r = cb.request_unstake(owner, staked - BURN + 1)
     info = cb.stake_of(owner)
     assert (info.staked, info.unbonding) == (BURN - 1, staked - BURN + 1)
-    assert info.unlock_block == r.block_number + cb.param(Param.CHALLENGE_PERIOD) + 2 * cb.clock_blocks() + 1
+    assert info.unlock_block == r.block_number + cb.param(Param.CHALLENGE_PERIOD) + 2 * cb.clock_blocks() + 2
     beast = cb.hatch(owner)
     with raises_error("LedgerStakeInsufficient", account=owner.address, staked=BURN - 1, needed=BURN):
         cb.commit(owner, beast, make_word(0))
