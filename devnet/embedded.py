@@ -17,6 +17,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from devnet.bindings import ChainBeasts
 from devnet.deploy import DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
+from devnet.indexed_backend import IndexedBackend
 
 DEFAULT_ENERGY = 10**6 * 10**18  # ENERGY minted to each test account
 # Committer stake of each dev account (of its DEFAULT_ENERGY): covers any one commitMany of a few
@@ -115,7 +116,7 @@ def start(
 
         backend = ReproducibleBackend(genesis_parameters=genesis, genesis_state=state)
     else:
-        backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
+        backend = IndexedBackend(genesis_parameters=genesis, genesis_state=state)
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]

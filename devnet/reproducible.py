@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import eth_tester.backends.pyevm.main as pyevm_main
-from eth_tester import PyEVMBackend
 from eth_utils import keccak
+
+from devnet.indexed_backend import IndexedBackend
 
 _TAG = b"chainbeasts/devnet/reproducible-prevrandao/v1"
 
@@ -44,8 +45,8 @@ def _urandom_from(seed: bytes) -> Iterator[None]:
         pyevm_main.os = real
 
 
-class ReproducibleBackend(PyEVMBackend):  # type: ignore[misc]
-    """PyEVMBackend whose post-merge ``mix_hash`` follows from the parent block (one block at a time)."""
+class ReproducibleBackend(IndexedBackend):
+    """IndexedBackend whose post-merge ``mix_hash`` follows from the parent block (one block at a time)."""
 
     def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
         hashes: list[bytes] = []

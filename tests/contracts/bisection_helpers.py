@@ -31,6 +31,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 
 from devnet import artifacts
+from devnet.indexed_backend import IndexedBackend
 from devnet.bindings import WindowStatus
 from devnet.errors import ContractError, ErrorDecoder
 from devnet.records import HatchData, Param
@@ -407,7 +408,7 @@ def start_chain(accounts: int, params: dict[str, int] | None = None, spec_versio
     if on is None:
         gen = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
         state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
-        backend = PyEVMBackend(genesis_parameters=gen, genesis_state=state)
+        backend = IndexedBackend(genesis_parameters=gen, genesis_state=state)
         tester = EthereumTester(backend)
         w3 = Web3(EthereumTesterProvider(tester))
         keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]

@@ -30,6 +30,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 
 from devnet import artifacts
+from devnet.indexed_backend import IndexedBackend
 from devnet.errors import ErrorDecoder, revert_data
 from devnet.season import initial_values
 from devnet.tx import Sender
@@ -114,7 +115,7 @@ class LedgerChain:
     def start(cls, *, accounts: int = 8, params: Mapping[str, int] | None = None, spec_version: int = 2,
               clock: int = GAME_CLOCK) -> LedgerChain:
         genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
-        backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=accounts))
+        backend = IndexedBackend(genesis_parameters=genesis, genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=accounts))
         tester = EthereumTester(backend)
         w3 = Web3(EthereumTesterProvider(tester))
         keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]

@@ -22,6 +22,7 @@ from web3 import EthereumTesterProvider, Web3
 from curriculum.dataset import Dataset
 from curriculum.source import PrivateDatasetSource
 from devnet.artifacts import build_dir
+from devnet.indexed_backend import IndexedBackend
 from kernel.errors import KernelError
 from kernel.sources import PublicSource
 from kernel.state import KernelState, from_bytes
@@ -74,7 +75,7 @@ class VerifierChain:
     def __init__(self) -> None:
         artifact = json.loads((build_dir() / "StepVerifier.json").read_text())
         genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
-        self.backend = PyEVMBackend(genesis_parameters=genesis)
+        self.backend = IndexedBackend(genesis_parameters=genesis)
         self.w3 = Web3(EthereumTesterProvider(EthereumTester(self.backend)))
         self.sender = self.w3.eth.accounts[0]
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])

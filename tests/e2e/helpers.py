@@ -50,6 +50,7 @@ class BindingTrainer:
     source: Any = field(default_factory=PublicSource)
     words: list[bytes] = field(default_factory=list)
     states: list[KernelState] = field(default_factory=list)  # checkpoints 0, 1, ... as trained
+    commit_blocks: list[int] = field(default_factory=list)  # the block each window was committed in
 
     @classmethod
     def hatch(cls, chain: ChainBeasts, account: LocalAccount, *, dataset: bytes | None = None,
@@ -89,7 +90,7 @@ class BindingTrainer:
             p = Payload(p.h128, p.global_step, p.energy_burn, p.active_mask, p.lr_shift, p.flags ^ FLAG_LOSS_DROPPED)
         elif tamper == "reserved-flag":
             word = (p.to_int() | 0x8000).to_bytes(32, "big")  # a flag bit the spec reserves: not a legal word
-            self.chain.commit(self.account, self.beast_id, word)
+            self.commit_blocks.append(self.chain.commit(self.account, self.beast_id, word).block_number)
             self.state = result.state
             self.states.append(result.state)
             self.words.append(word)
@@ -97,7 +98,7 @@ class BindingTrainer:
         elif tamper is not None:
             raise ValueError(f"unknown tamper {tamper!r}")
         word = p.pack()
-        self.chain.commit(self.account, self.beast_id, word)
+        self.commit_blocks.append(self.chain.commit(self.account, self.beast_id, word).block_number)
         self.state = result.state
         self.states.append(result.state)
         self.words.append(word)

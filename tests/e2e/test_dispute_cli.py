@@ -63,7 +63,12 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, Any
 
 class Defender:
     """The trainer defending window ``k`` of its beast with its honest step states, in a thread
-    (``validator.bisection.play_defender``, one move whenever it is the defender's)."""
+    (``validator.bisection.play_defender``, one move whenever it is the defender's).
+
+    New games are found in the GameOpened logs of the blocks mined since the last poll (none can
+    open before the window's commit): the py-evm server's ``eth_getLogs`` reads every receipt of
+    its block range, so scanning from the deployment at every poll would cost more with every
+    block the module's chain has mined."""
 
     def __init__(self, trainer: BindingTrainer, k: int, *, silent: bool = False, mine_url: str | None = None) -> None:
         from kernel.step import window_step_states
@@ -77,6 +82,8 @@ class Defender:
         self.trainer, self.k, self.silent, self.mine_url = trainer, k, silent, mine_url
         self.stop = threading.Event()
         self.moves = 0
+        self.games: list[int] = []
+        self.next_block = trainer.commit_blocks[k - 1]  # the first block not yet scanned for GameOpened
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
@@ -89,7 +96,11 @@ class Defender:
                 mine(self.mine_url, 1)  # the clock runs on a quiet devnet
             if self.silent:
                 continue
-            for gid in chain.games_of_window(self.trainer.beast_id, self.k - 1):
+            latest = chain.block_number()
+            found = chain.games_of_window(self.trainer.beast_id, self.k - 1, from_block=self.next_block)
+            self.games += [g for g in found if g not in self.games]
+            self.next_block = latest + 1  # blocks after ``latest`` may be scanned twice, none is skipped
+            for gid in self.games:
                 try:
                     if read_game(chain, gid).open and play_defender(chain, self.trainer.account, gid, self.source):
                         self.moves += 1
