@@ -60,8 +60,12 @@ _NET: devnet.EmbeddedDevnet | None = None
 def _net() -> devnet.EmbeddedDevnet:
     global _NET
     if _NET is None:
-        # A challenge period long enough that games often find a window still open to them.
-        _NET = devnet.start(accounts=10, params={"challenge_period": 60})
+        # A challenge period long enough that games often find a window still open to them. The game clock is
+        # the shortest a deployment allows (8 blocks): a game decided on time and the unbonding delay
+        # (challengePeriod + 2 clocks) then cost 9 and 77 empty py-evm blocks instead of 65 and 189, and the
+        # waits the rules draw fall on the same sides of them (withdraw_stake's 60 and 200 around 77 as
+        # around 189).
+        _NET = devnet.start(accounts=10, params={"challenge_period": 60}, game_clock_blocks=8)
     return _NET
 
 
