@@ -1,9 +1,17 @@
-"""Helpers shared by the contract tests: word builders, event checks, accounting."""
+"""Helpers shared by the contract tests: word builders, event checks, accounting, `cb-devnet up` as a process."""
 
 from __future__ import annotations
 
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
@@ -105,3 +113,60 @@ def ev(result: TxResult, name: str, **expected: Any) -> dict[str, Any]:
 
 def status(cb: ChainBeasts, beast_id: int, k: int) -> WindowStatus:
     return cb.window_status(beast_id, k)
+
+
+# ---------------------------------------------------------------------------------------
+# `cb-devnet up` run as a user runs it (tests/contracts/test_devnet_console.py, test_devnet_anvil_block_time.py)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DevnetUp:
+    """A running `cb-devnet up`: its process, its stdout lines as they come, its first line (the JSON start-up
+    record) and the deployments file it wrote."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    info: dict[str, Any]
+    deployments: Path
+
+    def wait_line(self, needle: str, timeout: float = 60) -> str:
+        """The first stdout line (from now on) containing ``needle``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line with {needle!r} within {timeout}s") from None
+            if needle in line:
+                return line
+
+
+@contextmanager
+def devnet_up(tmp: Path, *args: str, stop_timeout: float = 20) -> Iterator[DevnetUp]:
+    """`cb-devnet up --port 0 --accounts 3 ARGS` in ``tmp``; a thread reads its stdout lines as they come (the
+    first one, its JSON record, within 90 s). On the way out it is stopped with SIGTERM, which must end it
+    with exit code 130 within ``stop_timeout`` seconds."""
+    out = tmp / "deployments.json"
+    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
+                             "--run-dir", str(tmp / "run"), "--accounts", "3", *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        first = lines.get(timeout=90)
+        yield DevnetUp(proc, lines, json.loads(first), out)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=stop_timeout) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -58,6 +58,16 @@ class Status(enum.IntEnum):
 
 
 @cache
+def ev(args: dict[str, Any], **expected: Any) -> None:
+    """An event's arguments hold ``expected`` (addresses compared without their checksum case); the others are not read."""
+    for k, v in expected.items():
+        got = args[k]
+        if isinstance(got, str) and isinstance(v, str):
+            assert got.lower() == v.lower(), f"{k}: {got} != {v}"
+        else:
+            assert got == v, f"{k}: {got!r} != {v!r}"
+
+
 def compile_stub() -> dict[str, Any]:
     """ABI and bytecode of LedgerGameStub, compiled by contracts/node_modules' pinned solc."""
     src = (HERE / "solidity" / "LedgerGameStub.sol").read_text()

@@ -18,7 +18,7 @@ from devnet import artifacts
 from devnet.season import DEFAULT_SPEC_VERSION, SPEC_VERSIONS
 
 from chain_helpers import make_word, raises_error
-from ledger_chain import LedgerChain
+from ledger_chain import LedgerChain, ev
 
 ZERO = b"\x00" * 32
 ZERO_ADDR = "0x" + "00" * 20
@@ -47,15 +47,6 @@ def ch(_chains: dict[int, LedgerChain]) -> Iterator[LedgerChain]:
 def vch(request: pytest.FixtureRequest, _chains: dict[int, LedgerChain]) -> Iterator[LedgerChain]:
     """Like ``ch``, once per season spec version (a deployment hatching beasts of that version)."""
     yield from _chain_of(_chains, request.param).fresh()
-
-
-def ev(args: dict[str, Any], **expected: Any) -> None:
-    for k, v in expected.items():
-        got = args[k]
-        if isinstance(got, str) and isinstance(v, str):
-            assert got.lower() == v.lower(), f"{k}: {got} != {v}"
-        else:
-            assert got == v, f"{k}: {got!r} != {v!r}"
 
 
 def version(ch: LedgerChain) -> int:

@@ -19,7 +19,7 @@ from kernel.params import DEFAULT_PARAMS, KernelParams
 from kernel.payload import Payload
 
 from chain_helpers import BURN, GENESIS_MASK, make_word, raises_error
-from ledger_chain import CHALLENGE_PERIOD, GAME_CLOCK, LedgerChain, Status
+from ledger_chain import CHALLENGE_PERIOD, GAME_CLOCK, LedgerChain, Status, ev
 
 STAKE = 1000 * BURN
 
@@ -35,15 +35,6 @@ def _chain() -> LedgerChain:
 @pytest.fixture
 def ch(_chain: LedgerChain) -> Iterator[LedgerChain]:
     yield from _chain.fresh()
-
-
-def ev(args: dict[str, Any], **expected: Any) -> None:
-    for k, v in expected.items():
-        got = args[k]
-        if isinstance(got, str) and isinstance(v, str):
-            assert got.lower() == v.lower(), f"{k}: {got} != {v}"
-        else:
-            assert got == v, f"{k}: {got!r} != {v!r}"
 
 
 def conserved(ch: LedgerChain, bids: list[int]) -> None:

@@ -10,11 +10,8 @@ block at once -- and mines an empty block every S seconds beside it (devnet.txlo
 from __future__ import annotations
 
 import json
-import queue
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pytest
 from web3 import Web3
 
 import devnet
+from chain_helpers import devnet_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,26 +41,11 @@ def _rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
 @pytest.mark.anvil
 @pytest.mark.skipif(not _anvil(), reason="anvil not installed (cd contracts && npm ci)")
 def test_block_time_on_anvil_advances_the_clock_while_idle_and_mine_works(tmp_path: Path) -> None:
-    dep = tmp_path / "deployments.json"
-    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "anvil", "--port", "0",
-                             "--deployments", str(dep), "--run-dir", str(tmp_path / "run"), "--accounts", "3",
-                             "--block-time", "0.5", "--no-tx-log"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        info = json.loads(lines.get(timeout=90))
-        assert info["engine"] == "anvil"
-        url = info["rpcUrl"]
+    with devnet_up(tmp_path, "--engine", "anvil", "--block-time", "0.5", "--no-tx-log", stop_timeout=30) as up:
+        assert up.info["engine"] == "anvil"
+        url, dep, proc = up.info["rpcUrl"], up.deployments, up.proc
         deadline = time.monotonic() + 60
-        while "every 0.5 s (--block-time)" not in lines.get(timeout=max(0.1, deadline - time.monotonic())):
-            pass
+        up.wait_line("every 0.5 s (--block-time)")
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
         start = w3.eth.block_number
         while w3.eth.block_number < start + 3:  # nothing is sent: only the timer can move the clock
@@ -89,10 +72,3 @@ def test_block_time_on_anvil_advances_the_clock_while_idle_and_mine_works(tmp_pa
             assert time.monotonic() < deadline + 60, "--block-time stopped after cb-devnet mine"
             time.sleep(0.2)
         assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=30) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()

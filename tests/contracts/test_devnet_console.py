@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +18,7 @@ import pytest
 import devnet
 from devnet.txlog import MAX_MINE
 
-from chain_helpers import make_word
+from chain_helpers import devnet_up, make_word
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,52 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "devnet.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-@dataclass
-class Up:
-    proc: subprocess.Popen[str]
-    lines: queue.Queue[str]
-    info: dict[str, Any]
-    deployments: Path
-
-    def wait_line(self, needle: str, timeout: float = 60) -> str:
-        """The first stdout line (from now on) containing ``needle``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line with {needle!r} within {timeout}s") from None
-            if needle in line:
-                return line
-
-
-@contextmanager
-def _up(tmp: Path, *args: str) -> Iterator[Up]:
-    """`cb-devnet up --port 0 ARGS`; its stdout lines are read by a thread as they come."""
-    out = tmp / "deployments.json"
-    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
-                             "--run-dir", str(tmp / "run"), "--accounts", "3", *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        first = lines.get(timeout=90)
-        yield Up(proc, lines, json.loads(first), out)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=20) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
 
 
 def _block(url: str) -> int:
@@ -94,7 +43,7 @@ def _rpc(url: str, method: str, params: list[Any]) -> dict[str, Any]:
 
 
 def test_up_prints_accounts_and_one_line_per_transaction_with_gas_and_decoded_revert(tmp_path: Path) -> None:
-    with _up(tmp_path) as up:
+    with devnet_up(tmp_path) as up:
         written = json.loads(up.deployments.read_text())["accounts"]
         banner = up.wait_line("PUBLIC TEST KEYS")
         assert "devnet only" in banner
@@ -135,7 +84,7 @@ def test_up_prints_accounts_and_one_line_per_transaction_with_gas_and_decoded_re
 
 
 def test_mine_advances_the_block_clock_and_refuses_bad_counts(tmp_path: Path) -> None:
-    with _up(tmp_path, "--no-tx-log") as up:
+    with devnet_up(tmp_path, "--no-tx-log") as up:
         url = up.info["rpcUrl"]
         before = _block(url)
         res = _cli("mine", "7", "--deployments", str(up.deployments))
@@ -157,7 +106,7 @@ def test_mine_advances_the_block_clock_and_refuses_bad_counts(tmp_path: Path) ->
 
 
 def test_block_time_mines_empty_blocks_while_idle(tmp_path: Path) -> None:
-    with _up(tmp_path, "--block-time", "0.2", "--no-tx-log") as up:
+    with devnet_up(tmp_path, "--block-time", "0.2", "--no-tx-log") as up:
         up.wait_line("every 0.2 s (--block-time)")
         url = up.info["rpcUrl"]
         start = _block(url)
@@ -193,7 +142,7 @@ def _anvil() -> bool:
 @pytest.mark.anvil
 @pytest.mark.skipif(not _anvil(), reason="anvil not installed (cd contracts && npm ci)")
 def test_anvil_engine_prints_the_same_lines_and_mines(tmp_path: Path) -> None:
-    with _up(tmp_path, "--engine", "anvil") as up:
+    with devnet_up(tmp_path, "--engine", "anvil") as up:
         up.wait_line("PUBLIC TEST KEYS")
         cb = devnet.connect(up.deployments)
         owner = cb.accounts[2]

@@ -227,22 +227,11 @@ def test_disputes_on_a_chain_are_shown_with_their_state(tmp_path: Path) -> None:
     and when it ends."""
     import devnet
     from devnet.launch import launch
-    from node.config import create_keystore, write_config
     from node.tavern.data import TavernData
+    from tests.node.tavern_helpers import rpc_node_with_two_windows
 
     with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
-        root = tmp_path / "rpc-node"
-        root.mkdir()
-        write_config(root, rpc=net.url, deployments=str(tmp_path / "devnet" / "deployments.json"), backend="numpy",
-                     grpc="127.0.0.1:0")
-        create_keystore(root / "keystore.json", "tavern-pw", bytes(net.accounts[1].key), iterations=1024)
-        pw = root / "password"
-        pw.write_text("tavern-pw\n")
-        pw.chmod(0o600)
-        done = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(root), "--password-file", str(pw),
-                               "--hatch", "1", "--until-window", "2", "--quiet"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=300, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, done.stderr[-2000:]
+        root = rpc_node_with_two_windows(tmp_path, net)
         data = TavernData(load_config(root))
 
         def games() -> list[dict[str, Any]]:

@@ -231,23 +231,13 @@ def test_disputes_view_shows_a_bisection_game_as_it_is_played(tmp_path: Path) ->
     the sides move and when it ends."""
     import devnet
     from devnet.launch import launch
-    from node.config import create_keystore, write_config
     from selenium.webdriver.common.by import By
+
+    from tests.node.tavern_helpers import rpc_node_with_two_windows
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
-        root = tmp_path / "rpc-node"
-        root.mkdir()
-        write_config(root, rpc=net.url, deployments=str(tmp_path / "devnet" / "deployments.json"), backend="numpy",
-                     grpc="127.0.0.1:0")
-        create_keystore(root / "keystore.json", "tavern-pw", bytes(net.accounts[1].key), iterations=1024)
-        pw = root / "password"
-        pw.write_text("tavern-pw\n")
-        pw.chmod(0o600)
-        done = subprocess.run([sys.executable, "-m", "node.cli", "run", "--node-dir", str(root), "--password-file",
-                               str(pw), "--hatch", "1", "--until-window", "2", "--quiet"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=300, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, done.stderr[-2000:]
+        root = rpc_node_with_two_windows(tmp_path, net)
         cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
         challenger, defender = cb.accounts[2], cb.accounts[1]
         cb.commit_challenge(challenger, 1, 0, b"\x33" * 32)
