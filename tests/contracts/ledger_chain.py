@@ -57,7 +57,6 @@ class Status(enum.IntEnum):
     CHALLENGED = 5
 
 
-@cache
 def ev(args: dict[str, Any], **expected: Any) -> None:
     """An event's arguments hold ``expected`` (addresses compared without their checksum case); the others are not read."""
     for k, v in expected.items():
@@ -68,6 +67,7 @@ def ev(args: dict[str, Any], **expected: Any) -> None:
             assert got == v, f"{k}: {got!r} != {v!r}"
 
 
+@cache
 def compile_stub() -> dict[str, Any]:
     """ABI and bytecode of LedgerGameStub, compiled by contracts/node_modules' pinned solc."""
     src = (HERE / "solidity" / "LedgerGameStub.sol").read_text()
