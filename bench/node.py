@@ -14,8 +14,10 @@ What is timed is the node's own loop: train one window per beast, persist every 
 ``node`` runs ``Engine.pipelined_round`` (node.pipeline: a round's commits in flight while the next
 round trains; the count is the windows committed in the segment), ``baseline`` runs
 ``train_next`` then ``commit_pending``. Hatching is not timed (its seconds are reported). Each
-configuration runs whole rounds for ``--seconds`` split into two segments (at least two rounds
-each) and reports the better segment, since the shared machines are often busy. ``peak_rss_mb``
+configuration runs whole rounds for ``--seconds`` split into two segments, each of whole epoch
+cycles (windows per epoch + 1 rounds: in ``node`` mode one of them only commits, the window opening
+an epoch waiting for the commit closing the one before), and reports the better segment, since the
+shared machines are often busy. ``peak_rss_mb``
 is the process's peak resident memory so far (node, embedded chain, kernel; anvil is another
 process): run one beast count per process for a per-count figure. The time shares overlap in
 ``node`` mode (training and the commit thread run at once), so they may add up to more than 100%.
@@ -83,13 +85,17 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     engine.commit_pending(runs, max_batch=batch)
     if mode == "node":
         engine.pipelined_round(runs)
+    # Whole epoch cycles per segment: in ``node`` mode the window opening an epoch waits for the commit
+    # closing the one before (its seed is that block's hash), so one round in (windows per epoch + 1)
+    # only commits; a segment of whole cycles from any round on holds exactly its share of them.
+    cycle = engine.params().epoch_steps // 128 + 1
     best: dict[str, Any] | None = None
     for _ in range(repeats):  # best of ``repeats`` segments: the shared machine is often busy
         engine.timings.update(dict.fromkeys(engine.timings, 0.0))
         before = _committed(runs)
         rounds = 0
         t0 = time.perf_counter()
-        while rounds < 2 or time.perf_counter() - t0 < seconds / repeats:
+        while rounds < cycle or rounds % cycle or time.perf_counter() - t0 < seconds / repeats:
             if mode == "node":
                 engine.pipelined_round(runs)  # what `cb-node run` does: commits in flight while the next round trains
             else:
