@@ -18,7 +18,7 @@ from node.config import create_keystore, load_config, write_config
 from node.embedded import embedded_chain
 from node.errors import ConfigError
 from node.staking import StakeInsufficientError, StakePolicy, parse_stake, stake_error
-from node.store import PERSISTED
+from node.store import COMMITTED, PERSISTED
 from node.chain import ChainClient
 from node.daemon import fund_on_devnet
 from node.embedded import ChainHandle
@@ -51,6 +51,13 @@ def test_auto_stakes_what_the_commits_need_and_a_fixed_amount_is_never_exceeded(
         assert cb.stake_of(engine.ledger.client.address).staked == burn  # exactly one window's energyBurn
         engine.step([run])
         assert cb.stake_of(engine.ledger.client.address).staked == burn  # already enough: nothing more staked
+        # The committer reads the stake only when a batch may not be covered; one that shrank behind its
+        # back (an unstake from the owner's CLI, a slash) fails the preflight, which checks it again.
+        engine.ledger.request_unstake(burn)
+        assert cb.stake_of(engine.ledger.client.address).staked == 0
+        engine.step([run])
+        assert [r.status for r in run.store.rows(1)] == [COMMITTED] * 3
+        assert cb.stake_of(engine.ledger.client.address).staked == burn  # topped up again, under auto
 
         short = fresh_engine(chain, tmp_path / "short")
         short.committer.stake = StakePolicy(burn - 1)
