@@ -62,9 +62,9 @@ def _net() -> devnet.EmbeddedDevnet:
     if _NET is None:
         # A challenge period long enough that games often find a window still open to them. The game clock is
         # the shortest a deployment allows (8 blocks): a game decided on time and the unbonding delay
-        # (challengePeriod + 2 clocks) then cost 9 and 77 empty py-evm blocks instead of 65 and 189, and the
-        # waits the rules draw fall on the same sides of them (withdraw_stake's 60 and 200 around 77 as
-        # around 189).
+        # (challengePeriod + 2 clocks + 2) then cost 9 and 78 empty py-evm blocks instead of 65 and 190, and the
+        # waits the rules draw fall on the same sides of them (withdraw_stake's 60 and 200 around 78 as
+        # around 190).
         _NET = devnet.start(accounts=10, params={"challenge_period": 60}, game_clock_blocks=8)
     return _NET
 
