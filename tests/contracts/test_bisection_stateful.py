@@ -326,6 +326,6 @@ def test_scripted_slash_rewind_and_recommit() -> None:
     m.teardown()
 
 
-GameMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=15, deadline=None,
+GameMachine.TestCase.settings = settings(max_examples=4, stateful_step_count=15, deadline=None,
                                          suppress_health_check=list(HealthCheck))
 TestBisectionGameMachine = pytest.mark.filterwarnings("ignore")(GameMachine.TestCase)

@@ -680,11 +680,11 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.cb.held_by_contracts() == 0
 
 
-# A new draw of 20 sequences on every run (fixed sequences find nothing new after the first run), with the
+# A new draw of 12 sequences on every run (fixed sequences find nothing new after the first run), with the
 # seed printed so a failure replays exactly: CB_STATEFUL_SEED=<seed> pytest tests/contracts/test_chain_stateful.py.
 # The example database is off so a run's cost and sequences depend on the seed alone.
 STATEFUL_SETTINGS = settings(
-    max_examples=20, stateful_step_count=30, deadline=None, database=None,
+    max_examples=12, stateful_step_count=30, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -695,7 +695,7 @@ def stateful_seed() -> int:
     return int(raw, 0) if raw else secrets.randbits(64)
 
 
-@pytest.mark.timeout(1500)  # 20 sequences of 30 steps: 1.5 to 9 minutes on the shared 2-core machine
+@pytest.mark.timeout(1500)  # 12 sequences of 30 steps: 1 to 6 minutes on the shared 2-core machine
 def test_ledger_machine(record_property: Callable[[str, object], None]) -> None:
     chosen = stateful_seed()
     record_property("stateful_seed", chosen)  # in the junit XML of a CI run
