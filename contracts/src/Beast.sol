@@ -323,19 +323,7 @@ contract Beast is ERC721 {
     /// @dev The head first (the usual question is about a recent block), then a binary search
     ///      over the older entries.
     function holderAt(uint256 beastId, uint256 blockNumber, bool trainerRole) external view returns (address) {
-        uint256 head = trainerRole ? _trainerHead[beastId] : _ownerHead[beastId];
-        if (head == 0) return address(0);
-        if (((head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK) <= blockNumber) return address(uint160(head));
-        mapping(uint256 => uint256) storage past = trainerRole ? _trainerPast[beastId] : _ownerPast[beastId];
-        uint256 lo = 0;
-        uint256 hi = head >> HISTORY_COUNT_OFFSET;
-        // Invariant: entries [0, lo) are at or before blockNumber, entries [hi, count) after it.
-        while (lo < hi) {
-            uint256 mid = (lo + hi) >> 1;
-            if ((past[mid] >> HISTORY_BLOCK_OFFSET) <= blockNumber) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo == 0 ? address(0) : address(uint160(past[lo - 1]));
+        return address(uint160(_entryAt(beastId, blockNumber, trainerRole)));
     }
 
     /// @notice Whether a role of `beastId` (its owner, `trainerRole` false, or its trainer) changed
@@ -344,10 +332,18 @@ contract Beast is ERC721 {
     /// @dev The ledger asks it before taking a slash's reward: in such a block the holder after the
     ///      block (`holderAt`) need not be the account that committed (docs/PROTOCOL.md §4a).
     function roleChangedAt(uint256 beastId, uint256 blockNumber, bool trainerRole) external view returns (bool) {
+        uint256 entry = _entryAt(beastId, blockNumber, trainerRole);
+        return entry != 0 && (entry >> HISTORY_BLOCK_OFFSET) == blockNumber;
+    }
+
+    /// @dev The history entry of a role in force after all transactions of block `blockNumber`
+    ///      (holder in the low 160 bits, the block of the change above them), 0 before the first.
+    function _entryAt(uint256 beastId, uint256 blockNumber, bool trainerRole) private view returns (uint256) {
         uint256 head = trainerRole ? _trainerHead[beastId] : _ownerHead[beastId];
-        if (head == 0) return false;
-        uint256 headBlock = (head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK;
-        if (headBlock <= blockNumber) return headBlock == blockNumber;
+        if (head == 0) return 0;
+        if (((head >> HISTORY_BLOCK_OFFSET) & HISTORY_BLOCK_MASK) <= blockNumber) {
+            return head & ((1 << HISTORY_COUNT_OFFSET) - 1);
+        }
         mapping(uint256 => uint256) storage past = trainerRole ? _trainerPast[beastId] : _ownerPast[beastId];
         uint256 lo = 0;
         uint256 hi = head >> HISTORY_COUNT_OFFSET;
@@ -357,7 +353,7 @@ contract Beast is ERC721 {
             if ((past[mid] >> HISTORY_BLOCK_OFFSET) <= blockNumber) lo = mid + 1;
             else hi = mid;
         }
-        return lo != 0 && (past[lo - 1] >> HISTORY_BLOCK_OFFSET) == blockNumber;
+        return lo == 0 ? 0 : past[lo - 1];
     }
 
     /// @notice How many role changes (blocks) `beastId`'s history holds for the role.
