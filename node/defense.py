@@ -1,6 +1,6 @@
 """The node defends its own windows: it answers every bisection game opened on a window it committed.
 
-Only a window's committer may bisect (BisectionGame 2.0.0's seat), so nobody else can defend the
+Only a window's committer may bisect (BisectionGame 2.x's seat), so nobody else can defend the
 node's windows for it. :class:`Defense` does, from the daemon's loop (between rounds, so it never
 races the commit thread for the account's nonce), one :meth:`Defense.poll` at a time:
 
@@ -97,7 +97,7 @@ class WindowSteps:
         return self.states()[step].to_bytes()
 
     def sample_at(self, step: int) -> Any:
-        """(StepSource) Never needed: only the challenger proves a step (BisectionGame 2.0.0)."""
+        """(StepSource) Never needed: only the challenger proves a step (BisectionGame 2.x)."""
         raise DataError("the defender never proves a step; only the challenger sends proveStep")
 
 
