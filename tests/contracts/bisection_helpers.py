@@ -544,3 +544,35 @@ def each_test_reverted(net: GameNet) -> Iterator[GameNet]:
     yield net
     tester.revert_to_snapshot(snap)
     net.cb.sender._nonces.clear()
+
+
+def try_call(fn: Any, *args: Any) -> Exception | None:
+    """Call ``fn(*args)``; the exception it raised (what the chain said), or None when it went through."""
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - report what the chain said
+        return exc
+    return None
+
+
+def same_block(gn: GameNet, txs: Sequence[tuple[LocalAccount, Contract, str, list[Any]]]) -> list[int]:
+    """Send (account, contract, fn, args) transactions into one block (several per sender allowed); their statuses."""
+    w3, tester = gn.raw.w3, gn.raw.tester
+    hashes = []
+    nonces: dict[str, int] = {}
+    tester.disable_auto_mine_transactions()
+    try:
+        for acct, contract, fn, args in txs:
+            nonce = nonces.get(acct.address, w3.eth.get_transaction_count(acct.address))
+            nonces[acct.address] = nonce + 1
+            tx = {"chainId": w3.eth.chain_id, "gas": 600_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
+                  "to": contract.address, "nonce": nonce,
+                  "data": contract.encode_abi(fn, args=args)}
+            hashes.append(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
+        tester.mine_blocks(1)
+    finally:
+        tester.enable_auto_mine_transactions()
+    gn.cb.sender._nonces.clear()
+    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return [int(r["status"]) for r in receipts]

@@ -18,6 +18,8 @@ import pytest
 from eth_utils import keccak
 
 from bisection_helpers import (
+    same_block,
+    try_call,
     BURN,
     CHALLENGED,
     CHALLENGER_WON,
@@ -52,13 +54,6 @@ def gn(_gn: GameNet) -> Iterator[GameNet]:
     yield from each_test_reverted(_gn)
 
 
-def _try(fn, *args) -> Exception | None:  # noqa: ANN001
-    try:
-        fn(*args)
-    except Exception as exc:  # noqa: BLE001 - report what the chain said
-        return exc
-    return None
-
 
 def _wealth(gn: GameNet, *accts) -> int:  # noqa: ANN002
     """ENERGY of accounts: balance plus stake and unbonding stake held by the ledger."""
@@ -84,7 +79,7 @@ def test_seller_with_the_data_cannot_defend_its_windows_after_a_transfer(gn: Gam
     gn.cb.transfer_beast(seller, seller.address, buyer.address, lin.beast)
     gid = gn.challenge(griefer, lin.beast, k)
     assert gn.game_of(gid)["defender"] == seller.address
-    err = _try(gn.bisect, buyer, gid, h16(lin.windows[k][64]))
+    err = try_call(gn.bisect, buyer, gid, h16(lin.windows[k][64]))
     assert err is not None and "GameNotDefender" in str(err)  # the buyer holds no states of it
     g = play_out(gn, gid, (seller, lin.windows[k]), (griefer, None), random.Random(1))
     assert g["outcome"] == DEFENDER_WON
@@ -101,7 +96,7 @@ def test_revoked_trainer_with_the_data_cannot_defend_its_windows(gn: GameNet) ->
     gn.cb.authorize_trainer(owner, beast, new_trainer.address)  # replaces (revokes) the old one
     gid = gn.challenge(griefer, beast, k)
     for other in (owner, new_trainer):
-        assert "GameNotDefender" in str(_try(gn.bisect, other, gid, h16(b"garbage")))
+        assert "GameNotDefender" in str(try_call(gn.bisect, other, gid, h16(b"garbage")))
     g = play_out(gn, gid, (old_trainer, lin.windows[k]), (griefer, None), random.Random(2))
     assert g["outcome"] == DEFENDER_WON and gn.status(beast, k) == COMMITTED
 
@@ -116,7 +111,7 @@ def test_hired_trainer_takes_the_seat_and_throws_the_owners_true_window(gn: Game
     lin = Lineage(beast)
     k = lin.commit(gn, owner)  # the owner trains and commits, a true window
     gid = gn.challenge(sybil, beast, k)
-    err = _try(gn.bisect, trainer, gid, keccak(b"garbage")[:16])  # the trainer tries to front-run
+    err = try_call(gn.bisect, trainer, gid, keccak(b"garbage")[:16])  # the trainer tries to front-run
     assert err is not None and "GameNotDefender" in str(err)
     while (g := gn.game_of(gid))["outcome"] == OPEN:
         if g["challengerToMove"] and g["hi"] - g["lo"] > 1:
@@ -139,7 +134,7 @@ def test_capital_exhaustion_slashes_a_true_window(gn: GameNet) -> None:
     gn.cb.transfer(owner, sink.address, gn.cb.balance_of(owner.address))  # nothing left
     gids = [gn.challenge(attacker, lin.beast, k) for _ in range(3)]
     for gid in gids:
-        err = _try(gn.bisect, owner, gid, h16(lin.windows[k][64]))
+        err = try_call(gn.bisect, owner, gid, h16(lin.windows[k][64]))
         assert err is None, f"the honest committer could not answer a game ({err!r})"
     gn.mine(gn.clock + 1)  # the attacker stalls in every game
     for gid in gids:
@@ -189,8 +184,8 @@ def test_any_challenger_forces_a_private_owner_to_publish_its_secret(gn: GameNet
         else:
             play_defender(gn, owner, gid, lin.windows[k])
     decoy = empty_sample(keccak(b"not the secret"))  # the owner never sends its secret, not even to try
-    assert "GameNotYourMove" in str(_try(gn.prove_step, owner, gid, lin.windows[k][0], decoy))
-    assert "GameSecretMismatch" in str(_try(gn.prove_step, attacker, gid, lin.windows[k][0],
+    assert "GameNotYourMove" in str(try_call(gn.prove_step, owner, gid, lin.windows[k][0], decoy))
+    assert "GameSecretMismatch" in str(try_call(gn.prove_step, attacker, gid, lin.windows[k][0],
                                             empty_sample(keccak(b"a guess"))))
     gn.mine(gn.clock + 1)
     gn.timeout(gn.a[9], gid)
@@ -241,7 +236,7 @@ def test_a_copied_challenge_wins_its_own_game_but_never_the_reward(gn: GameNet) 
     gn.mine(gn.clock + 1)
     gn.timeout(gn.a[0], copy)
     assert gn.status(lin.beast, k) == SLASHED
-    assert "GameWindowOpen" in str(_try(gn.claim_reward, copier, lin.beast, k, gn.game_of(copy)["stored"]))
+    assert "GameWindowOpen" in str(try_call(gn.claim_reward, copier, lin.beast, k, gn.game_of(copy)["stored"]))
     gn.timeout(gn.a[0], gid)
     gn.claim_reward(copier, lin.beast, k, gn.game_of(gid)["stored"])
     assert gn.cb.balance_of(copier.address) == c0
@@ -318,9 +313,9 @@ def test_fifty_sybils_on_each_side_against_one_honest_challenger_and_one_honest_
         play_defender(gn, cheater, on_bad[-1], bad.windows[kb])
     gid = gn.challenge(finder, bad.beast, kb)
     for s in sybils:
-        assert "GameNotDefender" in str(_try(gn.bisect, s, gid, h16(b"fake")))
+        assert "GameNotDefender" in str(try_call(gn.bisect, s, gid, h16(b"fake")))
     for s in sybils[:5]:
-        assert "GameNotDefender" in str(_try(gn.bisect, s, on_good[0], h16(b"fake")))
+        assert "GameNotDefender" in str(try_call(gn.bisect, s, on_good[0], h16(b"fake")))
     g = play_out(gn, gid, (cheater, bad.windows[kb]), (finder, truth[kb]))
     assert g["outcome"] == CHALLENGER_WON and gn.status(bad.beast, kb) == SLASHED
     gn.mine(gn.clock + 1)
@@ -350,14 +345,14 @@ def test_odd_abi_encodings_change_nothing(gn: GameNet) -> None:
         sel["bisect"] + word(gid),                               # argument missing
     ]
     for data in bad:
-        assert _try(gn.send_raw, d, gn.game.address, data, 300_000, "odd") is not None
+        assert try_call(gn.send_raw, d, gn.game.address, data, 300_000, "odd") is not None
     assert gn.game_of(gid) == before
     gn.send_raw(d, gn.game.address, sel["bisect"] + word(gid) + h16(lin.windows[k][64]) + b"\x00" * 16 + b"junk",
                 300_000, "odd")  # trailing bytes: ignored, a clean bisect
     assert bytes(gn.game_of(gid)["midHash"]) == h16(lin.windows[k][64])
     before = gn.game_of(gid)
-    assert _try(gn.send_raw, c, gn.game.address, sel["respond"] + word(gid) + word(2), 300_000, "odd") is not None
-    assert _try(gn.send_raw, c, gn.game.address, sel["respond"] + word(gid + 2**255) + word(1), 300_000, "odd") is not None
+    assert try_call(gn.send_raw, c, gn.game.address, sel["respond"] + word(gid) + word(2), 300_000, "odd") is not None
+    assert try_call(gn.send_raw, c, gn.game.address, sel["respond"] + word(gid + 2**255) + word(1), 300_000, "odd") is not None
     assert gn.game_of(gid) == before
     gn.send_raw(c, gn.game.address, sel["respond"] + word(gid) + word(1), 300_000, "odd")
     assert gn.game_of(gid)["lo"] == 64
@@ -391,10 +386,10 @@ def test_eip7702_delegated_and_contract_accounts_move_as_themselves(gn: GameNet)
     gn.respond(attacker, gid, True)
     # Another account calling a contract wallet moves as that contract, never as the owner.
     caller = deploy_caller(gn, attacker)
-    err = _try(gn._send, attacker, caller, "forward",
+    err = try_call(gn._send, attacker, caller, "forward",
                [gn.game.address, gn.game.encode_abi("bisect", args=[gid, h16(b"forged")])], 300_000)
     assert err is not None and "GameNotDefender" in str(err)
-    err = _try(gn._send, attacker, caller, "commitAndChallenge", [gn.game.address, lin.beast, k, keccak(b"s")], 600_000)
+    err = try_call(gn._send, attacker, caller, "commitAndChallenge", [gn.game.address, lin.beast, k, keccak(b"s")], 600_000)
     assert err is not None and "GameCommitmentMissing" in str(err)
     g = play_out(gn, gid, (owner, lin.windows[k]), (attacker, None), random.Random(3))
     assert g["outcome"] == DEFENDER_WON
@@ -466,7 +461,7 @@ def test_a_game_still_open_on_a_window_voided_by_an_earlier_slash(gn: GameNet) -
     assert gn.game_of(on_voided)["outcome"] == CHALLENGER_WON
     assert gn.cb.stake_of(cheater.address) == stake_after_slash  # no second reward
     assert gn.pot_of(lin.beast, k2, stored2)["reward"] == 0
-    assert "GameNoReward" in str(_try(gn.claim_reward, other, lin.beast, k2, stored2))
+    assert "GameNoReward" in str(try_call(gn.claim_reward, other, lin.beast, k2, stored2))
     # The old window 2's slot is cleared and the beast trains again from window 1.
     gn.cb.send(gn.a[0], gn.cb.ledger, "clearVoided", [lin.beast, 10], 1_000_000)
     lin.rewind(k)
@@ -542,25 +537,6 @@ def test_random_players_never_break_conservation(gn: GameNet, seed: int) -> None
         held_is_owed(gn, [lin.beast], gids)
 
 
-def _same_block(gn: GameNet, txs: list[tuple[object, object, str, list]]) -> list[int]:  # noqa: ANN001
-    """Send (account, contract, fn, args) transactions of different senders into one block; statuses."""
-    w3, tester = gn.raw.w3, gn.raw.tester
-    hashes = []
-    tester.disable_auto_mine_transactions()
-    try:
-        for acct, contract, fn, args in txs:
-            tx = {"chainId": w3.eth.chain_id, "gas": 600_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
-                  "to": contract.address, "nonce": w3.eth.get_transaction_count(acct.address),
-                  "data": contract.encode_abi(fn, args=args)}
-            hashes.append(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
-        tester.mine_blocks(1)
-    finally:
-        tester.enable_auto_mine_transactions()
-    gn.cb.sender._nonces.clear()
-    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
-    assert len({r["blockNumber"] for r in receipts}) == 1
-    return [int(r["status"]) for r in receipts]
-
 
 def test_residual_a_trainer_revoked_in_its_commit_block_leaves_the_window_without_defender(gn: GameNet) -> None:
     """Residual edge (PROTOCOL §10, §4a): the owner revokes its trainer in the very block of the
@@ -577,18 +553,18 @@ def test_residual_a_trainer_revoked_in_its_commit_block_leaves_the_window_withou
     hd = gn.cb.hatch_data(beast)
     states = window_states(genesis_v2_bytes(bytes(hd.seed_core)), seed)
     lin.windows.append(states)
-    statuses = _same_block(gn, [(trainer, gn.cb.ledger, "commit", [beast, word_for(0, h16(states[-1]))]),
+    statuses = same_block(gn, [(trainer, gn.cb.ledger, "commit", [beast, word_for(0, h16(states[-1]))]),
                                 (owner, gn.cb.beast, "revokeTrainer", [beast])])
     assert statuses == [1, 1]
     assert gn.cb.committer_of(beast, 0)[0] == "0x" + "00" * 20
     gid = gn.challenge(griefer, beast, 0)
     for who in (owner, trainer):
-        assert "GameNotDefender" in str(_try(gn.bisect, who, gid, h16(states[64])))
+        assert "GameNotDefender" in str(try_call(gn.bisect, who, gid, h16(states[64])))
     gn.mine(gn.clock + 1)
     r = gn.timeout(gn.a[0], gid)
     assert r.named("GameEnded")[0]["outcome"] == CHALLENGER_WON and not r.named("RewardHeld")
     assert gn.status(beast, 0) == SLASHED
-    assert "GameNoReward" in str(_try(gn.claim_reward, griefer, beast, 0, gn.game_of(gid)["stored"]))
+    assert "GameNoReward" in str(try_call(gn.claim_reward, griefer, beast, 0, gn.game_of(gid)["stored"]))
 
 
 def test_residual_a_blind_early_commitment_takes_the_reward_from_the_finder(gn: GameNet) -> None:
@@ -630,7 +606,7 @@ def test_a_cheater_cannot_withdraw_its_stake_before_the_last_game_can_end(gn: Ga
     gid = gn.reveal(finder, lin.beast, k)
     assert gn.game_of(gid)["lastMove"] == deadline
     gn.mine(gn.clock)  # the cheater's clock, spent to the last block
-    assert "LedgerStakeLocked" in str(_try(gn._send, cheater, gn.cb.ledger, "withdrawStake", [], 200_000))
+    assert "LedgerStakeLocked" in str(try_call(gn._send, cheater, gn.cb.ledger, "withdrawStake", [], 200_000))
     gn.mine(1)
     r = gn.timeout(gn.a[0], gid)
     assert r.named("RewardHeld")[0]["amount"] == BURN

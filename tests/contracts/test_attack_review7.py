@@ -26,6 +26,8 @@ import pytest
 from eth_utils import keccak
 
 from bisection_helpers import (
+    same_block,
+    try_call,
     BURN,
     CHALLENGER_WON,
     COMMITTED,
@@ -58,35 +60,6 @@ def gn(_gn: GameNet) -> Iterator[GameNet]:
     yield from each_test_reverted(_gn)
 
 
-def _try(fn, *args) -> Exception | None:  # noqa: ANN001
-    try:
-        fn(*args)
-    except Exception as exc:  # noqa: BLE001 - report what the chain said
-        return exc
-    return None
-
-
-def _same_block(gn: GameNet, txs: list[tuple[object, object, str, list]]) -> list[int]:  # noqa: ANN001
-    """Send (account, contract, fn, args) transactions of different senders into one block; statuses."""
-    w3, tester = gn.raw.w3, gn.raw.tester
-    hashes = []
-    nonces: dict[str, int] = {}
-    tester.disable_auto_mine_transactions()
-    try:
-        for acct, contract, fn, args in txs:
-            nonce = nonces.get(acct.address, w3.eth.get_transaction_count(acct.address))
-            nonces[acct.address] = nonce + 1
-            tx = {"chainId": w3.eth.chain_id, "gas": 600_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
-                  "to": contract.address, "nonce": nonce,
-                  "data": contract.encode_abi(fn, args=args)}
-            hashes.append(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
-        tester.mine_blocks(1)
-    finally:
-        tester.enable_auto_mine_transactions()
-    gn.cb.sender._nonces.clear()
-    receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
-    assert len({r["blockNumber"] for r in receipts}) == 1
-    return [int(r["status"]) for r in receipts]
 
 
 def _window0(gn: GameNet, beast: int, committer) -> bytes:  # noqa: ANN001
@@ -124,7 +97,7 @@ def test_a_role_change_in_the_commit_block_never_slashes_a_stranger(gn: GameNet,
         word = _window0(gn, beast, sybil)
         txs = [(sybil, gn.cb.ledger, "commit", [beast, word]),
                (cheater, gn.cb.beast, "authorizeTrainer", [beast, victim.address])]
-    assert _same_block(gn, txs) == [1, 1]
+    assert same_block(gn, txs) == [1, 1]
     v0 = _wealth(gn, victim)
     gid = gn.reveal(bot, beast, 0)
     gn.mine(gn.clock + 1)
@@ -136,7 +109,7 @@ def test_a_role_change_in_the_commit_block_never_slashes_a_stranger(gn: GameNet,
     assert _wealth(gn, victim) == v0
     assert gn.cb.stake_of(victim.address)[0] == v0 - gn.cb.balance_of(victim.address)
     held_is_owed(gn, [beast], [gid])
-    assert "GameNoReward" in str(_try(gn.claim_reward, bot, beast, 0, gn.game_of(gid)["stored"]))
+    assert "GameNoReward" in str(try_call(gn.claim_reward, bot, beast, 0, gn.game_of(gid)["stored"]))
 
 
 def test_a_role_set_before_the_commit_block_still_pays_the_reward(gn: GameNet) -> None:
@@ -166,7 +139,7 @@ def test_a_role_change_mid_game_never_moves_the_slash(gn: GameNet) -> None:
     gn.cb.authorize_trainer(owner, beast, stranger.address)
     gn.cb.transfer_beast(owner, owner.address, buyer.address, beast)
     for who in (stranger, buyer, owner):
-        assert "GameNotDefender" in str(_try(gn.bisect, who, gid, b"\x01" * 16))
+        assert "GameNotDefender" in str(try_call(gn.bisect, who, gid, b"\x01" * 16))
     t0, s0, b0 = _wealth(gn, trainer), _wealth(gn, stranger), _wealth(gn, buyer)
     gn.mine(gn.clock + 1)
     r = gn.timeout(gn.a[0], gid)
@@ -215,13 +188,13 @@ def test_a_move_and_a_timeout_racing_in_the_last_block_of_a_clock(gn: GameNet) -
     gid = gn.challenge(finder, lin.beast, k)
     g = gn.game_of(gid)
     gn.mine(g["lastMove"] + g["defenderClock"] - 1 - gn.block())  # the next block: elapsed == clock
-    statuses = _same_block(gn, [(gn.a[0], gn.game, "timeout", [gid]),
+    statuses = same_block(gn, [(gn.a[0], gn.game, "timeout", [gid]),
                                 (cheater, gn.game, "bisect", [gid, h16(lin.windows[k][64])])])
     assert statuses == [0, 1]
     g = gn.game_of(gid)
     assert (g["defenderClock"], g["challengerToMove"]) == (0, True)
     gn.mine(g["lastMove"] + g["challengerClock"] - gn.block())  # the next block: elapsed == clock + 1
-    statuses = _same_block(gn, [(finder, gn.game, "respond", [gid, True]), (gn.a[0], gn.game, "timeout", [gid])])
+    statuses = same_block(gn, [(finder, gn.game, "respond", [gid, True]), (gn.a[0], gn.game, "timeout", [gid])])
     assert statuses == [0, 1]
     assert gn.game_of(gid)["outcome"] == DEFENDER_WON
     assert gn.status(lin.beast, k) == COMMITTED
@@ -247,16 +220,16 @@ def test_invalid_dataset_proof_after_the_game_ended_or_from_another_beast(gn: Ga
     gn.bisect(trainer, gid, b"\x01" * 16)
     gn.mine(gn.clock + 1)
     gn.timeout(gn.a[0], gid)  # the finder slept: DefenderWon
-    assert "GameOver" in str(_try(_prove, gn, finder, gid, 3, bad.merkle_root, 2, BAD, bad.path(2)))
+    assert "GameOver" in str(try_call(_prove, gn, finder, gid, 3, bad.merkle_root, 2, BAD, bad.path(2)))
     hid = gn.challenge(finder, honest, kh)
-    assert "GameDatasetRootMismatch" in str(_try(_prove, gn, finder, hid, 3, bad.merkle_root, 2, BAD, bad.path(2)))
+    assert "GameDatasetRootMismatch" in str(try_call(_prove, gn, finder, hid, 3, bad.merkle_root, 2, BAD, bad.path(2)))
     # the padding leaf of a 3-record tree (index 3, leaf 0) with an all-zero "record"
-    assert "GameRecordNotProven" in str(_try(_prove, gn, finder, hid, 3, good.merkle_root, 3, b"\x00" * 28,
+    assert "GameRecordNotProven" in str(try_call(_prove, gn, finder, hid, 3, good.merkle_root, 3, b"\x00" * 28,
                                              good.path(2)))
     sel = bytes.fromhex(gn.game.encode_abi("proveInvalidDataset", args=[0, 0, b"\x00" * 32, 0, b"", []])[2:10])
     body = bytes.fromhex(gn.game.encode_abi("proveInvalidDataset", args=[hid, 0, good.merkle_root, 0, b"", []])[10:])
     dirty = sel + body[:32] + (2**32).to_bytes(32, "big") + body[64:]  # datasetLen 0 with bit 32 set
-    assert _try(gn.send_raw, finder, gn.game.address, dirty, 600_000, "dirty") is not None
+    assert try_call(gn.send_raw, finder, gn.game.address, dirty, 600_000, "dirty") is not None
     assert gn.game_of(hid)["outcome"] == OPEN
     gid2 = gn.challenge(finder, cheat, k)
     _prove(gn, finder, gid2, 3, bad.merkle_root, 2, BAD, bad.path(2))
@@ -280,15 +253,15 @@ def test_claim_reward_pays_once_to_its_window_only(gn: GameNet) -> None:
     gn.mine(gn.game_of(g_late)["lastMove"] + gn.clock - gn.block())
     gn.timeout(gn.a[0], g_late)  # the late game wins first: the slash, the reward held
     stored = gn.game_of(g_late)["stored"]
-    assert "GameWindowOpen" in str(_try(gn.claim_reward, late, lin.beast, k, stored))
+    assert "GameWindowOpen" in str(try_call(gn.claim_reward, late, lin.beast, k, stored))
     gn.mine(gn.clock)
     gn.timeout(gn.a[0], g_early)
     for args in ((lin.beast, k, stored ^ 1), (lin.beast, k + 1, stored), (lin.beast + 1, k, stored)):
-        assert "GameNoReward" in str(_try(gn.claim_reward, late, *args))
+        assert "GameNoReward" in str(try_call(gn.claim_reward, late, *args))
     e0, l0 = gn.cb.balance_of(early.address), gn.cb.balance_of(late.address)
     gn.claim_reward(late, lin.beast, k, stored)
     assert (gn.cb.balance_of(early.address), gn.cb.balance_of(late.address)) == (e0 + BURN, l0)
-    assert "GameNoReward" in str(_try(gn.claim_reward, early, lin.beast, k, stored))
+    assert "GameNoReward" in str(try_call(gn.claim_reward, early, lin.beast, k, stored))
     held_is_owed(gn, [lin.beast], [g_late, g_early])
 
 
@@ -304,14 +277,14 @@ def test_no_game_on_a_final_voided_cleared_or_aliased_window(gn: GameNet) -> Non
         lin.commit(gn, cheater)
     for k in (2**32, 2**32 + 1, 2**255):
         gn.commit_challenge(finder, lin.beast, k)
-        assert "LedgerWindowNotOpen" in str(_try(gn.reveal, finder, lin.beast, k))
+        assert "LedgerWindowNotOpen" in str(try_call(gn.reveal, finder, lin.beast, k))
     deadline = int(gn.cb.ledger.functions.challengeDeadline(lin.beast, 0).call())
     gn.commit_challenge(finder, lin.beast, 0)
     gn.mine(deadline - gn.block())
-    assert "LedgerChallengePeriodOver" in str(_try(gn.reveal, finder, lin.beast, 0))
+    assert "LedgerChallengePeriodOver" in str(try_call(gn.reveal, finder, lin.beast, 0))
     gn.cb.finalize(gn.a[0], lin.beast, 0)
     gn.commit_challenge(finder, lin.beast, 0)
-    assert "LedgerWindowNotOpen" in str(_try(gn.reveal, finder, lin.beast, 0))
+    assert "LedgerWindowNotOpen" in str(try_call(gn.reveal, finder, lin.beast, 0))
     lin2 = Lineage(gn.cb.hatch(cheater))
     for _ in range(3):
         lin2.commit(gn, cheater)
@@ -320,11 +293,11 @@ def test_no_game_on_a_final_voided_cleared_or_aliased_window(gn: GameNet) -> Non
     gn.timeout(gn.a[0], gid)
     assert (gn.status(lin2.beast, 1), gn.status(lin2.beast, 2)) == (SLASHED, VOIDED)
     gn.commit_challenge(finder, lin2.beast, 2)
-    assert "LedgerWindowNotOpen" in str(_try(gn.reveal, finder, lin2.beast, 2))
+    assert "LedgerWindowNotOpen" in str(try_call(gn.reveal, finder, lin2.beast, 2))
     gn.cb.send(gn.a[0], gn.cb.ledger, "clearVoided", [lin2.beast, 5], 400_000)
     for j in (1, 2):
         gn.commit_challenge(finder, lin2.beast, j)
-        assert "LedgerWindowNotOpen" in str(_try(gn.reveal, finder, lin2.beast, j))
+        assert "LedgerWindowNotOpen" in str(try_call(gn.reveal, finder, lin2.beast, j))
     held_is_owed(gn, [lin.beast, lin2.beast], [gid])
 
 
@@ -344,7 +317,7 @@ def test_unstaking_does_not_escape_a_slash_nor_allow_unstaked_commits(gn: GameNe
     gn.cb.send(cheater, gn.cb.ledger, "requestUnstake", [BURN], 200_000)
     _, unbonding, unlock2 = gn.cb.stake_of(cheater.address)
     assert unbonding == staked and unlock2 == unlock1 + 6  # everything unbonding waits for the newest request
-    assert "LedgerStakeInsufficient" in str(_try(lin.commit, gn, cheater))
+    assert "LedgerStakeInsufficient" in str(try_call(lin.commit, gn, cheater))
     gid = gn.challenge(finder, lin.beast, k)
     gn.mine(gn.clock + 1)
     assert gn.timeout(gn.a[0], gid).named("RewardHeld")[0]["amount"] == BURN
@@ -395,7 +368,7 @@ def test_unbonding_requested_in_the_commit_block_outlives_the_last_game(gn: Game
     gn.respond(finder, gid, True)  # the finder's whole clock
     assert gn.block() + 1 == deadline + 2 * gn.clock + 1  # the next block: the last one a game ends in
     targets, datas = [gn.cb.ledger.address], [bytes.fromhex(gn.cb.ledger.encode_abi("withdrawStake", args=[])[2:])]
-    statuses = _same_block(gn, [(owner, mc, "batch", [targets, datas]), (gn.a[0], gn.game, "timeout", [gid])])
+    statuses = same_block(gn, [(owner, mc, "batch", [targets, datas]), (gn.a[0], gn.game, "timeout", [gid])])
     assert unlock > deadline + 2 * gn.clock + 1  # unlocked only after the last block a game can end in
     assert statuses == [0, 1]  # so the withdrawal sent first in that block fails, and the slash pays
     assert gn.game_of(gid)["outcome"] == CHALLENGER_WON
