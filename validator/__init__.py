@@ -17,6 +17,9 @@
 * :mod:`validator.lineage` — one beast's lineage as a watcher verifies it, window after window.
 * :mod:`validator.watch` — watch the chain: replay every window it can, challenge the divergent
   ones (commit-reveal), play those games, claim; :mod:`validator.watch_record` keeps its salts and games.
+* :mod:`validator.challenge_salt` — a challenge commitment that survives a crash (its salt recorded before
+  commitChallenge is sent, resumed after), shared by the watcher and ``cb-dispute challenge``;
+  :mod:`validator.crash` is the crash-injection hook its tests kill the process at.
 * :mod:`validator.cli` — ``cb-validator serve | replay | watch``.
 * :mod:`validator.dispute` — the challenger's side by hand (``cb-dispute``, :mod:`validator.dispute_cli`):
   one module per step, from reading a window to claiming the reward.

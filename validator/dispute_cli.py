@@ -156,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "sends commitChallenge and then challenge (the reveal, a later block), and plays "
                                    "the game: honest answers to the defender's claims, the one-step proof on chain, "
                                    "timeout once the defender's clock ran out. A won game's reward is claimed once "
-                                   "no other game on the window is open. Prints the game and its outcome.",
+                                   "no other game on the window is open. Prints the game and its outcome. The salt "
+                                   "of the commitment is written to --record (mode 0600) before commitChallenge is "
+                                   "sent and never printed: after a crash or Ctrl-C the same command run again "
+                                   "resumes -- it reveals a commitment that was mined, sends an unmined one again "
+                                   "with the same salt, or plays the game a mined reveal opened.",
                        epilog=EXIT_CODES, formatter_class=fmt)
     p.add_argument("--beast", type=positive_int, required=True, help="beast id")
     p.add_argument("--window", type=positive_int, required=True, help="window K (>= 1)")
@@ -166,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="challenge even when the replay matches the word (the honest "
                                                         "defender wins the game and the bond)")
     p.add_argument("--no-play", action="store_true", help="open the game and stop (play it later: cb-dispute play ID)")
+    p.add_argument("--record", type=Path, default=None, metavar="FILE",
+                   help="the challenge record keeping the salt (JSON, mode 0600, written before commitChallenge is "
+                        "sent; default: cb-dispute-ACCOUNT.json next to the deployments file)")
     _play_args(p)
     _common(p, key=True)
     p.set_defaults(func=_cmd_challenge)
@@ -332,29 +339,45 @@ def _play(args: argparse.Namespace, chain: Any, account: Any, game_id: int, sour
 
 
 def _cmd_challenge(args: argparse.Namespace) -> int:
-    from validator.dispute.challenging import open_challenge, preflight_challenge
+    from validator.dispute.challenging import open_challenge, opened_game, pending_entry, preflight_challenge
     from validator.dispute.connection import connect
+    from validator.dispute.record import default_record_path, open_record
     from validator.dispute.steps import diverges
     from validator.dispute.window import read_window
 
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
     w = read_window(chain, args.beast, args.window)
-    preflight_challenge(chain, account, w)
-    source, start = _source(args, chain, w)
-    why = diverges(source, w.word)
-    if why is None and not args.force:
-        raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word (start state: "
-                           f"{start.origin if start else 'none'}); a challenge would lose the {format_energy(w.bond)} bond "
-                           "to the defender. "
-                           "Pass --force to challenge anyway (nothing was sent)")
-    print(f"challenge beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
-          f"{why or 'the replay matches (--force)'}; challenge deadline block {w.challenge_deadline} (chain at {w.block})",
-          file=sys.stderr, flush=True)
-    if not args.yes and not _confirm(f"post the bond of {format_energy(w.bond)}? [y/N]"):
-        raise RefusedError("not confirmed; nothing was sent")
-    res = open_challenge(chain, account, w)
+    path = args.record or default_record_path(args.deployments, account.address)
+    record = open_record(path, chain, account)  # locked until the game is open
+    try:
+        res = opened_game(chain, account, record, w)  # an earlier run's reveal was mined: play that game
+        if res is None:
+            prior = pending_entry(record, w)
+            preflight_challenge(chain, account, w)
+            source, start = _source(args, chain, w)
+            why = diverges(source, w.word)
+            if why is None and not args.force:
+                raise RefusedError(f"window {w.window} of beast {w.beast_id} replays to its committed word (start "
+                                   f"state: {start.origin if start else 'none'}); a challenge would lose the "
+                                   f"{format_energy(w.bond)} bond to the defender. "
+                                   "Pass --force to challenge anyway (nothing was sent)")
+            resume = (f"; resuming the {prior['status']} challenge of an earlier run (record {path})"
+                      if prior is not None and prior.get("status") != "opened" else "")
+            print(f"challenge beast {w.beast_id} window {w.window} from {account.address}: bond {format_energy(w.bond)}; "
+                  f"{why or 'the replay matches (--force)'}; challenge deadline block {w.challenge_deadline} (chain at "
+                  f"{w.block}){resume}", file=sys.stderr, flush=True)
+            if not args.yes and not _confirm(f"post the bond of {format_energy(w.bond)}? [y/N]"):
+                raise RefusedError("not confirmed; nothing was sent")
+            res = open_challenge(chain, account, w, record)
+        else:
+            why = None
+            source = None if args.no_play else _source(args, chain, w)[0]
+    finally:
+        record.close()
     opened = res.to_json() | {"beastId": w.beast_id, "window": w.window, "reason": why}
+    if res.resumed and not args.json:
+        print(f"resumed: {res.resumed}", file=sys.stderr, flush=True)
     if args.no_play:
         _out(args, opened, f"game {res.game_id} opened on beast {w.beast_id} window {w.window}: bond "
                            f"{format_energy(res.bond)} (tx {res.tx_hash}, block {res.block})\n"

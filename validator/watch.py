@@ -25,7 +25,8 @@ One round (:meth:`Watcher.run_once`):
    claim is refused and only its bond came back).
 
 Everything the watcher must not forget (salts, commitments, games, claims) is in its
-:class:`validator.watch_record.GameRecord`, written atomically before and after each transaction;
+:class:`validator.watch_record.GameRecord`, written atomically before and after each transaction (the
+commitment's steps are :mod:`validator.challenge_salt`'s, shared with ``cb-dispute challenge``);
 everything else is read from the chain again. Each decision is one JSON line; no salt before its
 reveal, state byte, dataset byte or secret is ever logged.
 """
@@ -33,7 +34,6 @@ reveal, state byte, dataset byte or secret is ever logged.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +42,7 @@ from typing import Any, Final, TextIO
 from devnet.errors import ContractError, LedgerError, chain_call
 from validator.bisection import CHALLENGER_WON, DEFENDER_WON, ReplaySource, Side, next_move, read_game, send_move
 from validator.chain import LedgerChainReader, map_chain_error
+from validator.challenge_salt import find_game, hex32, new_commitment, record_opened, salt_of, send_commitment
 from validator.errors import ValidatorError
 from validator.lineage import Curriculum, Divergence, Lineage
 from validator.watch_record import GameRecord
@@ -63,10 +64,6 @@ def json_logger(stream: TextIO) -> Callable[[dict[str, Any]], None]:
             stream.flush()
 
     return emit
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 class Watcher:
@@ -192,7 +189,7 @@ class Watcher:
     def commit(self, d: Divergence, block: int) -> dict[str, Any] | None:
         """Commit a challenge of ``d`` unless one of ours is pending or opened on this very word."""
         entry = self.record.challenge(d.beast, d.index)
-        if (entry is not None and entry.get("word") == _hex(d.word) and entry.get("status") != "dropped"
+        if (entry is not None and entry.get("word") == hex32(d.word) and entry.get("status") != "dropped"
                 and not self._committed_again(d, entry)):
             return None
         base = {"beast": d.beast, "window": d.index + 1, "ledgerIndex": d.index}
@@ -213,12 +210,10 @@ class Watcher:
                         f"this account holds {balance}"}
             return None
         self._ensure_bond(d.word)
-        salt = secrets.token_bytes(32)
-        self.record.put_challenge(d.beast, d.index, word=_hex(d.word), salt=_hex(salt), status="committing",
-                                  commitBlock=None, gameId=None)
-        tx = self._read("commitChallenge", lambda: self.chain.commit_challenge(self.account, d.beast, d.index, salt))
-        self.record.put_challenge(d.beast, d.index, status="committed", commitBlock=tx.block_number)
-        return {"event": "commit_challenge", **base, **d.to_json(), "tx": tx.tx_hash, "block": tx.block_number}
+        entry = new_commitment(self.record, d.beast, d.index, d.word)  # the salt is on disk before anything is sent
+        block, tx = self._read("commitChallenge", lambda: send_commitment(self.chain, self.account, self.record, entry))
+        return {"event": "commit_challenge", **base, **d.to_json(), "tx": tx.tx_hash if tx is not None else None,
+                "block": block}
 
     def _committed_again(self, d: Divergence, entry: dict[str, Any]) -> bool:
         """Whether the window of our won game was committed again with the very same word (after the slash
@@ -243,41 +238,27 @@ class Watcher:
 
     # -- 3. reveal ------------------------------------------------------------------------------
 
-    def _find_game(self, beast: int, index: int, word: str) -> int | None:
-        """Our game on (beast, index) for ``word``, from the GameOpened logs (a crash after sending challenge)."""
-        for gid in self._read("games of the window", lambda: self.chain.games_of_window(beast, index)):
-            g = read_game(self.chain, gid)
-            if g.challenger.lower() == self.account.address.lower() and _hex(g.word) == word:
-                return int(gid)
-        return None
-
     def reveal(self, entry: dict[str, Any], block: int) -> dict[str, Any] | None:
         """Send ``challenge`` for a commitment mined in an earlier block; records the game it opened."""
         beast, index, status = int(entry["beast"]), int(entry["index"]), entry.get("status")
         base = {"beast": beast, "window": index + 1, "ledgerIndex": index}
-        salt = bytes.fromhex(str(entry["salt"])[2:])
         if status == "committing":  # the commitment may not have been mined: commit again (same salt)
             try:
-                tx = self.chain.commit_challenge(self.account, beast, index, salt)
-            except ContractError as exc:
-                if exc.name != "GameCommitmentExists":
-                    raise map_chain_error("commitChallenge", exc) from None
-                at = int(exc.args_by_name.get("committedAt", 0))  # it was mined before the crash
-                self.record.put_challenge(beast, index, status="committed", commitBlock=at)
-                return {"event": "commit_challenge", **base, "block": at, "resumed": True}
-            except LedgerError as exc:
+                at, tx = send_commitment(self.chain, self.account, self.record, entry)
+            except (ContractError, LedgerError) as exc:
                 raise map_chain_error("commitChallenge", exc) from None
-            self.record.put_challenge(beast, index, status="committed", commitBlock=tx.block_number)
-            return {"event": "commit_challenge", **base, "tx": tx.tx_hash, "block": tx.block_number, "resumed": True}
+            return {"event": "commit_challenge", **base, **({"tx": tx.tx_hash} if tx is not None else {}), "block": at,
+                    "resumed": True}
         if status == "challenging":
-            gid = self._find_game(beast, index, entry["word"])
+            gid = self._read("games of the window", lambda: find_game(self.chain, self.account, beast, index,
+                                                                        entry["word"]))
             if gid is not None:
                 return self._opened(entry, gid, None, recovered=True)
         elif status != "committed" or block < int(entry["commitBlock"]):
             return None  # (the reveal lands in a later block than the commitment's: block + 1 > commitBlock)
         self.record.put_challenge(beast, index, status="challenging")
         try:
-            gid = self.chain.challenge(self.account, beast, index, salt)
+            gid = self.chain.challenge(self.account, beast, index, salt_of(entry))
         except ContractError as exc:
             if exc.name == "GameCommitmentMissing" and int(exc.args_by_name.get("committedAt", 0)) != 0:
                 # committed in the block the reveal was judged in (a node that estimates in the latest
@@ -294,8 +275,7 @@ class Watcher:
 
     def _opened(self, entry: dict[str, Any], gid: int, tx: str | None, recovered: bool = False) -> dict[str, Any]:
         beast, index = int(entry["beast"]), int(entry["index"])
-        self.record.put_challenge(beast, index, status="opened", gameId=gid)
-        self.record.put_game(gid, beast=beast, index=index, side="challenger", word=entry["word"], status="playing")
+        record_opened(self.record, entry, gid)
         return {"event": "challenge", "beast": beast, "window": index + 1, "ledgerIndex": index, "gameId": gid,
                 "recovered": recovered}
 

@@ -1,8 +1,10 @@
-"""The watcher's persistent record: its pending challenge commitments (with their salts) and its games.
+"""The persistent record of a challenger: pending challenge commitments (with their salts) and games.
 
+Kept by the watcher (``--record``) and by ``cb-dispute challenge`` (its own file,
+:mod:`validator.dispute.record`); the commitment's statuses are :mod:`validator.challenge_salt`'s.
 One JSON file (mode 0600: a salt revealed early lets anyone copy the challenge before it is made),
 written atomically (temp, fsync, rename, fsync folder) before and after every transaction, and a
-file lock that keeps two watchers off one record. A restarted watcher reads it back and resumes:
+file lock that keeps two processes off one record. A restarted watcher reads it back and resumes:
 a commitment whose reveal is due is revealed with its salt, a game is played on from the chain's
 record of it, a won game's reward is claimed.
 
@@ -50,7 +52,8 @@ class GameRecord:
         except OSError:
             os.close(self._lock_fd)
             self._lock_fd = -1
-            raise ConfigError(f"another watcher holds {self.path}.lock; run one watcher per record") from None
+            raise ConfigError(f"another watcher or cb-dispute holds {self.path}.lock; run one at a time per "
+                              "record") from None
         try:
             self.data = self._load()
             if not self.path.exists():

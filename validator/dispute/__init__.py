@@ -13,7 +13,8 @@ benchmark call them directly too. One job per module:
 * :mod:`~validator.dispute.start` — the start state: a file, a trainer node, or rebuilt from genesis;
 * :mod:`~validator.dispute.check` — the local or validator replay of the window;
 * :mod:`~validator.dispute.steps` — the window's 129 step states from its start state (the game's source);
-* :mod:`~validator.dispute.challenging` — posting the bond: commitChallenge, then challenge;
+* :mod:`~validator.dispute.challenging` — posting the bond: commitChallenge, then challenge (resumed after a crash);
+* :mod:`~validator.dispute.record` — the challenge record keeping the salt (the watcher's, mode 0600);
 * :mod:`~validator.dispute.playing` — playing the challenger's side to the end (:mod:`validator.bisection`);
 * :mod:`~validator.dispute.status` — a game's position, clocks, moves, outcome and its window's reward;
 * :mod:`~validator.dispute.claiming` — claiming the slashed window's reward;

@@ -1,0 +1,41 @@
+"""Crash-injection hook of the challenge path (off unless CB_VALIDATOR_CRASH_AT is set).
+
+``CB_VALIDATOR_CRASH_AT=point:n`` makes the process ``os._exit(137)`` -- no cleanup, no flush,
+exactly like SIGKILL -- the n-th time execution reaches ``crash_point(point)``. The crash tests of
+the challenge commitment (tests/validator/test_dispute_salt.py) run ``cb-dispute challenge`` in a
+child process with it and check that a rerun resumes. The node has its own hook and list
+(``node.crash``, ``CB_NODE_CRASH_AT``): the two tools crash at different places.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+CRASH_ENV: Final = "CB_VALIDATOR_CRASH_AT"
+
+# Every crash point, in the order a challenge passes them (validator.challenge_salt, validator.dispute.challenging).
+CRASH_POINTS: Final[dict[str, str]] = {
+    "salt_recorded": "validator.challenge_salt: the salt written to the record (committing), commitChallenge not sent",
+    "commitment_mined": "validator.challenge_salt: commitChallenge mined, the record still says committing",
+    "commitment_recorded": "validator.challenge_salt: the record says committed, challenge (the reveal) not sent",
+    "reveal_mined": "validator.dispute.challenging: challenge mined (the game open), the record still says challenging",
+}
+
+_counts: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Exit abruptly when CB_VALIDATOR_CRASH_AT names this point and its count is reached."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    point, _, count = spec.partition(":")
+    if point != name:
+        return
+    _counts[name] = _counts.get(name, 0) + 1
+    if _counts[name] >= int(count or 1):
+        os._exit(137)
+
+
+__all__ = ["CRASH_ENV", "CRASH_POINTS", "crash_point"]
