@@ -347,10 +347,10 @@ def _cmd_challenge(args: argparse.Namespace) -> int:
 
     account = _account(args)
     chain = connect(args.deployments, args.rpc)
-    w = read_window(chain, args.beast, args.window)
     path = args.record or default_record_path(args.deployments, account.address)
     record = open_record(path, chain, account)  # locked until the game is open
     try:
+        w = read_window(chain, args.beast, args.window)
         res = opened_game(chain, account, record, w)  # an earlier run's reveal was mined: play that game
         if res is None:
             prior = pending_entry(record, w)

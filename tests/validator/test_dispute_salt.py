@@ -43,7 +43,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
 # A zygote: one Python process imports cb-dispute's modules once and forks a child per run, so each
 # crash is a real process death without paying the ~2 s of imports (web3, eth-account, the kernel) again.
 _ZYGOTE = r"""
-import json, os, sys
+import json, os, signal, sys
 import validator.dispute_cli, validator.dispute.challenging, validator.dispute.connection, validator.dispute.record
 import validator.dispute.steps, validator.dispute.start, validator.dispute.window, validator.dispute.curriculum
 print("ready", flush=True)
@@ -51,6 +51,7 @@ for line in sys.stdin:
     argv, crash, log = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        signal.alarm(120)  # a child that hangs dies (SIGALRM) instead of hanging the test
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -174,3 +175,27 @@ def test_a_challenge_killed_at_a_point_resumes_with_its_salt(point: str, zygote:
     code = dispute_cli.main(argv)
     out, err = capsys.readouterr()
     assert code == 0 and json.loads(out)["gameId"] == res["gameId"] and json.loads(out)["gas"] == {}, err
+
+
+def test_a_record_of_another_account_or_in_use_is_refused_before_anything_is_sent(
+        net: RunningDevnet, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from devnet.connect import write_deployments
+    from validator.watch_record import GameRecord
+
+    chain = net.chain
+    me = net.accounts[5]
+    write_deployments(tmp_path / "d.json", net.deployments)
+    argv = ["challenge", "--beast", "1", "--window", "1", "--yes", "--no-play",  # (the record is opened first)
+            "--deployments", str(tmp_path / "d.json"), "--private-key-file", str(write_key_file(tmp_path / "k", me))]
+    before = chain.sender.w3.eth.get_transaction_count(me.address)
+    theirs = GameRecord(tmp_path / "theirs.json", net.accounts[4].address, chain.chain_id())
+    theirs.close()
+    assert dispute_cli.main([*argv, "--record", str(tmp_path / "theirs.json")]) == 2
+    assert "belongs to" in capsys.readouterr().err
+    held = GameRecord(tmp_path / f"cb-dispute-{me.address}.json", me.address, chain.chain_id())  # the default path
+    try:
+        assert dispute_cli.main(argv) == 2
+        assert "holds" in capsys.readouterr().err
+    finally:
+        held.close()
+    assert chain.sender.w3.eth.get_transaction_count(me.address) == before  # nothing was sent
