@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
+from web3 import Web3
 
 from devnet.bindings import ChainBeasts
 from devnet.deploy import DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_SPEC_VERSION, DEFAULT_TIMELOCK_DELAY, deploy, fund
 from devnet.indexed_backend import IndexedBackend
+from devnet.embedded_provider import embedded_web3
 
 DEFAULT_ENERGY = 10**6 * 10**18  # ENERGY minted to each test account
 # Committer stake of each dev account (of its DEFAULT_ENERGY): covers any one commitMany of a few
@@ -118,7 +119,7 @@ def start(
     else:
         backend = IndexedBackend(genesis_parameters=genesis, genesis_state=state)
     tester = EthereumTester(backend)
-    w3 = Web3(EthereumTesterProvider(tester))
+    w3 = embedded_web3(tester)
     keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
     chain = deploy(w3, keys[0], params=params, timelock_delay=timelock_delay, spec_version=spec_version,
                    game_clock_blocks=game_clock_blocks)

@@ -27,11 +27,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import keccak
-from web3 import EthereumTesterProvider, Web3
+from web3 import Web3
 from web3.contract import Contract
 
 from devnet import artifacts
 from devnet.indexed_backend import IndexedBackend
+from devnet.embedded_provider import embedded_web3
 from devnet.bindings import WindowStatus
 from devnet.errors import ContractError, ErrorDecoder
 from devnet.records import HatchData, Param
@@ -406,7 +407,7 @@ def start_chain(accounts: int, params: dict[str, int] | None = None, spec_versio
         state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
         backend = IndexedBackend(genesis_parameters=gen, genesis_state=state)
         tester = EthereumTester(backend)
-        w3 = Web3(EthereumTesterProvider(tester))
+        w3 = embedded_web3(tester)
         keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
     else:
         w3, keys = on

@@ -26,11 +26,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import keccak
-from web3 import EthereumTesterProvider, Web3
+from web3 import Web3
 from web3.contract import Contract
 
 from devnet import artifacts
 from devnet.indexed_backend import IndexedBackend
+from devnet.embedded_provider import embedded_web3
 from devnet.errors import ErrorDecoder, revert_data
 from devnet.season import initial_values
 from devnet.tx import Sender
@@ -127,7 +128,7 @@ class LedgerChain:
         genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
         backend = IndexedBackend(genesis_parameters=genesis, genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=accounts))
         tester = EthereumTester(backend)
-        w3 = Web3(EthereumTesterProvider(tester))
+        w3 = embedded_web3(tester)
         keys = [Account.from_key(k.to_bytes()) for k in backend.account_keys][:accounts]
         return cls.deploy(w3, keys, tester, params=params, spec_version=spec_version, clock=clock)
 

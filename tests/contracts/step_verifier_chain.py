@@ -17,12 +17,13 @@ import eth_abi
 from eth.vm.message import Message
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import keccak, to_canonical_address
-from web3 import EthereumTesterProvider, Web3
+from web3 import Web3
 
 from curriculum.dataset import Dataset
 from curriculum.source import PrivateDatasetSource
 from devnet.artifacts import build_dir
 from devnet.indexed_backend import IndexedBackend
+from devnet.embedded_provider import embedded_web3
 from kernel.errors import KernelError
 from kernel.sources import PublicSource
 from kernel.state import KernelState, from_bytes
@@ -76,7 +77,7 @@ class VerifierChain:
         artifact = json.loads((build_dir() / "StepVerifier.json").read_text())
         genesis = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": 60_000_000})
         self.backend = IndexedBackend(genesis_parameters=genesis)
-        self.w3 = Web3(EthereumTesterProvider(EthereumTester(self.backend)))
+        self.w3 = embedded_web3(EthereumTester(self.backend))
         self.sender = self.w3.eth.accounts[0]
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         receipt = self.w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": self.sender, "gas": 8_000_000}))
