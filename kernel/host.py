@@ -21,6 +21,8 @@ eth-account is imported inside the key functions, so ``import kernel`` never pul
   (:func:`sigterm_interrupts`: SIGTERM raises KeyboardInterrupt, as SIGINT does, so every tool
   ends the same way, exit 130); :func:`run_tool` is a tool's ``main`` around its work: the
   interrupt and each refused-input error become one stderr line and an exit code.
+- **Crash injection** (:func:`crash_hook`): the crash-safety tests' kill switch, off unless the
+  tool's environment variable names a point.
 """
 
 from __future__ import annotations
@@ -414,6 +416,33 @@ def unlock_keystore(path: str | os.PathLike[str], password: str) -> LocalAccount
     return Account.from_key(key)
 
 
+# ---------------------------------------------------------------------------------------
+# Crash injection (tests only: off unless the tool's environment variable is set)
+
+
+def crash_hook(env: str) -> Callable[[str], None]:
+    """A ``crash_point(name)`` for one tool: ``<env>=point:n`` exits the n-th time ``point`` is reached.
+
+    The exit is ``os._exit(137)`` -- no cleanup, no flush, exactly like SIGKILL -- so a crash-safety
+    test can kill a real child process at a named place and check what a restart finds. Each tool
+    has its own variable and list of points (node.crash, validator.crash); this is their one hook.
+    """
+    counts: dict[str, int] = {}
+
+    def crash_point(name: str) -> None:
+        spec = os.environ.get(env)
+        if not spec:
+            return
+        point, _, count = spec.partition(":")
+        if point != name:
+            return
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] >= int(count or 1):
+            os._exit(137)
+
+    return crash_point
+
+
 __all__ = [
     "EXIT_MEANINGS",
     "ExitCode",
@@ -427,6 +456,7 @@ __all__ = [
     "PRIVATE_FILE_MODE",
     "UnsafeFileError",
     "account_from_key_file",
+    "crash_hook",
     "atomic_write",
     "exit_codes_epilog",
     "fsync_dir",

@@ -10,8 +10,9 @@ listed point, that every listed point is called, and that its scenarios reach ea
 
 from __future__ import annotations
 
-import os
 from typing import Final
+
+from kernel.host import crash_hook
 
 CRASH_ENV: Final = "CB_NODE_CRASH_AT"
 
@@ -33,20 +34,8 @@ CRASH_POINTS: Final[dict[str, str]] = {
     "rewind_after_rows": "node.rewind: the dropped windows' rows deleted, their files not set aside, journal kept",
 }
 
-_counts: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Exit abruptly when CB_NODE_CRASH_AT names this point and its count is reached."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return
-    point, _, count = spec.partition(":")
-    if point != name:
-        return
-    _counts[name] = _counts.get(name, 0) + 1
-    if _counts[name] >= int(count or 1):
-        os._exit(137)
+crash_point = crash_hook(CRASH_ENV)
+"""Exit abruptly (as SIGKILL would) when the environment variable names this point and its count is reached."""
 
 
 __all__ = ["CRASH_ENV", "CRASH_POINTS", "crash_point"]

@@ -9,8 +9,9 @@ child process with it and check that a rerun resumes. The node has its own hook 
 
 from __future__ import annotations
 
-import os
 from typing import Final
+
+from kernel.host import crash_hook
 
 CRASH_ENV: Final = "CB_VALIDATOR_CRASH_AT"
 
@@ -22,20 +23,8 @@ CRASH_POINTS: Final[dict[str, str]] = {
     "reveal_mined": "validator.dispute.challenging: challenge mined (the game open), the record still says challenging",
 }
 
-_counts: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Exit abruptly when CB_VALIDATOR_CRASH_AT names this point and its count is reached."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return
-    point, _, count = spec.partition(":")
-    if point != name:
-        return
-    _counts[name] = _counts.get(name, 0) + 1
-    if _counts[name] >= int(count or 1):
-        os._exit(137)
+crash_point = crash_hook(CRASH_ENV)
+"""Exit abruptly (as SIGKILL would) when the environment variable names this point and its count is reached."""
 
 
 __all__ = ["CRASH_ENV", "CRASH_POINTS", "crash_point"]
