@@ -38,6 +38,7 @@ from devnet.errors import ContractError, ErrorDecoder
 from devnet.records import HatchData, Param
 from devnet.season import initial_values
 from devnet.tx import Sender
+from kernel.board import ACT_NONE, EMPTY, Board, Creature, encode_record
 from kernel.params import DEFAULT_PARAMS
 from kernel.payload import Payload
 from kernel.state import genesis
@@ -577,3 +578,15 @@ def same_block(gn: GameNet, txs: Sequence[tuple[LocalAccount, Contract, str, lis
     receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1
     return [int(r["status"]) for r in receipts]
+
+
+def board_record(seed: int) -> bytes:
+    """A valid 28-byte board record (SPEC §2.3), different for each small seed."""
+    me = Creature(hp=1 + seed % 200, stamina=seed % 16, defense=7, temp_def=0, crit=0, last_action=ACT_NONE)
+    foe = Creature(hp=50, stamina=3, defense=9, temp_def=32, crit=1, last_action=ACT_NONE)
+    return encode_record(Board(tiles=(EMPTY,) * 64, self_pos=seed % 32, enemy_pos=63, me=me, enemy=foe))
+
+
+def invalid_record(record: bytes) -> bytes:
+    """``record`` with its own creature's hp set to 0: not a valid board record (SPEC §2.3)."""
+    return record[:18] + b"\x00" + record[19:]

@@ -24,14 +24,15 @@ from bisection_helpers import (
     SLASHED,
     GameNet,
     Lineage,
+    board_record,
     each_test_reverted,
+    invalid_record,
     start_game_net,
 )
 from chain_helpers import raises_error
 from curriculum.records import records_tree
 from devnet import artifacts
 from devnet.bindings import Reason
-from kernel.board import ACT_NONE, EMPTY, Board, Creature, encode_record
 from test_bisection_stateful import held_is_owed
 
 MAX_RECORDS = 131072
@@ -47,15 +48,8 @@ def gn(_gn: GameNet) -> Iterator[GameNet]:
     yield from each_test_reverted(_gn)
 
 
-def _record(seed: int) -> bytes:
-    """A valid 28-byte board record."""
-    me = Creature(hp=1 + seed % 200, stamina=seed % 16, defense=7, temp_def=0, crit=0, last_action=ACT_NONE)
-    foe = Creature(hp=50, stamina=3, defense=9, temp_def=32, crit=1, last_action=ACT_NONE)
-    return encode_record(Board(tiles=(EMPTY,) * 64, self_pos=seed % 32, enemy_pos=63, me=me, enemy=foe))
-
-
-VALID = [_record(i) for i in range(5)]
-BAD = VALID[2][:18] + b"\x00" + VALID[2][19:]  # self hp 0: not a valid board record (SPEC §2.3)
+VALID = [board_record(i) for i in range(5)]
+BAD = invalid_record(VALID[2])  # self hp 0
 
 
 def _hatch(gn: GameNet, owner, records_root: bytes) -> int:  # noqa: ANN001

@@ -38,11 +38,24 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bisection_helpers import BURN, CHALLENGED, CHALLENGER_WON, COMMITTED, OPEN, SLASHED, VOIDED, GameNet, Lineage, start_game_net
+from bisection_helpers import (
+    BURN,
+    CHALLENGED,
+    CHALLENGER_WON,
+    COMMITTED,
+    OPEN,
+    SLASHED,
+    VOIDED,
+    GameNet,
+    Lineage,
+    board_record,
+    invalid_record,
+    start_game_net,
+)
 from curriculum.records import records_tree, root_from_path
 from devnet.bindings import Reason
 from devnet.errors import ContractError
-from kernel.board import ACT_NONE, EMPTY, Board, Creature, decode_record, encode_record
+from kernel.board import decode_record
 from kernel.errors import BoardError
 from test_bisection_stateful import event, held_is_owed
 
@@ -50,15 +63,8 @@ MAX_RECORDS = 131072
 ZERO32 = bytes(32)
 
 
-def _record(seed: int) -> bytes:
-    """A valid 28-byte board record."""
-    me = Creature(hp=1 + seed % 200, stamina=seed % 16, defense=7, temp_def=0, crit=0, last_action=ACT_NONE)
-    foe = Creature(hp=50, stamina=3, defense=9, temp_def=32, crit=1, last_action=ACT_NONE)
-    return encode_record(Board(tiles=(EMPTY,) * 64, self_pos=seed % 32, enemy_pos=63, me=me, enemy=foe))
-
-
-VALID = [_record(i) for i in range(4)]
-BAD = VALID[2][:18] + b"\x00" + VALID[2][19:]  # self hp 0: not a valid board record (SPEC §2.3)
+VALID = [board_record(i) for i in range(4)]
+BAD = invalid_record(VALID[2])  # self hp 0
 
 
 @dataclass(frozen=True)
