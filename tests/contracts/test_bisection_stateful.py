@@ -1,4 +1,4 @@
-"""Hypothesis state machine over BisectionGame 2.0.0 and the ledger's slash and rewind (PROTOCOL §10).
+"""Hypothesis state machine over BisectionGame 2.x and the ledger's slash and rewind (PROTOCOL §10).
 
 A trainer commits windows, some with one wrong micro-step; an honest challenger (it replays every
 window and challenges only the ones its replay refutes) and a lying challenger open games; the
