@@ -4,6 +4,11 @@ Every generated case runs the committed StepVerifier bytecode in py-evm and comp
 with h128 of the pre-state and of the reference's post-state (bytes16(0) where the reference finds the
 window start illegal). Most cases use small networks (slot_width 1-4), where the board, the labels and the
 counters cost the same as in a large one; a few use the default shape and one the largest legal state.
+
+py-evm interprets a step in about 50 ms, anvil (revm) in about 1, so most of each run's differential cases
+run on anvil (test_step_verifier_anvil.py: 600 public + 400 private, the same generator) and 150 + 100
+here keep py-evm, the devnet's EVM, checked against the reference on fresh draws every run (before
+session 8: 700 + 300 here and 200 on anvil; together 1,250 a run now against 1,200).
 """
 
 from __future__ import annotations
@@ -38,13 +43,13 @@ def check(chain: VerifierChain, case: Case) -> None:
     assert out.post_hash == case.expected()
 
 
-@settings(max_examples=700, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(case=cases(private=st.just(False)))
 def test_public_steps_match_reference(chain: VerifierChain, case: Case) -> None:
     check(chain, case)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
 @given(case=cases(private=st.just(True)))
 def test_private_steps_match_reference(chain: VerifierChain, case: Case) -> None:
     check(chain, case)
