@@ -3,11 +3,14 @@ public test keys), one line per transaction with its gas and decoded revert, `--
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import termios
 import time
 import urllib.request
 from pathlib import Path
@@ -155,24 +158,38 @@ def test_anvil_engine_prints_the_same_lines_and_mines(tmp_path: Path) -> None:
 
 
 def test_a_reader_that_stops_reading_never_stalls_the_chain(tmp_path: Path) -> None:
-    """Scripts read only the JSON line; the transaction log filling the pipe must not block the chain or the exit."""
+    """Scripts read only the JSON line; the transaction log filling the pipe must not block the chain or the exit.
+
+    The pipe is shrunk to one page (4 kB, where Linux gives 64 kB), so 80 transfers (about 16 kB of log
+    lines) fill it four times over instead of 450 transfers filling a default pipe; it is checked full."""
     out = tmp_path / "deployments.json"
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+    size = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
     proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
                              "--run-dir", str(tmp_path / "run"), "--accounts", "3"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=w, stderr=subprocess.DEVNULL)
+    os.close(w)
+    reader = os.fdopen(r, "rb", buffering=0)  # reads the first line and not a byte more
     try:
-        assert proc.stdout is not None
-        json.loads(proc.stdout.readline())  # then never read again
+        json.loads(reader.readline())  # then never read again
         cb = devnet.connect(out)
         sender, to = cb.accounts[1], cb.accounts[2].address
         before = cb.balance_of(to)
-        for _ in range(450):  # about 90 kB of log lines: more than a pipe buffer (64 kB)
+        for _ in range(80):  # about 16 kB of log lines: four times the pipe
             cb.transfer(sender, to, 1)
-        assert cb.balance_of(to) == before + 450
+        assert cb.balance_of(to) == before + 80
+        # The log follows the chain by polling: it fills the pipe (up to less than a line) soon after.
+        unread = array.array("i", [0])
+        deadline = time.monotonic() + 30
+        while fcntl.ioctl(r, termios.FIONREAD, unread) == 0 and unread[0] < size - 1024 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert unread[0] >= size - 1024, (unread[0], size)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             assert proc.wait(timeout=30) == 130
         finally:
+            reader.close()
             if proc.poll() is None:
                 proc.kill()
