@@ -9,18 +9,19 @@ the kernel with digests is reported beside it), so ``ratio`` = the node's beast-
 the kernel's: the share of the kernel's speed the node passes on. Ratios are comparable between
 runs on a busy shared machine; absolute figures are not.
 
-What is timed is the node's own loop: train one window per beast, persist every checkpoint
-(atomic write, one sync per round, SQLite row), sign, record, broadcast and confirm the commits.
-``node`` runs ``Engine.pipelined_round`` (node.pipeline: a round's commits in flight while the next
-round trains; the count is the windows committed in the segment), ``baseline`` runs
-``train_next`` then ``commit_pending``. Hatching is not timed (its seconds are reported). Each
-configuration runs whole rounds for ``--seconds`` split into two segments, each of whole epoch
-cycles (windows per epoch + 1 rounds: in ``node`` mode one of them only commits, the window opening
-an epoch waiting for the commit closing the one before), and reports the better segment, since the
-shared machines are often busy. ``peak_rss_mb``
-is the process's peak resident memory so far (node, embedded chain, kernel; anvil is another
-process): run one beast count per process for a per-count figure. The time shares overlap in
-``node`` mode (training and the commit thread run at once), so they may add up to more than 100%.
+What is timed is the node's own loop: train one window per beast, persist every checkpoint (atomic
+write, one sync per round, SQLite row), sign, record, broadcast and confirm the commits. ``node``
+runs ``Engine.pipelined_round`` (node.pipeline: a round's commits in flight while the next round
+trains; the count is the windows committed in the segment), ``baseline`` runs ``train_next`` then
+``commit_pending``. Hatching is not timed (its seconds are reported). Each configuration runs whole
+rounds for ``--seconds`` split into two segments, each of whole epoch cycles (windows per epoch + 1
+rounds: in ``node`` mode each beast waits one of them for the commit closing its epoch, staggered
+over the rounds from 128 beasts on), and reports the better segment, since the shared machines are
+often busy. Hatching (``hatch_s``) uses ``Engine.hatch_many``: every transaction of a phase in
+flight at once. ``peak_rss_mb`` is the process's peak resident memory so far (node, embedded chain,
+kernel; anvil is another process): run one beast count per process for a per-count figure. The time
+shares overlap in ``node`` mode (training and the commit thread run at once), so they may add up to
+more than 100%.
 
 Two modes per beast count:
 
@@ -75,20 +76,24 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     client = ChainClient(chain.w3, chain.accounts[account_index], decoder=chain.decoder)
     engine = Engine(workdir / f"{mode}-{n_beasts}", Ledger(client, chain.contracts), batched=(mode == "node"))
     t_hatch = time.perf_counter()
-    runs = [engine.hatch() for _ in range(n_beasts)]
+    runs = engine.hatch_many(n_beasts)  # in flight together (node.hatching), as `cb-node run --hatch N` does
     t_hatch = time.perf_counter() - t_hatch
     engine.ledger.ensure_allowance(1)
     batch = engine.committer.batch_size() if mode == "node" else 1  # node: as many as a transaction's gas allows
-    # Warm-up (imports, first-use caches), not counted. ``node`` then has one round trained and
-    # persisted, whose commits go out with the first timed round: the pipeline's steady state.
-    engine.train_next(runs)
-    engine.commit_pending(runs, max_batch=batch)
-    if mode == "node":
-        engine.pipelined_round(runs)
-    # Whole epoch cycles per segment: in ``node`` mode the window opening an epoch waits for the commit
-    # closing the one before (its seed is that block's hash), so one round in (windows per epoch + 1)
-    # only commits; a segment of whole cycles from any round on holds exactly its share of them.
+    # Warm-up (imports, first-use caches), not counted. ``node``: two epoch cycles of pipelined rounds
+    # from genesis, as `cb-node run` starts, after which the beasts' epochs are staggered (node.pipeline:
+    # from STAGGER_MIN beasts on, each beast waits for its epoch seed in the round of its slot) and one
+    # round is trained and persisted, its commits going out with the first timed round: the steady state.
     cycle = engine.params().epoch_steps // 128 + 1
+    if mode == "node":
+        for _ in range(2 * cycle):
+            engine.pipelined_round(runs)
+    else:
+        engine.train_next(runs)
+        engine.commit_pending(runs, max_batch=batch)
+    # Whole epoch cycles per segment: in ``node`` mode the window opening an epoch waits for the commit
+    # closing the one before (its seed is that block's hash), one round in (windows per epoch + 1) per
+    # beast; a segment of whole cycles from any round on holds exactly its share of them.
     best: dict[str, Any] | None = None
     for _ in range(repeats):  # best of ``repeats`` segments: the shared machine is often busy
         engine.timings.update(dict.fromkeys(engine.timings, 0.0))

@@ -252,8 +252,7 @@ def run_daemon(cfg: NodeConfig, opts: RunOptions) -> int:
             engine = make_engine(cfg, chain, account, log)
             # Hatches a killed run left half done count towards --hatch N.
             recovered = engine.recover_hatches()
-            for _ in range(max(0, opts.hatch - len(recovered))):
-                run = engine.hatch()
+            for run in engine.hatch_many(max(0, opts.hatch - len(recovered))):  # in flight together, each journaled
                 log(f"hatched beast {run.beast_id}")
             ids = cfg.beasts or known_beasts(cfg.data_dir)
             if not ids:

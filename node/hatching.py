@@ -84,53 +84,120 @@ class Hatchery:
             signed.tx_hash, signed.nonce, signed.raw, signed.gas, "0x" + dataset_c.hex(), "0x" + secret_c.hex(),
             str(Path(dataset_path).resolve()) if dataset_path is not None else None,
             str(Path(secret_path).resolve()) if secret_path is not None else None)
-        self.journal.record(pending)
+        return self._start([pending])[0]
+
+    def hatch_many(self, count: int) -> list[int]:
+        """Hatch ``count`` public beasts with their transactions in flight together; returns their ids.
+
+        The order of :meth:`hatch` for each beast, a phase at a time for all of them: every request
+        signed (consecutive nonces; the first one's preflight raises a revert before anything is
+        recorded) and journaled, each record durable before any is broadcast; then all broadcast and
+        their receipts awaited; then every ``finalizeHatch`` sent and awaited (in blocks after the
+        requests'); then each run directory written and its record forgotten. A node killed anywhere
+        finishes every recorded hatch on restart (:meth:`recover`), so none is lost or minted twice.
+        One request after another took about a fifth of a second per beast on anvil (docs/PERFORMANCE.md).
+        """
+        if count < 1:
+            return []
+        zero = "0x" + ZERO32.hex()
+        pendings = []
+        try:
+            for i in range(count):
+                signed = self.ledger.sign_hatch(ZERO32, ZERO32, ZERO32, preflight=i == 0)
+                pendings.append(PendingHatch(signed.tx_hash, signed.nonce, signed.raw, signed.gas, zero, zero))
+        except BaseException:
+            self.ledger.client.resync_nonce()  # nothing was recorded or sent: the nonces signed so far are free
+            raise
+        return self._start(pendings)
+
+    def _start(self, pendings: list[PendingHatch]) -> list[int]:
+        """Journal the signed hatches (each durable before any broadcast), then finish them."""
+        try:
+            for pending in pendings:
+                self.journal.record(pending)
+        except BaseException:
+            self.ledger.client.resync_nonce()  # unrecorded hatches are never sent: their nonces are free again
+            raise
         crash_point("hatch_after_sign")
-        return self._finish(pending)
+        return self._finish_many(pendings)
 
     def recover(self) -> list[int]:
         """Finish every hatch a killed node left in the journal; returns the ids of the beasts it finished.
 
         A recorded transaction the chain never saw is broadcast again (the same signed bytes,
         so it can mint at most once). One that can no longer be mined (its nonce went to another
-        transaction) or that reverted is dropped from the journal with a log line.
+        transaction) or that reverted is dropped from the journal with a log line. All recorded
+        hatches are finished together (:meth:`_finish_many`): every one is broadcast, oldest nonce
+        first, before any ``finalizeHatch`` is signed, whose nonce would otherwise take the nonce
+        of a recorded hatch not yet sent (``run --hatch N`` records N at once).
         """
         client = self.ledger.client
-        done = []
-        for pending in self.journal.pending():
-            rcpt = client.receipt(pending.tx_hash)
+        live = []
+        for pending in self.journal.pending():  # oldest nonce first
+            rcpt = client.receipt_wire(pending.tx_hash)
             if rcpt is None and not client.known(pending.tx_hash) and client.chain_nonce("latest") > pending.nonce:
                 self.log(f"hatch {pending.tx_hash} can no longer be mined (nonce {pending.nonce} was used by "
                          "another transaction); dropped it")
                 self.journal.done(pending.tx_hash)
                 continue
+            live.append(pending)
+        while live:
             try:
-                beast_id = self._finish(pending)
-            except (TxDroppedError, TxRevertedError) as exc:
-                self.log(f"hatch {pending.tx_hash} did not complete ({exc}); dropped it")
+                ids = self._finish_many(live)
+            except (TxDroppedError, TxRevertedError) as exc:  # that hatch's record is dropped: finish the others
+                left = {p.tx_hash for p in self.journal.pending()}
+                rest = [p for p in live if p.tx_hash in left]
+                if len(rest) == len(live):  # nothing was dropped (a finalize failed): the next start tries again
+                    self.log(f"the interrupted hatches did not complete ({exc}); the next start tries again")
+                    return []
+                self.log(f"a hatch did not complete ({exc}); dropped it")
+                live = rest
                 continue
-            self.log(f"finished the interrupted hatch of beast {beast_id} (tx {pending.tx_hash})")
-            done.append(beast_id)
-        return done
+            for pending, beast_id in zip(live, ids, strict=True):
+                self.log(f"finished the interrupted hatch of beast {beast_id} (tx {pending.tx_hash})")
+            return ids
+        return []
 
-    def _finish(self, pending: PendingHatch) -> int:
-        """Broadcast (again) if needed, wait for the receipt, write the run directory, forget the record."""
+    def _finish_many(self, pendings: list[PendingHatch]) -> list[int]:
+        """Finish recorded hatches, a phase at a time: broadcast every one the chain has not mined (oldest nonce
+        first), await every receipt, finalize them all, then write each run directory and forget its record."""
         client = self.ledger.client
-        try:
-            rcpt = client.receipt(pending.tx_hash)
-            if rcpt is None:
-                client.broadcast(pending.signed)
-                crash_point("hatch_after_broadcast")
-            rcpt = client.wait(pending.signed, "Beast.hatch")
-        except (TxDroppedError, TxRevertedError):
-            client.resync_nonce()
-            self.journal.done(pending.tx_hash)
-            raise
-        except ChainError:
-            client.resync_nonce()  # the record stays: the next start finishes it
-            raise
+        sent = False
+        rcpts = []
+        for pending in pendings:
+            try:
+                if client.receipt_wire(pending.tx_hash) is None:
+                    client.broadcast(pending.signed)
+                    sent = True
+            except (TxDroppedError, TxRevertedError):
+                client.resync_nonce()
+                self.journal.done(pending.tx_hash)
+                raise
+            except ChainError:
+                client.resync_nonce()  # the records stay: the next start finishes them
+                raise
+        if sent:
+            crash_point("hatch_after_broadcast")
+        for pending in pendings:
+            try:
+                rcpts.append(client.wait(pending.signed, "Beast.hatch", light=True))
+            except (TxDroppedError, TxRevertedError):
+                client.resync_nonce()
+                self.journal.done(pending.tx_hash)
+                raise
+            except ChainError:
+                client.resync_nonce()
+                raise
         crash_point("hatch_after_mined")
-        beast_id, hd = self.ledger.hatched(rcpt)
+        ids = self.ledger.finalize_hatches([self.ledger.hatch_request_id(rcpt) for rcpt in rcpts])
+        for pending, beast_id in zip(pendings, ids, strict=True):
+            self._write_run(pending, beast_id)
+        return ids
+
+    def _write_run(self, pending: PendingHatch, beast_id: int) -> None:
+        """Write the run directory of a hatched, finalized beast (beast.json, genesis), then forget its record."""
+        client = self.ledger.client
+        hd = self.ledger.hatch_data(beast_id)
         private = pending.dataset_path is not None and pending.secret_path is not None
         meta = BeastMeta(beast_id, hd, owner=client.address, hatch_tx=pending.tx_hash,
                          dataset_path=pending.dataset_path if private else None,
@@ -145,7 +212,6 @@ class Hatchery:
                         spec_version=hd.spec_version, **extra, h128="0x" + g.h128().hex(), tx=pending.tx_hash)
         store.close()
         self.journal.done(pending.tx_hash)
-        return meta.beast_id
 
     def adopt(self, beast_id: int) -> None:
         """Write the run directory of a public beast hatched elsewhere that this key may train."""

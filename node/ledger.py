@@ -11,9 +11,10 @@ window index N - 1; both carry globalStep = 128 * N.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak
 from web3.logs import DISCARD
 
 from kernel.params import KernelParams
@@ -41,6 +42,15 @@ from node.errors import ChainError, TxRevertedError
 
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
 _COMMIT: Final = function_signature_to_4byte_selector("commit(uint256,bytes32)")
+
+
+@functools.cache
+def _hatch_requested_topic() -> bytes:
+    """The first topic of Beast's HatchRequested event (from the committed artifact's ABI)."""
+    from devnet import artifacts
+
+    abi = next(e for e in artifacts.load("Beast").abi if e.get("type") == "event" and e.get("name") == "HatchRequested")
+    return bytes(event_abi_to_log_topic(abi))
 _COMMIT_MANY: Final = function_signature_to_4byte_selector("commitMany(uint256[],bytes32[])")
 # keys per sealEpochSeeds: its gas bound under the 2^24 per-transaction cap (devnet.tx.TX_GAS_CAP, EIP-7825)
 SEAL_MAX: Final = (TX_GAS_CAP - GAS_SMALL) // GAS_SEAL_EACH
@@ -98,27 +108,67 @@ class Ledger:
         """The kernel spec version of every beast this deployment hatches (Beast.SPEC_VERSION)."""
         return int(self.client.call("Beast.SPEC_VERSION", self.beast.functions.SPEC_VERSION()))
 
-    def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes, records_root: bytes = ZERO32) -> SignedTx:
+    def sign_hatch(self, dataset_commitment: bytes, secret_commitment: bytes, records_root: bytes = ZERO32, *,
+                   preflight: bool = True) -> SignedTx:
         """Sign (not send) a hatch request for a beast owned by the node's account; reverts are raised here.
 
         The request only reserves the id; :meth:`hatched` finalizes it in a later block (Beast 3.0.0).
 
         ``records_root`` is the dataset's R_dataset on a spec version 2 deployment (zero otherwise).
+        ``preflight=False`` skips the ``eth_call`` of a fixed-gas client (node.hatching signs many
+        identical public requests and preflights the first).
         """
         call = self.beast.functions.hatch(*hatch_args(dataset_commitment, secret_commitment, records_root))
-        return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None)
+        return self.client.sign("Beast.hatch", call, gas=GAS_HATCH if self.client.fixed_gas else None,
+                                preflight=preflight)
+
+    def hatch_request_id(self, rcpt: Any) -> int:
+        """The beast id a mined hatch request reserved: from web3's receipt, or from the wire form of
+        ``ChainClient.wait(light=True)`` (the log whose first topic is HatchRequested's, emitted by Beast; the
+        id is its first indexed argument), which spares web3's formatting of every receipt of a large hatch."""
+        logs = list(rcpt.get("logs") or [])
+        if logs and all(isinstance(log.get("topics", [None])[0] if log.get("topics") else None, str) for log in logs):
+            topic = "0x" + _hatch_requested_topic().hex()
+            beast = str(self.beast.address).lower()
+            for log in logs:
+                topics = [str(t).lower() for t in log["topics"]]
+                if str(log.get("address", "")).lower() == beast and len(topics) > 1 and topics[0] == topic:
+                    return int(topics[1], 16)
+            raise ChainError(f"hatch transaction {rcpt.get('transactionHash')} emitted no HatchRequested event")
+        events = self.beast.events.HatchRequested().process_receipt(rcpt, errors=DISCARD)
+        if not events:
+            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no HatchRequested event")
+        return int(events[0]["args"]["beastId"])
 
     def hatched(self, rcpt: Any) -> tuple[int, HatchData]:
         """The id and hatch data of the beast a mined hatch request asked for, finalized first if nobody has.
 
         Idempotent: a node killed between the request and its finalize finishes it on the next start.
         """
-        events = self.beast.events.HatchRequested().process_receipt(rcpt, errors=DISCARD)
-        if not events:
-            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no HatchRequested event")
-        beast_id = int(events[0]["args"]["beastId"])
+        beast_id = self.hatch_request_id(rcpt)
         self.finalize_hatch(beast_id)
         return beast_id, self.hatch_data(beast_id)
+
+    def finalize_hatches(self, beast_ids: list[int]) -> list[int]:
+        """:meth:`finalize_hatch` for many beasts with their transactions in flight together (each signed
+        without preflight, all broadcast, then every receipt awaited; one that reverts because the hatch was
+        finalized already is fine); returns ``beast_ids``."""
+        todo = list(beast_ids)  # no probe first: a hatch someone else finalized shows as a revert, checked below
+        try:
+            signed = [self.client.sign(f"Beast.finalizeHatch({b})", self.beast.functions.finalizeHatch(b),
+                                       gas=GAS_FINALIZE_HATCH, preflight=False) for b in todo]
+            for s in signed:
+                self.client.broadcast(s)
+        except ChainError:
+            self.client.resync_nonce()
+            raise
+        for b, s in zip(todo, signed, strict=True):
+            try:
+                self.client.wait(s, f"Beast.finalizeHatch({b})", light=True)
+            except TxRevertedError:
+                if self._hatch_pending(b):
+                    raise  # else someone finalized it first: fine
+        return beast_ids
 
     def finalize_hatch(self, beast_id: int) -> None:
         """Send ``Beast.finalizeHatch(beast_id)`` unless the hatch is finalized already (anyone may finalize).

@@ -22,19 +22,45 @@ window against the chain (committed, still pending, or requeued) and the next ro
 both in order, oldest first (tests/node/test_crash.py). A window that opens an epoch is not
 trained while the window closing the epoch before is in flight (its seed is that commit's block
 hash), so a closing and an opening window never share a transaction.
+
+**Staggered epochs.** Waiting for that seed costs each beast one round per epoch. Beasts hatched
+together share their epoch phase, so that round would train nothing at all: one round in
+``windows per epoch + 1`` idle. From :data:`STAGGER_MIN` beasts on (128), a window that opens an epoch
+is trained only in the rounds of its beast's slot (beast id modulo the cycle of ``windows per
+epoch + 1`` rounds): a beast out of step waits up to a cycle once (at its first epoch, genesis
+included), then its waiting round is its slot's, so every round trains about ``windows per epoch``
+in ``windows per epoch + 1`` of the beasts. A held-back beast is not skipped for good: it trains in
+its slot's next round, and the ledger's rules do not change (the node only chooses when to train).
+The price: a ``sealEpochSeeds`` on the training thread every round instead of every cycle; with few
+beasts a round is short and that may cost more than the idle round (64 beasts on anvil: 34% and
+38% of the kernel in two runs with staggering, 49% in one without; docs/PERFORMANCE.md, Node),
+hence the threshold.
+
+**GIL switch interval.** While the commit thread runs, the node's process switches threads every
+:data:`SWITCH_INTERVAL_S` (Python's default is 5 ms). Each torch operation of the training
+thread releases the GIL and must take it back; with the commit thread running Python (encoding,
+signing, index writes) the default made the training thread wait up to 5 ms at each of thousands
+of operations a round: at 256 beasts on anvil the node passed on 26,300 beast-micro-steps/s with
+5 ms and 38,400/s with 0.5 ms, alternating segments of one run (docs/PERFORMANCE.md, Node).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from kernel.payload import WINDOW_STEPS
 from node.crash import crash_point
 from node.store import WindowRow
 
 if TYPE_CHECKING:
     from node.beast_run import BeastRun
     from node.trainer import Engine
+
+STAGGER_MIN: Final = 128  # beasts per round from which epochs are staggered (fewer: each extra seal costs more than it saves)
+SWITCH_INTERVAL_S: Final = 0.0005  # the GIL switch interval while the commit thread runs (Python's default: 5 ms)
 
 
 class Pipeline:
@@ -43,18 +69,23 @@ class Pipeline:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pool: ThreadPoolExecutor | None = None
+        self._switch: float | None = None  # the process's switch interval before the commit thread started
+        self._round = 0
 
     def round(self, runs: list[BeastRun], train: list[BeastRun] | None = None) -> list[WindowRow]:
         """Commit every window persisted so far (of ``runs``) while training the next window of each
         ready beast of ``train`` (default: ``runs``); returns the rows trained."""
         engine = self.engine
-        plan = engine.trainer.plan(runs if train is None else train, pipelined=True)
+        todo = runs if train is None else train
+        plan = engine.trainer.plan(todo, pipelined=True, opens=self._opens(len(todo)))
         pending = engine.committer.pending(runs)
         fut: Future[int] | None = None
         if pending:
             batch = engine.committer.batch_size()  # its chain read on this thread, before the commit thread starts
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cb-node-commit")
+                self._switch = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._switch, SWITCH_INTERVAL_S))
             fut = self._pool.submit(engine.committer.commit_items, pending, batch)
         try:
             rows = engine.trainer.train_planned(plan)
@@ -68,11 +99,24 @@ class Pipeline:
             fut.result()  # raises what the commit raised
         return rows
 
+    def _opens(self, beasts: int) -> Callable[[BeastRun], bool] | None:
+        """Whether a beast may train a window opening an epoch this round (staggered epochs; module
+        docstring), or None (any beast may) below STAGGER_MIN beasts. Counts the round."""
+        cycle = self.engine.params().epoch_steps // WINDOW_STEPS + 1
+        slot = self._round % cycle
+        self._round += 1
+        if beasts < STAGGER_MIN:
+            return None
+        return lambda run: run.beast_id % cycle == slot
+
     def close(self) -> None:
-        """Stop the commit thread (after the commit it runs, if any)."""
+        """Stop the commit thread (after the commit it runs, if any) and restore the switch interval."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._switch is not None:
+            sys.setswitchinterval(self._switch)
+            self._switch = None
 
 
 __all__ = ["Pipeline"]

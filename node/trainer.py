@@ -100,6 +100,11 @@ class Engine:
         """
         return self.open(self.hatchery.hatch(dataset_path, secret_path))
 
+    def hatch_many(self, count: int) -> list[BeastRun]:
+        """Hatch ``count`` public beasts with their transactions in flight together and open them
+        (journaled like :meth:`hatch`, :meth:`node.hatching.Hatchery.hatch_many`)."""
+        return [self.open(bid) for bid in self.hatchery.hatch_many(count)]
+
     def recover_hatches(self) -> list[BeastRun]:
         """Finish every hatch a killed node left in the journal; returns the beasts it finished."""
         return [self.open(bid) for bid in self.hatchery.recover()]

@@ -78,7 +78,8 @@ class WindowTrainer:
         """
         return self.train_planned(self.plan(runs))
 
-    def plan(self, runs: list[BeastRun], *, pipelined: bool = False) -> RoundPlan:
+    def plan(self, runs: list[BeastRun], *, pipelined: bool = False,
+             opens: Callable[[BeastRun], bool] | None = None) -> RoundPlan:
         """The beasts to train this round with their start states and epoch seeds (the round's chain reads).
 
         Sequential: every window on top of a committed one. ``pipelined`` (node.pipeline): a beast
@@ -86,7 +87,9 @@ class WindowTrainer:
         the window before that one is settled -- at most two uncommitted windows per beast -- and
         its next window's epoch seed is already sealed: a window that opens an epoch waits until
         the commit closing the epoch before is mined (the seed is that block's hash, PROTOCOL §4).
-        Seals are sent here, never while a commit is in flight.
+        Seals are sent here, never while a commit is in flight. ``opens``: whether a beast whose next
+        window opens an epoch may train it this round (node.pipeline staggers the beasts' epochs; the
+        others wait, unsealed, for a later round); None: every beast may.
         """
         ready, behind = [], []
         for r in runs:
@@ -103,6 +106,12 @@ class WindowTrainer:
         if not ready:
             return RoundPlan([], [], [])
         states = [r.latest_state() for r in ready]
+        if opens is not None:
+            keep = [i for i, (r, s) in enumerate(zip(ready, states, strict=True))
+                    if s.global_step % s.params.epoch_steps or opens(r)]
+            ready, behind, states = [ready[i] for i in keep], [behind[i] for i in keep], [states[i] for i in keep]
+            if not ready:
+                return RoundPlan([], [], [])
         t0 = time.perf_counter()
         seeds = self._epoch_seeds(ready, states, behind)
         self.timings["chain_s"] += time.perf_counter() - t0

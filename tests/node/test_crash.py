@@ -55,7 +55,9 @@ SCENARIOS = [
     # Killed while hatching: the restart (without --hatch) must finish the hatch, not lose the
     # beast, and the account must own exactly as many beasts as the node trains.
     ("hatch_after_sign", 1, 1), ("hatch_after_broadcast", 1, 1), ("hatch_after_mined", 1, 1),
-    ("hatch_after_meta", 1, 1), ("hatch_after_sign", 2, 2), ("hatch_after_mined", 2, 2),
+    # `run --hatch 2` hatches both at once (Hatchery.hatch_many): killed with both requests journaled, with both
+    # mined, and after the second beast's beast.json (the first one's run directory complete).
+    ("hatch_after_meta", 1, 1), ("hatch_after_sign", 1, 2), ("hatch_after_mined", 1, 2), ("hatch_after_meta", 2, 2),
 ]
 SIGKILL_RUNS = 4
 

@@ -1,6 +1,7 @@
 """The pipelined round (node.pipeline) on the embedded chain: commits in flight while the next round
-trains, the same lineage as the sequential loop, at most two uncommitted windows per beast, and no
-window opening an epoch trained before the commit closing the epoch before is mined."""
+trains, the same lineage as the sequential loop, at most two uncommitted windows per beast, no
+window opening an epoch trained before the commit closing the epoch before is mined, staggered
+epochs; and hatch_many, which hatches the many beasts a pipeline trains."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from kernel.sources import PublicSource
 from kernel.train import train_window
 from kernel.window_settings import window_epoch
+from node import pipeline
 from node.beast_run import BeastRun
 from node.embedded import embedded_chain
 from node.store import COMMITTED, PERSISTED, SENT
@@ -38,7 +40,7 @@ def _replay(engine: Engine, run: BeastRun) -> None:
 
 @pytest.fixture(scope="module")
 def chain():  # type: ignore[no-untyped-def]
-    h = embedded_chain()
+    h = embedded_chain(accounts=5)
     yield h
     h.close()
 
@@ -83,3 +85,41 @@ def test_two_windows_of_a_beast_in_one_commit_and_no_epoch_opening_behind(chain,
     assert trainer.plan([run], pipelined=True).runs == [run]  # now it is sealed first and trained
     engine.step([run])
     _replay(engine, run)
+
+
+def test_staggered_epochs_keep_every_round_training(chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With staggering on (STAGGER_MIN lowered to 2), beasts of different slots wait for their epoch seeds in
+    different rounds, so no round after the first cycle trains nothing; no beast is left behind for good and
+    the lineage is the reference's."""
+    monkeypatch.setattr(pipeline, "STAGGER_MIN", 2)
+    engine = make_engine(chain, tmp_path / "data", account_index=3)
+    runs = [engine.hatch() for _ in range(2)]
+    cycle = runs[0].params.epoch_steps // 128 + 1
+    trained = [len(engine.pipelined_round(runs)) for _ in range(3 * cycle)]
+    engine.commit_pending(runs)
+    engine.close()
+    assert min(trained[cycle:]) >= 1, trained  # never an idle round once in step
+    assert max(trained) == 2, trained  # ... and rounds in which both train
+    for r in runs:
+        assert r.store.latest().window >= 2 * (cycle - 1)  # each beast trains all but one round per cycle
+        _replay(engine, r)
+
+
+def test_hatch_many_hatches_each_beast_once_with_its_run_directory(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """hatch_many: every request in flight together, each journaled first; the beasts, their run directories and
+    genesis checkpoints are those of one-by-one hatches, and the journal is empty afterwards."""
+    engine = make_engine(chain, tmp_path / "data", account_index=4)
+    owned = chain.bindings.beast.functions.balanceOf(chain.accounts[4].address).call()
+    runs = engine.hatch_many(3)
+    ids = [r.beast_id for r in runs]
+    assert len(set(ids)) == 3
+    assert chain.bindings.beast.functions.balanceOf(chain.accounts[4].address).call() == owned + 3
+    assert engine.hatches.pending() == []
+    for run in runs:
+        hd = engine.ledger.hatch_data(run.beast_id)
+        assert run.meta.hatch.seed_core == hd.seed_core != b"\0" * 32  # finalized: seedCore fixed
+        assert run.store.latest().window == 0 and run.store.load_state(0).h128() == run.store.latest().h128
+    engine.step(runs)
+    engine.close()
+    for run in runs:
+        _replay(engine, run)
