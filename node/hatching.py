@@ -24,7 +24,8 @@ loudly (:mod:`node.reconcile`), as they must.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from curriculum.errors import CurriculumError
@@ -163,36 +164,36 @@ class Hatchery:
         first), await every receipt, finalize them all, then write each run directory and forget its record."""
         client = self.ledger.client
         sent = False
-        rcpts = []
         for pending in pendings:
-            try:
+            with self._settling(pending):
                 if client.receipt_wire(pending.tx_hash) is None:
                     client.broadcast(pending.signed)
                     sent = True
-            except (TxDroppedError, TxRevertedError):
-                client.resync_nonce()
-                self.journal.done(pending.tx_hash)
-                raise
-            except ChainError:
-                client.resync_nonce()  # the records stay: the next start finishes them
-                raise
         if sent:
             crash_point("hatch_after_broadcast")
+        rcpts = []
         for pending in pendings:
-            try:
+            with self._settling(pending):
                 rcpts.append(client.wait(pending.signed, "Beast.hatch", light=True))
-            except (TxDroppedError, TxRevertedError):
-                client.resync_nonce()
-                self.journal.done(pending.tx_hash)
-                raise
-            except ChainError:
-                client.resync_nonce()
-                raise
         crash_point("hatch_after_mined")
         ids = self.ledger.finalize_hatches([self.ledger.hatch_request_id(rcpt) for rcpt in rcpts])
         for pending, beast_id in zip(pendings, ids, strict=True):
             self._write_run(pending, beast_id)
         return ids
+
+    @contextlib.contextmanager
+    def _settling(self, pending: PendingHatch) -> Iterator[None]:
+        """What a chain failure while sending or awaiting ``pending`` leaves: the nonce read again; a hatch that
+        can never be mined (dropped, reverted) forgotten; any other failure keeps the record for the next start."""
+        try:
+            yield
+        except (TxDroppedError, TxRevertedError):
+            self.ledger.client.resync_nonce()
+            self.journal.done(pending.tx_hash)
+            raise
+        except ChainError:
+            self.ledger.client.resync_nonce()  # the records stay: the next start finishes them
+            raise
 
     def _write_run(self, pending: PendingHatch, beast_id: int) -> None:
         """Write the run directory of a hatched, finalized beast (beast.json, genesis), then forget its record."""

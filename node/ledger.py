@@ -11,11 +11,10 @@ window index N - 1; both carry globalStep = 128 * N.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
 from typing import Any, Final
 
-from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak
-from web3.logs import DISCARD
+from eth_utils import function_signature_to_4byte_selector, keccak
 
 from kernel.params import KernelParams
 from devnet.access_list import commit_access_list
@@ -42,20 +41,22 @@ from node.errors import ChainError, TxRevertedError
 
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
 _COMMIT: Final = function_signature_to_4byte_selector("commit(uint256,bytes32)")
-
-
-@functools.cache
-def _hatch_requested_topic() -> bytes:
-    """The first topic of Beast's HatchRequested event (from the committed artifact's ABI)."""
-    from devnet import artifacts
-
-    abi = next(e for e in artifacts.load("Beast").abi if e.get("type") == "event" and e.get("name") == "HatchRequested")
-    return bytes(event_abi_to_log_topic(abi))
 _COMMIT_MANY: Final = function_signature_to_4byte_selector("commitMany(uint256[],bytes32[])")
 # keys per sealEpochSeeds: its gas bound under the 2^24 per-transaction cap (devnet.tx.TX_GAS_CAP, EIP-7825)
 SEAL_MAX: Final = (TX_GAS_CAP - GAS_SMALL) // GAS_SEAL_EACH
 _SEAL: Final = function_signature_to_4byte_selector("sealEpochSeeds(uint256[],uint256[])")
 _EPOCH_SEEDED: Final = "0x" + keccak(text="EpochSeeded(uint256,uint256,bytes32)").hex()
+_HATCH_REQUESTED: Final = "0x" + keccak(text="HatchRequested(uint256,address,bytes32,bytes32,uint16,bytes32)").hex()
+
+
+def _wire_logs(rcpt: Any, address: str, topic0: str) -> Iterator[tuple[list[str], str]]:
+    """(topics, data) of each log of a wire-form receipt (``ChainClient.wait(light=True)``) that ``address``
+    emitted with first topic ``topic0``; lower-case hex strings, as the node's raw JSON-RPC gives them."""
+    here = address.lower()
+    for log in rcpt["logs"]:
+        topics = [str(t).lower() for t in log.get("topics", [])]
+        if str(log.get("address", "")).lower() == here and topics and topics[0] == topic0:
+            yield topics, str(log.get("data", ""))
 
 
 def _two_arrays(selector: bytes, first: list[int], second: list[bytes]) -> bytes:
@@ -112,7 +113,7 @@ class Ledger:
                    preflight: bool = True) -> SignedTx:
         """Sign (not send) a hatch request for a beast owned by the node's account; reverts are raised here.
 
-        The request only reserves the id; :meth:`hatched` finalizes it in a later block (Beast 3.0.0).
+        The request only reserves the id; :meth:`finalize_hatches` finalizes it in a later block (Beast 3.0.0).
 
         ``records_root`` is the dataset's R_dataset on a spec version 2 deployment (zero otherwise).
         ``preflight=False`` skips the ``eth_call`` of a fixed-gas client (node.hatching signs many
@@ -123,36 +124,23 @@ class Ledger:
                                 preflight=preflight)
 
     def hatch_request_id(self, rcpt: Any) -> int:
-        """The beast id a mined hatch request reserved: from web3's receipt, or from the wire form of
-        ``ChainClient.wait(light=True)`` (the log whose first topic is HatchRequested's, emitted by Beast; the
-        id is its first indexed argument), which spares web3's formatting of every receipt of a large hatch."""
-        logs = list(rcpt.get("logs") or [])
-        if logs and all(isinstance(log.get("topics", [None])[0] if log.get("topics") else None, str) for log in logs):
-            topic = "0x" + _hatch_requested_topic().hex()
-            beast = str(self.beast.address).lower()
-            for log in logs:
-                topics = [str(t).lower() for t in log["topics"]]
-                if str(log.get("address", "")).lower() == beast and len(topics) > 1 and topics[0] == topic:
-                    return int(topics[1], 16)
-            raise ChainError(f"hatch transaction {rcpt.get('transactionHash')} emitted no HatchRequested event")
-        events = self.beast.events.HatchRequested().process_receipt(rcpt, errors=DISCARD)
-        if not events:
-            raise ChainError(f"hatch transaction 0x{bytes(rcpt['transactionHash']).hex()} emitted no HatchRequested event")
-        return int(events[0]["args"]["beastId"])
-
-    def hatched(self, rcpt: Any) -> tuple[int, HatchData]:
-        """The id and hatch data of the beast a mined hatch request asked for, finalized first if nobody has.
-
-        Idempotent: a node killed between the request and its finalize finishes it on the next start.
-        """
-        beast_id = self.hatch_request_id(rcpt)
-        self.finalize_hatch(beast_id)
-        return beast_id, self.hatch_data(beast_id)
+        """The beast id a mined hatch request reserved, from the wire form of ``ChainClient.wait(light=True)``
+        (HatchRequested's first indexed argument), which spares web3's formatting of every receipt of a large hatch."""
+        for topics, _ in _wire_logs(rcpt, str(self.beast.address), _HATCH_REQUESTED):
+            if len(topics) > 1:
+                return int(topics[1], 16)
+        raise ChainError(f"hatch transaction {rcpt.get('transactionHash')} emitted no HatchRequested event")
 
     def finalize_hatches(self, beast_ids: list[int]) -> list[int]:
-        """:meth:`finalize_hatch` for many beasts with their transactions in flight together (each signed
-        without preflight, all broadcast, then every receipt awaited; one that reverts because the hatch was
-        finalized already is fine); returns ``beast_ids``."""
+        """Send ``Beast.finalizeHatch`` for every id of mined hatch requests, in flight together (all
+        broadcast, then every receipt awaited); returns ``beast_ids``. Anyone may finalize: one that
+        reverts because the hatch was finalized already is fine.
+
+        Sent after the requests' receipts, so each lands in a later block, as the contract requires
+        (seedCore then takes the request block's hash); hence no preflight: an ``eth_call`` runs in the
+        latest block, where finalizeHatch reverts (NotReady), while the transaction can only land in a
+        later one. A real failure still shows as a reverted receipt (TxRevertedError).
+        """
         todo = list(beast_ids)  # no probe first: a hatch someone else finalized shows as a revert, checked below
         try:
             signed = [self.client.sign(f"Beast.finalizeHatch({b})", self.beast.functions.finalizeHatch(b),
@@ -170,40 +158,9 @@ class Ledger:
                     raise  # else someone finalized it first: fine
         return beast_ids
 
-    def finalize_hatch(self, beast_id: int) -> None:
-        """Send ``Beast.finalizeHatch(beast_id)`` unless the hatch is finalized already (anyone may finalize).
-
-        Called after the request's receipt, so the transaction lands in a later block, as the
-        contract requires; seedCore then takes the request block's hash.
-        """
-        if not self._hatch_pending(beast_id):
-            return
-        try:
-            self._send_next_block(f"Beast.finalizeHatch({beast_id})", self.beast.functions.finalizeHatch(beast_id),
-                                  GAS_FINALIZE_HATCH)
-        except TxRevertedError:
-            if self._hatch_pending(beast_id):
-                raise  # else someone finalized it first: fine
-
     def _hatch_pending(self, beast_id: int) -> bool:
         owner = self.client.call("Beast.pendingHatchOwner", self.beast.functions.pendingHatchOwner(beast_id))
         return int(str(owner), 16) != 0
-
-    def _send_next_block(self, what: str, call: Any, gas: int) -> Any:
-        """Sign ``call`` with a fixed gas limit and no preflight, broadcast it and wait for its receipt.
-
-        For the calls that need a block after the one just mined (finalizeHatch, sealEpochSeeds):
-        an ``eth_call`` or gas estimate runs in the latest block, where they revert (NotReady),
-        while the transaction itself can only land in a later block. A real failure still shows
-        as a reverted receipt (TxRevertedError).
-        """
-        signed = self.client.sign(what, call, gas=gas, preflight=False)
-        try:
-            self.client.broadcast(signed)
-        except ChainError:
-            self.client.resync_nonce()
-            raise
-        return self.client.wait(signed, what)
 
     def hatch_data(self, beast_id: int) -> HatchData:
         """The hatch data of ``beast_id`` (TxRevertedError with BeastNotFound when unknown)."""
@@ -264,7 +221,7 @@ class Ledger:
         what = f"CheckpointLedger.sealEpochSeeds({len(keys)})"
         data = _two_arrays(_SEAL, [b for b, _ in keys], [e.to_bytes(32, "big") for _, e in keys])
         try:
-            # as _send_next_block: no preflight (an eth_call in the closing commit's block reverts NotReady)
+            # as finalize_hatches: no preflight (an eth_call in the closing commit's block reverts NotReady)
             signed = self.client.sign_data(what, self.ledger.address, data, gas=GAS_SMALL + GAS_SEAL_EACH * len(keys),
                                            preflight=False)
             try:
@@ -280,13 +237,12 @@ class Ledger:
             return {key: seed for key, seed in got.items() if seed is not None}
         seeds: dict[tuple[int, int], bytes] = {}
         wanted = set(keys)
-        here = self.ledger.address.lower()
-        for log in rcpt["logs"]:  # EpochSeeded(uint256 indexed beastId, uint256 indexed epoch, bytes32 seed)
-            topics = [str(t).lower() for t in log.get("topics", [])]
-            if str(log.get("address", "")).lower() != here or len(topics) != 3 or topics[0] != _EPOCH_SEEDED:
+        # EpochSeeded(uint256 indexed beastId, uint256 indexed epoch, bytes32 seed)
+        for topics, data in _wire_logs(rcpt, self.ledger.address, _EPOCH_SEEDED):
+            if len(topics) != 3:
                 continue
             key = (int(topics[1], 16), int(topics[2], 16))
-            raw = bytes.fromhex(str(log.get("data", ""))[2:])
+            raw = bytes.fromhex(data[2:])
             if key in wanted and len(raw) == 32:
                 seeds[key] = raw
         return {key: seeds[key] if key in seeds else self.epoch_seed(*key) for key in keys}
