@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from node.chain import ChainClient  # noqa: E402
 from node.embedded import ChainHandle, connect_rpc, embedded_chain  # noqa: E402
 from node.ledger import Ledger  # noqa: E402
+from node.pipeline import epoch_cycle  # noqa: E402
 from node.trainer import Engine  # noqa: E402
 
 
@@ -84,7 +85,7 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     # from genesis, as `cb-node run` starts, after which the beasts' epochs are staggered (node.pipeline:
     # from STAGGER_MIN beasts on, each beast waits for its epoch seed in the round of its slot) and one
     # round is trained and persisted, its commits going out with the first timed round: the steady state.
-    cycle = engine.params().epoch_steps // 128 + 1
+    cycle = epoch_cycle(engine.params())
     if mode == "node":
         for _ in range(2 * cycle):
             engine.pipelined_round(runs)

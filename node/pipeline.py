@@ -56,11 +56,18 @@ from node.crash import crash_point
 from node.store import WindowRow
 
 if TYPE_CHECKING:
+    from kernel.params import KernelParams
     from node.beast_run import BeastRun
     from node.trainer import Engine
 
 STAGGER_MIN: Final = 128  # beasts per round from which epochs are staggered (fewer: each extra seal costs more than it saves)
 SWITCH_INTERVAL_S: Final = 0.0005  # the GIL switch interval while the commit thread runs (Python's default: 5 ms)
+
+
+def epoch_cycle(params: KernelParams) -> int:
+    """Pipelined rounds per epoch of one beast: its windows per epoch, plus the round it waits for the commit
+    closing the epoch before (the seed of the next one is that commit's block hash)."""
+    return params.epoch_steps // WINDOW_STEPS + 1
 
 
 class Pipeline:
@@ -102,7 +109,7 @@ class Pipeline:
     def _opens(self, beasts: int) -> Callable[[BeastRun], bool] | None:
         """Whether a beast may train a window opening an epoch this round (staggered epochs; module
         docstring), or None (any beast may) below STAGGER_MIN beasts. Counts the round."""
-        cycle = self.engine.params().epoch_steps // WINDOW_STEPS + 1
+        cycle = epoch_cycle(self.engine.params())
         slot = self._round % cycle
         self._round += 1
         if beasts < STAGGER_MIN:
@@ -119,4 +126,4 @@ class Pipeline:
             self._switch = None
 
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "epoch_cycle"]
