@@ -41,6 +41,16 @@ def new_commitment(record: GameRecord, beast: int, index: int, word: bytes) -> d
     return entry
 
 
+def live_entry(record: GameRecord, beast: int, index: int, word: bytes) -> dict[str, Any] | None:
+    """The record's challenge of window ``index`` for this very ``word`` that is not dropped (pending or opened),
+    None when there is none: an entry of another word (the window was voided and committed again) or a dropped
+    one is to start over."""
+    entry = record.challenge(beast, index)
+    if entry is None or entry.get("word") != hex32(word) or entry.get("status") == "dropped":
+        return None
+    return entry
+
+
 def salt_of(entry: dict[str, Any]) -> bytes:
     """The entry's salt as bytes."""
     return bytes.fromhex(str(entry["salt"])[2:])
@@ -99,4 +109,4 @@ def record_opened(record: GameRecord, entry: dict[str, Any], gid: int) -> None:
     record.put_game(gid, beast=beast, index=index, side="challenger", word=entry["word"], status="playing")
 
 
-__all__ = ["find_game", "hex32", "new_commitment", "record_opened", "salt_of", "send_commitment"]
+__all__ = ["find_game", "hex32", "live_entry", "new_commitment", "record_opened", "salt_of", "send_commitment"]

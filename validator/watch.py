@@ -42,7 +42,7 @@ from typing import Any, Final, TextIO
 from devnet.errors import ContractError, LedgerError, chain_call
 from validator.bisection import CHALLENGER_WON, DEFENDER_WON, ReplaySource, Side, next_move, read_game, send_move
 from validator.chain import LedgerChainReader, map_chain_error
-from validator.challenge_salt import find_game, hex32, new_commitment, record_opened, salt_of, send_commitment
+from validator.challenge_salt import find_game, live_entry, new_commitment, record_opened, salt_of, send_commitment
 from validator.errors import ValidatorError
 from validator.lineage import Curriculum, Divergence, Lineage
 from validator.watch_record import GameRecord
@@ -188,9 +188,8 @@ class Watcher:
 
     def commit(self, d: Divergence, block: int) -> dict[str, Any] | None:
         """Commit a challenge of ``d`` unless one of ours is pending or opened on this very word."""
-        entry = self.record.challenge(d.beast, d.index)
-        if (entry is not None and entry.get("word") == hex32(d.word) and entry.get("status") != "dropped"
-                and not self._committed_again(d, entry)):
+        entry = live_entry(self.record, d.beast, d.index, d.word)
+        if entry is not None and not self._committed_again(d, entry):
             return None
         base = {"beast": d.beast, "window": d.index + 1, "ledgerIndex": d.index}
         why_not = self._challengeable(d, block)

@@ -26,7 +26,7 @@ from devnet.errors import LedgerError
 from validator.challenge_salt import (
     committed_at,
     find_game,
-    hex32,
+    live_entry,
     new_commitment,
     record_opened,
     salt_of,
@@ -93,12 +93,9 @@ def _reveal(chain: ChainBeasts, account: LocalAccount, w: WindowOnChain, salt: b
 
 
 def pending_entry(record: GameRecord, w: WindowOnChain) -> dict[str, Any] | None:
-    """The record's unfinished (or opened) challenge of ``w``'s very word, None when there is none: an entry of
-    another word (the window was voided and committed again) or a dropped one starts over."""
-    entry = record.challenge(w.beast_id, w.index)
-    if entry is None or entry.get("word") != hex32(w.word) or entry.get("status") == "dropped":
-        return None
-    return entry
+    """The record's unfinished (or opened) challenge of ``w``'s very word, None when there is none
+    (:func:`validator.challenge_salt.live_entry`)."""
+    return live_entry(record, w.beast_id, w.index, w.word)
 
 
 def opened_game(chain: ChainBeasts, account: LocalAccount, record: GameRecord, w: WindowOnChain) -> ChallengeResult | None:
@@ -121,10 +118,8 @@ def opened_game(chain: ChainBeasts, account: LocalAccount, record: GameRecord, w
 def open_challenge(chain: ChainBeasts, account: LocalAccount, w: WindowOnChain, record: GameRecord) -> ChallengeResult:
     """Approve the game for the bond (when needed), commit to the challenge, reveal it; returns the game.
 
-    Resumes what ``record`` holds for ``w`` (module docstring); the salt is recorded before it is used."""
-    found = opened_game(chain, account, record, w)
-    if found is not None:
-        return found
+    Resumes what ``record`` holds for ``w`` (module docstring); the salt is recorded before it is used. The
+    caller looks first for a game an earlier run's reveal opened (:func:`opened_game`): this sends a reveal."""
     preflight_challenge(chain, account, w)
     game = chain.addresses["BisectionGame"]
     gas: dict[str, int] = {}
