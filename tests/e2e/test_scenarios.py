@@ -37,7 +37,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bench.cluster import BIN, Cheater, Cluster, start_cluster, wait_until
-from devnet.bindings import GameInfo, Outcome, Reason, WindowStatus
+from devnet.bindings import GAS_SMALL, MAX_UINT256, GameInfo, Outcome, Reason, WindowStatus
 from devnet.errors import ContractError
 from kernel.state import decode_state_blob
 from tests.e2e.helpers import BindingTrainer, audit_energy, honest_cost
@@ -92,21 +92,44 @@ def wait_ended(c: Cluster, game_id: int, timeout: float = GAME_TIMEOUT) -> GameI
 def new_accounts(c: Cluster, n: int, energy: int) -> list[LocalAccount]:
     """``n`` fresh accounts with gas money, ``energy`` ENERGY and the game approved (what a sybil pays for).
 
-    Dev account 10 sends the ether (signed here, its nonce read from the chain: no other sender uses
-    it) and dev account 11 the ENERGY (through the bindings)."""
+    Dev account 10 sends the ether and dev account 11 the ENERGY (their nonces read from the chain: no
+    other sender uses them); then each account approves the ledger and the game. Every transaction is
+    signed here and sent without waiting, and each batch's receipts are read (status 1) before the next
+    batch, whose senders need the first batch's ether: the same transactions as one at a time, in
+    two rounds of waiting instead of one per transaction."""
     w3 = c.cb.w3
     gas_bank, energy_bank = c.account(10), c.account(11)
-    out = []
-    for _ in range(n):
-        acct = Account.create()
-        tx = {"to": acct.address, "value": 10**18, "gas": 21_000, "gasPrice": w3.eth.gas_price,
-              "nonce": w3.eth.get_transaction_count(gas_bank.address, "pending"), "chainId": w3.eth.chain_id}
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(gas_bank.sign_transaction(tx).raw_transaction))
-        if energy:
-            c.cb.transfer(energy_bank, acct.address, energy)
-        c.cb.ensure_approvals(acct)
-        out.append(acct)
-    return out
+    accounts = [Account.create() for _ in range(n)]
+    block = w3.eth.get_block("latest")
+    fees = {"maxFeePerGas": 2 * int(block.get("baseFeePerGas", 0) or 0) + 1 + 10**9, "maxPriorityFeePerGas": 1,
+            "chainId": w3.eth.chain_id}
+
+    def send_all(txs: list[tuple[LocalAccount, dict[str, object]]]) -> None:
+        nonces: dict[str, int] = {}
+        hashes = []
+        for sender, tx in txs:
+            if sender.address not in nonces:
+                nonces[sender.address] = w3.eth.get_transaction_count(sender.address, "pending")
+            signed = sender.sign_transaction({**fees, **tx, "nonce": nonces[sender.address]})
+            nonces[sender.address] += 1
+            hashes.append(w3.eth.send_raw_transaction(signed.raw_transaction))
+        for h in hashes:
+            assert w3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.02)["status"] == 1
+
+    def energy_call(fn: str, *args: object) -> dict[str, object]:
+        return {"to": c.cb.addresses["Energy"], "data": c.cb.energy.encode_abi(fn, args=list(args)), "gas": GAS_SMALL,
+                "value": 0}
+
+    funding: list[tuple[LocalAccount, dict[str, object]]] = [
+        (gas_bank, {"to": a.address, "value": 10**18, "gas": 21_000}) for a in accounts]
+    if energy:
+        funding += [(energy_bank, energy_call("transfer", a.address, energy)) for a in accounts]
+    send_all(funding)
+    c.cb.sender.resync(gas_bank.address)
+    c.cb.sender.resync(energy_bank.address)
+    send_all([(a, energy_call("approve", c.cb.addresses[spender], MAX_UINT256))
+              for a in accounts for spender in ("CheckpointLedger", "BisectionGame")])
+    return accounts
 
 
 def open_game(c: Cluster, acct: LocalAccount, beast: int, index: int, salt: int) -> int:
