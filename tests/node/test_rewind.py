@@ -31,7 +31,7 @@ import devnet
 from node.rewind import JOURNAL, VOIDED_DIR
 from node.store import beast_dir, known_beasts
 from tests.node.game_helpers import CHALLENGER_WON
-from tests.node.test_crash import Devnet, cb_devnet_up, cb_node, check_agreement, finish, make_node
+from tests.node.test_crash import Devnet, cb_devnet_up, cb_node, check_agreement, fastest_engine, finish, make_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every crash point node.rewind passes (node.crash lists them; test_crash checks the list is complete).
@@ -40,8 +40,9 @@ TARGET = 3
 
 
 def devnet_with_long_period(run_dir: Path, accounts: int) -> AbstractContextManager[Devnet]:
-    """`cb-devnet up --engine pyevm` whose challenge period outlasts the parallel scenarios' blocks."""
-    return cb_devnet_up(run_dir, accounts, "--param", "challenge_period=100000")
+    """`cb-devnet up` (anvil where installed, as test_crash) whose challenge period outlasts the parallel
+    scenarios' blocks."""
+    return cb_devnet_up(run_dir, accounts, "--param", "challenge_period=100000", engine=fastest_engine())
 
 
 @pytest.fixture(scope="module")
