@@ -1,8 +1,8 @@
 """Crash safety: `cb-node run` killed at many points, restarted, must agree with the chain.
 
 The chain is a real `cb-devnet up` process serving JSON-RPC on 127.0.0.1: anvil where it is installed
-(as in CI: about a third of the CPU of the py-evm engine, which served 30+ nodes' hatches and commits
-one at a time), else the py-evm engine; both mine every transaction at once.
+(tests/engines.py; as in CI: the py-evm engine served 30+ nodes' hatches and commits one at a time, and
+this module took 2.4 times the CPU on it), else the py-evm engine; both mine every transaction at once.
 Each scenario is its own node directory and dev account. The first run hatches and trains
 with CB_NODE_CRASH_AT=point:n (os._exit(137), like SIGKILL, at an exact place) or is
 SIGKILLed at a seeded random moment; the second run restarts it to the same target
@@ -37,6 +37,7 @@ from node.config import create_keystore, write_config
 from node.crash import CRASH_POINTS
 from node.store import COMMITTED, FINALIZED, BeastStore, beast_dir, known_beasts
 
+from tests.engines import fastest_engine
 from tests.node.crash_child import run_cli_child
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,18 +94,6 @@ def cb_devnet_up(run_dir: Path, accounts: int, *extra: str, engine: str = "pyevm
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def fastest_engine() -> str:
-    """``anvil`` when its binary is installed, else ``pyevm`` (the node's crash handling is the same on both)."""
-    from devnet.anvil import find_anvil
-    from devnet.errors import ConfigError
-
-    try:
-        find_anvil()
-    except ConfigError:
-        return "pyevm"
-    return "anvil"
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ import devnet
 from node.rewind import JOURNAL, VOIDED_DIR
 from node.store import beast_dir, known_beasts
 from tests.node.game_helpers import CHALLENGER_WON
-from tests.node.test_crash import Devnet, cb_devnet_up, cb_node, check_agreement, fastest_engine, finish, make_node
+from tests.engines import fastest_engine
+from tests.node.test_crash import Devnet, cb_devnet_up, cb_node, check_agreement, finish, make_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every crash point node.rewind passes (node.crash lists them; test_crash checks the list is complete).
