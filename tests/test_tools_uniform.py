@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,39 +44,78 @@ def password_file(folder: Path, mode: int = 0o600) -> Path:
     return pw
 
 
-@contextmanager
-def devnet(deployments: Path, port: int) -> Iterator[str]:
-    """`cb-devnet up --engine pyevm --port PORT` in the background writing ``deployments``; its RPC URL."""
-    deployments.unlink(missing_ok=True)
-    log = deployments.with_suffix(".log")
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", str(port),
-                                 "--deployments", str(deployments), "--run-dir", str(deployments.parent / "devnet-run")],
-                                cwd=ROOT, env=env(), stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+class Devnet:
+    """`cb-devnet up --engine pyevm` in the background on one port, writing ``deployments``; restartable there
+    (a fresh chain under the same URL and deployments path, as a developer restarting their devnet)."""
+
+    def __init__(self, deployments: Path) -> None:
+        self.deployments = deployments
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the chain; its RPC URL once the deployments file is written."""
+        self.deployments.unlink(missing_ok=True)
+        log = self.deployments.with_suffix(".log")
+        with open(log, "w") as f:
+            self.proc = proc = subprocess.Popen(
+                [sys.executable, "-m", "devnet.cli", "up", "--engine", "pyevm", "--port", str(self.port),
+                 "--deployments", str(self.deployments), "--run-dir", str(self.deployments.parent / "devnet-run")],
+                cwd=ROOT, env=env(), stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while not (deployments.exists() and deployments.stat().st_size) and proc.poll() is None \
+        while not (self.deployments.exists() and self.deployments.stat().st_size) and proc.poll() is None \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert deployments.exists(), log.read_text()
-        yield json.loads(deployments.read_text())["rpcUrl"]
+        assert self.deployments.exists(), log.read_text()
+        return str(json.loads(self.deployments.read_text())["rpcUrl"])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def restart(self) -> str:
+        """Stop the chain and start a fresh one on the same port and deployments path."""
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """One devnet for the module's tests that need a chain (starting one costs seconds of CPU); a test that
+    needs a fresh chain restarts it (and leaves the fresh one running for the others)."""
+    net = Devnet(tmp_path_factory.mktemp("devnet") / "deployments.json")
+    net.start()
+    try:
+        yield net
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        net.stop()
+
+
+@pytest.fixture(scope="module")
+def initialised_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `cb-node init` home (embedded chain) for the tests that only run status and control commands on it:
+    each init encrypts a keystore with the user's scrypt cost and a tool start, seconds a test."""
+    folder = tmp_path_factory.mktemp("initialised")
+    node = folder / "node"
+    init = tool("node.cli", "init", str(node), "--password-file", str(password_file(folder)))
+    assert init.returncode == 0, init.stderr
+    return node
 
 
 @pytest.mark.parametrize("module,args", [
     ("node.cli", ["--help"]), ("node.cli", ["status"]), ("node.cli", ["status", "--json"]),
     ("validator.cli", ["--help"]), ("validator.dispute_cli", ["--help"]),
 ])
-def test_a_closed_stdout_ends_a_tool_quietly(tmp_path: Path, module: str, args: list[str]) -> None:
-    node = tmp_path / "node"
+def test_a_closed_stdout_ends_a_tool_quietly(request: pytest.FixtureRequest, module: str, args: list[str]) -> None:
     if module == "node.cli" and args[0] == "status":
-        assert tool("node.cli", "init", str(node), "--password-file", str(password_file(tmp_path))).returncode == 0
-        args = [*args, "--node-dir", str(node)]
+        args = [*args, "--node-dir", str(request.getfixturevalue("initialised_node"))]
     # The reader closes its end before the tool writes a byte, as `| head -0` would.
     r, w = os.pipe()
     os.close(r)
@@ -120,23 +158,20 @@ def test_a_dead_rpc_gets_one_hint_and_exit_4_from_every_tool(tmp_path: Path) -> 
     assert status.returncode == 0  # status works while the chain is down; no beasts, so it never asked
 
 
-def test_a_beast_missing_from_a_restarted_devnet_is_named_as_such(tmp_path: Path) -> None:
-    dep = tmp_path / "deployments.json"
+def test_a_beast_missing_from_a_restarted_devnet_is_named_as_such(devnet: Devnet, tmp_path: Path) -> None:
+    dep = devnet.deployments
     pw = password_file(tmp_path)
     node = tmp_path / "node"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with devnet(dep, port):
-        assert tool("node.cli", "init", str(node), "--deployments", str(dep), "--password-file", str(pw),
-                    "--grpc", "127.0.0.1:0").returncode == 0
-        first = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1",
-                     "--until-window", "1", "--quiet")
-        assert first.returncode == 0, first.stderr
-    with devnet(dep, port):  # the same deployments path, a fresh chain: the beast is gone
-        again = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--until-window", "2")
-        replay = tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1")
-        check = tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1", "--window", "1")
+    # The module's chain: no test hatches on it but the one below, which restarts it.
+    assert tool("node.cli", "init", str(node), "--deployments", str(dep), "--password-file", str(pw),
+                "--grpc", "127.0.0.1:0").returncode == 0
+    first = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--hatch", "1",
+                 "--until-window", "1", "--quiet")
+    assert first.returncode == 0, first.stderr
+    devnet.restart()  # the same URL and deployments path, a fresh chain: the beast is gone
+    again = tool("node.cli", "run", "--node-dir", str(node), "--password-file", str(pw), "--until-window", "2")
+    replay = tool("validator.cli", "replay", "--deployments", str(dep), "--beast", "1", "--window", "1")
+    check = tool("validator.dispute_cli", "check", "--deployments", str(dep), "--beast", "1", "--window", "1")
     assert again.returncode == 4, again.stderr
     assert "beast 1 does not exist on this chain: devnet restarted?" in again.stderr, again.stderr
     assert "may not commit" not in again.stderr
@@ -156,49 +191,46 @@ def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:
     assert run.returncode == 2 and "chmod 600" in run.stderr
 
 
-def test_one_way_to_name_a_key_in_every_tool(tmp_path: Path) -> None:
-    dep = tmp_path / "deployments.json"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_one_way_to_name_a_key_in_every_tool(devnet: Devnet, tmp_path: Path) -> None:
+    dep = devnet.deployments
     pw = password_file(tmp_path)
-    with devnet(dep, port):
-        accounts = json.loads(dep.read_text())["accounts"]
-        key = tmp_path / "four.key"
-        key.write_text(accounts[4]["privateKey"] + "\n")
-        key.chmod(0o600)
+    # The module's chain (none of this sends a transaction that another test reads)
+    accounts = json.loads(dep.read_text())["accounts"]
+    key = tmp_path / "four.key"
+    key.write_text(accounts[4]["privateKey"] + "\n")
+    key.chmod(0o600)
 
-        def init(name: str, *key_args: str) -> subprocess.CompletedProcess[str]:
-            return tool("node.cli", "init", str(tmp_path / name), "--deployments", str(dep), "--password-file", str(pw),
-                        "--json", *key_args)
+    def init(name: str, *key_args: str) -> subprocess.CompletedProcess[str]:
+        return tool("node.cli", "init", str(tmp_path / name), "--deployments", str(dep), "--password-file", str(pw),
+                    "--json", *key_args)
 
-        # cb-node init: a dev account, a key file (and its old name), a keystore (unlocked with --password-file)
-        for name, args, n in (("dev", ["--dev-account", "3"], 3), ("file", ["--key-file", str(key)], 4),
-                              ("old", ["--import-key", str(key)], 4), ("five", ["--dev-account", "5"], 5)):
-            out = init(name, *args)
-            assert out.returncode == 0, (name, out.stderr)
-            assert json.loads(out.stdout)["address"] == accounts[n]["address"], name
-        ks = init("ks", "--keystore", str(tmp_path / "file" / "keystore.json"))
-        assert ks.returncode == 0 and json.loads(ks.stdout)["address"] == accounts[4]["address"], ks.stderr
+    # cb-node init: a dev account, a key file (and its old name), a keystore (unlocked with --password-file)
+    for name, args, n in (("dev", ["--dev-account", "3"], 3), ("file", ["--key-file", str(key)], 4),
+                          ("old", ["--import-key", str(key)], 4), ("five", ["--dev-account", "5"], 5)):
+        out = init(name, *args)
+        assert out.returncode == 0, (name, out.stderr)
+        assert json.loads(out.stdout)["address"] == accounts[n]["address"], name
+    ks = init("ks", "--keystore", str(tmp_path / "file" / "keystore.json"))
+    assert ks.returncode == 0 and json.loads(ks.stdout)["address"] == accounts[4]["address"], ks.stderr
 
-        # cb-validator: the same flags (a dev account, a keystore unlocked with --password-file)
-        for name, args in (("dev", ["--dev-account", "5"]),
-                           ("keystore", ["--keystore", str(tmp_path / "five" / "keystore.json"), "--password-file", str(pw)])):
-            record = tmp_path / f"games-{name}.json"
-            w = tool("validator.cli", "watch", "--once", "--deployments", str(dep), "--record", str(record), *args)
-            assert w.returncode == 0, (name, w.stderr)
-            assert json.loads(record.read_text())["account"] == accounts[5]["address"], name
+    # cb-validator: the same flags (a dev account, a keystore unlocked with --password-file)
+    for name, args in (("dev", ["--dev-account", "5"]),
+                       ("keystore", ["--keystore", str(tmp_path / "five" / "keystore.json"), "--password-file", str(pw)])):
+        record = tmp_path / f"games-{name}.json"
+        w = tool("validator.cli", "watch", "--once", "--deployments", str(dep), "--record", str(record), *args)
+        assert w.returncode == 0, (name, w.stderr)
+        assert json.loads(record.read_text())["account"] == accounts[5]["address"], name
 
-        # cb-dispute: the same flags, checked before anything is sent
-        base = ["check", "--deployments", str(dep), "--beast", "1", "--window", "1"]
-        two = tool("validator.dispute_cli", *base, "--key-file", str(key), "--dev-account", "1")
-        assert two.returncode == 2 and "give one key, not --key-file and --dev-account" in two.stderr
-        far = tool("validator.dispute_cli", *base, "--dev-account", "99")
-        assert far.returncode == 2 and f"lists {len(accounts)} dev accounts" in far.stderr
-        key.chmod(0o644)
-        loose = tool("validator.dispute_cli", *base, "--key-file", str(key))
-        assert loose.returncode == 2 and "chmod 600" in loose.stderr
-        assert accounts[4]["privateKey"][2:] not in loose.stderr + two.stderr
+    # cb-dispute: the same flags, checked before anything is sent
+    base = ["check", "--deployments", str(dep), "--beast", "1", "--window", "1"]
+    two = tool("validator.dispute_cli", *base, "--key-file", str(key), "--dev-account", "1")
+    assert two.returncode == 2 and "give one key, not --key-file and --dev-account" in two.stderr
+    far = tool("validator.dispute_cli", *base, "--dev-account", "99")
+    assert far.returncode == 2 and f"lists {len(accounts)} dev accounts" in far.stderr
+    key.chmod(0o644)
+    loose = tool("validator.dispute_cli", *base, "--key-file", str(key))
+    assert loose.returncode == 2 and "chmod 600" in loose.stderr
+    assert accounts[4]["privateKey"][2:] not in loose.stderr + two.stderr
 
     # A real chain's deployments file lists no dev accounts: --dev-account is refused there.
     real = json.loads(dep.read_text())
@@ -210,10 +242,8 @@ def test_one_way_to_name_a_key_in_every_tool(tmp_path: Path) -> None:
     assert not (tmp_path / "real").exists()
 
 
-def test_control_commands_print_text_or_json(tmp_path: Path) -> None:
-    pw = password_file(tmp_path)
-    node = tmp_path / "node"
-    assert tool("node.cli", "init", str(node), "--password-file", str(pw)).returncode == 0
+def test_control_commands_print_text_or_json(initialised_node: Path) -> None:
+    node = initialised_node
     text = tool("node.cli", "pause", "--node-dir", str(node))
     assert text.returncode == 0 and text.stdout.startswith("no cb-node is running on ")
     js = tool("node.cli", "resume", "--node-dir", str(node), "--json")
