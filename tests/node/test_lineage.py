@@ -2,7 +2,7 @@
 lineage from genesis or a kept checkpoint, failing closed at the first disagreement with the chain.
 
 Real embedded chain and node engine for the library checks; `cb-node run` and `cb-node verify` against a
-`cb-devnet`-style py-evm chain over HTTP for the command line. Every tamper is undone before the next.
+`cb-devnet`-style chain over HTTP (tests/engines.py) for the command line. Every tamper is undone before the next.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from node.lineage import LineageError, config_hash, node_version, verify_lineage
 from node.owner_controls import plan_spurt, request_spurt
 from tests.node.conftest import Trained
 from tests.node.test_cli import init_node
+from tests.engines import fastest_engine
 
 NO, DATA = 1, 3
 
@@ -108,7 +109,7 @@ def test_verify_fails_closed_at_the_first_disagreement(spurted: Trained) -> None
 def test_cb_node_verify_against_a_devnet_over_http(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from devnet.launch import launch
 
-    with launch("pyevm", port=0, run_dir=tmp_path / "chain", accounts=2) as net:
+    with launch(fastest_engine(), port=0, run_dir=tmp_path / "chain", accounts=2) as net:
         pw_node, pw = init_node(tmp_path, "plain")  # an embedded node directory: verify needs --local there
         node = tmp_path / "n"
         assert main(["init", str(node), "--password-file", str(pw), "--grpc", "127.0.0.1:0", "--rpc", net.url,

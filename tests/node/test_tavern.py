@@ -29,6 +29,7 @@ from node.tavern.battle import battle_setup, battle_turns
 from node.tavern.data import MAX_WINDOWS, energy_text
 from node.tavern.server import TavernServer, make_server, serve_in_thread
 from tests.node.test_cli import ROOT, init_node
+from tests.engines import fastest_engine
 
 WINDOWS = 4
 
@@ -230,7 +231,7 @@ def test_disputes_on_a_chain_are_shown_with_their_state(tmp_path: Path) -> None:
     from node.tavern.data import TavernData
     from tests.node.tavern_helpers import rpc_node_with_two_windows
 
-    with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
+    with launch(fastest_engine(), port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
         root = rpc_node_with_two_windows(tmp_path, net)
         data = TavernData(load_config(root))
 

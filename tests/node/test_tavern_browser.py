@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.node.test_cli import ROOT, init_node
+from tests.engines import fastest_engine
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
@@ -236,7 +237,7 @@ def test_disputes_view_shows_a_bisection_game_as_it_is_played(tmp_path: Path) ->
     from tests.node.tavern_helpers import rpc_node_with_two_windows
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with launch("pyevm", port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
+    with launch(fastest_engine(), port=0, run_dir=tmp_path / "devnet", accounts=4) as net:
         root = rpc_node_with_two_windows(tmp_path, net)
         cb = devnet.connect(tmp_path / "devnet" / "deployments.json")
         challenger, defender = cb.accounts[2], cb.accounts[1]

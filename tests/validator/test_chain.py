@@ -1,4 +1,5 @@
-"""The validator against a real py-evm devnet (over HTTP), a real trainer node and its gRPC service.
+"""The validator against a real devnet over HTTP (anvil where installed, else py-evm: tests/engines.py), a real
+trainer node and its gRPC service.
 
 One module-wide world: an honest public beast and an honest private beast trained and committed
 by the node's Engine, a cheating trainer that commits a wrong h128 through the bindings, and
@@ -18,6 +19,8 @@ from typing import Any
 
 import grpc
 import pytest
+
+from tests.engines import fastest_engine
 
 import devnet.launch as devnet_launch
 import node.trainer as node_trainer
@@ -56,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from node.service import create_server as node_server
 
     tmp = tmp_path_factory.mktemp("chain")
-    net = devnet_launch.launch("pyevm", port=0, run_dir=tmp / "devnet")
+    net = devnet_launch.launch(fastest_engine(), port=0, run_dir=tmp / "devnet")
     deployments = tmp / "devnet" / "deployments.json"
     handle = connect_rpc(None, deployments)
     engine = node_trainer.Engine(tmp / "node", Ledger(ChainClient(handle.w3, handle.accounts[1], decoder=handle.decoder), handle.contracts))

@@ -1,4 +1,4 @@
-"""``cb-validator replay --state-file`` against a real py-evm devnet: a state file that is not
+"""``cb-validator replay --state-file`` against a real devnet (tests/engines.py): a state file that is not
 exactly one zstd frame is refused, never replayed (issue 15 item 3, SPEC §6.3).
 
 The honest file replays as MATCH (exit 0); the same file with bytes after the frame (garbage,
@@ -18,6 +18,7 @@ import zstandard
 from devnet.launch import RunningDevnet, launch
 from kernel.state import encode_state_blob
 from tests.e2e.helpers import BindingTrainer
+from tests.engines import fastest_engine
 from validator.cli import EXIT_DATA, EXIT_OK, main
 
 SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"skip"
@@ -27,7 +28,7 @@ SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"s
 def committed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningDevnet, BindingTrainer, Path]]:
     """A devnet with one beast and two honest windows, and its deployments file."""
     run = tmp_path_factory.mktemp("devnet")
-    net = launch("pyevm", port=0, run_dir=run, accounts=3)
+    net = launch(fastest_engine(), port=0, run_dir=run, accounts=3)
     try:
         trainer = BindingTrainer.hatch(net.chain, net.accounts[1])
         trainer.commit_next()

@@ -1,6 +1,7 @@
 """``cb-dispute challenge`` killed between its transactions loses nothing: a rerun of the same command resumes.
 
-A real chain (py-evm behind its JSON-RPC server, as another process reaches it), a trainer that commits
+A real chain (anvil where installed, else py-evm behind its JSON-RPC server: tests/engines.py; as another
+process reaches it), a trainer that commits
 a tampered window, and ``cb-dispute challenge`` run as a child process (forked from a process that
 imported it once) that exits like SIGKILL (``os._exit(137)``, validator.crash) at a named point of the
 challenge path. The rerun (the same argv, in
@@ -24,6 +25,7 @@ import pytest
 from devnet.bindings import challenge_commitment
 from devnet.launch import RunningDevnet, launch
 from tests.e2e.helpers import BindingTrainer, write_key_file
+from tests.engines import fastest_engine
 from validator import dispute_cli
 from validator.crash import CRASH_ENV, CRASH_POINTS
 
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
-    n = launch("pyevm", port=0, run_dir=tmp_path_factory.mktemp("devnet"), accounts=6,
+    n = launch(fastest_engine(), port=0, run_dir=tmp_path_factory.mktemp("devnet"), accounts=6,
                params={"challenge_period": 400})
     try:
         yield n
