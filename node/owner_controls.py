@@ -22,6 +22,7 @@ whose ``from_window <= N``; before the first entry the beast keeps the lr_shift 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
@@ -160,6 +161,12 @@ def read_spurt(store: BeastStore) -> tuple[int, int] | None:
     """The pending request (from_mask, mask) of a beast, or None. A file that is not a request (unreadable,
     not JSON, masks that are not one slot apart) is an OwnerControlError naming it: never guessed at."""
     path = store.root / SPURT_NAME
+    try:
+        os.lstat(path)  # the usual case, asked for every beast every round: no request (one syscall, no exception chain)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass  # read_file below names the problem
     try:
         doc = json.loads(read_file(path, limit=_SPURT_MAX_BYTES, what=SPURT_NAME))
     except HostError:

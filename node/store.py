@@ -9,8 +9,9 @@ Layout under ``<data_dir>/beasts/<beast_id>/``::
     metrics.jsonl         one JSON object per trained window (loss sum, timings)
 
 Checkpoint files are written (temp file, rename) and made durable *before* the index row that
-names them, so an index row always points at a complete file; a round's files and then its rows
-are made durable with one sync each (node.durable, :func:`persist_round`). The
+names them, so an index row always points at a complete file; a round's files are made durable
+with one sync (node.durable, :func:`persist_round`), and a trained round's rows with the sync of
+their ``sent`` records before their commit is broadcast (node.committing). The
 index uses SQLite in WAL mode so ``cb-node status`` and the gRPC service can read while
 the daemon writes.
 """
@@ -465,18 +466,40 @@ class Checkpoint:
     produced_by: dict[str, Any] | None = None
 
 
-def persist_round(items: list[tuple[BeastStore, Checkpoint]]) -> list[WindowRow]:
+def persist_round(items: list[tuple[BeastStore, Checkpoint]], *, sync_rows: bool = True,
+                  written: list[tuple[bytes, Path]] | None = None) -> list[WindowRow]:
     """Persist the checkpoints of one round, of any number of beasts: every state file is written
     (temp file, rename), then all are made durable with one sync (node.durable), and only then is
     each index row added. An index row therefore always names a complete, durable file.
+
+    ``sync_rows=False`` leaves the rows' own sync to the first synced write after them: the training
+    loop's windows (node.training), whose rows :mod:`node.committing` makes durable with the sync of
+    their ``sent`` records before any broadcast (the same write-ahead log, or the whole filesystem).
+    Until then nothing outside the node has seen such a window: a process kill never loses a committed
+    SQLite transaction (WAL), and a power loss that drops the row leaves a durable file no row names,
+    so the node trains the window again -- the one thing lost is work. Rows whose loss would lose more
+    (a hatch's genesis, which the hatch journal forgets once it is written) keep the default.
+
+    ``written``: what :func:`write_checkpoints` returned for ``items`` when their files were already
+    written (node.training writes a round's files part by part while the next part trains).
     """
-    hashes = [item.state.h128() for _, item in items]  # once per state: a keccak of its bytes
-    paths = [store._write_file(item, h) for (store, item), h in zip(items, hashes, strict=True)]
-    sync_files(paths)
+    if written is None:
+        written = write_checkpoints(items)
+    sync_files([path for _, path in written])
     crash_point("mid_persist")
-    rows = [store._insert_row(item, h) for (store, item), h in zip(items, hashes, strict=True)]
-    sync_indexes([store for store, _ in items])
+    rows = [store._insert_row(item, h) for (store, item), (h, _) in zip(items, written, strict=True)]
+    if sync_rows:
+        sync_indexes([store for store, _ in items])
     return rows
+
+
+def write_checkpoints(items: list[tuple[BeastStore, Checkpoint]]) -> list[tuple[bytes, Path]]:
+    """Write (temp file, rename; not synced) the checkpoint file of every item; returns each state's h128
+    and file. No index row names these files until :func:`persist_round` has synced them. The work is
+    mostly C calls that release the GIL (the hash, the compression, creating and writing the files), so
+    another thread may do it while training goes on (node.training)."""
+    hashes = [item.state.h128() for _, item in items]  # once per state: a keccak of its bytes
+    return [(h, store._write_file(item, h)) for (store, item), h in zip(items, hashes, strict=True)]
 
 
 def sync_indexes(stores: list[BeastStore]) -> int:
