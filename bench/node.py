@@ -5,9 +5,10 @@
 Every configuration also times ``kernel.batched.train_windows_batched`` alone on the same beasts'
 states in the same run (``kernel``: the vectorized inputs and **no per-step digests**, exactly the
 training the node does since it recomputes digests only when a validator asks, node.step_digests;
-the kernel with digests is reported beside it), so ``ratio`` = the node's beast-micro-steps/s over
-the kernel's: the share of the kernel's speed the node passes on. Ratios are comparable between
-runs on a busy shared machine; absolute figures are not.
+the kernel with digests is reported beside it), right after each of the node's segments so that
+both see the load of the same minute, and ``ratio`` = the node's best segment's beast-micro-steps/s
+over the kernel's best: the share of the kernel's speed the node passes on. Ratios are comparable
+between runs on a busy shared machine; absolute figures are not.
 
 What is timed is the node's own loop: train one window per beast, persist every checkpoint (atomic
 write, one sync per round, SQLite row), sign, record, broadcast and confirm the commits. ``node``
@@ -57,6 +58,7 @@ from node.embedded import ChainHandle, connect_rpc, embedded_chain  # noqa: E402
 from node.ledger import Ledger  # noqa: E402
 from node.pipeline import epoch_cycle  # noqa: E402
 from node.trainer import Engine  # noqa: E402
+from node.training import RoundPlan  # noqa: E402
 
 
 def open_chain(engine: str, workdir: Path) -> tuple[ChainHandle, Any]:
@@ -89,13 +91,16 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
     if mode == "node":
         for _ in range(2 * cycle):
             engine.pipelined_round(runs)
+        engine.commit_pending(runs, max_batch=batch)  # the kernel's states below: every beast's next window
     else:
         engine.train_next(runs)
         engine.commit_pending(runs, max_batch=batch)
+    kernel_plan = engine.trainer.plan(runs)
     # Whole epoch cycles per segment: in ``node`` mode the window opening an epoch waits for the commit
     # closing the one before (its seed is that block's hash), one round in (windows per epoch + 1) per
     # beast; a segment of whole cycles from any round on holds exactly its share of them.
     best: dict[str, Any] | None = None
+    kernel = 0.0
     for _ in range(repeats):  # best of ``repeats`` segments: the shared machine is often busy
         engine.timings.update(dict.fromkeys(engine.timings, 0.0))
         before = _committed(runs)
@@ -112,14 +117,15 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
         windows = _committed(runs) - before  # windows committed in the segment (a pipelined round commits the last one's)
         if best is None or windows / wall > best["windows"] / best["wall"]:
             best = {"rounds": rounds, "windows": windows, "wall": wall, "t": dict(engine.timings)}
+        # the kernel right after each node segment, so both see the machine's load of the same minute
+        kernel = max(kernel, kernel_steps_per_s(engine, kernel_plan, seconds / repeats, want_digests=False, segments=1))
     assert best is not None
     engine.commit_pending(runs, max_batch=batch)
     engine.close()
     rounds, windows, wall, t = best["rounds"], best["windows"], best["wall"], best["t"]
     for r in runs:
         assert r.store.with_status("persisted", "sent") == [], "every trained window must be committed"
-    kernel = kernel_steps_per_s(engine, runs, seconds / repeats, want_digests=False)
-    kernel_dg = kernel_steps_per_s(engine, runs, seconds / repeats / 2, want_digests=True, segments=1)
+    kernel_dg = kernel_steps_per_s(engine, kernel_plan, seconds / repeats / 2, want_digests=True, segments=1)
     steps = windows * 128 / wall
     return {
         "beasts": n_beasts, "mode": mode, "rounds": rounds, "windows": windows, "wall_s": round(wall, 3),
@@ -144,9 +150,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def kernel_steps_per_s(engine: Engine, runs: list[Any], seconds: float, *, want_digests: bool,
+def kernel_steps_per_s(engine: Engine, plan: RoundPlan, seconds: float, *, want_digests: bool,
                        segments: int = 2) -> float:
-    """Beast-micro-steps/s of the batched kernel alone on these beasts' next windows (best of ``segments``).
+    """Beast-micro-steps/s of the batched kernel alone on the planned next windows of every beast (best of
+    ``segments``), trained again and again from the same states.
 
     ``want_digests=False`` is what the node trains (it recomputes per-step digests only when asked,
     node.step_digests), so that is the baseline of ``ratio``; with digests is reported beside it.
@@ -156,7 +163,6 @@ def kernel_steps_per_s(engine: Engine, runs: list[Any], seconds: float, *, want_
     from kernel.batched import train_windows_batched
 
     torch.set_num_threads(engine.trainer.torch_threads)  # as the node trains (a baseline loop never set it)
-    plan = engine.trainer.plan(runs)
     states, seeds, sources = plan.states, plan.seeds, [r.source for r in plan.runs]
     best = 0.0
     for _ in range(segments):

@@ -151,8 +151,9 @@ class Engine:
         return self.pipeline.round(runs, train)
 
     def close(self) -> None:
-        """Stop the pipeline's commit thread."""
+        """Stop the pipeline's commit thread and the trainer's writer thread."""
         self.pipeline.close()
+        self.trainer.close()
 
     def step(self, runs: list[BeastRun]) -> list[WindowRow]:
         """One round: commit leftovers, train one window per ready beast, commit them together."""

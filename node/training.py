@@ -3,7 +3,10 @@
 Order of operations per round (the first step of a window's crash-safety order, see
 :mod:`node.trainer`): train the windows in memory, then :func:`node.store.persist_round` writes
 every checkpoint file, makes them all durable with one sync, and only then adds the index rows
-that name them (``persisted``); only then are events, metrics and bus messages emitted.
+that name them (``persisted``); only then are events, metrics and bus messages emitted. The rows
+are made durable by the next sync of their indexes, the one of their ``sent`` records before the
+commit's broadcast (node.committing): until then nothing outside the node has seen the windows,
+and a power loss that drops a row costs only retraining it (its file is durable, no row names it).
 
 Crash safety: a node killed while training loses only work in memory and retrains the same
 window (training is deterministic). Killed after the file but before the row, the next persist
@@ -16,7 +19,9 @@ Per-step digests are not computed here by default (:mod:`node.step_digests` reco
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -31,7 +36,7 @@ from node.ledger import Ledger
 from node.lineage import produced_by
 from node.metrics import STEPS, MetricsBus
 from node.owner_controls import WindowPlanner, spurt_done
-from node.store import PERSISTED, SENT, Checkpoint, WindowRow, persist_round
+from node.store import PERSISTED, SENT, BeastStore, Checkpoint, WindowRow, persist_round, sync_indexes, write_checkpoints
 from node.streaming import CHUNK_STEPS, StreamingBackend, train_windows_streamed
 
 BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) beats per-beast numpy
@@ -39,6 +44,12 @@ BATCHED_MIN: Final = 8  # beasts per round from which kernel.batched (torch) bea
 # re-enters the kernel (stacks and splits every beast's weights), 16 cost about +35% of a 64..512
 # beast window, 32 about +13% (docs/PERFORMANCE.md, Node); with nobody watching, one call.
 BATCHED_CHUNK_STEPS: Final = 32
+# A batched round of at least PART_MIN beasts is trained in parts of about PART_BEASTS, each part's files
+# written while the next trains (WindowTrainer.train_planned). kernel.batched trains 128-beast blocks as
+# fast as larger ones (81,000-99,000 beast-steps/s against 79,000-92,000 for 256 and 1,024 on this machine),
+# 32-beast blocks ~35% slower: hence no parts below two of ~96 (docs/PERFORMANCE.md, Node).
+PART_BEASTS: Final = 128
+PART_MIN: Final = 192
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class WindowTrainer:
         self._seeds: dict[tuple[int, int], bytes] = {}
         self._streamed: set[tuple[int, int]] = set()  # (beast, window) whose step events went out while training
         self.planner = planner or WindowPlanner()  # the owner's spurts and lr schedule (node.owner_controls)
+        self._write_pool: ThreadPoolExecutor | None = None  # writes a part's files while the next trains
 
     def train_next(self, runs: list[BeastRun]) -> list[WindowRow]:
         """Train and persist the next window of each beast whose latest window is committed.
@@ -119,26 +131,47 @@ class WindowTrainer:
         return RoundPlan([ready[i] for i in keep], [states[i] for i in keep], [seeds[i] for i in keep])  # type: ignore[misc]
 
     def train_planned(self, plan: RoundPlan) -> list[WindowRow]:
-        """Train and persist the planned windows (no chain access: safe while a commit is in flight)."""
+        """Train and persist the planned windows (no chain access: safe while a commit is in flight).
+
+        A large batched round is trained in parts (:data:`PART_BEASTS`); each part's checkpoint files
+        are written on a writer thread while the next part trains (creating a file costs ~0.4 ms of
+        system time here, 1/4 of a 1,024-beast round when done after training). Nothing changes in the
+        order that matters: every file of the round is synced before any of its index rows is added.
+        """
         ready, states, seeds = plan.runs, plan.states, plan.seeds
         if not ready:
             return []
         t0 = time.perf_counter()
         settings = [self.planner.settings(r.store, s) for r, s in zip(ready, states, strict=True)]
+        results: list[WindowResult] = []
+        items: list[tuple[BeastStore, Checkpoint]] = []
+        writes: list[Future[list[tuple[bytes, Path]]]] = []
+        parts = self._parts(len(ready))
         try:
-            results, used_batched = self._train_many(ready, states, seeds, settings)
+            for lo, hi in parts:
+                part, used_batched = self._train_many(ready[lo:hi], states[lo:hi], seeds[lo:hi], settings[lo:hi])
+                part_items = [(run.store, self._checkpoint(run, res, seed, used_batched))
+                              for run, res, seed in zip(ready[lo:hi], part, seeds[lo:hi], strict=True)]
+                results += part
+                items += part_items
+                if len(parts) > 1:
+                    writes.append(self._writer().submit(write_checkpoints, part_items))
         except BaseException:  # a retry of these windows must publish its steps again
             self._streamed.difference_update((r.beast_id, (s.window + 1) & 0xFFFFFFFF) for r, s in zip(ready, states, strict=True))
+            for w in writes:
+                w.exception()  # no file of this round is written after the error went up
             raise
         self.timings["train_s"] += time.perf_counter() - t0
         rows = []
         t0 = time.perf_counter()
-        items = [(run.store, Checkpoint(res.state, res.payload, seed, res.losses,
-                                        res.digests if self.want_digests else None,
-                                        produced_by(run.meta, res.state, self.backend_name, used_batched,
-                                                    self.config(run.beast_id))))
-                 for run, res, seed in zip(ready, results, seeds, strict=True)]
-        persisted = persist_round(items)  # every file written, one sync, then the index rows
+        written = [w for f in writes for w in f.result()] if writes else None
+        # every file written, one sync, then the index rows; the rows' sync is their sent record's
+        # (node.store.persist_round): a power loss before it only costs retraining the window
+        persisted = persist_round(items, sync_rows=False, written=written)
+        spurts = [run.store for run, start, res in zip(ready, states, results, strict=True)
+                  if res.state.active_mask != start.active_mask]
+        if spurts:  # a carried-out spurt request is removed below: only once the row that did it is durable
+            sync_indexes(spurts)
         for run, start, res, row in zip(ready, states, results, persisted, strict=True):
             run.remember(res.state)
             spurt_done(run.store, start, res.state)
@@ -147,6 +180,31 @@ class WindowTrainer:
             crash_point("after_persist")
         self.timings["persist_s"] += time.perf_counter() - t0
         return rows
+
+    def _checkpoint(self, run: BeastRun, res: WindowResult, seed: bytes, used_batched: bool) -> Checkpoint:
+        """What persisting a trained window stores: its state, word, losses, digests if kept, lineage."""
+        return Checkpoint(res.state, res.payload, seed, res.losses, res.digests if self.want_digests else None,
+                          produced_by(run.meta, res.state, self.backend_name, used_batched, self.config(run.beast_id)))
+
+    def _parts(self, n: int) -> list[tuple[int, int]]:
+        """The round's training parts as (start, end): one unless the round is large, batched and nobody
+        watches its steps (a streamed round publishes as it trains: node.streaming)."""
+        if n < PART_MIN or not self.batched or self.bus.wants(STEPS):
+            return [(0, n)]
+        k = max(2, round(n / PART_BEASTS))
+        return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """The thread that writes a part's checkpoint files while the next part trains (started on first use)."""
+        if self._write_pool is None:
+            self._write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cb-node-write")
+        return self._write_pool
+
+    def close(self) -> None:
+        """Stop the writer thread, if it was started (its writes are all awaited by then)."""
+        if self._write_pool is not None:
+            self._write_pool.shutdown(wait=True)
+            self._write_pool = None
 
     def _report(self, run: BeastRun, row: WindowRow, res: WindowResult) -> None:
         """Log the persisted window and publish its steps and the window on the metrics bus."""
@@ -271,4 +329,4 @@ def _batched_trainer() -> Callable[..., list[WindowResult]] | None:
     return run
 
 
-__all__ = ["BATCHED_MIN", "RoundPlan", "WindowTrainer"]
+__all__ = ["BATCHED_MIN", "PART_BEASTS", "PART_MIN", "RoundPlan", "WindowTrainer"]

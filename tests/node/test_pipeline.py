@@ -12,7 +12,7 @@ import pytest
 from kernel.sources import PublicSource
 from kernel.train import train_window
 from kernel.window_settings import window_epoch
-from node import pipeline
+from node import pipeline, training
 from node.beast_run import BeastRun
 from node.embedded import embedded_chain
 from node.store import COMMITTED, PERSISTED, SENT
@@ -102,6 +102,30 @@ def test_staggered_epochs_keep_every_round_training(chain, tmp_path: Path, monke
     assert max(trained) == 2, trained  # ... and rounds in which both train
     for r in runs:
         assert r.store.latest().window >= 2 * (cycle - 1)  # each beast trains all but one round per cycle
+        _replay(engine, r)
+
+
+def test_a_large_round_trains_in_parts_whose_files_are_written_meanwhile(chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A round of PART_MIN beasts or more is trained in parts, each part's files written on the writer thread
+    while the next part trains (lowered here to parts of 4 from 8 beasts): every window is persisted with its
+    durable file, committed, and the lineage is the reference's, as for a round trained in one piece."""
+    monkeypatch.setattr(training, "PART_MIN", 8)
+    monkeypatch.setattr(training, "PART_BEASTS", 4)
+    engine = make_engine(chain, tmp_path / "data", account_index=0)
+    runs = engine.hatch_many(8)
+    assert engine.trainer._parts(8) == [(0, 4), (4, 8)] and engine.trainer._parts(7) == [(0, 7)]
+    written: list[int] = []
+    real = training.write_checkpoints
+    monkeypatch.setattr(training, "write_checkpoints", lambda items: written.append(len(items)) or real(items))
+    for _ in range(3):
+        engine.pipelined_round(runs)
+    engine.commit_pending(runs)
+    engine.close()
+    assert written == [4, 4] * 3  # two parts a round, each written by the writer thread
+    for r in runs:
+        assert r.store.latest().window == 3
+        for row in r.store.rows(1):
+            assert r.store.load_state(row.window).h128() == row.h128  # the file the row names, complete
         _replay(engine, r)
 
 
