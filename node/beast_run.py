@@ -51,6 +51,10 @@ class BeastRun:
             self._state = self.store.load_state(row.window)
         return self._state
 
+    def forget(self) -> None:
+        """Drop the state kept in memory (node.reconcile dropped windows: read the latest one again)."""
+        self._state = None
+
     def remember(self, state: KernelState) -> None:
         """Keep ``state`` (just persisted) as the cached latest state."""
         self._state = state

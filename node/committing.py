@@ -6,7 +6,8 @@ Order of operations of a commit batch (steps 2-4 of the window order in :mod:`no
    then the ENERGY deposit and allowance the ledger locks from;
 2. sign the commit transaction locally and record its hash and nonce on every window of the
    batch, and its raw bytes with the batch's first window (``sent``) -- the hash is known before
-   broadcast; every record is made durable with one sync before the broadcast;
+   broadcast; every record is made durable with one sync before the broadcast, together with the
+   windows' checkpoint files and index rows (the training loop leaves their sync to this one);
 3. broadcast it, wait for the receipt and confirmations;
 4. mark the windows ``committed`` with the block, then log and publish.
 
@@ -34,7 +35,7 @@ from node.ledger import Ledger
 from node.metrics import MetricsBus
 from node.signed_tx import SignedTx
 from node.staking import StakePolicy, ensure_stake, stake_error
-from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow, sync_indexes
+from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, WindowRow, sync_windows
 
 
 class Committer:
@@ -120,7 +121,9 @@ class Committer:
             # every window records the hash and nonce; the raw bytes once per transaction (the batch's first
             # window): written to every row they were up to 237 x 60 KB of index writes per batch
             run.store.mark_sent(row.window, signed.tx_hash, signed.nonce, signed.raw if i == 0 else "", durable=False)
-        sync_indexes([run.store for run, _ in items])  # every sent record durable (one sync) before the broadcast
+        # every sent record durable before the broadcast, with the windows' checkpoint files and rows
+        # (a trained round leaves their sync to this one: node.store.persist_round) -- one sync
+        sync_windows([(run.store, row) for run, row in items])
         crash_point("after_sign")
         try:
             sent_at = time.perf_counter()

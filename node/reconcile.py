@@ -3,7 +3,8 @@
 The training and commit order (:mod:`node.training`, :mod:`node.committing`) leaves every
 window in one of these local states after a crash: ``persisted`` (checkpoint durable, nothing
 sent), ``sent`` (signed transaction recorded, maybe broadcast, maybe mined), ``committed`` or
-``finalized``. :func:`reconcile` settles each against the chain:
+``finalized``. :func:`reconcile` settles each against the chain, after :func:`drop_lost` dropped a
+``persisted`` window a power loss left without its checkpoint file (it was never sent):
 
 * a ``persisted`` or ``sent`` window the ledger holds is marked ``committed`` -- after checking
   that the ledger's word equals ours;
@@ -22,14 +23,38 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from node.beast_run import BeastRun
-from node.errors import ReconcileError, TxDroppedError, TxRevertedError
+from node.errors import DataError, ReconcileError, TxDroppedError, TxRevertedError
 from node.ledger import Ledger
 from node.store import COMMITTED, DISPUTED, FINALIZED, PERSISTED, SENT, WindowRow
+
+
+def drop_lost(run: BeastRun, log: Callable[[str], None]) -> list[int]:
+    """Drop the ``persisted`` windows whose checkpoint file is missing, partial or not the state the row
+    names, and every window after them; returns the windows dropped.
+
+    Only a power loss leaves such a row: a trained round's files and rows are synced together right
+    before their commit's broadcast (node.store.persist_round), so a ``persisted`` window was never
+    sent and nobody outside the node has seen it. It is trained again. A ``sent`` or later window
+    is never dropped: its file was synced before its transaction left the node.
+    """
+    store = run.store
+    for row in store.with_status(PERSISTED):
+        try:
+            store.load_state(row.window)
+        except DataError as exc:
+            gone = [r.window for r in store.drop_after(row.window - 1)]
+            store.event("checkpoint_lost", window=row.window, dropped=gone, reason=str(exc))
+            log(f"beast {run.beast_id}: window {row.window} lost its checkpoint before it was sent ({exc}); "
+                f"dropped windows {gone} to train them again")
+            run.forget()
+            return gone
+    return []
 
 
 def reconcile(run: BeastRun, ledger: Ledger, log: Callable[[str], None]) -> dict[str, int]:
     """Bring the local index of ``run`` in line with the ledger; returns counts of what changed."""
     bid, store = run.beast_id, run.store
+    lost = len(drop_lost(run, log))
     count = ledger.window_count(bid)
     latest = store.latest()
     local_max = latest.window if latest else 0
@@ -37,7 +62,7 @@ def reconcile(run: BeastRun, ledger: Ledger, log: Callable[[str], None]) -> dict
         raise ReconcileError(
             f"beast {bid}: the ledger holds {count} windows but this node has states up to window {local_max}; "
             "another trainer committed for this beast or local checkpoints were lost")
-    changed = {"marked_committed": 0, "requeued": 0}
+    changed = {"marked_committed": 0, "requeued": 0, "dropped_lost": lost}
     rows = store.rows(1)
     # The newest window both sides claim must carry the same word: one call that catches a
     # different chain, a reset devnet, or another trainer's lineage.
@@ -90,4 +115,4 @@ def settle_sent(run: BeastRun, row: WindowRow, ledger: Ledger) -> bool:
     return False
 
 
-__all__ = ["reconcile", "settle_sent"]
+__all__ = ["drop_lost", "reconcile", "settle_sent"]

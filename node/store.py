@@ -10,8 +10,9 @@ Layout under ``<data_dir>/beasts/<beast_id>/``::
 
 Checkpoint files are written (temp file, rename) and made durable *before* the index row that
 names them, so an index row always points at a complete file; a round's files are made durable
-with one sync (node.durable, :func:`persist_round`), and a trained round's rows with the sync of
-their ``sent`` records before their commit is broadcast (node.committing). The
+with one sync (node.durable, :func:`persist_round`). A round the node trains is made durable, files
+and rows, with the sync of its ``sent`` records before its commit is broadcast (node.committing,
+:func:`sync_windows`); a power loss before that is repaired at start (node.reconcile). The
 index uses SQLite in WAL mode so ``cb-node status`` and the gRPC service can read while
 the daemon writes.
 """
@@ -466,29 +467,31 @@ class Checkpoint:
     produced_by: dict[str, Any] | None = None
 
 
-def persist_round(items: list[tuple[BeastStore, Checkpoint]], *, sync_rows: bool = True,
+def persist_round(items: list[tuple[BeastStore, Checkpoint]], *, durable: bool = True,
                   written: list[tuple[bytes, Path]] | None = None) -> list[WindowRow]:
     """Persist the checkpoints of one round, of any number of beasts: every state file is written
-    (temp file, rename), then all are made durable with one sync (node.durable), and only then is
-    each index row added. An index row therefore always names a complete, durable file.
+    (temp file, rename), then all are made durable with one sync (node.durable), then each index
+    row is added and the rows are synced. An index row therefore always names a complete, durable file.
 
-    ``sync_rows=False`` leaves the rows' own sync to the first synced write after them: the training
-    loop's windows (node.training), whose rows :mod:`node.committing` makes durable with the sync of
-    their ``sent`` records before any broadcast (the same write-ahead log, or the whole filesystem).
-    Until then nothing outside the node has seen such a window: a process kill never loses a committed
-    SQLite transaction (WAL), and a power loss that drops the row leaves a durable file no row names,
-    so the node trains the window again -- the one thing lost is work. Rows whose loss would lose more
-    (a hatch's genesis, which the hatch journal forgets once it is written) keep the default.
+    ``durable=False`` (the training loop, node.training) leaves both syncs to the one that must come
+    before anything leaves the node: :mod:`node.committing` syncs a batch's checkpoint files together
+    with its ``sent`` records before the broadcast (:func:`sync_windows`). A process kill loses
+    nothing either way (the files and committed SQLite transactions are in the page cache); a power
+    loss before that sync may leave a ``persisted`` row naming a missing or partial file, which
+    nothing outside the node has seen: :func:`node.reconcile.drop_lost` drops such rows when the
+    node starts and the windows are trained again. Rows whose loss would lose more (a hatch's
+    genesis, which the hatch journal forgets once it is written) keep the default.
 
     ``written``: what :func:`write_checkpoints` returned for ``items`` when their files were already
     written (node.training writes a round's files part by part while the next part trains).
     """
     if written is None:
         written = write_checkpoints(items)
-    sync_files([path for _, path in written])
+    if durable:
+        sync_files([path for _, path in written])
     crash_point("mid_persist")
     rows = [store._insert_row(item, h) for (store, item), (h, _) in zip(items, written, strict=True)]
-    if sync_rows:
+    if durable:
         sync_indexes([store for store, _ in items])
     return rows
 
@@ -509,6 +512,16 @@ def sync_indexes(stores: list[BeastStore]) -> int:
     transaction survives power loss, exactly as with synchronous=FULL. A process kill never loses
     a committed transaction either way (the frames are in the page cache). Returns the sync calls made."""
     return sync_files(list(dict.fromkeys(s.wal_path for s in stores if s.wal_path.exists())))
+
+
+def sync_windows(items: list[tuple[BeastStore, WindowRow]]) -> int:
+    """Make the windows of ``items`` durable with one sync (node.durable): their checkpoint files and
+    their index rows, with whatever else their indexes recorded so far (a commit's ``sent`` records).
+    :mod:`node.committing` calls it before every broadcast; a round trained with
+    ``persist_round(durable=False)`` relies on it. Returns the sync calls made."""
+    files = [store.checkpoints / row.file for store, row in items if row.file]
+    wals = [store.wal_path for store in dict.fromkeys(store for store, _ in items) if store.wal_path.exists()]
+    return sync_files(list(dict.fromkeys(wals + files)))
 
 
 def beast_dir(data_dir: Path, beast_id: int) -> Path:

@@ -12,9 +12,10 @@ import pytest
 from kernel.sources import PublicSource
 from kernel.train import train_window
 from kernel.window_settings import window_epoch
-from node import pipeline, training
+from node import pipeline, store, training
 from node.beast_run import BeastRun
 from node.embedded import embedded_chain
+from node.reconcile import reconcile
 from node.store import COMMITTED, PERSISTED, SENT
 from node.trainer import Engine
 
@@ -127,6 +128,40 @@ def test_a_large_round_trains_in_parts_whose_files_are_written_meanwhile(chain, 
         for row in r.store.rows(1):
             assert r.store.load_state(row.window).h128() == row.h128  # the file the row names, complete
         _replay(engine, r)
+
+
+def test_a_trained_round_is_synced_with_its_commit_and_a_power_loss_before_it_is_repaired(chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A trained round's checkpoint files are synced by the commit, before its broadcast, with its sent
+    records (not on the training thread); a power loss before that sync can leave persisted rows naming a
+    lost or partial file, which reconcile drops at start (never a sent window) so the windows train again."""
+    engine = make_engine(chain, tmp_path / "data", account_index=1)
+    run = engine.hatch()
+    synced: list[list[Path]] = []
+    real = store.sync_files
+    monkeypatch.setattr(store, "sync_files", lambda paths: synced.append(list(paths)) or real(paths))
+    [w1] = engine.trainer.train_next([run])
+    assert synced == []  # written, not synced: the training thread made no sync
+    assert engine.commit_pending([run]) == 1
+    assert run.store.checkpoints / w1.file in synced[0] and run.store.wal_path in synced[0]  # one sync, before the broadcast
+    # Window 2 persisted, window 3 persisted on top of it (pipelined), neither sent: a power loss took
+    # window 3's file and left window 2's partial.
+    engine.trainer.train_next([run])
+    engine.trainer.train_planned(engine.trainer.plan([run], pipelined=True))
+    w2, w3 = run.store.get(2), run.store.get(3)
+    assert (w2.status, w3.status) == ("persisted", "persisted")
+    (run.store.checkpoints / w3.file).unlink()
+    blob = (run.store.checkpoints / w2.file).read_bytes()
+    (run.store.checkpoints / w2.file).write_bytes(blob[: len(blob) // 2])
+    logs: list[str] = []
+    changed = reconcile(run, engine.ledger, logs.append)
+    assert changed["dropped_lost"] == 2 and run.store.latest().window == 1
+    assert [e for e in run.store.events() if e["event"] == "checkpoint_lost"][0]["dropped"] == [2, 3]
+    assert "lost its checkpoint" in logs[0]
+    for _ in range(2):
+        engine.step([run])
+    engine.close()
+    assert run.store.latest().window == 3
+    _replay(engine, run)  # trained again: the same lineage, committed once each
 
 
 def test_hatch_many_hatches_each_beast_once_with_its_run_directory(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
