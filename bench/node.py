@@ -1,6 +1,6 @@
 """Trainer-node benchmark: windows committed per minute for 1 to 1,024 beasts, and the ratio to the batched kernel.
 
-    python bench/node.py [--json] [--engines pyevm,anvil] [--beasts 1,8,64] [--seconds S]
+    python bench/node.py [--json] [--engines pyevm,anvil] [--beasts 1,8,64] [--seconds S] [--data-dir DIR]
 
 Every configuration also times ``kernel.batched.train_windows_batched`` alone on the same beasts'
 states in the same run (``kernel``: the vectorized inputs and **no per-step digests**, exactly the
@@ -181,12 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beasts", default="1,8,64", help="beast counts (default 1,8,64)")
     ap.add_argument("--seconds", type=float, default=8.0, help="timed seconds per configuration (default 8)")
     ap.add_argument("--modes", default="node,baseline", help="modes (default node,baseline)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="folder for the node's run directories and anvil's (a temporary folder inside it, removed "
+                         "afterwards; default: the system's temporary folder). Creating a file costs what that "
+                         "filesystem charges: on the shared machine 0.6-1 ms in /tmp against 0.02-0.05 ms in "
+                         "another folder of the same disk (docs/PERFORMANCE.md, Node)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.beasts.split(",")]
     modes = args.modes.split(",")
     results: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="cb-bench-node-") as tmp:
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cb-bench-node-", dir=args.data_dir) as tmp:
         for eng in args.engines.split(","):
             try:
                 chain, close = open_chain(eng, Path(tmp) / eng)
