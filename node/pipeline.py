@@ -13,7 +13,8 @@ trains, so the chain's time (signing, broadcast, mining, confirmations) and the 
 4. wait for the commit thread and raise what it raised (after the training's own error, if any).
 
 Every guarantee of the sequential loop holds, because neither side changes the other's rows:
-the commit thread only commits windows whose checkpoints were durable before it started, and a
+the commit thread only commits windows whose checkpoints were written before it started (and syncs
+them with its ``sent`` records before each broadcast), and a
 window is only trained on top of its predecessor's stored state. What changes is that a beast
 may have two uncommitted windows (the one in flight, the one just trained), never more. After a
 SIGKILL at any point -- including ``in_flight_trained`` (node.crash): the next round persisted

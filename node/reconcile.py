@@ -1,7 +1,7 @@
 """Bringing a beast's local window index in line with the ledger when the node starts.
 
 The training and commit order (:mod:`node.training`, :mod:`node.committing`) leaves every
-window in one of these local states after a crash: ``persisted`` (checkpoint durable, nothing
+window in one of these local states after a crash: ``persisted`` (checkpoint written, nothing
 sent), ``sent`` (signed transaction recorded, maybe broadcast, maybe mined), ``committed`` or
 ``finalized``. :func:`reconcile` settles each against the chain, after :func:`drop_lost` dropped a
 ``persisted`` window a power loss left without its checkpoint file (it was never sent):

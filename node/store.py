@@ -498,7 +498,8 @@ def persist_round(items: list[tuple[BeastStore, Checkpoint]], *, durable: bool =
 
 def write_checkpoints(items: list[tuple[BeastStore, Checkpoint]]) -> list[tuple[bytes, Path]]:
     """Write (temp file, rename; not synced) the checkpoint file of every item; returns each state's h128
-    and file. No index row names these files until :func:`persist_round` has synced them. The work is
+    and file. No index row names these files before :func:`persist_round` adds the rows (after syncing
+    the files, or with ``durable=False`` leaving that to the commit's sync before its broadcast). The work is
     mostly C calls that release the GIL (the hash, the compression, creating and writing the files), so
     another thread may do it while training goes on (node.training)."""
     hashes = [item.state.h128() for _, item in items]  # once per state: a keccak of its bytes

@@ -6,18 +6,21 @@ Each job lives in its own module, which states its part of the order and why it 
 run directory), :mod:`node.reconcile` (local index vs. ledger on start), :mod:`node.training`
 (train and persist a window), :mod:`node.committing` (commit, finalize), :mod:`node.metrics`
 (the metric event bus), :mod:`node.pipeline` (the next round trains while this round's commits are
-in flight; the order below holds per window). The order for every window, each step durable before the next starts:
+in flight; the order below holds per window). The order for every window, each step recorded before
+the next starts and all of it durable before anything leaves the node:
 
 1. train the window, write its checkpoint file atomically, add the index row (``persisted``);
 2. sign the commit transaction locally and record its hash, nonce and raw bytes (``sent``)
-   -- the hash is known before broadcast, so a crash right after broadcast loses nothing;
+   -- the hash is known before broadcast, so a crash right after broadcast loses nothing; one
+   sync then makes the checkpoint files, rows and ``sent`` records of the batch durable;
 3. broadcast it;
 4. wait for the receipt and confirmations, then mark the window ``committed``;
 5. after the challenge period, finalize it on chain and mark it ``finalized``.
 
 On start, :meth:`Engine.reconcile` compares the index with the ledger: windows on chain
 are marked committed (their word must equal ours), ``sent`` windows whose transaction
-vanished go back to ``persisted`` and are committed again, and a window on chain that the
+vanished go back to ``persisted`` and are committed again, a ``persisted`` window whose file a
+power loss took (never sent) is dropped and trained again, and a window on chain that the
 node has no state for is a loud ReconcileError (another trainer committed for the beast,
 or this node lost data).
 

@@ -2,8 +2,8 @@
 
 Order of operations per round (the first step of a window's crash-safety order, see
 :mod:`node.trainer`): train the windows in memory, then :func:`node.store.persist_round` writes
-every checkpoint file, and only then adds the index rows
-that name them (``persisted``); only then are events, metrics and bus messages emitted. Files and
+every checkpoint file, and only then adds the index rows that name them (``persisted``); only
+then are events, metrics and bus messages emitted. Files and
 rows are made durable by the sync of their ``sent`` records before the commit's broadcast
 (node.committing): until then nothing outside the node has seen the windows, and a power loss
 before it costs only retraining them (node.reconcile drops a row whose file it lost).
