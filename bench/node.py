@@ -11,7 +11,8 @@ over the kernel's best: the share of the kernel's speed the node passes on. Rati
 between runs on a busy shared machine; absolute figures are not.
 
 What is timed is the node's own loop: train one window per beast, persist every checkpoint (atomic
-write, one sync per round, SQLite row), sign, record, broadcast and confirm the commits. ``node``
+write and SQLite row; made durable with the commit's one sync before its broadcast), sign, record,
+broadcast and confirm the commits. ``node``
 runs ``Engine.pipelined_round`` (node.pipeline: a round's commits in flight while the next round
 trains; the count is the windows committed in the segment), ``baseline`` runs ``train_next`` then
 ``commit_pending``. Hatching is not timed (its seconds are reported). Each configuration runs whole
@@ -118,14 +119,14 @@ def run_config(chain: ChainHandle, account_index: int, n_beasts: int, mode: str,
         if best is None or windows / wall > best["windows"] / best["wall"]:
             best = {"rounds": rounds, "windows": windows, "wall": wall, "t": dict(engine.timings)}
         # the kernel right after each node segment, so both see the machine's load of the same minute
-        kernel = max(kernel, kernel_steps_per_s(engine, kernel_plan, seconds / repeats, want_digests=False, segments=1))
+        kernel = max(kernel, kernel_steps_per_s(engine, kernel_plan, seconds / repeats, want_digests=False))
     assert best is not None
     engine.commit_pending(runs, max_batch=batch)
     engine.close()
     rounds, windows, wall, t = best["rounds"], best["windows"], best["wall"], best["t"]
     for r in runs:
         assert r.store.with_status("persisted", "sent") == [], "every trained window must be committed"
-    kernel_dg = kernel_steps_per_s(engine, kernel_plan, seconds / repeats / 2, want_digests=True, segments=1)
+    kernel_dg = kernel_steps_per_s(engine, kernel_plan, seconds / repeats / 2, want_digests=True)
     steps = windows * 128 / wall
     return {
         "beasts": n_beasts, "mode": mode, "rounds": rounds, "windows": windows, "wall_s": round(wall, 3),
@@ -150,10 +151,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def kernel_steps_per_s(engine: Engine, plan: RoundPlan, seconds: float, *, want_digests: bool,
-                       segments: int = 2) -> float:
-    """Beast-micro-steps/s of the batched kernel alone on the planned next windows of every beast (best of
-    ``segments``), trained again and again from the same states.
+def kernel_steps_per_s(engine: Engine, plan: RoundPlan, seconds: float, *, want_digests: bool) -> float:
+    """Beast-micro-steps/s of the batched kernel alone on the planned next windows of every beast, trained
+    again and again from the same states for ``seconds`` (at least once).
 
     ``want_digests=False`` is what the node trains (it recomputes per-step digests only when asked,
     node.step_digests), so that is the baseline of ``ratio``; with digests is reported beside it.
@@ -164,14 +164,11 @@ def kernel_steps_per_s(engine: Engine, plan: RoundPlan, seconds: float, *, want_
 
     torch.set_num_threads(engine.trainer.torch_threads)  # as the node trains (a baseline loop never set it)
     states, seeds, sources = plan.states, plan.seeds, [r.source for r in plan.runs]
-    best = 0.0
-    for _ in range(segments):
-        n, t0 = 0, time.perf_counter()
-        while n < 1 or time.perf_counter() - t0 < seconds / segments:
-            train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests, inputs="fast")
-            n += 1
-        best = max(best, n * len(states) * 128 / (time.perf_counter() - t0))
-    return best
+    n, t0 = 0, time.perf_counter()
+    while n < 1 or time.perf_counter() - t0 < seconds:
+        train_windows_batched(states, sources, epoch_seeds=seeds, want_digests=want_digests, inputs="fast")
+        n += 1
+    return n * len(states) * 128 / (time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
