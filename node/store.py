@@ -506,13 +506,15 @@ def write_checkpoints(items: list[tuple[BeastStore, Checkpoint]]) -> list[tuple[
     return [(h, store._write_file(item, h)) for (store, item), h in zip(items, hashes, strict=True)]
 
 
-def sync_indexes(stores: list[BeastStore]) -> int:
+def sync_indexes(stores: list[BeastStore], files: list[Path] | None = None) -> int:
     """Make the index rows written without their own fsync durable, for many beasts with one sync
-    (node.durable: one syncfs per filesystem, else an fsync of each write-ahead log). SQLite in WAL
-    mode commits a transaction by appending its frames to the log; once the log is on disk the
-    transaction survives power loss, exactly as with synchronous=FULL. A process kill never loses
-    a committed transaction either way (the frames are in the page cache). Returns the sync calls made."""
-    return sync_files(list(dict.fromkeys(s.wal_path for s in stores if s.wal_path.exists())))
+    (node.durable: one syncfs per filesystem, else an fsync of each write-ahead log), with ``files``
+    in the same sync. SQLite in WAL mode commits a transaction by appending its frames to the log;
+    once the log is on disk the transaction survives power loss, exactly as with synchronous=FULL.
+    A process kill never loses a committed transaction either way (the frames are in the page cache).
+    Returns the sync calls made."""
+    wals = [s.wal_path for s in stores if s.wal_path.exists()]
+    return sync_files(list(dict.fromkeys(wals + (files or []))))
 
 
 def sync_windows(items: list[tuple[BeastStore, WindowRow]]) -> int:
@@ -520,9 +522,7 @@ def sync_windows(items: list[tuple[BeastStore, WindowRow]]) -> int:
     their index rows, with whatever else their indexes recorded so far (a commit's ``sent`` records).
     :mod:`node.committing` calls it before every broadcast; a round trained with
     ``persist_round(durable=False)`` relies on it. Returns the sync calls made."""
-    files = [store.checkpoints / row.file for store, row in items if row.file]
-    wals = [store.wal_path for store in dict.fromkeys(store for store, _ in items) if store.wal_path.exists()]
-    return sync_files(list(dict.fromkeys(wals + files)))
+    return sync_indexes([store for store, _ in items], [store.checkpoints / row.file for store, row in items if row.file])
 
 
 def beast_dir(data_dir: Path, beast_id: int) -> Path:
