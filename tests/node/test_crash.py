@@ -246,7 +246,7 @@ def test_sigkill_at_random_moments_then_restart(devnet_up: Devnet, tmp_path: Pat
     base = len(SCENARIOS) + 1
     nodes = [make_node(devnet_up, tmp_path / f"k{i}", account=base + i) for i in range(SIGKILL_RUNS)]
 
-    def kill_then_recover(i: int) -> tuple[int, int, str]:
+    def kill_then_recover(i: int) -> tuple[bool, int, int, str]:
         ready = nodes[i] / "ready.json"
         proc = cb_node(nodes[i], "--hatch", "2", "--until-window", str(target), "--ready-file", str(ready))
         deadline = time.monotonic() + 120
@@ -256,13 +256,14 @@ def test_sigkill_at_random_moments_then_restart(devnet_up: Devnet, tmp_path: Pat
         killed = proc.kill()  # False: the run had already reached its target (a fast chain)
         rc1, err1 = finish(proc)
         rc2, err2 = finish(cb_node(nodes[i], "--until-window", str(target)))
-        return rc1 if killed else -1000 - rc1, rc2, err1 + err2
+        return killed, rc1, rc2, err1 + err2
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(kill_then_recover, range(SIGKILL_RUNS)))
-    assert any(r[0] == -signal.SIGKILL for r in results), results  # at least one run died mid-way
-    for i, ((rc1, rc2, err), node) in enumerate(zip(results, nodes, strict=True)):
-        assert rc1 in (-signal.SIGKILL, -1000), f"run {i}: {rc1} {err[-2000:]}"
+    assert any(rc1 == -signal.SIGKILL for _, rc1, _, _ in results), results  # at least one run died mid-way
+    for i, ((killed, rc1, rc2, err), node) in enumerate(zip(results, nodes, strict=True)):
+        # signalled, a run may still have exited on its own just before (a zombie takes the signal): rc 0
+        assert rc1 in ((-signal.SIGKILL, 0) if killed else (0,)), f"run {i}: killed {killed}, rc {rc1} {err[-2000:]}"
         assert rc2 == 0, f"run {i}: restart failed (rc {rc2}): {err[-2000:]}"
         assert check_agreement(devnet_up, node, target) == 2
 
