@@ -13,6 +13,7 @@ no duplicate, no gap) and the words must equal an independent numpy replay from 
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import multiprocessing
 import os
@@ -118,6 +119,15 @@ def make_node(net: Devnet, root: Path, account: int) -> Path:
 # a kill is a real process death but 30+ runs do not pay the import time each.
 _CTX = multiprocessing.get_context("forkserver")
 _CTX.set_forkserver_preload(["node.cli", "node.daemon", "node.service", "tests.node.crash_child"])
+_LIVE: list[NodeProc] = []  # every run started; a test that failed mid-way may have left one running
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """SIGKILL runs a failed test left behind (one waiting for its stopped chain would keep pytest from
+    exiting: multiprocessing joins its children at exit, after this handler)."""
+    for run in _LIVE:
+        run.kill()
 
 
 class NodeProc:
@@ -129,6 +139,7 @@ class NodeProc:
                 *args]
         self.proc = _CTX.Process(target=run_cli_child, args=(argv, crash, str(self.log)))
         self.proc.start()
+        _LIVE.append(self)
 
     def kill(self) -> bool:
         """SIGKILL the run; False when it had already exited (and been reaped: no pid to signal)."""
