@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -144,14 +145,18 @@ class DevnetUp:
 
 
 @contextmanager
-def devnet_up(tmp: Path, *args: str, stop_timeout: float = 20) -> Iterator[DevnetUp]:
+def devnet_up(tmp: Path, *args: str, stop_timeout: float = 45) -> Iterator[DevnetUp]:
     """`cb-devnet up --port 0 --accounts 3 ARGS` in ``tmp``; a thread reads its stdout lines as they come (the
     first one, its JSON record, within 90 s). On the way out it is stopped with SIGTERM, which must end it
-    with exit code 130 within ``stop_timeout`` seconds."""
+    with exit code 130 within ``stop_timeout`` seconds; one that does not is made to print every thread's
+    stack (faulthandler, on SIGABRT) into the failure."""
     out = tmp / "deployments.json"
-    proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
-                             "--run-dir", str(tmp / "run"), "--accounts", "3", *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = tmp / "devnet.stderr"
+    with err.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "devnet.cli", "up", "--port", "0", "--deployments", str(out),
+                                 "--run-dir", str(tmp / "run"), "--accounts", "3", *args],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=err_file, text=True,
+                                env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
@@ -166,7 +171,14 @@ def devnet_up(tmp: Path, *args: str, stop_timeout: float = 20) -> Iterator[Devne
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            assert proc.wait(timeout=stop_timeout) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+            rc = proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to stderr
+            try:
+                proc.wait(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            raise AssertionError(f"cb-devnet up did not stop within {stop_timeout}s of SIGTERM; its stderr:\n"
+                                 f"{err.read_text()[-6000:]}") from None
+        assert rc == 130, err.read_text()[-3000:]
