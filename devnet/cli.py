@@ -193,12 +193,6 @@ def _mine(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from web3 import Web3
-
-    from devnet.connect import write_deployments
-    from devnet.deploy import deploy
-    from devnet.embedded import deployments_dict
-
     params, delay, version = _season(args)
     try:
         if args.password_file:
@@ -210,6 +204,14 @@ def _deploy(args: argparse.Namespace) -> int:
         account = unlock_keystore(args.keystore, password)
     except HostError as exc:
         raise ConfigError(str(exc)) from None
+    # web3 and the deployer (~1.7 s of imports) only once the inputs are known good: a wrong password
+    # or season constant is answered at once
+    from web3 import Web3
+
+    from devnet.connect import write_deployments
+    from devnet.deploy import deploy
+    from devnet.embedded import deployments_dict
+
     w3 = Web3(Web3.HTTPProvider(args.rpc, request_kwargs={"timeout": 60}))
     try:
         _ = w3.eth.chain_id  # one round trip proves the RPC answers
