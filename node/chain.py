@@ -9,6 +9,7 @@ the node records it first and a crash between broadcast and bookkeeping loses no
 from __future__ import annotations
 
 import random
+import re
 import time
 from typing import Any, TypeVar
 from collections.abc import Callable
@@ -239,7 +240,7 @@ class ChainClient:
         text = str(err.get("message", "") if isinstance(err, dict) else err).lower()
         if "already known" in text or "already imported" in text or "known transaction" in text:
             return signed.tx_hash
-        if "nonce too low" in text or "nonce is too low" in text:
+        if _nonce_too_low(text):
             self.resync_nonce()
             if self.receipt_wire(signed.tx_hash) is not None:
                 return signed.tx_hash
@@ -368,3 +369,17 @@ class ChainClient:
 def _looks_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(s in text for s in ("timeout", "temporarily", "connection", "503", "502", "429", "too many"))
+
+
+_PYEVM_NONCE = re.compile(r"invalid transaction nonce: expected (\d+), but got (\d+)")
+
+
+def _nonce_too_low(text: str) -> bool:
+    """Whether a lowercased broadcast error says the transaction's nonce is already used: geth's and
+    anvil's "nonce too low", or py-evm's "Invalid transaction nonce: Expected N, but got M" with N > M
+    (what py-evm answers a transaction it already mined, e.g. a broadcast retried after its answer was
+    lost; the caller then looks for its receipt)."""
+    if "nonce too low" in text or "nonce is too low" in text:
+        return True
+    m = _PYEVM_NONCE.search(text)
+    return m is not None and int(m.group(1)) > int(m.group(2))

@@ -160,3 +160,22 @@ def test_hatch_journal_finishes_or_drops_interrupted_hatches(trained: Trained, t
     assert engine.recover_hatches() == []
     assert engine.hatches.pending() == []
     assert trained.chain.bindings.beast.functions.totalHatched().call() == before + 1
+
+
+def test_a_broadcast_retried_after_its_answer_was_lost_counts_as_sent(trained: Trained) -> None:
+    """py-evm answers a transaction it already mined with "Invalid transaction nonce: Expected N, but got M"
+    (not "nonce too low"): a broadcast retried after a lost answer (node.chain's retries, an RPC outage)
+    is sent, and a nonce another transaction took is a TxDroppedError, as on other nodes."""
+    client, ledger = trained.ledger.client, trained.ledger
+    approve = ledger.energy.functions.approve(ledger.ledger.address, 1)
+    signed = client.sign("approve", approve, gas=120_000)
+    client.broadcast(signed)
+    client.wait(signed)
+    assert client.broadcast(signed) == signed.tx_hash  # again: already mined, so sent
+    mine = client.sign("approve", approve, gas=120_000)
+    other = client.sign("approve", ledger.energy.functions.approve(ledger.ledger.address, 2), gas=120_000,
+                        nonce=mine.nonce)
+    client.broadcast(other)
+    client.wait(other)
+    with pytest.raises(TxDroppedError, match="already used by another"):
+        client.broadcast(mine)
