@@ -36,14 +36,6 @@ from tests.node.test_rewind import devnet_with_long_period
 TARGET = 6
 
 
-def wait(cond, what: str, timeout: float = 120.0) -> None:  # noqa: ANN001 - a predicate
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_a_running_node_defends_loses_its_lie_rewinds_and_trains_on(tmp_path: Path) -> None:
     with devnet_with_long_period(tmp_path / "devnet", 3) as net:
         node = make_node(net, tmp_path / "node", account=1)
