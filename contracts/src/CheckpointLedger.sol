@@ -69,7 +69,7 @@ contract CheckpointLedger {
     using SafeERC20 for IERC20;
 
     /// @notice Semantic version of this contract.
-    string public constant version = "3.1.0";
+    string public constant version = "3.2.0";
     /// @dev log2 of the 256 blocks blockhash reaches back: an epoch seed is the hash of the newest block
     ///      closedAt + 256j that is readable (docs/PROTOCOL.md §4).
     uint256 private constant BLOCKHASH_HORIZON_LOG2 = 8;
@@ -539,7 +539,8 @@ contract CheckpointLedger {
     ///          does (blockhash(C + 256 floor((block.number - 1 - C) / 256)), C = the commit
     ///          block of window k - 1, log EpochSeeded), and when C == block.number (the closing
     ///          window in the same block) FAULT_SEED: no window is trained on a seed that does
-    ///          not exist yet;
+    ///          not exist yet; FAULT_SEED too when window k - 1 is a VOID_MARK or voided
+    ///          (k - 1 >= `from` of the beast's pending range: sealEpochSeeds' rule, 3.2.0);
     ///        log CheckpointCommitted(beastId, k, w);
     ///        total += energyBurn (a u64, so n of them cannot overflow).
     function _recordAll(uint256 idsAt, uint256 wordsAt, uint256 n, uint256 roles)
@@ -631,6 +632,17 @@ contract CheckpointLedger {
                         if iszero(sload(seedSlot)) {
                             let closedAt := and(shr(GLOBAL_STEP_OFFSET, sload(sub(slot, 1))), COMMIT_BLOCK_MASK)
                             // closedAt 0: window k - 1 is a VOID_MARK (k lands in a voided range).
+                            // A voided window k - 1 (k - 1 >= `from` of a pending range) closes
+                            // nothing either, as in sealEpochSeeds: its block's hash is known to the
+                            // committer, who could otherwise choose between it and the hash the
+                            // re-committed closing window will bring. Read only on this path (an
+                            // unsealed epoch's first window), so the common commit pays nothing.
+                            mstore(0x00, beastId)
+                            mstore(0x20, _rewind.slot)
+                            let range := sload(keccak256(0x00, 0x40))
+                            if and(iszero(iszero(range)), iszero(lt(sub(k, 1), and(range, 0xffffffff)))) {
+                                closedAt := 0
+                            }
                             if or(iszero(closedAt), iszero(lt(closedAt, number()))) {
                                 mstore(0x00, FAULT_SEED)
                                 mstore(0x20, div(k, perEpoch))

@@ -51,7 +51,7 @@ def chains() -> dict[int, LedgerChain]:
 
 def test_every_contract_has_a_version(chains: dict[int, LedgerChain]) -> None:
     ch = chains[SPEC_VERSIONS[-1]]
-    expected = {"Energy": "1.0.0", "Beast": "4.1.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "3.1.0"}
+    expected = {"Energy": "1.0.0", "Beast": "4.1.0", "SeasonRegistry": "1.4.0", "CheckpointLedger": "3.2.0"}
     for name, version in expected.items():
         assert ch.call(ch.c[name], "version") == version, name
 

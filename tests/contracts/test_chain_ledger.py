@@ -537,6 +537,12 @@ def _lineage(ch: LedgerChain, owner: Any, n: int, tag: int = 1) -> int:
     return bid
 
 
+def _seal(ch: LedgerChain, bid: int, epoch: int) -> None:
+    """Seal ``epoch`` of ``bid`` in a block after its closing commit (anyone may)."""
+    ch.mine(1)
+    ev(ch.send(ch.accounts[5], ch.ledger, "sealEpochSeeds", [bid], [epoch]).event("EpochSeeded"), beastId=bid, epoch=epoch)
+
+
 def test_slash_rewinds_the_lineage(ch: LedgerChain) -> None:
     owner, challenger = ch.accounts[1], ch.accounts[3]
     bid = _lineage(ch, owner, 6)
@@ -637,8 +643,9 @@ def test_commit_above_a_voided_range_is_voided_with_it(ch: LedgerChain) -> None:
     the voided range: Voided, never finalizable or challengeable, and clearVoided clears them too."""
     owner = ch.accounts[1]
     bid = _lineage(ch, owner, 4)
+    _seal(ch, bid, 1)  # while window 3 is live: a voided closing window would seal nothing
     ch.slash(ch.accounts[3], bid, 1)
-    ch.commit(owner, bid, make_word(4))  # on top of voided window 3 (a new epoch: its own block)
+    assert ch.commit(owner, bid, make_word(4)).all("EpochSeeded") == []  # on top of voided window 3
     ch.commit(owner, bid, make_word(5))
     assert ch.status(bid, 4) == Status.VOIDED and ch.status(bid, 5) == Status.VOIDED and ch.count(bid) == 1
     assert ch.voided_range(bid) == (1, 6)
@@ -685,8 +692,9 @@ def test_a_merge_keeps_windows_committed_on_top_of_the_old_range(ch: LedgerChain
     clear would stop at the gap and slot 5 would block window 5 forever with nothing to clear."""
     owner = ch.accounts[1]
     bid = _lineage(ch, owner, 4)
+    _seal(ch, bid, 1)  # while window 3 is live: a voided closing window would seal nothing
     ch.slash(ch.accounts[3], bid, 2)
-    ch.commit(owner, bid, make_word(4))  # on top of voided window 3 (an epoch's first window: own block)
+    ch.commit(owner, bid, make_word(4))  # on top of voided window 3
     ch.commit(owner, bid, make_word(5))
     ch.clear_voided(owner, bid, 3)  # 2, 3, 4
     assert ch.voided_range(bid) == (5, 6) and ch.status(bid, 5) == Status.VOIDED
@@ -767,6 +775,29 @@ def test_a_voided_closing_window_seals_nothing(ch: LedgerChain) -> None:
     ch.mine(1)
     with raises_error("LedgerEpochNotClosed", beastId=bid, epoch=2):
         ch.send(owner, ch.ledger, "sealEpochSeeds", [bid], [2])
+
+
+def test_a_commit_on_top_of_a_voided_closing_window_seals_nothing(ch: LedgerChain) -> None:
+    """Abuse: after a slash the committer knows the hash of the block of its voided window closing
+    epoch 0. Committing window 4 on top of it would seal epoch 1's seed from that known hash (before
+    CheckpointLedger 3.2.0 it did), so the committer chooses between that seed and the one the
+    re-committed closing window will give: the choice sealEpochSeeds already refuses it. The commit
+    is refused (LedgerEpochSeedUnknown) and epoch 1 is sealed by the re-committed window 3."""
+    owner = ch.accounts[1]
+    bid = _lineage(ch, owner, 4)  # window 3 closes epoch 0; epoch 1's seed is not sealed yet
+    ch.slash(ch.accounts[3], bid, 2)
+    ch.mine(1)
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
+        ch.commit(owner, bid, make_word(4))
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
+        ch.call(ch.ledger, "epochSeed", bid, 1)
+    assert ch.stored(bid, 4) == 0 and ch.voided_range(bid) == (2, 4)
+    ch.clear_voided(owner, bid, 10)
+    commit_range(ch, owner, bid, range(2, 4), tag=2)
+    closed_at = ch.committer_of(bid, 3)[1]
+    r = ch.commit(owner, bid, make_word(4, tag=2))
+    ev(r.event("EpochSeeded"), beastId=bid, epoch=1, seed=bytes(ch.w3.eth.get_block(closed_at)["hash"]))
+    conserved(ch, [bid])
 
 
 def test_the_revoked_trainers_150_junk_windows(ch: LedgerChain) -> None:
