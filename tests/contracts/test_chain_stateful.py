@@ -12,7 +12,9 @@ Invariants (docs/PROTOCOL.md §7, §10):
   after the last request and is still slashable (a slash takes unbonding stake first);
 * windows never skip or repeat (the chain's count and words match the model); a slash of window k
   makes k..n-1 leave the lineage (k Slashed, the rest Voided, windowCount k) and the next commit
-  waits until clearVoided has cleared slot k; clearVoided burns each voided window's escrow;
+  waits until clearVoided has cleared slot k; clearVoided burns each voided window's escrow; a
+  window committed on top of the voided windows lands among them, Voided, and seals no epoch (one
+  that would open an epoch whose seed is not sealed is refused, CheckpointLedger 3.2.0);
 * a window finalizes only after its parent (LedgerParentNotFinal), so a slash never voids a final one;
 * only the owner or the authorized trainer commits (others get LedgerNotAuthorized);
 * a window's escrow is the kernel's energyBurn of its activeMask (KernelParams.window_energy_burn):
@@ -147,6 +149,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.beasts: dict[int, BeastM] = {}
         self.windows: dict[tuple[int, int], WindowM] = {}
         self.voided: dict[int, tuple[int, int]] = {}  # beast -> [from, to) slots clearVoided has not cleared
+        self.marks: dict[int, set[int]] = {}  # beast -> slots holding the ledger's VOID_MARK (no window)
         self.stakes = {i: StakeM(self.cb.stake_of(a).staked) for i, a in enumerate(self.acc)}
         self.rewards: dict[tuple[int, int, int], tuple[int, int]] = {}  # (beast, k, stored) -> (reward, challenger)
         self.deposits: dict[int, int] = {}
@@ -183,6 +186,21 @@ class LedgerMachine(RuleBasedStateMachine):
         """Whether slot windowCount still holds a window of a rewound lineage (clearVoided has not reached it)."""
         r = self.voided.get(bid)
         return r is not None and r[0] <= self.beasts[bid].count
+
+    def _occupied(self, bid: int, j: int) -> bool:
+        """Whether slot j of ``bid`` holds anything: a window not yet cleared, or a mark."""
+        return (bid, j) in self.windows or j in self.marks.get(bid, set())
+
+    def _top(self, bid: int) -> int:
+        """The highest slot of ``bid`` in use (a window or a mark), -1 when none."""
+        return max([j for (i, j) in self.windows if i == bid] + sorted(self.marks.get(bid, set())), default=-1)
+
+    def _lands_on_top(self, bid: int, k: int) -> bool:
+        """Whether the ledger takes window k into the pending voided range (docs/PROTOCOL.md §4a: a
+        commit on top of the voided windows lands there and is voided with them): its order check
+        only asks that slot k be empty and slot k-1 not."""
+        r = self.voided.get(bid)
+        return r is not None and k - 1 >= r[0] and not self._occupied(bid, k) and self._occupied(bid, k - 1)
 
     def _stake_error(self, who: int, total: int) -> str | None:
         return "LedgerStakeInsufficient" if self.stakes[who].staked < total else None
@@ -255,34 +273,66 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.beasts)
     @rule(data=st.data(), role=st.sampled_from(["owner"] * 4 + ["trainer", "stranger"]), stranger=st.sampled_from(ACTORS),
           move=st.sampled_from(MASK_MOVES), slot=st.integers(0, 7), claim=st.sampled_from(BURN_CLAIMS),
-          skew=st.sampled_from([0] * 6 + [1, -1]))
-    def commit(self, data: st.DataObject, role: str, stranger: int, move: str, slot: int, claim: str, skew: int) -> None:
-        bid = data.draw(st.sampled_from(sorted(self.beasts)))
+          skew=st.sampled_from([0] * 6 + [1, -1, "top"]))
+    def commit(self, data: st.DataObject, role: str, stranger: int, move: str, slot: int, claim: str,
+               skew: int | str) -> None:
+        """One window: on the lineage (skew 0), one off it either side, or right above the highest
+        slot in use ("top": on top of a pending voided range, where the ledger takes it, Voided)."""
+        self._commit(data.draw(st.sampled_from(sorted(self.beasts))), role, stranger, move, slot, claim, skew)
+
+    @precondition(lambda self: self.voided)
+    @rule(data=st.data(), move=st.sampled_from(["keep", "spurt"]), slot=st.integers(0, 7))
+    def commit_on_top(self, data: st.DataObject, move: str, slot: int) -> None:
+        """A slashed beast's committer goes on committing above its voided windows (a node that
+        missed the slash): the window lands in the range; at an epoch's first window whose seed is
+        not sealed it is refused (the voided closing window seals nothing)."""
+        self._commit(data.draw(st.sampled_from(sorted(self.voided))), "trainer", 0, move, slot, "due", "top")
+
+    def _commit(self, bid: int, role: str, stranger: int, move: str, slot: int, claim: str, skew: int | str) -> None:
         b = self.beasts[bid]
         sender = b.owner if role == "owner" or (role == "trainer" and b.trainer is None) else (
             b.trainer if role == "trainer" else stranger)
         assert sender is not None
-        k = b.count + skew
+        k = self._top(bid) + 1 if skew == "top" else b.count + int(skew)
         if k < 0:
             return
-        mask = _next_mask(b.mask, move, slot)
-        burn = _claim(mask, mask != b.mask, claim)
-        # The ledger checks the committer, then the order, then the word's mask and energyBurn.
+        lineage = k == b.count
+        # A window above slot `from` of a pending range lands on top of the voided windows; its mask
+        # follows the window (or mark: no mask) in the slot below it.
+        on_top = not lineage and self._lands_on_top(bid, k)
+        below = self.windows.get((bid, k - 1))
+        prev = (below.mask if below is not None else 0) if on_top else b.mask
+        mask = _next_mask(prev, move, slot)
+        burn = _claim(mask, mask != prev, claim)
+        # The ledger checks the committer, then the order, then the word's mask and energyBurn, then
+        # the seed of an epoch the window opens, then the stake.
         err: str | set[str] | None
         if not self._may_commit(bid, sender):
             err = "LedgerNotAuthorized"
-        elif skew == 0 and self._slot_occupied(bid):
+        elif lineage and self._slot_occupied(bid):
             err = SLOT_OCCUPIED
             event("commit refused: slot not cleared")
-        elif skew != 0:
+        elif not lineage and not on_top:
             err = "LedgerStepOutOfOrder"
         else:
-            err = _rule_error(b.mask, mask, burn) or self._stake_error(sender, burn)
+            err = _rule_error(prev, mask, burn)
+            if err is None and on_top and k % EPOCH_WINDOWS == 0 and k // EPOCH_WINDOWS not in b.seeds:
+                err = "LedgerEpochSeedUnknown"  # a voided closing window (or a mark) seals nothing
+                event("commit on top refused: it would seal from a voided window")
+            err = err or self._stake_error(sender, burn)
         if err in ("LedgerMaskEmpty", "LedgerMaskInvalid", "LedgerEnergyBurnInvalid", "LedgerStakeInsufficient"):
             event(f"commit refused: {err}")
         word = make_word(k, burn, tag=bid, mask=mask)
         r = self._expect(err, self.cb.commit, self.acc[sender], bid, word)
-        if err is None:
+        if err is None and on_top:
+            self._lock(sender, burn, r)
+            self.windows[(bid, k)] = WindowM(burn, r.block_number, word, sender, mask, WindowStatus.VOIDED)
+            lo, hi = self.voided[bid]
+            self.voided[bid] = (lo, max(hi, k + 1))
+            assert r.all("EpochSeeded") == []
+            self.dirty_windows.add((bid, k))
+            event("commit landed on top of a voided range")
+        elif err is None:
             self._lock(sender, burn, r)
             self.windows[(bid, k)] = WindowM(burn, r.block_number, word, sender, mask)
             if self._opens_unsealed(bid, k):  # the epoch's first commit seals its seed when nobody did
@@ -588,12 +638,14 @@ class LedgerMachine(RuleBasedStateMachine):
             assert rng is not None
             lo, hi = rng
             want = []
+            marks = self.marks.setdefault(bid, set())
             for _ in range(count):
                 if lo >= hi:
                     break
                 w = self.windows.pop((bid, lo), None)
                 if w is not None:
                     want.append((lo, 0 if w.status == WindowStatus.SLASHED else w.burn))
+                marks.discard(lo)
                 lo += 1
             got = [(e.args["index"], e.args["burned"]) for e in r.all("WindowVoided")]
             assert got == want, (got, want)
@@ -602,6 +654,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 event("voided range cleared")
             else:
                 self.voided[bid] = (lo, hi)
+                if not self._occupied(bid, lo):  # a clear that stops on an empty slot marks it
+                    marks.add(lo)
+                    event("clear left a mark")
         self.dirty_beasts.add(bid)
 
     @precondition(lambda self: self.rewards)
@@ -659,6 +714,7 @@ class LedgerMachine(RuleBasedStateMachine):
             lo, hi = self.voided.pop(bid)
             for j in range(lo, hi):
                 self.windows.pop((bid, j), None)
+            self.marks.pop(bid, None)
         self.net.mine(self.challenge + 2)
         for (bid, k) in sorted(self.windows):
             if self.windows[(bid, k)].status == WindowStatus.COMMITTED:
