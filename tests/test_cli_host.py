@@ -55,9 +55,17 @@ def run(tool: str, *args: str, timeout: float = 120, **kw) -> subprocess.Complet
                           cwd=ROOT, **kw)
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default disposition, as a shell gives a foreground
+    command. A suite launched as a background job of a shell without job control inherits SIGINT
+    ignored (an ignored signal stays ignored across exec), and Python then never installs its
+    KeyboardInterrupt handler: the SIGINT tests below would test the launcher, not the tool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(tool: str, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", TOOLS[tool], *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd or ROOT)
+                            text=True, cwd=cwd or ROOT, preexec_fn=_sigint_as_at_a_terminal)
 
 
 def interrupted(proc: subprocess.Popen[str], sig: int) -> str:
