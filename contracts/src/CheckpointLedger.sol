@@ -101,6 +101,8 @@ contract CheckpointLedger {
     uint256 private constant VOID_MARK = 1;
     /// @dev _rewind[beastId]: `from` in bits 0..31, `to` in bits 32..63; 0 = nothing voided.
     uint256 private constant RANGE_TO_OFFSET = 32;
+    /// @dev The `from` field of _rewind[beastId] (bits 0..31), as the commit loop's assembly reads it.
+    uint256 private constant RANGE_FROM_MASK = 0xffffffff;
 
     /// @notice Raised when the caller is neither the beast's owner nor its authorized trainer.
     error LedgerNotAuthorized(uint256 beastId, address caller);
@@ -640,7 +642,7 @@ contract CheckpointLedger {
                             mstore(0x00, beastId)
                             mstore(0x20, _rewind.slot)
                             let range := sload(keccak256(0x00, 0x40))
-                            if and(iszero(iszero(range)), iszero(lt(sub(k, 1), and(range, 0xffffffff)))) {
+                            if and(iszero(iszero(range)), iszero(lt(sub(k, 1), and(range, RANGE_FROM_MASK)))) {
                                 closedAt := 0
                             }
                             if or(iszero(closedAt), iszero(lt(closedAt, number()))) {
