@@ -725,10 +725,32 @@ contract CheckpointLedger {
             if (!_isWindow(stored) || _isVoided(beastId, closing)) revert LedgerEpochNotClosed(beastId, epoch);
             uint256 closedAt = _commitBlock(stored);
             if (block.number <= closedAt) revert LedgerEpochSeedNotReady(beastId, epoch, closedAt);
-            bytes32 seed = blockhash(closedAt + (((block.number - 1 - closedAt) >> 8) << 8));
-            _epochSeeds[beastId][epoch] = seed;
-            emit EpochSeeded(beastId, epoch, seed);
+            _sealEpochSeed(beastId, epoch, closedAt);
         }
+    }
+
+    /// @dev Seals `epoch` of `beastId` from its closing commit's block `closedAt` (< block.number):
+    ///      blockhash(C + 256 floor((block.number - 1 - C) / 256)), as sealEpochSeeds documents.
+    function _sealEpochSeed(uint256 beastId, uint256 epoch, uint256 closedAt) private {
+        bytes32 seed = blockhash(closedAt + (((block.number - 1 - closedAt) >> 8) << 8));
+        _epochSeeds[beastId][epoch] = seed;
+        emit EpochSeeded(beastId, epoch, seed);
+    }
+
+    /// @dev Before a slash voids windows up to `live` - 1: when window live - 1 closes an epoch
+    ///      whose seed nobody sealed (the epoch's first window is not committed: its commit would
+    ///      have sealed it), seal it now from that window's block. Otherwise the closing window,
+    ///      voided and committed again in a later block, would bring a new seed: a trainer who
+    ///      dislikes the seed its closing commit gave could re-roll it by having that window slashed
+    ///      (its own sybil's challenge, left unanswered) for one window's escrow. A closing commit
+    ///      in this very block has no hash yet and showed nobody a seed: nothing to seal then.
+    function _sealBeforeVoiding(uint256 beastId, uint256 live) private {
+        uint256 perEpoch = epochSteps >> STEPS_PER_WINDOW_LOG2;
+        if (live % perEpoch != 0) return;
+        uint256 epoch = live / perEpoch;
+        if (_epochSeeds[beastId][epoch] != bytes32(0)) return;
+        uint256 closedAt = _commitBlock(_stored(beastId, live - 1));
+        if (closedAt < block.number) _sealEpochSeed(beastId, epoch, closedAt);
     }
 
     // ------------------------------------------------------------------ finalization
@@ -825,10 +847,12 @@ contract CheckpointLedger {
         }
     }
 
-    /// @dev Slashes live Challenged window `index` (stored slot `stored`): burns its escrow, takes
+    /// @dev Slashes live Challenged window `index` (stored slot `stored`): seals the epoch the
+    ///      lineage's tip closes if nobody did (_sealBeforeVoiding), burns the window's escrow, takes
     ///      the reward from its committer's stake (unbonding first) for the game, rewinds.
     function _slash(uint256 beastId, uint256 index, uint256 stored) private returns (uint256 reward) {
         uint256 live = windowCount(beastId); // > index: the window is live
+        _sealBeforeVoiding(beastId, live);
         _status[beastId][index] = WindowStatus.Slashed;
         // The new range starts at the slashed window and ends at the highest of the old range's
         // end, its low end (a clear may have walked past `to` into windows committed on top of the

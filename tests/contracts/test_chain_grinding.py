@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+from devnet.bindings import Outcome
+
 from chain_helpers import ev, make_word, raises_error
 
 ZERO = b"\x00" * 32
@@ -194,3 +196,29 @@ def test_second_steps_refused_in_the_first_steps_block(net) -> None:  # type: ig
     assert net.cb.hatch_data(bid + 1).seed_core == keccak(first + bytes.fromhex(requester.address[2:])
                                                           + (bid + 1).to_bytes(32, "big") + ZERO + ZERO
                                                           + (ZERO if net.spec_version == 2 else b""))
+
+
+def test_trainer_cannot_reroll_an_epoch_seed_by_having_its_closing_window_slashed(net) -> None:  # type: ignore[no-untyped-def]
+    """Abuse: the trainer commits epoch 0's closing window 3, reads the seed its block gives epoch 1
+    (its template: ``seed[31] mod 8``), dislikes it, and before anyone seals has its own sybil
+    challenge window 3 and leaves the game unanswered. The slash voids window 3; re-committed in a
+    later block it would bring a new seed: a re-roll for one window's escrow (the slash reward goes
+    to the sybil, the bond comes back). The slash seals epoch 1 from the voided window's block
+    first (CheckpointLedger 3.2.0), so the seed stays the one the trainer disliked."""
+    owner, sybil = net.a[1], net.a[7]
+    bid = net.cb.hatch(owner)
+    closing = net.commit_windows(owner, bid, 4)[-1]
+    disliked = bytes(net.raw.w3.eth.get_block(closing.block_number)["hash"])
+    salt = (7).to_bytes(32, "big")
+    net.cb.commit_challenge(sybil, bid, 3, salt)
+    game = int(net.cb.challenge_tx(sybil, bid, 3, salt).event("GameOpened").args["gameId"])
+    net.mine(net.cb.clock_blocks() + 1)  # the trainer does not defend
+    end = net.cb.timeout(sybil, game)
+    assert end.event("GameEnded").args["outcome"] == Outcome.CHALLENGER_WON and net.cb.window_count(bid) == 3
+    ev(end, "EpochSeeded", beastId=bid, epoch=1, seed=disliked)
+    net.cb.clear_voided(owner, bid, 10)
+    net.mine(1)
+    net.commit_windows(owner, bid, 1, start=3)  # window 3 again, in a block whose hash nobody knew
+    assert net.cb.seal_epoch_seeds(sybil, [bid], [1]).all("EpochSeeded") == []
+    assert net.cb.epoch_seed(bid, 1) == disliked, "the trainer re-rolled epoch 1's seed with a slash of its own window"
+    assert net.cb.commit(owner, bid, make_word(4)).all("EpochSeeded") == []  # epoch 1 trains on that seed

@@ -768,35 +768,51 @@ def test_recommitting_an_epoch_opening_window_reuses_its_sealed_seed(ch: LedgerC
     conserved(ch, [bid])
 
 
-def test_a_voided_closing_window_seals_nothing(ch: LedgerChain) -> None:
+def test_a_slash_seals_the_epoch_its_voided_tip_closes(ch: LedgerChain) -> None:
+    """Window 7 closes epoch 1 and nobody sealed epoch 2 yet; a slash of window 6 voids window 7. The
+    slash seals epoch 2 from window 7's block first (CheckpointLedger 3.2.0: else the re-committed
+    window 7 would bring a new seed, a re-roll; test_chain_grinding plays it as the attacker), so the
+    lineage committed again trains epoch 2 on that seed."""
     owner = ch.accounts[1]
-    bid = _lineage(ch, owner, 8)  # window 7 closes epoch 1 (windows 4..7)
-    ch.slash(ch.accounts[3], bid, 6)
-    ch.mine(1)
-    with raises_error("LedgerEpochNotClosed", beastId=bid, epoch=2):
-        ch.send(owner, ch.ledger, "sealEpochSeeds", [bid], [2])
-
-
-def test_a_commit_on_top_of_a_voided_closing_window_seals_nothing(ch: LedgerChain) -> None:
-    """Abuse: after a slash the committer knows the hash of the block of its voided window closing
-    epoch 0. Committing window 4 on top of it would seal epoch 1's seed from that known hash (before
-    CheckpointLedger 3.2.0 it did), so the committer chooses between that seed and the one the
-    re-committed closing window will give: the choice sealEpochSeeds already refuses it. The commit
-    is refused (LedgerEpochSeedUnknown) and epoch 1 is sealed by the re-committed window 3."""
-    owner = ch.accounts[1]
-    bid = _lineage(ch, owner, 4)  # window 3 closes epoch 0; epoch 1's seed is not sealed yet
-    ch.slash(ch.accounts[3], bid, 2)
-    ch.mine(1)
-    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
-        ch.commit(owner, bid, make_word(4))
-    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=1):
-        ch.call(ch.ledger, "epochSeed", bid, 1)
-    assert ch.stored(bid, 4) == 0 and ch.voided_range(bid) == (2, 4)
+    bid = _lineage(ch, owner, 8)
+    closed_at = ch.committer_of(bid, 7)[1]
+    r, _ = ch.slash(ch.accounts[3], bid, 6)
+    ev(r.event("EpochSeeded"), beastId=bid, epoch=2, seed=bytes(ch.w3.eth.get_block(closed_at)["hash"]))
+    assert ch.send(owner, ch.ledger, "sealEpochSeeds", [bid], [2]).all("EpochSeeded") == []  # kept
     ch.clear_voided(owner, bid, 10)
-    commit_range(ch, owner, bid, range(2, 4), tag=2)
-    closed_at = ch.committer_of(bid, 3)[1]
-    r = ch.commit(owner, bid, make_word(4, tag=2))
-    ev(r.event("EpochSeeded"), beastId=bid, epoch=1, seed=bytes(ch.w3.eth.get_block(closed_at)["hash"]))
+    commit_range(ch, owner, bid, range(6, 8), tag=2)
+    assert ch.commit(owner, bid, make_word(8, tag=2)).all("EpochSeeded") == []
+    assert ch.call(ch.ledger, "epochSeed", bid, 2) == bytes(ch.w3.eth.get_block(closed_at)["hash"])
+    # A slash whose tip closes no epoch, or one already sealed, seals nothing.
+    r, _ = ch.slash(ch.accounts[3], bid, 8)
+    assert r.all("EpochSeeded") == []
+    conserved(ch, [bid])
+
+
+def test_a_voided_closing_window_seals_nothing(ch: LedgerChain) -> None:
+    """Abuse: after a slash the committer goes on committing on top of its voided windows, up to
+    window 11, which closes epoch 2, and reads the seed its block would give epoch 3. Neither
+    sealEpochSeeds (LedgerEpochNotClosed) nor its commit of window 12 on top (LedgerEpochSeedUnknown;
+    before CheckpointLedger 3.2.0 it sealed epoch 3 from that known hash: a choice between it and the
+    seed the re-committed window 11 brings) seals from a voided window; the re-committed one does."""
+    owner = ch.accounts[1]
+    bid = _lineage(ch, owner, 8)
+    ch.slash(ch.accounts[3], bid, 2)  # seals epoch 2 (window 7 closes epoch 1 of the old lineage)
+    commit_range(ch, owner, bid, range(8, 12), tag=2)  # on top of the voided windows
+    assert ch.voided_range(bid) == (2, 12) and ch.status(bid, 11) == Status.VOIDED
+    ch.mine(1)
+    with raises_error("LedgerEpochNotClosed", beastId=bid, epoch=3):
+        ch.send(owner, ch.ledger, "sealEpochSeeds", [bid], [3])
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=3):
+        ch.commit(owner, bid, make_word(12, tag=2))
+    with raises_error("LedgerEpochSeedUnknown", beastId=bid, epoch=3):
+        ch.call(ch.ledger, "epochSeed", bid, 3)
+    assert ch.stored(bid, 12) == 0
+    ch.clear_voided(owner, bid, 100)
+    commit_range(ch, owner, bid, range(2, 12), tag=3)
+    closed_at = ch.committer_of(bid, 11)[1]
+    r = ch.commit(owner, bid, make_word(12, tag=3))
+    ev(r.event("EpochSeeded"), beastId=bid, epoch=3, seed=bytes(ch.w3.eth.get_block(closed_at)["hash"]))
     conserved(ch, [bid])
 
 

@@ -11,7 +11,8 @@ Invariants (docs/PROTOCOL.md §7, §10):
   after the committer and the word); unbonding stake unlocks challengePeriod + 2 clocks + 2 blocks
   after the last request and is still slashable (a slash takes unbonding stake first);
 * windows never skip or repeat (the chain's count and words match the model); a slash of window k
-  makes k..n-1 leave the lineage (k Slashed, the rest Voided, windowCount k) and the next commit
+  makes k..n-1 leave the lineage (k Slashed, the rest Voided, windowCount k; the epoch window n-1
+  closes is sealed first from its block when nobody sealed it, so no re-roll) and the next commit
   waits until clearVoided has cleared slot k; clearVoided burns each voided window's escrow; a
   window committed on top of the voided windows lands among them, Voided, and seals no epoch (one
   that would open an epoch whose seed is not sealed is refused, CheckpointLedger 3.2.0);
@@ -616,6 +617,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.dirty_accounts.add(w.committer)
         w.status = WindowStatus.SLASHED
         live = b.count
+        # The epoch the tip closes is sealed from the tip's block before the tip is voided (3.2.0).
+        if self._opens_unsealed(bid, live) and self.windows[(bid, live - 1)].block < r.block_number:
+            self._sealed(bid, live // EPOCH_WINDOWS, r)
+            event("the slash sealed the epoch its voided tip closes")
+        else:
+            assert r.all("EpochSeeded") == []
         for j in range(k + 1, live):
             self.windows[(bid, j)].status = WindowStatus.VOIDED
             self.dirty_windows.add((bid, j))
