@@ -615,6 +615,10 @@ class ChainBeasts:
         """Seed of curriculum epoch ``epoch`` (seedCore for 0; LedgerEpochSeedUnknown if not sealed yet)."""
         return bytes(self._call(self.ledger, "epochSeed", beast_id, epoch))
 
+    def epoch_windows(self) -> int:
+        """Windows per curriculum epoch as the ledger counts them: its ``epochSteps`` (fixed at deployment) / 128."""
+        return int(self._call(self.ledger, "epochSteps")) // 128
+
     def seal_epoch_seeds(self, sender: LocalAccount, beast_ids: Sequence[int], epochs: Sequence[int]) -> TxResult:
         """``sealEpochSeeds``: fix each (beast, epoch)'s seed from the hash of its closing commit's block (anyone)."""
         return self._send(sender, self.ledger, "sealEpochSeeds", [list(beast_ids), list(epochs)],

@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "then challenge one block later with the same salt, posting the bond) and its "
                                    "bisection game is played to the end: honest answers to the defender's claims, the "
                                    "one-step proof, timeout when the defender's clock ran out, claimReward when won. "
+                                   "Each round also seals every epoch seed a watched beast has closed and nobody sealed "
+                                   "(sealEpochSeeds), so no trainer picks its seed by choosing when to seal. "
                                    "Salts, commitments and games are kept in --record (JSON, mode 0600, written "
                                    "atomically) so a restarted watcher resumes its games. One JSON line per decision "
                                    "on stdout.", **common)

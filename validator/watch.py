@@ -3,6 +3,12 @@ those games to the end, claim the reward (BisectionGame 2.1.0, docs/PROTOCOL.md 
 
 One round (:meth:`Watcher.run_once`):
 
+0. **Seal.** An epoch a watched beast has closed (its last committed window ends the epoch) whose
+   seed nobody sealed is sealed with one ``sealEpochSeeds`` for the round (anyone may; the seed is
+   the hash of the closing commit's block). Left to the trainer, the seal's timing would be its
+   choice: past the EVM's 256-block horizon each seal reads another block's hash (C + 256 j), so a
+   trainer who dislikes the seed (and the board template it picks) could wait 256 blocks at a time
+   until it likes one (docs/PROTOCOL.md §4).
 1. **Check.** For every spec-version-2 beast (public ones, and private ones whose dataset and owner
    secret this watcher was given) the beast's :class:`validator.lineage.Lineage` replays the
    committed windows it has not verified yet, in order, into their 129 step states. The first
@@ -48,6 +54,7 @@ from validator.lineage import Curriculum, Divergence, Lineage
 from validator.watch_record import GameRecord
 
 GAME_SPEC_VERSION: Final = 2  # BisectionGame.SPEC_VERSION: the only beasts a game judges
+SEAL_MAX: Final = 64  # epochs per sealEpochSeeds (about 30k gas each: well under a block)
 # Reverts of challenge() after which this window cannot be challenged by us any more.
 _WINDOW_CLOSED: Final = frozenset({"LedgerWindowNotOpen", "LedgerChallengePeriodOver", "LedgerWindowNotFound",
                                    "GameSpecVersion"})
@@ -91,6 +98,8 @@ class Watcher:
         self.unfollowed: dict[int, str] = {}  # beast -> why it is not checked (logged once)
         self.sources: dict[tuple[int, int, bytes], ReplaySource] = {}  # (beast, index, word) -> honest step states
         self._seen: set[tuple[int, int, bytes]] = set()
+        self._epoch_windows: int | None = None
+        self._sealed: set[tuple[int, int]] = set()  # (beast, epoch) whose seed the ledger holds
         self._out: list[dict[str, Any]] = []  # the current round's decisions
 
     def _note(self, entry: dict[str, Any]) -> None:
@@ -103,6 +112,48 @@ class Watcher:
 
     def _read(self, what: str, fn: Callable[[], Any]) -> Any:
         return chain_call(what, fn, map_chain_error)
+
+    # -- 0. seal ----------------------------------------------------------------------------
+
+    def unsealed_epoch(self, beast: int) -> int | None:
+        """The epoch ``beast`` has closed whose seed nobody sealed yet, if any: only the epoch its last
+        committed window closes can be one (a commit of an epoch's first window seals it)."""
+        if self._epoch_windows is None:
+            self._epoch_windows = int(self._read("CheckpointLedger.epochSteps", self.chain.epoch_windows))
+        count = self._read(f"windowCount({beast})", lambda: self.chain.window_count(beast))
+        if count == 0 or count % self._epoch_windows:
+            return None
+        epoch = count // self._epoch_windows
+        if (beast, epoch) in self._sealed:
+            return None
+        try:
+            self.chain.epoch_seed(beast, epoch)
+        except ContractError as exc:
+            if exc.name == "LedgerEpochSeedUnknown":
+                return epoch
+            raise map_chain_error(f"epochSeed({beast}, {epoch})", exc) from None
+        except LedgerError as exc:
+            raise map_chain_error(f"epochSeed({beast}, {epoch})", exc) from None
+        self._sealed.add((beast, epoch))
+        return None
+
+    def seal(self, keys: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Seal ``keys`` = [(beast, epoch)] in transactions of SEAL_MAX; one decision per epoch sealed."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(keys), SEAL_MAX):
+            part = keys[i:i + SEAL_MAX]
+            try:
+                tx = self.chain.seal_epoch_seeds(self.account, [b for b, _ in part], [e for _, e in part])
+            except (ContractError, LedgerError) as exc:  # voided meanwhile, or the chain refused: next round reads again
+                out.append({"event": "seal_failed", "epochs": [{"beast": b, "epoch": e} for b, e in part],
+                            "reason": str(exc)})
+                continue
+            for ev in tx.all("EpochSeeded"):
+                key = (int(ev.args["beastId"]), int(ev.args["epoch"]))
+                self._sealed.add(key)
+                out.append({"event": "epoch_sealed", "beast": key[0], "epoch": key[1], "tx": tx.tx_hash})
+            self._sealed.update(part)  # sealed by us or, in between, by someone else: a seal is final
+        return out
 
     # -- 1. check ---------------------------------------------------------------------------
 
@@ -338,13 +389,19 @@ class Watcher:
                 self._note(entry)
 
         block = self._read("blockNumber", self.chain.block_number)
+        unsealed: list[tuple[int, int]] = []
         for beast in self.beasts():
             try:  # one beast's trouble (an unreadable window, a refused commitment) never stops the others' games
+                epoch = self.unsealed_epoch(beast)
+                if epoch is not None:
+                    unsealed.append((beast, epoch))
                 d = self.check_beast(beast)
                 if d is not None:
                     emit(self.commit(d, block))
             except ValidatorError as exc:
                 emit({"event": "error", "beast": beast, "error": type(exc).__name__, "reason": str(exc)})
+        for entry in self.seal(unsealed):
+            emit(entry)
         block = self._read("blockNumber", self.chain.block_number)
         for entry in self.record.pending_challenges():
             try:

@@ -280,3 +280,32 @@ def test_a_private_beast_on_an_invalid_dataset_loses_every_window_to_the_holder_
         watcher.close()
     assert [e["ledgerIndex"] for e in again if e["event"] == "commit_challenge"] == [0]
     assert cb.window_status(beast, 0) == WindowStatus.SLASHED
+
+
+def test_the_watcher_seals_each_closed_epoch_so_a_trainer_cannot_reroll_its_seed_by_waiting(
+        chain: Any, tmp_path: Path) -> None:
+    """Abuse: a trainer commits epoch 0's closing window (window 4, ledger index 3), dislikes the seed
+    its block C gives epoch 1 and seals nothing; past the EVM's 256-block horizon a seal reads the hash
+    of C + 256 j instead, so waiting re-rolls the seed (shown on a beast nobody watches). The watcher
+    seals the epoch in its next round, from C; a later seal changes nothing."""
+    cb = chain.chain
+    watched, alone = public_trainer(chain, chain.accounts[1]), public_trainer(chain, chain.accounts[2])
+    for t in (watched, alone):
+        for _ in range(4):
+            t.commit()  # Trainer.commit seals the epoch of the window it commits: epoch 1 stays unsealed
+    closed = {t.beast: cb.commit_block(t.beast, 3) for t in (watched, alone)}
+    watcher = Watcher(cb, chain.accounts[3], tmp_path / "games.json", beasts={watched.beast})
+    try:
+        events = [e for e in watcher.run_once() if e["event"] == "epoch_sealed"]
+        assert [(e["beast"], e["epoch"]) for e in events] == [(watched.beast, 1)]
+        assert [e for e in watcher.run_once() if e["event"] in ("epoch_sealed", "seal_failed")] == []  # once
+    finally:
+        watcher.close()
+    w3 = chain.w3
+    assert cb.epoch_seed(watched.beast, 1) == bytes(w3.eth.get_block(closed[watched.beast])["hash"])
+    cb.mine(300)
+    for t in (watched, alone):
+        cb.seal_epoch_seeds(t.account, [t.beast], [1])
+    assert cb.epoch_seed(watched.beast, 1) == bytes(w3.eth.get_block(closed[watched.beast])["hash"])
+    rerolled = bytes(w3.eth.get_block(closed[alone.beast] + 256)["hash"])
+    assert cb.epoch_seed(alone.beast, 1) == rerolled != bytes(w3.eth.get_block(closed[alone.beast])["hash"])
