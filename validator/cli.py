@@ -109,6 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from validator.service import create_server, default_concurrency, default_limits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # The handlers come first: a SIGINT between the "serving" line and their installation raised
+    # KeyboardInterrupt in the main thread while the gRPC server's threads kept the process alive
+    # (it hung instead of exiting 130). One during start-up now stops the server once it runs.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     allowed = NodeAllowlist(args.allowed_nodes)
     overrides = {name: value for name, value in (
         ("calls_per_client", args.calls_per_client), ("streams_per_client", args.streams_per_client),
@@ -134,9 +140,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                  "streamLifetimeS": limits.stream_lifetime_s, "streamIdleS": limits.stream_idle_s,
                                  "expensivePerClient": gate.per_client, "expensive": gate.total}}),
           flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=5.0).wait(6.0)
     print(json.dumps({"event": "stopped"}), flush=True)

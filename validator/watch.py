@@ -115,12 +115,16 @@ class Watcher:
 
     # -- 0. seal ----------------------------------------------------------------------------
 
-    def unsealed_epoch(self, beast: int) -> int | None:
-        """The epoch ``beast`` has closed whose seed nobody sealed yet, if any: only the epoch its last
-        committed window closes can be one (a commit of an epoch's first window seals it)."""
+    def window_count(self, beast: int) -> int:
+        """``windowCount(beast)``: read once a round, for the seal and the check."""
+        return int(self._read(f"windowCount({beast})", lambda: self.chain.window_count(beast)))
+
+    def unsealed_epoch(self, beast: int, count: int) -> int | None:
+        """The epoch ``beast`` (``count`` windows on its lineage) has closed whose seed nobody sealed
+        yet, if any: only the epoch its last window closes can be one (a commit of an epoch's first
+        window seals it)."""
         if self._epoch_windows is None:
             self._epoch_windows = int(self._read("CheckpointLedger.epochSteps", self.chain.epoch_windows))
-        count = self._read(f"windowCount({beast})", lambda: self.chain.window_count(beast))
         if count == 0 or count % self._epoch_windows:
             return None
         epoch = count // self._epoch_windows
@@ -187,14 +191,16 @@ class Watcher:
             self._note({"event": "dataset_invalid", "beast": beast, "reason": lin.invalid.reason,
                         "action": "every open window is challenged and won with proveInvalidDataset"})
 
-    def check_beast(self, beast: int) -> Divergence | None:
-        """Follow one beast's lineage; returns its first divergent window (its states kept for the game)."""
+    def check_beast(self, beast: int, count: int | None = None) -> Divergence | None:
+        """Follow one beast's lineage (``count`` windows, read when not given); returns its first
+        divergent window (its states kept for the game)."""
         from devnet.bindings import WindowStatus
 
         lin = self._lineage(beast)
         if lin is None:
             return None
-        count = self._read(f"windowCount({beast})", lambda: self.chain.window_count(beast))
+        if count is None:
+            count = self.window_count(beast)
 
         def word_at(i: int) -> bytes:
             return bytes(self._read(f"word({beast}, {i})", lambda: self.chain.word(beast, i)))
@@ -392,10 +398,11 @@ class Watcher:
         unsealed: list[tuple[int, int]] = []
         for beast in self.beasts():
             try:  # one beast's trouble (an unreadable window, a refused commitment) never stops the others' games
-                epoch = self.unsealed_epoch(beast)
+                count = self.window_count(beast)
+                epoch = self.unsealed_epoch(beast, count)
                 if epoch is not None:
                     unsealed.append((beast, epoch))
-                d = self.check_beast(beast)
+                d = self.check_beast(beast, count)
                 if d is not None:
                     emit(self.commit(d, block))
             except ValidatorError as exc:

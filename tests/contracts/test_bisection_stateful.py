@@ -145,6 +145,9 @@ class GameMachine(RuleBasedStateMachine):
     @rule(data=st.data(), kind=st.sampled_from(["own", "random", "stall"]))
     def dishonest_move(self, data: st.DataObject, kind: str) -> None:
         p = data.draw(st.sampled_from(self.plays))
+        # Other rules mine blocks too (commits, seals, clears): a side whose clock ran out meanwhile can
+        # no longer move (GameClockExpired), so the games that are due end first.
+        self._try_timeouts()
         g = self.gn.game_of(p.gid)
         if g["outcome"] != OPEN or kind == "stall":
             self.gn.mine(self.rng.randint(1, self.gn.clock + 10))  # sometimes past a clock: timeouts
@@ -237,7 +240,9 @@ class GameMachine(RuleBasedStateMachine):
             if g["outcome"] != OPEN:
                 continue
             left = g["challengerClock"] if g["challengerToMove"] else g["defenderClock"]
-            if self.gn.block() - g["lastMove"] > left:
+            # The game's rule (timeout allowed, a move refused) reads the block the transaction lands
+            # in: the next one on this automining chain.
+            if self.gn.block() + 1 - g["lastMove"] > left:
                 self.gn.timeout(self.gn.a[0], p.gid)
 
     # ------------------------------------------------------------------ invariants
