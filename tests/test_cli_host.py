@@ -180,7 +180,8 @@ def test_curriculum_pack_interrupted(sig: int, tmp_path: Path) -> None:
     proc = start("cb-curriculum", "pack", "--csv", str(big), "-o", str(tmp_path / "out.zst"))
     fds = Path(f"/proc/{proc.pid}/fd")
     deadline = time.monotonic() + 120
-    while not any(os.path.realpath(fd) == str(big) for fd in _links(fds)):  # the event: the input file is open
+    wanted = os.path.realpath(big)  # the kernel names an open file by its resolved path
+    while wanted not in _targets(fds):  # the event: the input file is open
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "cb-curriculum never opened its input"
         time.sleep(0.005)
@@ -188,11 +189,20 @@ def test_curriculum_pack_interrupted(sig: int, tmp_path: Path) -> None:
     assert not (tmp_path / "out.zst").exists()
 
 
-def _links(fds: Path) -> list[Path]:
+def _targets(fds: Path) -> set[str]:
+    """What the process's open descriptors point at; a descriptor closed while we look is skipped
+    (its link vanishes between the listing and the read: FileNotFoundError, seen once in CI)."""
+    out = set()
     try:
-        return list(fds.iterdir())
+        links = list(fds.iterdir())
     except OSError:
-        return []
+        return out
+    for fd in links:
+        try:
+            out.add(os.readlink(fd))
+        except OSError:
+            continue
+    return out
 
 
 @pytest.mark.parametrize(("tool", "args"), [
