@@ -109,12 +109,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from validator.service import create_server, default_concurrency, default_limits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    # The handlers come first: a SIGINT between the "serving" line and their installation raised
-    # KeyboardInterrupt in the main thread while the gRPC server's threads kept the process alive
-    # (it hung instead of exiting 130). One during start-up now stops the server once it runs.
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     allowed = NodeAllowlist(args.allowed_nodes)
     overrides = {name: value for name, value in (
         ("calls_per_client", args.calls_per_client), ("streams_per_client", args.streams_per_client),
@@ -129,6 +123,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_dataset_bytes=max_dataset,
         limits=limits, max_expensive=args.max_expensive, expensive_per_client=args.expensive_per_client,
     )
+    # The handlers before the "serving" line: a SIGINT between the line and their installation raised
+    # KeyboardInterrupt in the main thread while the gRPC server's threads kept the process alive (it
+    # hung instead of exiting 130).
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     host = args.address.rsplit(":", 1)[0]
     gate = server.servicer.expensive
     print(json.dumps({"event": "serving", "address": f"{host}:{port}", "backend": args.backend, "inputs": args.inputs,
