@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,16 +57,20 @@ def run(tool: str, *args: str, timeout: float = 120, **kw) -> subprocess.Complet
 
 
 def _sigint_as_at_a_terminal() -> None:
-    """In the child before exec: SIGINT at its default disposition, as a shell gives a foreground
-    command. A suite launched as a background job of a shell without job control inherits SIGINT
-    ignored (an ignored signal stays ignored across exec), and Python then never installs its
-    KeyboardInterrupt handler: the SIGINT tests below would test the launcher, not the tool."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """SIGINT not ignored here, so that the tools started below get its default disposition, as a
+    shell gives a foreground command. A suite launched as a background job of a shell without job
+    control inherits SIGINT ignored (an ignored signal stays ignored across exec) and Python then
+    never installs its KeyboardInterrupt handler: the SIGINT tests would test the launcher, not the
+    tool. Done in this process, not in a preexec_fn: that forces fork() with grpc's fork handlers,
+    and the child aborted in grpc's poller (SIGABRT, 'epoll_wait error: Bad file descriptor')."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler is reset to the default at exec
 
 
 def start(tool: str, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    _sigint_as_at_a_terminal()
     return subprocess.Popen([sys.executable, "-m", TOOLS[tool], *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd or ROOT, preexec_fn=_sigint_as_at_a_terminal)
+                            text=True, cwd=cwd or ROOT)
 
 
 def interrupted(proc: subprocess.Popen[str], sig: int) -> str:
