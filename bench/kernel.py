@@ -19,11 +19,13 @@ time), so > 1 means faster than the baseline; the batched figures count beast-st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,15 +52,44 @@ ALL_SLOTS = 0b1111  # 4 x 16 = 64 hidden units: the 64-64-6 network
 CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Seconds of the fastest of ``repeats`` calls, after one warm-up call."""
+def best_of(fn: Callable[[], object], repeats: int, clock: Callable[[], float] | None = None) -> float:
+    """Seconds of the fastest of ``repeats`` calls, after one warm-up call (``clock``: CLOCK)."""
+    clock = clock or CLOCK
     fn()
     best = float("inf")
     for _ in range(repeats):
-        t = CLOCK()
+        t = clock()
         fn()
-        best = min(best, CLOCK() - t)
+        best = min(best, clock() - t)
     return best
+
+
+@contextlib.contextmanager
+def python_beside(busy_s: float = 0.002, idle_s: float = 0.003) -> Iterator[None]:
+    """A thread running pure Python ``busy_s`` of every ``busy_s + idle_s`` seconds while the block runs
+    (the node's commit thread signs, encodes and writes index rows beside its training), at the node's
+    switch interval (node.pipeline)."""
+    from node.pipeline import SWITCH_INTERVAL_S
+
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            end = time.perf_counter() + busy_s
+            while time.perf_counter() < end:
+                pass
+            stop.wait(idle_s)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
+        sys.setswitchinterval(switch)
 
 
 def baseline_autograd(xs: torch.Tensor, move: torch.Tensor, atk: torch.Tensor, blk: torch.Tensor) -> Callable[[], None]:
@@ -146,6 +177,21 @@ def measure(repeats: int, workers: int = 1) -> dict[str, object]:
                                                     inputs="fast", workers=workers), reps)
         r[f"batched_{n}_e2e_beast_steps_per_s"] = n * STEPS / sec
 
+    # the batched path beside another Python thread (what the node's commit thread is to its training): a
+    # 128-beast block (the node's part) alone and beside a thread running Python 2 ms of every 5 ms, for the
+    # compiled step loop (the default) and the same loop as Python; always wall-clock time
+    states = [beast(i) for i in range(128)]
+    prep = prepare_windows_fast(states, [src] * 128, [es] * 128, [ALL_SLOTS] * 128, [6] * 128)
+    ws, inps = [(s.w1, s.b1, s.w2, s.b2) for s in states], [p[0] for p in prep]
+    for loop, compiled in (("", True), ("python_loop_", False)):
+        def block(compiled: bool = compiled) -> object:
+            return run_windows_batched(ws, inps, device="cpu", compiled=compiled)
+
+        r[f"batched_128_{loop}beast_steps_per_s"] = 128 * STEPS / best_of(block, repeats, time.perf_counter)
+        with python_beside():
+            sec = best_of(block, repeats, time.perf_counter)
+        r[f"batched_128_{loop}beside_python_beast_steps_per_s"] = 128 * STEPS / sec
+
     # replaying one 128-step window end to end (sampling, labels, SGD, state hash, payload)
     def replay(be: object, fast: bool) -> Callable[[], object]:
         prep_fn = prepare_window_fast if fast else prepare_window
@@ -196,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                "clock": args.clock, "device": "cpu",
                "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
                "loadavg_1m_at_start": round(load, 2)}
-    finish(figures, t0, as_json=args.json, width=(45, 14), machine=machine)
+    finish(figures, t0, as_json=args.json, width=(58, 14), machine=machine)
 
 
 if __name__ == "__main__":

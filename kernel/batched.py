@@ -18,12 +18,17 @@ provably exact, else int64:
   W2^T gz <= 5 * 2**23 + 2**30 < 2**31; gz (x) hb + addend <= 2**30 + 2**27 < 2**31.
 * W2 @ [h, 4096] can exceed 2**31 (hidden * 2**30), so its products (each < 2**30) are
   summed into int64.
+
+The micro-step loop (:func:`_window_steps`) runs compiled with TorchScript (:func:`window_steps`), so a
+block's steps run without the interpreter lock: the node trains beside its commit thread's Python.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -33,7 +38,15 @@ import torch
 from kernel.context import SampleSource
 from kernel.fixedpoint import I16_MAX, I16_MIN
 from kernel.hashing import keccak256
-from kernel.net_torch import BWD_ONE, FWD_ONE, default_device, head_losses_t, head_step_t, head_targets_t, update_round
+from kernel.net_torch import (
+    BWD_ONE,
+    FWD_ONE,
+    default_device,
+    head_losses_t,
+    head_step_core,
+    head_targets_t,
+    update_round,
+)
 from kernel.state import KernelState
 from kernel.train import WindowResult, finish_window, offline_epoch_seed, prepare_window
 from kernel.window_inputs import WindowInputs, WindowOutcome
@@ -107,26 +120,29 @@ def run_windows_batched(
     device: str | torch.device | None = None,
     chunk: int = DEFAULT_CHUNK,
     workers: int = 1,
+    compiled: bool = True,
 ) -> list[WindowOutcome]:
     """``NumpyBackend().run_window(ws[b], inps[b])`` for every b; all of one shape and length.
 
     Blocks of ``chunk`` beasts are independent; ``workers`` > 1 trains that many blocks at
-    once on Python threads (torch releases the GIL inside ops). The result never depends
-    on ``chunk`` or ``workers``.
+    once on Python threads (the compiled step loop runs without the GIL). ``compiled`` False
+    runs the step loop as Python (:func:`window_steps`; for benchmarks and tests). The result
+    never depends on ``chunk``, ``workers`` or ``compiled``.
     """
     dev = torch.device(device) if device is not None else default_device()
     starts = range(0, len(ws), chunk)
     if workers <= 1 or len(starts) <= 1:
-        blocks = [_run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev) for s in starts]
+        blocks = [_run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev, compiled) for s in starts]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            blocks = list(pool.map(lambda s: _run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev),
-                                   starts))
+            blocks = list(pool.map(lambda s: _run_block(ws[s : s + chunk], inps[s : s + chunk], want_digests, dev,
+                                                        compiled), starts))
     return [o for block in blocks for o in block]
 
 
 def _run_block(
-    ws: Sequence[tuple[np.ndarray, ...]], inps: Sequence[WindowInputs], want_digests: bool, dev: torch.device
+    ws: Sequence[tuple[np.ndarray, ...]], inps: Sequence[WindowInputs], want_digests: bool, dev: torch.device,
+    compiled: bool = True,
 ) -> list[WindowOutcome]:
     B = len(ws)
     w1s = np.stack([np.asarray(w[0], dtype=np.int64) for w in ws])  # (B, H, D)
@@ -161,51 +177,95 @@ def _run_block(
     rounding = [update_round(i.lr_shift) for i in inps]
     C = t(np.array([r[0] for r in rounding]).reshape(B, 1, 1))  # addend <= 2**27
     S = t(np.array([r[1] for r in rounding]).reshape(B, 1, 1))
-    P1 = torch.empty((B, H, D + 1), dtype=dt, device=dev)
-    P2 = torch.empty((B, 6, H + 1), dtype=dt, device=dev)
-    P2h = torch.empty((B, 6, H), dtype=dt, device=dev)
-    a1 = torch.empty((B, H), dtype=dt, device=dev)
-    gh = torch.empty((B, H), dtype=dt, device=dev)
-    relu_gate = torch.empty((B, H), dtype=dt, device=dev)
-    z = torch.empty((B, 6), dtype=I64, device=dev)
-    hf = torch.full((B, H + 1), FWD_ONE, dtype=dt, device=dev)  # [h, 4096]
-    hb = torch.full((B, H + 1), BWD_ONE, dtype=dt, device=dev)  # [h, 16]
-    hf_v, hb_v = hf[:, :H], hb[:, :H]
-    W2v = W2[:, :, :H]
-    gz = torch.empty((B, 6), dtype=dt, device=dev)
     p_move, d_atk, s_blk = (torch.empty((n, B), dtype=I64, device=dev) for _ in range(3))
     digests: list[list[bytes]] = [[] for _ in range(B)]
-    for j in range(n):
-        torch.mul(W1, xf[j].unsqueeze(1), out=P1)
-        torch.sum(P1, -1, dtype=dt, out=a1)
-        a1 >>= 12
-        a1.clamp_(I16_MIN, I16_MAX)
-        torch.clamp(a1, min=0, out=hf_v)
-        hb_v.copy_(hf_v)
-        torch.mul(W2, hf.unsqueeze(1), out=P2)
-        torch.sum(P2, -1, dtype=I64, out=z)
-        z >>= 12
-        z.clamp_(I16_MIN, I16_MAX)
-        p_move[j], d_atk[j], s_blk[j] = head_step_t(z, tg, j, gz)
-        # backward, with the weights before this step's update
-        torch.mul(W2v, gz.unsqueeze(2), out=P2h)
-        torch.sum(P2h, 1, dtype=dt, out=gh)
-        gh >>= 12
-        gh.clamp_(I16_MIN, I16_MAX)
-        gh.mul_(torch.clamp(a1, 0, 1, out=relu_gate))  # a1 > 0, as 0/1 (masked_fill_ is ~10x slower)
-        torch.mul(gz.unsqueeze(2), hb.unsqueeze(1), out=P2)
-        P2 += C
-        P2 >>= S
-        W2.sub_(P2).clamp_(I16_MIN, I16_MAX)
-        torch.mul(gh.unsqueeze(2), xb[j].unsqueeze(1), out=P1)
-        P1 += C
-        P1 >>= S
-        W1.sub_(P1).clamp_(I16_MIN, I16_MAX)
-        if want_digests:
+    steps = window_steps() if compiled else _window_steps
+    run = (W1, W2, xf, xb, C, S, tg.target, tg.on_move, tg.move_idx, tg.atk_target, tg.on_atk, tg.blk_target,
+           tg.blk_scale, p_move, d_atk, s_blk)
+    with torch.jit.optimized_execution(False):  # thread-local: the graph as written, no profiling or fusion passes
+        if not want_digests:
+            steps(*run, 0, n)
+        for j in range(n if want_digests else 0):
+            steps(*run, j, j + 1)
             for b, dg in enumerate(_digests(W1, W2, w1s, b1s, um)):
                 digests[b].append(dg)
     loss_rows = head_losses_t(p_move, d_atk, s_blk, bl, tg).t().cpu().tolist()
     return [WindowOutcome(w, loss_rows[b], digests[b]) for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um))]
+
+
+def _window_steps(
+    W1: torch.Tensor, W2: torch.Tensor, xf: torch.Tensor, xb: torch.Tensor, C: torch.Tensor, S: torch.Tensor,
+    target: torch.Tensor, on_move: torch.Tensor, move_idx: torch.Tensor, atk_target: torch.Tensor,
+    on_atk: torch.Tensor, blk_target: torch.Tensor, blk_scale: torch.Tensor,
+    p_move: torch.Tensor, d_atk: torch.Tensor, s_blk: torch.Tensor, first: int, end: int,
+    lo: int = I16_MIN, hi: int = I16_MAX, fwd_one: int = FWD_ONE, bwd_one: int = BWD_ONE,
+) -> None:
+    """Micro-steps ``first`` .. ``end - 1`` of a block: W1 (B, H, D+1) and W2 (B, 6, H+1) updated in place,
+    each step's head outputs written to row j of p_move, d_atk and s_blk (for ``head_losses_t``).
+
+    The arithmetic of the module docstring; the HeadTargets fields come as (n, B, ...) tensors
+    (on_atk (B,)). Run as TorchScript (:func:`window_steps`), which reads no global: the constants are
+    defaults, never passed.
+    """
+    B, H = W1.shape[0], W1.shape[1]
+    D1 = W1.shape[2]
+    dt = W1.dtype
+    P1 = torch.empty((B, H, D1), dtype=dt, device=W1.device)
+    P2 = torch.empty((B, 6, H + 1), dtype=dt, device=W1.device)
+    P2h = torch.empty((B, 6, H), dtype=dt, device=W1.device)
+    a1 = torch.empty((B, H), dtype=dt, device=W1.device)
+    gh = torch.empty((B, H), dtype=dt, device=W1.device)
+    relu_gate = torch.empty((B, H), dtype=dt, device=W1.device)
+    z = torch.empty((B, 6), dtype=torch.int64, device=W1.device)
+    hf = torch.full((B, H + 1), fwd_one, dtype=dt, device=W1.device)  # [h, 4096]
+    hb = torch.full((B, H + 1), bwd_one, dtype=dt, device=W1.device)  # [h, 16]
+    hf_v, hb_v = hf[:, :H], hb[:, :H]
+    W2v = W2[:, :, :H]
+    gz = torch.empty((B, 6), dtype=dt, device=W1.device)
+    for j in range(first, end):
+        torch.mul(W1, xf[j].unsqueeze(1), out=P1)
+        torch.sum(P1, -1, dtype=dt, out=a1)
+        a1 >>= 12
+        a1.clamp_(lo, hi)
+        torch.clamp(a1, min=0, out=hf_v)
+        hb_v.copy_(hf_v)
+        torch.mul(W2, hf.unsqueeze(1), out=P2)
+        torch.sum(P2, -1, dtype=torch.int64, out=z)
+        z >>= 12
+        z.clamp_(lo, hi)
+        pm, d, s = head_step_core(z, gz, target[j], on_move[j], move_idx[j], atk_target[j], on_atk, blk_target[j],
+                                  blk_scale[j])
+        p_move[j], d_atk[j], s_blk[j] = pm, d, s
+        # backward, with the weights before this step's update
+        torch.mul(W2v, gz.unsqueeze(2), out=P2h)
+        torch.sum(P2h, 1, dtype=dt, out=gh)
+        gh >>= 12
+        gh.clamp_(lo, hi)
+        gh.mul_(torch.clamp(a1, 0, 1, out=relu_gate))  # a1 > 0, as 0/1 (masked_fill_ is ~10x slower)
+        torch.mul(gz.unsqueeze(2), hb.unsqueeze(1), out=P2)
+        P2 += C
+        P2 >>= S
+        W2.sub_(P2).clamp_(lo, hi)
+        torch.mul(gh.unsqueeze(2), xb[j].unsqueeze(1), out=P1)
+        P1 += C
+        P1 >>= S
+        W1.sub_(P1).clamp_(lo, hi)
+
+
+@functools.cache
+def window_steps() -> Callable[..., None]:
+    """:func:`_window_steps` compiled with TorchScript (once per process, on first use).
+
+    Why: a call of a TorchScript function releases the interpreter lock for all of its micro-steps,
+    where the same loop in Python takes it back after each of its ~50 torch operations a step. Beside
+    another Python thread (the node's commit thread) every take-back could wait for that thread's
+    switch interval: the Python loop ran 2-3x slower there, the compiled one not measurably
+    (docs/PERFORMANCE.md, Kernel). Same operations, same integers: the tests compare it with the
+    reference and the vectors like the rest of this module.
+    """
+    with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; constraints.txt pins it, and
+        warnings.simplefilter("ignore", DeprecationWarning)  # tests/kernel/test_batched_steps.py fails if it goes
+        return torch.jit.script(_window_steps)
 
 
 def _digests(W1: torch.Tensor, W2: torch.Tensor, w1s: np.ndarray, b1s: np.ndarray, um: np.ndarray) -> list[bytes]:

@@ -50,10 +50,11 @@ def update_round(k: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- heads as tensor ops
 
 
-def exp2neg_q16_t(t: torch.Tensor) -> torch.Tensor:
-    """fixedpoint.exp2neg_q16 elementwise for int64 t >= 0."""
-    t = t.clamp_max(EXP_T_MAX)
-    return (ONE_Q16 - ((t & 255) << 7)) >> (t >> 8)
+def exp2neg_q16_t(t: torch.Tensor, t_max: int = EXP_T_MAX, one: int = ONE_Q16) -> torch.Tensor:
+    """fixedpoint.exp2neg_q16 elementwise for int64 t >= 0 (the constants are defaults so that
+    TorchScript, which reads no global, sees them: kernel.batched)."""
+    t = t.clamp_max(t_max)
+    return (one - ((t & 255) << 7)) >> (t >> 8)
 
 
 def bit_length_t(p: torch.Tensor, bits: int = 17) -> torch.Tensor:
@@ -70,10 +71,11 @@ def nlog2_q16_q8_t(p: torch.Tensor) -> torch.Tensor:
     return torch.where(p <= 0, NLOG2_ZERO, (16 << 8) - log2)
 
 
-def sigmoid2_q16_t(z: torch.Tensor) -> torch.Tensor:
-    """fixedpoint.sigmoid2_q16 elementwise (z is a Q8 logit within i16)."""
-    q = (ONE_Q16 << 16) // (ONE_Q16 + exp2neg_q16_t(z.abs()))  # divisor >= 65536
-    return torch.where(z >= 0, q, ONE_Q16 - q)
+def sigmoid2_q16_t(z: torch.Tensor, one: int = ONE_Q16) -> torch.Tensor:
+    """fixedpoint.sigmoid2_q16 elementwise (z is a Q8 logit within i16; ``one`` as in exp2neg_q16_t)."""
+    den = one + exp2neg_q16_t(z.abs())  # >= 65536
+    q = torch.div(torch.full_like(den, one << 16), den, rounding_mode="floor")  # int // Tensor does not script
+    return torch.where(z >= 0, q, one - q)
 
 
 @dataclass
@@ -119,22 +121,36 @@ def head_step_t(z: torch.Tensor, tg: HeadTargets, j: int | None, gz: torch.Tenso
     """Write the head gradients of logits z (B, 6) int64 into gz (B, 6); step j of tg (None: tg is (B,)).
 
     Returns (p_move, d, s) for ``head_losses_t``: p of the labelled move (B,), the attack
-    error (B,) and the block sigmoid (B,). |gz| <= 256 for the move and attack heads, so the
-    reference's final saturate16 is applied to the (weighted) block gradient only.
+    error (B,) and the block sigmoid (B,).
     """
     def at(t: torch.Tensor) -> torch.Tensor:
         return t if j is None else t[j]
 
+    return head_step_core(z, gz, at(tg.target), at(tg.on_move), at(tg.move_idx), at(tg.atk_target), tg.on_atk,
+                          at(tg.blk_target), at(tg.blk_scale))
+
+
+def head_step_core(z: torch.Tensor, gz: torch.Tensor, target: torch.Tensor, on_move: torch.Tensor,
+                   move_idx: torch.Tensor, atk_target: torch.Tensor, on_atk: torch.Tensor, blk_target: torch.Tensor,
+                   blk_scale: torch.Tensor, clip: int = ATK_GRAD_CLIP, lo: int = I16_MIN,
+                   hi: int = I16_MAX) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``head_step_t`` on one step's HeadTargets fields (each (B, ...), as HeadTargets names them).
+
+    Plain tensor code, so that TorchScript compiles it into the batched kernel's step loop
+    (kernel.batched; the constants are defaults because TorchScript reads no global). |gz| <= 256
+    for the move and attack heads, so the reference's final saturate16 is applied to the
+    (weighted) block gradient only.
+    """
     zm = z[:, :4]
     e = exp2neg_q16_t(zm.amax(1, keepdim=True) - zm)  # (B, 4), the max entry is 65536
     p = (e << 16) // e.sum(1, keepdim=True)  # the sum is >= 65536: no division by zero
-    torch.mul((p - at(tg.target)) >> 8, at(tg.on_move), out=gz[:, :4])
-    d = z[:, 4] - at(tg.atk_target)
-    torch.mul(d.clamp(-ATK_GRAD_CLIP, ATK_GRAD_CLIP), tg.on_atk, out=gz[:, 4])
+    torch.mul((p - target) >> 8, on_move, out=gz[:, :4])
+    d = z[:, 4] - atk_target
+    torch.mul(d.clamp(-clip, clip), on_atk, out=gz[:, 4])
     s = sigmoid2_q16_t(z[:, 5])
-    torch.mul((s - at(tg.blk_target)) >> 8, at(tg.blk_scale), out=gz[:, 5])
-    gz[:, 5].clamp_(I16_MIN, I16_MAX)
-    return p.gather(1, at(tg.move_idx)).squeeze(1), d, s
+    torch.mul((s - blk_target) >> 8, blk_scale, out=gz[:, 5])
+    gz[:, 5].clamp_(lo, hi)
+    return p.gather(1, move_idx).squeeze(1), d, s
 
 
 def head_losses_t(p_move: torch.Tensor, d: torch.Tensor, s: torch.Tensor, block: torch.Tensor, tg: HeadTargets) -> torch.Tensor:

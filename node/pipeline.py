@@ -42,7 +42,10 @@ hence the threshold.
 thread releases the GIL and must take it back; with the commit thread running Python (encoding,
 signing, index writes) the default made the training thread wait up to 5 ms at each of thousands
 of operations a round: at 256 beasts on anvil the node passed on 26,300 beast-micro-steps/s with
-5 ms and 38,400/s with 0.5 ms, alternating segments of one run (docs/PERFORMANCE.md, Node).
+5 ms and 38,400/s with 0.5 ms, alternating segments of one run (docs/PERFORMANCE.md, Node). Since the
+batched kernel's micro-steps run compiled, without the GIL (kernel.batched.window_steps), the interval
+no longer measurably matters (256 beasts: 73% / 72.5% of the kernel with it, 71% / 74% without); kept,
+as the rest of the training thread's work is still Python.
 """
 
 from __future__ import annotations
