@@ -37,7 +37,7 @@ from devnet.access_list import commit_access_list
 from devnet.records import HatchData, Param
 from devnet.errors import ChainError, ConfigError, ContractError, ErrorDecoder, revert_data
 from devnet.events import EventTable
-from devnet.tx import Sender
+from devnet.tx import TX_GAS_CAP, Sender
 
 ZERO32 = b"\x00" * 32
 ZERO16 = b"\x00" * 16
@@ -48,6 +48,9 @@ GAS_HATCH = 250_000  # Beast.hatch, the request (about 100k with a dataset and r
 GAS_FINALIZE_HATCH = 250_000  # Beast.finalizeHatch: seedCore, the mint and the first role-history entries (about 150k)
 GAS_SEAL_EACH = 40_000  # CheckpointLedger.sealEpochSeeds per epoch seed (about 27k), on top of GAS_SMALL
 GAS_SMALL = 120_000
+# epoch seeds per sealEpochSeeds: its gas bound under the 2^24 per-transaction cap (EIP-7825); the node
+# and the watcher both split their seals by it
+SEAL_MAX = (TX_GAS_CAP - GAS_SMALL) // GAS_SEAL_EACH
 GAS_COMMIT = 180_000
 GAS_COMMIT_MANY_BASE = 120_000
 GAS_COMMIT_MANY_EACH = 70_000

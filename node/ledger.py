@@ -18,7 +18,6 @@ from eth_utils import function_signature_to_4byte_selector, keccak
 
 from kernel.params import KernelParams
 from devnet.access_list import commit_access_list
-from devnet.tx import TX_GAS_CAP
 from devnet.bindings import (
     GAS_COMMIT,
     GAS_COMMIT_MANY_BASE,
@@ -30,6 +29,7 @@ from devnet.bindings import (
     GAS_SEAL_EACH,
     GAS_SMALL,
     MAX_UINT256,
+    SEAL_MAX,
     ZERO32,
     HatchData,
     Param,
@@ -42,8 +42,6 @@ from node.errors import ChainError, TxRevertedError
 DEPOSIT_ROUNDS: Final = 16  # a deposit top-up covers this many commit batches of the current size
 _COMMIT: Final = function_signature_to_4byte_selector("commit(uint256,bytes32)")
 _COMMIT_MANY: Final = function_signature_to_4byte_selector("commitMany(uint256[],bytes32[])")
-# keys per sealEpochSeeds: its gas bound under the 2^24 per-transaction cap (devnet.tx.TX_GAS_CAP, EIP-7825)
-SEAL_MAX: Final = (TX_GAS_CAP - GAS_SMALL) // GAS_SEAL_EACH
 _SEAL: Final = function_signature_to_4byte_selector("sealEpochSeeds(uint256[],uint256[])")
 _EPOCH_SEEDED: Final = "0x" + keccak(text="EpochSeeded(uint256,uint256,bytes32)").hex()
 _HATCH_REQUESTED: Final = "0x" + keccak(text="HatchRequested(uint256,address,bytes32,bytes32,uint16,bytes32)").hex()

@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
+from devnet.bindings import SEAL_MAX
 from devnet.errors import ContractError, LedgerError, chain_call
 from validator.bisection import CHALLENGER_WON, DEFENDER_WON, ReplaySource, Side, next_move, read_game, send_move
 from validator.chain import LedgerChainReader, map_chain_error
@@ -54,7 +55,6 @@ from validator.lineage import Curriculum, Divergence, Lineage
 from validator.watch_record import GameRecord
 
 GAME_SPEC_VERSION: Final = 2  # BisectionGame.SPEC_VERSION: the only beasts a game judges
-SEAL_MAX: Final = 64  # epochs per sealEpochSeeds (about 30k gas each: well under a block)
 # Reverts of challenge() after which this window cannot be challenged by us any more.
 _WINDOW_CLOSED: Final = frozenset({"LedgerWindowNotOpen", "LedgerChallengePeriodOver", "LedgerWindowNotFound",
                                    "GameSpecVersion"})
