@@ -25,7 +25,7 @@ block's steps run without the interpreter lock: the node trains beside its commi
 
 from __future__ import annotations
 
-import functools
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -252,20 +252,28 @@ def _window_steps(
         W1.sub_(P1).clamp_(lo, hi)
 
 
-@functools.cache
+_compile_lock = threading.Lock()
+_compiled: Callable[..., None] | None = None
+
+
 def window_steps() -> Callable[..., None]:
     """:func:`_window_steps` compiled with TorchScript (once per process, on first use).
 
     Why: a call of a TorchScript function releases the interpreter lock for all of its micro-steps,
     where the same loop in Python takes it back after each of its ~50 torch operations a step. Beside
-    another Python thread (the node's commit thread) every take-back could wait for that thread's
-    switch interval: the Python loop ran 2-3x slower there, the compiled one not measurably
-    (docs/PERFORMANCE.md, Kernel). Same operations, same integers: the tests compare it with the
-    reference and the vectors like the rest of this module.
+    another Python thread (the node's commit thread) every take-back may wait for that thread's
+    switch interval: beside a thread running Python 40% of the time a 128-beast block kept 64% of its
+    speed with the Python loop and 97% compiled (docs/PERFORMANCE.md, Node, "The step loop compiled").
+    Same operations, same integers: the tests compare it with the Python loop, the reference and the
+    vectors.
     """
-    with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; constraints.txt pins it, and
-        warnings.simplefilter("ignore", DeprecationWarning)  # tests/kernel/test_batched_steps.py fails if it goes
-        return torch.jit.script(_window_steps)
+    global _compiled
+    with _compile_lock:  # one compilation, also when several threads train their first block at once
+        if _compiled is None:
+            with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; constraints.txt pins it,
+                warnings.simplefilter("ignore", DeprecationWarning)  # and tests/kernel/test_batched_steps.py fails
+                _compiled = torch.jit.script(_window_steps)  # if it goes
+        return _compiled
 
 
 def _digests(W1: torch.Tensor, W2: torch.Tensor, w1s: np.ndarray, b1s: np.ndarray, um: np.ndarray) -> list[bytes]:
