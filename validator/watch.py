@@ -49,6 +49,7 @@ from devnet.bindings import SEAL_MAX
 from devnet.errors import ContractError, LedgerError, chain_call
 from validator.bisection import CHALLENGER_WON, DEFENDER_WON, ReplaySource, Side, next_move, read_game, send_move
 from validator.chain import LedgerChainReader, map_chain_error
+from validator.crash import crash_point
 from validator.challenge_salt import find_game, live_entry, new_commitment, record_opened, salt_of, send_commitment
 from validator.errors import ValidatorError
 from validator.lineage import Curriculum, Divergence, Lineage
@@ -327,6 +328,7 @@ class Watcher:
             raise map_chain_error("challenge", exc) from None
         except LedgerError as exc:
             raise map_chain_error("challenge", exc) from None
+        crash_point("watch_reveal_mined")
         return self._opened(entry, int(gid), None)
 
     def _opened(self, entry: dict[str, Any], gid: int, tx: str | None, recovered: bool = False) -> dict[str, Any]:
