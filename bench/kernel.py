@@ -14,6 +14,11 @@ autograd + ``torch.optim.SGD`` step with the three heads' losses (cross-entropy,
 error, logistic); ``baseline_f32_manual`` is the same step written by hand without autograd
 (the op-for-op float twin of the integer step). Ratios are (baseline step time) / (step
 time), so > 1 means faster than the baseline; the batched figures count beast-steps.
+
+``batched_128_*beside_python*`` time a 128-beast block (the node's part) beside a thread that runs
+Python 2 ms of every 5 ms, as the node's commit thread does beside its training, with the compiled
+step loop (the default, ``kernel.batched.window_steps``) and the same loop as Python
+(``python_loop``): the share of its speed a block keeps there is what the interpreter lock costs it.
 """
 
 from __future__ import annotations
