@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="replay committed windows, challenge divergent ones, play the games to the end",
                        description="Replay every committed window of every spec-version-2 beast this validator can (public "
                                    "beasts, and private ones named with --private-beast), rebuilding each lineage from "
-                                   "genesis. A window whose word is not the honest one is challenged (commitChallenge, "
+                                   "genesis (a restart starts at the tip it verified last, kept in FILE.lineages/ "
+                                   "beside --record, as long as the chain still commits to it). A window whose word is not "
+                                   "the honest one is challenged (commitChallenge, "
                                    "then challenge one block later with the same salt, posting the bond) and its "
                                    "bisection game is played to the end: honest answers to the defender's claims, the "
                                    "one-step proof, timeout when the defender's clock ran out, claimReward when won. "

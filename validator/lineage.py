@@ -14,7 +14,8 @@ or a bad length under its recordsRoot, :mod:`curriculum.invalid`) has no honest 
 :class:`~validator.bisection.InvalidDatasetSource` (the watcher challenges its first open window).
 
 When the chain's lineage is no longer the one verified (a slash rewound it below the verified tip,
-or an earlier word changed), the lineage starts again from genesis.
+or an earlier word changed), the lineage starts again from genesis. A restarted watcher starts at the
+tip it verified last (:mod:`validator.lineage_cache`), under the same rule.
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ class Lineage:
         self.state: KernelState = genesis_state(self.commitments)
         self.next_index = 0
         self.starts: dict[int, KernelState] = {}  # verified start checkpoint of each window reached
+
+    def resume(self, tip: KernelState) -> None:
+        """Start at ``tip``, a checkpoint this watcher verified before (validator.lineage_cache) instead of
+        genesis; :meth:`follow` goes back to genesis if the chain's word below it does not carry its h128."""
+        self.state = tip
+        self.next_index = tip.window
+        self.starts = {tip.window: tip}
 
     def source_for(self, index: int, word: bytes) -> ReplaySource | None:
         """The honest step states of window ``index`` committed as ``word``, when its start checkpoint was

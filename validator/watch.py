@@ -53,6 +53,7 @@ from validator.crash import crash_point
 from validator.challenge_salt import find_game, live_entry, new_commitment, record_opened, salt_of, send_commitment
 from validator.errors import ValidatorError
 from validator.lineage import Curriculum, Divergence, Lineage
+from validator.lineage_cache import LineageCache
 from validator.watch_record import GameRecord
 
 GAME_SPEC_VERSION: Final = 2  # BisectionGame.SPEC_VERSION: the only beasts a game judges
@@ -96,6 +97,7 @@ class Watcher:
         chain_id = self._read("reading the chain id", chain.chain_id)
         self.record = GameRecord(record_path, account.address, chain_id)
         self.lineages: dict[int, Lineage] = {}
+        self.cache = LineageCache(record_path)  # verified tips, so a restart does not replay from genesis
         self.unfollowed: dict[int, str] = {}  # beast -> why it is not checked (logged once)
         self.sources: dict[tuple[int, int, bytes], ReplaySource] = {}  # (beast, index, word) -> honest step states
         self._seen: set[tuple[int, int, bytes]] = set()
@@ -177,7 +179,30 @@ class Watcher:
             self.lineages[beast] = lin
             if cur is not None and lin.commitments.private:
                 self._note_dataset(beast, lin, cur)
+            if lin.invalid is None:
+                self._resume(beast, lin)
         return lin
+
+    def _resume(self, beast: int, lin: Lineage) -> None:
+        """Start a new lineage at the tip this watcher verified before it stopped, if the cache has a usable one
+        (validator.lineage_cache)."""
+        tip, why = self.cache.load(beast, lin.state)
+        if tip is not None:
+            below = self._ours_below(beast, tip.window)
+            if below is not None:
+                tip, why = None, f"a challenge or game of ours is on window {below + 1}, below the cached tip"
+        if why is not None:
+            self._note({"event": "lineage_cache_ignored", "beast": beast, "reason": why,
+                        "action": "replaying from genesis"})
+        if tip is not None and tip.window > 0:
+            lin.resume(tip)
+            self._note({"event": "lineage_resumed", "beast": beast, "windows": tip.window})
+
+    def _ours_below(self, beast: int, tip: int) -> int | None:
+        """The ledger index of a pending challenge or unfinished game of ours on ``beast`` below ``tip``, if any."""
+        entries = [*self.record.pending_challenges(), *self.record.games("playing", "ended").values()]
+        below = [int(e["index"]) for e in entries if int(e["beast"]) == beast and int(e["index"]) < tip]
+        return min(below, default=None)
 
     def _note_dataset(self, beast: int, lin: Lineage, cur: Curriculum) -> None:
         """Log (once per beast) what is unusual about a private beast's dataset the watcher still acts on:
@@ -213,7 +238,14 @@ class Watcher:
             return status_at(i) not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
 
         # a provably invalid dataset has no honest window: the first open one loses to the proof
-        d = lin.first_open(count, word_at, status_at) if lin.invalid is not None else lin.follow(count, word_at, being_voided)
+        if lin.invalid is not None:
+            d = lin.first_open(count, word_at, status_at)
+        else:
+            d = lin.follow(count, word_at, being_voided)
+            try:
+                self.cache.save(beast, lin.state)
+            except OSError as exc:  # a full disk costs the next restart its replays, never a round
+                self._note({"event": "lineage_cache_failed", "beast": beast, "reason": str(exc)})
         if d is not None:
             self.sources[(beast, d.index, d.word)] = d.source
         return d

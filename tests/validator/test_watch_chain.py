@@ -309,3 +309,104 @@ def test_the_watcher_seals_each_closed_epoch_so_a_trainer_cannot_reroll_its_seed
     assert cb.epoch_seed(watched.beast, 1) == bytes(w3.eth.get_block(closed[watched.beast])["hash"])
     rerolled = bytes(w3.eth.get_block(closed[alone.beast] + 256)["hash"])
     assert cb.epoch_seed(alone.beast, 1) == rerolled != bytes(w3.eth.get_block(closed[alone.beast])["hash"])
+
+
+def _counting_replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the windows watchers replay from now on (validator.lineage builds one ReplaySource per window)."""
+    import validator.lineage
+
+    calls: list[int] = []
+    real = validator.lineage.ReplaySource
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(validator.lineage, "ReplaySource", counted)
+    return calls
+
+
+def test_a_restarted_watcher_starts_at_the_tip_it_verified(chain: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart replays only the windows committed since, not the beast's whole history (validator.lineage_cache),
+    and still finds a lie on top of the cached tip."""
+    from kernel.state import decode_state_blob
+
+    cb = chain.chain
+    t = public_trainer(chain, chain.accounts[1])
+    for _ in range(3):
+        t.commit()
+    path, me = tmp_path / "games.json", chain.accounts[3]
+    replays = _counting_replays(monkeypatch)
+    w = Watcher(cb, me, path)
+    try:
+        assert w.run_once() == []
+    finally:
+        w.close()
+    assert len(replays) == 3
+    cached = tmp_path / "games.json.lineages" / f"beast-{t.beast}.cbs.zst"
+    assert cached.stat().st_mode & 0o777 == 0o600 and cached.parent.stat().st_mode & 0o777 == 0o700
+    tip = decode_state_blob(cached.read_bytes())
+    assert tip.window == 3 and tip.h128() == t.state.h128()
+
+    t.commit()
+    replays.clear()
+    w = Watcher(cb, me, path)
+    try:
+        events = [e for e in w.run_once() if e["event"] != "epoch_sealed"]  # (window 4 closed epoch 1)
+        assert events == [{"event": "lineage_resumed", "beast": t.beast, "windows": 3}]
+        assert len(replays) == 1  # window 4 only
+        assert decode_state_blob(cached.read_bytes()).window == 4
+        bad = t.commit(lie_at=WRONG_AT)
+        events = w.run_once()
+    finally:
+        w.close()
+    assert kinds(events) == ["commit_challenge", "challenge"] and events[0]["ledgerIndex"] == bad == 4, events
+
+
+def test_a_cached_tip_that_cannot_be_used_is_ignored(chain: Any, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that is not a state, another beast's state, or a tip above a game of ours: replayed from genesis."""
+    cb = chain.chain
+    a, b = public_trainer(chain, chain.accounts[1]), public_trainer(chain, chain.accounts[2])
+    for _ in range(2):
+        a.commit()
+        b.commit()
+    path, me = tmp_path / "games.json", chain.accounts[3]
+    w = Watcher(cb, me, path)
+    w.run_once()
+    w.close()
+    folder = tmp_path / "games.json.lineages"
+    (folder / f"beast-{a.beast}.cbs.zst").write_bytes(b"not a state")
+    (folder / f"beast-{b.beast}.cbs.zst").write_bytes((folder / f"beast-{a.beast}.cbs.zst").read_bytes())
+
+    def restart() -> tuple[list[dict[str, Any]], int]:
+        replays = _counting_replays(monkeypatch)
+        w = Watcher(cb, me, path)
+        try:
+            return w.run_once(), len(replays)
+        finally:
+            w.close()
+
+    events, replayed = restart()
+    assert [(e["event"], e["beast"]) for e in events] == [("lineage_cache_ignored", a.beast),
+                                                         ("lineage_cache_ignored", b.beast)], events
+    assert "not a state blob" in events[0]["reason"] and replayed == 4
+    import shutil
+
+    shutil.copy(folder / f"beast-{a.beast}.cbs.zst", folder / f"beast-{b.beast}.cbs.zst")  # a's (rewritten) tip
+    events, replayed = restart()
+    assert [e["event"] for e in events] == ["lineage_resumed", "lineage_cache_ignored"], events
+    assert events[1]["beast"] == b.beast and "another beast's state" in events[1]["reason"] and replayed == 2
+    doc = json.loads(path.read_text())  # a game of ours on b's first window (as a restart would find it)
+    doc["games"]["99"] = {"beast": b.beast, "index": 0, "side": "challenger", "word": "0x" + "00" * 32,
+                          "status": "playing"}
+    path.write_text(json.dumps(doc))
+    logged: list[dict[str, Any]] = []
+    w = Watcher(cb, me, path, log=logged.append)
+    try:
+        w.check_beast(b.beast)  # (a round would play the made-up game)
+    finally:
+        w.close()
+    assert [e["event"] for e in logged] == ["lineage_cache_ignored"] and logged[0]["beast"] == b.beast
+    assert "window 1, below the cached tip" in logged[0]["reason"]
