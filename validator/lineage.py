@@ -100,13 +100,16 @@ class Lineage:
         """Back to genesis."""
         self.state: KernelState = genesis_state(self.commitments)
         self.next_index = 0
+        self.tip_block: int | None = None  # the commit block of window next_index - 1 when it was verified
         self.starts: dict[int, KernelState] = {}  # verified start checkpoint of each window reached
 
-    def resume(self, tip: KernelState) -> None:
+    def resume(self, tip: KernelState, tip_block: int | None) -> None:
         """Start at ``tip``, a checkpoint this watcher verified before (validator.lineage_cache) instead of
-        genesis; :meth:`follow` goes back to genesis if the chain's word below it does not carry its h128."""
+        genesis, its window committed in ``tip_block``; :meth:`follow` goes back to genesis if that
+        window is no longer the one committed in that block."""
         self.state = tip
         self.next_index = tip.window
+        self.tip_block = tip_block
         self.starts = {tip.window: tip}
 
     def source_for(self, index: int, word: bytes) -> ReplaySource | None:
@@ -144,22 +147,32 @@ class Lineage:
                 self._checked.pop(next(iter(self._checked)))
         return self._checked[key]
 
-    def follow(self, count: int, word_at: Any, skip: Any = lambda index: False) -> Divergence | None:
+    def follow(self, count: int, word_at: Any, block_at: Any, skip: Any = lambda index: False) -> Divergence | None:
         """Verify windows from the tip up to ``count`` (the ledger's windowCount); ``word_at(i)`` reads a word,
-        ``skip(i)`` says a window is being voided. Returns the first divergent window, or None."""
-        if self.next_index > count or (self.next_index > 0 and word_at(self.next_index - 1)[:16] != self.state.h128()):
-            self.reset()  # the chain's lineage changed under the verified tip (a rewind, a new word)
+        ``skip(i)`` says a window is being voided, ``block_at(i)`` reads its commit block (None: not a
+        window). Returns the first divergent window, or None.
+
+        The chain's lineage changed under the verified tip when the window below it is not the one
+        verified, committed in that block: a rewind voided it (and every window from the slashed one
+        up) and it was committed again, in a later block than the one the watcher saw, even with the
+        same word -- the windows below it may differ; then back to genesis. (Comparing the tip's word
+        alone missed that: a trainer could commit a false window under an honest tip while nobody looked.)
+        """
+        if self.next_index > count or (self.next_index > 0 and block_at(self.next_index - 1) != self.tip_block):
+            self.reset()
         while self.next_index < count:
             k = self.next_index
             self.starts[k] = self.state
             if skip(k):
                 return None
+            block = block_at(k)  # before the word: a window committed again in between shows a new block next time
             word = word_at(k)
             src = self.replay(k, self.state, word)
             if src.word() != word:
                 return Divergence(self.beast_id, k, word, src, divergence_reason(src, word))
             self.state = src.kernel_state(128)
             self.next_index = k + 1
+            self.tip_block = block
         return None
 
 

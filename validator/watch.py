@@ -186,7 +186,7 @@ class Watcher:
     def _resume(self, beast: int, lin: Lineage) -> None:
         """Start a new lineage at the tip this watcher verified before it stopped, if the cache has a usable one
         (validator.lineage_cache)."""
-        tip, why = self.cache.load(beast, lin.state)
+        tip, tip_block, why = self.cache.load(beast, lin.state)
         if tip is not None:
             below = self._ours_below(beast, tip.window)
             if below is not None:
@@ -195,7 +195,7 @@ class Watcher:
             self._note({"event": "lineage_cache_ignored", "beast": beast, "reason": why,
                         "action": "replaying from genesis"})
         if tip is not None and tip.window > 0:
-            lin.resume(tip)
+            lin.resume(tip, tip_block)
             self._note({"event": "lineage_resumed", "beast": beast, "windows": tip.window})
 
     def _ours_below(self, beast: int, tip: int) -> int | None:
@@ -234,6 +234,16 @@ class Watcher:
         def status_at(i: int) -> Any:
             return self._read(f"windowStatus({beast}, {i})", lambda: self.chain.window_status(beast, i))
 
+        def block_at(i: int) -> int | None:
+            try:
+                return int(self.chain.commit_block(beast, i))
+            except ContractError as exc:
+                if exc.name == "LedgerWindowNotFound":  # voided and cleared meanwhile: not the window verified
+                    return None
+                raise map_chain_error(f"commitBlockOf({beast}, {i})", exc) from None
+            except LedgerError as exc:
+                raise map_chain_error(f"commitBlockOf({beast}, {i})", exc) from None
+
         def being_voided(i: int) -> bool:
             return status_at(i) not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
 
@@ -241,9 +251,9 @@ class Watcher:
         if lin.invalid is not None:
             d = lin.first_open(count, word_at, status_at)
         else:
-            d = lin.follow(count, word_at, being_voided)
+            d = lin.follow(count, word_at, block_at, being_voided)
             try:
-                self.cache.save(beast, lin.state)
+                self.cache.save(beast, lin.state, lin.tip_block)
             except OSError as exc:  # a full disk costs the next restart its replays, never a round
                 self._note({"event": "lineage_cache_failed", "beast": beast, "reason": str(exc)})
         if d is not None:

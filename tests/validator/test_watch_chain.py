@@ -344,10 +344,12 @@ def test_a_restarted_watcher_starts_at_the_tip_it_verified(chain: Any, tmp_path:
     finally:
         w.close()
     assert len(replays) == 3
-    cached = tmp_path / "games.json.lineages" / f"beast-{t.beast}.cbs.zst"
+    cached = tmp_path / "games.json.lineages" / f"beast-{t.beast}.json"
     assert cached.stat().st_mode & 0o777 == 0o600 and cached.parent.stat().st_mode & 0o777 == 0o700
-    tip = decode_state_blob(cached.read_bytes())
-    assert tip.window == 3 and tip.h128() == t.state.h128()
+    doc = json.loads(cached.read_text())
+    tip = decode_state_blob(bytes.fromhex(doc["state"]))
+    assert tip.window == doc["window"] == 3 and tip.h128() == t.state.h128()
+    assert doc["tipBlock"] == cb.commit_block(t.beast, 2)
 
     t.commit()
     replays.clear()
@@ -356,7 +358,7 @@ def test_a_restarted_watcher_starts_at_the_tip_it_verified(chain: Any, tmp_path:
         events = [e for e in w.run_once() if e["event"] != "epoch_sealed"]  # (window 4 closed epoch 1)
         assert events == [{"event": "lineage_resumed", "beast": t.beast, "windows": 3}]
         assert len(replays) == 1  # window 4 only
-        assert decode_state_blob(cached.read_bytes()).window == 4
+        assert json.loads(cached.read_text())["window"] == 4
         bad = t.commit(lie_at=WRONG_AT)
         events = w.run_once()
     finally:
@@ -377,8 +379,9 @@ def test_a_cached_tip_that_cannot_be_used_is_ignored(chain: Any, tmp_path: Path,
     w.run_once()
     w.close()
     folder = tmp_path / "games.json.lineages"
-    (folder / f"beast-{a.beast}.cbs.zst").write_bytes(b"not a state")
-    (folder / f"beast-{b.beast}.cbs.zst").write_bytes((folder / f"beast-{a.beast}.cbs.zst").read_bytes())
+    (folder / f"beast-{a.beast}.json").write_bytes(b"not a tip")
+    doc = json.loads((folder / f"beast-{b.beast}.json").read_text())
+    (folder / f"beast-{b.beast}.json").write_text(json.dumps({**doc, "state": doc["state"][:-8]}))
 
     def restart() -> tuple[list[dict[str, Any]], int]:
         replays = _counting_replays(monkeypatch)
@@ -391,10 +394,10 @@ def test_a_cached_tip_that_cannot_be_used_is_ignored(chain: Any, tmp_path: Path,
     events, replayed = restart()
     assert [(e["event"], e["beast"]) for e in events] == [("lineage_cache_ignored", a.beast),
                                                          ("lineage_cache_ignored", b.beast)], events
-    assert "not a state blob" in events[0]["reason"] and replayed == 4
-    import shutil
-
-    shutil.copy(folder / f"beast-{a.beast}.cbs.zst", folder / f"beast-{b.beast}.cbs.zst")  # a's (rewritten) tip
+    assert "not a lineage tip: JSONDecodeError" in events[0]["reason"] and replayed == 4
+    assert "not a lineage tip: StateBlobError" in events[1]["reason"]
+    theirs = json.loads((folder / f"beast-{a.beast}.json").read_text())  # a's (rewritten) tip, named b's
+    (folder / f"beast-{b.beast}.json").write_text(json.dumps({**theirs, "beast": b.beast}))
     events, replayed = restart()
     assert [e["event"] for e in events] == ["lineage_resumed", "lineage_cache_ignored"], events
     assert events[1]["beast"] == b.beast and "another beast's state" in events[1]["reason"] and replayed == 2
@@ -410,3 +413,43 @@ def test_a_cached_tip_that_cannot_be_used_is_ignored(chain: Any, tmp_path: Path,
         w.close()
     assert [e["event"] for e in logged] == ["lineage_cache_ignored"] and logged[0]["beast"] == b.beast
     assert "window 1, below the cached tip" in logged[0]["reason"]
+
+
+@pytest.mark.parametrize("restarted", [True, False])
+def test_a_false_window_committed_under_an_honest_tip_while_nobody_looked_is_found(chain: Any, tmp_path: Path,
+                                                                                   restarted: bool) -> None:
+    """Abuse: a watcher verified windows 1-3 and stopped (or was between two rounds). The trainer has a sybil challenge its honest window 2
+    and lets the game time out: the slash voids windows 2 and 3. It clears them, commits a false window 2,
+    then window 3's honest word again (the h128 the watcher verified: the trainer knows it). A watcher that
+    compared only the word below its tip resumed at window 3 and never replayed the false window 2; the tip's
+    window now has another commit block, so the watcher goes back to genesis and challenges window 2."""
+    cb = chain.chain
+    t = public_trainer(chain, chain.accounts[1])
+    for _ in range(3):
+        t.commit()
+    path, me, sybil = tmp_path / "games.json", chain.accounts[3], chain.accounts[4]
+    first = Watcher(cb, me, path)
+    try:
+        assert first.run_once() == []
+    finally:
+        if restarted:
+            first.close()
+    third = checkpoint_word(t.windows[2][-1])
+    salt = (7).to_bytes(32, "big")
+    cb.commit_challenge(sybil, t.beast, 1, salt)
+    gid = cb.challenge(sybil, t.beast, 1, salt)
+    cb.mine(cb.clock_blocks() + 1)  # the trainer does not defend
+    cb.timeout(sybil, gid)
+    assert cb.window_count(t.beast) == 1
+    cb.clear_voided(t.account, t.beast, 10)
+    t.windows, t.state = t.windows[:1], t.windows[0][-1]
+    bad = t.commit(lie_at=WRONG_AT)
+    cb.commit(t.account, t.beast, third)
+    assert cb.window_count(t.beast) == 3 and bytes(cb.word(t.beast, 2)) == third
+    w = Watcher(cb, me, path) if restarted else first
+    try:
+        events = w.run_once()
+    finally:
+        w.close()
+    assert [(e["event"], e.get("ledgerIndex")) for e in events if e["event"] != "epoch_sealed"] == [
+        *([("lineage_resumed", None)] if restarted else []), ("commit_challenge", bad), ("challenge", bad)], events
