@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 
 from devnet.bindings import challenge_commitment
-from devnet.launch import RunningDevnet, launch
+from devnet.launch import RunningDevnet
 from tests.e2e.helpers import BindingTrainer, write_key_file
-from tests.engines import fastest_engine
 from validator import dispute_cli
-from tests.validator.zygote import Zygote
+from tests.validator.zygote import COMMIT_POINTS, REVEALED, Zygote, crash_devnet, zygote_of
 from validator.crash import CRASH_POINTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,32 +31,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
-    n = launch(fastest_engine(), port=0, run_dir=tmp_path_factory.mktemp("devnet"), accounts=6,
-               params={"challenge_period": 400})
-    try:
-        yield n
-    finally:
-        n.stop()
+    yield from crash_devnet(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[Zygote]:
-    z = Zygote("validator.dispute_cli", ["validator.dispute.challenging", "validator.dispute.connection",
-                                         "validator.dispute.record", "validator.dispute.steps", "validator.dispute.start",
-                                         "validator.dispute.window", "validator.dispute.curriculum"])
-    try:
-        yield z
-    finally:
-        z.close()
+    yield from zygote_of("validator.dispute_cli", [
+        "validator.dispute.challenging", "validator.dispute.connection", "validator.dispute.record",
+        "validator.dispute.steps", "validator.dispute.start", "validator.dispute.window", "validator.dispute.curriculum"])
 
 
 # point -> (record status the child left, was the commitment mined, does a game exist before the rerun)
-AFTER = {
-    "salt_recorded": ("committing", False, False),
-    "commitment_mined": ("committing", True, False),
-    "commitment_recorded": ("committed", True, False),
-    "reveal_mined": ("challenging", True, True),
-}
+AFTER = {**COMMIT_POINTS, "reveal_mined": REVEALED}
 
 
 def test_the_points_are_the_hooks_list() -> None:

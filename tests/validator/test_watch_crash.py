@@ -20,40 +20,25 @@ import pytest
 
 from devnet.bindings import challenge_commitment
 from devnet.connect import write_deployments
-from devnet.launch import RunningDevnet, launch
+from devnet.launch import RunningDevnet
 from tests.e2e.helpers import BindingTrainer, write_key_file
-from tests.engines import fastest_engine
-from tests.validator.zygote import Zygote
+from tests.validator.zygote import COMMIT_POINTS, REVEALED, Zygote, crash_devnet, zygote_of
 from validator.crash import CRASH_POINTS
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevnet]:
-    n = launch(fastest_engine(), port=0, run_dir=tmp_path_factory.mktemp("devnet"), accounts=6,
-               params={"challenge_period": 400})
-    try:
-        yield n
-    finally:
-        n.stop()
+    yield from crash_devnet(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[Zygote]:
-    z = Zygote("validator.cli", ["validator.watch", "validator.lineage", "validator.bisection", "validator.chain",
-                                 "devnet.connect"])
-    try:
-        yield z
-    finally:
-        z.close()
+    yield from zygote_of("validator.cli", ["validator.watch", "validator.lineage", "validator.bisection",
+                                           "validator.chain", "devnet.connect"])
 
 
 # point -> (record status the child left, was the commitment mined, does a game exist before the rerun)
-AFTER = {
-    "salt_recorded": ("committing", False, False),
-    "commitment_mined": ("committing", True, False),
-    "commitment_recorded": ("committed", True, False),
-    "watch_reveal_mined": ("challenging", True, True),
-}
+AFTER = {**COMMIT_POINTS, "watch_reveal_mined": REVEALED}
 
 
 def test_the_watcher_passes_every_point_but_cb_dispute_s_reveal() -> None:

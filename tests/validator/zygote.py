@@ -11,7 +11,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from validator.crash import CRASH_ENV
 
@@ -64,3 +68,35 @@ class Zygote:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait(30)
+
+
+# What a challenge killed at each point of validator.challenge_salt leaves (the tools share these points;
+# each adds its reveal's): (record status the child left, was the commitment mined, does a game exist).
+COMMIT_POINTS = {
+    "salt_recorded": ("committing", False, False),
+    "commitment_mined": ("committing", True, False),
+    "commitment_recorded": ("committed", True, False),
+}
+REVEALED = ("challenging", True, True)  # killed after its reveal was mined
+
+
+def zygote_of(module: str, preload: list[str]) -> Iterator[Zygote]:
+    """A module fixture's body: a Zygote of ``module``, closed at the end."""
+    z = Zygote(module, preload)
+    try:
+        yield z
+    finally:
+        z.close()
+
+
+def crash_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A module fixture's body: a devnet in another process (the children reach it over JSON-RPC)."""
+    from devnet.launch import launch
+    from tests.engines import fastest_engine
+
+    n = launch(fastest_engine(), port=0, run_dir=tmp_path_factory.mktemp("devnet"), accounts=6,
+               params={"challenge_period": 400})
+    try:
+        yield n
+    finally:
+        n.stop()
