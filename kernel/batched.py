@@ -185,10 +185,11 @@ def _run_block(
     with torch.jit.optimized_execution(False):  # thread-local: the graph as written, no profiling or fusion passes
         if not want_digests:
             steps(*run, 0, n)
-        for j in range(n if want_digests else 0):
-            steps(*run, j, j + 1)
-            for b, dg in enumerate(_digests(W1, W2, w1s, b1s, um)):
-                digests[b].append(dg)
+        else:  # a step at a time, each step's digests read in between
+            for j in range(n):
+                steps(*run, j, j + 1)
+                for b, dg in enumerate(_digests(W1, W2, w1s, b1s, um)):
+                    digests[b].append(dg)
     loss_rows = head_losses_t(p_move, d_atk, s_blk, bl, tg).t().cpu().tolist()
     return [WindowOutcome(w, loss_rows[b], digests[b]) for b, w in enumerate(_assemble(W1, W2, w1s, b1s, um))]
 

@@ -116,6 +116,18 @@ class Watcher:
     def _read(self, what: str, fn: Callable[[], Any]) -> Any:
         return chain_call(what, fn, map_chain_error)
 
+    def _read_unless(self, what: str, fn: Callable[[], Any], absent: str) -> Any:
+        """``_read``, or None when the chain answers with the custom error named ``absent``."""
+        def guarded() -> Any:
+            try:
+                return fn()
+            except ContractError as exc:
+                if exc.name == absent:
+                    return None
+                raise
+
+        return self._read(what, guarded)
+
     # -- 0. seal ----------------------------------------------------------------------------
 
     def window_count(self, beast: int) -> int:
@@ -133,14 +145,10 @@ class Watcher:
         epoch = count // self._epoch_windows
         if (beast, epoch) in self._sealed:
             return None
-        try:
-            self.chain.epoch_seed(beast, epoch)
-        except ContractError as exc:
-            if exc.name == "LedgerEpochSeedUnknown":
-                return epoch
-            raise map_chain_error(f"epochSeed({beast}, {epoch})", exc) from None
-        except LedgerError as exc:
-            raise map_chain_error(f"epochSeed({beast}, {epoch})", exc) from None
+        seed = self._read_unless(f"epochSeed({beast}, {epoch})", lambda: self.chain.epoch_seed(beast, epoch),
+                                 "LedgerEpochSeedUnknown")
+        if seed is None:
+            return epoch
         self._sealed.add((beast, epoch))
         return None
 
@@ -234,15 +242,9 @@ class Watcher:
         def status_at(i: int) -> Any:
             return self._read(f"windowStatus({beast}, {i})", lambda: self.chain.window_status(beast, i))
 
-        def block_at(i: int) -> int | None:
-            try:
-                return int(self.chain.commit_block(beast, i))
-            except ContractError as exc:
-                if exc.name == "LedgerWindowNotFound":  # voided and cleared meanwhile: not the window verified
-                    return None
-                raise map_chain_error(f"commitBlockOf({beast}, {i})", exc) from None
-            except LedgerError as exc:
-                raise map_chain_error(f"commitBlockOf({beast}, {i})", exc) from None
+        def block_at(i: int) -> int | None:  # None: voided and cleared meanwhile, not the window verified
+            return self._read_unless(f"commitBlockOf({beast}, {i})", lambda: self.chain.commit_block(beast, i),
+                                     "LedgerWindowNotFound")
 
         def being_voided(i: int) -> bool:
             return status_at(i) not in (WindowStatus.COMMITTED, WindowStatus.CHALLENGED, WindowStatus.FINALIZED)
